@@ -1,0 +1,3 @@
+from hlb.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""The front end as one call per stage: load, parse, check, compile.
+
+Each stage returns its result or raises :class:`HlbError` carrying every
+diagnostic it found (warnings included), so callers render them in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hlb.checker import CheckedModule, check_module
+from hlb.compiler import CompiledTarget, compile_targets
+from hlb.diagnostics import Diagnostic, HlbError
+from hlb.llb import Platform
+from hlb.source import SourceFile, Span
+from hlb.syntax import ast, parse_module
+
+
+def load(path: str | Path) -> SourceFile:
+    """Read a module; OSError propagates (the CLI reports it)."""
+    return SourceFile.read(path)
+
+
+def parse(source: SourceFile) -> ast.Module:
+    result = parse_module(source)
+    if not result.ok or result.module is None:
+        raise HlbError(result.diagnostics)
+    return result.module
+
+
+def check(module: ast.Module) -> CheckedModule:
+    result = check_module(module)
+    if not result.ok:
+        raise HlbError(result.diagnostics)
+    return result.checked
+
+
+@dataclass
+class Compiled:
+    source: SourceFile
+    checked: CheckedModule
+    targets: list[CompiledTarget]
+    warnings: list[Diagnostic]
+
+
+def compile_source(
+    source: SourceFile,
+    targets: Sequence[str],
+    platform: Platform,
+    target_spans: Mapping[str, Span] | None = None,
+) -> Compiled:
+    module = parse(source)
+    checked = check(module)
+    result = compile_targets(checked, targets, platform, target_spans=target_spans)
+    if not result.ok:
+        raise HlbError(result.diagnostics)
+    return Compiled(source, checked, result.targets, [d for d in result.diagnostics if not d.is_error])

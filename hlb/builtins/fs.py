@@ -1,0 +1,102 @@
+"""``fs`` builtins: sources, run, file operations and state metadata."""
+
+from __future__ import annotations
+
+import shlex as _shlex
+
+from hlb.builtins.call import Call
+from hlb.builtins.file_options import CreateParents
+from hlb.builtins.registry import builtin
+from hlb.builtins.run import lower_run
+from hlb.diagnostics import catalog as cat
+from hlb.llb import Mkdir, Mkfile, image as image_source
+from hlb.llb.reference import parse as parse_ref
+from hlb.values import FsValue
+
+# -- sources -------------------------------------------------------------------
+
+
+@builtin("fs scratch()")
+def scratch(call: Call) -> FsValue:
+    """An empty filesystem. Building it produces nothing."""
+    return FsValue.scratch()
+
+
+@builtin("fs image(string ref)")
+def image(call: Call, ref: str) -> FsValue:
+    """A container image as the filesystem, e.g. `image "busybox:latest"`.
+
+    The reference is normalised as Docker does: `alpine` is
+    `docker.io/library/alpine:latest`. On a Docker engine, images already in
+    the engine's image store are used without contacting a registry.
+    """
+    try:
+        normalized = str(parse_ref(ref))
+    except ValueError as e:
+        call.fail(cat.invalid_image_ref(call.arg_span(0), ref, str(e)))
+    op = image_source(normalized, constraints=call.constraints())
+    platform = call.ctx.platform
+    return FsValue(call.fs.state.with_output(op.output()).with_platform(platform))
+
+
+# -- run -----------------------------------------------------------------------
+
+
+@builtin("fs run(variadic string command)")
+def run(call: Call, *command: str) -> FsValue:
+    """Run a command in the filesystem and continue with the result.
+
+    One argument runs through `/bin/sh -c`; several are the argv as given.
+    Options: `env`, `dir`, `user`, `mount`, `cacheMount`.
+    """
+    if not command:
+        call.fail(
+            cat.invalid_value(call.span, "`run` needs a command", hint='for example: run "make install"')
+        )
+    args = ["/bin/sh", "-c", command[0]] if len(command) == 1 else list(command)
+    name = _shlex.join(args).replace("\n", "\\n")
+    return lower_run(call, args, name)
+
+
+# -- file operations -------------------------------------------------------------
+
+
+@builtin("fs mkdir(string path, int filemode)")
+def mkdir(call: Call, path: str, filemode: int) -> FsValue:
+    """Create a directory with the given mode, e.g. `mkdir "/out" 0o755`.
+
+    Option: `createParents` creates missing parent directories.
+    """
+    action = Mkdir(path, filemode, make_parents=call.options.has(CreateParents))
+    return FsValue(call.fs.state.file(action, call.constraints(f"mkdir {path}")))
+
+
+@builtin("fs mkfile(string path, int filemode, string content)")
+def mkfile(call: Call, path: str, filemode: int, content: str) -> FsValue:
+    """Create a file with the given mode and content, e.g. `mkfile "/hi" 0o644 "hello"`."""
+    action = Mkfile(path, filemode, content.encode("utf-8"))
+    return FsValue(call.fs.state.file(action, call.constraints(f"mkfile {path}")))
+
+
+# -- state metadata --------------------------------------------------------------
+
+
+@builtin("fs env(string key, string value)")
+def env(call: Call, key: str, value: str) -> FsValue:
+    """Set an environment variable for every later `run`."""
+    return FsValue(call.fs.state.add_env(key, value))
+
+
+@builtin("fs dir(string path)")
+def dir_(call: Call, path: str) -> FsValue:
+    """Set the working directory for later `run`s and relative file paths.
+
+    A relative path is joined onto the current working directory.
+    """
+    return FsValue(call.fs.state.dir(path))
+
+
+@builtin("fs user(string name)")
+def user(call: Call, name: str) -> FsValue:
+    """Set the user (`name`, `uid` or `uid:gid`) later `run`s execute as."""
+    return FsValue(call.fs.state.with_user(name))

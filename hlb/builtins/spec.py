@@ -1,0 +1,141 @@
+"""Builtins are declared once: signature, documentation and lowering together.
+
+Each builtin is a function decorated with its HLB signature::
+
+    @builtin("fs image(string ref)")
+    def image(call: Call, ref: str) -> FsValue:
+        '''Docs shown by `hlb doc`, the generated reference and the language server.'''
+
+The checker reads the signature, the compiler calls the function, and
+``scripts/gen_docs.py`` renders the docstring. Overloads are builtins with the
+same name and different return types (``env`` is both ``fs`` and ``option::run``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from hlb.types import Type, same_kind
+
+Lowering = Callable[..., Any]
+
+_SIGNATURE = re.compile(
+    r"^\s*(?P<type>[\w:]+)\s+(?P<name>\w+)\s*\((?P<params>[^)]*)\)"
+    r"(?:\s*binds\s*\((?P<effects>[^)]*)\))?\s*$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    type: Type
+    variadic: bool = False
+
+    def __str__(self) -> str:
+        return f"{'variadic ' if self.variadic else ''}{self.type} {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Builtin:
+    name: str
+    type: Type  # the kind of value a call produces
+    params: tuple[Param, ...]
+    doc: str
+    lower: Lowering
+    effects: tuple[Param, ...] = ()
+
+    @property
+    def option_type(self) -> Type:
+        """The type of ``with`` options this builtin accepts."""
+        return Type.option(self.name)
+
+    @property
+    def variadic(self) -> bool:
+        return bool(self.params) and self.params[-1].variadic
+
+    def signature(self) -> str:
+        s = f"{self.type} {self.name}({', '.join(map(str, self.params))})"
+        if self.effects:
+            s += f" binds ({', '.join(map(str, self.effects))})"
+        return s
+
+
+def parse_signature(text: str) -> tuple[Type, str, tuple[Param, ...], tuple[Param, ...]]:
+    m = _SIGNATURE.match(text)
+    if not m:
+        raise ValueError(f"malformed builtin signature {text!r}")
+    ret = Type.parse(m["type"])
+    if ret is None:
+        raise ValueError(f"unknown type in {text!r}")
+    return ret, m["name"], _params(m["params"], text), _params(m["effects"] or "", text)
+
+
+def _params(text: str, sig: str) -> tuple[Param, ...]:
+    params = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        words = part.split()
+        variadic = words[0] == "variadic"
+        if variadic:
+            words = words[1:]
+        if len(words) != 2 or Type.parse(words[0]) is None:
+            raise ValueError(f"malformed parameter {part!r} in {sig!r}")
+        params.append(Param(words[1], Type.parse(words[0]), variadic))  # type: ignore[arg-type]
+    if any(p.variadic for p in params[:-1]):
+        raise ValueError(f"only the last parameter may be variadic in {sig!r}")
+    return tuple(params)
+
+
+class Registry:
+    """Builtins by name; each name maps to its overloads (one per return type)."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, list[Builtin]] = {}
+        self._frozen = False
+
+    def register(self, b: Builtin) -> None:
+        if self._frozen:
+            raise RuntimeError("the builtin registry is frozen")
+        overloads = self._by_name.setdefault(b.name, [])
+        if any(o.type == b.type for o in overloads):
+            raise ValueError(f"builtin {b.signature()} declared twice")
+        overloads.append(b)
+
+    def freeze(self) -> Mapping[str, tuple[Builtin, ...]]:
+        self._frozen = True
+        return MappingProxyType({k: tuple(v) for k, v in self._by_name.items()})
+
+    def decorator(self, signature: str) -> Callable[[Lowering], Builtin]:
+        ret, name, params, effects = parse_signature(signature)
+
+        def wrap(fn: Lowering) -> Builtin:
+            doc = inspect.cleandoc(fn.__doc__ or "")
+            if not doc:
+                raise ValueError(f"builtin {signature!r} has no documentation")
+            b = Builtin(name, ret, params, doc, fn, effects)
+            self.register(b)
+            return b
+
+        return wrap
+
+
+def lookup(
+    table: Mapping[str, tuple[Builtin, ...]], name: str, expected: Iterable[Type]
+) -> tuple[Builtin | None, tuple[Builtin, ...]]:
+    """Pick the overload of ``name`` whose type is expected.
+
+    Returns (match, overloads). When nothing matches but there is a single
+    overload, that one is returned so the caller reports a type mismatch.
+    """
+    overloads = table.get(name, ())
+    expected = list(expected)
+    for b in overloads:
+        if any(same_kind(e, b.type) for e in expected):
+            return b, overloads
+    if len(overloads) == 1:
+        return overloads[0], overloads
+    return None, overloads

@@ -1,0 +1,41 @@
+"""The ``hlb`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from hlb import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hlb",
+        description="hlb compiles .hlb build files to BuildKit LLB and builds them.",
+    )
+    parser.add_argument("--version", action="version", version=f"hlb {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from hlb.cli import run
+
+    run.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("hlb: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""Marshal an LLB graph into a ``pb.Definition`` exactly as Go's ``State.Marshal`` does.
+
+* ops are emitted dependencies first (post-order DFS), de-duplicated by digest;
+* each op is serialised with :func:`hlb.llb.wire.marshal` (protobuf-go's byte
+  order) and its digest is ``sha256:`` + hex of those bytes;
+* a terminal op ``Op{inputs: [head]}`` ends the list; its metadata carries the
+  graph caps (``constraints``, ``platform`` and any ``meta.*`` feature used);
+* ``Source`` holds one ``Locations`` per op digest (empty when the op has no
+  source location) and one ``SourceInfo`` per source file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from hlb._proto import ops_pb2 as pb
+from hlb.llb import wire
+from hlb.llb.core import Constraints, Output, SourceLocation, SourceMap, Vertex
+from hlb.llb.platform import Platform
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class Definition:
+    """A marshalled graph. ``ops`` holds the exact bytes; the last one is the terminal op."""
+
+    ops: list[bytes] = field(default_factory=list)
+    metadata: dict[str, pb.OpMetadata] = field(default_factory=dict)
+    source: pb.Source | None = None
+    head: str | None = None  # digest of the result vertex; None for scratch
+
+    @property
+    def empty(self) -> bool:
+        return not self.ops
+
+    def digests(self) -> list[str]:
+        return [digest_of(op) for op in self.ops]
+
+    def op_kinds(self) -> dict[str, str]:
+        """Digest -> op kind (``source``, ``exec``, ``file``, ``merge``, ``diff``) of every real op."""
+        kinds = {}
+        for data in self.ops[:-1]:
+            op = pb.Op()
+            op.ParseFromString(data)
+            kinds[digest_of(data)] = op.WhichOneof("op") or ""
+        return kinds
+
+    def to_pb(self) -> pb.Definition:
+        d = pb.Definition(**{"def": self.ops})  # `def` is a Python keyword
+        for dgst, md in self.metadata.items():
+            d.metadata[dgst].CopyFrom(md)
+        if self.source is not None:
+            d.Source.CopyFrom(self.source)
+        return d
+
+    def serialize(self) -> bytes:
+        """Deterministic bytes, identical to Go's ``proto.MarshalOptions{Deterministic: true}``."""
+        return wire.marshal(self.to_pb())
+
+
+class Marshaller:
+    """One marshal pass; vertices are memoised by identity."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self._done: dict[int, str] = {}  # id(vertex) -> digest
+        self._keep: list[Vertex] = []  # keep vertices alive while ids are in use
+        self.defs: list[bytes] = []
+        self._seen: set[str] = set()
+        self.metadata: dict[str, _Meta] = {}
+        self.locations: dict[str, list[SourceLocation]] = {}
+        self.maps: list[SourceMap] = []
+
+    def platform_pb(self, c: Constraints) -> pb.Platform:
+        p = c.platform or self.platform
+        return pb.Platform(OS=p.os, Architecture=p.architecture, Variant=p.variant)
+
+    def input_pb(self, out: Output) -> pb.Input:
+        return pb.Input(digest=self._done[id(out.vertex)], index=out.index)
+
+    def add(self, v: Vertex) -> str:
+        key = id(v)
+        if key in self._done:
+            return self._done[key]
+        for inp in v.inputs():
+            self.add(inp.vertex)
+        op, caps = v.to_pb(self)
+        op.constraints.SetInParent()  # Go always sets (possibly empty) worker constraints
+        data = wire.marshal(op)
+        dgst = digest_of(data)
+        self._done[key] = dgst
+        self._keep.append(v)
+        self.metadata.setdefault(dgst, _Meta()).merge(v.constraints, caps)
+        self.locations.setdefault(dgst, []).extend(v.constraints.locations)
+        for loc in v.constraints.locations:
+            if not any(loc.source is m for m in self.maps):
+                self.maps.append(loc.source)
+        if dgst not in self._seen:
+            self._seen.add(dgst)
+            self.defs.append(data)
+        return dgst
+
+
+@dataclass
+class _Meta:
+    description: dict[str, str] = field(default_factory=dict)
+    ignore_cache: bool = False
+    caps: set[str] = field(default_factory=set)
+    progress_group: tuple[str, str, bool] | None = None
+
+    def merge(self, c: Constraints, caps: set[str]) -> None:
+        self.description.update(c.description)
+        self.ignore_cache = self.ignore_cache or c.ignore_cache
+        self.caps |= caps
+        if c.progress_group is not None:
+            self.progress_group = c.progress_group
+
+    def to_pb(self) -> pb.OpMetadata:
+        md = pb.OpMetadata(ignore_cache=self.ignore_cache)
+        for k, v in self.description.items():
+            md.description[k] = v
+        for cap in self.caps:
+            md.caps[cap] = True
+        if self.progress_group:
+            pid, name, weak = self.progress_group
+            md.progress_group.CopyFrom(pb.ProgressGroup(id=pid, name=name, weak=weak))
+        return md
+
+
+def marshal(out: Output | None, platform: Platform) -> Definition:
+    """Marshal the graph ending at ``out`` (None = scratch, an empty Definition)."""
+    if out is None:
+        return Definition()
+    m = Marshaller(platform)
+    m.add(out.vertex)
+    head = m.input_pb(out)
+    terminal = pb.Op()
+    terminal.inputs.append(head)
+    term_bytes = wire.marshal(terminal)
+    term_digest = digest_of(term_bytes)
+    graph_caps = {"constraints", "platform"}
+    for meta in m.metadata.values():
+        if meta.ignore_cache:
+            graph_caps.add("meta.ignorecache")
+        if meta.description:
+            graph_caps.add("meta.description")
+    metadata = {d: meta.to_pb() for d, meta in m.metadata.items()}
+    term_md = metadata.get(term_digest) or pb.OpMetadata()
+    for cap in graph_caps:
+        term_md.caps[cap] = True
+    metadata[term_digest] = term_md
+    return Definition(m.defs + [term_bytes], metadata, _source(m), head.digest)
+
+
+def _source(m: Marshaller) -> pb.Source:
+    src = pb.Source()
+    for sm in m.maps:
+        src.infos.append(pb.SourceInfo(filename=sm.filename, data=sm.data, language=sm.language))
+    for dgst, locs in m.locations.items():
+        entry = src.locations[dgst]
+        entry.SetInParent()
+        for loc in locs:
+            index = next(i for i, s in enumerate(m.maps) if s is loc.source)
+            pl = entry.locations.add(sourceIndex=index)
+            for r in loc.ranges:
+                pl.ranges.add(
+                    start=pb.Position(line=r.start.line, character=r.start.character),
+                    end=pb.Position(line=r.end.line, character=r.end.character),
+                )
+    return src

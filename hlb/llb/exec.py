@@ -1,0 +1,177 @@
+"""Exec ops: run a command with mounts (Go's ``llb.ExecOp``)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from hlb._proto import ops_pb2 as pb
+from hlb.llb.core import Constraints, Output
+
+if TYPE_CHECKING:
+    from hlb.llb.definition import Marshaller
+
+
+class CacheSharing(enum.Enum):
+    SHARED = pb.CacheSharingOpt.SHARED
+    PRIVATE = pb.CacheSharingOpt.PRIVATE
+    LOCKED = pb.CacheSharingOpt.LOCKED
+
+    @classmethod
+    def parse(cls, text: str) -> CacheSharing:
+        if text != text.lower() or text.upper() not in cls.__members__:
+            raise ValueError(text)
+        return cls[text.upper()]
+
+
+class NetMode(enum.Enum):
+    SANDBOX = pb.NetMode.UNSET
+    HOST = pb.NetMode.HOST
+    NONE = pb.NetMode.NONE
+
+
+class SecurityMode(enum.Enum):
+    SANDBOX = pb.SecurityMode.SANDBOX
+    INSECURE = pb.SecurityMode.INSECURE
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    target: str
+    source: Output | None = None  # None: scratch (empty)
+    readonly: bool = False
+    selector: str = ""
+    cache_id: str = ""
+    cache_sharing: CacheSharing = CacheSharing.SHARED
+    tmpfs: bool = False
+    tmpfs_size: int = 0
+    no_output: bool = False
+
+    @property
+    def has_output(self) -> bool:
+        return not (self.no_output or self.readonly or self.cache_id or self.tmpfs)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecMeta:
+    args: tuple[str, ...]
+    env: tuple[str, ...] = ()  # KEY=VALUE
+    cwd: str = "/"
+    user: str = ""
+    hostname: str = ""
+    network: NetMode = NetMode.SANDBOX
+    security: SecurityMode = SecurityMode.SANDBOX
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class ExecOp:
+    meta: ExecMeta
+    mounts: tuple[Mount, ...]  # includes the root mount at "/"
+    constraints: Constraints = field(default_factory=Constraints)
+
+    def __post_init__(self) -> None:
+        # Go sorts mounts by target before numbering outputs.
+        ordered = tuple(sorted(self.mounts, key=lambda m: m.target))
+        object.__setattr__(self, "mounts", ordered)
+        if not any(m.target == "/" for m in ordered):
+            raise ValueError("exec op needs a root mount")
+        if not self.meta.args:
+            raise ValueError("exec op needs arguments")
+
+    def inputs(self) -> tuple[Output, ...]:
+        seen: list[Output] = []
+        for m in self.mounts:
+            if m.source is not None and m.source not in seen:
+                seen.append(m.source)
+        return tuple(seen)
+
+    def output(self, target: str = "/") -> Output:
+        """The output of the mount at ``target`` (the rootfs by default)."""
+        index = 0
+        for m in self.mounts:
+            if m.target == target:
+                if not m.has_output:
+                    raise ValueError(f"mount {target} has no output")
+                return Output(self, index)
+            if m.has_output:
+                index += 1
+        raise KeyError(target)
+
+    def to_pb(self, m: Marshaller) -> tuple[pb.Op, set[str]]:
+        meta = self.meta
+        caps = {"exec.meta.base"}
+        pmeta = pb.Meta(
+            args=list(meta.args),
+            env=list(meta.env),
+            cwd=meta.cwd,
+            user=meta.user,
+            hostname=meta.hostname,
+            removeMountStubsRecursive=True,
+        )
+        exe = pb.ExecOp(meta=pmeta, network=meta.network.value, security=meta.security.value)
+        if meta.network is not NetMode.SANDBOX:
+            caps.add("exec.meta.network")
+        if meta.security is SecurityMode.INSECURE:
+            caps.add("exec.meta.security")
+        op = pb.Op()
+        op.platform.CopyFrom(m.platform_pb(self.constraints))
+        out_index = 0
+        for mount in self.mounts:
+            caps |= _mount_caps(mount)
+            input_index = -1
+            if mount.source is not None:
+                if mount.tmpfs:
+                    raise ValueError("tmpfs mounts must use scratch")
+                input_index = _input_index(op, m.input_pb(mount.source))
+            output_index = -1
+            if mount.has_output:
+                output_index = out_index
+                out_index += 1
+            exe.mounts.append(_mount_pb(mount, input_index, output_index))
+        op.exec.CopyFrom(exe)
+        return op, caps
+
+
+def _input_index(op: pb.Op, inp: pb.Input) -> int:
+    """Index of ``inp`` in the op's inputs, appending it if new (Go compares digest and index)."""
+    for i, existing in enumerate(op.inputs):
+        if existing.digest == inp.digest and existing.index == inp.index:
+            return i
+    op.inputs.append(inp)
+    return len(op.inputs) - 1
+
+
+def _mount_caps(mount: Mount) -> set[str]:
+    caps = set()
+    if mount.selector:
+        caps.add("exec.mount.selector")
+    if mount.cache_id:
+        caps |= {"exec.mount.cache", "exec.mount.cache.sharing"}
+    elif mount.tmpfs:
+        caps.add("exec.mount.tmpfs")
+        if mount.tmpfs_size > 0:
+            caps.add("exec.mount.tmpfs.size")
+    elif mount.source is not None:
+        caps.add("exec.mount.bind")
+    return caps
+
+
+def _mount_pb(mount: Mount, input_index: int, output_index: int) -> pb.Mount:
+    pm = pb.Mount(
+        input=input_index,
+        dest=mount.target,
+        readonly=mount.readonly,
+        output=output_index,
+        selector=mount.selector,
+    )
+    if mount.cache_id:
+        pm.mountType = pb.MountType.CACHE
+        pm.cacheOpt.SetInParent()
+        pm.cacheOpt.ID = mount.cache_id
+        pm.cacheOpt.sharing = mount.cache_sharing.value
+    if mount.tmpfs:
+        pm.mountType = pb.MountType.TMPFS
+        pm.TmpfsOpt.SetInParent()  # Go always sets it, even when empty
+        pm.TmpfsOpt.size = mount.tmpfs_size
+    return pm

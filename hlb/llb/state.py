@@ -1,0 +1,107 @@
+"""``State``: an immutable filesystem state plus the run metadata Go keeps on it
+(env, working dir, user, platform). Every method returns a new State.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from hlb.llb.core import Constraints, Output
+from hlb.llb.definition import Definition, marshal
+from hlb.llb.exec import ExecMeta, ExecOp, Mount, NetMode, SecurityMode
+from hlb.llb.file import FileAction, FileOp
+from hlb.llb.platform import Platform
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    output: Output | None = None  # None: scratch
+    env: tuple[tuple[str, str], ...] = ()  # insertion order; a re-set key moves to the end (as Go)
+    cwd: str = "/"
+    user: str = ""
+    platform: Platform | None = None
+
+    @property
+    def is_scratch(self) -> bool:
+        return self.output is None
+
+    def with_output(self, output: Output | None) -> State:
+        return replace(self, output=output)
+
+    def add_env(self, key: str, value: str) -> State:
+        env = tuple(kv for kv in self.env if kv[0] != key) + ((key, value),)
+        return replace(self, env=env)
+
+    def get_env(self, key: str) -> str | None:
+        return next((v for k, v in self.env if k == key), None)
+
+    def dir(self, path: str) -> State:
+        """Set the working dir; a relative path joins onto the current one."""
+        return replace(self, cwd=join_dir(self.cwd, path))
+
+    def with_user(self, user: str) -> State:
+        return replace(self, user=user)
+
+    def with_platform(self, platform: Platform | None) -> State:
+        return replace(self, platform=platform)
+
+    def env_list(self) -> tuple[str, ...]:
+        return tuple(f"{k}={v}" for k, v in self.env)
+
+    def file(self, action: FileAction, constraints: Constraints | None = None) -> State:
+        op = FileOp(self.output, action, self.cwd, constraints or Constraints())
+        return self.with_output(op.output())
+
+    def run(self, args: Sequence[str], opts: RunOptions | None = None) -> ExecState:
+        o = opts or RunOptions()
+        meta = ExecMeta(
+            args=tuple(args),
+            env=o.env if o.env is not None else self.env_list(),
+            cwd=o.cwd if o.cwd is not None else self.cwd,
+            user=o.user if o.user is not None else self.user,
+            network=o.network,
+            security=o.security,
+        )
+        root = Mount("/", self.output, readonly=o.readonly_rootfs)
+        constraints = o.constraints
+        if constraints.platform is None and self.platform is not None:
+            constraints = replace(constraints, platform=self.platform)
+        op = ExecOp(meta, (root, *o.mounts), constraints)
+        return ExecState(self, op)
+
+    def marshal(self, platform: Platform) -> Definition:
+        return marshal(self.output, self.platform or platform)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What a ``run`` changes for this exec only (None: take it from the state)."""
+
+    env: tuple[str, ...] | None = None
+    cwd: str | None = None
+    user: str | None = None
+    mounts: tuple[Mount, ...] = ()
+    readonly_rootfs: bool = False
+    network: NetMode = NetMode.SANDBOX
+    security: SecurityMode = SecurityMode.SANDBOX
+    constraints: Constraints = field(default_factory=Constraints)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecState:
+    base: State
+    op: ExecOp
+
+    def root(self) -> State:
+        return self.base.with_output(self.op.output("/"))
+
+    def mount_output(self, target: str) -> Output:
+        return self.op.output(target)
+
+
+def join_dir(cwd: str, path: str) -> str:
+    if not path:
+        return cwd
+    return posixpath.normpath(path if path.startswith("/") else posixpath.join(cwd or "/", path))

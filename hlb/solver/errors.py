@@ -1,0 +1,101 @@
+"""Decode BuildKit's solve errors.
+
+A failed solve is a gRPC status whose ``grpc-status-details-bin`` trailer holds
+a ``google.rpc.Status``; BuildKit's typed details are JSON in ``Any`` values
+with type URLs like ``github.com/moby/buildkit/errdefs.Vertex+json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from hlb._proto import status_pb2
+
+_DETAILS_KEY = "grpc-status-details-bin"
+_EXIT_CODE = re.compile(r"exit code: (\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRange:
+    filename: str
+    start_line: int
+    start_col: int
+    end_line: int
+    end_col: int
+
+
+@dataclass
+class SolveFailure:
+    message: str
+    code: grpc.StatusCode | None = None
+    vertex: str | None = None  # digest of the failing vertex
+    sources: list[SourceRange] = field(default_factory=list)
+    canceled: bool = False
+
+    @property
+    def exit_code(self) -> int | None:
+        m = _EXIT_CODE.search(self.message)
+        return int(m.group(1)) if m else None
+
+
+class SolveError(Exception):
+    def __init__(self, failure: SolveFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def decode(err: grpc.RpcError) -> SolveFailure:
+    code = err.code() if hasattr(err, "code") else None
+    message = err.details() if hasattr(err, "details") else str(err)
+    failure = SolveFailure(message or str(code), code, canceled=code == grpc.StatusCode.CANCELLED)
+    trailers = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
+    for key, value in trailers or ():
+        if key == _DETAILS_KEY and isinstance(value, bytes):
+            _apply_details(failure, value)
+    return failure
+
+
+def _apply_details(failure: SolveFailure, data: bytes) -> None:
+    status = status_pb2.Status()
+    try:
+        status.ParseFromString(data)
+    except DecodeError:  # malformed trailer: keep the plain message
+        return
+    if status.message:
+        failure.message = status.message
+    for any_ in status.details:
+        kind = any_.type_url.rsplit("/", 1)[-1]
+        if not kind.endswith("+json"):
+            continue
+        try:
+            doc: Any = json.loads(any_.value)
+        except ValueError:
+            continue
+        if kind == "errdefs.Vertex+json" and failure.vertex is None:
+            failure.vertex = doc.get("digest")
+        elif kind == "errdefs.Source+json":
+            failure.sources.extend(_sources(doc))
+
+
+def _sources(doc: dict[str, Any]) -> list[SourceRange]:
+    info = doc.get("info") or {}
+    name = info.get("filename", "")
+    out = []
+    for r in doc.get("ranges") or []:
+        start, end = r.get("start") or {}, r.get("end") or {}
+        out.append(
+            SourceRange(
+                name,
+                int(start.get("line", 0)),
+                int(start.get("character", 0)),
+                int(end.get("line", 0)),
+                int(end.get("character", 0)),
+            )
+        )
+    return out

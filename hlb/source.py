@@ -1,0 +1,112 @@
+"""Source files and spans.
+
+A :class:`Span` is a half-open byte range ``[start, end)`` in a :class:`SourceFile`
+(offsets index the decoded text). Lines and columns are 1-based and computed
+from the file's line index on demand, so spans stay cheap to create.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    line: int  # 1-based
+    column: int  # 1-based, in characters
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class SourceFile:
+    """The text of one module plus a line index.
+
+    ``name`` is what diagnostics print (the path as the user gave it).
+    Identity equality: two loads of the same path are different files.
+    """
+
+    name: str
+    text: str
+    _line_starts: tuple[int, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        starts = [0]
+        find = self.text.find
+        i = find("\n")
+        while i >= 0:
+            starts.append(i + 1)
+            i = find("\n", i + 1)
+        object.__setattr__(self, "_line_starts", tuple(starts))
+
+    @classmethod
+    def read(cls, path: str | Path, name: str | None = None) -> SourceFile:
+        p = Path(path)
+        data = p.read_bytes()
+        return cls(name if name is not None else str(path), data.decode("utf-8", errors="replace"))
+
+    @property
+    def data(self) -> bytes:
+        return self.text.encode("utf-8")
+
+    def position(self, offset: int) -> Position:
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect.bisect_right(self._line_starts, offset)
+        return Position(line, offset - self._line_starts[line - 1] + 1)
+
+    def offset(self, line: int, column: int) -> int:
+        """The offset of a 1-based (line, column), clamped to the file."""
+        if line < 1:
+            return 0
+        if line > len(self._line_starts):
+            return len(self.text)
+        start = self._line_starts[line - 1]
+        end = self._line_starts[line] - 1 if line < len(self._line_starts) else len(self.text)
+        return min(start + max(column, 1) - 1, end)
+
+    def line_text(self, line: int) -> str:
+        """The text of a 1-based line, without its newline."""
+        if line < 1 or line > len(self._line_starts):
+            return ""
+        start = self._line_starts[line - 1]
+        end = self.text.find("\n", start)
+        return self.text[start : end if end >= 0 else len(self.text)].rstrip("\r")
+
+    @property
+    def line_count(self) -> int:
+        return len(self._line_starts)
+
+    def span(self, start: int, end: int) -> Span:
+        return Span(self, start, end)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    file: SourceFile
+    start: int
+    end: int
+
+    @property
+    def begin(self) -> Position:
+        return self.file.position(self.start)
+
+    @property
+    def finish(self) -> Position:
+        """Position of the last character of the span (inclusive)."""
+        return self.file.position(max(self.start, self.end - 1))
+
+    @property
+    def text(self) -> str:
+        return self.file.text[self.start : self.end]
+
+    def to(self, other: Span) -> Span:
+        """The span covering ``self`` through ``other``."""
+        return Span(self.file, min(self.start, other.start), max(self.end, other.end))
+
+    def __str__(self) -> str:
+        p = self.begin
+        return f"{self.file.name}:{p.line}:{p.column}"
+
+    def __repr__(self) -> str:
+        p, q = self.begin, self.finish
+        return f"<Span {self.file.name}:{p.line}:{p.column}-{q.line}:{q.column}>"

@@ -1,0 +1,261 @@
+"""The HLB lexer: a modal scanner that feeds Lark's LALR parser.
+
+HLB's lexical rules are stateful (openllb/hlb uses participle's stateful lexer),
+so the grammar in ``grammar/hlb.lark`` declares its terminals and this module
+produces them:
+
+* root tokens are tried **in order** at each position, as participle does, so
+  ``0755`` is an identifier (no word boundary after ``0``) and ``option::run``
+  is one identifier (identifiers contain colons);
+* ``"...`` strings are scanned in their own mode; ``${`` switches back to root
+  mode until the matching ``}``;
+* newlines are statement terminators, except directly inside ``( ... )``
+  (parameter, argument and bind lists), where they only separate items;
+* comments are not passed to the parser; they are kept in :attr:`Lexer.comments`
+  for doc strings and the formatter.
+
+Lexical errors raise :class:`LexError` carrying a diagnostic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from lark import Token
+from lark.lexer import Lexer as LarkLexer
+
+from hlb.diagnostics import Diagnostic
+from hlb.diagnostics import catalog as cat
+from hlb.source import SourceFile, Span
+from hlb.syntax.ast import Comment
+
+KEYWORDS = {"import": "IMPORT", "export": "EXPORT", "with": "WITH", "as": "AS"}
+SOFT_KEYWORDS = {"from": "FROM", "binds": "BINDS", "variadic": "VARIADIC"}
+
+_ROOT = [
+    ("KEYWORD", re.compile(r"\b(import|export|with|as)\b", re.ASCII)),
+    ("NUMERIC", re.compile(r"\b0[bBoOxX][a-fA-F0-9]+\b", re.ASCII)),
+    ("DECIMAL", re.compile(r"\b(0|[1-9][0-9]*)\b", re.ASCII)),
+    ("BOOL", re.compile(r"\b(true|false)\b", re.ASCII)),
+    ("NAME", re.compile(r"[\w:]+", re.ASCII)),
+]
+_SPACE = re.compile(r"[\r\t ]+")
+_COMMENT = re.compile(r"#[^\n]*")
+_HEREDOC = re.compile(r"<<[-~]?(`?)(\w+)\1", re.ASCII)
+_STR_PLAIN = re.compile(r'(?:\$(?!\{)|[^"$\\])+')
+_PUNCT = {
+    "{": "LBRACE",
+    "}": "RBRACE",
+    "(": "LPAR",
+    ")": "RPAR",
+    ",": "COMMA",
+    ";": "_SEMI",
+    "\n": "_NL",
+    ".": "STRAY_DOT",  # `.` only belongs in `module.name`, which _word lexes; others are syntax errors
+}
+_CLOSERS = {"LBRACE": "}", "LPAR": ")", "INTERP": "}"}
+
+
+class LexError(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(str(diagnostic))
+        self.diagnostic = diagnostic
+
+
+class Scanner:
+    """Turns one source file into Lark tokens."""
+
+    def __init__(self, source: SourceFile) -> None:
+        self.source = source
+        self.text = source.text
+        self.pos = 0
+        self.stack: list[tuple[str, int]] = []  # (opener kind, offset)
+        self.comments: list[Comment] = []
+
+    # -- helpers -----------------------------------------------------------
+
+    def _span(self, start: int, end: int) -> Span:
+        return Span(self.source, start, end)
+
+    def _tok(self, type_: str, start: int, end: int, value: str | None = None) -> Token:
+        src = self.source
+        b, e = src.position(start), src.position(max(start, end - 1))
+        return Token(
+            type_,
+            self.text[start:end] if value is None else value,
+            start_pos=start,
+            line=b.line,
+            column=b.column,
+            end_line=e.line,
+            end_column=e.column + 1,
+            end_pos=end,
+        )
+
+    def _fail(self, diagnostic: Diagnostic) -> LexError:
+        return LexError(diagnostic)
+
+    def _top(self) -> str | None:
+        return self.stack[-1][0] if self.stack else None
+
+    # -- root mode ---------------------------------------------------------
+
+    def tokens(self) -> Iterator[Token]:
+        text, n = self.text, len(self.text)
+        while self.pos < n:
+            if self._top() == "STRING":
+                yield from self._string_body()
+                continue
+            ch = text[self.pos]
+            m = _SPACE.match(text, self.pos)
+            if m:
+                self.pos = m.end()
+                continue
+            if ch == "#":
+                m = _COMMENT.match(text, self.pos)
+                assert m
+                self.comments.append(Comment(self._span(m.start(), m.end()), m.group()[1:]))
+                self.pos = m.end()
+                continue
+            tok = self._punct(ch)
+            if tok is not None:
+                if tok is not _SKIP:
+                    yield tok
+                continue
+            if ch == '"':
+                yield self._tok("DQUOTE", self.pos, self.pos + 1)
+                self.stack.append(("STRING", self.pos))
+                self.pos += 1
+                continue
+            if ch == "`":
+                yield self._raw_string()
+                continue
+            if text.startswith("<<", self.pos) and _HEREDOC.match(text, self.pos):
+                m = _HEREDOC.match(text, self.pos)
+                assert m
+                raise self._fail(
+                    cat.invalid_value(
+                        self._span(m.start(), m.end()),
+                        "heredoc strings are not supported yet",
+                        hint='use a double-quoted string; it may span several lines',
+                    )
+                )
+            yield from self._word()
+        yield from self._eof()
+
+    def _punct(self, ch: str) -> Token | object | None:
+        kind = _PUNCT.get(ch)
+        if kind is None:
+            return None
+        start = self.pos
+        self.pos += 1
+        if kind == "_NL":
+            # Newlines separate items inside (...) and interpolations: not tokens there.
+            return _SKIP if self._top() in ("LPAR", "INTERP") else self._tok("_NL", start, start + 1)
+        if kind in ("LBRACE", "LPAR"):
+            self.stack.append((kind, start))
+        elif kind in ("RBRACE", "RPAR"):
+            return self._close(kind, start)
+        return self._tok(kind, start, start + 1)
+
+    def _close(self, kind: str, start: int) -> Token:
+        top = self._top()
+        if top is None or _CLOSERS[top] != self.text[start]:
+            span = self._span(start, start + 1)
+            found = f"`{self.text[start]}`"
+            if top is None:
+                raise self._fail(cat.unbalanced(span, found))
+            raise self._fail(cat.syntax_error(span, found, [f"`{_CLOSERS[top]}`"]))
+        self.stack.pop()
+        if top == "INTERP":
+            return self._tok("INTERP_END", start, start + 1)
+        return self._tok(kind, start, start + 1)
+
+    def _word(self) -> Iterator[Token]:
+        text = self.text
+        for kind, rx in _ROOT:
+            m = rx.match(text, self.pos)
+            if not m:
+                continue
+            start, end = m.start(), m.end()
+            word = m.group()
+            if kind == "KEYWORD":
+                kind = KEYWORDS[word]
+            elif kind == "NAME":
+                kind = SOFT_KEYWORDS.get(word, "NAME")
+            self.pos = end
+            yield self._tok(kind, start, end)
+            if kind in ("NAME", "FROM", "BINDS", "VARIADIC") and text.startswith(".", end):
+                m2 = _ROOT[-1][1].match(text, end + 1)
+                if m2:  # selector: module.name
+                    yield self._tok("DOT", end, end + 1)
+                    yield self._tok("NAME", m2.start(), m2.end())
+                    self.pos = m2.end()
+            return
+        ch = text[self.pos]
+        raise self._fail(cat.unexpected_character(self._span(self.pos, self.pos + 1), ch))
+
+    def _raw_string(self) -> Token:
+        start = self.pos
+        end = self.text.find("`", start + 1)
+        if end < 0:
+            raise self._fail(cat.unterminated(self._span(start, start + 1), "raw string", "add a closing `"))
+        if end == start + 1:
+            raise self._fail(
+                cat.syntax_error(self._span(start, end + 1), "empty raw string", ['a double-quoted string ""'])
+            )
+        self.pos = end + 1
+        return self._tok("RAW_STRING", start, end + 1)
+
+    # -- string mode -------------------------------------------------------
+
+    def _string_body(self) -> Iterator[Token]:
+        text, pos = self.text, self.pos
+        if pos >= len(text):
+            return
+        ch = text[pos]
+        if ch == '"':
+            self.stack.pop()
+            self.pos = pos + 1
+            yield self._tok("DQUOTE_END", pos, pos + 1)
+        elif ch == "\\":
+            if pos + 1 >= len(text) or text[pos + 1] == "\n":
+                raise self._fail(
+                    cat.invalid_escape(self._span(pos, min(pos + 2, len(text))), "\\<newline>")
+                )
+            self.pos = pos + 2
+            yield self._tok("STR_ESCAPE", pos, pos + 2)
+        elif text.startswith("${", pos):
+            self.stack.append(("INTERP", pos))
+            self.pos = pos + 2
+            yield self._tok("INTERP_START", pos, pos + 2)
+        else:
+            m = _STR_PLAIN.match(text, pos)
+            assert m
+            self.pos = m.end()
+            yield self._tok("STR_CHARS", pos, m.end())
+
+    def _eof(self) -> Iterator[Token]:
+        if self.stack:
+            kind, offset = self.stack[-1]
+            what = {"STRING": "string", "LBRACE": "block", "LPAR": "list", "INTERP": "interpolation"}[kind]
+            closer = {"STRING": '"', "LBRACE": "}", "LPAR": ")", "INTERP": "}"}[kind]
+            raise self._fail(
+                cat.unterminated(self._span(offset, offset + 1), what, f"add a closing `{closer}`")
+            )
+        # A final newline terminates the last statement, as openllb/hlb's lexer appends one.
+        end = len(self.text)
+        yield self._tok("_NL", end, end, "\n")
+
+
+_SKIP = object()
+
+
+class LarkAdapter(LarkLexer):
+    """Lets Lark drive a :class:`Scanner`. The parser passes the scanner as the text."""
+
+    def __init__(self, lexer_conf: object) -> None:
+        pass
+
+    def lex(self, scanner: Scanner) -> Iterator[Token]:  # type: ignore[override]
+        yield from scanner.tokens()

@@ -1,0 +1,138 @@
+"""``parse_module``: source text -> :class:`~hlb.syntax.ast.Module` plus diagnostics."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass, field
+from importlib import resources
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedInput, UnexpectedToken
+
+from hlb.diagnostics import Diagnostic
+from hlb.diagnostics import catalog as cat
+from hlb.source import SourceFile, Span
+from hlb.syntax import ast
+from hlb.syntax.lexer import LarkAdapter, LexError, Scanner
+from hlb.syntax.transformer import ToAst
+
+# Human names for terminals, used in "expected ..." hints.
+_TOKEN_NAMES = {
+    "NAME": "identifier",
+    "FROM": "identifier",
+    "BINDS": "identifier",
+    "VARIADIC": "identifier",
+    "IMPORT": "`import`",
+    "EXPORT": "`export`",
+    "WITH": "`with`",
+    "AS": "`as`",
+    "DOT": "`.`",
+    "DECIMAL": "integer",
+    "NUMERIC": "integer",
+    "BOOL": "boolean",
+    "RAW_STRING": "string",
+    "DQUOTE": "string",
+    "DQUOTE_END": 'closing `"`',
+    "STR_CHARS": "string text",
+    "STR_ESCAPE": "escape sequence",
+    "INTERP_START": "`${`",
+    "INTERP_END": "`}`",
+    "LBRACE": "`{`",
+    "RBRACE": "`}`",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "COMMA": "`,`",
+    "_SEMI": "`;`",
+    "_NL": "newline",
+    "$END": "end of file",
+    "STRAY_DOT": "`.`",
+}
+_ORDER = list(dict.fromkeys(_TOKEN_NAMES.values()))
+
+
+@dataclass
+class ParseResult:
+    module: ast.Module | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.module is not None and not any(d.is_error for d in self.diagnostics)
+
+
+@functools.cache
+def _parser() -> Lark:
+    grammar = resources.files("hlb.syntax").joinpath("hlb.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer=LarkAdapter, propagate_positions=True)
+
+
+def parse_module(source: SourceFile) -> ParseResult:
+    scanner = Scanner(source)
+    try:
+        tree = _parser().parse(scanner)  # type: ignore[arg-type]
+    except LexError as e:
+        return ParseResult(None, [e.diagnostic])
+    except UnexpectedToken as e:
+        return ParseResult(None, [_syntax_error(source, e)])
+    except UnexpectedInput as e:  # pragma: no cover - the scanner reports characters itself
+        span = Span(source, e.pos_in_stream or 0, (e.pos_in_stream or 0) + 1)
+        return ParseResult(None, [cat.syntax_error(span, "input", [])])
+    to_ast = ToAst(source)
+    decls = to_ast.transform(tree)
+    comments = tuple(scanner.comments)
+    decls = [_with_doc(d, comments) for d in decls]
+    module = ast.Module(Span(source, 0, len(source.text)), source, tuple(decls), comments)
+    return ParseResult(module, to_ast.diagnostics)
+
+
+def _syntax_error(source: SourceFile, e: UnexpectedToken) -> Diagnostic:
+    tok: Token = e.token
+    if tok.type == "$END":
+        end = len(source.text)
+        span = Span(source, end, end)
+    else:
+        assert tok.start_pos is not None and tok.end_pos is not None
+        span = Span(source, tok.start_pos, max(tok.end_pos, tok.start_pos + 1))
+    # LALR lookahead sets merge follow sets from unrelated contexts; ask the
+    # parser which tokens it would really accept here.
+    accepted = e.interactive_parser.accepts() if e.interactive_parser is not None else e.expected
+    expected = {_TOKEN_NAMES.get(t, t) for t in accepted}
+    ordered = sorted(expected, key=lambda n: _ORDER.index(n) if n in _ORDER else len(_ORDER))
+    return cat.syntax_error(span, _describe(tok), ordered)
+
+
+def _describe(tok: Token) -> str:
+    kind = tok.type
+    if kind in ("NAME", "FROM", "BINDS", "VARIADIC"):
+        return f"identifier `{tok}`"
+    if kind in ("IMPORT", "EXPORT", "WITH", "AS"):
+        return f"keyword `{tok}`"
+    if kind in ("DECIMAL", "NUMERIC"):
+        return f"integer `{tok}`"
+    if kind == "BOOL":
+        return f"boolean `{tok}`"
+    if kind in ("DQUOTE", "RAW_STRING"):
+        return "string"
+    return _TOKEN_NAMES.get(kind, f"`{tok}`")
+
+
+def _with_doc(decl: ast.Decl, comments: tuple[ast.Comment, ...]) -> ast.Decl:
+    """Attach the comment group that ends on the line above a function as its doc."""
+    if not isinstance(decl, ast.FuncDecl):
+        return decl
+    line = decl.span.begin.line
+    by_line = {c.span.begin.line: c for c in comments if _own_line(c)}
+    lines: list[str] = []
+    while (line - 1) in by_line:
+        line -= 1
+        lines.append(by_line[line].text)
+    if not lines:
+        return decl
+    doc = "\n".join(t[1:] if t.startswith(" ") else t for t in reversed(lines))
+    return dataclasses.replace(decl, doc=doc)
+
+
+def _own_line(c: ast.Comment) -> bool:
+    text = c.span.file.line_text(c.span.begin.line)
+    return text[: c.span.begin.column - 1].strip() == ""

@@ -1,0 +1,203 @@
+"""Lark parse tree -> :mod:`hlb.syntax.ast`.
+
+The transformer is total: literal problems (bad escapes, digits outside a base)
+are recorded as diagnostics and a placeholder value is used, so one mistake
+does not hide the rest of the file. Lark's Tree and Token never leave this package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lark import Token, Transformer, Tree, v_args
+
+from hlb.diagnostics import Diagnostic
+from hlb.diagnostics import catalog as cat
+from hlb.source import SourceFile, Span
+from hlb.syntax import ast
+
+_ESCAPES = {
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "\\": "\\",
+    '"': '"',
+    "$": "$",
+}
+_BASES = {"b": (2, "binary"), "o": (8, "octal"), "x": (16, "hexadecimal")}
+INT64_MAX = 2**63 - 1
+
+
+def _is_tok(x: object, type_: str) -> bool:
+    return isinstance(x, Token) and x.type == type_
+
+
+@v_args(meta=True)
+class ToAst(Transformer[Token, Any]):
+    def __init__(self, source: SourceFile) -> None:
+        super().__init__(visit_tokens=False)
+        self.source = source
+        self.diagnostics: list[Diagnostic] = []
+
+    def _span(self, meta: Any) -> Span:
+        return Span(self.source, meta.start_pos, meta.end_pos)
+
+    def _tspan(self, tok: Token) -> Span:
+        assert tok.start_pos is not None and tok.end_pos is not None
+        return Span(self.source, tok.start_pos, tok.end_pos)
+
+    # -- names ---------------------------------------------------------------
+
+    def name(self, meta: Any, children: list[Token]) -> ast.Ident:
+        return ast.Ident(self._span(meta), str(children[0]))
+
+    def type_name(self, meta: Any, children: list[Token]) -> ast.TypeRef:
+        return ast.TypeRef(self._span(meta), str(children[0]))
+
+    def ident_expr(self, meta: Any, children: list[ast.Ident]) -> ast.IdentExpr:
+        return ast.IdentExpr(self._span(meta), children[0])
+
+    def selector(self, meta: Any, children: list[Any]) -> ast.IdentExpr:
+        return ast.IdentExpr(self._span(meta), children[0], children[2])
+
+    # -- literals ------------------------------------------------------------
+
+    def string(self, meta: Any, children: list[Any]) -> ast.StringLit:
+        parts: list[str | ast.Interpolation] = []
+        for child in children[1:-1]:
+            if isinstance(child, ast.Interpolation):
+                parts.append(child)
+                continue
+            text = self._escape(child) if child.type == "STR_ESCAPE" else str(child)
+            if parts and isinstance(parts[-1], str):
+                parts[-1] += text
+            else:
+                parts.append(text)
+        return ast.StringLit(self._span(meta), tuple(parts))
+
+    def _escape(self, tok: Token) -> str:
+        ch = str(tok)[1]
+        if ch in _ESCAPES:
+            return _ESCAPES[ch]
+        self.diagnostics.append(cat.invalid_escape(self._tspan(tok), str(tok)))
+        return str(tok)
+
+    def interpolation(self, meta: Any, children: list[Any]) -> ast.Interpolation:
+        expr = children[1] if len(children) == 3 else None
+        return ast.Interpolation(self._span(meta), expr)
+
+    def raw_string(self, meta: Any, children: list[Token]) -> ast.StringLit:
+        return ast.StringLit(self._span(meta), (str(children[0])[1:-1],), raw=True)
+
+    def decimal(self, meta: Any, children: list[Token]) -> ast.IntLit:
+        return self._int(meta, str(children[0]), 10, str(children[0]), "decimal")
+
+    def numeric(self, meta: Any, children: list[Token]) -> ast.IntLit:
+        text = str(children[0])
+        base, base_name = _BASES[text[1].lower()]
+        return self._int(meta, text, base, text[2:], base_name)
+
+    def _int(self, meta: Any, text: str, base: int, digits: str, base_name: str) -> ast.IntLit:
+        try:
+            value = int(digits, base)
+        except ValueError:
+            self.diagnostics.append(cat.invalid_number(self._span(meta), text, base_name))
+            value = 0
+        if value > INT64_MAX:
+            self.diagnostics.append(cat.invalid_number(self._span(meta), text, "64-bit integer"))
+            value = 0
+        return ast.IntLit(self._span(meta), value, base)
+
+    def bool_lit(self, meta: Any, children: list[Token]) -> ast.BoolLit:
+        return ast.BoolLit(self._span(meta), str(children[0]) == "true")
+
+    # -- expressions ---------------------------------------------------------
+
+    def call_expr(self, meta: Any, children: list[Any]) -> ast.CallExpr:
+        return ast.CallExpr(self._span(meta), children[0])
+
+    def call_paren(self, meta: Any, children: list[Any]) -> ast.CallExpr:
+        args = tuple(c for c in children[1:] if not isinstance(c, Token))
+        return ast.CallExpr(self._span(meta), children[0], args, parens=True)
+
+    def func_lit(self, meta: Any, children: list[Any]) -> ast.FuncLit:
+        return ast.FuncLit(self._span(meta), children[0], children[1])
+
+    # -- statements ----------------------------------------------------------
+
+    def block(self, meta: Any, children: list[Any]) -> ast.Block:
+        stmts = tuple(c for c in children if not isinstance(c, Token))
+        return ast.Block(self._span(meta), stmts)
+
+    def call_stmt(self, meta: Any, children: list[Any]) -> ast.CallStmt:
+        func, *rest = children
+        with_: ast.Expr | None = None
+        bind: ast.BindClause | None = None
+        args: list[ast.Expr] = []
+        for c in rest:
+            if isinstance(c, tuple) and c[0] == "with":
+                with_ = c[1]
+            elif isinstance(c, ast.BindClause):
+                bind = c
+            else:
+                args.append(c)
+        return ast.CallStmt(self._span(meta), func, tuple(args), with_, bind)
+
+    def expr_stmt(self, meta: Any, children: list[Any]) -> ast.ExprStmt:
+        return ast.ExprStmt(self._span(meta), children[0])
+
+    def with_clause(self, meta: Any, children: list[Any]) -> tuple[str, ast.Expr]:
+        return ("with", children[1])
+
+    def bind_clause(self, meta: Any, children: list[Any]) -> ast.BindClause:
+        return ast.BindClause(self._span(meta))
+
+    def bind_name(self, meta: Any, children: list[Any]) -> ast.BindClause:
+        return ast.BindClause(self._span(meta), target=children[1])
+
+    def bind_list(self, meta: Any, children: list[Any]) -> ast.BindClause:
+        pairs = tuple(c for c in children if isinstance(c, ast.BindPair))
+        return ast.BindClause(self._span(meta), pairs=pairs)
+
+    def bind_pair(self, meta: Any, children: list[ast.Ident]) -> ast.BindPair:
+        return ast.BindPair(self._span(meta), children[0], children[1])
+
+    # -- declarations --------------------------------------------------------
+
+    def field(self, meta: Any, children: list[Any]) -> ast.Field:
+        variadic = _is_tok(children[0], "VARIADIC")
+        type_, name = children[-2], children[-1]
+        return ast.Field(self._span(meta), type_, name, variadic)
+
+    def params(self, meta: Any, children: list[Any]) -> tuple[ast.Field, ...]:
+        return tuple(c for c in children if isinstance(c, ast.Field))
+
+    def effects(self, meta: Any, children: list[Any]) -> tuple[str, tuple[ast.Field, ...]]:
+        return ("effects", children[1])
+
+    def func_decl(self, meta: Any, children: list[Any]) -> ast.FuncDecl:
+        type_, name, params, *rest = children
+        effects: tuple[ast.Field, ...] | None = None
+        body: ast.Block | None = None
+        for c in rest:
+            if isinstance(c, ast.Block):
+                body = c
+            else:
+                effects = c[1]
+        return ast.FuncDecl(self._span(meta), type_, name, params, effects, body)
+
+    def import_decl(self, meta: Any, children: list[Any]) -> ast.ImportDecl:
+        return ast.ImportDecl(self._span(meta), children[1], children[3])
+
+    def import_deprecated(self, meta: Any, children: list[Any]) -> ast.ImportDecl:
+        return ast.ImportDecl(self._span(meta), children[1], children[2], deprecated=True)
+
+    def export_decl(self, meta: Any, children: list[Any]) -> ast.ExportDecl:
+        return ast.ExportDecl(self._span(meta), children[1])
+
+    def start(self, meta: Any, children: list[Any]) -> list[ast.Decl]:
+        return [c for c in children if not isinstance(c, (Token, Tree))]
