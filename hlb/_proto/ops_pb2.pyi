@@ -100,6 +100,12 @@ class Input(_message.Message):
     index: int
     def __init__(self, digest: _Optional[str] = ..., index: _Optional[int] = ...) -> None: ...
 
+class WorkerConstraints(_message.Message):
+    __slots__ = ("filter",)
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    filter: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, filter: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class ExecOp(_message.Message):
     __slots__ = ("meta", "mounts", "network", "security", "secretenv", "cdiDevices")
     META_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +183,20 @@ class CDIDevice(_message.Message):
     name: str
     optional: bool
     def __init__(self, name: _Optional[str] = ..., optional: _Optional[bool] = ...) -> None: ...
+
+class ProxyEnv(_message.Message):
+    __slots__ = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
+    HTTP_PROXY_FIELD_NUMBER: _ClassVar[int]
+    HTTPS_PROXY_FIELD_NUMBER: _ClassVar[int]
+    FTP_PROXY_FIELD_NUMBER: _ClassVar[int]
+    NO_PROXY_FIELD_NUMBER: _ClassVar[int]
+    ALL_PROXY_FIELD_NUMBER: _ClassVar[int]
+    http_proxy: str
+    https_proxy: str
+    ftp_proxy: str
+    no_proxy: str
+    all_proxy: str
+    def __init__(self, http_proxy: _Optional[str] = ..., https_proxy: _Optional[str] = ..., ftp_proxy: _Optional[str] = ..., no_proxy: _Optional[str] = ..., all_proxy: _Optional[str] = ...) -> None: ...
 
 class Mount(_message.Message):
     __slots__ = ("input", "selector", "dest", "output", "readonly", "mountType", "TmpfsOpt", "cacheOpt", "secretOpt", "SSHOpt", "resultID", "contentCache")
@@ -294,163 +314,6 @@ class BuildInput(_message.Message):
     input: int
     def __init__(self, input: _Optional[int] = ...) -> None: ...
 
-class OpMetadata(_message.Message):
-    __slots__ = ("ignore_cache", "description", "export_cache", "caps", "progress_group", "linux_resources")
-    class DescriptionEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-    class CapsEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: bool
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
-    IGNORE_CACHE_FIELD_NUMBER: _ClassVar[int]
-    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
-    EXPORT_CACHE_FIELD_NUMBER: _ClassVar[int]
-    CAPS_FIELD_NUMBER: _ClassVar[int]
-    PROGRESS_GROUP_FIELD_NUMBER: _ClassVar[int]
-    LINUX_RESOURCES_FIELD_NUMBER: _ClassVar[int]
-    ignore_cache: bool
-    description: _containers.ScalarMap[str, str]
-    export_cache: ExportCache
-    caps: _containers.ScalarMap[str, bool]
-    progress_group: ProgressGroup
-    linux_resources: LinuxResources
-    def __init__(self, ignore_cache: _Optional[bool] = ..., description: _Optional[_Mapping[str, str]] = ..., export_cache: _Optional[_Union[ExportCache, _Mapping]] = ..., caps: _Optional[_Mapping[str, bool]] = ..., progress_group: _Optional[_Union[ProgressGroup, _Mapping]] = ..., linux_resources: _Optional[_Union[LinuxResources, _Mapping]] = ...) -> None: ...
-
-class Source(_message.Message):
-    __slots__ = ("locations", "infos")
-    class LocationsEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: Locations
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Locations, _Mapping]] = ...) -> None: ...
-    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
-    INFOS_FIELD_NUMBER: _ClassVar[int]
-    locations: _containers.MessageMap[str, Locations]
-    infos: _containers.RepeatedCompositeFieldContainer[SourceInfo]
-    def __init__(self, locations: _Optional[_Mapping[str, Locations]] = ..., infos: _Optional[_Iterable[_Union[SourceInfo, _Mapping]]] = ...) -> None: ...
-
-class Locations(_message.Message):
-    __slots__ = ("locations",)
-    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
-    locations: _containers.RepeatedCompositeFieldContainer[Location]
-    def __init__(self, locations: _Optional[_Iterable[_Union[Location, _Mapping]]] = ...) -> None: ...
-
-class SourceInfo(_message.Message):
-    __slots__ = ("filename", "data", "definition", "language")
-    FILENAME_FIELD_NUMBER: _ClassVar[int]
-    DATA_FIELD_NUMBER: _ClassVar[int]
-    DEFINITION_FIELD_NUMBER: _ClassVar[int]
-    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
-    filename: str
-    data: bytes
-    definition: Definition
-    language: str
-    def __init__(self, filename: _Optional[str] = ..., data: _Optional[bytes] = ..., definition: _Optional[_Union[Definition, _Mapping]] = ..., language: _Optional[str] = ...) -> None: ...
-
-class Location(_message.Message):
-    __slots__ = ("sourceIndex", "ranges")
-    SOURCEINDEX_FIELD_NUMBER: _ClassVar[int]
-    RANGES_FIELD_NUMBER: _ClassVar[int]
-    sourceIndex: int
-    ranges: _containers.RepeatedCompositeFieldContainer[Range]
-    def __init__(self, sourceIndex: _Optional[int] = ..., ranges: _Optional[_Iterable[_Union[Range, _Mapping]]] = ...) -> None: ...
-
-class Range(_message.Message):
-    __slots__ = ("start", "end")
-    START_FIELD_NUMBER: _ClassVar[int]
-    END_FIELD_NUMBER: _ClassVar[int]
-    start: Position
-    end: Position
-    def __init__(self, start: _Optional[_Union[Position, _Mapping]] = ..., end: _Optional[_Union[Position, _Mapping]] = ...) -> None: ...
-
-class Position(_message.Message):
-    __slots__ = ("line", "character")
-    LINE_FIELD_NUMBER: _ClassVar[int]
-    CHARACTER_FIELD_NUMBER: _ClassVar[int]
-    line: int
-    character: int
-    def __init__(self, line: _Optional[int] = ..., character: _Optional[int] = ...) -> None: ...
-
-class ExportCache(_message.Message):
-    __slots__ = ("Value",)
-    VALUE_FIELD_NUMBER: _ClassVar[int]
-    Value: bool
-    def __init__(self, Value: _Optional[bool] = ...) -> None: ...
-
-class ProgressGroup(_message.Message):
-    __slots__ = ("id", "name", "weak")
-    ID_FIELD_NUMBER: _ClassVar[int]
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    WEAK_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    name: str
-    weak: bool
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., weak: _Optional[bool] = ...) -> None: ...
-
-class LinuxResources(_message.Message):
-    __slots__ = ("memory", "memorySwap", "cpuShares", "cpuPeriod", "cpuQuota", "cpusetCpus", "cpusetMems")
-    MEMORY_FIELD_NUMBER: _ClassVar[int]
-    MEMORYSWAP_FIELD_NUMBER: _ClassVar[int]
-    CPUSHARES_FIELD_NUMBER: _ClassVar[int]
-    CPUPERIOD_FIELD_NUMBER: _ClassVar[int]
-    CPUQUOTA_FIELD_NUMBER: _ClassVar[int]
-    CPUSETCPUS_FIELD_NUMBER: _ClassVar[int]
-    CPUSETMEMS_FIELD_NUMBER: _ClassVar[int]
-    memory: int
-    memorySwap: int
-    cpuShares: int
-    cpuPeriod: int
-    cpuQuota: int
-    cpusetCpus: str
-    cpusetMems: str
-    def __init__(self, memory: _Optional[int] = ..., memorySwap: _Optional[int] = ..., cpuShares: _Optional[int] = ..., cpuPeriod: _Optional[int] = ..., cpuQuota: _Optional[int] = ..., cpusetCpus: _Optional[str] = ..., cpusetMems: _Optional[str] = ...) -> None: ...
-
-class ProxyEnv(_message.Message):
-    __slots__ = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
-    HTTP_PROXY_FIELD_NUMBER: _ClassVar[int]
-    HTTPS_PROXY_FIELD_NUMBER: _ClassVar[int]
-    FTP_PROXY_FIELD_NUMBER: _ClassVar[int]
-    NO_PROXY_FIELD_NUMBER: _ClassVar[int]
-    ALL_PROXY_FIELD_NUMBER: _ClassVar[int]
-    http_proxy: str
-    https_proxy: str
-    ftp_proxy: str
-    no_proxy: str
-    all_proxy: str
-    def __init__(self, http_proxy: _Optional[str] = ..., https_proxy: _Optional[str] = ..., ftp_proxy: _Optional[str] = ..., no_proxy: _Optional[str] = ..., all_proxy: _Optional[str] = ...) -> None: ...
-
-class WorkerConstraints(_message.Message):
-    __slots__ = ("filter",)
-    FILTER_FIELD_NUMBER: _ClassVar[int]
-    filter: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, filter: _Optional[_Iterable[str]] = ...) -> None: ...
-
-class Definition(_message.Message):
-    __slots__ = ("metadata", "Source")
-    class MetadataEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: OpMetadata
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[OpMetadata, _Mapping]] = ...) -> None: ...
-    DEF_FIELD_NUMBER: _ClassVar[int]
-    METADATA_FIELD_NUMBER: _ClassVar[int]
-    SOURCE_FIELD_NUMBER: _ClassVar[int]
-    metadata: _containers.MessageMap[str, OpMetadata]
-    Source: Source
-    def __init__(self, metadata: _Optional[_Mapping[str, OpMetadata]] = ..., Source: _Optional[_Union[Source, _Mapping]] = ..., **kwargs) -> None: ...
-
 class FileOp(_message.Message):
     __slots__ = ("actions",)
     ACTIONS_FIELD_NUMBER: _ClassVar[int]
@@ -527,18 +390,6 @@ class FileActionMkFile(_message.Message):
     timestamp: int
     def __init__(self, path: _Optional[str] = ..., mode: _Optional[int] = ..., data: _Optional[bytes] = ..., owner: _Optional[_Union[ChownOpt, _Mapping]] = ..., timestamp: _Optional[int] = ...) -> None: ...
 
-class FileActionSymlink(_message.Message):
-    __slots__ = ("oldpath", "newpath", "owner", "timestamp")
-    OLDPATH_FIELD_NUMBER: _ClassVar[int]
-    NEWPATH_FIELD_NUMBER: _ClassVar[int]
-    OWNER_FIELD_NUMBER: _ClassVar[int]
-    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
-    oldpath: str
-    newpath: str
-    owner: ChownOpt
-    timestamp: int
-    def __init__(self, oldpath: _Optional[str] = ..., newpath: _Optional[str] = ..., owner: _Optional[_Union[ChownOpt, _Mapping]] = ..., timestamp: _Optional[int] = ...) -> None: ...
-
 class FileActionMkDir(_message.Message):
     __slots__ = ("path", "mode", "makeParents", "owner", "timestamp")
     PATH_FIELD_NUMBER: _ClassVar[int]
@@ -562,6 +413,18 @@ class FileActionRm(_message.Message):
     allowNotFound: bool
     allowWildcard: bool
     def __init__(self, path: _Optional[str] = ..., allowNotFound: _Optional[bool] = ..., allowWildcard: _Optional[bool] = ...) -> None: ...
+
+class FileActionSymlink(_message.Message):
+    __slots__ = ("oldpath", "newpath", "owner", "timestamp")
+    OLDPATH_FIELD_NUMBER: _ClassVar[int]
+    NEWPATH_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    oldpath: str
+    newpath: str
+    owner: ChownOpt
+    timestamp: int
+    def __init__(self, oldpath: _Optional[str] = ..., newpath: _Optional[str] = ..., owner: _Optional[_Union[ChownOpt, _Mapping]] = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class ChownOpt(_message.Message):
     __slots__ = ("user", "group")
@@ -587,25 +450,13 @@ class NamedUserOpt(_message.Message):
     input: int
     def __init__(self, name: _Optional[str] = ..., input: _Optional[int] = ...) -> None: ...
 
-class MergeInput(_message.Message):
-    __slots__ = ("input",)
-    INPUT_FIELD_NUMBER: _ClassVar[int]
-    input: int
-    def __init__(self, input: _Optional[int] = ...) -> None: ...
-
 class MergeOp(_message.Message):
     __slots__ = ("inputs",)
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     inputs: _containers.RepeatedCompositeFieldContainer[MergeInput]
     def __init__(self, inputs: _Optional[_Iterable[_Union[MergeInput, _Mapping]]] = ...) -> None: ...
 
-class LowerDiffInput(_message.Message):
-    __slots__ = ("input",)
-    INPUT_FIELD_NUMBER: _ClassVar[int]
-    input: int
-    def __init__(self, input: _Optional[int] = ...) -> None: ...
-
-class UpperDiffInput(_message.Message):
+class MergeInput(_message.Message):
     __slots__ = ("input",)
     INPUT_FIELD_NUMBER: _ClassVar[int]
     input: int
@@ -619,6 +470,18 @@ class DiffOp(_message.Message):
     upper: UpperDiffInput
     def __init__(self, lower: _Optional[_Union[LowerDiffInput, _Mapping]] = ..., upper: _Optional[_Union[UpperDiffInput, _Mapping]] = ...) -> None: ...
 
+class LowerDiffInput(_message.Message):
+    __slots__ = ("input",)
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    input: int
+    def __init__(self, input: _Optional[int] = ...) -> None: ...
+
+class UpperDiffInput(_message.Message):
+    __slots__ = ("input",)
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    input: int
+    def __init__(self, input: _Optional[int] = ...) -> None: ...
+
 class PassthroughOp(_message.Message):
     __slots__ = ("id", "outputs")
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -626,3 +489,140 @@ class PassthroughOp(_message.Message):
     id: str
     outputs: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, id: _Optional[str] = ..., outputs: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class Definition(_message.Message):
+    __slots__ = ("metadata", "Source")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: OpMetadata
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[OpMetadata, _Mapping]] = ...) -> None: ...
+    DEF_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    metadata: _containers.MessageMap[str, OpMetadata]
+    Source: Source
+    def __init__(self, metadata: _Optional[_Mapping[str, OpMetadata]] = ..., Source: _Optional[_Union[Source, _Mapping]] = ..., **kwargs) -> None: ...
+
+class OpMetadata(_message.Message):
+    __slots__ = ("ignore_cache", "description", "export_cache", "caps", "progress_group", "linux_resources")
+    class DescriptionEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class CapsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bool
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
+    IGNORE_CACHE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_CACHE_FIELD_NUMBER: _ClassVar[int]
+    CAPS_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_GROUP_FIELD_NUMBER: _ClassVar[int]
+    LINUX_RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    ignore_cache: bool
+    description: _containers.ScalarMap[str, str]
+    export_cache: ExportCache
+    caps: _containers.ScalarMap[str, bool]
+    progress_group: ProgressGroup
+    linux_resources: LinuxResources
+    def __init__(self, ignore_cache: _Optional[bool] = ..., description: _Optional[_Mapping[str, str]] = ..., export_cache: _Optional[_Union[ExportCache, _Mapping]] = ..., caps: _Optional[_Mapping[str, bool]] = ..., progress_group: _Optional[_Union[ProgressGroup, _Mapping]] = ..., linux_resources: _Optional[_Union[LinuxResources, _Mapping]] = ...) -> None: ...
+
+class ExportCache(_message.Message):
+    __slots__ = ("Value",)
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    Value: bool
+    def __init__(self, Value: _Optional[bool] = ...) -> None: ...
+
+class ProgressGroup(_message.Message):
+    __slots__ = ("id", "name", "weak")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WEAK_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    weak: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., weak: _Optional[bool] = ...) -> None: ...
+
+class LinuxResources(_message.Message):
+    __slots__ = ("memory", "memorySwap", "cpuShares", "cpuPeriod", "cpuQuota", "cpusetCpus", "cpusetMems")
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
+    MEMORYSWAP_FIELD_NUMBER: _ClassVar[int]
+    CPUSHARES_FIELD_NUMBER: _ClassVar[int]
+    CPUPERIOD_FIELD_NUMBER: _ClassVar[int]
+    CPUQUOTA_FIELD_NUMBER: _ClassVar[int]
+    CPUSETCPUS_FIELD_NUMBER: _ClassVar[int]
+    CPUSETMEMS_FIELD_NUMBER: _ClassVar[int]
+    memory: int
+    memorySwap: int
+    cpuShares: int
+    cpuPeriod: int
+    cpuQuota: int
+    cpusetCpus: str
+    cpusetMems: str
+    def __init__(self, memory: _Optional[int] = ..., memorySwap: _Optional[int] = ..., cpuShares: _Optional[int] = ..., cpuPeriod: _Optional[int] = ..., cpuQuota: _Optional[int] = ..., cpusetCpus: _Optional[str] = ..., cpusetMems: _Optional[str] = ...) -> None: ...
+
+class Source(_message.Message):
+    __slots__ = ("locations", "infos")
+    class LocationsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Locations
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Locations, _Mapping]] = ...) -> None: ...
+    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    INFOS_FIELD_NUMBER: _ClassVar[int]
+    locations: _containers.MessageMap[str, Locations]
+    infos: _containers.RepeatedCompositeFieldContainer[SourceInfo]
+    def __init__(self, locations: _Optional[_Mapping[str, Locations]] = ..., infos: _Optional[_Iterable[_Union[SourceInfo, _Mapping]]] = ...) -> None: ...
+
+class Locations(_message.Message):
+    __slots__ = ("locations",)
+    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    locations: _containers.RepeatedCompositeFieldContainer[Location]
+    def __init__(self, locations: _Optional[_Iterable[_Union[Location, _Mapping]]] = ...) -> None: ...
+
+class SourceInfo(_message.Message):
+    __slots__ = ("filename", "data", "definition", "language")
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    DEFINITION_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    filename: str
+    data: bytes
+    definition: Definition
+    language: str
+    def __init__(self, filename: _Optional[str] = ..., data: _Optional[bytes] = ..., definition: _Optional[_Union[Definition, _Mapping]] = ..., language: _Optional[str] = ...) -> None: ...
+
+class Location(_message.Message):
+    __slots__ = ("sourceIndex", "ranges")
+    SOURCEINDEX_FIELD_NUMBER: _ClassVar[int]
+    RANGES_FIELD_NUMBER: _ClassVar[int]
+    sourceIndex: int
+    ranges: _containers.RepeatedCompositeFieldContainer[Range]
+    def __init__(self, sourceIndex: _Optional[int] = ..., ranges: _Optional[_Iterable[_Union[Range, _Mapping]]] = ...) -> None: ...
+
+class Range(_message.Message):
+    __slots__ = ("start", "end")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    start: Position
+    end: Position
+    def __init__(self, start: _Optional[_Union[Position, _Mapping]] = ..., end: _Optional[_Union[Position, _Mapping]] = ...) -> None: ...
+
+class Position(_message.Message):
+    __slots__ = ("line", "character")
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    CHARACTER_FIELD_NUMBER: _ClassVar[int]
+    line: int
+    character: int
+    def __init__(self, line: _Optional[int] = ..., character: _Optional[int] = ...) -> None: ...

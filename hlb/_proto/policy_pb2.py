@@ -6,17 +6,9 @@
 """Generated protocol buffer code."""
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import descriptor_pool as _descriptor_pool
-from google.protobuf import runtime_version as _runtime_version
+# (runtime-version check removed by scripts/gen_protos.py: hlb supports protobuf>=6.31,<8)
 from google.protobuf import symbol_database as _symbol_database
 from google.protobuf.internal import builder as _builder
-_runtime_version.ValidateProtobufRuntimeVersion(
-    _runtime_version.Domain.PUBLIC,
-    7,
-    35,
-    1,
-    '',
-    'hlb/_proto/policy.proto'
-)
 # @@protoc_insertion_point(imports)
 
 _sym_db = _symbol_database.Default()
@@ -24,7 +16,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17hlb/_proto/policy.proto\x12\x1dmoby.buildkit.v1.sourcepolicy\"M\n\x06Policy\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x32\n\x05rules\x18\x02 \x03(\x0b\x32#.moby.buildkit.v1.sourcepolicy.Rule\"\xb6\x01\n\x04Rule\x12;\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32+.moby.buildkit.v1.sourcepolicy.PolicyAction\x12\x39\n\x08selector\x18\x02 \x01(\x0b\x32\'.moby.buildkit.v1.sourcepolicy.Selector\x12\x36\n\x07updates\x18\x03 \x01(\x0b\x32%.moby.buildkit.v1.sourcepolicy.Update\"\x8b\x01\n\x06Update\x12\x12\n\nidentifier\x18\x01 \x01(\t\x12?\n\x05\x61ttrs\x18\x02 \x03(\x0b\x32\x30.moby.buildkit.v1.sourcepolicy.Update.AttrsEntry\x1a,\n\nAttrsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa0\x01\n\x08Selector\x12\x12\n\nidentifier\x18\x01 \x01(\t\x12<\n\nmatch_type\x18\x02 \x01(\x0e\x32(.moby.buildkit.v1.sourcepolicy.MatchType\x12\x42\n\x0b\x63onstraints\x18\x03 \x03(\x0b\x32-.moby.buildkit.v1.sourcepolicy.AttrConstraint\"i\n\x0e\x41ttrConstraint\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12;\n\tcondition\x18\x03 \x01(\x0e\x32(.moby.buildkit.v1.sourcepolicy.AttrMatch*0\n\x0cPolicyAction\x12\t\n\x05\x41LLOW\x10\x00\x12\x08\n\x04\x44\x45NY\x10\x01\x12\x0b\n\x07\x43ONVERT\x10\x02*1\n\tAttrMatch\x12\t\n\x05\x45QUAL\x10\x00\x12\x0c\n\x08NOTEQUAL\x10\x01\x12\x0b\n\x07MATCHES\x10\x02*/\n\tMatchType\x12\x0c\n\x08WILDCARD\x10\x00\x12\t\n\x05\x45XACT\x10\x01\x12\t\n\x05REGEX\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17hlb/_proto/policy.proto\x12\x1dmoby.buildkit.v1.sourcepolicy\"M\n\x06Policy\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x32\n\x05rules\x18\x02 \x03(\x0b\x32#.moby.buildkit.v1.sourcepolicy.Rule\"\xb6\x01\n\x04Rule\x12;\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32+.moby.buildkit.v1.sourcepolicy.PolicyAction\x12\x39\n\x08selector\x18\x02 \x01(\x0b\x32\'.moby.buildkit.v1.sourcepolicy.Selector\x12\x36\n\x07updates\x18\x03 \x01(\x0b\x32%.moby.buildkit.v1.sourcepolicy.Update\"\xa0\x01\n\x08Selector\x12\x12\n\nidentifier\x18\x01 \x01(\t\x12<\n\nmatch_type\x18\x02 \x01(\x0e\x32(.moby.buildkit.v1.sourcepolicy.MatchType\x12\x42\n\x0b\x63onstraints\x18\x03 \x03(\x0b\x32-.moby.buildkit.v1.sourcepolicy.AttrConstraint\"\x8b\x01\n\x06Update\x12\x12\n\nidentifier\x18\x01 \x01(\t\x12?\n\x05\x61ttrs\x18\x02 \x03(\x0b\x32\x30.moby.buildkit.v1.sourcepolicy.Update.AttrsEntry\x1a,\n\nAttrsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"i\n\x0e\x41ttrConstraint\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12;\n\tcondition\x18\x03 \x01(\x0e\x32(.moby.buildkit.v1.sourcepolicy.AttrMatch*0\n\x0cPolicyAction\x12\t\n\x05\x41LLOW\x10\x00\x12\x08\n\x04\x44\x45NY\x10\x01\x12\x0b\n\x07\x43ONVERT\x10\x02*1\n\tAttrMatch\x12\t\n\x05\x45QUAL\x10\x00\x12\x0c\n\x08NOTEQUAL\x10\x01\x12\x0b\n\x07MATCHES\x10\x02*/\n\tMatchType\x12\x0c\n\x08WILDCARD\x10\x00\x12\t\n\x05\x45XACT\x10\x01\x12\t\n\x05REGEX\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,12 +35,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POLICY']._serialized_end=135
   _globals['_RULE']._serialized_start=138
   _globals['_RULE']._serialized_end=320
-  _globals['_UPDATE']._serialized_start=323
-  _globals['_UPDATE']._serialized_end=462
-  _globals['_UPDATE_ATTRSENTRY']._serialized_start=418
-  _globals['_UPDATE_ATTRSENTRY']._serialized_end=462
-  _globals['_SELECTOR']._serialized_start=465
-  _globals['_SELECTOR']._serialized_end=625
+  _globals['_SELECTOR']._serialized_start=323
+  _globals['_SELECTOR']._serialized_end=483
+  _globals['_UPDATE']._serialized_start=486
+  _globals['_UPDATE']._serialized_end=625
+  _globals['_UPDATE_ATTRSENTRY']._serialized_start=581
+  _globals['_UPDATE_ATTRSENTRY']._serialized_end=625
   _globals['_ATTRCONSTRAINT']._serialized_start=627
   _globals['_ATTRCONSTRAINT']._serialized_end=732
 # @@protoc_insertion_point(module_scope)

@@ -52,6 +52,16 @@ class Rule(_message.Message):
     updates: Update
     def __init__(self, action: _Optional[_Union[PolicyAction, str]] = ..., selector: _Optional[_Union[Selector, _Mapping]] = ..., updates: _Optional[_Union[Update, _Mapping]] = ...) -> None: ...
 
+class Selector(_message.Message):
+    __slots__ = ("identifier", "match_type", "constraints")
+    IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    MATCH_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
+    identifier: str
+    match_type: MatchType
+    constraints: _containers.RepeatedCompositeFieldContainer[AttrConstraint]
+    def __init__(self, identifier: _Optional[str] = ..., match_type: _Optional[_Union[MatchType, str]] = ..., constraints: _Optional[_Iterable[_Union[AttrConstraint, _Mapping]]] = ...) -> None: ...
+
 class Update(_message.Message):
     __slots__ = ("identifier", "attrs")
     class AttrsEntry(_message.Message):
@@ -66,16 +76,6 @@ class Update(_message.Message):
     identifier: str
     attrs: _containers.ScalarMap[str, str]
     def __init__(self, identifier: _Optional[str] = ..., attrs: _Optional[_Mapping[str, str]] = ...) -> None: ...
-
-class Selector(_message.Message):
-    __slots__ = ("identifier", "match_type", "constraints")
-    IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
-    MATCH_TYPE_FIELD_NUMBER: _ClassVar[int]
-    CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
-    identifier: str
-    match_type: MatchType
-    constraints: _containers.RepeatedCompositeFieldContainer[AttrConstraint]
-    def __init__(self, identifier: _Optional[str] = ..., match_type: _Optional[_Union[MatchType, str]] = ..., constraints: _Optional[_Iterable[_Union[AttrConstraint, _Mapping]]] = ...) -> None: ...
 
 class AttrConstraint(_message.Message):
     __slots__ = ("key", "value", "condition")

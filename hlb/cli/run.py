@@ -154,7 +154,10 @@ def failure_diagnostic(
     primary = spans[0] if spans else Span(source, 0, 0)
     d = cat.build_failed(primary, failure.message, notes)
     if len(spans) > 1:
-        d = replace(d, secondary=tuple(Label(s, "called from here") for s in spans[1:]))
+        labels = [
+            Label(s, f"in target `{target.name}`" if s == target.span else "called from here") for s in spans[1:]
+        ]
+        d = replace(d, secondary=tuple(labels))
     return d
 
 
