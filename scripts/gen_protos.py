@@ -120,7 +120,7 @@ def postprocess_pb2(path: Path) -> None:
 def postprocess_grpc(path: Path) -> bool:
     """Rewrite the version floor; return False if the module has no service."""
     text = path.read_text()
-    if not re.search(r"^class \w+Stub\(object\):", text, re.M):
+    if not re.search(r"^class \w+Stub\b", text, re.M):
         return False
     text, n = _GRPC_VERSION.subn(f"GRPC_GENERATED_VERSION = '{GRPC_FLOOR}'", text)
     if n != 1:

@@ -10,6 +10,7 @@ from hlb.builtins.registry import builtin
 from hlb.builtins.run import lower_run
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Mkdir, Mkfile, image as image_source
+from hlb.llb.file import normalize_path
 from hlb.llb.reference import parse as parse_ref
 from hlb.values import FsValue
 
@@ -68,14 +69,16 @@ def mkdir(call: Call, path: str, filemode: int) -> FsValue:
     Option: `createParents` creates missing parent directories.
     """
     action = Mkdir(path, filemode, make_parents=call.options.has(CreateParents))
-    return FsValue(call.fs.state.file(action, call.constraints(f"mkdir {path}")))
+    name = f"mkdir {normalize_path(call.fs.state.cwd, path)}"
+    return FsValue(call.fs.state.file(action, call.constraints(name)))
 
 
 @builtin("fs mkfile(string path, int filemode, string content)")
 def mkfile(call: Call, path: str, filemode: int, content: str) -> FsValue:
     """Create a file with the given mode and content, e.g. `mkfile "/hi" 0o644 "hello"`."""
     action = Mkfile(path, filemode, content.encode("utf-8"))
-    return FsValue(call.fs.state.file(action, call.constraints(f"mkfile {path}")))
+    name = f"mkfile {normalize_path(call.fs.state.cwd, path)}"
+    return FsValue(call.fs.state.file(action, call.constraints(name)))
 
 
 # -- state metadata --------------------------------------------------------------

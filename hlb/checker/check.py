@@ -211,7 +211,7 @@ class _Checker:
             self._undefined(ident.span, name, expected, frame)
             return None
         if not any(_kind_ok(e, callee.type) for e in expected):
-            self.error(cat.type_mismatch(ident.span, str(callee.type), _names(expected)))
+            self.error(cat.type_mismatch(ident.span, str(callee.type), _names(expected), self._options_hint(expected)))
             return None
         self.checked.callees[id(node)] = callee
         return callee
@@ -223,13 +223,18 @@ class _Checker:
         candidates += [b.name for b in self._all_builtins() if not expected or any(same_kind(e, b.type) for e in expected)]
         hint_target = closest(name, candidates)
         d = cat.undefined_name(span, name, hint_target)
-        opt = next((e for e in expected if e.is_option and e.target), None)
-        if hint_target is None and opt is not None:
-            names = sorted({b.name for b in self._all_builtins() if b.type == opt})
-            if names:
-                d = cat.undefined_name(span, name, None)
-                d = _with_hint(d, f"the options of `{opt.target}` are " + ", ".join(f"`{n}`" for n in names))
+        options = self._options_hint(expected)
+        if hint_target is None and options:
+            d = _with_hint(d, options)
         self.error(d)
+
+    def _options_hint(self, expected: Sequence[Type]) -> str | None:
+        """``the options of `run` are ...`` when options are expected."""
+        opt = next((e for e in expected if e.is_option and e.target), None)
+        if opt is None:
+            return None
+        names = sorted({b.name for b in self._all_builtins() if b.type == opt})
+        return f"the options of `{opt.target}` are " + ", ".join(f"`{n}`" for n in names) if names else None
 
     def _args(
         self, node: ast.CallStmt | ast.CallExpr, args: Sequence[ast.Expr], callee: Callee, frame: _Frame
