@@ -63,7 +63,7 @@ _RUNTIME_CHECK = re.compile(
     r"(?:    [^\n]*\n)+?"
     r"\)\n"
 )
-_GRPC_VERSION = re.compile(r"^GRPC_GENERATED_VERSION = '([0-9.]+)'$", re.M)
+_GRPC_VERSION = re.compile(r"^GRPC_GENERATED_VERSION = '([0-9.]+)'$", re.MULTILINE)
 
 
 def tool_versions() -> tuple[str, str]:
@@ -120,7 +120,7 @@ def postprocess_pb2(path: Path) -> None:
 def postprocess_grpc(path: Path) -> bool:
     """Rewrite the version floor; return False if the module has no service."""
     text = path.read_text()
-    if not re.search(r"^class \w+Stub\b", text, re.M):
+    if not re.search(r"^class \w+Stub\b", text, re.MULTILINE):
         return False
     text, n = _GRPC_VERSION.subn(f"GRPC_GENERATED_VERSION = '{GRPC_FLOOR}'", text)
     if n != 1:
@@ -149,7 +149,8 @@ def managed(d: Path) -> dict[str, Path]:
     return {
         p.name: p
         for p in d.iterdir()
-        if p.is_file() and (p.name.endswith(GENERATED_SUFFIXES) or p.name == "__init__.py")
+        if p.is_file()
+        and (p.name.endswith(GENERATED_SUFFIXES) or p.name == "__init__.py")
     }
 
 
@@ -157,7 +158,7 @@ def recorded_generator() -> str | None:
     init = OUT_DIR / "__init__.py"
     if not init.exists():
         return None
-    m = re.search(r"^# generator: (.*)$", init.read_text(), re.M)
+    m = re.search(r"^# generator: (.*)$", init.read_text(), re.MULTILINE)
     return m.group(1) if m else None
 
 
@@ -174,7 +175,9 @@ def check(fresh: dict[str, Path]) -> int:
     if not problems:
         print(f"{PACKAGE} is up to date ({len(fresh)} files)")
         return 0
-    print(f"{PACKAGE} is out of date; run: python scripts/gen_protos.py", file=sys.stderr)
+    print(
+        f"{PACKAGE} is out of date; run: python scripts/gen_protos.py", file=sys.stderr
+    )
     for line in problems:
         print(f"  {line}", file=sys.stderr)
     tools, protoc = tool_versions()

@@ -98,7 +98,7 @@ class _Compiler:
         where = cli_span or Span(file, 0, 0)
         decl = funcs.get(name)
         if decl is None:
-            raise CompileError(cat.target_not_found(where, name, closest(name, list(funcs))))
+            raise CompileError(cat.target_not_found(where, name, file.name, closest(name, list(funcs))))
         t = Type.parse(decl.type.name)
         if t is None or t.kind is not Kind.FS:
             raise CompileError(

@@ -159,11 +159,9 @@ def invalid_image_ref(span: Span, ref: str, reason: str) -> Diagnostic:
     return _diag(INVALID_IMAGE_REF, span, f"failed to parse image reference `{ref}`: {reason}")
 
 
-def target_not_found(span: Span, target: str, suggestion: str | None) -> Diagnostic:
+def target_not_found(span: Span, target: str, module: str, suggestion: str | None) -> Diagnostic:
     hint = f"did you mean `{suggestion}`?" if suggestion else None
-    return _diag(
-        TARGET_NOT_FOUND, span, f'target "{target}" is not defined in {span.file.name}', hint=hint
-    )
+    return _diag(TARGET_NOT_FOUND, span, f'target "{target}" is not defined in {module}', hint=hint)
 
 
 def invalid_target(span: Span, message: str, hint: str | None = None) -> Diagnostic:

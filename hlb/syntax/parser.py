@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 
 from lark import Lark, Token
+from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 
 from hlb.diagnostics import Diagnostic
@@ -64,7 +67,28 @@ class ParseResult:
 @functools.cache
 def _parser() -> Lark:
     grammar = resources.files("hlb.syntax").joinpath("hlb.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer=LarkAdapter, propagate_positions=True)
+    options = {"parser": "lalr", "lexer": LarkAdapter, "propagate_positions": True}
+    cache = _cache_file()
+    if cache is not None:
+        try:
+            # Lark pickles the LALR tables and checks a hash of grammar and options on load.
+            return Lark(grammar, cache=str(cache), **options)
+        except OSError:
+            pass
+    return Lark(grammar, **options)
+
+
+def _cache_file() -> Path | None:
+    """A per-user, private place for Lark's table cache (never world-writable /tmp)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    d = Path(base) / "hlb"
+    try:
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if d.stat().st_uid != os.getuid():
+            return None
+    except OSError:
+        return None
+    return d / f"grammar-lark{lark_version}.cache"
 
 
 def parse_module(source: SourceFile) -> ParseResult:

@@ -216,5 +216,5 @@ def test_target_not_found_suggests_and_points_at_the_command_line() -> None:
     with pytest.raises(HlbError) as info:
         compile_source(SourceFile("b.hlb", "fs build() {}"), ["biuld"], AMD64, command_line_spans(["biuld"]))
     text = render(info.value.diagnostics[0])
-    assert text.splitlines()[0] == '<command line>:1:12: error: target "biuld" is not defined in <command line> [target-not-found]'
+    assert text.splitlines()[0] == '<command line>:1:12: error: target "biuld" is not defined in b.hlb [target-not-found]'
     assert "^^^^^" in text and "did you mean `build`?" in text

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Warm no-op build: `hlb run` against `docker buildx build` of the same graph, same engine.
+
+Both build busybox + two RUN steps (one with a cache mount). After one warm-up
+build each, every step is cached, so the time measured is each tool's fixed
+cost: start-up, parsing, compiling, connecting, the solve round trip, progress.
+buildx uses the engine's `docker` driver and `--output type=cacheonly` so it
+exports nothing, as hlb does.
+
+    .venv/bin/python bench/warm_noop.py [--runs N]
+
+Needs the engine (scripts/engine up) and prints the median of N runs each and
+the ratio hlb / buildx; results are also written to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+HLB = """\
+fs default() {
+	image "busybox:latest"
+	run "echo hello > /greeting"
+	run "cat /greeting" with option {
+		cacheMount "/cache"
+	}
+}
+"""
+
+DOCKERFILE = """\
+FROM busybox:latest
+RUN echo hello > /greeting
+RUN --mount=type=cache,target=/cache cat /greeting
+"""
+
+
+def engine_env() -> dict[str, str]:
+    env = dict(os.environ)
+    if not env.get("DOCKER_HOST"):
+        out = subprocess.run([str(ROOT / "scripts" / "engine"), "env", "--json"], capture_output=True, text=True, check=True)
+        exported = json.loads(out.stdout)
+        env["DOCKER_HOST"] = exported["DOCKER_HOST"]
+        env["PATH"] = f"{exported['bin']}:{env['PATH']}"
+        env["HLB_ENGINE_PREFIX"] = exported["HLB_ENGINE_PREFIX"]
+    return env
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+    start = time.perf_counter()
+    p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{p.stderr[-3000:]}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    env = engine_env()
+    prefix = Path(env.get("HLB_ENGINE_PREFIX", "/var/lib/hlb-engine/prefix"))
+    with tempfile.TemporaryDirectory(prefix="hlb-bench-") as tmp:
+        work = Path(tmp)
+        (work / "build.hlb").write_text(HLB)
+        ctx = work / "ctx"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(DOCKERFILE)
+        plugins = work / "docker-config" / "cli-plugins"
+        plugins.mkdir(parents=True)
+        (plugins / "docker-buildx").symlink_to(prefix / "usr/libexec/docker/cli-plugins/docker-buildx")
+        env["DOCKER_CONFIG"] = str(work / "docker-config")
+        hlb = [str(ROOT / ".venv" / "bin" / "hlb"), "run", "build.hlb"]
+        buildx = ["docker", "buildx", "build", "--progress=plain", "--output", "type=cacheonly", str(ctx)]
+        for cmd in (hlb, buildx):  # warm the caches
+            timed(cmd, env, work)
+        samples: dict[str, list[float]] = {"hlb": [], "buildx": []}
+        for _ in range(args.runs):  # interleaved, so drift hits both alike
+            samples["hlb"].append(timed(hlb, env, work))
+            samples["buildx"].append(timed(buildx, env, work))
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    ratio = med["hlb"] / med["buildx"]
+    print(f"warm no-op build, {args.runs} runs each (median, min, max in ms)")
+    for k, v in samples.items():
+        print(f"  {k:7s} {med[k] * 1000:7.1f} {min(v) * 1000:7.1f} {max(v) * 1000:7.1f}")
+    print(f"  ratio hlb/buildx: {ratio:.2f}")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    (out / f"warm_noop-{stamp}.json").write_text(json.dumps({"samples": samples, "median": med, "ratio": ratio}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
