@@ -47,7 +47,9 @@ RUN --mount=type=cache,target=/cache cat /greeting
 def engine_env() -> dict[str, str]:
     env = dict(os.environ)
     if not env.get("DOCKER_HOST"):
-        out = subprocess.run([str(ROOT / "scripts" / "engine"), "env", "--json"], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [str(ROOT / "scripts" / "engine"), "env", "--json"], capture_output=True, text=True, check=True
+        )
         exported = json.loads(out.stdout)
         env["DOCKER_HOST"] = exported["DOCKER_HOST"]
         env["PATH"] = f"{exported['bin']}:{env['PATH']}"
@@ -97,7 +99,9 @@ def main() -> int:
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    (out / f"warm_noop-{stamp}.json").write_text(json.dumps({"samples": samples, "median": med, "ratio": ratio}, indent=2))
+    (out / f"warm_noop-{stamp}.json").write_text(
+        json.dumps({"samples": samples, "median": med, "ratio": ratio}, indent=2)
+    )
     return 0
 
 

@@ -149,8 +149,7 @@ def managed(d: Path) -> dict[str, Path]:
     return {
         p.name: p
         for p in d.iterdir()
-        if p.is_file()
-        and (p.name.endswith(GENERATED_SUFFIXES) or p.name == "__init__.py")
+        if p.is_file() and (p.name.endswith(GENERATED_SUFFIXES) or p.name == "__init__.py")
     }
 
 
@@ -175,9 +174,7 @@ def check(fresh: dict[str, Path]) -> int:
     if not problems:
         print(f"{PACKAGE} is up to date ({len(fresh)} files)")
         return 0
-    print(
-        f"{PACKAGE} is out of date; run: python scripts/gen_protos.py", file=sys.stderr
-    )
+    print(f"{PACKAGE} is out of date; run: python scripts/gen_protos.py", file=sys.stderr)
     for line in problems:
         print(f"  {line}", file=sys.stderr)
     tools, protoc = tool_versions()
@@ -201,9 +198,7 @@ def write(fresh: dict[str, Path]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--check",
         action="store_true",

@@ -9,7 +9,8 @@ from hlb.builtins.file_options import CreateParents
 from hlb.builtins.registry import builtin
 from hlb.builtins.run import lower_run
 from hlb.diagnostics import catalog as cat
-from hlb.llb import Mkdir, Mkfile, image as image_source
+from hlb.llb import Mkdir, Mkfile
+from hlb.llb import image as image_source
 from hlb.llb.file import normalize_path
 from hlb.llb.reference import parse as parse_ref
 from hlb.values import FsValue
@@ -51,9 +52,7 @@ def run(call: Call, *command: str) -> FsValue:
     Options: `env`, `dir`, `user`, `mount`, `cacheMount`.
     """
     if not command:
-        call.fail(
-            cat.invalid_value(call.span, "`run` needs a command", hint='for example: run "make install"')
-        )
+        call.fail(cat.invalid_value(call.span, "`run` needs a command", hint='for example: run "make install"'))
     args = ["/bin/sh", "-c", command[0]] if len(command) == 1 else list(command)
     name = _shlex.join(args).replace("\n", "\\n")
     return lower_run(call, args, name)

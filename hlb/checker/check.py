@@ -171,9 +171,7 @@ class _Checker:
         if stmt.with_ is not None:
             self._with(stmt, callee, frame)
         if stmt.bind is not None:
-            self.error(
-                cat.unsupported(stmt.bind.span, "binding with `as`", "bindings arrive with issue #4")
-            )
+            self.error(cat.unsupported(stmt.bind.span, "binding with `as`", "bindings arrive with issue #4"))
 
     def _with(self, stmt: ast.CallStmt, callee: Callee, frame: _Frame) -> None:
         assert stmt.with_ is not None
@@ -220,7 +218,9 @@ class _Checker:
         candidates = list(self.checked.funcs)
         if frame is not None:
             candidates += list(frame.params)
-        candidates += [b.name for b in self._all_builtins() if not expected or any(same_kind(e, b.type) for e in expected)]
+        candidates += [
+            b.name for b in self._all_builtins() if not expected or any(same_kind(e, b.type) for e in expected)
+        ]
         hint_target = closest(name, candidates)
         d = cat.undefined_name(span, name, hint_target)
         options = self._options_hint(expected)
@@ -236,14 +236,14 @@ class _Checker:
         names = sorted({b.name for b in self._all_builtins() if b.type == opt})
         return f"the options of `{opt.target}` are " + ", ".join(f"`{n}`" for n in names) if names else None
 
-    def _args(
-        self, node: ast.CallStmt | ast.CallExpr, args: Sequence[ast.Expr], callee: Callee, frame: _Frame
-    ) -> None:
+    def _args(self, node: ast.CallStmt | ast.CallExpr, args: Sequence[ast.Expr], callee: Callee, frame: _Frame) -> None:
         params, name, signature = self._params_of(callee)
         fixed = len(params) - (1 if params and params[-1][2] else 0)
         variadic = bool(params) and params[-1][2]
         if (variadic and len(args) < fixed) or (not variadic and len(args) != len(params)):
-            self.error(cat.wrong_arg_count(node.span, name, fixed if variadic else len(params), len(args), signature, variadic))
+            self.error(
+                cat.wrong_arg_count(node.span, name, fixed if variadic else len(params), len(args), signature, variadic)
+            )
             return
         for i, arg in enumerate(args):
             ptype = params[min(i, len(params) - 1)][1]
@@ -259,9 +259,11 @@ class _Checker:
         f = callee.func
         assert f is not None
         params = [(p.name.name, Type.parse(p.type.name) or FS, p.variadic) for p in f.params]
-        sig = f"{f.type.name} {f.name.name}(" + ", ".join(
-            ("variadic " if p.variadic else "") + f"{p.type.name} {p.name.name}" for p in f.params
-        ) + ")"
+        sig = (
+            f"{f.type.name} {f.name.name}("
+            + ", ".join(("variadic " if p.variadic else "") + f"{p.type.name} {p.name.name}" for p in f.params)
+            + ")"
+        )
         return params, f.name.name, sig
 
     def _expr(self, expr: ast.Expr, expected: Sequence[Type], frame: _Frame) -> None:

@@ -16,11 +16,11 @@ from hlb.diagnostics import catalog as cat
 from hlb.llb import Platform, default_platform
 from hlb.progress.plain import PlainPrinter
 from hlb.progress.tracker import Tracker
-from hlb.source import SourceFile, Span
 from hlb.solver.address import resolve
 from hlb.solver.client import BuildkitClient
 from hlb.solver.errors import SolveError, SolveFailure
 from hlb.solver.transport import TransportError
+from hlb.source import SourceFile, Span
 
 FAIL_LOG_LINES = 10
 
@@ -154,9 +154,7 @@ def failure_diagnostic(
     primary = spans[0] if spans else Span(source, 0, 0)
     d = cat.build_failed(primary, failure.message, notes)
     if len(spans) > 1:
-        labels = [
-            Label(s, f"in target `{target.name}`" if s == target.span else "called from here") for s in spans[1:]
-        ]
+        labels = [Label(s, f"in target `{target.name}`" if s == target.span else "called from here") for s in spans[1:]]
         d = replace(d, secondary=tuple(labels))
     return d
 
@@ -169,9 +167,9 @@ def _spans_for(failure: SolveFailure, target: CompiledTarget, source: SourceFile
             for r in loc.ranges:
                 spans.append(_span(source, r.start.line, r.start.character, r.end.line, r.end.character))
     if not spans:
-        for r in failure.sources:
-            if r.filename == source.name:
-                spans.append(_span(source, r.start_line, r.start_col, r.end_line, r.end_col))
+        for sr in failure.sources:
+            if sr.filename == source.name:
+                spans.append(_span(source, sr.start_line, sr.start_col, sr.end_line, sr.end_col))
     return spans
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hlb.builtins.call import Call, CompileError
+from hlb.builtins.spec import Builtin
 from hlb.checker import CheckedModule
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
@@ -21,7 +22,6 @@ from hlb.diagnostics.suggest import closest
 from hlb.llb import Definition, Platform, Position, Range, SourceLocation, SourceMap
 from hlb.source import Span
 from hlb.syntax import ast
-from hlb.builtins.spec import Builtin
 from hlb.types import STRING, Kind, Type
 from hlb.values import FsValue, Options, Value
 
@@ -101,9 +101,7 @@ class _Compiler:
             raise CompileError(cat.target_not_found(where, name, file.name, closest(name, list(funcs))))
         t = Type.parse(decl.type.name)
         if t is None or t.kind is not Kind.FS:
-            raise CompileError(
-                cat.invalid_target(decl.name.span, f"target `{name}` is a {decl.type.name}, not an fs")
-            )
+            raise CompileError(cat.invalid_target(decl.name.span, f"target `{name}` is a {decl.type.name}, not an fs"))
         if decl.params:
             raise CompileError(
                 cat.invalid_target(

@@ -60,7 +60,8 @@ class Constraints:
 class Vertex(Protocol):
     """An LLB op. Implementations are immutable and compared by identity."""
 
-    constraints: Constraints
+    @property
+    def constraints(self) -> Constraints: ...
 
     def inputs(self) -> tuple[Output, ...]: ...
 

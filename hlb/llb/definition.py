@@ -50,7 +50,8 @@ class Definition:
         return kinds
 
     def to_pb(self) -> pb.Definition:
-        d = pb.Definition(**{"def": self.ops})  # `def` is a Python keyword
+        d = pb.Definition()
+        getattr(d, "def").extend(self.ops)  # `def` is a Python keyword
         for dgst, md in self.metadata.items():
             d.metadata[dgst].CopyFrom(md)
         if self.source is not None:

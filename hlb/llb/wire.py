@@ -26,9 +26,7 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor as FD
 from google.protobuf.message import Message
 
-_VARINT_TYPES = frozenset(
-    {FD.TYPE_INT64, FD.TYPE_UINT64, FD.TYPE_INT32, FD.TYPE_UINT32, FD.TYPE_BOOL, FD.TYPE_ENUM}
-)
+_VARINT_TYPES = frozenset({FD.TYPE_INT64, FD.TYPE_UINT64, FD.TYPE_INT32, FD.TYPE_UINT32, FD.TYPE_BOOL, FD.TYPE_ENUM})
 _ZIGZAG = frozenset({FD.TYPE_SINT32, FD.TYPE_SINT64})
 _FIXED64 = {FD.TYPE_FIXED64: "<Q", FD.TYPE_SFIXED64: "<q", FD.TYPE_DOUBLE: "<d"}
 _FIXED32 = {FD.TYPE_FIXED32: "<I", FD.TYPE_SFIXED32: "<i", FD.TYPE_FLOAT: "<f"}
@@ -59,7 +57,10 @@ def _is_repeated(fd: FD) -> bool:
 
 
 def _is_map(fd: FD) -> bool:
-    return fd.type == FD.TYPE_MESSAGE and _is_repeated(fd) and fd.message_type.GetOptions().map_entry
+    if fd.type != FD.TYPE_MESSAGE or not _is_repeated(fd):
+        return False
+    assert fd.message_type is not None
+    return bool(fd.message_type.GetOptions().map_entry)
 
 
 def _in_real_oneof(fd: FD) -> bool:
@@ -81,8 +82,10 @@ def _message(msg: Message, out: bytearray) -> None:
 
 
 def _map(fd: FD, container: Any, out: bytearray) -> None:
-    key_fd = fd.message_type.fields_by_number[1]
-    val_fd = fd.message_type.fields_by_number[2]
+    entry_type = fd.message_type
+    assert entry_type is not None
+    key_fd = entry_type.fields_by_number[1]
+    val_fd = entry_type.fields_by_number[2]
     for key in sorted(container, key=_map_key):
         entry = bytearray()
         _single(key_fd, key, entry)  # Go writes key and value even when zero

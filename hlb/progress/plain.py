@@ -1,11 +1,11 @@
 """Plain progress, in the format of ``docker buildx build --progress=plain``::
 
-    #2 [internal] load metadata for docker.io/library/busybox:latest
-    #2 DONE 0.0s
+#2 [internal] load metadata for docker.io/library/busybox:latest
+#2 DONE 0.0s
 
-    #3 /bin/sh -c 'echo hi'
-    #3 0.104 hi
-    #3 DONE 0.3s
+#3 /bin/sh -c 'echo hi'
+#3 0.104 hi
+#3 DONE 0.3s
 """
 
 from __future__ import annotations

@@ -61,7 +61,9 @@ class _Health(health_pb2_grpc.HealthServicer):
     def __init__(self, ready: threading.Event) -> None:
         self.ready = ready
 
-    def Check(self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext) -> health_pb2.HealthCheckResponse:
+    def Check(
+        self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext
+    ) -> health_pb2.HealthCheckResponse:
         self.ready.set()
         return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
 

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
@@ -138,11 +139,12 @@ class BuildkitClient:
         return SolveResult(ref, dict(response.ExporterResponse), time.monotonic() - start)
 
 
-def _wait(future: grpc.Future) -> control_pb2.SolveResponse:
+def _wait(future: Any) -> control_pb2.SolveResponse:
     """Wait for a unary future while staying responsive to Ctrl-C."""
     while True:
         try:
-            return future.result(timeout=0.25)
+            response: control_pb2.SolveResponse = future.result(timeout=0.25)
+            return response
         except grpc.FutureTimeoutError:
             continue
 
@@ -173,11 +175,11 @@ class _StatusStream:
             self._thread.join(1.0)
 
 
-def _ts(msg: object, name: str) -> float | None:
-    if not msg.HasField(name):  # type: ignore[attr-defined]
+def _ts(msg: Any, name: str) -> float | None:
+    if not msg.HasField(name):
         return None
     t = getattr(msg, name)
-    return float(t.seconds) + t.nanos / 1e9
+    return float(t.seconds) + float(t.nanos) / 1e9
 
 
 def to_batch(resp: control_pb2.StatusResponse) -> StatusBatch:

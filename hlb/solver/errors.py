@@ -54,8 +54,9 @@ def decode(err: grpc.RpcError) -> SolveFailure:
     code = err.code() if hasattr(err, "code") else None
     message = err.details() if hasattr(err, "details") else str(err)
     failure = SolveFailure(message or str(code), code, canceled=code == grpc.StatusCode.CANCELLED)
-    trailers = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
-    for key, value in trailers or ():
+    trailers: Any = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
+    for item in trailers or ():
+        key, value = item[0], item[1]
         if key == _DETAILS_KEY and isinstance(value, bytes):
             _apply_details(failure, value)
     return failure

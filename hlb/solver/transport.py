@@ -85,7 +85,12 @@ class Upgraded:
 
 def splice(a: socket.socket, b: socket.socket, a_leftover: bytes = b"") -> threading.Thread:
     """Copy bytes a->b and b->a on two daemon threads; close both when both directions end."""
-    done = threading.Barrier(2, action=lambda: (_close(a), _close(b)))
+
+    def close_both() -> None:
+        _close(a)
+        _close(b)
+
+    done = threading.Barrier(2, action=close_both)
 
     def pump(src: socket.socket, dst: socket.socket, first: bytes) -> None:
         try:

@@ -117,10 +117,12 @@ class Scanner:
                 self.comments.append(Comment(self._span(m.start(), m.end()), m.group()[1:]))
                 self.pos = m.end()
                 continue
+            if ch == "\n" and self._top() in ("LPAR", "INTERP"):
+                self.pos += 1  # newlines separate items inside (...) and ${...}: not tokens there
+                continue
             tok = self._punct(ch)
             if tok is not None:
-                if tok is not _SKIP:
-                    yield tok
+                yield tok
                 continue
             if ch == '"':
                 yield self._tok("DQUOTE", self.pos, self.pos + 1)
@@ -137,21 +139,18 @@ class Scanner:
                     cat.invalid_value(
                         self._span(m.start(), m.end()),
                         "heredoc strings are not supported yet",
-                        hint='use a double-quoted string; it may span several lines',
+                        hint="use a double-quoted string; it may span several lines",
                     )
                 )
             yield from self._word()
         yield from self._eof()
 
-    def _punct(self, ch: str) -> Token | object | None:
+    def _punct(self, ch: str) -> Token | None:
         kind = _PUNCT.get(ch)
         if kind is None:
             return None
         start = self.pos
         self.pos += 1
-        if kind == "_NL":
-            # Newlines separate items inside (...) and interpolations: not tokens there.
-            return _SKIP if self._top() in ("LPAR", "INTERP") else self._tok("_NL", start, start + 1)
         if kind in ("LBRACE", "LPAR"):
             self.stack.append((kind, start))
         elif kind in ("RBRACE", "RPAR"):
@@ -220,9 +219,7 @@ class Scanner:
             yield self._tok("DQUOTE_END", pos, pos + 1)
         elif ch == "\\":
             if pos + 1 >= len(text) or text[pos + 1] == "\n":
-                raise self._fail(
-                    cat.invalid_escape(self._span(pos, min(pos + 2, len(text))), "\\<newline>")
-                )
+                raise self._fail(cat.invalid_escape(self._span(pos, min(pos + 2, len(text))), "\\<newline>"))
             self.pos = pos + 2
             yield self._tok("STR_ESCAPE", pos, pos + 2)
         elif text.startswith("${", pos):
@@ -240,15 +237,10 @@ class Scanner:
             kind, offset = self.stack[-1]
             what = {"STRING": "string", "LBRACE": "block", "LPAR": "list", "INTERP": "interpolation"}[kind]
             closer = {"STRING": '"', "LBRACE": "}", "LPAR": ")", "INTERP": "}"}[kind]
-            raise self._fail(
-                cat.unterminated(self._span(offset, offset + 1), what, f"add a closing `{closer}`")
-            )
+            raise self._fail(cat.unterminated(self._span(offset, offset + 1), what, f"add a closing `{closer}`"))
         # A final newline terminates the last statement, as openllb/hlb's lexer appends one.
         end = len(self.text)
         yield self._tok("_NL", end, end, "\n")
-
-
-_SKIP = object()
 
 
 class LarkAdapter(LarkLexer):

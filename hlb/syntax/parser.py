@@ -94,7 +94,7 @@ def _cache_file() -> Path | None:
 def parse_module(source: SourceFile) -> ParseResult:
     scanner = Scanner(source)
     try:
-        tree = _parser().parse(scanner)  # type: ignore[arg-type]
+        tree = _parser().parse(scanner)  # type: ignore[arg-type,unused-ignore]
     except LexError as e:
         return ParseResult(None, [e.diagnostic])
     except UnexpectedToken as e:
@@ -120,7 +120,7 @@ def _syntax_error(source: SourceFile, e: UnexpectedToken) -> Diagnostic:
         span = Span(source, tok.start_pos, max(tok.end_pos, tok.start_pos + 1))
     # LALR lookahead sets merge follow sets from unrelated contexts; ask the
     # parser which tokens it would really accept here.
-    accepted = e.interactive_parser.accepts() if e.interactive_parser is not None else e.expected
+    accepted: set[str] = e.interactive_parser.accepts() if e.interactive_parser is not None else e.expected  # type: ignore[no-untyped-call,unused-ignore]
     expected = {_TOKEN_NAMES.get(t, t) for t in accepted}
     ordered = sorted(expected, key=lambda n: _ORDER.index(n) if n in _ORDER else len(_ORDER))
     return cat.syntax_error(span, _describe(tok), ordered)

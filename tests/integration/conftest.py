@@ -51,7 +51,9 @@ def engine() -> Engine:
         if up.returncode != 0:
             pytest.fail(f"could not start the engine (scripts/engine up):\n{up.stdout}\n{up.stderr}")
         exported = json.loads(
-            subprocess.run([sys.executable, str(script), "env", "--json"], capture_output=True, text=True, check=True).stdout
+            subprocess.run(
+                [sys.executable, str(script), "env", "--json"], capture_output=True, text=True, check=True
+            ).stdout
         )
         env["DOCKER_HOST"] = exported["DOCKER_HOST"]
     return Engine(env)

@@ -92,13 +92,13 @@ fs default() {{
 def test_failing_run_exits_non_zero_and_names_the_hlb_line(engine: Engine, tmp_path: Path) -> None:
     build = tmp_path / "fail.hlb"
     build.write_text(
-        'fs base() {\n\timage "busybox:latest"\n}\n\n'
-        'fs default() {\n\tbase\n\trun "echo about to fail; exit 3"\n}\n'
+        'fs base() {\n\timage "busybox:latest"\n}\n\nfs default() {\n\tbase\n\trun "echo about to fail; exit 3"\n}\n'
     )
     result = engine.hlb("run", str(build))
     assert result.returncode == 1
     err = result.stderr
-    assert f"{build}:7:2: error: process \"/bin/sh -c echo about to fail; exit 3\" did not complete successfully: exit code: 3" in err
+    command = '"/bin/sh -c echo about to fail; exit 3"'
+    assert f"{build}:7:2: error: process {command} did not complete successfully: exit code: 3" in err
     assert '7 |     run "echo about to fail; exit 3"' in err
     assert "in target `default`" in err
     assert "about to fail" in err.split("error:", 1)[1]  # the step's last log lines are in the report

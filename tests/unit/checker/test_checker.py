@@ -52,8 +52,12 @@ CASES = [
     (
         "too few args",
         'fs default() { mkfile "/a" 0o644 }',
-        ("wrong-arg-count", "1:16", "`mkfile` expected 3 args, found 2",
-         "the signature is `fs mkfile(string path, int filemode, string content)`"),
+        (
+            "wrong-arg-count",
+            "1:16",
+            "`mkfile` expected 3 args, found 2",
+            "the signature is `fs mkfile(string path, int filemode, string content)`",
+        ),
     ),
     (
         "int where string expected",
@@ -73,8 +77,12 @@ CASES = [
     (
         "fs option in the wrong block",
         'fs default() { image "a"; run "x" with option { mkdir "/a" 0o755 } }',
-        ("type-mismatch", "1:49", "cannot use fs as type option::run",
-         "the options of `run` are `cacheMount`, `dir`, `env`, `mount`, `user`"),
+        (
+            "type-mismatch",
+            "1:49",
+            "cannot use fs as type option::run",
+            "the options of `run` are `cacheMount`, `dir`, `env`, `mount`, `user`",
+        ),
     ),
     (
         "builtin without options",
@@ -103,7 +111,7 @@ CASES = [
     ),
     (
         "fs function used as a string",
-        'fs a() {}\nfs default() { image a }',
+        "fs a() {}\nfs default() { image a }",
         ("type-mismatch", "2:22", "cannot use fs as type string", None),
     ),
     (
@@ -180,12 +188,16 @@ COMPILE_CASES = [
     (
         "bad image reference",
         'fs default() { image "Busybox:latest" }',
-        ("invalid-image-ref", "1:22", "failed to parse image reference `Busybox:latest`: repository name must be lowercase"),
+        (
+            "invalid-image-ref",
+            "1:22",
+            "failed to parse image reference `Busybox:latest`: repository name must be lowercase",
+        ),
         None,
     ),
     (
         "run with no command",
-        "fs default() { image \"a\"; run }",
+        'fs default() { image "a"; run }',
         ("invalid-value", "1:27", "`run` needs a command"),
         'for example: run "make install"',
     ),
@@ -198,8 +210,9 @@ COMPILE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "expected", "hint"), [(t, e, h) for _, t, e, h in COMPILE_CASES],
-                         ids=[c[0] for c in COMPILE_CASES])
+@pytest.mark.parametrize(
+    ("text", "expected", "hint"), [(t, e, h) for _, t, e, h in COMPILE_CASES], ids=[c[0] for c in COMPILE_CASES]
+)
 def test_compile_errors(text: str, expected: tuple[str, str, str], hint: str | None) -> None:
     with pytest.raises(HlbError) as info:
         compile_source(SourceFile("t.hlb", text), ["default"], AMD64)
@@ -216,5 +229,7 @@ def test_target_not_found_suggests_and_points_at_the_command_line() -> None:
     with pytest.raises(HlbError) as info:
         compile_source(SourceFile("b.hlb", "fs build() {}"), ["biuld"], AMD64, command_line_spans(["biuld"]))
     text = render(info.value.diagnostics[0])
-    assert text.splitlines()[0] == '<command line>:1:12: error: target "biuld" is not defined in b.hlb [target-not-found]'
+    assert (
+        text.splitlines()[0] == '<command line>:1:12: error: target "biuld" is not defined in b.hlb [target-not-found]'
+    )
     assert "^^^^^" in text and "did you mean `build`?" in text

@@ -36,13 +36,15 @@ def busybox() -> State:
 BUILDERS = {
     "image": lambda: busybox().output,
     "run": lambda: busybox().run(["sh", "-c", "echo hi > /out"]).root().output,
-    "run_cachemount": lambda: busybox()
-    .run(
-        ["sh", "-c", "echo hi > /cache/x; echo hi > /out"],
-        RunOptions(mounts=(Mount("/cache", None, cache_id="x", cache_sharing=CacheSharing.SHARED),)),
-    )
-    .root()
-    .output,
+    "run_cachemount": lambda: (
+        busybox()
+        .run(
+            ["sh", "-c", "echo hi > /cache/x; echo hi > /out"],
+            RunOptions(mounts=(Mount("/cache", None, cache_id="x", cache_sharing=CacheSharing.SHARED),)),
+        )
+        .root()
+        .output
+    ),
     "mkfile": lambda: State().file(Mkfile("/hello", 0o644, b"hello\n")).output,
 }
 

@@ -60,9 +60,7 @@ EXPECTED_MODULES = sorted(
 
 
 def _modules() -> dict[str, object]:
-    return {
-        name: importlib.import_module(f"hlb._proto.{name}") for name in EXPECTED_MODULES
-    }
+    return {name: importlib.import_module(f"hlb._proto.{name}") for name in EXPECTED_MODULES}
 
 
 def _file_descriptors():
@@ -173,9 +171,7 @@ def _message_spec(desc) -> str:
 MESSAGES: dict[str, str] = {
     # -- hand-written from the gRPC / googleapis definitions (not in BuildKit's tree)
     "grpc.health.v1.HealthCheckRequest": "service=1:string",
-    "grpc.health.v1.HealthCheckResponse": (
-        "status=1:grpc.health.v1.HealthCheckResponse.ServingStatus"
-    ),
+    "grpc.health.v1.HealthCheckResponse": ("status=1:grpc.health.v1.HealthCheckResponse.ServingStatus"),
     "google.rpc.Status": "code=1:int32 message=2:string details=3:*google.protobuf.Any",
     # -- transcribed from BuildKit v0.32.2 (and its vendored fsutil / containerd)
     "pb.Op": (
@@ -184,10 +180,7 @@ MESSAGES: dict[str, str] = {
         "passthrough=8:pb.PassthroughOp platform=10:pb.Platform "
         "constraints=11:pb.WorkerConstraints"
     ),
-    "pb.Platform": (
-        "Architecture=1:string OS=2:string Variant=3:string OSVersion=4:string "
-        "OSFeatures=5:*string"
-    ),
+    "pb.Platform": ("Architecture=1:string OS=2:string Variant=3:string OSVersion=4:string OSFeatures=5:*string"),
     "pb.Input": "digest=1:string index=2:int64",
     "pb.ExecOp": (
         "meta=1:pb.Meta mounts=2:*pb.Mount network=3:pb.NetMode security=4:pb.SecurityMode "
@@ -213,10 +206,7 @@ MESSAGES: dict[str, str] = {
     "pb.SecretOpt": "ID=1:string uid=2:uint32 gid=3:uint32 mode=4:uint32 optional=5:bool",
     "pb.SSHOpt": "ID=1:string uid=2:uint32 gid=3:uint32 mode=4:uint32 optional=5:bool",
     "pb.SourceOp": "identifier=1:string attrs=2:map<string,string>",
-    "pb.BuildOp": (
-        "builder=1:int64 inputs=2:map<string,pb.BuildInput> def=3:pb.Definition "
-        "attrs=4:map<string,string>"
-    ),
+    "pb.BuildOp": ("builder=1:int64 inputs=2:map<string,pb.BuildInput> def=3:pb.Definition attrs=4:map<string,string>"),
     "pb.BuildInput": "input=1:int64",
     "pb.OpMetadata": (
         "ignore_cache=1:bool description=2:map<string,string> export_cache=4:pb.ExportCache "
@@ -225,9 +215,7 @@ MESSAGES: dict[str, str] = {
     ),
     "pb.Source": "locations=1:map<string,pb.Locations> infos=2:*pb.SourceInfo",
     "pb.Locations": "locations=1:*pb.Location",
-    "pb.SourceInfo": (
-        "filename=1:string data=2:bytes definition=3:pb.Definition language=4:string"
-    ),
+    "pb.SourceInfo": ("filename=1:string data=2:bytes definition=3:pb.Definition language=4:string"),
     "pb.Location": "sourceIndex=1:int32 ranges=2:*pb.Range",
     "pb.Range": "start=1:pb.Position end=2:pb.Position",
     "pb.Position": "line=1:int32 character=2:int32",
@@ -237,10 +225,7 @@ MESSAGES: dict[str, str] = {
         "memory=1:int64 memorySwap=2:int64 cpuShares=3:uint64 cpuPeriod=4:uint64 "
         "cpuQuota=5:int64 cpusetCpus=6:string cpusetMems=7:string"
     ),
-    "pb.ProxyEnv": (
-        "http_proxy=1:string https_proxy=2:string ftp_proxy=3:string no_proxy=4:string "
-        "all_proxy=5:string"
-    ),
+    "pb.ProxyEnv": ("http_proxy=1:string https_proxy=2:string ftp_proxy=3:string no_proxy=4:string all_proxy=5:string"),
     "pb.WorkerConstraints": "filter=1:*string",
     "pb.Definition": "def=1:*bytes metadata=2:map<string,pb.OpMetadata> Source=3:pb.Source",
     "pb.FileOp": "actions=2:*pb.FileAction",
@@ -256,16 +241,9 @@ MESSAGES: dict[str, str] = {
         "timestamp=11:int64 include_patterns=12:*string exclude_patterns=13:*string "
         "alwaysReplaceExistingDestPaths=14:bool modeStr=15:string required_paths=16:*string"
     ),
-    "pb.FileActionMkFile": (
-        "path=1:string mode=2:int32 data=3:bytes owner=4:pb.ChownOpt timestamp=5:int64"
-    ),
-    "pb.FileActionSymlink": (
-        "oldpath=1:string newpath=2:string owner=3:pb.ChownOpt timestamp=4:int64"
-    ),
-    "pb.FileActionMkDir": (
-        "path=1:string mode=2:int32 makeParents=3:bool owner=4:pb.ChownOpt "
-        "timestamp=5:int64"
-    ),
+    "pb.FileActionMkFile": ("path=1:string mode=2:int32 data=3:bytes owner=4:pb.ChownOpt timestamp=5:int64"),
+    "pb.FileActionSymlink": ("oldpath=1:string newpath=2:string owner=3:pb.ChownOpt timestamp=4:int64"),
+    "pb.FileActionMkDir": ("path=1:string mode=2:int32 makeParents=3:bool owner=4:pb.ChownOpt timestamp=5:int64"),
     "pb.FileActionRm": "path=1:string allowNotFound=2:bool allowWildcard=3:bool",
     "pb.ChownOpt": "user=1:pb.UserOpt group=2:pb.UserOpt",
     "pb.UserOpt": "byName=1:pb.NamedUserOpt byID=2:uint32",
@@ -305,9 +283,7 @@ MESSAGES: dict[str, str] = {
     "moby.buildkit.v1.sourcepolicy.AttrConstraint": (
         "key=1:string value=2:string condition=3:moby.buildkit.v1.sourcepolicy.AttrMatch"
     ),
-    "moby.buildkit.v1.sourcepolicy.Policy": (
-        "version=1:int64 rules=2:*moby.buildkit.v1.sourcepolicy.Rule"
-    ),
+    "moby.buildkit.v1.sourcepolicy.Policy": ("version=1:int64 rules=2:*moby.buildkit.v1.sourcepolicy.Rule"),
     "moby.buildkit.v1.PruneRequest": (
         "filter=1:*string all=2:bool keepDuration=3:int64 reservedSpace=4:int64 "
         "maxUsedSpace=5:int64 minFreeSpace=6:int64"
@@ -352,9 +328,7 @@ MESSAGES: dict[str, str] = {
         "timestamp=6:google.protobuf.Timestamp started=7:google.protobuf.Timestamp "
         "completed=8:google.protobuf.Timestamp"
     ),
-    "moby.buildkit.v1.VertexLog": (
-        "vertex=1:string timestamp=2:google.protobuf.Timestamp stream=3:int64 msg=4:bytes"
-    ),
+    "moby.buildkit.v1.VertexLog": ("vertex=1:string timestamp=2:google.protobuf.Timestamp stream=3:int64 msg=4:bytes"),
     "moby.buildkit.v1.VertexWarning": (
         "vertex=1:string level=2:int64 short=3:bytes detail=4:*bytes url=5:string "
         "info=6:pb.SourceInfo ranges=7:*pb.Range"
@@ -368,8 +342,7 @@ MESSAGES: dict[str, str] = {
         "ActiveOnly=1:bool Ref=2:string EarlyExit=3:bool Filter=4:*string Limit=5:int32"
     ),
     "moby.buildkit.v1.BuildHistoryEvent": (
-        "type=1:moby.buildkit.v1.BuildHistoryEventType "
-        "record=2:moby.buildkit.v1.BuildHistoryRecord"
+        "type=1:moby.buildkit.v1.BuildHistoryEventType record=2:moby.buildkit.v1.BuildHistoryRecord"
     ),
     "moby.buildkit.v1.BuildHistoryRecord": (
         "Ref=1:string Frontend=2:string FrontendAttrs=3:map<string,string> "
@@ -382,9 +355,7 @@ MESSAGES: dict[str, str] = {
         "numTotalSteps=16:int32 numCompletedSteps=17:int32 "
         "externalError=18:moby.buildkit.v1.Descriptor numWarnings=19:int32"
     ),
-    "moby.buildkit.v1.UpdateBuildHistoryRequest": (
-        "Ref=1:string Pinned=2:bool Delete=3:bool Finalize=4:bool"
-    ),
+    "moby.buildkit.v1.UpdateBuildHistoryRequest": ("Ref=1:string Pinned=2:bool Delete=3:bool Finalize=4:bool"),
     "moby.buildkit.v1.UpdateBuildHistoryResponse": "",
     "moby.buildkit.v1.Descriptor": (
         "media_type=1:string digest=2:string size=3:int64 annotations=5:map<string,string>"
@@ -408,9 +379,7 @@ MESSAGES: dict[str, str] = {
     "moby.buildkit.v1.frontend.RefMapDeprecated": "refs=1:map<string,string>",
     "moby.buildkit.v1.frontend.Ref": "id=1:string def=2:pb.Definition",
     "moby.buildkit.v1.frontend.RefMap": "refs=1:map<string,moby.buildkit.v1.frontend.Ref>",
-    "moby.buildkit.v1.frontend.Attestations": (
-        "attestation=1:*moby.buildkit.v1.frontend.Attestation"
-    ),
+    "moby.buildkit.v1.frontend.Attestations": ("attestation=1:*moby.buildkit.v1.frontend.Attestation"),
     "moby.buildkit.v1.frontend.Attestation": (
         "kind=1:moby.buildkit.v1.frontend.AttestationKind metadata=2:map<string,bytes> "
         "ref=3:moby.buildkit.v1.frontend.Ref path=4:string inTotoPredicateType=5:string "
@@ -419,9 +388,7 @@ MESSAGES: dict[str, str] = {
     "moby.buildkit.v1.frontend.InTotoSubject": (
         "kind=1:moby.buildkit.v1.frontend.InTotoSubjectKind digest=2:*string name=3:string"
     ),
-    "moby.buildkit.v1.frontend.ReturnRequest": (
-        "result=1:moby.buildkit.v1.frontend.Result error=2:google.rpc.Status"
-    ),
+    "moby.buildkit.v1.frontend.ReturnRequest": ("result=1:moby.buildkit.v1.frontend.Result error=2:google.rpc.Status"),
     "moby.buildkit.v1.frontend.ReturnResponse": "",
     "moby.buildkit.v1.frontend.InputsRequest": "",
     "moby.buildkit.v1.frontend.InputsResponse": "Definitions=1:map<string,pb.Definition>",
@@ -430,9 +397,7 @@ MESSAGES: dict[str, str] = {
         "ResolverType=5:int32 SessionID=6:string StoreID=7:string "
         "SourcePolicies=8:*moby.buildkit.v1.sourcepolicy.Policy"
     ),
-    "moby.buildkit.v1.frontend.ResolveImageConfigResponse": (
-        "Digest=1:string Config=2:bytes Ref=3:string"
-    ),
+    "moby.buildkit.v1.frontend.ResolveImageConfigResponse": ("Digest=1:string Config=2:bytes Ref=3:string"),
     "moby.buildkit.v1.frontend.ResolveSourceMetaRequest": (
         "Source=1:pb.SourceOp Platform=2:pb.Platform LogName=3:string ResolveMode=4:string "
         "Git=5:moby.buildkit.v1.frontend.ResolveSourceGitRequest "
@@ -453,13 +418,11 @@ MESSAGES: dict[str, str] = {
         "SignatureManifests=4:*string Blobs=5:map<string,moby.buildkit.v1.frontend.Blob>"
     ),
     "moby.buildkit.v1.frontend.ResolveSourceImageResponse": (
-        "Digest=1:string Config=2:bytes "
-        "AttestationChain=3:moby.buildkit.v1.frontend.AttestationChain"
+        "Digest=1:string Config=2:bytes AttestationChain=3:moby.buildkit.v1.frontend.AttestationChain"
     ),
     "moby.buildkit.v1.frontend.ResolveSourceGitRequest": "ReturnObject=1:bool",
     "moby.buildkit.v1.frontend.ResolveSourceGitResponse": (
-        "Checksum=1:string Ref=2:string CommitChecksum=3:string CommitObject=4:bytes "
-        "TagObject=5:bytes"
+        "Checksum=1:string Ref=2:string CommitChecksum=3:string CommitObject=4:bytes TagObject=5:bytes"
     ),
     "moby.buildkit.v1.frontend.ResolveSourceHTTPResponse": (
         "Checksum=1:string Filename=2:string LastModified=3:google.protobuf.Timestamp "
@@ -480,12 +443,9 @@ MESSAGES: dict[str, str] = {
         "SourcePolicies=15:*moby.buildkit.v1.sourcepolicy.Policy"
     ),
     "moby.buildkit.v1.frontend.CacheOptionsEntry": "Type=1:string Attrs=2:map<string,string>",
-    "moby.buildkit.v1.frontend.SolveResponse": (
-        "ref=1:string result=3:moby.buildkit.v1.frontend.Result"
-    ),
+    "moby.buildkit.v1.frontend.SolveResponse": ("ref=1:string result=3:moby.buildkit.v1.frontend.Result"),
     "moby.buildkit.v1.frontend.ReadFileRequest": (
-        "Ref=1:string FilePath=2:string Range=3:moby.buildkit.v1.frontend.FileRange "
-        "MountIndex=4:int32"
+        "Ref=1:string FilePath=2:string Range=3:moby.buildkit.v1.frontend.FileRange MountIndex=4:int32"
     ),
     "moby.buildkit.v1.frontend.FileRange": "Offset=1:int64 Length=2:int64",
     "moby.buildkit.v1.frontend.ReadFileResponse": "Data=1:bytes",
@@ -493,9 +453,7 @@ MESSAGES: dict[str, str] = {
         "Ref=1:string DirPath=2:string IncludePattern=3:string MountIndex=4:int32"
     ),
     "moby.buildkit.v1.frontend.ReadDirResponse": "entries=1:*fsutil.types.Stat",
-    "moby.buildkit.v1.frontend.StatFileRequest": (
-        "Ref=1:string Path=2:string MountIndex=3:int32"
-    ),
+    "moby.buildkit.v1.frontend.StatFileRequest": ("Ref=1:string Path=2:string MountIndex=3:int32"),
     "moby.buildkit.v1.frontend.StatFileResponse": "stat=1:fsutil.types.Stat",
     "moby.buildkit.v1.frontend.EvaluateRequest": "Ref=1:string",
     "moby.buildkit.v1.frontend.EvaluateResponse": "",
@@ -537,9 +495,7 @@ MESSAGES: dict[str, str] = {
     "moby.buildkit.v1.frontend.FdMessage": "Fd=1:uint32 EOF=2:bool Data=3:bytes",
     "moby.buildkit.v1.frontend.ResizeMessage": "Rows=1:uint32 Cols=2:uint32",
     "moby.buildkit.v1.frontend.SignalMessage": "Name=1:string",
-    "moby.buildkit.v1.frontend.Blob": (
-        "descriptor=1:moby.buildkit.v1.frontend.Descriptor data=2:bytes"
-    ),
+    "moby.buildkit.v1.frontend.Blob": ("descriptor=1:moby.buildkit.v1.frontend.Descriptor data=2:bytes"),
     "moby.buildkit.v1.frontend.Descriptor": (
         "media_type=1:string digest=2:string size=3:int64 annotations=5:map<string,string>"
     ),
@@ -547,10 +503,7 @@ MESSAGES: dict[str, str] = {
         "path=1:string mode=2:uint32 uid=3:uint32 gid=4:uint32 size=5:int64 modTime=6:int64 "
         "linkname=7:string devmajor=8:int64 devminor=9:int64 xattrs=10:map<string,bytes>"
     ),
-    "fsutil.types.Packet": (
-        "type=1:fsutil.types.Packet.PacketType stat=2:fsutil.types.Stat ID=3:uint32 "
-        "data=4:bytes"
-    ),
+    "fsutil.types.Packet": ("type=1:fsutil.types.Packet.PacketType stat=2:fsutil.types.Stat ID=3:uint32 data=4:bytes"),
     "moby.filesync.v1.BytesMessage": "data=1:bytes",
     "moby.filesync.v1.CredentialsRequest": "Host=1:string",
     "moby.filesync.v1.CredentialsResponse": "Username=1:string Secret=2:string",
@@ -560,9 +513,7 @@ MESSAGES: dict[str, str] = {
     "moby.filesync.v1.FetchTokenResponse": "Token=1:string ExpiresIn=2:int64 IssuedAt=3:int64",
     "moby.filesync.v1.GetTokenAuthorityRequest": "Host=1:string Salt=2:bytes",
     "moby.filesync.v1.GetTokenAuthorityResponse": "PublicKey=1:bytes",
-    "moby.filesync.v1.VerifyTokenAuthorityRequest": (
-        "Host=1:string Payload=2:bytes Salt=3:bytes"
-    ),
+    "moby.filesync.v1.VerifyTokenAuthorityRequest": ("Host=1:string Payload=2:bytes Salt=3:bytes"),
     "moby.filesync.v1.VerifyTokenAuthorityResponse": "Signed=1:bytes",
     "moby.buildkit.secrets.v1.GetSecretRequest": "ID=1:string annotations=2:map<string,string>",
     "moby.buildkit.secrets.v1.GetSecretResponse": "data=1:bytes",
@@ -584,30 +535,20 @@ MESSAGES: dict[str, str] = {
     "containerd.services.content.v1.UpdateRequest": (
         "info=1:containerd.services.content.v1.Info update_mask=2:google.protobuf.FieldMask"
     ),
-    "containerd.services.content.v1.UpdateResponse": (
-        "info=1:containerd.services.content.v1.Info"
-    ),
+    "containerd.services.content.v1.UpdateResponse": ("info=1:containerd.services.content.v1.Info"),
     "containerd.services.content.v1.ListContentRequest": "filters=1:*string",
-    "containerd.services.content.v1.ListContentResponse": (
-        "info=1:*containerd.services.content.v1.Info"
-    ),
+    "containerd.services.content.v1.ListContentResponse": ("info=1:*containerd.services.content.v1.Info"),
     "containerd.services.content.v1.DeleteContentRequest": "digest=1:string",
-    "containerd.services.content.v1.ReadContentRequest": (
-        "digest=1:string offset=2:int64 size=3:int64"
-    ),
+    "containerd.services.content.v1.ReadContentRequest": ("digest=1:string offset=2:int64 size=3:int64"),
     "containerd.services.content.v1.ReadContentResponse": "offset=1:int64 data=2:bytes",
     "containerd.services.content.v1.Status": (
         "started_at=1:google.protobuf.Timestamp updated_at=2:google.protobuf.Timestamp "
         "ref=3:string offset=4:int64 total=5:int64 expected=6:string"
     ),
     "containerd.services.content.v1.StatusRequest": "ref=1:string",
-    "containerd.services.content.v1.StatusResponse": (
-        "status=1:containerd.services.content.v1.Status"
-    ),
+    "containerd.services.content.v1.StatusResponse": ("status=1:containerd.services.content.v1.Status"),
     "containerd.services.content.v1.ListStatusesRequest": "filters=1:*string",
-    "containerd.services.content.v1.ListStatusesResponse": (
-        "statuses=1:*containerd.services.content.v1.Status"
-    ),
+    "containerd.services.content.v1.ListStatusesResponse": ("statuses=1:*containerd.services.content.v1.Status"),
     "containerd.services.content.v1.WriteContentRequest": (
         "action=1:containerd.services.content.v1.WriteAction ref=2:string total=3:int64 "
         "expected=4:string offset=5:int64 data=6:bytes labels=7:map<string,string>"
@@ -629,9 +570,7 @@ ONEOFS: dict[str, str] = {
 }
 
 ENUMS: dict[str, str] = {
-    "grpc.health.v1.HealthCheckResponse.ServingStatus": (
-        "UNKNOWN=0 SERVING=1 NOT_SERVING=2 SERVICE_UNKNOWN=3"
-    ),
+    "grpc.health.v1.HealthCheckResponse.ServingStatus": ("UNKNOWN=0 SERVING=1 NOT_SERVING=2 SERVICE_UNKNOWN=3"),
     "pb.NetMode": "UNSET=0 HOST=1 NONE=2",
     "pb.SecurityMode": "SANDBOX=0 INSECURE=1",
     "pb.MountType": "BIND=0 SECRET=1 SSH=2 CACHE=3 TMPFS=4",
@@ -646,9 +585,7 @@ ENUMS: dict[str, str] = {
     "moby.buildkit.v1.frontend.ChecksumRequest.ChecksumAlgo": (
         "CHECKSUM_ALGO_SHA256=0 CHECKSUM_ALGO_SHA384=1 CHECKSUM_ALGO_SHA512=2"
     ),
-    "fsutil.types.Packet.PacketType": (
-        "PACKET_STAT=0 PACKET_REQ=1 PACKET_DATA=2 PACKET_FIN=3 PACKET_ERR=4"
-    ),
+    "fsutil.types.Packet.PacketType": ("PACKET_STAT=0 PACKET_REQ=1 PACKET_DATA=2 PACKET_FIN=3 PACKET_ERR=4"),
     "containerd.services.content.v1.WriteAction": "STAT=0 WRITE=1 COMMIT=2",
 }
 
@@ -745,9 +682,7 @@ def test_every_generated_message_is_in_the_table():
 @pytest.mark.parametrize("name", sorted(_MESSAGES_BY_NAME))
 def test_oneofs(name):
     desc = _MESSAGES_BY_NAME[name]
-    got = " ".join(
-        f"{o.name}: " + " ".join(f.name for f in o.fields) for o in desc.oneofs
-    )
+    got = " ".join(f"{o.name}: " + " ".join(f.name for f in o.fields) for o in desc.oneofs)
     assert got == ONEOFS.get(name, "")
 
 
@@ -763,11 +698,7 @@ def test_every_generated_enum_is_in_the_table():
 
 
 def _services():
-    return {
-        s.full_name: s
-        for fd in _file_descriptors()
-        for s in fd.services_by_name.values()
-    }
+    return {s.full_name: s for fd in _file_descriptors() for s in fd.services_by_name.values()}
 
 
 def _rel(desc, package: str) -> str:
@@ -785,9 +716,7 @@ def test_service_methods(name):
     for m in svc.methods:
         cs = "stream " if m.client_streaming else ""
         ss = "stream " if m.server_streaming else ""
-        got.append(
-            f"{m.name}({cs}{_rel(m.input_type, pkg)}) -> {ss}{_rel(m.output_type, pkg)}"
-        )
+        got.append(f"{m.name}({cs}{_rel(m.input_type, pkg)}) -> {ss}{_rel(m.output_type, pkg)}")
     assert got == SERVICES[name]
 
 
@@ -870,11 +799,7 @@ def test_auth_lives_in_the_filesync_package():
     # Upstream quirk: the Auth service is declared in package moby.filesync.v1.
     from hlb._proto import auth_pb2, filesync_pb2
 
-    assert (
-        auth_pb2.DESCRIPTOR.package
-        == filesync_pb2.DESCRIPTOR.package
-        == "moby.filesync.v1"
-    )
+    assert auth_pb2.DESCRIPTOR.package == filesync_pb2.DESCRIPTOR.package == "moby.filesync.v1"
 
 
 # --------------------------------------------------------------------------
@@ -892,9 +817,7 @@ def go_op_bytes(op: pb.Op) -> bytes:
     kind = op.WhichOneof("op")
     if kind:
         getattr(tail, kind).CopyFrom(getattr(op, kind))
-    return head.SerializeToString(deterministic=True) + tail.SerializeToString(
-        deterministic=True
-    )
+    return head.SerializeToString(deterministic=True) + tail.SerializeToString(deterministic=True)
 
 
 def _varint(n: int) -> bytes:
@@ -936,9 +859,7 @@ def go_marshal(msg) -> bytes:
     field at a time. (None of our .proto files use proto3 `optional`, so every
     oneof here is a real one.)"""
     fields = sorted(msg.DESCRIPTOR.fields, key=lambda f: f.number)
-    ordered = [f for f in fields if f.containing_oneof is None] + [
-        f for f in fields if f.containing_oneof is not None
-    ]
+    ordered = [f for f in fields if f.containing_oneof is None] + [f for f in fields if f.containing_oneof is not None]
     out = bytearray()
     for f in ordered:
         value = getattr(msg, f.name)
@@ -970,11 +891,7 @@ def _unknown_field_count(msg) -> int:
         if f.type != FieldDescriptor.TYPE_MESSAGE:
             continue
         if _is_map(f):
-            items = (
-                value.values()
-                if f.message_type.fields_by_name["value"].message_type
-                else []
-            )
+            items = value.values() if f.message_type.fields_by_name["value"].message_type else []
         else:
             items = value if f.is_repeated else [value]
         count += sum(_unknown_field_count(m) for m in items)
@@ -1028,15 +945,10 @@ def test_golden_definition(path):
     case = json.loads(path.read_text())
     raw = (GOLDEN / f"{path.stem}.det.pb").read_bytes()
     assert len(raw) == case["deterministicDefinitionSize"]
-    assert (
-        "sha256:" + hashlib.sha256(raw).hexdigest()
-        == case["deterministicDefinitionDigest"]
-    )
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == case["deterministicDefinitionDigest"]
 
     definition = pb.Definition.FromString(raw)
-    assert [d.hex() for d in getattr(definition, "def")] == [
-        op["hex"] for op in case["ops"]
-    ]
+    assert [d.hex() for d in getattr(definition, "def")] == [op["hex"] for op in case["ops"]]
     for op in case["ops"]:
         meta = definition.metadata[op["digest"]]
         assert json_format.MessageToDict(meta) == op.get("metadata", {})
@@ -1071,9 +983,7 @@ def test_upb_deterministic_map_order_is_not_bytewise():
     raw = (GOLDEN / "run_cachemount.det.pb").read_bytes()
     definition = pb.Definition.FromString(raw)
     caps = [list(m.caps) for m in definition.metadata.values()]
-    assert any(
-        "exec.mount.cache" in c and "exec.mount.cache.sharing" in c for c in caps
-    )
+    assert any("exec.mount.cache" in c and "exec.mount.cache.sharing" in c for c in caps)
 
     meta = pb.OpMetadata()
     for key in ("exec.mount.cache.sharing", "exec.mount.cache", "a", "ab"):
@@ -1093,10 +1003,7 @@ def test_upb_deterministic_map_order_is_not_bytewise():
 
 def test_int64_minus_one_is_ten_byte_varint():
     mount = pb.Mount(input=-1, output=-1)
-    assert (
-        mount.SerializeToString()
-        == b"\x08" + b"\xff" * 9 + b"\x01" + b"\x20" + b"\xff" * 9 + b"\x01"
-    )
+    assert mount.SerializeToString() == b"\x08" + b"\xff" * 9 + b"\x01" + b"\x20" + b"\xff" * 9 + b"\x01"
 
 
 def test_oneof_zero_member_is_written():

@@ -58,7 +58,7 @@ def test_leading_zero_is_an_identifier_as_in_openllb_hlb() -> None:
 
 
 def test_colons_are_part_of_identifiers() -> None:
-    decl = parse("option::run opts() { env \"a\" \"b\" }").decls[0]
+    decl = parse('option::run opts() { env "a" "b" }').decls[0]
     assert isinstance(decl, ast.FuncDecl) and decl.type.name == "option::run"
 
 
@@ -142,7 +142,7 @@ def test_params_and_body_less_functions() -> None:
         ("fs a() { @ }", "unexpected-character", "1:10"),
         ('fs a() { run "x" with }', "syntax", "1:23"),
         ("fs a() { image `` }", "syntax", "1:16"),
-        ("fs a() {\n\timage \"a\"\n}\n}\n", "syntax", "4:1"),
+        ('fs a() {\n\timage "a"\n}\n}\n', "syntax", "4:1"),
         ("fs with() {}", "syntax", "1:4"),
         ("fs a() { image a.b.c }", "syntax", "1:19"),
     ],
