@@ -1,0 +1,64 @@
+"""Dependencies point one way: source -> syntax -> checker -> compiler -> llb -> solver -> cli.
+
+Generated protobuf code stays at the edge: only hlb.llb, hlb.solver and
+hlb.session import hlb._proto.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[2] / "hlb"
+
+# package -> packages it must not import
+FORBIDDEN = {
+    "hlb.source": ["hlb.syntax", "hlb.checker", "hlb.compiler", "hlb.llb", "hlb.solver", "hlb.cli"],
+    "hlb.diagnostics": ["hlb.syntax", "hlb.checker", "hlb.compiler", "hlb.llb", "hlb.solver", "hlb.cli"],
+    "hlb.syntax": ["hlb.checker", "hlb.compiler", "hlb.builtins", "hlb.llb", "hlb.solver", "hlb.session", "hlb.cli"],
+    "hlb.checker": ["hlb.compiler", "hlb.solver", "hlb.session", "hlb.cli", "hlb.progress"],
+    "hlb.builtins": ["hlb.checker", "hlb.compiler", "hlb.solver", "hlb.session", "hlb.cli"],
+    "hlb.compiler": ["hlb.solver", "hlb.session", "hlb.cli", "hlb.progress"],
+    "hlb.llb": ["hlb.syntax", "hlb.checker", "hlb.compiler", "hlb.builtins", "hlb.solver", "hlb.cli"],
+    "hlb.progress": ["hlb.syntax", "hlb.checker", "hlb.compiler", "hlb.solver", "hlb.cli", "hlb._proto"],
+    "hlb.solver": ["hlb.syntax", "hlb.checker", "hlb.compiler", "hlb.builtins", "hlb.cli"],
+    "hlb.session": ["hlb.syntax", "hlb.checker", "hlb.compiler", "hlb.builtins", "hlb.cli"],
+}
+PROTO_USERS = ("hlb.llb", "hlb.solver", "hlb.session")
+
+
+def modules() -> list[tuple[str, Path]]:
+    out = []
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG.parent).with_suffix("")
+        name = ".".join(rel.parts).removesuffix(".__init__")
+        if not name.startswith("hlb._proto"):
+            out.append((name, path))
+    return out
+
+
+def imports_of(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return {m for m in found if m.startswith("hlb")}
+
+
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+@pytest.mark.parametrize(("name", "path"), modules(), ids=[m for m, _ in modules()])
+def test_layering(name: str, path: Path) -> None:
+    imported = imports_of(path)
+    for package, banned in FORBIDDEN.items():
+        if within(name, package):
+            bad = sorted(i for i in imported for b in banned if within(i, b))
+            assert bad == [], f"{name} must not import {bad}"
+    if any(within(i, "hlb._proto") for i in imported):
+        assert any(within(name, p) for p in PROTO_USERS), f"{name} imports generated code; wrap it in hlb.llb/solver"
