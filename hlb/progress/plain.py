@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from hlb.progress.events import StatusBatch, VertexState
@@ -45,10 +46,19 @@ class PlainPrinter:
     A background thread prints settled lines; :meth:`close` prints the rest.
     """
 
-    def __init__(self, out: TextIO | None = None, prefix: str = "", settle: float = 0.15) -> None:
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        prefix: str = "",
+        settle: float = 0.15,
+        clock: Callable[[], float] = time.monotonic,
+        background: bool = True,
+    ) -> None:
         self.out = out or sys.stderr
         self.prefix = prefix
         self.settle = settle
+        self.clock = clock
+        self.background = background
         self.tracker = Tracker()
         self._current: str | None = None
         self._printed = False
@@ -74,9 +84,9 @@ class PlainPrinter:
     def handle(self, batch: StatusBatch) -> None:
         with self._lock:
             self._handle(batch)
-            self._flush(time.monotonic())
+            self._flush(self.clock())
             self.out.flush()
-        if self._flusher is None:
+        if self._flusher is None and self.background:
             self._flusher = threading.Thread(target=self._tick, daemon=True, name="hlb-progress")
             self._flusher.start()
 
@@ -91,7 +101,7 @@ class PlainPrinter:
         while not self._stop.wait(self.settle / 2):
             with self._lock:
                 if self._pending or self._starting:
-                    self._flush(time.monotonic())
+                    self._flush(self.clock())
                     self.out.flush()
 
     def _flush(self, now: float) -> None:
@@ -107,9 +117,14 @@ class PlainPrinter:
                 del self._pending[digest]
                 self._finish(v)
 
+    def tick(self) -> None:
+        """Print what has settled by now (the background thread does this on its own)."""
+        with self._lock:
+            self._flush(self.clock())
+
     def _handle(self, batch: StatusBatch) -> None:
         t = self.tracker
-        now = time.monotonic()
+        now = self.clock()
         for ev in batch.vertexes:
             v, started, done = t.apply_vertex(ev)
             if v.index == 0 and (done or v.cached):
