@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from hlb.solver.address import resolve
+from hlb.solver.client import BuildkitClient
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,6 +32,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @dataclass
 class Engine:
     env: dict[str, str]
+
+    def client(self) -> BuildkitClient:
+        return BuildkitClient(resolve(env=self.env))
 
     def hlb(self, *args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
