@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias, assert_never
+
+from google.protobuf.message import Message
 
 from hlb._proto import ops_pb2 as pb
 from hlb.llb.core import Constraints, Output
@@ -85,39 +87,30 @@ class FileOp:
             op.inputs.append(m.input_pb(self.base))
             base = 0
         act = pb.FileAction(input=base, secondaryInput=-1, output=0)
-        a = self.action
-        if isinstance(a, Mkdir):
-            act.mkdir.CopyFrom(
-                pb.FileActionMkDir(
-                    path=normalize_path(self.cwd, a.path),
-                    mode=a.mode & 0o777,
-                    makeParents=a.make_parents,
-                    timestamp=a.timestamp,
-                )
-            )
-            if a.owner is not None:
-                act.mkdir.owner.CopyFrom(a.owner.to_pb(base))
-        elif isinstance(a, Mkfile):
-            act.mkfile.CopyFrom(
-                pb.FileActionMkFile(
-                    path=normalize_path(self.cwd, a.path),
-                    mode=a.mode & 0o777,
-                    data=a.data,
-                    timestamp=a.timestamp,
-                )
-            )
-            if a.owner is not None:
-                act.mkfile.owner.CopyFrom(a.owner.to_pb(base))
-        else:
-            act.rm.CopyFrom(
-                pb.FileActionRm(
-                    path=normalize_path(self.cwd, a.path),
-                    allowNotFound=a.allow_not_found,
-                    allowWildcard=a.allow_wildcard,
-                )
-            )
+        field, body = _action_pb(self.action, self.cwd, base)
+        getattr(act, field).CopyFrom(body)
         op.file.actions.append(act)
         return op, {"file.base"}
+
+
+def _action_pb(a: FileAction, cwd: str, base: int) -> tuple[str, Message]:
+    """The action's oneof field name and message; paths are made absolute against ``cwd``."""
+    path = normalize_path(cwd, a.path)
+    match a:
+        case Mkdir():
+            owner = a.owner.to_pb(base) if a.owner else None
+            return "mkdir", pb.FileActionMkDir(
+                path=path, mode=a.mode & 0o777, makeParents=a.make_parents, owner=owner, timestamp=a.timestamp
+            )
+        case Mkfile():
+            owner = a.owner.to_pb(base) if a.owner else None
+            return "mkfile", pb.FileActionMkFile(
+                path=path, mode=a.mode & 0o777, data=a.data, owner=owner, timestamp=a.timestamp
+            )
+        case Rm():
+            return "rm", pb.FileActionRm(path=path, allowNotFound=a.allow_not_found, allowWildcard=a.allow_wildcard)
+        case _:
+            assert_never(a)
 
 
 def normalize_path(parent: str, p: str, keep_slash: bool = False) -> str:
