@@ -131,7 +131,7 @@ def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
     persistent cache seeded from `input`. Writes to a plain mount are
     discarded after the run.
     """
-    target = _target(call, mount_point)
+    target = _target(call, mount_point, arg=1)
     readonly = call.options.has(Readonly)
     cache = call.options.last(CacheOpt)
     source = input.state.output
@@ -152,7 +152,7 @@ def cache_mount(call: Call, mount_point: str) -> RunMount:
     and `uid`, `gid`, `mode` for the directory's owner and permissions
     (as Dockerfile's `RUN --mount=type=cache` has them).
     """
-    target = _target(call, mount_point)
+    target = _target(call, mount_point, arg=0)
     opts = call.options
     cache_id = opts.last(CacheId)
     sharing = opts.last(Sharing)
@@ -179,9 +179,10 @@ def cache_mount(call: Call, mount_point: str) -> RunMount:
     return RunMount(m)
 
 
-def _target(call: Call, mount_point: str) -> str:
+def _target(call: Call, mount_point: str, arg: int) -> str:
+    """The absolute mount point (relative ones join the working dir); ``arg`` locates errors."""
     if not mount_point:
-        call.fail(cat.invalid_value(call.arg_span(1 if call.name == "mount" else 0), "empty mount point"))
+        call.fail(cat.invalid_value(call.arg_span(arg), "empty mount point"))
     return posixpath.normpath(join_dir(call.fs.state.cwd, mount_point))
 
 

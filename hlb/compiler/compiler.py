@@ -62,6 +62,13 @@ def compile_targets(
     return result
 
 
+def declared(ref: ast.TypeRef) -> Type:
+    """The type a checked declaration names (the checker rejected unknown ones)."""
+    t = Type.parse(ref.name)
+    assert t is not None, ref
+    return t
+
+
 def zero_value(t: Type) -> Value:
     match t.kind:
         case Kind.FS:
@@ -121,11 +128,9 @@ class _Compiler:
         if decl.body is None:
             return current
         frame = {p.name.name: v for p, v in zip(decl.params, args, strict=True)}
-        t = Type.parse(decl.type.name)
-        assert t is not None
         self.stack.append(site)
         try:
-            return self.block(decl.body, t, current, frame)
+            return self.block(decl.body, declared(decl.type), current, frame)
         finally:
             self.stack.pop()
 
@@ -152,8 +157,8 @@ class _Compiler:
                 return current + value
             return value
         if callee.func is not None:
-            params = [Type.parse(p.type.name) for p in callee.func.params]
-            values = [self.expr(a, params[min(i, len(params) - 1)], frame) for i, a in enumerate(args)]  # type: ignore[arg-type]
+            types = [declared(p.type) for p in callee.func.params]
+            values = [self.expr(a, t, frame) for a, t in zip(args, types, strict=True)]
             return self.call_func(callee.func, values, current, node.span)
         b = callee.builtin
         assert b is not None
