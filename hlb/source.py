@@ -72,13 +72,6 @@ class SourceFile:
         end = self.text.find("\n", start)
         return self.text[start : end if end >= 0 else len(self.text)].rstrip("\r")
 
-    @property
-    def line_count(self) -> int:
-        return len(self._line_starts)
-
-    def span(self, start: int, end: int) -> Span:
-        return Span(self, start, end)
-
 
 @dataclass(frozen=True, slots=True)
 class Span:
@@ -98,10 +91,6 @@ class Span:
     @property
     def text(self) -> str:
         return self.file.text[self.start : self.end]
-
-    def to(self, other: Span) -> Span:
-        """The span covering ``self`` through ``other``."""
-        return Span(self.file, min(self.start, other.start), max(self.end, other.end))
 
     def __str__(self) -> str:
         p = self.begin

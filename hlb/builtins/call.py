@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NoReturn, Protocol
 
 from hlb.diagnostics import Diagnostic
@@ -53,6 +53,3 @@ class Call:
     def constraints(self, name: str | None = None) -> Constraints:
         c = Constraints(locations=self.ctx.locations(self.span))
         return c.with_name(name) if name else c
-
-    def with_current(self, value: Value) -> Call:
-        return replace(self, current=value)

@@ -123,19 +123,15 @@ class Registry:
         return wrap
 
 
-def lookup(
-    table: Mapping[str, tuple[Builtin, ...]], name: str, expected: Iterable[Type]
-) -> tuple[Builtin | None, tuple[Builtin, ...]]:
+def lookup(table: Mapping[str, tuple[Builtin, ...]], name: str, expected: Iterable[Type]) -> Builtin | None:
     """Pick the overload of ``name`` whose type is expected.
 
-    Returns (match, overloads). When nothing matches but there is a single
-    overload, that one is returned so the caller reports a type mismatch.
+    When nothing matches but there is a single overload, that one is returned
+    so the caller reports a type mismatch rather than an unknown name.
     """
     overloads = table.get(name, ())
     expected = list(expected)
     for b in overloads:
         if any(same_kind(e, b.type) for e in expected):
-            return b, overloads
-    if len(overloads) == 1:
-        return overloads[0], overloads
-    return None, overloads
+            return b
+    return overloads[0] if len(overloads) == 1 else None

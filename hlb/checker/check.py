@@ -202,7 +202,7 @@ class _Checker:
         elif name in self.checked.funcs:
             callee = Callee(func=self.checked.funcs[name])
         else:
-            b, _ = lookup(self.builtins, name, expected)
+            b = lookup(self.builtins, name, expected)
             if b is not None:
                 callee = Callee(builtin=b)
         if callee is None:

@@ -53,9 +53,6 @@ class Constraints:
     def with_name(self, name: str) -> Constraints:
         return replace(self, description={**self.description, "llb.customname": name})
 
-    def with_location(self, location: SourceLocation) -> Constraints:
-        return replace(self, locations=self.locations + (location,))
-
 
 class Vertex(Protocol):
     """An LLB op. Implementations are immutable and compared by identity."""

@@ -83,7 +83,3 @@ def _split_domain(name: str) -> tuple[str, str]:
     if not path:
         raise ValueError("invalid reference format")
     return domain, path
-
-
-def normalize(ref: str) -> str:
-    return str(parse(ref))

@@ -23,19 +23,12 @@ class State:
     user: str = ""
     platform: Platform | None = None
 
-    @property
-    def is_scratch(self) -> bool:
-        return self.output is None
-
     def with_output(self, output: Output | None) -> State:
         return replace(self, output=output)
 
     def add_env(self, key: str, value: str) -> State:
         env = tuple(kv for kv in self.env if kv[0] != key) + ((key, value),)
         return replace(self, env=env)
-
-    def get_env(self, key: str) -> str | None:
-        return next((v for k, v in self.env if k == key), None)
 
     def dir(self, path: str) -> State:
         """Set the working dir; a relative path joins onto the current one."""
@@ -96,9 +89,6 @@ class ExecState:
 
     def root(self) -> State:
         return self.base.with_output(self.op.output("/"))
-
-    def mount_output(self, target: str) -> Output:
-        return self.op.output(target)
 
 
 def join_dir(cwd: str, path: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from hlb.progress.events import LogEvent, StatusBatch, VertexEvent, VertexState
+from hlb.progress.events import LogEvent, VertexEvent, VertexState
 
 KEEP_LINES = 200
 
@@ -80,9 +80,3 @@ class Tracker:
 
     def failed(self) -> list[VertexState]:
         return [v for v in self.vertices.values() if v.error and not v.error.endswith("context canceled")]
-
-    def batch(self, b: StatusBatch) -> None:  # convenience for tests
-        for ve in b.vertexes:
-            self.apply_vertex(ve)
-        for le in b.logs:
-            self.apply_log(le)

@@ -78,14 +78,6 @@ class BuildkitClient:
             reason = str(self._relay.error)
         return TransportError(f"cannot reach {self.address.describe()}: {reason}")
 
-    def worker_labels(self, timeout: float = 10.0) -> list[dict[str, str]]:
-        """The workers' labels; also the cheapest "is the daemon there" probe."""
-        try:
-            resp = self.control.ListWorkers(control_pb2.ListWorkersRequest(), timeout=timeout)
-            return [dict(w.Labels) for w in resp.record]
-        except grpc.RpcError as e:
-            raise self._unreachable(e) from e
-
     def open_session(self) -> Session | None:
         """A session attached to the daemon, or None where it cannot be attached yet."""
         if self.docker is None:
@@ -155,7 +147,6 @@ class _StatusStream:
     def __init__(self, control: control_pb2_grpc.ControlStub, ref: str, handler: StatusHandler | None) -> None:
         self._call = control.Status(control_pb2.StatusRequest(Ref=ref))
         self._handler = handler
-        self.error: grpc.RpcError | None = None
         self._thread = threading.Thread(target=self._run, daemon=True, name="hlb-status")
         self._thread.start()
 
@@ -164,9 +155,8 @@ class _StatusStream:
             for resp in self._call:
                 if self._handler is not None:
                     self._handler(to_batch(resp))
-        except grpc.RpcError as e:
-            if e.code() != grpc.StatusCode.CANCELLED:
-                self.error = e
+        except grpc.RpcError:
+            pass  # progress is best effort: the Solve call reports the build's outcome
 
     def finish(self, grace: float) -> None:
         self._thread.join(grace)
