@@ -91,6 +91,7 @@ class _Checker:
         self.builtins: Mapping[str, tuple[Builtin, ...]] = table()
         self.diagnostics: list[Diagnostic] = []
         self.checked = CheckedModule(module, {})
+        self.broken: set[str] = set()  # functions whose declaration has errors
 
     def error(self, d: Diagnostic) -> None:
         self.diagnostics.append(d)
@@ -118,14 +119,17 @@ class _Checker:
                     )
                 )
                 continue
-            funcs[name] = decl
-            self._check_signature(decl)
+            if self._check_signature(decl):
+                funcs[name] = decl
+            else:
+                self.broken.add(name)  # reported already; calls to it are not checked
 
-    def _check_signature(self, decl: ast.FuncDecl) -> None:
-        self._type_of(decl.type)
+    def _check_signature(self, decl: ast.FuncDecl) -> bool:
+        """Report problems in a declaration's types; True when it can be called."""
+        ok = self._type_of(decl.type) is not None
         seen: dict[str, ast.Field] = {}
         for p in decl.params:
-            self._type_of(p.type)
+            ok = self._type_of(p.type) is not None and ok
             if p.name.name in seen:
                 self.error(cat.duplicate_decl(p.name.span, p.name.name, seen[p.name.name].name.span))
             seen[p.name.name] = p
@@ -133,6 +137,7 @@ class _Checker:
                 self.error(cat.unsupported(p.span, "`variadic` parameters", "they arrive with issue #3"))
         if decl.effects is not None:
             self.error(cat.unsupported(decl.span, "`binds` on user functions"))
+        return ok
 
     def _type_of(self, ref: ast.TypeRef) -> Type | None:
         t = Type.parse(ref.name)
@@ -147,7 +152,7 @@ class _Checker:
 
     def check(self) -> None:
         for name in self.module.decls:
-            if isinstance(name, ast.ExportDecl) and name.name.name not in self.checked.funcs:
+            if isinstance(name, ast.ExportDecl) and name.name.name not in {*self.checked.funcs, *self.broken}:
                 self._undefined(name.name.span, name.name.name, [], None)
         for decl in self.checked.funcs.values():
             t = Type.parse(decl.type.name)
@@ -197,6 +202,8 @@ class _Checker:
             self.error(cat.unsupported(ident.span, "`module.name` references", "modules arrive with issue #3"))
             return None
         callee: Callee | None = None
+        if name in self.broken:
+            return None
         if name in frame.params:
             callee = Callee(param=frame.params[name])
         elif name in self.checked.funcs:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from hlb import __version__
@@ -35,6 +37,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except Exception as e:  # the CLI boundary: a bug in hlb, not a user mistake
+        if os.environ.get("HLB_BACKTRACE"):
+            traceback.print_exc()
+        else:
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            print(
+                f"hlb: internal error: {type(e).__name__}: {e} (at {where.filename}:{where.lineno})\n"
+                "  this is a bug in hlb; rerun with HLB_BACKTRACE=1 for the full traceback and report it",
+                file=sys.stderr,
+            )
+        return 70
 
 
 if __name__ == "__main__":  # pragma: no cover

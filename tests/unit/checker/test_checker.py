@@ -110,6 +110,11 @@ CASES = [
         ("undefined-name", "1:1", "unknown type `fz`", "did you mean `fs`?"),
     ),
     (
+        "calling a function whose declaration is broken reports only the declaration",
+        "fz helper() {}\nfs default() { helper }",
+        ("undefined-name", "1:1", "unknown type `fz`", "did you mean `fs`?"),
+    ),
+    (
         "fs function used as a string",
         "fs a() {}\nfs default() { image a }",
         ("type-mismatch", "2:22", "cannot use fs as type string", None),

@@ -84,3 +84,22 @@ def test_unreachable_engine_is_one_paragraph_not_a_traceback(
 def test_bad_platform(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["run", "--platform", "linux", str(tmp_path / "x.hlb")], capsys)
     assert code == 2 and "--platform" in err
+
+
+def test_an_internal_error_is_one_paragraph_with_a_backtrace_switch(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hlb.cli.run
+
+    def broken(args: object) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(hlb.cli.run, "run", broken)
+    monkeypatch.delenv("HLB_BACKTRACE", raising=False)
+    code, _, err = run(["run"], capsys)
+    assert code == 70
+    assert err.startswith("hlb: internal error: RuntimeError: boom (at ")
+    assert "Traceback" not in err and "HLB_BACKTRACE=1" in err
+    monkeypatch.setenv("HLB_BACKTRACE", "1")
+    code, _, err = run(["run"], capsys)
+    assert code == 70 and "Traceback (most recent call last)" in err
