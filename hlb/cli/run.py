@@ -31,7 +31,7 @@ def add_parser(commands: Any) -> None:
         help="build targets of a .hlb file",
         description="Compile the targets of an .hlb file to LLB and build them on BuildKit.",
     )
-    p.add_argument("file", nargs="?", default="build.hlb", help="the .hlb module (default: build.hlb)")
+    p.add_argument("file", nargs="?", default="build.hlb", help="the .hlb module (default: build.hlb; - reads stdin)")
     p.add_argument(
         "-t",
         "--target",
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"hlb: error: --platform: {e}", file=err)
         return 2
     try:
-        source = load(args.file)
+        source = SourceFile("<stdin>", sys.stdin.read()) if args.file == "-" else load(args.file)
     except OSError as e:
         print(f"hlb: error: cannot read {args.file}: {e.strerror or e}", file=err)
         return 1

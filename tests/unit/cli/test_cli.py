@@ -103,3 +103,11 @@ def test_an_internal_error_is_one_paragraph_with_a_backtrace_switch(
     monkeypatch.setenv("HLB_BACKTRACE", "1")
     code, _, err = run(["run"], capsys)
     assert code == 70 and "Traceback (most recent call last)" in err
+
+
+def test_module_from_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("fs default() {\n\timgae \"x\"\n}\n"))
+    code, _, err = run(["run", "-"], capsys)
+    assert code == 1 and err.startswith("<stdin>:2:2: error: `imgae` is undefined or not in scope")
