@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from hlb.builtins.registry import table
+from hlb.builtins.registry import all_builtins, table
 from hlb.builtins.spec import Builtin, lookup
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
@@ -180,17 +180,10 @@ class _Checker:
 
     def _with(self, stmt: ast.CallStmt, callee: Callee, frame: _Frame) -> None:
         assert stmt.with_ is not None
-        if callee.builtin is None:
+        if callee.builtin is None or not _options_of(callee.builtin.option_type):
             self.error(cat.invalid_value(stmt.with_.span, f"`{stmt.func.text}` takes no options"))
             return
-        opt_type = callee.builtin.option_type
-        if not any(b.type == opt_type for b in self._all_builtins()):
-            self.error(cat.invalid_value(stmt.with_.span, f"`{stmt.func.text}` takes no options"))
-            return
-        self._expr(stmt.with_, [opt_type], frame)
-
-    def _all_builtins(self) -> list[Builtin]:
-        return [b for overloads in self.builtins.values() for b in overloads]
+        self._expr(stmt.with_, [callee.builtin.option_type], frame)
 
     # -- calls and arguments ---------------------------------------------------
 
@@ -225,9 +218,7 @@ class _Checker:
         candidates = list(self.checked.funcs)
         if frame is not None:
             candidates += list(frame.params)
-        candidates += [
-            b.name for b in self._all_builtins() if not expected or any(same_kind(e, b.type) for e in expected)
-        ]
+        candidates += [b.name for b in all_builtins() if not expected or any(same_kind(e, b.type) for e in expected)]
         hint_target = closest(name, candidates)
         d = cat.undefined_name(span, name, hint_target)
         options = self._options_hint(expected)
@@ -240,7 +231,7 @@ class _Checker:
         opt = next((e for e in expected if e.is_option and e.target), None)
         if opt is None:
             return None
-        names = sorted({b.name for b in self._all_builtins() if b.type == opt})
+        names = _options_of(opt)
         return f"the options of `{opt.target}` are " + ", ".join(f"`{n}`" for n in names) if names else None
 
     def _args(self, node: ast.CallStmt | ast.CallExpr, args: Sequence[ast.Expr], callee: Callee, frame: _Frame) -> None:
@@ -317,6 +308,11 @@ class _Checker:
             return
         self.checked.literal_types[id(lit)] = t
         self._block(lit.body, t, frame)
+
+
+def _options_of(opt: Type) -> list[str]:
+    """The names of the builtins of type ``opt`` (the options a call accepts), sorted."""
+    return sorted({b.name for b in all_builtins() if b.type == opt})
 
 
 def _names(types: Sequence[Type]) -> list[str]:
