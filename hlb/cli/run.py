@@ -131,7 +131,7 @@ def _solve(client: BuildkitClient, target: CompiledTarget, source: SourceFile, c
 
 def summary(target: CompiledTarget, tracker: Tracker) -> str:
     """``3 of 3 steps cached, 1 source resolved``: what the cache saved this run."""
-    kinds = target.definition.op_kinds()
+    kinds = target.definition.op_kinds
     steps = {d for d, k in kinds.items() if k != "source"}
     total, cached = tracker.summary(steps)
     sources = sum(1 for d, k in kinds.items() if k == "source" and d in tracker.vertices)

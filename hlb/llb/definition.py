@@ -32,6 +32,7 @@ class Definition:
     metadata: dict[str, pb.OpMetadata] = field(default_factory=dict)
     source: pb.Source | None = None
     head: str | None = None  # digest of the result vertex; None for scratch
+    op_kinds: dict[str, str] = field(default_factory=dict)  # digest -> source, exec, file, merge, diff
 
     @property
     def empty(self) -> bool:
@@ -39,15 +40,6 @@ class Definition:
 
     def digests(self) -> list[str]:
         return [digest_of(op) for op in self.ops]
-
-    def op_kinds(self) -> dict[str, str]:
-        """Digest -> op kind (``source``, ``exec``, ``file``, ``merge``, ``diff``) of every real op."""
-        kinds = {}
-        for data in self.ops[:-1]:
-            op = pb.Op()
-            op.ParseFromString(data)
-            kinds[digest_of(data)] = op.WhichOneof("op") or ""
-        return kinds
 
     def to_pb(self) -> pb.Definition:
         d = pb.Definition()
@@ -71,7 +63,7 @@ class Marshaller:
         self._done: dict[int, str] = {}  # id(vertex) -> digest
         self._keep: list[Vertex] = []  # keep vertices alive while ids are in use
         self.defs: list[bytes] = []
-        self._seen: set[str] = set()
+        self.kinds: dict[str, str] = {}  # digest -> op kind, in the order ops were emitted
         self.metadata: dict[str, _Meta] = {}
         self.locations: dict[str, list[SourceLocation]] = {}
         self.maps: list[SourceMap] = []
@@ -100,8 +92,8 @@ class Marshaller:
         for loc in v.constraints.locations:
             if not any(loc.source is m for m in self.maps):
                 self.maps.append(loc.source)
-        if dgst not in self._seen:
-            self._seen.add(dgst)
+        if dgst not in self.kinds:
+            self.kinds[dgst] = op.WhichOneof("op") or ""
             self.defs.append(data)
         return dgst
 
@@ -154,7 +146,7 @@ def marshal(out: Output | None, platform: Platform) -> Definition:
     for cap in graph_caps:
         term_md.caps[cap] = True
     metadata[term_digest] = term_md
-    return Definition(m.defs + [term_bytes], metadata, _source(m), head.digest)
+    return Definition([*m.defs, term_bytes], metadata, _source(m), head.digest, m.kinds)
 
 
 def _source(m: Marshaller) -> pb.Source:

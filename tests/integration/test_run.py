@@ -118,7 +118,7 @@ def test_daemon_sees_exactly_our_op_digests(engine: Engine) -> None:
         finally:
             if session is not None:
                 session.close()
-    assert set(definition.op_kinds()) == seen
+    assert set(definition.op_kinds) == seen
 
 
 def test_hello_example_runs(engine: Engine) -> None:

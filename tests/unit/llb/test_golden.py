@@ -94,6 +94,8 @@ def test_hlb_program_matches_go_digests(program: str) -> None:
     assert d.digests() == [o["digest"] for o in g["ops"]]
     assert d.head == g["head"]
     real_ops = g["ops"][:-1]
+    kinds = ("source", "exec", "file", "merge", "diff")
+    assert d.op_kinds == {o["digest"]: next(k for k in kinds if k in o["op"]) for o in real_ops}
     assert [set(d.metadata[o["digest"]].caps) for o in real_ops] == [set(o["metadata"]["caps"]) for o in real_ops]
     # The compiler names its steps (llb.customname), so the graph also needs meta.description.
     terminal_caps = set(d.metadata[g["terminalDigest"]].caps)
