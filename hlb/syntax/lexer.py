@@ -54,7 +54,9 @@ _PUNCT = {
     "\n": "_NL",
     ".": "STRAY_DOT",  # `.` only belongs in `module.name`, which _word lexes; others are syntax errors
 }
-_CLOSERS = {"LBRACE": "}", "LPAR": ")", "INTERP": "}"}
+# What each open construct on the stack is called, and the character that closes it.
+_CLOSERS = {"LBRACE": "}", "LPAR": ")", "INTERP": "}", "STRING": '"'}
+_OPENED = {"LBRACE": "block", "LPAR": "list", "INTERP": "interpolation", "STRING": "string"}
 
 
 class LexError(Exception):
@@ -235,9 +237,8 @@ class Scanner:
     def _eof(self) -> Iterator[Token]:
         if self.stack:
             kind, offset = self.stack[-1]
-            what = {"STRING": "string", "LBRACE": "block", "LPAR": "list", "INTERP": "interpolation"}[kind]
-            closer = {"STRING": '"', "LBRACE": "}", "LPAR": ")", "INTERP": "}"}[kind]
-            raise self._fail(cat.unterminated(self._span(offset, offset + 1), what, f"add a closing `{closer}`"))
+            hint = f"add a closing `{_CLOSERS[kind]}`"
+            raise self._fail(cat.unterminated(self._span(offset, offset + 1), _OPENED[kind], hint))
         # A final newline terminates the last statement, as openllb/hlb's lexer appends one.
         end = len(self.text)
         yield self._tok("_NL", end, end, "\n")
