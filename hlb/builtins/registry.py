@@ -10,6 +10,7 @@ from hlb.builtins.spec import Builtin, Registry
 
 _registry = Registry()
 builtin = _registry.decorator
+declare = _registry.declare
 
 # Modules that declare builtins; importing them registers their declarations.
 _MODULES = ("hlb.builtins.fs", "hlb.builtins.run", "hlb.builtins.file_options")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -35,6 +35,7 @@ class Param:
     name: str
     type: Type
     variadic: bool = False
+    choices: tuple[str, ...] = ()  # the accepted values of an enum-like string, checked when constant
 
     def __str__(self) -> str:
         return f"{'variadic ' if self.variadic else ''}{self.type} {self.name}"
@@ -46,7 +47,7 @@ class Builtin:
     type: Type  # the kind of value a call produces
     params: tuple[Param, ...]
     doc: str
-    lower: Lowering
+    lower: Lowering | None  # None: declared and checked, lowered from issue #4 on
     effects: tuple[Param, ...] = ()
 
     @property
@@ -101,37 +102,75 @@ class Registry:
         if self._frozen:
             raise RuntimeError("the builtin registry is frozen")
         overloads = self._by_name.setdefault(b.name, [])
-        if any(o.type == b.type for o in overloads):
+        if any(o.type == b.type and _param_types(o) == _param_types(b) for o in overloads):
             raise ValueError(f"builtin {b.signature()} declared twice")
+        same_type = [o for o in overloads if o.type == b.type]
+        if same_type and any(not o.params or not b.params or o.params[0].type == b.params[0].type for o in same_type):
+            # Overloads of one type are told apart by their first argument's type.
+            raise ValueError(f"builtin {b.signature()} overloads another with the same first parameter type")
         overloads.append(b)
 
     def freeze(self) -> Mapping[str, tuple[Builtin, ...]]:
         self._frozen = True
         return MappingProxyType({k: tuple(v) for k, v in self._by_name.items()})
 
-    def decorator(self, signature: str) -> Callable[[Lowering], Builtin]:
-        ret, name, params, effects = parse_signature(signature)
+    def decorator(
+        self, signature: str, *, choices: Mapping[str, tuple[str, ...]] | None = None
+    ) -> Callable[[Lowering], Builtin]:
+        """``@builtin("fs image(string ref)")`` over the lowering; its docstring is the documentation."""
 
         def wrap(fn: Lowering) -> Builtin:
-            doc = inspect.cleandoc(fn.__doc__ or "")
-            if not doc:
-                raise ValueError(f"builtin {signature!r} has no documentation")
-            b = Builtin(name, ret, params, doc, fn, effects)
-            self.register(b)
-            return b
+            return self.declare(signature, inspect.cleandoc(fn.__doc__ or ""), choices=choices, lower=fn)
 
         return wrap
 
+    def declare(
+        self,
+        signature: str,
+        doc: str,
+        *,
+        choices: Mapping[str, tuple[str, ...]] | None = None,
+        lower: Lowering | None = None,
+    ) -> Builtin:
+        """Declare a builtin; without ``lower`` it is checked but not compiled yet."""
+        ret, name, params, effects = parse_signature(signature)
+        doc = inspect.cleandoc(doc)
+        if not doc:
+            raise ValueError(f"builtin {signature!r} has no documentation")
+        choices = dict(choices or {})
+        unknown = set(choices) - {p.name for p in params}
+        if unknown:
+            raise ValueError(f"choices for unknown parameters {sorted(unknown)} in {signature!r}")
+        params = tuple(replace(p, choices=tuple(choices.get(p.name, ()))) for p in params)
+        b = Builtin(name, ret, params, doc, lower, effects)
+        self.register(b)
+        return b
 
-def lookup(table: Mapping[str, tuple[Builtin, ...]], name: str, expected: Iterable[Type]) -> Builtin | None:
+
+def lookup(
+    table: Mapping[str, tuple[Builtin, ...]],
+    name: str,
+    expected: Iterable[Type],
+    first_arg: Callable[[Type], bool] | None = None,
+) -> Builtin | None:
     """Pick the overload of ``name`` whose type is expected.
 
+    Overloads of the same type are told apart by their first parameter:
+    ``first_arg(t)`` says whether the call's first argument can be a ``t``.
     When nothing matches but there is a single overload, that one is returned
     so the caller reports a type mismatch rather than an unknown name.
     """
     overloads = table.get(name, ())
     expected = list(expected)
-    for b in overloads:
-        if any(same_kind(e, b.type) for e in expected):
-            return b
+    matching = [b for b in overloads if any(same_kind(e, b.type) for e in expected)]
+    if len(matching) > 1 and first_arg is not None:
+        for b in matching:
+            if b.params and first_arg(b.params[0].type):
+                return b
+    if matching:
+        return matching[0]
     return overloads[0] if len(overloads) == 1 else None
+
+
+def _param_types(b: Builtin) -> tuple[Type, ...]:
+    return tuple(p.type for p in b.params)

@@ -162,6 +162,14 @@ class _Compiler:
             return self.call_func(callee.func, values, current, node.span)
         b = callee.builtin
         assert b is not None
+        if b.lower is None:
+            raise CompileError(
+                cat.unsupported(
+                    node.func.span,
+                    f"compiling `{b.name}`",
+                    "this version checks it; compiling it arrives with issue #4",
+                )
+            )
         values = [self.expr(a, b.params[min(i, len(b.params) - 1)].type, frame) for i, a in enumerate(args)]
         if b.type.is_option:
             # An option's lowering sees the value its call applies to (the fs a `run` starts from).
