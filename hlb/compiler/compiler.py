@@ -213,7 +213,7 @@ class _Compiler:
             assert part.expr is not None
             v = self.expr(part.expr, STRING, frame)
             out.append(("true" if v else "false") if isinstance(v, bool) else str(v))
-        return "".join(out)
+        return lit.finish("".join(out))
 
 
 def _range(span: Span) -> Range:

@@ -6,6 +6,7 @@ Literal nodes keep their decoded value; the original text is ``node.span.text``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -31,9 +32,17 @@ class TypeRef:
 
 @dataclass(frozen=True, slots=True)
 class StringLit:
+    """A double-quoted string, a raw string, or a heredoc.
+
+    ``parts`` hold decoded text and interpolations. For heredocs, ``heredoc``
+    is the opener's mode (``""`` for ``<<``, ``"-"`` for ``<<-``, ``"~"`` for
+    ``<<~``) and :meth:`finish` turns the joined parts into the value.
+    """
+
     span: Span
     parts: tuple[str | Interpolation, ...]  # decoded text and interpolations
     raw: bool = False
+    heredoc: str | None = None
 
     @property
     def is_constant(self) -> bool:
@@ -42,7 +51,44 @@ class StringLit:
     @property
     def value(self) -> str:
         """The text of a constant string (interpolations render as ``${...}``)."""
-        return "".join(p if isinstance(p, str) else p.span.text for p in self.parts)
+        return self.finish("".join(p if isinstance(p, str) else p.span.text for p in self.parts))
+
+    def finish(self, text: str) -> str:
+        """The value of the literal once its interpolations are ``text``."""
+        return text if self.heredoc is None else heredoc_value(text, self.heredoc)
+
+
+_WS_ONLY = re.compile(r"(?m)^[ \t]+$")
+_INDENT = re.compile(r"(?m)(^[ \t]*)[^ \t\n]")
+_GO_SPACE = " \t\n\v\f\r\x85\xa0"
+
+
+def heredoc_value(text: str, mode: str) -> str:
+    """openllb/hlb's heredoc rules: trim leading newlines and trailing newlines
+    and tabs, then dedent (``-``: the longest common margin of exactly equal
+    whitespace) or fold (``~``: trimmed lines joined by one space)."""
+    text = text.lstrip("\n").rstrip("\n\t")
+    if mode == "-":
+        return _dedent(text)
+    if mode == "~":
+        return " ".join(line.rstrip("\r").strip(_GO_SPACE) for line in text.strip(_GO_SPACE).split("\n"))
+    return text
+
+
+def _dedent(text: str) -> str:
+    text = _WS_ONLY.sub("", text)
+    margin: str | None = None
+    for indent in _INDENT.findall(text):
+        if margin is None or indent.startswith(margin):
+            margin = indent if margin is None else margin
+        elif margin.startswith(indent):
+            margin = indent
+        else:
+            margin = ""
+            break
+    if margin:
+        text = re.sub("(?m)^" + re.escape(margin), "", text)
+    return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,11 @@ _ROOT = [
 ]
 _SPACE = re.compile(r"[\r\t ]+")
 _COMMENT = re.compile(r"#[^\n]*")
-_HEREDOC = re.compile(r"<<[-~]?(`?)(\w+)\1", re.ASCII)
+_HEREDOC = re.compile(r"<<[-~]?(?:(\w+)\b|`(\w+)`)", re.ASCII)
+# Go's RE2 `\s` is [\t\n\f\r ] (no \v), spelled out so Python agrees.
+_HD_SPACES = re.compile(r"[\t\n\f\r ]+")
+_HD_TEXT = re.compile(r"\$|[^\t\n\f\r $]+")
+_HD_RAW_TEXT = re.compile(r"[^\t\n\f\r ]+")
 _STR_PLAIN = re.compile(r'(?:\$(?!\{)|[^"$\\])+')
 _PUNCT = {
     "{": "LBRACE",
@@ -55,8 +59,8 @@ _PUNCT = {
     ".": "STRAY_DOT",  # `.` only belongs in `module.name`, which _word lexes; others are syntax errors
 }
 # What each open construct on the stack is called, and the character that closes it.
-_CLOSERS = {"LBRACE": "}", "LPAR": ")", "INTERP": "}", "STRING": '"'}
-_OPENED = {"LBRACE": "block", "LPAR": "list", "INTERP": "interpolation", "STRING": "string"}
+_CLOSERS = {"LBRACE": "}", "LPAR": ")", "INTERP": "}", "STRING": '"', "HEREDOC": "heredoc terminator"}
+_OPENED = {"LBRACE": "block", "LPAR": "list", "INTERP": "interpolation", "STRING": "string", "HEREDOC": "heredoc"}
 
 
 class LexError(Exception):
@@ -73,6 +77,7 @@ class Scanner:
         self.text = source.text
         self.pos = 0
         self.stack: list[tuple[str, int]] = []  # (opener kind, offset)
+        self.heredocs: list[tuple[re.Pattern[str], bool]] = []  # open heredocs: (terminator, raw)
         self.comments: list[Comment] = []
 
     # -- helpers -----------------------------------------------------------
@@ -105,8 +110,12 @@ class Scanner:
     def tokens(self) -> Iterator[Token]:
         text, n = self.text, len(self.text)
         while self.pos < n:
-            if self._top() == "STRING":
+            top = self._top()
+            if top == "STRING":
                 yield from self._string_body()
+                continue
+            if top == "HEREDOC":
+                yield from self._heredoc_body()
                 continue
             ch = text[self.pos]
             m = _SPACE.match(text, self.pos)
@@ -134,16 +143,11 @@ class Scanner:
             if ch == "`":
                 yield self._raw_string()
                 continue
-            if text.startswith("<<", self.pos) and _HEREDOC.match(text, self.pos):
+            if text.startswith("<<", self.pos):
                 m = _HEREDOC.match(text, self.pos)
-                assert m
-                raise self._fail(
-                    cat.invalid_value(
-                        self._span(m.start(), m.end()),
-                        "heredoc strings are not supported yet",
-                        hint="use a double-quoted string; it may span several lines",
-                    )
-                )
+                if m:
+                    yield self._heredoc_start(m)
+                    continue
             yield from self._word()
         yield from self._eof()
 
@@ -234,10 +238,52 @@ class Scanner:
             self.pos = m.end()
             yield self._tok("STR_CHARS", pos, m.end())
 
+    # -- heredoc mode --------------------------------------------------------
+
+    def _heredoc_start(self, m: re.Match[str]) -> Token:
+        tag = m.group(1) or m.group(2)
+        raw = m.group(2) is not None
+        self.stack.append(("HEREDOC", m.start()))
+        self.heredocs.append((re.compile(rf"\b{tag}\b", re.ASCII), raw))
+        self.pos = m.end()
+        return self._tok("RAW_HEREDOC_START" if raw else "HEREDOC_START", m.start(), m.end())
+
+    def _heredoc_body(self) -> Iterator[Token]:
+        """One fragment; rules tried in openllb/hlb's order: terminator, spaces, escape, `${`, text.
+
+        The terminator is the tag as a whole word wherever a fragment starts, even mid-line.
+        """
+        text, pos = self.text, self.pos
+        end, raw = self.heredocs[-1]
+        m = end.match(text, pos)
+        if m:
+            self.stack.pop()
+            self.heredocs.pop()
+            self.pos = m.end()
+            yield self._tok("HEREDOC_END", pos, m.end())
+            return
+        m = _HD_SPACES.match(text, pos)
+        if m is None and not raw:
+            if text.startswith("\\", pos) and pos + 1 < len(text) and text[pos + 1] != "\n":
+                self.pos = pos + 2
+                yield self._tok("HD_ESCAPE", pos, pos + 2)
+                return
+            if text.startswith("${", pos):
+                self.stack.append(("INTERP", pos))
+                self.pos = pos + 2
+                yield self._tok("INTERP_START", pos, pos + 2)
+                return
+        m = m or (_HD_RAW_TEXT if raw else _HD_TEXT).match(text, pos)
+        assert m
+        self.pos = m.end()
+        yield self._tok("HD_CHARS", pos, m.end())
+
     def _eof(self) -> Iterator[Token]:
         if self.stack:
             kind, offset = self.stack[-1]
             hint = f"add a closing `{_CLOSERS[kind]}`"
+            if kind == "HEREDOC":
+                hint = "end the heredoc with its tag as a word of its own, e.g. `EOM`"
             raise self._fail(cat.unterminated(self._span(offset, offset + 1), _OPENED[kind], hint))
         # A final newline terminates the last statement, as openllb/hlb's lexer appends one.
         end = len(self.text)

@@ -36,6 +36,11 @@ _TOKEN_NAMES = {
     "BOOL": "boolean",
     "RAW_STRING": "string",
     "DQUOTE": "string",
+    "HEREDOC_START": "string",
+    "RAW_HEREDOC_START": "string",
+    "HD_CHARS": "heredoc text",
+    "HD_ESCAPE": "escape sequence",
+    "HEREDOC_END": "heredoc terminator",
     "DQUOTE_END": 'closing `"`',
     "STR_CHARS": "string text",
     "STR_ESCAPE": "escape sequence",
@@ -136,7 +141,7 @@ def _describe(tok: Token) -> str:
         return f"integer `{tok}`"
     if kind == "BOOL":
         return f"boolean `{tok}`"
-    if kind in ("DQUOTE", "RAW_STRING"):
+    if kind in ("DQUOTE", "RAW_STRING", "HEREDOC_START", "RAW_HEREDOC_START"):
         return "string"
     return _TOKEN_NAMES.get(kind, f"`{tok}`")
 

@@ -32,6 +32,12 @@ _BASES = {"b": (2, "binary"), "o": (8, "octal"), "x": (16, "hexadecimal")}
 INT64_MAX = 2**63 - 1
 
 
+def _mode(opener: Token) -> str:
+    """``<<EOM`` -> "", ``<<-EOM`` -> "-", ``<<~`EOM` `` -> "~"."""
+    c = str(opener)[2:3]
+    return c if c in "-~" and c else ""
+
+
 def _is_tok(x: object, type_: str) -> bool:
     return isinstance(x, Token) and x.type == type_
 
@@ -89,6 +95,24 @@ class ToAst(Transformer[Token, Any]):
     def interpolation(self, meta: Any, children: list[Any]) -> ast.Interpolation:
         expr = children[1] if len(children) == 3 else None
         return ast.Interpolation(self._span(meta), expr)
+
+    def heredoc(self, meta: Any, children: list[Any]) -> ast.StringLit:
+        parts: list[str | ast.Interpolation] = []
+        for child in children[1:-1]:
+            if isinstance(child, ast.Interpolation):
+                parts.append(child)
+                continue
+            # In heredocs only `\$` is an escape; other backslash pairs stay as written.
+            text = "$" if child.type == "HD_ESCAPE" and str(child) == "\\$" else str(child)
+            if parts and isinstance(parts[-1], str):
+                parts[-1] += text
+            else:
+                parts.append(text)
+        return ast.StringLit(self._span(meta), tuple(parts), heredoc=_mode(children[0]))
+
+    def raw_heredoc(self, meta: Any, children: list[Token]) -> ast.StringLit:
+        text = "".join(str(c) for c in children[1:-1])
+        return ast.StringLit(self._span(meta), (text,), raw=True, heredoc=_mode(children[0]))
 
     def raw_string(self, meta: Any, children: list[Token]) -> ast.StringLit:
         return ast.StringLit(self._span(meta), (str(children[0])[1:-1],), raw=True)
