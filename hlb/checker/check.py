@@ -1,63 +1,128 @@
-"""Type-check a module.
+"""Type-check a module and the local modules it imports.
 
-Pass 1 declares every function in the module scope (duplicates are reported,
-as are names that shadow builtins). Pass 2 checks every function body: each
-call is resolved against the expected type (builtins are overloaded by type,
-e.g. ``env`` is an ``fs`` and an ``option::run``), argument counts and types
-are checked, and ``with`` blocks are checked as ``option::<callee>``. Every
-resolution is recorded in :class:`CheckedModule` so the compiler never
-resolves a name differently from the checker. Errors in one statement do not
-stop the others.
+Pass 1 (:meth:`_Checker.declare`) fills the module scope: functions, imports
+and every name bound with ``as`` anywhere in the module (binds are
+module-level functions). Redefinitions are reported at the first definition,
+as openllb/hlb does. Pass 2 (:meth:`_Checker.check`) checks exports, import
+expressions (loading local modules through a :class:`ModuleLoader`, which
+reports missing files and cycles) and every function body: each call is
+resolved against the expected type (builtins are overloaded by type, e.g.
+``env`` is an ``fs`` and an ``option::run``), argument counts and types are
+checked, ``with`` blocks are checked as ``option::<callee>`` and binds against
+the callee's effects. Every resolution is recorded in :class:`CheckedModule`
+so the compiler never resolves a name differently from the checker. Errors in
+one statement do not stop the others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from hlb.builtins.registry import all_builtins, table
 from hlb.builtins.spec import Builtin, lookup
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
-from hlb.source import Span
-from hlb.syntax import ast
-from hlb.types import BOOL, FS, INT, STRING, Kind, Type, accepts, same_kind
+from hlb.source import SourceFile, Span
+from hlb.syntax import ast, parse_module
+from hlb.types import BOOL, FS, INT, PIPELINE, STRING, Kind, Type, accepts, same_kind
 
 SCALARS = (STRING, INT, BOOL)
+NOOP_BUILTINS = ("breakpoint",)  # accepted anywhere with any arguments; does nothing outside a debugger
+LOCAL_SCHEMES = ("", "file")
+REMOTE_SCHEMES = ("git", "git+https", "git+ssh")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Bind:
+    """A name bound with ``as``: a module-level function returning a call's side output.
+
+    Its parameters are those of the enclosing function ``func``. ``type`` is
+    None when the bound call itself is in error (reported there).
+    """
+
+    name: ast.Ident
+    effect: str
+    call: ast.CallStmt
+    func: ast.FuncDecl
+    type: Type | None
+
+
+@dataclass(eq=False)
+class Import:
+    decl: ast.ImportDecl
+    module: CheckedModule | None = None  # a local module, once loaded
+    path: Path | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.module is not None
+
+
+Symbol = ast.FuncDecl | Bind | Import
 
 
 @dataclass(frozen=True, slots=True)
 class Callee:
-    """What a call refers to: a builtin, a user function or a parameter."""
+    """What a call refers to: a builtin, a function, a bind or a parameter.
+
+    ``module`` is the imported module that defines ``func``/``bind`` when the
+    call is ``mod.name``; ``unresolved`` marks calls into modules that are
+    only fetched at build time (fs and git imports).
+    """
 
     builtin: Builtin | None = None
     func: ast.FuncDecl | None = None
     param: ast.Field | None = None
+    bind: Bind | None = None
+    module: CheckedModule | None = None
+    noop: bool = False
+    unresolved: ast.IdentExpr | None = None
 
     @property
     def type(self) -> Type:
         if self.builtin is not None:
             return self.builtin.type
+        if self.bind is not None:
+            assert self.bind.type is not None
+            return self.bind.type
         decl = self.func or self.param
         assert decl is not None
-        t = Type.parse(decl.type.name)
-        assert t is not None
-        return t
+        return declared(decl.type)
+
+
+def declared(ref: ast.TypeRef) -> Type:
+    """The type a checked declaration names (``group`` is the old name of ``pipeline``)."""
+    t = PIPELINE if ref.name == "group" else Type.parse(ref.name)
+    assert t is not None, ref
+    return t
 
 
 @dataclass
 class CheckedModule:
     module: ast.Module
     funcs: dict[str, ast.FuncDecl]
+    binds: dict[str, Bind] = field(default_factory=dict)
+    imports: dict[str, Import] = field(default_factory=dict)
+    exports: dict[str, ast.ExportDecl] = field(default_factory=dict)
     callees: dict[int, Callee] = field(default_factory=dict)  # id(call node) -> callee
     literal_types: dict[int, Type] = field(default_factory=dict)  # id(FuncLit) -> type
+    used: set[str] = field(default_factory=set)  # module-scope names referenced somewhere
 
     def callee(self, node: ast.CallStmt | ast.CallExpr) -> Callee:
         return self.callees[id(node)]
 
     def literal_type(self, node: ast.FuncLit) -> Type:
         return self.literal_types[id(node)]
+
+    def lookup(self, name: str) -> Symbol | None:
+        return self.funcs.get(name) or self.binds.get(name) or self.imports.get(name)
+
+    def symbols(self) -> list[str]:
+        return [*self.funcs, *self.binds, *self.imports]
 
 
 @dataclass
@@ -70,152 +135,402 @@ class CheckResult:
         return not any(d.is_error for d in self.diagnostics)
 
 
-def check_module(module: ast.Module) -> CheckResult:
-    checker = _Checker(module)
-    checker.declare()
-    checker.check()
+class ModuleLoader:
+    """Loads local modules once each, checks them, and reports import cycles.
+
+    ``read`` turns a path into a source file (tests pass an in-memory one).
+    Errors in imported modules are reported with their own file names;
+    their warnings are dropped, as openllb/hlb does.
+    """
+
+    def __init__(self, read: Callable[[Path, str], SourceFile] | None = None) -> None:
+        self.read = read or (lambda path, name: SourceFile.read(path, name))
+        self.done: dict[Path, CheckedModule | None] = {}
+        self.active: list[tuple[Path, str]] = []
+        self.diagnostics: list[Diagnostic] = []
+
+    def load(self, path: Path, span: Span, shown: str) -> CheckedModule | None:
+        key = Path(os.path.normpath(path.absolute()))
+        chain = [k for k, _ in self.active]
+        if key in chain:
+            names = [n for _, n in self.active[chain.index(key) :]] + [shown]
+            self.diagnostics.append(cat.import_cycle(span, names))
+            return None
+        if key in self.done:
+            return self.done[key]
+        try:
+            source = self.read(key, shown)
+        except (OSError, UnicodeError):
+            self.diagnostics.append(cat.import_not_found(span, str(path)))
+            self.done[key] = None
+            return None
+        parsed = parse_module(source)
+        self.diagnostics.extend(d for d in parsed.diagnostics if d.is_error)
+        if parsed.module is None:
+            self.done[key] = None
+            return None
+        self.active.append((key, shown))
+        try:
+            result = _check(parsed.module, self)
+        finally:
+            self.active.pop()
+        self.diagnostics.extend(d for d in result.diagnostics if d.is_error)
+        self.done[key] = result.checked
+        return result.checked
+
+    def enter(self, module: ast.Module) -> None:
+        """Mark the root module as being checked, so a module importing it is a cycle."""
+        name = module.file.name
+        if name not in ("-", "<stdin>"):
+            self.active.append((Path(os.path.normpath(Path(name).absolute())), name))
+
+
+def check_module(module: ast.Module, loader: ModuleLoader | None = None) -> CheckResult:
+    """Check ``module`` and, through ``loader``, the local modules it imports."""
+    loader = loader or ModuleLoader()
+    loader.enter(module)
+    try:
+        result = _check(module, loader)
+    finally:
+        loader.active.clear()
+    result.diagnostics.extend(loader.diagnostics)
+    return result
+
+
+def _check(module: ast.Module, loader: ModuleLoader) -> CheckResult:
+    checker = _Checker(module, loader)
+    if checker.declare():
+        checker.check()
     return CheckResult(checker.checked, checker.diagnostics)
 
 
 @dataclass
 class _Frame:
-    """The function being checked: its parameters are in scope."""
+    """The function being checked: its parameters (and declared effects) are in scope."""
 
-    func: ast.FuncDecl
+    func: ast.FuncDecl | None
     params: dict[str, ast.Field]
 
 
 class _Checker:
-    def __init__(self, module: ast.Module) -> None:
+    def __init__(self, module: ast.Module, loader: ModuleLoader) -> None:
         self.module = module
+        self.loader = loader
         self.builtins: Mapping[str, tuple[Builtin, ...]] = table()
         self.diagnostics: list[Diagnostic] = []
         self.checked = CheckedModule(module, {})
-        self.broken: set[str] = set()  # functions whose declaration has errors
+        self.broken: set[str] = set()  # declarations with errors: calls to them are not checked
 
     def error(self, d: Diagnostic) -> None:
         self.diagnostics.append(d)
 
-    # -- pass 1: declarations --------------------------------------------------
+    # -- pass 1: the module scope ------------------------------------------------
 
-    def declare(self) -> None:
-        funcs = self.checked.funcs
+    def declare(self) -> bool:
+        """Fill the module scope; False when redefinitions make checking pointless."""
+        seen: dict[str, list[tuple[Span, Symbol]]] = {}
         for decl in self.module.decls:
             if isinstance(decl, ast.ImportDecl):
-                self.error(cat.unsupported(decl.span, "`import`", "modules arrive with issue #3"))
+                seen.setdefault(decl.name.name, []).append((decl.name.span, Import(decl)))
+            elif isinstance(decl, ast.FuncDecl):
+                seen.setdefault(decl.name.name, []).append((decl.name.span, decl))
+                for bind in self._binds_in(decl):
+                    seen.setdefault(bind.name.name, []).append((bind.name.span, bind))
+        ok = True
+        for name, defs in sorted(seen.items(), key=lambda kv: kv[1][0][0].start):
+            if name in self.builtins and name not in NOOP_BUILTINS:
+                for span, _ in defs:
+                    self.error(cat.redefined_builtin(span, name))
+                ok = False
                 continue
-            if isinstance(decl, ast.ExportDecl):
-                continue
-            name = decl.name.name
-            if name in funcs:
-                self.error(cat.duplicate_decl(decl.name.span, name, funcs[name].name.span))
-                continue
-            if name in self.builtins:
-                self.error(
-                    cat.invalid_value(
-                        decl.name.span,
-                        f"`{name}` is a builtin and cannot be redefined",
-                        hint="choose another name",
-                    )
-                )
-                continue
-            if self._check_signature(decl):
-                funcs[name] = decl
+            if len(defs) > 1:
+                self.error(cat.redefined(defs[0][0], name, [s for s, _ in defs[1:]]))
+                ok = False
+            sym = defs[0][1]
+            if isinstance(sym, Import):
+                self.checked.imports[name] = sym
+            elif isinstance(sym, Bind):
+                self.checked.binds[name] = sym
             else:
-                self.broken.add(name)  # reported already; calls to it are not checked
-
-    def _check_signature(self, decl: ast.FuncDecl) -> bool:
-        """Report problems in a declaration's types; True when it can be called."""
-        ok = self._type_of(decl.type) is not None
-        seen: dict[str, ast.Field] = {}
-        for p in decl.params:
-            ok = self._type_of(p.type) is not None and ok
-            if p.name.name in seen:
-                self.error(cat.duplicate_decl(p.name.span, p.name.name, seen[p.name.name].name.span))
-            seen[p.name.name] = p
-            if p.variadic:
-                self.error(cat.unsupported(p.span, "`variadic` parameters", "they arrive with issue #3"))
-        if decl.effects is not None:
-            self.error(cat.unsupported(decl.span, "`binds` on user functions"))
+                self.checked.funcs[name] = sym
         return ok
 
+    def _binds_in(self, decl: ast.FuncDecl) -> list[Bind]:
+        """The binds with a closure: in a non-option function body or its calls' `with` blocks."""
+        if decl.body is None or declared_or_none(decl.type) is None or decl.type.name.startswith("option"):
+            return []
+        found: list[Bind] = []
+
+        def walk(block: ast.Block, expected: Type) -> None:
+            for stmt in block.stmts:
+                if not isinstance(stmt, ast.CallStmt):
+                    continue
+                b = None if stmt.func.selector else lookup(self.builtins, stmt.func.name.name, [expected])
+                if stmt.bind is not None:
+                    found.extend(self._bind_names(stmt, b, decl))
+                if isinstance(stmt.with_, ast.FuncLit) and stmt.with_.type.name.startswith("option"):
+                    walk(stmt.with_.body, Type.option(stmt.func.name.name))
+
+        t = declared_or_none(decl.type)
+        assert t is not None
+        walk(decl.body, t)
+        return found
+
+    def _bind_names(self, stmt: ast.CallStmt, b: Builtin | None, decl: ast.FuncDecl) -> list[Bind]:
+        bind = stmt.bind
+        assert bind is not None
+        effects = {e.name: e.type for e in b.effects} if b is not None else {}
+        if bind.target is not None:
+            first = b.effects[0] if b is not None and b.effects else None
+            return [Bind(bind.target, first.name if first else "", stmt, decl, first.type if first else None)]
+        return [Bind(p.target, p.effect.name, stmt, decl, effects.get(p.effect.name)) for p in bind.pairs or ()]
+
+    # -- pass 2 -------------------------------------------------------------------
+
+    def check(self) -> None:
+        for decl in self.module.decls:
+            if isinstance(decl, ast.ExportDecl):
+                self._export(decl)
+            elif isinstance(decl, ast.ImportDecl):
+                self._import(decl)
+        funcs = [
+            d for d in self.module.decls if isinstance(d, ast.FuncDecl) and self.checked.funcs.get(d.name.name) is d
+        ]
+        for decl in funcs:
+            self._signature(decl)
+        for decl in funcs:
+            self._func(decl)
+
+    def _export(self, decl: ast.ExportDecl) -> None:
+        name = decl.name.name
+        if self.checked.lookup(name) is None:
+            self._undefined(decl.name.span, name, [], None)
+            return
+        self.checked.exports[name] = decl
+        self.checked.used.add(name)
+
+    def _import(self, decl: ast.ImportDecl) -> None:
+        imp = self.checked.imports.get(decl.name.name)
+        if decl.deprecated:
+            self.error(
+                cat.deprecated(
+                    decl.span,
+                    'import path without keyword "from" is deprecated',
+                    f"`import {decl.name.name} from {decl.expr.span.text}`",
+                )
+            )
+        frame = _Frame(None, {})
+        self._expr(decl.expr, [STRING, FS], frame, closure=False)
+        expr = decl.expr
+        if imp is None or not isinstance(expr, ast.StringLit) or not expr.is_constant:
+            return  # fs imports and computed paths are fetched when the build runs
+        uri = expr.value
+        scheme = uri.split("://", 1)[0] if "://" in uri else ""
+        if scheme in REMOTE_SCHEMES:
+            return
+        if scheme not in LOCAL_SCHEMES:
+            self.error(cat.invalid_module_uri(expr.span, uri, scheme))
+            return
+        path_text = uri.split("://", 1)[1] if scheme else uri
+        path = self._module_dir() / Path(path_text).expanduser()
+        if not path.is_file():
+            self.error(cat.import_not_found(expr.span, path_text))
+            return
+        imp.path = path
+        imp.module = self.loader.load(path, expr.span, _shown(path))
+
+    def _module_dir(self) -> Path:
+        name = self.module.file.name
+        return Path.cwd() if name in ("-", "<stdin>") else Path(name).parent
+
+    def _signature(self, decl: ast.FuncDecl) -> None:
+        """Report unknown types and repeated parameters; calls to a broken signature are not checked."""
+        ok = self._type_of(decl.type) is not None
+        params: dict[str, ast.Field] = {}
+        for p in (*decl.params, *(decl.effects or ())):
+            ok = self._type_of(p.type) is not None and ok
+            if p.name.name in params:
+                self.error(cat.redefined(params[p.name.name].name.span, p.name.name, [p.name.span]))
+            params[p.name.name] = p
+        if not ok:
+            self.broken.add(decl.name.name)
+
+    def _func(self, decl: ast.FuncDecl) -> None:
+        t = declared_or_none(decl.type)
+        if t is None or decl.body is None:
+            return
+        params = {p.name.name: p for p in (*decl.params, *(decl.effects or ())) if declared_or_none(p.type)}
+        closure = not t.is_option  # binds need a closure: never in option functions
+        self._block(decl.body, t, _Frame(decl, params), closure)
+
     def _type_of(self, ref: ast.TypeRef) -> Type | None:
+        if ref.name == "group":
+            self.error(cat.deprecated(ref.span, "type `group` is deprecated, use `pipeline` instead", "`pipeline`"))
+            return PIPELINE
         t = Type.parse(ref.name)
         if t is None:
             self.error(cat.unknown_type(ref.span, ref.name))
-        elif t.kind is Kind.PIPELINE:
-            self.error(cat.unsupported(ref.span, "the `pipeline` type", "pipelines arrive with issue #4"))
-            return None
         return t
 
-    # -- pass 2: bodies --------------------------------------------------------
-
-    def check(self) -> None:
-        for name in self.module.decls:
-            if isinstance(name, ast.ExportDecl) and name.name.name not in {*self.checked.funcs, *self.broken}:
-                self._undefined(name.name.span, name.name.name, [], None)
-        for decl in self.checked.funcs.values():
-            t = Type.parse(decl.type.name)
-            if t is None or decl.body is None:
-                continue
-            frame = _Frame(decl, {p.name.name: p for p in decl.params})
-            self._block(decl.body, t, frame)
-
-    def _block(self, block: ast.Block, t: Type, frame: _Frame) -> None:
+    def _block(self, block: ast.Block, t: Type, frame: _Frame, closure: bool) -> None:
         for stmt in block.stmts:
             if isinstance(stmt, ast.ExprStmt):
-                self._expr(stmt.expr, [t], frame)
+                self._expr(stmt.expr, [t], frame, closure=False)
             else:
-                self._call_stmt(stmt, t, frame)
+                self._call_stmt(stmt, t, frame, closure)
 
-    def _call_stmt(self, stmt: ast.CallStmt, t: Type, frame: _Frame) -> None:
-        callee = self._resolve(stmt.func, [t], frame, stmt)
+    def _call_stmt(self, stmt: ast.CallStmt, t: Type, frame: _Frame, closure: bool) -> None:
+        expected = [t, Type.option()] if t.is_option and t.target else [t]
+        func = stmt.func
+        if func.selector is None and func.name.name == "parallel" and self.checked.lookup("parallel") is None:
+            self.error(cat.deprecated(func.span, "function `parallel` is deprecated, use `stage` instead", "`stage`"))
+            func = replace(func, name=replace(func.name, name="stage"))
+        callee = self._resolve(func, expected, frame, stmt, stmt.args)
         if callee is None:
+            for arg in stmt.args:
+                self._expr_loose(arg, frame)
             return
-        self._args(stmt, stmt.args, callee, frame)
+        if not callee.noop and callee.unresolved is None:
+            self._args(stmt, stmt.args, callee, frame)
         if stmt.with_ is not None:
-            self._with(stmt, callee, frame)
+            self._with(stmt, callee, frame, closure)
         if stmt.bind is not None:
-            self.error(cat.unsupported(stmt.bind.span, "binding with `as`", "bindings arrive with issue #4"))
+            self._bind(stmt, callee, closure)
 
-    def _with(self, stmt: ast.CallStmt, callee: Callee, frame: _Frame) -> None:
+    def _with(self, stmt: ast.CallStmt, callee: Callee, frame: _Frame, closure: bool) -> None:
         assert stmt.with_ is not None
+        if callee.noop or callee.unresolved is not None:
+            self._expr_loose(stmt.with_, frame)
+            return
         if callee.builtin is None or not _options_of(callee.builtin.option_type):
             self.error(cat.invalid_value(stmt.with_.span, f"`{stmt.func.text}` takes no options"))
             return
-        self._expr(stmt.with_, [callee.builtin.option_type], frame)
+        self._expr(stmt.with_, [callee.builtin.option_type], frame, closure=closure)
+
+    def _bind(self, stmt: ast.CallStmt, callee: Callee, closure: bool) -> None:
+        bind = stmt.bind
+        assert bind is not None
+        if bind.target is None and bind.pairs is None:
+            self.error(cat.no_bind_target(bind.span))
+            return
+        if not closure:
+            self.error(cat.no_bind_closure(bind.span))
+            return
+        b = callee.builtin
+        if b is None or not b.effects:
+            self.error(cat.no_bind_effects(bind.span, stmt.func.text))
+            return
+        names = [e.name for e in b.effects]
+        for pair in bind.pairs or ():
+            if pair.effect.name not in names:
+                self.error(cat.undefined_bind_effect(pair.effect.span, pair.effect.name, b.name, names))
 
     # -- calls and arguments ---------------------------------------------------
 
     def _resolve(
-        self, ident: ast.IdentExpr, expected: Sequence[Type], frame: _Frame, node: ast.CallStmt | ast.CallExpr
+        self,
+        ident: ast.IdentExpr,
+        expected: Sequence[Type],
+        frame: _Frame,
+        node: ast.CallStmt | ast.CallExpr,
+        args: Sequence[ast.Expr],
     ) -> Callee | None:
         name = ident.name.name
         if ident.selector is not None:
-            self.error(cat.unsupported(ident.span, "`module.name` references", "modules arrive with issue #3"))
-            return None
-        callee: Callee | None = None
-        if name in self.broken:
-            return None
-        if name in frame.params:
+            callee = self._resolve_selector(ident)
+        elif frame.func is not None and any(p.name.name == name for p in frame.func.params):
+            if name not in frame.params:
+                return None  # a parameter of unknown type, reported with the signature
             callee = Callee(param=frame.params[name])
-        elif name in self.checked.funcs:
-            callee = Callee(func=self.checked.funcs[name])
-        else:
-            b = lookup(self.builtins, name, expected)
-            if b is not None:
-                callee = Callee(builtin=b)
-        if callee is None:
-            self._undefined(ident.span, name, expected, frame)
+        elif name in self.broken:
             return None
-        if not any(_kind_ok(e, callee.type) for e in expected):
+        else:
+            sym = self.checked.lookup(name)
+            callee = self._callee_of(sym, ident) if sym is not None else self._builtin(ident, expected, frame, args)
+            if sym is not None:
+                self.checked.used.add(name)
+        if callee is None:
+            return None
+        if not callee.noop and callee.unresolved is None and not any(_kind_ok(e, callee.type) for e in expected):
             self.error(cat.type_mismatch(ident.span, str(callee.type), _names(expected), self._options_hint(expected)))
             return None
         self.checked.callees[id(node)] = callee
         return callee
 
+    def _callee_of(self, sym: Symbol, ident: ast.IdentExpr, module: CheckedModule | None = None) -> Callee | None:
+        if isinstance(sym, Import):
+            self.error(cat.call_import(ident.span, sym.decl.name.name, sym.decl.name.span))
+            return None
+        if isinstance(sym, Bind):
+            return Callee(bind=sym, module=module) if sym.type is not None else None
+        if module is None and sym.name.name in self.broken:
+            return None
+        return Callee(func=sym, module=module)
+
+    def _builtin(
+        self, ident: ast.IdentExpr, expected: Sequence[Type], frame: _Frame, args: Sequence[ast.Expr]
+    ) -> Callee | None:
+        name = ident.name.name
+        if name in NOOP_BUILTINS:
+            return Callee(noop=True)
+        first = (lambda t: self._could_be(args[0], t, frame)) if args else None
+        b = lookup(self.builtins, name, expected, first_arg=first)
+        if b is None:
+            self._undefined(ident.span, name, expected, frame)
+            return None
+        return Callee(builtin=b)
+
+    def _resolve_selector(self, ident: ast.IdentExpr) -> Callee | None:
+        assert ident.selector is not None
+        name, member = ident.name.name, ident.selector.name
+        imp = self.checked.imports.get(name)
+        if imp is None:
+            dot = Span(ident.span.file, ident.selector.span.start - 1, ident.selector.span.end)
+            self.error(cat.dot_on_non_import(dot, name))
+            return None
+        self.checked.used.add(name)
+        other = imp.module
+        if other is None:
+            # A module fetched at build time (fs or git import): checked when it is compiled.
+            return Callee(unresolved=ident) if not imp.resolved else None
+        sym = other.lookup(member)
+        if sym is None:
+            guess = closest(member, [n for n in other.symbols() if n in other.exports])
+            self.error(cat.undefined_in_module(ident.selector.span, member, imp.decl.name.span, guess))
+            return None
+        if member not in other.exports:
+            decl_span = sym.decl.name.span if isinstance(sym, Import) else sym.name.span
+            self.error(cat.call_unexported(ident.selector.span, member, other.module.file.name, decl_span))
+            return None
+        return self._callee_of(sym, ident, other)
+
+    def _could_be(self, expr: ast.Expr, t: Type, frame: _Frame) -> bool:
+        """Whether ``expr`` can produce a ``t`` (chooses between same-type builtin overloads)."""
+        match expr:
+            case ast.StringLit():
+                return t == STRING
+            case ast.IntLit():
+                return t == INT
+            case ast.BoolLit():
+                return t == BOOL
+            case ast.FuncLit():
+                lit = Type.parse(expr.type.name)
+                return lit is not None and same_kind(t, lit)
+            case ast.CallExpr():
+                name = expr.func.name.name
+                if expr.func.selector is None and name in frame.params:
+                    return same_kind(t, declared(frame.params[name].type))
+                sym = self.checked.lookup(name) if expr.func.selector is None else None
+                if isinstance(sym, ast.FuncDecl):
+                    d = declared_or_none(sym.type)
+                    return d is not None and same_kind(t, d)
+                if isinstance(sym, Bind):
+                    return sym.type is not None and same_kind(t, sym.type)
+                return any(same_kind(t, b.type) for b in self.builtins.get(name, ()))
+        return False
+
     def _undefined(self, span: Span, name: str, expected: Sequence[Type], frame: _Frame | None) -> None:
-        candidates = list(self.checked.funcs)
+        candidates = self.checked.symbols()
         if frame is not None:
             candidates += list(frame.params)
         candidates += [b.name for b in all_builtins() if not expected or any(same_kind(e, b.type) for e in expected)]
@@ -223,7 +538,7 @@ class _Checker:
         d = cat.undefined_name(span, name, hint_target)
         options = self._options_hint(expected)
         if hint_target is None and options:
-            d = _with_hint(d, options)
+            d = replace(d, hint=options)
         self.error(d)
 
     def _options_hint(self, expected: Sequence[Type]) -> str | None:
@@ -236,16 +551,22 @@ class _Checker:
 
     def _args(self, node: ast.CallStmt | ast.CallExpr, args: Sequence[ast.Expr], callee: Callee, frame: _Frame) -> None:
         params, name, signature = self._params_of(callee)
-        fixed = len(params) - (1 if params and params[-1][2] else 0)
         variadic = bool(params) and params[-1][2]
+        fixed = len(params) - (1 if variadic else 0)
         if (variadic and len(args) < fixed) or (not variadic and len(args) != len(params)):
             self.error(
                 cat.wrong_arg_count(node.span, name, fixed if variadic else len(params), len(args), signature, variadic)
             )
+            for arg in args:
+                self._expr_loose(arg, frame)
             return
+        choices = [p.choices for p in callee.builtin.params] if callee.builtin is not None else []
         for i, arg in enumerate(args):
-            ptype = params[min(i, len(params) - 1)][1]
-            self._expr(arg, [ptype], frame)
+            j = min(i, len(params) - 1)
+            self._expr(arg, [params[j][1]], frame, closure=False)
+            value = arg.value if isinstance(arg, ast.StringLit) and arg.is_constant else None
+            if j < len(choices) and choices[j] and value is not None and value not in choices[j]:
+                self.error(cat.invalid_choice(arg.span, params[j][0], value, choices[j]))
 
     def _params_of(self, callee: Callee) -> tuple[list[tuple[str, Type, bool]], str, str]:
         if callee.builtin is not None:
@@ -254,17 +575,19 @@ class _Checker:
         if callee.param is not None:
             p = callee.param
             return [], p.name.name, f"{p.type.name} {p.name.name}"
-        f = callee.func
+        f = callee.func or (callee.bind.func if callee.bind else None)
         assert f is not None
-        params = [(p.name.name, Type.parse(p.type.name) or FS, p.variadic) for p in f.params]
+        params = [(p.name.name, declared_or_none(p.type) or FS, p.variadic) for p in f.params]
+        ret = callee.type
+        name = callee.bind.name.name if callee.bind else f.name.name
         sig = (
-            f"{f.type.name} {f.name.name}("
+            f"{ret} {name}("
             + ", ".join(("variadic " if p.variadic else "") + f"{p.type.name} {p.name.name}" for p in f.params)
             + ")"
         )
-        return params, f.name.name, sig
+        return params, name, sig
 
-    def _expr(self, expr: ast.Expr, expected: Sequence[Type], frame: _Frame) -> None:
+    def _expr(self, expr: ast.Expr, expected: Sequence[Type], frame: _Frame, closure: bool) -> None:
         match expr:
             case ast.StringLit():
                 self._literal(expr, STRING, expected)
@@ -276,11 +599,23 @@ class _Checker:
             case ast.BoolLit():
                 self._literal(expr, BOOL, expected)
             case ast.FuncLit():
-                self._func_lit(expr, expected, frame)
+                self._func_lit(expr, expected, frame, closure)
             case ast.CallExpr():
-                callee = self._resolve(expr.func, expected, frame, expr)
-                if callee is not None:
+                callee = self._resolve(expr.func, expected, frame, expr, expr.args)
+                if callee is None:
+                    for arg in expr.args:
+                        self._expr_loose(arg, frame)
+                elif not callee.noop and callee.unresolved is None:
                     self._args(expr, expr.args, callee, frame)
+
+    def _expr_loose(self, expr: ast.Expr, frame: _Frame) -> None:
+        """Check an expression whose expected type is unknown (its call is in error or unresolved)."""
+        if isinstance(expr, ast.FuncLit):
+            t = Type.parse(expr.type.name)
+            if t is not None and not (t.is_option and t.target is None):
+                self._func_lit(expr, [t], frame, closure=False)
+        elif isinstance(expr, ast.StringLit):
+            self._expr(expr, [STRING], frame, closure=False)
 
     def _literal(self, expr: ast.Literal, t: Type, expected: Sequence[Type]) -> None:
         if not any(accepts(e, t) for e in expected):
@@ -290,12 +625,11 @@ class _Checker:
         if part.expr is None:
             self.error(cat.invalid_value(part.span, "empty interpolation", hint="write `${name}`"))
             return
-        self._expr(part.expr, SCALARS, frame)
+        self._expr(part.expr, SCALARS, frame, closure=False)
 
-    def _func_lit(self, lit: ast.FuncLit, expected: Sequence[Type], frame: _Frame) -> None:
-        t = Type.parse(lit.type.name)
+    def _func_lit(self, lit: ast.FuncLit, expected: Sequence[Type], frame: _Frame, closure: bool) -> None:
+        t = self._type_of(lit.type)
         if t is None:
-            self.error(cat.unknown_type(lit.type.span, lit.type.name))
             return
         if t.is_option and t.target is None:
             # `option { ... }` takes the option type expected here (`with option` on `run` -> option::run).
@@ -307,7 +641,17 @@ class _Checker:
             self.error(cat.invalid_value(lit.type.span, "an `option` block needs a call to apply to"))
             return
         self.checked.literal_types[id(lit)] = t
-        self._block(lit.body, t, frame)
+        self._block(lit.body, t, frame, closure and t.is_option)
+
+
+def declared_or_none(ref: ast.TypeRef) -> Type | None:
+    return PIPELINE if ref.name == "group" else Type.parse(ref.name)
+
+
+def _shown(path: Path) -> str:
+    """How diagnostics name an imported file: relative to the working directory when inside it."""
+    rel = os.path.relpath(path)
+    return rel if not rel.startswith("..") else str(path)
 
 
 def _options_of(opt: Type) -> list[str]:
@@ -320,10 +664,6 @@ def _names(types: Sequence[Type]) -> list[str]:
     if any(t.is_option and t.target for t in types):
         names = [str(t) for t in types if not (t.is_option and t.target is None)]
     return names
-
-
-def _with_hint(d: Diagnostic, hint: str) -> Diagnostic:
-    return replace(d, hint=hint)
 
 
 def _kind_ok(expected: Type, actual: Type) -> bool:

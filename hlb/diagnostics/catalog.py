@@ -39,6 +39,23 @@ INVALID_VALUE = _code("E0303", "invalid-value", "an argument whose value the bui
 
 UNSUPPORTED = _code("E0304", "unsupported", "a construct this version of hlb does not implement yet")
 
+# E04xx: modules and binds
+CALL_IMPORT = _code("E0401", "call-import", "an imported module's name used as a call")
+DOT_ON_NON_IMPORT = _code("E0402", "dot-on-non-import", "`x.y` where `x` is not an import")
+CALL_UNEXPORTED = _code("E0403", "call-unexported", "`mod.f` where the module does not export `f`")
+IMPORT_NOT_FOUND = _code("E0404", "import-not-found", "a local import whose file does not exist")
+IMPORT_CYCLE = _code("E0405", "import-cycle", "modules that import each other in a cycle")
+INVALID_MODULE_URI = _code("E0406", "invalid-module-uri", "an import path with a scheme hlb cannot fetch")
+NO_BIND_TARGET = _code("E0411", "no-bind-target", "`as` with no name after it")
+NO_BIND_EFFECTS = _code("E0412", "no-bind-effects", "`as` on a call that has no side outputs")
+UNDEFINED_BIND_EFFECT = _code("E0413", "undefined-bind-effect", "`as (e name)` where `e` is not an effect of the call")
+NO_BIND_CLOSURE = _code("E0414", "no-bind-closure", "`as` inside an option function or an argument literal")
+
+# W0xxx: warnings, reported by `hlb check`/`run` and failing `hlb lint`
+DEPRECATED = _code("W0001", "deprecated", "a deprecated form that still works; `hlb lint --fix` rewrites it")
+UNUSED = _code("W0002", "unused", "a function or import that nothing uses")
+CACHE_SHARING_CONFLICT = _code("W0003", "cache-sharing-conflict", "one cache id used with different sharing modes")
+
 # E05xx: compilation
 INVALID_IMAGE_REF = _code("E0501", "invalid-image-ref", "an image reference that does not parse")
 TARGET_NOT_FOUND = _code("E0502", "target-not-found", "`hlb run -t X` where X is not defined")
@@ -119,6 +136,134 @@ def duplicate_decl(span: Span, name: str, first: Span) -> Diagnostic:
         f"`{name}` is redefined in this scope",
         label="duplicate",
         secondary=[Label(first, "defined here")],
+    )
+
+
+def redefined_builtin(span: Span, name: str) -> Diagnostic:
+    return _diag(
+        DUPLICATE_DECL,
+        span,
+        f"`{name}` is redefined in this scope",
+        label="redefines a builtin",
+        hint=f"`{name}` is a builtin; choose another name",
+    )
+
+
+def redefined(first: Span, name: str, duplicates: Sequence[Span]) -> Diagnostic:
+    """openllb/hlb anchors a redefinition at the first definition and marks each duplicate."""
+    times = "" if len(duplicates) == 1 else f" {len(duplicates)} times"
+    return _diag(
+        DUPLICATE_DECL,
+        first,
+        f"`{name}` is redefined{times} in this scope",
+        label="defined here",
+        secondary=[Label(d, "duplicate") for d in duplicates],
+    )
+
+
+def call_import(span: Span, name: str, decl: Span) -> Diagnostic:
+    return _diag(
+        CALL_IMPORT,
+        span,
+        "cannot call an imported module",
+        secondary=[Label(decl, "imported here")],
+        hint=f"call one of its exported functions: `{name}.<function>`",
+    )
+
+
+def dot_on_non_import(span: Span, name: str) -> Diagnostic:
+    return _diag(
+        DOT_ON_NON_IMPORT,
+        span,
+        "cannot use dot notation with non-import",
+        hint=f"`{name}` is not an imported module",
+    )
+
+
+def call_unexported(span: Span, name: str, module: str, decl: Span | None) -> Diagnostic:
+    return _diag(
+        CALL_UNEXPORTED,
+        span,
+        f"cannot call unexported function `{name}`",
+        secondary=[Label(decl, "defined here")] if decl else (),
+        hint=f"add `export {name}` to {module}",
+    )
+
+
+def undefined_in_module(span: Span, name: str, imported: Span, suggestion: str | None) -> Diagnostic:
+    hint = f"did you mean `{suggestion}`?" if suggestion else None
+    return _diag(
+        UNDEFINED_NAME,
+        span,
+        f"`{name}` is undefined or not in scope",
+        secondary=[Label(imported, "imported here")],
+        hint=hint,
+    )
+
+
+def import_not_found(span: Span, path: str) -> Diagnostic:
+    return _diag(IMPORT_NOT_FOUND, span, f'no such file "{path}"', hint="paths are relative to the importing module")
+
+
+def import_cycle(span: Span, chain: Sequence[str]) -> Diagnostic:
+    return _diag(IMPORT_CYCLE, span, "import cycle: " + " -> ".join(chain), hint="modules cannot import each other")
+
+
+def invalid_module_uri(span: Span, uri: str, scheme: str) -> Diagnostic:
+    return _diag(
+        INVALID_MODULE_URI,
+        span,
+        f'"{uri}" is not a valid module uri scheme `{scheme}`',
+        hint="import a local path, a `git://` uri, or an fs expression such as `image(...)`",
+    )
+
+
+def no_bind_target(span: Span) -> Diagnostic:
+    return _diag(NO_BIND_TARGET, span, "cannot bind, has no target", hint="write `as name` after the call")
+
+
+def no_bind_effects(span: Span, name: str) -> Diagnostic:
+    return _diag(
+        NO_BIND_EFFECTS,
+        span,
+        f"cannot bind, `{name}` has no function effects",
+        hint="only `mount`, `dockerPush` and `manifest` have side outputs to bind",
+    )
+
+
+def undefined_bind_effect(span: Span, effect: str, name: str, effects: Sequence[str]) -> Diagnostic:
+    hint = f"the effects of `{name}` are " + _one_of([f"`{e}`" for e in effects]) if effects else None
+    return _diag(UNDEFINED_BIND_EFFECT, span, f"cannot bind, `{effect}` is an undefined effect of `{name}`", hint=hint)
+
+
+def no_bind_closure(span: Span) -> Diagnostic:
+    return _diag(
+        NO_BIND_CLOSURE,
+        span,
+        "cannot bind, no closure in option blocks",
+        hint="bind inside a function body or a `with` block of a call in a function body",
+    )
+
+
+def deprecated(span: Span, message: str, replacement: str) -> Diagnostic:
+    return _diag(
+        DEPRECATED, span, message, severity=Severity.WARNING, hint=f"write {replacement}; `hlb lint --fix` rewrites it"
+    )
+
+
+def unused(span: Span, what: str, name: str, hint: str | None = None) -> Diagnostic:
+    return _diag(UNUSED, span, f"{what} `{name}` is never used", severity=Severity.WARNING, hint=hint)
+
+
+def cache_sharing_conflict(span: Span, cache_id: str, mode: str, other: Span, other_mode: str) -> Diagnostic:
+    return _diag(
+        CACHE_SHARING_CONFLICT,
+        span,
+        f"cache `{cache_id}` is used with sharing `{mode}` here and `{other_mode}` elsewhere",
+        label=f"sharing `{mode}`",
+        secondary=[Label(other, f"sharing `{other_mode}`")],
+        severity=Severity.WARNING,
+        hint="BuildKit keeps one cache per id; give every use of an id the same sharing mode",
     )
 
 

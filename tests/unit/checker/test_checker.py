@@ -97,12 +97,12 @@ CASES = [
     (
         "duplicate function",
         "fs a() {}\nfs a() {}",
-        ("duplicate-decl", "2:4", "`a` is redefined in this scope", None),
+        ("duplicate-decl", "1:4", "`a` is redefined in this scope", None),
     ),
     (
         "redefining a builtin",
         "fs image() {}",
-        ("invalid-value", "1:4", "`image` is a builtin and cannot be redefined", "choose another name"),
+        ("duplicate-decl", "1:4", "`image` is redefined in this scope", "`image` is a builtin; choose another name"),
     ),
     (
         "unknown type",
@@ -130,9 +130,14 @@ CASES = [
         ("invalid-value", "1:24", "empty interpolation", "write `${name}`"),
     ),
     (
-        "binding is not in this slice",
-        'fs default() { run "x" with option { mount scratch "/o" as out } }',
-        ("unsupported", "1:57", "binding with `as` is not supported yet", "bindings arrive with issue #4"),
+        "binding a call without effects",
+        'fs default() { run "x" with option { dir "/o" as out } }',
+        (
+            "no-bind-effects",
+            "1:47",
+            "cannot bind, `dir` has no function effects",
+            "only `mount`, `dockerPush` and `manifest` have side outputs to bind",
+        ),
     ),
 ]
 

@@ -108,6 +108,6 @@ def test_an_internal_error_is_one_paragraph_with_a_backtrace_switch(
 def test_module_from_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
-    monkeypatch.setattr("sys.stdin", io.StringIO("fs default() {\n\timgae \"x\"\n}\n"))
+    monkeypatch.setattr("sys.stdin", io.StringIO('fs default() {\n\timgae "x"\n}\n'))
     code, _, err = run(["run", "-"], capsys)
     assert code == 1 and err.startswith("<stdin>:2:2: error: `imgae` is undefined or not in scope")
