@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hlb.checker import CheckedModule, check_module
+from hlb.checker import CheckedModule, CheckResult, ModuleLoader, check_module
 from hlb.compiler import CompiledTarget, compile_targets
 from hlb.diagnostics import Diagnostic, HlbError
 from hlb.llb import Platform
@@ -30,11 +30,12 @@ def parse(source: SourceFile) -> ast.Module:
     return result.module
 
 
-def check(module: ast.Module) -> CheckedModule:
-    result = check_module(module)
+def check(module: ast.Module, loader: ModuleLoader | None = None) -> CheckResult:
+    """Check a module and the local modules it imports; raises on errors, returns warnings too."""
+    result = check_module(module, loader)
     if not result.ok:
         raise HlbError(result.diagnostics)
-    return result.checked
+    return result
 
 
 @dataclass
@@ -53,7 +54,8 @@ def compile_source(
 ) -> Compiled:
     module = parse(source)
     checked = check(module)
-    result = compile_targets(checked, targets, platform, target_spans=target_spans)
+    result = compile_targets(checked.checked, targets, platform, target_spans=target_spans)
+    warnings = checked.diagnostics + [d for d in result.diagnostics if not d.is_error]
     if not result.ok:
-        raise HlbError(result.diagnostics)
-    return Compiled(source, checked, result.targets, [d for d in result.diagnostics if not d.is_error])
+        raise HlbError(warnings + result.diagnostics)
+    return Compiled(source, checked.checked, result.targets, warnings)

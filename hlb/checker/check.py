@@ -201,7 +201,8 @@ def _check(module: ast.Module, loader: ModuleLoader) -> CheckResult:
     checker = _Checker(module, loader)
     if checker.declare():
         checker.check()
-    return CheckResult(checker.checked, checker.diagnostics)
+    ordered = sorted(checker.diagnostics, key=lambda d: d.primary.span.start)  # stable: one span keeps its order
+    return CheckResult(checker.checked, ordered)
 
 
 @dataclass

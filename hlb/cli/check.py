@@ -1,0 +1,49 @@
+"""``hlb check``: parse and type-check modules and their local imports, without a daemon."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hlb.checker import ModuleLoader, check_module
+from hlb.cli.common import cannot_read, hlb_files, print_diagnostics, read_source
+from hlb.diagnostics import Diagnostic
+from hlb.syntax import parse_module
+
+
+def add_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "check",
+        help="parse and type-check .hlb files without building",
+        description="Parse and type-check modules (and the local modules they import) without contacting "
+        "a daemon. Warnings are printed; the exit status is 1 when there are errors.",
+    )
+    p.add_argument("files", nargs="*", default=["build.hlb"], help="files or directories (default: build.hlb)")
+    p.set_defaults(func=check)
+
+
+def check(args: argparse.Namespace) -> int:
+    files, missing = hlb_files(args.files)
+    failed = bool(missing)
+    for path in missing:
+        cannot_read(path, FileNotFoundError(2, "no such file or directory"))
+    loader = ModuleLoader()
+    for path in files:
+        diagnostics, ok = check_file(path, loader)
+        print_diagnostics(diagnostics)
+        failed = failed or not ok
+    return 1 if failed else 0
+
+
+def check_file(path: str, loader: ModuleLoader) -> tuple[list[Diagnostic], bool]:
+    """Every diagnostic for one file (imports included), and whether it has no errors."""
+    try:
+        source = read_source(path)
+    except OSError as e:
+        cannot_read(path, e)
+        return [], False
+    parsed = parse_module(source)
+    diagnostics = list(parsed.diagnostics)
+    if parsed.module is not None:
+        diagnostics += check_module(parsed.module, loader).diagnostics
+    return diagnostics, not any(d.is_error for d in diagnostics)

@@ -1,0 +1,83 @@
+"""``hlb lint``: deprecated forms, unused names and conflicting cache sharing; ``--fix`` rewrites."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from typing import Any
+
+from hlb.checker import ModuleLoader, check_module
+from hlb.checker.lint import Finding, apply, lint
+from hlb.cli.common import STDIN, cannot_read, hlb_files, print_diagnostics, read_source
+from hlb.syntax import parse_module
+
+
+def add_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "lint",
+        help="report deprecated forms, unused names and cache-sharing conflicts",
+        description="Check modules and report findings beyond errors. The exit status is 1 when there is "
+        "any finding; --fix rewrites the mechanical ones (deprecated forms, unused imports) in place.",
+    )
+    p.add_argument("files", nargs="*", default=["build.hlb"], help="files or directories (default: build.hlb)")
+    p.add_argument("--fix", action="store_true", help="rewrite the files with the mechanical fixes applied")
+    p.set_defaults(func=run_lint)
+
+
+def run_lint(args: argparse.Namespace) -> int:
+    files, missing = hlb_files(args.files)
+    for path in missing:
+        cannot_read(path, FileNotFoundError(2, "no such file or directory"))
+    status = 1 if missing else 0
+    for path in files:
+        status = max(status, _lint_file(path, args.fix and path != STDIN))
+    return status
+
+
+def _lint_file(path: str, fix: bool) -> int:
+    findings, errors, text = _findings(path)
+    if errors is None:
+        return 1
+    if fix and any(f.fix for f in findings):
+        _write(path, apply(text, findings))
+        fixed = sum(1 for f in findings if f.fix)
+        print(f"hlb: {path}: fixed {fixed} finding{'s' if fixed != 1 else ''}", file=sys.stderr)
+        findings, errors, text = _findings(path)
+        if errors is None:
+            return 1
+    print_diagnostics([*errors, *(f.diagnostic for f in findings)])
+    if any(f.fix for f in findings) and not fix:
+        print(f"hlb: run `hlb lint --fix {path}` to fix what can be fixed mechanically", file=sys.stderr)
+    return 1 if errors or findings else 0
+
+
+def _findings(path: str) -> tuple[list[Finding], list[Any] | None, str]:
+    """(findings, errors, text); errors is None when the file cannot be read."""
+    try:
+        source = read_source(path)
+    except OSError as e:
+        cannot_read(path, e)
+        return [], None, ""
+    parsed = parse_module(source)
+    if parsed.module is None:
+        return [], parsed.diagnostics, source.text
+    result = check_module(parsed.module, ModuleLoader())
+    errors = [d for d in (*parsed.diagnostics, *result.diagnostics) if d.is_error]
+    return lint(result.checked, result.diagnostics), errors, source.text
+
+
+def _write(path: str, text: str) -> None:
+    """Replace ``path`` atomically, keeping its mode."""
+    mode = os.stat(path).st_mode & 0o7777
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".hlb-lint-", suffix=".hlb")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
