@@ -86,18 +86,8 @@ class Scanner:
         return Span(self.source, start, end)
 
     def _tok(self, type_: str, start: int, end: int, value: str | None = None) -> Token:
-        src = self.source
-        b, e = src.position(start), src.position(max(start, end - 1))
-        return Token(
-            type_,
-            self.text[start:end] if value is None else value,
-            start_pos=start,
-            line=b.line,
-            column=b.column,
-            end_line=e.line,
-            end_column=e.column + 1,
-            end_pos=end,
-        )
+        # Only offsets are carried: spans compute lines and columns when a diagnostic needs them.
+        return Token(type_, self.text[start:end] if value is None else value, start_pos=start, end_pos=end)
 
     def _fail(self, diagnostic: Diagnostic) -> LexError:
         return LexError(diagnostic)

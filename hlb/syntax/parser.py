@@ -110,7 +110,8 @@ def parse_module(source: SourceFile) -> ParseResult:
     to_ast = ToAst(source)
     decls = to_ast.transform(tree)
     comments = tuple(scanner.comments)
-    decls = [_with_doc(d, comments) for d in decls]
+    own_line = {c.span.begin.line: c for c in comments if _own_line(c)}
+    decls = [_with_doc(d, own_line) for d in decls]
     module = ast.Module(Span(source, 0, len(source.text)), source, tuple(decls), comments)
     return ParseResult(module, to_ast.diagnostics)
 
@@ -146,12 +147,14 @@ def _describe(tok: Token) -> str:
     return _TOKEN_NAMES.get(kind, f"`{tok}`")
 
 
-def _with_doc(decl: ast.Decl, comments: tuple[ast.Comment, ...]) -> ast.Decl:
-    """Attach the comment group that ends on the line above a function as its doc."""
+def _with_doc(decl: ast.Decl, by_line: dict[int, ast.Comment]) -> ast.Decl:
+    """Attach the comment group that ends on the line above a function as its doc.
+
+    ``by_line`` maps line numbers to the comments that are alone on their line.
+    """
     if not isinstance(decl, ast.FuncDecl):
         return decl
     line = decl.span.begin.line
-    by_line = {c.span.begin.line: c for c in comments if _own_line(c)}
     lines: list[str] = []
     while (line - 1) in by_line:
         line -= 1
