@@ -153,7 +153,8 @@ class ModuleLoader:
         key = Path(os.path.normpath(path.absolute()))
         chain = [k for k, _ in self.active]
         if key in chain:
-            names = [n for _, n in self.active[chain.index(key) :]] + [shown]
+            cycle = chain[chain.index(key) :] + [key]
+            names = [os.path.relpath(k, cycle[0].parent) for k in cycle]
             self.diagnostics.append(cat.import_cycle(span, names))
             return None
         if key in self.done:

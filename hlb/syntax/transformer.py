@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lark import Token, Transformer, Tree, v_args
+from lark import Token, Tree
 
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
@@ -42,12 +42,20 @@ def _is_tok(x: object, type_: str) -> bool:
     return isinstance(x, Token) and x.type == type_
 
 
-@v_args(meta=True)
-class ToAst(Transformer[Token, Any]):
+class ToAst:
+    """Calls the method named after each rule with (meta, transformed children), bottom-up.
+
+    A direct walk rather than Lark's ``Transformer``: its per-node dispatch
+    wrappers cost more than the whole AST construction on large modules.
+    """
+
     def __init__(self, source: SourceFile) -> None:
-        super().__init__(visit_tokens=False)
         self.source = source
         self.diagnostics: list[Diagnostic] = []
+
+    def transform(self, tree: Tree[Token]) -> Any:
+        children = [self.transform(c) if isinstance(c, Tree) else c for c in tree.children]
+        return getattr(self, tree.data)(tree.meta, children)
 
     def _span(self, meta: Any) -> Span:
         return Span(self.source, meta.start_pos, meta.end_pos)
