@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from hlb._gc import paused
 from hlb.builtins.registry import all_builtins, table
 from hlb.builtins.spec import Builtin, lookup
 from hlb.diagnostics import Diagnostic
@@ -191,7 +192,8 @@ def check_module(module: ast.Module, loader: ModuleLoader | None = None) -> Chec
     loader = loader or ModuleLoader()
     loader.enter(module)
     try:
-        result = _check(module, loader)
+        with paused():
+            result = _check(module, loader)
     finally:
         loader.active.clear()
     result.diagnostics.extend(loader.diagnostics)

@@ -13,6 +13,7 @@ from lark import Lark, Token
 from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 
+from hlb._gc import paused
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.source import SourceFile, Span
@@ -72,7 +73,7 @@ class ParseResult:
 @functools.cache
 def _parser() -> Lark:
     grammar = resources.files("hlb.syntax").joinpath("hlb.lark").read_text(encoding="utf-8")
-    options = {"parser": "lalr", "lexer": LarkAdapter, "propagate_positions": True}
+    options = {"parser": "lalr", "lexer": LarkAdapter}
     cache = _cache_file()
     if cache is not None:
         try:
@@ -97,6 +98,11 @@ def _cache_file() -> Path | None:
 
 
 def parse_module(source: SourceFile) -> ParseResult:
+    with paused():
+        return _parse_module(source)
+
+
+def _parse_module(source: SourceFile) -> ParseResult:
     scanner = Scanner(source)
     try:
         tree = _parser().parse(scanner)  # type: ignore[arg-type,unused-ignore]

@@ -32,6 +32,16 @@ _BASES = {"b": (2, "binary"), "o": (8, "octal"), "x": (16, "hexadecimal")}
 INT64_MAX = 2**63 - 1
 
 
+class _Meta:
+    """The positions a rule method needs (Lark's ``propagate_positions`` computes more, slower)."""
+
+    __slots__ = ("start_pos", "end_pos")
+
+    def __init__(self, start_pos: int, end_pos: int) -> None:
+        self.start_pos = start_pos
+        self.end_pos = end_pos
+
+
 def _mode(opener: Token) -> str:
     """``<<EOM`` -> "", ``<<-EOM`` -> "-", ``<<~`EOM` `` -> "~"."""
     c = str(opener)[2:3]
@@ -54,8 +64,23 @@ class ToAst:
         self.diagnostics: list[Diagnostic] = []
 
     def transform(self, tree: Tree[Token]) -> Any:
-        children = [self.transform(c) if isinstance(c, Tree) else c for c in tree.children]
-        return getattr(self, tree.data)(tree.meta, children)
+        return self._node(tree)[0]
+
+    def _node(self, tree: Tree[Token]) -> tuple[Any, int | None, int | None]:
+        """(value, start, end): a rule's extent runs from its first token to its last."""
+        values: list[Any] = []
+        start = end = None
+        for c in tree.children:
+            if isinstance(c, Tree):
+                v, s, e = self._node(c)
+            else:
+                v, s, e = c, c.start_pos, c.end_pos
+            values.append(v)
+            if s is not None:
+                if start is None:
+                    start = s
+                end = e
+        return getattr(self, tree.data)(_Meta(start or 0, end or 0), values), start, end
 
     def _span(self, meta: Any) -> Span:
         return Span(self.source, meta.start_pos, meta.end_pos)
