@@ -15,5 +15,8 @@ class CreateParents:
 
 @builtin("option::mkdir createParents()")
 def create_parents(call: Call) -> CreateParents:
-    """Create missing parent directories, like `mkdir -p`."""
+    """Create missing parent directories, like `mkdir -p`.
+
+    Example: `mkdir "/a/b/c" 0o755 with createParents`
+    """
     return CreateParents()

@@ -20,7 +20,10 @@ from hlb.values import FsValue
 
 @builtin("fs scratch()")
 def scratch(call: Call) -> FsValue:
-    """An empty filesystem. Building it produces nothing."""
+    """An empty filesystem. Building it produces nothing.
+
+    Example: `fs empty() { scratch; }`
+    """
     return FsValue.scratch()
 
 
@@ -31,6 +34,8 @@ def image(call: Call, ref: str) -> FsValue:
     The reference is normalised as Docker does: `alpine` is
     `docker.io/library/alpine:latest`. On a Docker engine, images already in
     the engine's image store are used without contacting a registry.
+
+    Example: `image "busybox:latest"`
     """
     try:
         normalized = str(parse_ref(ref))
@@ -44,12 +49,14 @@ def image(call: Call, ref: str) -> FsValue:
 # -- run -----------------------------------------------------------------------
 
 
-@builtin("fs run(variadic string command)")
+@builtin("fs run(variadic string arg)")
 def run(call: Call, *command: str) -> FsValue:
     """Run a command in the filesystem and continue with the result.
 
     One argument runs through `/bin/sh -c`; several are the argv as given.
     Options: `env`, `dir`, `user`, `mount`, `cacheMount`.
+
+    Example: `run "echo hello > /hello"`
     """
     if not command:
         call.fail(cat.invalid_value(call.span, "`run` needs a command", hint='for example: run "make install"'))
@@ -66,6 +73,8 @@ def mkdir(call: Call, path: str, filemode: int) -> FsValue:
     """Create a directory with the given mode, e.g. `mkdir "/out" 0o755`.
 
     Option: `createParents` creates missing parent directories.
+
+    Example: `mkdir "/out" 0o755`
     """
     action = Mkdir(path, filemode, make_parents=call.options.has(CreateParents))
     name = f"mkdir {normalize_path(call.fs.state.cwd, path)}"
@@ -74,7 +83,10 @@ def mkdir(call: Call, path: str, filemode: int) -> FsValue:
 
 @builtin("fs mkfile(string path, int filemode, string content)")
 def mkfile(call: Call, path: str, filemode: int, content: str) -> FsValue:
-    """Create a file with the given mode and content, e.g. `mkfile "/hi" 0o644 "hello"`."""
+    """Create a file with the given mode and content, e.g. `mkfile "/hi" 0o644 "hello"`.
+
+    Example: `mkfile "/hello" 0o644 "hello world"`
+    """
     action = Mkfile(path, filemode, content.encode("utf-8"))
     name = f"mkfile {normalize_path(call.fs.state.cwd, path)}"
     return FsValue(call.fs.state.file(action, call.constraints(name)))
@@ -85,7 +97,10 @@ def mkfile(call: Call, path: str, filemode: int, content: str) -> FsValue:
 
 @builtin("fs env(string key, string value)")
 def env(call: Call, key: str, value: str) -> FsValue:
-    """Set an environment variable for every later `run`."""
+    """Set an environment variable for every later `run`.
+
+    Example: `env "PATH" "/usr/local/bin:/usr/bin:/bin"`
+    """
     return FsValue(call.fs.state.add_env(key, value))
 
 
@@ -94,11 +109,16 @@ def dir_(call: Call, path: str) -> FsValue:
     """Set the working directory for later `run`s and relative file paths.
 
     A relative path is joined onto the current working directory.
+
+    Example: `dir "/src"`
     """
     return FsValue(call.fs.state.dir(path))
 
 
 @builtin("fs user(string name)")
 def user(call: Call, name: str) -> FsValue:
-    """Set the user (`name`, `uid` or `uid:gid`) later `run`s execute as."""
+    """Set the user (`name`, `uid` or `uid:gid`) later `run`s execute as.
+
+    Example: `user "nobody"`
+    """
     return FsValue(call.fs.state.with_user(name))

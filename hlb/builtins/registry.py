@@ -13,7 +13,13 @@ builtin = _registry.decorator
 declare = _registry.declare
 
 # Modules that declare builtins; importing them registers their declarations.
-_MODULES = ("hlb.builtins.fs", "hlb.builtins.run", "hlb.builtins.file_options")
+_MODULES = (
+    "hlb.builtins.fs",
+    "hlb.builtins.run",
+    "hlb.builtins.file_options",
+    "hlb.builtins.cache_context",
+    "hlb.builtins.declared",
+)
 
 
 @functools.cache

@@ -107,29 +107,40 @@ def _check_mounts(call: Call, mounts: tuple[Mount, ...]) -> None:
 
 @builtin("option::run env(string key, string value)")
 def run_env(call: Call, key: str, value: str) -> RunEnv:
-    """Set an environment variable for this `run` only."""
+    """Set an environment variable for this `run` only.
+
+    Example: `run "make" with option { env "CC" "clang"; }`
+    """
     return RunEnv(key, value)
 
 
 @builtin("option::run dir(string path)")
 def run_dir(call: Call, path: str) -> RunDir:
-    """Run in this working directory (relative paths join the current one)."""
+    """Run in this working directory (relative paths join the current one).
+
+    Example: `run "make" with option { dir "/src"; }`
+    """
     return RunDir(path)
 
 
 @builtin("option::run user(string name)")
 def run_user(call: Call, name: str) -> RunUser:
-    """Run as this user (`name`, `uid` or `uid:gid`) for this `run` only."""
+    """Run as this user (`name`, `uid` or `uid:gid`) for this `run` only.
+
+    Example: `run "id" with option { user "1000:1000"; }`
+    """
     return RunUser(name)
 
 
-@builtin("option::run mount(fs input, string mountPoint)")
+@builtin("option::run mount(fs input, string mountPoint) binds (fs target)")
 def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
     """Mount a filesystem at `mountPoint` for this `run`.
 
     Options: `readonly`, and `cache "id" "shared|private|locked"` to make it a
     persistent cache seeded from `input`. Writes to a plain mount are
     discarded after the run.
+
+    Example: `run "ls /src" with option { mount fs { local "."; } "/src" with readonly; }`
     """
     target = _target(call, mount_point, arg=1)
     readonly = call.options.has(Readonly)
@@ -151,6 +162,8 @@ def cache_mount(call: Call, mount_point: str) -> RunMount:
     Options: `id`, `sharing` (`shared`, `private`, `locked`), `readonly`,
     and `uid`, `gid`, `mode` for the directory's owner and permissions
     (as Dockerfile's `RUN --mount=type=cache` has them).
+
+    Example: `run "go build ./..." with option { cacheMount "/root/.cache/go-build"; }`
     """
     target = _target(call, mount_point, arg=0)
     opts = call.options
@@ -191,56 +204,78 @@ def _target(call: Call, mount_point: str, arg: int) -> str:
 
 @builtin("option::mount readonly()")
 def mount_readonly(call: Call) -> Readonly:
-    """Mount read-only."""
+    """Mount read-only.
+
+    Example: `mount src "/src" with readonly`
+    """
     return Readonly()
 
 
-@builtin("option::mount cache(string cacheid, string sharingmode)")
+@builtin("option::mount cache(string cacheid, string sharingmode)", choices={"sharingmode": SHARING_MODES})
 def mount_cache(call: Call, cacheid: str, sharingmode: str) -> CacheOpt:
     """Make the mount a persistent cache with this id and sharing mode
     (`shared`, `private` or `locked`), seeded from the mounted filesystem.
     Prefer `cacheMount` for plain cache directories.
+
+    Example: `mount scratch "/root/.cache" with cache("go-build", "locked")`
     """
     return CacheOpt(cacheid, _sharing(call, sharingmode, 1))
 
 
 @builtin("option::cacheMount readonly()")
 def cache_mount_readonly(call: Call) -> Readonly:
-    """Mount the cache read-only."""
+    """Mount the cache read-only.
+
+    Example: `cacheMount "/root/.npm" with readonly`
+    """
     return Readonly()
 
 
 @builtin("option::cacheMount id(string cacheid)")
 def cache_mount_id(call: Call, cacheid: str) -> CacheId:
-    """The cache's id: runs that use the same id share the cache. Defaults to the mount point."""
+    """The cache's id: runs that use the same id share the cache. Defaults to the mount point.
+
+    Example: `cacheMount "/root/.cache/go-build" with id("go-build")`
+    """
     if not cacheid:
         call.fail(cat.invalid_value(call.arg_span(0), "empty cache id"))
     return CacheId(cacheid)
 
 
-@builtin("option::cacheMount sharing(string mode)")
+@builtin("option::cacheMount sharing(string mode)", choices={"mode": SHARING_MODES})
 def cache_mount_sharing(call: Call, mode: str) -> Sharing:
     """How concurrent builds share the cache: `shared` (default, all write at once),
     `private` (a new copy per concurrent writer) or `locked` (one writer at a time).
+
+    Example: `cacheMount "/var/cache/apt" with sharing("locked")`
     """
     return Sharing(_sharing(call, mode, 0))
 
 
 @builtin("option::cacheMount uid(int id)")
 def cache_mount_uid(call: Call, id: int) -> Owner:
-    """The numeric owner of the cache directory (default 0)."""
+    """The numeric owner of the cache directory (default 0).
+
+    Example: `cacheMount "/home/node/.npm" with option { uid 1000; gid 1000; }`
+    """
     return Owner(uid=id)
 
 
 @builtin("option::cacheMount gid(int id)")
 def cache_mount_gid(call: Call, id: int) -> Owner:
-    """The numeric group of the cache directory (default 0)."""
+    """The numeric group of the cache directory (default 0).
+
+    Example: `cacheMount "/home/node/.npm" with gid(1000)`
+    """
     return Owner(gid=id)
 
 
 @builtin("option::cacheMount mode(int filemode)")
 def cache_mount_mode(call: Call, filemode: int) -> Owner:
-    """The permissions of the cache directory (default 0o755)."""
+    """The permissions of the cache directory (default 0o755).
+
+    Example: `cacheMount "/cache" with mode(0o700)`
+    """
     return Owner(mode=filemode)
 
 

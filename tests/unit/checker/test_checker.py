@@ -81,13 +81,14 @@ CASES = [
             "type-mismatch",
             "1:49",
             "cannot use fs as type option::run",
-            "the options of `run` are `cacheMount`, `dir`, `env`, `mount`, `user`",
+            "the options of `run` are `cacheMount`, `dir`, `env`, `forward`, `host`, `ignoreCache`, `mount`, "
+            "`network`, `readonlyRootfs`, `secret`, `security`, `shlex`, `ssh`, `user`",
         ),
     ),
     (
         "builtin without options",
-        'fs default() { mkfile "/a" 0o644 "x" with option { readonly } }',
-        ("invalid-value", "1:43", "`mkfile` takes no options", None),
+        'fs default() { env "a" "x" with option { readonly } }',
+        ("invalid-value", "1:33", "`env` takes no options", None),
     ),
     (
         "cacheMount option misspelt",

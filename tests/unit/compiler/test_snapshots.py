@@ -33,5 +33,6 @@ def test_llb_snapshot(path: Path, snapshot: SnapshotAssertion) -> None:
 
 def test_every_builtin_has_a_snapshot_case() -> None:
     text = "\n".join(p.read_text() for p in cases())
-    missing = [b.signature() for b in all_builtins() if b.name not in text]
+    # Builtins without a lowering are only declared (compiled from issue #4 on).
+    missing = [b.signature() for b in all_builtins() if b.lower is not None and b.name not in text]
     assert missing == []

@@ -1,0 +1,164 @@
+"""The builtin table: openllb/hlb's signatures, our extensions, docs and choices."""
+
+from __future__ import annotations
+
+import re
+
+from hlb.builtins.registry import all_builtins, table
+from hlb.builtins.spec import lookup
+from hlb.types import FS, STRING, Type
+
+# Every builtin of openllb/hlb's language/builtin.hlb, as declared there.
+OPENLLB = [
+    "fs scratch()",
+    "fs image(string ref)",
+    "option::image resolve()",
+    "option::image platform(string os, string arch)",
+    "fs http(string url)",
+    "option::http checksum(string digest)",
+    "option::http chmod(int filemode)",
+    "option::http filename(string name)",
+    "fs git(string remote, string ref)",
+    "option::git keepGitDir()",
+    "fs local(string path)",
+    "option::local includePatterns(variadic string pattern)",
+    "option::local excludePatterns(variadic string pattern)",
+    "fs frontend(string source)",
+    "option::frontend input(string key, fs value)",
+    "option::frontend opt(string key, string value)",
+    "fs shell(variadic string arg)",
+    "fs run(variadic string arg)",
+    "option::run readonlyRootfs()",
+    "option::run env(string key, string value)",
+    "option::run dir(string path)",
+    "option::run user(string name)",
+    "option::run ignoreCache()",
+    "option::run network(string networkmode)",
+    "option::run security(string securitymode)",
+    "option::run shlex()",
+    "option::run host(string hostname, string address)",
+    "option::run ssh()",
+    "option::run forward(string src, string dest)",
+    "option::forward uid(int id)",
+    "option::forward gid(int id)",
+    "option::forward mode(int filemode)",
+    "option::run secret(string localPath, string mountPoint)",
+    "option::run mount(fs input, string mountPoint) binds (fs target)",
+    "option::ssh target(string mountPoint)",
+    "option::ssh localPaths(variadic string path)",
+    "option::ssh uid(int id)",
+    "option::ssh gid(int id)",
+    "option::ssh mode(int filemode)",
+    "option::secret uid(int id)",
+    "option::secret gid(int id)",
+    "option::secret mode(int filemode)",
+    "option::secret includePatterns(variadic string pattern)",
+    "option::secret excludePatterns(variadic string pattern)",
+    "option::mount readonly()",
+    "option::mount tmpfs()",
+    "option::mount sourcePath(string path)",
+    "option::mount cache(string cacheid, string sharingmode)",
+    "fs env(string key, string value)",
+    "fs dir(string path)",
+    "fs user(string name)",
+    "fs mkdir(string path, int filemode)",
+    "option::mkdir createParents()",
+    "option::mkdir chown(string owner)",
+    "option::mkdir createdTime(string created)",
+    "fs mkfile(string path, int filemode, string content)",
+    "option::mkfile chown(string owner)",
+    "option::mkfile createdTime(string created)",
+    "fs rm(string path)",
+    "option::rm allowNotFound()",
+    "option::rm allowWildcard()",
+    "fs copy(fs input, string src, string dst)",
+    "option::copy followSymlinks()",
+    "option::copy contentsOnly()",
+    "option::copy unpack()",
+    "option::copy createDestPath()",
+    "option::copy allowWildcard()",
+    "option::copy allowEmptyWildcard()",
+    "option::copy chown(string owner)",
+    "option::copy chmod(int filemode)",
+    "option::copy createdTime(string created)",
+    "option::copy includePatterns(variadic string pattern)",
+    "option::copy excludePatterns(variadic string pattern)",
+    "fs merge(variadic fs inputs)",
+    "fs diff(fs base)",
+    "fs dockerPush(string ref) binds (string digest)",
+    "option::dockerPush stargz()",
+    "fs dockerLoad(string ref)",
+    "fs download(string localPath)",
+    "fs downloadTarball(string localPath)",
+    "fs downloadOCITarball(string localPath)",
+    "fs downloadDockerTarball(string localPath, string ref)",
+    "fs entrypoint(variadic string args)",
+    "fs cmd(variadic string args)",
+    "fs label(string key, string value)",
+    "fs expose(variadic string ports)",
+    "fs volumes(variadic string mountpoints)",
+    "fs stopSignal(string signal)",
+    "string format(string formatString, variadic string values)",
+    "string localArch()",
+    "string localCwd()",
+    "string localEnv(string key)",
+    "string localOs()",
+    "string localRun(string command, variadic string args)",
+    "option::localRun ignoreError()",
+    "option::localRun includeStderr()",
+    "option::localRun onlyStderr()",
+    "option::localRun shlex()",
+    "string manifest(string ref) binds (string digest, string config, string index)",
+    "option::manifest platform(string os, string arch)",
+    "string template(string text)",
+    "option::template stringField(string name, string value)",
+    "pipeline stage(variadic pipeline pipelines)",
+]
+
+OURS = [
+    "option::run cacheMount(string mountPoint)",
+    "option::cacheMount readonly()",
+    "option::cacheMount id(string cacheid)",
+    "option::cacheMount sharing(string mode)",
+    "option::cacheMount uid(int id)",
+    "option::cacheMount gid(int id)",
+    "option::cacheMount mode(int filemode)",
+    "fs cacheContext(fs cache, fs section)",
+    "fs cacheContext(string ref, fs section)",
+    "option::cacheContext mode(string mode)",
+    "option::cacheContext ignoreError()",
+    "option::cacheContext backend(string backend)",
+]
+
+
+def test_the_table_is_openllb_hlb_plus_our_extensions() -> None:
+    assert sorted(b.signature() for b in all_builtins()) == sorted(OPENLLB + OURS)
+
+
+def test_every_builtin_is_documented_with_an_example() -> None:
+    for b in all_builtins():
+        assert b.doc.strip(), b.signature()
+        assert "Example: `" in b.doc, b.signature()
+        assert re.search(rf"`[^`]*\b{b.name}\b[^`]*`", b.doc), f"no example using {b.name}: {b.signature()}"
+
+
+def test_enum_parameters_have_choices() -> None:
+    choices = {(b.name, str(b.type), p.name): p.choices for b in all_builtins() for p in b.params if p.choices}
+    assert choices == {
+        ("network", "option::run", "networkmode"): ("unset", "host", "none"),
+        ("security", "option::run", "securitymode"): ("sandbox", "insecure"),
+        ("cache", "option::mount", "sharingmode"): ("shared", "private", "locked"),
+        ("sharing", "option::cacheMount", "mode"): ("shared", "private", "locked"),
+        ("mode", "option::cacheContext", "mode"): ("min", "max"),
+        ("backend", "option::cacheContext", "backend"): ("registry", "local", "inline"),
+    }
+
+
+def test_cache_context_overloads_are_told_apart_by_the_first_argument() -> None:
+    def first_is(t: Type) -> object:
+        return lambda candidate: candidate == t
+
+    by_ref = lookup(table(), "cacheContext", [FS], first_arg=first_is(STRING))  # type: ignore[arg-type]
+    by_fs = lookup(table(), "cacheContext", [FS], first_arg=first_is(FS))  # type: ignore[arg-type]
+    assert by_ref is not None and by_ref.params[0].type == STRING
+    assert by_fs is not None and by_fs.params[0].type == FS
