@@ -570,7 +570,7 @@ class _Checker:
             self._expr(arg, [params[j][1]], frame, closure=False)
             value = arg.value if isinstance(arg, ast.StringLit) and arg.is_constant else None
             if j < len(choices) and choices[j] and value is not None and value not in choices[j]:
-                self.error(cat.invalid_choice(arg.span, params[j][0], value, choices[j]))
+                self.error(cat.invalid_choice(arg.span, _choice_label(callee, params[j][0]), value, choices[j]))
 
     def _params_of(self, callee: Callee) -> tuple[list[tuple[str, Type, bool]], str, str]:
         if callee.builtin is not None:
@@ -646,6 +646,17 @@ class _Checker:
             return
         self.checked.literal_types[id(lit)] = t
         self._block(lit.body, t, frame, closure and t.is_option)
+
+
+_CHOICE_LABELS = {"networkmode": "network mode", "securitymode": "security mode", "sharingmode": "sharing mode"}
+
+
+def _choice_label(callee: Callee, param: str) -> str:
+    """How a message names an enum parameter: `sharing mode` for `sharing(string mode)`."""
+    if param in _CHOICE_LABELS:
+        return _CHOICE_LABELS[param]
+    name = callee.builtin.name if callee.builtin else param
+    return f"{name} {param}" if name != param else param
 
 
 def declared_or_none(ref: ast.TypeRef) -> Type | None:

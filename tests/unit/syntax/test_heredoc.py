@@ -32,7 +32,7 @@ def heredoc(body: str) -> ast.StringLit:
         ("<<-EOM\n\t  one\n\t    two\n\tEOM", "one\n  two"),  # dedent by the common margin
         ("<<-EOM\n\t a\n  b\nEOM", "\t a\n  b"),  # tabs and spaces never match: no margin
         ("<<-EOM\n    a\n\n  b\nEOM", "  a\n\nb"),  # blank lines do not limit the margin
-        ("<<EOM\n\\${PATH} \\\" \\n \\\\\nEOM", '${PATH} \\" \\n \\\\'),  # only \$ is an escape
+        ('<<EOM\n\\${PATH} \\" \\n \\\\\nEOM', '${PATH} \\" \\n \\\\'),  # only \$ is an escape
         ("<<EOM a xEOM EOMx b EOM", " a xEOM EOMx b "),  # only the tag as a whole word ends it
         ("<<EOM\nx\n\n\t\nEOM", "x"),  # trailing newlines and tabs are trimmed
         ("<<-`EOM`\n   ${x} \\$\n   b\nEOM", "${x} \\$\nb"),  # raw: no interpolation, no escape
@@ -51,7 +51,7 @@ def test_interpolation_in_heredocs_is_an_expression() -> None:
 
 
 def test_an_unterminated_heredoc_points_at_its_opener() -> None:
-    r = parse_module(SourceFile("t.hlb", 'fs a() {\n\trun <<EOM\n\techo hi\n}\n'))
+    r = parse_module(SourceFile("t.hlb", "fs a() {\n\trun <<EOM\n\techo hi\n}\n"))
     assert not r.ok
     d = r.diagnostics[0]
     assert d.code.slug == "unterminated" and (d.span.begin.line, d.span.begin.column) == (2, 6)
