@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -46,3 +47,17 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
 
 def cannot_read(path: str, e: OSError) -> None:
     print(f"hlb: error: cannot read {path}: {e.strerror or e}", file=sys.stderr)
+
+
+def replace_file(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file renamed over it), keeping its permissions."""
+    mode = os.stat(path).st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".hlb-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

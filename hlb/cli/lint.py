@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from typing import Any
 
 from hlb.checker import ModuleLoader, check_module
 from hlb.checker.lint import Finding, apply, lint
-from hlb.cli.common import STDIN, cannot_read, hlb_files, print_diagnostics, read_source
+from hlb.cli.common import STDIN, cannot_read, hlb_files, print_diagnostics, read_source, replace_file
 from hlb.syntax import parse_module
 
 
@@ -41,7 +39,7 @@ def _lint_file(path: str, fix: bool) -> int:
     if errors is None:
         return 1
     if fix and any(f.fix for f in findings):
-        _write(path, apply(text, findings))
+        replace_file(path, apply(text, findings))
         fixed = sum(1 for f in findings if f.fix)
         print(f"hlb: {path}: fixed {fixed} finding{'s' if fixed != 1 else ''}", file=sys.stderr)
         findings, errors, text = _findings(path)
@@ -66,18 +64,3 @@ def _findings(path: str) -> tuple[list[Finding], list[Any] | None, str]:
     result = check_module(parsed.module, ModuleLoader())
     errors = [d for d in (*parsed.diagnostics, *result.diagnostics) if d.is_error]
     return lint(result.checked, result.diagnostics), errors, source.text
-
-
-def _write(path: str, text: str) -> None:
-    """Replace ``path`` atomically, keeping its mode."""
-    mode = os.stat(path).st_mode & 0o7777
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".hlb-lint-", suffix=".hlb")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

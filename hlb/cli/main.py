@@ -18,11 +18,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hlb {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from hlb.cli import check, lint, run
+    from hlb.cli import check, fmt, lint, run
 
     run.add_parser(commands)
     check.add_parser(commands)
     lint.add_parser(commands)
+    fmt.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,56 @@
+"""``hlb format`` (alias ``fmt``): print modules formatted, or rewrite them in place."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from hlb.cli.common import STDIN, cannot_read, hlb_files, print_diagnostics, read_source, replace_file
+from hlb.syntax import parse_module
+from hlb.syntax.printer import format_module
+
+
+def add_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "format",
+        aliases=["fmt"],
+        help="format .hlb files",
+        description="Format modules as openllb/hlb's formatter does. Directories are searched for *.hlb; "
+        "with no file, stdin is formatted to stdout.",
+    )
+    p.add_argument("files", nargs="*", help="files or directories (default: stdin)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("-w", "--write", action="store_true", help="rewrite the files in place")
+    mode.add_argument("--check", action="store_true", help="list the files that would change; exit 1 if any")
+    p.set_defaults(func=run_format)
+
+
+def run_format(args: argparse.Namespace) -> int:
+    files, missing = hlb_files(args.files or [STDIN])
+    for path in missing:
+        cannot_read(path, FileNotFoundError(2, "no such file or directory"))
+    status = 1 if missing else 0
+    for path in files:
+        try:
+            source = read_source(path)
+        except OSError as e:
+            cannot_read(path, e)
+            status = 1
+            continue
+        parsed = parse_module(source)
+        if parsed.module is None or not parsed.ok:
+            print_diagnostics(parsed.diagnostics)
+            status = 1
+            continue
+        text = format_module(parsed.module)
+        if args.check:
+            if text != source.text:
+                print(f"would reformat {path}", file=sys.stderr)
+                status = 1
+        elif args.write and path != STDIN:
+            if text != source.text:
+                replace_file(path, text)
+        else:
+            sys.stdout.write(text)
+    return status
