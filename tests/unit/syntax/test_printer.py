@@ -31,7 +31,11 @@ VECTORS = [
     ),
     ("newline before brace", "fs a() { scratch\n}", "fs a() { scratch }\n"),
     ("empty block", "fs a() {  }", "fs a() {}\n"),
-    ("bare newline makes a multi-line block", 'fs a() {\nimage "a"; run "b"\n}', 'fs a() {\n\timage "a"\n\trun "b"\n}\n'),
+    (
+        "bare newline makes a multi-line block",
+        'fs a() {\nimage "a"; run "b"\n}',
+        'fs a() {\n\timage "a"\n\trun "b"\n}\n',
+    ),
     (
         "one statement per line, blank runs collapse",
         'fs a() {\n  image "a"\n\n\n\n  run "b"\n}',
@@ -99,7 +103,8 @@ VECTORS = [
     ),
     (
         "heredoc body kept, trailing tabs before the terminator dropped",
-        'fs a(string x) {\n\trun "y" with option {\n\t\tmount fs { run <<~EOM\n\t\techo ${ x }\n\t\t\t\tEOM\n\t\t} "/m"\n\t}\n}',
+        'fs a(string x) {\n\trun "y" with option {\n\t\tmount fs { run <<~EOM\n'
+        '\t\techo ${ x }\n\t\t\t\tEOM\n\t\t} "/m"\n\t}\n}',
         'fs a(string x) {\n\trun "y" with option {\n\t\tmount fs { run <<~EOM\n\t\techo ${x}\n\t\tEOM } "/m"\n\t}\n}\n',
     ),
     ("raw heredoc verbatim", "fs a() { run <<`EOM` ${x} \\$ EOM }", "fs a() { run <<`EOM` ${x} \\$ EOM }\n"),
