@@ -157,8 +157,8 @@ def lookup(
 
     Overloads of the same type are told apart by their first parameter:
     ``first_arg(t)`` says whether the call's first argument can be a ``t``.
-    When nothing matches but there is a single overload, that one is returned
-    so the caller reports a type mismatch rather than an unknown name.
+    When nothing matches, the first overload is returned so the caller
+    reports a type mismatch rather than an unknown name.
     """
     overloads = table.get(name, ())
     expected = list(expected)
@@ -169,7 +169,8 @@ def lookup(
                 return b
     if matching:
         return matching[0]
-    return overloads[0] if len(overloads) == 1 else None
+    # As openllb/hlb: a builtin of the wrong kind is a type mismatch, not an unknown name.
+    return overloads[0] if overloads else None
 
 
 def _param_types(b: Builtin) -> tuple[Type, ...]:

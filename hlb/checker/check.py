@@ -214,6 +214,7 @@ class _Frame:
 
     func: ast.FuncDecl | None
     params: dict[str, ast.Field]
+    closure: bool = False  # `with` blocks in this function may bind (not in option functions)
 
 
 class _Checker:
@@ -224,6 +225,7 @@ class _Checker:
         self.diagnostics: list[Diagnostic] = []
         self.checked = CheckedModule(module, {})
         self.broken: set[str] = set()  # declarations with errors: calls to them are not checked
+        self._params_in_scope: set[str] = set()
 
     def error(self, d: Diagnostic) -> None:
         self.diagnostics.append(d)
@@ -265,19 +267,22 @@ class _Checker:
             return []
         found: list[Bind] = []
 
-        def walk(block: ast.Block, expected: Type) -> None:
+        def walk(block: ast.Block, expected: Type, closure: bool) -> None:
             for stmt in block.stmts:
                 if not isinstance(stmt, ast.CallStmt):
                     continue
                 b = None if stmt.func.selector else lookup(self.builtins, stmt.func.name.name, [expected])
-                if stmt.bind is not None:
+                if stmt.bind is not None and closure:
                     found.extend(self._bind_names(stmt, b, decl))
                 if isinstance(stmt.with_, ast.FuncLit) and stmt.with_.type.name.startswith("option"):
-                    walk(stmt.with_.body, Type.option(stmt.func.name.name))
+                    walk(stmt.with_.body, Type.option(stmt.func.name.name), True)
+                for arg in stmt.args:  # argument literals have no closure, their `with` blocks do
+                    if isinstance(arg, ast.FuncLit) and (lit := declared_or_none(arg.type)) is not None:
+                        walk(arg.body, lit, False)
 
         t = declared_or_none(decl.type)
         assert t is not None
-        walk(decl.body, t)
+        walk(decl.body, t, True)
         return found
 
     def _bind_names(self, stmt: ast.CallStmt, b: Builtin | None, decl: ast.FuncDecl) -> list[Bind]:
@@ -365,7 +370,11 @@ class _Checker:
             return
         params = {p.name.name: p for p in (*decl.params, *(decl.effects or ())) if declared_or_none(p.type)}
         closure = not t.is_option  # binds need a closure: never in option functions
-        self._block(decl.body, t, _Frame(decl, params), closure)
+        self._params_in_scope = {p.name.name for p in (*decl.params, *(decl.effects or ()))}
+        try:
+            self._block(decl.body, t, _Frame(decl, params, closure), closure)
+        finally:
+            self._params_in_scope = set()
 
     def _type_of(self, ref: ast.TypeRef) -> Type | None:
         if ref.name == "group":
@@ -384,12 +393,12 @@ class _Checker:
                 self._call_stmt(stmt, t, frame, closure)
 
     def _call_stmt(self, stmt: ast.CallStmt, t: Type, frame: _Frame, closure: bool) -> None:
-        expected = [t, Type.option()] if t.is_option and t.target else [t]
+        expected = [t]
         func = stmt.func
         if func.selector is None and func.name.name == "parallel" and self.checked.lookup("parallel") is None:
             self.error(cat.deprecated(func.span, "function `parallel` is deprecated, use `stage` instead", "`stage`"))
             func = replace(func, name=replace(func.name, name="stage"))
-        callee = self._resolve(func, expected, frame, stmt, stmt.args)
+        callee = self._resolve(func, expected, frame, stmt, stmt.args, statement=True)
         if callee is None:
             for arg in stmt.args:
                 self._expr_loose(arg, frame)
@@ -406,10 +415,13 @@ class _Checker:
         if callee.noop or callee.unresolved is not None:
             self._expr_loose(stmt.with_, frame)
             return
+        if isinstance(stmt.with_, ast.FuncLit) and not stmt.with_.body.stmts:
+            return  # an empty `with option {}` is accepted on any call (the formatter drops it)
         if callee.builtin is None or not _options_of(callee.builtin.option_type):
             self.error(cat.invalid_value(stmt.with_.span, f"`{stmt.func.text}` takes no options"))
             return
-        self._expr(stmt.with_, [callee.builtin.option_type], frame, closure=closure)
+        # Every `with` block in a function body has the function as closure, even inside argument literals.
+        self._expr(stmt.with_, [callee.builtin.option_type], frame, closure=frame.closure, in_with=True)
 
     def _bind(self, stmt: ast.CallStmt, callee: Callee, closure: bool) -> None:
         bind = stmt.bind
@@ -438,6 +450,7 @@ class _Checker:
         frame: _Frame,
         node: ast.CallStmt | ast.CallExpr,
         args: Sequence[ast.Expr],
+        statement: bool = False,
     ) -> Callee | None:
         name = ident.name.name
         if ident.selector is not None:
@@ -455,8 +468,10 @@ class _Checker:
                 self.checked.used.add(name)
         if callee is None:
             return None
-        if not callee.noop and callee.unresolved is None and not any(_kind_ok(e, callee.type) for e in expected):
-            self.error(cat.type_mismatch(ident.span, str(callee.type), _names(expected), self._options_hint(expected)))
+        ok = _statement_kind_ok if statement else _kind_ok
+        if not callee.noop and callee.unresolved is None and not any(ok(e, callee.type) for e in expected):
+            where = ident.selector.span if ident.selector else ident.span
+            self.error(cat.type_mismatch(where, str(callee.type), _names(expected), self._options_hint(expected)))
             return None
         self.checked.callees[id(node)] = callee
         return callee
@@ -488,6 +503,10 @@ class _Checker:
         assert ident.selector is not None
         name, member = ident.name.name, ident.selector.name
         imp = self.checked.imports.get(name)
+        known = self.checked.lookup(name) is not None or name in self._params_in_scope or name in self.builtins
+        if imp is None and not known:
+            self._undefined(ident.name.span, name, [], None)
+            return None
         if imp is None:
             dot = Span(ident.span.file, ident.selector.span.start - 1, ident.selector.span.end)
             self.error(cat.dot_on_non_import(dot, name))
@@ -591,7 +610,9 @@ class _Checker:
         )
         return params, name, sig
 
-    def _expr(self, expr: ast.Expr, expected: Sequence[Type], frame: _Frame, closure: bool) -> None:
+    def _expr(
+        self, expr: ast.Expr, expected: Sequence[Type], frame: _Frame, closure: bool, in_with: bool = False
+    ) -> None:
         match expr:
             case ast.StringLit():
                 self._literal(expr, STRING, expected)
@@ -603,7 +624,7 @@ class _Checker:
             case ast.BoolLit():
                 self._literal(expr, BOOL, expected)
             case ast.FuncLit():
-                self._func_lit(expr, expected, frame, closure)
+                self._func_lit(expr, expected, frame, closure, in_with)
             case ast.CallExpr():
                 callee = self._resolve(expr.func, expected, frame, expr, expr.args)
                 if callee is None:
@@ -631,14 +652,17 @@ class _Checker:
             return
         self._expr(part.expr, SCALARS, frame, closure=False)
 
-    def _func_lit(self, lit: ast.FuncLit, expected: Sequence[Type], frame: _Frame, closure: bool) -> None:
+    def _func_lit(
+        self, lit: ast.FuncLit, expected: Sequence[Type], frame: _Frame, closure: bool, in_with: bool = False
+    ) -> None:
         t = self._type_of(lit.type)
         if t is None:
             return
-        if t.is_option and t.target is None:
-            # `option { ... }` takes the option type expected here (`with option` on `run` -> option::run).
+        if t.is_option and t.target is None and in_with:
+            # `with option { ... }` takes the options of its call (`run ... with option` -> option::run).
             t = next((e for e in expected if e.is_option), t)
-        if not any(accepts(e, t) for e in expected):
+        # Elsewhere a block literal must have exactly the expected type, as in openllb/hlb.
+        if not any(e == t or (e.kind is Kind.PIPELINE and accepts(e, t)) for e in expected):
             self.error(cat.type_mismatch(lit.type.span, str(t), _names(expected)))
             return
         if t.is_option and t.target is None:
@@ -679,6 +703,12 @@ def _names(types: Sequence[Type]) -> list[str]:
     if any(t.is_option and t.target for t in types):
         names = [str(t) for t in types if not (t.is_option and t.target is None)]
     return names
+
+
+def _statement_kind_ok(expected: Type, actual: Type) -> bool:
+    """A statement's call must produce the block's type exactly (no pipeline widening, as in
+    openllb/hlb); an `option::X` block also takes plain `option` values, a plain `option` block nothing else."""
+    return expected == actual or (expected.is_option and expected.target is not None and actual == Type.option())
 
 
 def _kind_ok(expected: Type, actual: Type) -> bool:

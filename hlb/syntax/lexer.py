@@ -121,8 +121,8 @@ class Scanner:
                 self.comments.append(Comment(self._span(m.start(), m.end()), m.group()[1:]))
                 self.pos = m.end()
                 continue
-            if ch == "\n" and self._top() in ("LPAR", "INTERP"):
-                self.pos += 1  # newlines separate items inside (...) and ${...}: not tokens there
+            if ch == "\n" and self._top() == "LPAR":
+                self.pos += 1  # newlines separate items inside (...): not tokens there
                 continue
             tok = self._punct(ch)
             if tok is not None:

@@ -304,6 +304,11 @@ class _Printer:
             case ast.IntLit():
                 if e.base == 10:
                     return str(e.value)
+                text = e.span.text
+                try:
+                    int(text[2:], e.base)
+                except ValueError:
+                    return text  # an invalid literal (already reported) is kept as written
                 prefix = {2: "0b", 8: "0o", 16: "0x"}[e.base]
                 return prefix + format(e.value, {2: "b", 8: "o", 16: "x"}[e.base])
             case ast.BoolLit():

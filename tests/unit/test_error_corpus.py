@@ -51,40 +51,9 @@ EXPECT = re.compile(r"# expect: (?P<slug>[a-z-]+) (?:(?P<file>\S+):)?(?P<line>\d
 
 # openllb/hlb's expectation is kept; hlb differs (see the module doc).
 XFAIL = {
-    "018-unterminated-interpolation-in-heredoc": (
-        "a newline inside ${...} is a syntax error in openllb/hlb (the newline is a token there); "
-        "hlb skips newlines in interpolations and fails later"
+    "020-interpolation-newline": (
+        "both reject it on the same line; openllb/hlb points at the `${`, hlb at the newline that follows"
     ),
-    "020-interpolation-newline": "a newline inside ${...} is a syntax error in openllb/hlb; hlb accepts it",
-    "122-fs-statement-in-pipeline": (
-        "statements of a pipeline block must be pipeline calls; hlb widens fs/string statements to "
-        "pipeline (openllb/hlb widens only expressions)"
-    ),
-    "134-option-of-wrong-call": (
-        "an option::X block accepts option builtins of other calls in hlb "
-        "(same_kind lets any option::Y match plain option)"
-    ),
-    "185-create-parents-in-run-options": (
-        "an option::X block accepts option builtins of other calls in hlb "
-        "(same_kind lets any option::Y match plain option)"
-    ),
-    "186-copy-option-function-in-run-block": (
-        "an option::X block accepts user option::Y functions in hlb (same_kind lets any option::Y match plain option)"
-    ),
-    "187-selector-on-undefined-name": (
-        "`other.build` with `other` undeclared is undefined-name at `other` in openllb/hlb; "
-        "hlb says dot-on-non-import at `.build`"
-    ),
-    "206-unqualified-option-function": (
-        "openllb/hlb rejects statements in a function of plain type `option` (kind set without a callee); "
-        "hlb accepts the function"
-    ),
-    "207-user-fs-function-in-pipeline": (
-        "statements of a pipeline block must be pipeline calls; hlb widens fs/string statements to "
-        "pipeline (openllb/hlb widens only expressions)"
-    ),
-    "214-imported-string-as-fs": "type errors of `mod.name` are reported at `name` by openllb/hlb; hlb points at `mod`",
-    "215-imported-fs-as-with": "type errors of `mod.name` are reported at `name` by openllb/hlb; hlb points at `mod`",
     "224-export-typo-then-call": (
         "openllb/hlb checks an imported module before the references into it and stops at its errors; "
         "hlb lists the importer's own errors first"
@@ -95,13 +64,6 @@ XFAIL = {
 VALID_XFAIL = {
     "statement-after-with-without-separator": (
         "openllb/hlb needs no `;` or newline after a with clause (StmtEnd is optional); hlb's grammar requires one"
-    ),
-    "empty-with-option-on-call-without-options": (
-        "openllb/hlb accepts an empty `with option {}` on any call; hlb reports that the call takes no options"
-    ),
-    "bind-in-with-inside-argument-literal": (
-        "openllb/hlb gives every `with` block inside a function body the function as closure, also inside "
-        "argument literals; hlb reports no-bind-closure"
     ),
 }
 
