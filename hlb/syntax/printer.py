@@ -98,6 +98,19 @@ class _Printer:
             items.append("\0".join(group))
         return items
 
+    def interleave(self, nodes: list, start: int) -> list[object]:  # type: ignore[type-arg]
+        """``nodes`` with the bare newlines and comment groups around them, from ``start`` on."""
+        items: list[object] = []
+        pos = start
+        for node in nodes:
+            toks, _ = self.scan(pos)
+            items += self.loose(toks)
+            items.append(node)
+            pos = node.span.end
+        toks, _ = self.scan(pos)
+        items += self.loose(toks)
+        return items
+
     def comment_group(self, group: str, o: _Opts) -> str:
         """A comment group: lines after the first are indented by the printer."""
         lines = group.split("\0")
@@ -106,15 +119,7 @@ class _Printer:
     # -- module ---------------------------------------------------------------------
 
     def module(self) -> str:
-        items: list[str | ast.Decl] = []
-        pos = 0
-        for decl in self.m.decls:
-            toks, _ = self.scan(pos)
-            items += self.loose(toks)
-            items.append(decl)
-            pos = decl.span.end
-        toks, _ = self.scan(pos)
-        items += self.loose(toks)
+        items: list[object] = self.interleave(list(self.m.decls), 0)
 
         out: list[str] = []
         skip_newlines = True
@@ -123,6 +128,7 @@ class _Printer:
             if isinstance(item, str):
                 s = item if item == _NEWLINE else self.comment_group(item, _Opts())
             else:
+                assert isinstance(item, ast.FuncDecl | ast.ImportDecl | ast.ExportDecl)
                 s = self.decl(item)
             if len(s) == 1:
                 if skip_newlines:
@@ -182,15 +188,7 @@ class _Printer:
         return self.list(list(fields), open_pos, show, o)
 
     def list(self, nodes: list, open_pos: int, show: object, o: _Opts) -> str:  # type: ignore[type-arg]
-        items: list[object] = []
-        pos = open_pos + 1
-        for node in nodes:
-            toks, _ = self.scan(pos)
-            items += self.loose(toks)
-            items.append(node)
-            pos = node.span.end
-        toks, _ = self.scan(pos)
-        items += self.loose(toks)
+        items = self.interleave(nodes, open_pos + 1)
         if not items:
             return "()"
         render = show  # a callable (node, opts) -> str

@@ -7,6 +7,7 @@ does not hide the rest of the file. Lark's Tree and Token never leave this packa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lark import Token, Tree
@@ -40,6 +41,19 @@ class _Meta:
     def __init__(self, start_pos: int, end_pos: int) -> None:
         self.start_pos = start_pos
         self.end_pos = end_pos
+
+
+def _parts(children: list[Any], text: Callable[[Token], str]) -> tuple[str | ast.Interpolation, ...]:
+    """A string's parts: interpolations, and the text between them decoded by ``text`` and joined."""
+    parts: list[str | ast.Interpolation] = []
+    for child in children:
+        if isinstance(child, ast.Interpolation):
+            parts.append(child)
+        elif parts and isinstance(parts[-1], str):
+            parts[-1] += text(child)
+        else:
+            parts.append(text(child))
+    return tuple(parts)
 
 
 def _mode(opener: Token) -> str:
@@ -106,17 +120,10 @@ class ToAst:
     # -- literals ------------------------------------------------------------
 
     def string(self, meta: Any, children: list[Any]) -> ast.StringLit:
-        parts: list[str | ast.Interpolation] = []
-        for child in children[1:-1]:
-            if isinstance(child, ast.Interpolation):
-                parts.append(child)
-                continue
-            text = self._escape(child) if child.type == "STR_ESCAPE" else str(child)
-            if parts and isinstance(parts[-1], str):
-                parts[-1] += text
-            else:
-                parts.append(text)
-        return ast.StringLit(self._span(meta), tuple(parts))
+        def text(tok: Token) -> str:
+            return self._escape(tok) if tok.type == "STR_ESCAPE" else str(tok)
+
+        return ast.StringLit(self._span(meta), _parts(children[1:-1], text))
 
     def _escape(self, tok: Token) -> str:
         ch = str(tok)[1]
@@ -130,18 +137,11 @@ class ToAst:
         return ast.Interpolation(self._span(meta), expr)
 
     def heredoc(self, meta: Any, children: list[Any]) -> ast.StringLit:
-        parts: list[str | ast.Interpolation] = []
-        for child in children[1:-1]:
-            if isinstance(child, ast.Interpolation):
-                parts.append(child)
-                continue
+        def text(tok: Token) -> str:
             # In heredocs only `\$` is an escape; other backslash pairs stay as written.
-            text = "$" if child.type == "HD_ESCAPE" and str(child) == "\\$" else str(child)
-            if parts and isinstance(parts[-1], str):
-                parts[-1] += text
-            else:
-                parts.append(text)
-        return ast.StringLit(self._span(meta), tuple(parts), heredoc=_mode(children[0]))
+            return "$" if tok.type == "HD_ESCAPE" and str(tok) == "\\$" else str(tok)
+
+        return ast.StringLit(self._span(meta), _parts(children[1:-1], text), heredoc=_mode(children[0]))
 
     def raw_heredoc(self, meta: Any, children: list[Token]) -> ast.StringLit:
         text = "".join(str(c) for c in children[1:-1])

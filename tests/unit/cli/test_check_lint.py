@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from hlb.checker.lint import Edit, Finding, apply
-from hlb.cli.main import main
 from hlb.diagnostics import catalog as cat
 from hlb.source import SourceFile, Span
 
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+Run = Callable[[list[str]], tuple[int, str, str]]  # the `hlb` fixture of conftest.py
 
 
 UTIL = "export build\nfs build(string ref) { image ref; }\n"
@@ -29,40 +20,38 @@ def write(tmp_path: Path, **files: str) -> None:
         (tmp_path / name).write_text(text)
 
 
-def test_check_passes_a_clean_module_and_its_imports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_passes_a_clean_module_and_its_imports(tmp_path: Path, hlb: Run) -> None:
     write(tmp_path, **{"util.hlb": UTIL, "build.hlb": 'import u from "./util.hlb"\nfs default() { u.build "x"; }\n'})
-    assert run(["check", str(tmp_path / "build.hlb")], capsys) == (0, "", "")
+    assert hlb(["check", str(tmp_path / "build.hlb")]) == (0, "", "")
 
 
-def test_check_reports_errors_in_imported_modules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_reports_errors_in_imported_modules(tmp_path: Path, hlb: Run) -> None:
     util = "export build\nfs build() { imgae 1; }\n"
     write(tmp_path, **{"util.hlb": util, "build.hlb": 'import u from "./util.hlb"\nfs default() { u.build; }\n'})
-    code, _, err = run(["check", str(tmp_path / "build.hlb")], capsys)
+    code, _, err = hlb(["check", str(tmp_path / "build.hlb")])
     assert code == 1
     assert "util.hlb:2:14: error: `imgae` is undefined or not in scope" in err
     assert "did you mean `image`?" in err
 
 
-def test_check_prints_warnings_and_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_prints_warnings_and_exits_0(tmp_path: Path, hlb: Run) -> None:
     write(tmp_path, **{"build.hlb": "group all() {}\n"})
-    code, _, err = run(["check", str(tmp_path / "build.hlb")], capsys)
+    code, _, err = hlb(["check", str(tmp_path / "build.hlb")])
     assert code == 0 and "warning: type `group` is deprecated" in err
 
 
-def test_check_searches_directories_and_reports_missing_files(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_check_searches_directories_and_reports_missing_files(tmp_path: Path, hlb: Run) -> None:
     (tmp_path / "sub").mkdir()
     write(tmp_path, **{"sub/a.hlb": "fs a() { scratch; }\n", "sub/b.hlb": "fs b() { nope; }\n"})
-    code, _, err = run(["check", str(tmp_path)], capsys)
+    code, _, err = hlb(["check", str(tmp_path)])
     assert code == 1 and "b.hlb:1:10: error: `nope` is undefined" in err
-    code, _, err = run(["check", str(tmp_path / "missing.hlb")], capsys)
+    code, _, err = hlb(["check", str(tmp_path / "missing.hlb")])
     assert code == 1 and "cannot read" in err
 
 
-def test_check_reports_syntax_errors_with_a_caret(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_reports_syntax_errors_with_a_caret(tmp_path: Path, hlb: Run) -> None:
     write(tmp_path, **{"build.hlb": 'fs a() {\n\timage "x" }}\n'})
-    code, _, err = run(["check", str(tmp_path / "build.hlb")], capsys)
+    code, _, err = hlb(["check", str(tmp_path / "build.hlb")])
     assert code == 1 and "build.hlb:2:13: error" in err and "^" in err
 
 
@@ -83,9 +72,9 @@ string helper() { "x"; }
 """
 
 
-def test_lint_reports_every_finding_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_lint_reports_every_finding_and_fails(tmp_path: Path, hlb: Run) -> None:
     write(tmp_path, **{"util.hlb": UTIL, "build.hlb": LINTED})
-    code, _, err = run(["lint", str(tmp_path / "build.hlb")], capsys)
+    code, _, err = hlb(["lint", str(tmp_path / "build.hlb")])
     assert code == 1
     found = [line.split(": ", 2)[1:] for line in err.splitlines() if "build.hlb:" in line and "warning" in line]
     slugs = [f[1].rsplit("[", 1)[1].rstrip("]") for f in found]
@@ -93,9 +82,9 @@ def test_lint_reports_every_finding_and_fails(tmp_path: Path, capsys: pytest.Cap
     assert "hlb lint --fix" in err
 
 
-def test_lint_fix_rewrites_mechanical_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_lint_fix_rewrites_mechanical_findings(tmp_path: Path, hlb: Run) -> None:
     write(tmp_path, **{"util.hlb": UTIL, "build.hlb": LINTED})
-    code, _, err = run(["lint", "--fix", str(tmp_path / "build.hlb")], capsys)
+    code, _, err = hlb(["lint", "--fix", str(tmp_path / "build.hlb")])
     text = (tmp_path / "build.hlb").read_text()
     assert text.startswith('import util from "./util.hlb"\n\npipeline all() {\n\tstage default\n}\n')
     assert "import unused" not in text
@@ -104,9 +93,9 @@ def test_lint_fix_rewrites_mechanical_findings(tmp_path: Path, capsys: pytest.Ca
     assert "cache-sharing-conflict" in err and "function `helper` is never used" in err
 
 
-def test_lint_of_a_clean_module_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_lint_of_a_clean_module_exits_0(tmp_path: Path, hlb: Run) -> None:
     write(tmp_path, **{"build.hlb": 'fs default() { image "busybox"; run "true"; }\n'})
-    assert run(["lint", str(tmp_path / "build.hlb")], capsys) == (0, "", "")
+    assert hlb(["lint", str(tmp_path / "build.hlb")]) == (0, "", "")
 
 
 def test_apply_keeps_the_later_of_overlapping_edits() -> None:
