@@ -243,7 +243,8 @@ class _Printer:
             return "{}"
         has_newline = not o.no_newline and any(isinstance(i, str) or i[1].endswith("\n") for i in items)
         if not has_newline:
-            return "{ " + "; ".join(self.stmt(s, o) for s, _ in (i for i in items if not isinstance(i, str))) + " }"
+            stmts = [self.stmt(s, o) for s, _ in (i for i in items if not isinstance(i, str))]
+            return "{ " + "; ".join(stmts) + " }" if stmts else "{}"
         deeper = _Opts(o.indent + 1, o.no_newline)
         indent = "\t" * (o.indent + 1)
         lines: list[str] = []
@@ -286,7 +287,7 @@ class _Printer:
         if b.target is not None:
             return f"as {b.target.name}"
         if b.pairs is None:
-            return "as _"
+            return "as"  # openllb/hlb prints `as _`, which would turn the error into a bind of `_`
 
         def show(p: ast.BindPair, _: _Opts) -> str:
             return f"{p.effect.name} {p.target.name}"

@@ -363,18 +363,7 @@ def where(e: BaseException) -> str:
 
 # Formatter bugs already reported: the short tests skip them (so CI stays green until they are
 # fixed); bench/fuzz_long.py counts them apart. Each predicate sees the input and the formatted text.
-KNOWN_FORMATTER_BUGS: dict[str, tuple[str, Callable[[str, str], bool]]] = {
-    # `as` with no target (a no-bind-target error) is printed as `as _`, which binds `_`.
-    "bare `as` printed as `as _`": (
-        "format changes the errors",
-        lambda text, formatted: " as _" in formatted and "as _" not in text,
-    ),
-    # An empty block holding a line break inside a heredoc's ${...} prints as `{  }`, then as `{}`.
-    "empty block in a heredoc interpolation printed as `{  }`": (
-        "format is not idempotent",
-        lambda text, formatted: "{  }" in formatted,
-    ),
-}
+KNOWN_FORMATTER_BUGS: dict[str, tuple[str, Callable[[str, str], bool]]] = {}
 
 
 def assert_only_diagnostics(text: str, report_known: bool = False) -> None:
