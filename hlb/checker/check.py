@@ -355,12 +355,13 @@ class _Checker:
     def _signature(self, decl: ast.FuncDecl) -> None:
         """Report unknown types and repeated parameters; calls to a broken signature are not checked."""
         ok = self._type_of(decl.type) is not None
-        params: dict[str, ast.Field] = {}
+        seen: dict[str, list[Span]] = {}
         for p in (*decl.params, *(decl.effects or ())):
             ok = self._type_of(p.type) is not None and ok
-            if p.name.name in params:
-                self.error(cat.redefined(params[p.name.name].name.span, p.name.name, [p.name.span]))
-            params[p.name.name] = p
+            seen.setdefault(p.name.name, []).append(p.name.span)
+        for name, spans in seen.items():
+            if len(spans) > 1:  # one diagnostic per name, at its first definition, as for declarations
+                self.error(cat.redefined(spans[0], name, spans[1:]))
         if not ok:
             self.broken.add(decl.name.name)
 
