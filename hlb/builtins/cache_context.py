@@ -1,7 +1,8 @@
 """``cacheContext``: a section of the build whose BuildKit cache lives at a ref.
 
-Declared and type-checked here; the compiler (issue #4) splits each section
-into its own solve and the solver (issue #5) imports and exports its cache.
+Our extension (docs section 12). Declared and type-checked here; the
+compiler (issue #4) makes each section its own solve and the solver
+(issue #5) imports and exports that solve's cache.
 """
 
 from __future__ import annotations
@@ -11,65 +12,64 @@ from hlb.builtins.registry import declare
 MODES = ("min", "max")
 BACKENDS = ("registry", "local", "inline")
 
-_SEMANTICS = """
-The section is solved as its own solve that imports its build cache from the
-ref before building and exports it there afterwards, so the cache survives a
-move to another daemon or CI machine. Sections nest and compose: an inner
-section is its own solve, with its own cache. `hlb run --tree` shows every
-solve with its cache imports and exports. Options: `mode` (`min`, the default,
-exports the cache of the section's result; `max` of every step),
-`ignoreError` (a failed import or export does not fail the build), and
-`backend`.
-"""
-
 declare(
     "fs cacheContext(fs cache, fs section)",
-    """Build `section` with its build cache imported from and exported to the image named by `cache`.
+    """Build `section` as its own solve whose cache is imported from and exported to `cache`'s image ref.
 
-    The form of HLB's design discussion: the cache location is an fs whose
-    source is an image reference, here a registry cache ref.
-    """
-    + _SEMANTICS
-    + """
-    Example: `cacheContext fs { image "127.0.0.1:5000/cache/app:deps"; } fs { run "make deps"; }`
+    The form of HLB's design discussion: `cache` is an `fs` whose source is an
+    `image`, and that reference is the registry cache ref. Sections nest, each
+    its own solve with its own cache; `hlb run --tree` shows every solve's
+    cache imports and exports. Options: `mode`, `ignoreError`, `backend`.
+
+    Example: `cacheContext fs { image "127.0.0.1:5000/cache/app:deps"; } fs { image "golang:1.22"; run "go version"; }`
     """,
 )
 
 declare(
     "fs cacheContext(string ref, fs section)",
-    """Build `section` with its build cache imported from and exported to `ref`.
+    """Build `section` as its own solve whose cache is imported from and exported to `ref`.
 
-    `ref` is a registry reference by default (`127.0.0.1:5000/cache/app:deps`);
-    with `backend "local"` it is a directory relative to the module; with
-    `backend "inline"` the cache metadata travels inside the image that the
-    section pushes.
-    """
-    + _SEMANTICS
-    + """
-    Example: `cacheContext "127.0.0.1:5000/cache/app:deps" fs { run "make deps"; } with option { mode "max"; }`
+    `ref` is a registry ref unless `backend` selects `local` (a directory of
+    the module) or `inline`. Sections nest, each its own solve with its own
+    cache; `hlb run --tree` shows every solve's cache imports and exports.
+    Options: `mode`, `ignoreError`, `backend`.
+
+    Example: `cacheContext "127.0.0.1:5000/cache/app:deps" fs { image "golang:1.22"; run "go mod download"; }`
     """,
 )
 
 declare(
     "option::cacheContext mode(string mode)",
-    """Which cache to export: `min` (default: the layers of the result) or `max` (every step's).
+    """Which cache the section exports: `min` or `max`.
 
-    Example: `cacheContext "127.0.0.1:5000/cache:x" fs { image "busybox"; } with mode("max")`
+    `min` (default) exports the cache of the layers of the section's result
+    only; `max` exports every intermediate step too, so more is reused at the
+    cost of a larger cache.
+
+    Example: `cacheContext "127.0.0.1:5000/cache/app:deps" fs { image "busybox"; } with mode("max")`
     """,
     choices={"mode": MODES},
 )
 
 declare(
     "option::cacheContext ignoreError()",
-    """Do not fail the build when importing or exporting the cache fails (the build itself still must succeed).
+    """Do not fail the build when importing or exporting the section's cache fails.
 
-    Example: `cacheContext "127.0.0.1:5000/cache:x" fs { image "busybox"; } with ignoreError`
+    A missing or unreachable cache only costs time; the section itself must
+    still build.
+
+    Example: `cacheContext "127.0.0.1:5000/cache/app:deps" fs { image "busybox"; } with ignoreError`
     """,
 )
 
 declare(
     "option::cacheContext backend(string backend)",
-    """Where the cache is kept: `registry` (default), `local` (a directory) or `inline` (inside the pushed image).
+    """Where the section's cache is kept: `registry`, `local` or `inline`.
+
+    `registry` (default): `ref` is an image reference of a cache manifest.
+    `local`: `ref` is a directory, relative to the module's directory.
+    `inline`: the cache metadata is embedded in the image the section pushes
+    and imported from the image `ref`.
 
     Example: `cacheContext "./.cache/deps" fs { image "busybox"; } with backend("local")`
     """,

@@ -20,7 +20,10 @@ from hlb.values import FsValue
 
 @builtin("fs scratch()")
 def scratch(call: Call) -> FsValue:
-    """An empty filesystem. Building it produces nothing.
+    """An empty filesystem.
+
+    The start of filesystems built from nothing (static binaries, exported
+    artifacts); building it alone produces no output.
 
     Example: `fs empty() { scratch; }`
     """
@@ -29,11 +32,12 @@ def scratch(call: Call) -> FsValue:
 
 @builtin("fs image(string ref)")
 def image(call: Call, ref: str) -> FsValue:
-    """A container image as the filesystem, e.g. `image "busybox:latest"`.
+    """A container image's filesystem, with its config (env, working dir, user).
 
     The reference is normalised as Docker does: `alpine` is
     `docker.io/library/alpine:latest`. On a Docker engine, images already in
     the engine's image store are used without contacting a registry.
+    Options: `platform`, `resolve`.
 
     Example: `image "busybox:latest"`
     """
@@ -53,8 +57,10 @@ def image(call: Call, ref: str) -> FsValue:
 def run(call: Call, *command: str) -> FsValue:
     """Run a command in the filesystem and continue with the result.
 
-    One argument runs through `/bin/sh -c`; several are the argv as given.
-    Options: `env`, `dir`, `user`, `mount`, `cacheMount`.
+    One argument runs through `/bin/sh -c` (unless `shlex`); several are the
+    argv as given. Options: `env`, `dir`, `user`, `mount`, `cacheMount`,
+    `readonlyRootfs`, `ignoreCache`, `network`, `security`, `shlex`, `host`,
+    `ssh`, `forward`, `secret`.
 
     Example: `run "echo hello > /hello"`
     """
@@ -70,9 +76,11 @@ def run(call: Call, *command: str) -> FsValue:
 
 @builtin("fs mkdir(string path, int filemode)")
 def mkdir(call: Call, path: str, filemode: int) -> FsValue:
-    """Create a directory with the given mode, e.g. `mkdir "/out" 0o755`.
+    """Create a directory with the given permissions.
 
-    Option: `createParents` creates missing parent directories.
+    A relative path joins the working directory; a missing parent fails the
+    build unless `createParents`. Options: `createParents`, `chown`,
+    `createdTime`.
 
     Example: `mkdir "/out" 0o755`
     """
@@ -83,7 +91,10 @@ def mkdir(call: Call, path: str, filemode: int) -> FsValue:
 
 @builtin("fs mkfile(string path, int filemode, string content)")
 def mkfile(call: Call, path: str, filemode: int, content: str) -> FsValue:
-    """Create a file with the given mode and content, e.g. `mkfile "/hi" 0o644 "hello"`.
+    """Create a file with the given permissions and content.
+
+    A relative path joins the working directory; an existing file is
+    replaced. Options: `chown`, `createdTime`.
 
     Example: `mkfile "/hello" 0o644 "hello world"`
     """
@@ -99,6 +110,9 @@ def mkfile(call: Call, path: str, filemode: int, content: str) -> FsValue:
 def env(call: Call, key: str, value: str) -> FsValue:
     """Set an environment variable for every later `run`.
 
+    It applies to the rest of the block and is recorded in the image config
+    that exporters write.
+
     Example: `env "PATH" "/usr/local/bin:/usr/bin:/bin"`
     """
     return FsValue(call.fs.state.add_env(key, value))
@@ -108,7 +122,8 @@ def env(call: Call, key: str, value: str) -> FsValue:
 def dir_(call: Call, path: str) -> FsValue:
     """Set the working directory for later `run`s and relative file paths.
 
-    A relative path is joined onto the current working directory.
+    A relative path is joined onto the current working directory. It is
+    recorded in the image config that exporters write.
 
     Example: `dir "/src"`
     """
@@ -117,7 +132,11 @@ def dir_(call: Call, path: str) -> FsValue:
 
 @builtin("fs user(string name)")
 def user(call: Call, name: str) -> FsValue:
-    """Set the user (`name`, `uid` or `uid:gid`) later `run`s execute as.
+    """Set the user later `run`s execute as.
+
+    A `name`, `uid` or `uid:gid`, looked up in the filesystem's `/etc/passwd`
+    when the command runs. It is recorded in the image config that exporters
+    write.
 
     Example: `user "nobody"`
     """

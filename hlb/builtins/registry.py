@@ -14,11 +14,17 @@ declare = _registry.declare
 
 # Modules that declare builtins; importing them registers their declarations.
 _MODULES = (
-    "hlb.builtins.fs",
-    "hlb.builtins.run",
-    "hlb.builtins.file_options",
-    "hlb.builtins.cache_context",
-    "hlb.builtins.declared",
+    "hlb.builtins.fs",  # scratch, image, run, file operations of one filesystem, env/dir/user
+    "hlb.builtins.sources",  # http, git, local, frontend and the options of every source
+    "hlb.builtins.run",  # shell, option::run, option::mount, option::cacheMount
+    "hlb.builtins.run_session",  # ssh, forward, secret and their options
+    "hlb.builtins.file_options",  # option::mkdir, option::mkfile
+    "hlb.builtins.fileops",  # rm, copy, merge, diff and their options
+    "hlb.builtins.image_config",  # entrypoint, cmd, label, expose, volumes, stopSignal
+    "hlb.builtins.exporters",  # dockerPush, dockerLoad, download*
+    "hlb.builtins.strings",  # format, template, manifest, local*
+    "hlb.builtins.pipeline",  # stage
+    "hlb.builtins.cache_context",  # cacheContext (our extension)
 )
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 
-from hlb.builtins.registry import all_builtins, table
-from hlb.builtins.spec import lookup
+from hlb.builtins.registry import _MODULES, all_builtins, table
+from hlb.builtins.spec import Builtin, lookup
 from hlb.types import FS, STRING, Type
 
 # Every builtin of openllb/hlb's language/builtin.hlb, as declared there.
@@ -132,14 +133,54 @@ OURS = [
 
 
 def test_the_table_is_openllb_hlb_plus_our_extensions() -> None:
-    assert sorted(b.signature() for b in all_builtins()) == sorted(OPENLLB + OURS)
+    signatures = [b.signature() for b in all_builtins()]
+    assert len(signatures) == len(set(signatures))
+    assert sorted(signatures) == sorted(OPENLLB + OURS)
 
 
-def test_every_builtin_is_documented_with_an_example() -> None:
+def test_effects_are_declared_as_in_openllb_hlb() -> None:
+    effects = {b.signature(): [str(e) for e in b.effects] for b in all_builtins() if b.effects}
+    assert effects == {
+        "option::run mount(fs input, string mountPoint) binds (fs target)": ["fs target"],
+        "fs dockerPush(string ref) binds (string digest)": ["string digest"],
+        "string manifest(string ref) binds (string digest, string config, string index)": [
+            "string digest",
+            "string config",
+            "string index",
+        ],
+    }
+
+
+def test_options_with_one_name_for_several_builtins_are_one_overload_each() -> None:
+    def option_types(name: str) -> list[str]:
+        return sorted(str(b.type) for b in table()[name])
+
+    assert option_types("uid") == ["option::cacheMount", "option::forward", "option::secret", "option::ssh"]
+    assert option_types("chown") == ["option::copy", "option::mkdir", "option::mkfile"]
+    assert option_types("createdTime") == ["option::copy", "option::mkdir", "option::mkfile"]
+    assert option_types("platform") == ["option::image", "option::manifest"]
+    assert option_types("shlex") == ["option::localRun", "option::run"]
+
+
+def _paragraphs(b: Builtin) -> list[str]:
+    return b.doc.split("\n\n")
+
+
+def test_every_builtin_is_documented_with_a_summary_its_behaviour_and_an_example() -> None:
     for b in all_builtins():
-        assert b.doc.strip(), b.signature()
-        assert "Example: `" in b.doc, b.signature()
-        assert re.search(rf"`[^`]*\b{b.name}\b[^`]*`", b.doc), f"no example using {b.name}: {b.signature()}"
+        paragraphs = _paragraphs(b)
+        assert len(paragraphs) == 3, f"summary, behaviour, example: {b.signature()}"
+        summary, behaviour, example = paragraphs
+        assert summary.strip() and "\n" not in summary, f"one summary line: {b.signature()}"
+        assert 1 <= len(behaviour.splitlines()) <= 4, f"behaviour in 1-4 lines: {b.signature()}"
+        assert re.fullmatch(r"Example: `[^`\n]+`", example), f"one example in backticks: {b.signature()}"
+        assert re.search(rf"\b{b.name}\b", example), f"the example does not use {b.name}: {b.signature()}"
+
+
+def test_docs_are_our_own_words_not_openllb_hlb_comments() -> None:
+    # builtin.hlb's comments use `@param`/`@return` tags; our docs are prose with an example.
+    for b in all_builtins():
+        assert "@param" not in b.doc and "@return" not in b.doc, b.signature()
 
 
 def test_enum_parameters_have_choices() -> None:
@@ -160,5 +201,20 @@ def test_cache_context_overloads_are_told_apart_by_the_first_argument() -> None:
 
     by_ref = lookup(table(), "cacheContext", [FS], first_arg=first_is(STRING))  # type: ignore[arg-type]
     by_fs = lookup(table(), "cacheContext", [FS], first_arg=first_is(FS))  # type: ignore[arg-type]
-    assert by_ref is not None and by_ref.params[0].type == STRING
-    assert by_fs is not None and by_fs.params[0].type == FS
+    assert by_ref is not None and by_ref.signature() == "fs cacheContext(string ref, fs section)"
+    assert by_fs is not None and by_fs.signature() == "fs cacheContext(fs cache, fs section)"
+
+
+def test_cache_context_docs_state_the_semantics() -> None:
+    for b in table()["cacheContext"]:
+        assert "own solve" in b.doc and "imported from and exported to" in b.doc, b.signature()
+        assert "nest" in b.doc and "`hlb run --tree`" in b.doc, b.signature()
+    backend = next(b for b in table()["backend"] if str(b.type) == "option::cacheContext")
+    assert all(f"`{name}`" in backend.doc for name in ("registry", "local", "inline"))
+
+
+def test_every_module_of_the_registry_declares_builtins() -> None:
+    for name in _MODULES:
+        module = importlib.import_module(name)
+        source = module.__loader__.get_source(name)  # type: ignore[union-attr]
+        assert source is not None and ("@builtin(" in source or "declare(" in source), name
