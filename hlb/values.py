@@ -1,24 +1,88 @@
-"""Runtime values of HLB expressions, shared by the compiler and the builtins."""
+"""Runtime values of HLB expressions, shared by the compiler and the builtins.
+
+An ``fs`` value is an LLB :class:`State` plus the image config an export of it
+writes (:class:`ImageSpec`). What a build needs from the machine running hlb
+(local directories, secrets, SSH agents) and the side solves a block starts
+(pushes, downloads, cache sections) are not carried on values: a lowering
+reports them to its :class:`~hlb.builtins.call.CompileContext`, and the solve
+plan gives each solve the attachments its own graph references.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TypeAlias, TypeVar
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeAlias, TypeVar
 
 from hlb.llb import State
+from hlb.source import Span
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
+class History:
+    """One entry of an image's history (``created_by``), as `docker history` shows it."""
+
+    created_by: str
+    empty_layer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSpec:
+    """The parts of an OCI image config that are not on the LLB state.
+
+    Env, working dir, user and platform live on the :class:`State` (runs use
+    them); ``base`` is the config JSON of a resolved image, kept so an export
+    inherits what hlb does not model (healthcheck, shell, ...).
+    """
+
+    base: str = ""  # JSON text of the resolved image's config; "" when not resolved
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    exposed_ports: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    stop_signal: str = ""
+    history: tuple[History, ...] = ()
+
+    def base_config(self) -> dict[str, Any]:
+        return dict(json.loads(self.base)) if self.base else {}
+
+    def add_history(self, created_by: str, empty_layer: bool = False) -> ImageSpec:
+        return replace(self, history=(*self.history, History(created_by, empty_layer)))
+
+
+@dataclass(frozen=True, slots=True)
 class FsValue:
-    """An ``fs``: an LLB state (with its env, working dir, user and platform)."""
+    """An ``fs``: an LLB state (with its env, working dir, user and platform) and its image config."""
 
     state: State
+    image: ImageSpec = field(default_factory=ImageSpec)
+    effects: tuple[Effect, ...] = ()  # side solves that evaluating this value started, in order
 
     @classmethod
     def scratch(cls) -> FsValue:
         return cls(State())
+
+    def with_state(self, state: State) -> FsValue:
+        """The same value (image config included) over another state."""
+        return replace(self, state=state)
+
+    def with_image(self, image: ImageSpec) -> FsValue:
+        return replace(self, image=image)
+
+    def history(self, created_by: str, empty_layer: bool = False) -> FsValue:
+        return replace(self, image=self.image.add_history(created_by, empty_layer))
+
+    def with_effects(self, *effects: Effect) -> FsValue:
+        """This value with ``effects`` added after its own (each effect once)."""
+        merged = list(self.effects)
+        for e in effects:
+            if not any(e is m for m in merged):
+                merged.append(e)
+        return replace(self, effects=tuple(merged))
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,4 +108,147 @@ class Options:
         return any(isinstance(i, cls) for i in self.items)
 
 
-Value: TypeAlias = FsValue | str | int | bool | Options
+# -- what a build needs from the client ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LocalDir:
+    """A directory of the client machine that a ``local://NAME`` source reads through filesync.
+
+    ``name`` is the source's name (unique per directory and patterns);
+    ``path`` is absolute. Only the declared patterns are sent.
+    """
+
+    name: str
+    path: str
+    include_patterns: tuple[str, ...] = ()
+    exclude_patterns: tuple[str, ...] = ()
+    follow_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SecretFile:
+    """A file of the client machine served to the daemon as secret ``id``."""
+
+    id: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class SSHSocket:
+    """An SSH agent (or a forwarded socket) served to the daemon as ssh id ``id``.
+
+    ``paths`` are agent sockets or private keys; empty means ``$SSH_AUTH_SOCK``.
+    """
+
+    id: str
+    paths: tuple[str, ...] = ()
+
+
+Attachment: TypeAlias = LocalDir | SecretFile | SSHSocket
+
+
+# -- side solves -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Exporter:
+    """A BuildKit exporter of a solve: ``type`` and its attrs, as ``SolveRequest.Exporters`` holds them.
+
+    ``dest`` is the local path the session writes to (``local``, ``tar``,
+    ``oci``, ``docker`` exporters); ``""`` when the daemon keeps the result.
+    """
+
+    type: str
+    attrs: Mapping[str, str] = field(default_factory=dict)
+    dest: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """One cache import or export, as buildx writes it: ``type=registry,ref=...``."""
+
+    type: str
+    attrs: Mapping[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return ",".join([f"type={self.type}", *(f"{k}={v}" for k, v in self.attrs.items())])
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Effect:
+    """A separate solve that a block starts: an export or a cache section.
+
+    ``kind`` is the builtin (``dockerPush``, ``download``, ``cacheContext``...),
+    ``title`` what the plan and progress call it. The solve builds ``fs``
+    with ``exporters`` and imports/exports ``cache``; ``span`` is the call.
+    """
+
+    kind: str
+    title: str
+    fs: FsValue
+    span: Span
+    exporters: tuple[Exporter, ...] = ()
+    cache_imports: tuple[CacheEntry, ...] = ()
+    cache_exports: tuple[CacheEntry, ...] = ()
+    image_name: str = ""  # the normalised image reference an image exporter names, for the summary
+
+
+# -- pipelines: trees of solves ------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Single:
+    """Solve one ``fs`` (after the side solves its evaluation started)."""
+
+    fs: FsValue
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Parallel:
+    children: tuple[Request, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Sequential:
+    children: tuple[Request, ...]
+
+
+Request: TypeAlias = Single | Parallel | Sequential
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """A ``pipeline`` value: a request tree, or nothing (``None``) yet."""
+
+    request: Request | None = None
+
+
+def parallel(*requests: Request | None) -> Request | None:
+    """Drop empty members, flatten nested parallels, collapse a single member (openllb/hlb's algebra)."""
+    return _group(Parallel, requests)
+
+
+def sequential(*requests: Request | None) -> Request | None:
+    return _group(Sequential, requests)
+
+
+def _group(kind: type[Parallel] | type[Sequential], requests: tuple[Request | None, ...]) -> Request | None:
+    flat: list[Request] = []
+    for r in requests:
+        if r is None:
+            continue
+        if isinstance(r, kind):
+            flat.extend(r.children)
+        else:
+            flat.append(r)
+    if not flat:
+        return None
+    if len(flat) == 1:
+        return flat[0]
+    return kind(tuple(flat))
+
+
+Value: TypeAlias = FsValue | str | int | bool | Options | Pipeline

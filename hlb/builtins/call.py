@@ -7,8 +7,9 @@ from typing import NoReturn, Protocol
 
 from hlb.diagnostics import Diagnostic
 from hlb.llb import Constraints, Platform, SourceLocation
+from hlb.resolver import ImageResolver
 from hlb.source import Span
-from hlb.values import FsValue, Options, Value
+from hlb.values import Attachment, FsValue, Options, Value
 
 
 class CompileError(Exception):
@@ -25,8 +26,24 @@ class CompileContext(Protocol):
     @property
     def platform(self) -> Platform: ...
 
+    @property
+    def resolver(self) -> ImageResolver | None:
+        """Resolves image configs through the daemon; None when compiling without one."""
+        ...
+
     def locations(self, span: Span) -> tuple[SourceLocation, ...]:
         """Source locations for an op created at ``span`` (plus the calls that led there)."""
+        ...
+
+    def attach(self, item: Attachment) -> None:
+        """Record something the daemon will ask the client for (a local dir, a secret, an SSH agent).
+
+        The solve plan gives each solve the attachments its own graph refers to.
+        """
+        ...
+
+    def module_dir(self, span: Span) -> str:
+        """The absolute directory of the module containing ``span`` (relative local paths join it)."""
         ...
 
 
@@ -43,6 +60,11 @@ class Call:
     def fs(self) -> FsValue:
         """The current value as an fs (the zero value when the block has none yet)."""
         return self.current if isinstance(self.current, FsValue) else FsValue.scratch()
+
+    @property
+    def module_dir(self) -> str:
+        """The absolute directory of the module that wrote this call."""
+        return self.ctx.module_dir(self.span)
 
     def arg_span(self, i: int) -> Span:
         return self.arg_spans[i] if i < len(self.arg_spans) else self.span

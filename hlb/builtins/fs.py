@@ -9,7 +9,7 @@ from hlb.builtins.file_options import CreateParents
 from hlb.builtins.registry import builtin
 from hlb.builtins.run import lower_run
 from hlb.diagnostics import catalog as cat
-from hlb.llb import Mkdir, Mkfile
+from hlb.llb import Mkdir, Mkfile, State
 from hlb.llb import image as image_source
 from hlb.llb.file import normalize_path
 from hlb.llb.reference import parse as parse_ref
@@ -47,7 +47,7 @@ def image(call: Call, ref: str) -> FsValue:
         call.fail(cat.invalid_image_ref(call.arg_span(0), ref, str(e)))
     op = image_source(normalized, constraints=call.constraints())
     platform = call.ctx.platform
-    return FsValue(call.fs.state.with_output(op.output()).with_platform(platform))
+    return FsValue(State(op.output(), platform=platform))
 
 
 # -- run -----------------------------------------------------------------------
@@ -86,7 +86,7 @@ def mkdir(call: Call, path: str, filemode: int) -> FsValue:
     """
     action = Mkdir(path, filemode, make_parents=call.options.has(CreateParents))
     name = f"mkdir {normalize_path(call.fs.state.cwd, path)}"
-    return FsValue(call.fs.state.file(action, call.constraints(name)))
+    return call.fs.with_state(call.fs.state.file(action, call.constraints(name)))
 
 
 @builtin("fs mkfile(string path, int filemode, string content)")
@@ -100,7 +100,7 @@ def mkfile(call: Call, path: str, filemode: int, content: str) -> FsValue:
     """
     action = Mkfile(path, filemode, content.encode("utf-8"))
     name = f"mkfile {normalize_path(call.fs.state.cwd, path)}"
-    return FsValue(call.fs.state.file(action, call.constraints(name)))
+    return call.fs.with_state(call.fs.state.file(action, call.constraints(name)))
 
 
 # -- state metadata --------------------------------------------------------------
@@ -115,7 +115,7 @@ def env(call: Call, key: str, value: str) -> FsValue:
 
     Example: `env "PATH" "/usr/local/bin:/usr/bin:/bin"`
     """
-    return FsValue(call.fs.state.add_env(key, value))
+    return call.fs.with_state(call.fs.state.add_env(key, value))
 
 
 @builtin("fs dir(string path)")
@@ -127,7 +127,7 @@ def dir_(call: Call, path: str) -> FsValue:
 
     Example: `dir "/src"`
     """
-    return FsValue(call.fs.state.dir(path))
+    return call.fs.with_state(call.fs.state.dir(path)).history(f"WORKDIR {call.fs.state.dir(path).cwd}", True)
 
 
 @builtin("fs user(string name)")
@@ -140,4 +140,4 @@ def user(call: Call, name: str) -> FsValue:
 
     Example: `user "nobody"`
     """
-    return FsValue(call.fs.state.with_user(name))
+    return call.fs.with_state(call.fs.state.with_user(name)).history(f"USER {name}", True)

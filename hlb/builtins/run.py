@@ -97,7 +97,7 @@ def lower_run(call: Call, args: list[str], name: str) -> FsValue:
         mounts=mounts,
         constraints=call.constraints(name),
     )
-    return FsValue(state.run(args, run_opts).root())
+    return call.fs.with_state(state.run(args, run_opts).root()).history("RUN " + " ".join(args))
 
 
 def _check_mounts(call: Call, mounts: tuple[Mount, ...]) -> None:

@@ -10,6 +10,7 @@ points at the line that wrote the failing step.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -21,10 +22,11 @@ from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
 from hlb.llb import Definition, Platform, Position, Range, SourceLocation, SourceMap
+from hlb.resolver import ImageResolver
 from hlb.source import Span
 from hlb.syntax import ast
 from hlb.types import STRING, Kind, Type
-from hlb.values import FsValue, Options, Value
+from hlb.values import Attachment, FsValue, LocalDir, Options, Value
 
 
 @dataclass
@@ -83,15 +85,28 @@ _LATER = "this version checks it; compiling it arrives with issue #4"
 
 
 class _Compiler:
-    def __init__(self, checked: CheckedModule, platform: Platform) -> None:
+    def __init__(self, checked: CheckedModule, platform: Platform, resolver: ImageResolver | None = None) -> None:
         self.checked = checked
         self.platform = platform
+        self._resolver = resolver
+        self.attachments: dict[str, Attachment] = {}  # by id (local name, secret id, ssh id)
         module = checked.module
         self.source_map = SourceMap(module.file.name, module.file.data, "HLB")
         self.stack: list[Span] = []  # call sites of the user functions being evaluated
         self.subject: list[Value] = [FsValue.scratch()]  # what the options being evaluated apply to
 
     # CompileContext
+    @property
+    def resolver(self) -> ImageResolver | None:
+        return self._resolver
+
+    def attach(self, item: Attachment) -> None:
+        key = f"{type(item).__name__}:{item.name if isinstance(item, LocalDir) else item.id}"
+        self.attachments.setdefault(key, item)
+
+    def module_dir(self, span: Span) -> str:
+        return os.path.dirname(os.path.abspath(span.file.name))
+
     def locations(self, span: Span) -> tuple[SourceLocation, ...]:
         spans = [span, *reversed(self.stack)]
         return tuple(SourceLocation(self.source_map, (_range(s),)) for s in spans)
