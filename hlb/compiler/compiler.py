@@ -1,4 +1,4 @@
-"""Evaluate checked HLB into LLB.
+"""Evaluate checked HLB into values: LLB states, strings, options and pipelines.
 
 A block starts from the caller's current value and applies each statement in
 turn: sources replace the value, transforms change it, option builtins append
@@ -6,6 +6,16 @@ to it, and a user function call continues from it (its body starts with the
 caller's value). Every op records where it came from: the call that created it,
 then each enclosing call up to the target (innermost first), so a daemon error
 points at the line that wrote the failing step.
+
+Side solves (``dockerPush``, ``download*``, ``cacheContext``) are carried on
+the ``fs`` values as effects; a value built from others (a source replacing the
+current value, a ``copy`` of another fs, a mount) keeps the effects of all of
+them. :mod:`hlb.compiler.plan` turns a target's value into the solves to run.
+
+Binds (``as name``) are evaluated as openllb/hlb does: calling ``name``
+re-evaluates the function that contains the bound call with that binding
+active, and the bound builtin returns its side output (a mount's filesystem
+after the run, a pushed digest) instead of its usual result.
 """
 
 from __future__ import annotations
@@ -17,29 +27,41 @@ from dataclasses import dataclass, field
 from hlb.builtins.call import Call, CompileError
 from hlb.builtins.spec import Builtin
 from hlb.checker import CheckedModule
-from hlb.checker.check import declared
+from hlb.checker.check import Bind, declared
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
 from hlb.llb import Definition, Platform, Position, Range, SourceLocation, SourceMap
 from hlb.resolver import ImageResolver
-from hlb.source import Span
+from hlb.source import SourceFile, Span
 from hlb.syntax import ast
 from hlb.types import STRING, Kind, Type
-from hlb.values import Attachment, FsValue, LocalDir, Options, Value
+from hlb.values import Attachment, Effect, FsValue, LocalDir, Options, Pipeline, Request, Single, Value
 
 
 @dataclass
 class CompiledTarget:
     name: str
     span: Span  # the target function's name
-    definition: Definition
+    value: Value  # an FsValue, a Pipeline, or a scalar evaluated for its side solves
+    request: Request | None  # what building the target solves (None: nothing)
     platform: Platform
+
+    @property
+    def fs(self) -> FsValue | None:
+        return self.value if isinstance(self.value, FsValue) else None
+
+    @property
+    def definition(self) -> Definition:
+        """The LLB of an ``fs`` target's result (empty for other targets)."""
+        fs = self.fs
+        return fs.state.marshal(self.platform) if fs is not None else Definition()
 
 
 @dataclass
 class CompileResult:
     targets: list[CompiledTarget] = field(default_factory=list)
+    attachments: dict[str, Attachment] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     @property
@@ -53,15 +75,17 @@ def compile_targets(
     platform: Platform,
     *,
     target_spans: Mapping[str, Span] | None = None,
+    resolver: ImageResolver | None = None,
 ) -> CompileResult:
     """Compile each named target; ``target_spans`` locate the names on the command line."""
     result = CompileResult()
-    compiler = _Compiler(checked, platform)
+    compiler = _Compiler(checked, platform, resolver)
     for name in names:
         try:
             result.targets.append(compiler.target(name, (target_spans or {}).get(name)))
         except CompileError as e:
             result.diagnostics.append(e.diagnostic)
+    result.attachments = compiler.attachments
     return result
 
 
@@ -77,11 +101,31 @@ def zero_value(t: Type) -> Value:
             return False
         case Kind.OPTION:
             return Options()
-        case Kind.PIPELINE:  # pragma: no cover - calls taking pipelines are rejected before evaluation
-            raise AssertionError("pipeline values are compiled from issue #4")
+        case Kind.PIPELINE:
+            return Pipeline()
 
 
-_LATER = "this version checks it; compiling it arrives with issue #4"
+@dataclass(frozen=True, slots=True)
+class _Variadic:
+    """The arguments passed to a ``variadic`` parameter, spread where the parameter is used."""
+
+    items: tuple[Value, ...]
+
+
+_FrameValue = Value | _Variadic
+
+
+@dataclass
+class _Frame:
+    module: CheckedModule  # the module whose function is being evaluated
+    values: dict[str, _FrameValue]
+
+
+class _BindResult(Exception):
+    """Unwinds a bind's enclosing function once a bound call of another type produced its side output."""
+
+    def __init__(self, value: Value) -> None:
+        self.value = value
 
 
 class _Compiler:
@@ -89,13 +133,15 @@ class _Compiler:
         self.checked = checked
         self.platform = platform
         self._resolver = resolver
-        self.attachments: dict[str, Attachment] = {}  # by id (local name, secret id, ssh id)
-        module = checked.module
-        self.source_map = SourceMap(module.file.name, module.file.data, "HLB")
+        self.attachments: dict[str, Attachment] = {}  # by kind and id (local name, secret id, ssh id)
+        self._maps: dict[str, SourceMap] = {}
         self.stack: list[Span] = []  # call sites of the user functions being evaluated
         self.subject: list[Value] = [FsValue.scratch()]  # what the options being evaluated apply to
+        self.active: dict[int, frozenset[str]] = {}  # id(bound call) -> the effects bound there
+        self.bound_type: Type | None = None  # the type of the bind being evaluated
 
-    # CompileContext
+    # -- CompileContext ----------------------------------------------------------------
+
     @property
     def resolver(self) -> ImageResolver | None:
         return self._resolver
@@ -105,52 +151,85 @@ class _Compiler:
         self.attachments.setdefault(key, item)
 
     def module_dir(self, span: Span) -> str:
-        return os.path.dirname(os.path.abspath(span.file.name))
+        name = span.file.name
+        if name in ("-", "<stdin>"):
+            return os.getcwd()
+        return os.path.dirname(os.path.abspath(name))
 
     def locations(self, span: Span) -> tuple[SourceLocation, ...]:
         spans = [span, *reversed(self.stack)]
-        return tuple(SourceLocation(self.source_map, (_range(s),)) for s in spans)
+        return tuple(SourceLocation(self._map(s.file), (_range(s),)) for s in spans)
+
+    def _map(self, file: SourceFile) -> SourceMap:
+        sm = self._maps.get(file.name)
+        if sm is None:
+            sm = self._maps[file.name] = SourceMap(file.name, file.data, "HLB")
+        return sm
+
+    # -- targets -------------------------------------------------------------------------
 
     def target(self, name: str, cli_span: Span | None) -> CompiledTarget:
-        funcs = self.checked.funcs
-        file = self.checked.module.file
+        module = self.checked
+        file = module.module.file
         where = cli_span or Span(file, 0, 0)
-        decl = funcs.get(name)
-        if decl is None:
-            if name in self.checked.binds:
-                raise CompileError(cat.unsupported(where, f"building the bind `{name}`", _LATER))
-            raise CompileError(cat.target_not_found(where, name, file.name, closest(name, self.checked.symbols())))
-        t = declared(decl.type)
-        if t.kind is Kind.PIPELINE:
-            raise CompileError(cat.unsupported(decl.type.span, "building `pipeline` targets", _LATER))
-        if t.kind is not Kind.FS:
-            raise CompileError(cat.invalid_target(decl.name.span, f"target `{name}` is a {decl.type.name}, not an fs"))
-        if decl.params:
+        decl = module.funcs.get(name)
+        bind = module.binds.get(name) if decl is None else None
+        if decl is None and bind is None:
+            raise CompileError(cat.target_not_found(where, name, file.name, closest(name, module.symbols())))
+        func = decl if decl is not None else bind.func  # type: ignore[union-attr]
+        t = declared(decl.type) if decl is not None else bind.type  # type: ignore[union-attr]
+        assert t is not None
+        anchor = decl.name.span if decl is not None else bind.name.span  # type: ignore[union-attr]
+        if t.kind not in (Kind.FS, Kind.PIPELINE):
+            raise CompileError(cat.invalid_target(anchor, f"target `{name}` is a {t}, not an fs or a pipeline"))
+        if func.params:
             raise CompileError(
                 cat.invalid_target(
-                    decl.name.span,
+                    anchor,
                     f"target `{name}` takes parameters",
                     hint="targets are called without arguments; wrap it in an fs function that passes them",
                 )
             )
-        value = self.call_func(decl, [], FsValue.scratch(), decl.name.span)
-        assert isinstance(value, FsValue)
-        definition = value.state.marshal(self.platform)
-        return CompiledTarget(name, decl.name.span, definition, self.platform)
+        if bind is not None:
+            value = self.call_bind(bind, module, [], zero_value(t), anchor)
+        else:
+            value = self.call_func(func, module, [], zero_value(t), anchor)
+        return CompiledTarget(name, anchor, value, _request(value, name, anchor), self.platform)
 
-    # -- evaluation --------------------------------------------------------------
+    # -- evaluation ----------------------------------------------------------------------
 
-    def call_func(self, decl: ast.FuncDecl, args: list[Value], current: Value, site: Span) -> Value:
+    def call_func(
+        self, decl: ast.FuncDecl, module: CheckedModule, args: list[_FrameValue], current: Value, site: Span
+    ) -> Value:
         if decl.body is None:
             return current
-        frame = {p.name.name: v for p, v in zip(decl.params, args, strict=True)}
+        frame = _Frame(module, {p.name.name: v for p, v in zip(decl.params, args, strict=True)})
         self.stack.append(site)
         try:
             return self.block(decl.body, declared(decl.type), current, frame)
         finally:
             self.stack.pop()
 
-    def block(self, block: ast.Block, t: Type, current: Value, frame: dict[str, Value]) -> Value:
+    def call_bind(
+        self, bind: Bind, module: CheckedModule, args: list[_FrameValue], current: Value, site: Span
+    ) -> Value:
+        """Re-evaluate the bind's function with the binding active; its bound call gives the value."""
+        key = id(bind.call)
+        saved = self.active.get(key), self.bound_type
+        self.active[key] = self.active.get(key, frozenset()) | {bind.effect}
+        self.bound_type = bind.type
+        try:
+            return self.call_func(bind.func, module, args, current, site)
+        except _BindResult as r:
+            return r.value
+        finally:
+            if saved[0] is None:
+                self.active.pop(key, None)
+            else:
+                self.active[key] = saved[0]
+            self.bound_type = saved[1]
+
+    def block(self, block: ast.Block, t: Type, current: Value, frame: _Frame) -> Value:
         for stmt in block.stmts:
             if isinstance(stmt, ast.ExprStmt):
                 current = self.expr(stmt.expr, t, frame)
@@ -164,29 +243,35 @@ class _Compiler:
         args: Sequence[ast.Expr],
         with_: ast.Expr | None,
         current: Value,
-        frame: dict[str, Value],
+        frame: _Frame,
     ) -> Value:
-        callee = self.checked.callee(node)
+        callee = frame.module.callee(node)
         if callee.noop:
             return current
-        if callee.bind is not None or callee.module is not None or callee.unresolved is not None:
-            what = "calling a bind" if callee.bind is not None else "calling into an imported module"
-            raise CompileError(cat.unsupported(node.func.span, what, _LATER))
+        if callee.unresolved is not None:
+            raise CompileError(
+                cat.unsupported(
+                    node.func.span,
+                    "calling into a module imported from an fs or git",
+                    'only local module imports (`import name from "./file.hlb"`) are compiled by this version',
+                )
+            )
         if callee.param is not None:
-            value = frame[callee.param.name.name]
+            value = frame.values[callee.param.name.name]
+            if isinstance(value, _Variadic):
+                if isinstance(current, Options):
+                    return current + _concat_options(value.items)
+                return value.items[-1] if value.items else current
             if isinstance(current, Options) and isinstance(value, Options):
                 return current + value
-            return value
-        if callee.func is not None:
-            if any(p.variadic or declared(p.type).kind is Kind.PIPELINE for p in callee.func.params):
-                raise CompileError(
-                    cat.unsupported(
-                        node.func.span, "calling functions with `variadic` or `pipeline` parameters", _LATER
-                    )
-                )
-            types = [declared(p.type) for p in callee.func.params]
-            values = [self.expr(a, t, frame) for a, t in zip(args, types, strict=True)]
-            return self.call_func(callee.func, values, current, node.span)
+            return _carry(current, value)
+        module = callee.module or frame.module
+        if callee.func is not None or callee.bind is not None:
+            func = callee.func if callee.func is not None else callee.bind.func  # type: ignore[union-attr]
+            values: list[_FrameValue] = self.user_args(func, args, frame)
+            if callee.bind is not None:
+                return _carry(current, self.call_bind(callee.bind, module, values, current, node.span))
+            return self.call_func(func, module, values, current, node.span)
         b = callee.builtin
         assert b is not None
         if b.lower is None:
@@ -194,21 +279,60 @@ class _Compiler:
                 cat.unsupported(
                     node.func.span,
                     f"compiling `{b.name}`",
-                    "this version checks it; compiling it arrives with issue #4",
+                    "this version checks it but cannot compile it yet",
                 )
             )
-        values = [self.expr(a, b.params[min(i, len(b.params) - 1)].type, frame) for i, a in enumerate(args)]
+        bargs = self.builtin_args(b, args, frame)
+        binds = self.active.get(id(node), frozenset())
         if b.type.is_option:
             # An option's lowering sees the value its call applies to (the fs a `run` starts from).
             options = self.options(b, with_, self.subject[-1], frame)
-            call = Call(b.name, node.span, tuple(a.span for a in args), self.subject[-1], options, self)
+            call = Call(b.name, node.span, tuple(a.span for a in args), self.subject[-1], options, self, binds)
             base = current if isinstance(current, Options) else Options()
-            return base.append(b.lower(call, *values))
+            return base.append(b.lower(call, *bargs))
         options = self.options(b, with_, current, frame)
-        call = Call(b.name, node.span, tuple(a.span for a in args), current, options, self)
-        return b.lower(call, *values)  # type: ignore[no-any-return]
+        call = Call(b.name, node.span, tuple(a.span for a in args), current, options, self, binds)
+        result: Value = b.lower(call, *bargs)
+        result = _carry(current, result, *bargs, *_option_values(options))
+        if binds and self.bound_type is not None and self.bound_type != b.type:
+            raise _BindResult(result)  # e.g. a pushed digest out of an fs block
+        return result
 
-    def options(self, b: Builtin, with_: ast.Expr | None, subject: Value, frame: dict[str, Value]) -> Options:
+    def user_args(self, func: ast.FuncDecl, args: Sequence[ast.Expr], frame: _Frame) -> list[_FrameValue]:
+        values: list[_FrameValue] = []
+        for i, p in enumerate(func.params):
+            t = declared(p.type)
+            if p.variadic:
+                values.append(_Variadic(tuple(self.spread(args[i:], t, frame))))
+                break
+            values.append(self.expr(args[i], t, frame))
+        return values
+
+    def builtin_args(self, b: Builtin, args: Sequence[ast.Expr], frame: _Frame) -> list[Value]:
+        values: list[Value] = []
+        for i, a in enumerate(args):
+            p = b.params[min(i, len(b.params) - 1)]
+            if p.variadic:
+                values.extend(self.spread([a], p.type, frame))
+            else:
+                values.append(self.expr(a, p.type, frame))
+        return values
+
+    def spread(self, args: Sequence[ast.Expr], t: Type, frame: _Frame) -> list[Value]:
+        """Values for a variadic parameter: a variadic parameter passed on is spread into them."""
+        out: list[Value] = []
+        for a in args:
+            if isinstance(a, ast.CallExpr) and not a.args:
+                callee = frame.module.callee(a)
+                if callee.param is not None:
+                    v = frame.values[callee.param.name.name]
+                    if isinstance(v, _Variadic):
+                        out.extend(v.items)
+                        continue
+            out.append(self.expr(a, t, frame))
+        return out
+
+    def options(self, b: Builtin, with_: ast.Expr | None, subject: Value, frame: _Frame) -> Options:
         if with_ is None:
             return Options()
         self.subject.append(subject)
@@ -219,19 +343,19 @@ class _Compiler:
         assert isinstance(opt, Options)
         return opt
 
-    def expr(self, expr: ast.Expr, t: Type, frame: dict[str, Value]) -> Value:
+    def expr(self, expr: ast.Expr, t: Type, frame: _Frame) -> Value:
         match expr:
             case ast.StringLit():
                 return self.string(expr, frame)
             case ast.IntLit() | ast.BoolLit():
                 return expr.value
             case ast.FuncLit():
-                lit_type = self.checked.literal_type(expr)
+                lit_type = frame.module.literal_type(expr)
                 return self.block(expr.body, lit_type, zero_value(lit_type), frame)
             case ast.CallExpr():
                 return self.call(expr, expr.args, None, zero_value(t), frame)
 
-    def string(self, lit: ast.StringLit, frame: dict[str, Value]) -> str:
+    def string(self, lit: ast.StringLit, frame: _Frame) -> str:
         out: list[str] = []
         for part in lit.parts:
             if isinstance(part, str):
@@ -241,6 +365,46 @@ class _Compiler:
             v = self.expr(part.expr, STRING, frame)
             out.append(("true" if v else "false") if isinstance(v, bool) else str(v))
         return lit.finish("".join(out))
+
+
+def _carry(current: Value, result: Value, *inputs: object) -> Value:
+    """``result`` keeping the side solves of the value it replaces and of the fs values it was built from."""
+    if not isinstance(result, FsValue):
+        return result
+    effects: list[Effect] = []
+    for v in (current, *inputs):
+        if isinstance(v, FsValue):
+            effects.extend(v.effects)
+    if not effects:
+        return result
+    own = result.effects
+    return FsValue(result.state, result.image).with_effects(*effects, *own)
+
+
+def _option_values(options: Options) -> list[object]:
+    """The fs values an option block carried along (mount inputs keep their side solves)."""
+    out: list[object] = []
+    for item in options.items:
+        fs = getattr(item, "fs", None)
+        if isinstance(fs, FsValue):
+            out.append(fs)
+    return out
+
+
+def _concat_options(items: Sequence[Value]) -> Options:
+    out = Options()
+    for v in items:
+        if isinstance(v, Options):
+            out = out + v
+    return out
+
+
+def _request(value: Value, name: str, span: Span) -> Request | None:
+    if isinstance(value, FsValue):
+        return Single(value, name, span)
+    if isinstance(value, Pipeline):
+        return value.request
+    return None
 
 
 def _range(span: Span) -> Range:
