@@ -22,6 +22,7 @@ class State:
     cwd: str = "/"
     user: str = ""
     platform: Platform | None = None
+    cwd_set: bool = False  # Go's state has no dir until one is set; a relative copy source stays relative then
 
     def with_output(self, output: Output | None) -> State:
         return replace(self, output=output)
@@ -32,7 +33,7 @@ class State:
 
     def dir(self, path: str) -> State:
         """Set the working dir; a relative path joins onto the current one."""
-        return replace(self, cwd=join_dir(self.cwd, path))
+        return replace(self, cwd=join_dir(self.cwd, path), cwd_set=True)
 
     def with_user(self, user: str) -> State:
         return replace(self, user=user)
