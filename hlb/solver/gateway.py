@@ -1,0 +1,314 @@
+"""``GatewayResolver``: image configs from the daemon, through one gateway-mode build.
+
+A gateway ("client-side frontend") build is a ``Control.Solve`` with a ref, a
+session, no frontend and no definition: the daemon registers the build and
+waits for ``LLBBridge`` calls carrying metadata ``buildkit-controlapi-buildid``
+until ``LLBBridge.Return`` ends it. One such build is started lazily on the
+first :meth:`GatewayResolver.resolve` and serves every resolution (and
+:meth:`GatewayResolver.ping`) of one ``hlb run``; :meth:`GatewayResolver.close`
+returns an empty result so the Solve finishes instead of waiting forever.
+
+Resolve mode. ``ResolveImageConfigRequest.ResolveMode`` is always sent
+explicitly. On the Docker engine it is ``default``, which the engine takes as
+"prefer the engine's image store, else the registry": an image that exists only
+locally (``docker import``, ``docker build``, ``docker tag``) resolves, as
+``docker build`` would resolve it. ``pull`` there would ignore the store and
+fail for such images (verified: ``busybox:latest`` imported offline fails in
+``pull`` mode with a registry DNS error and resolves in ``default`` mode). On a
+standalone buildkitd there is no image store to prefer, and ``pull`` is what
+openllb/hlb sends so that a tag is always looked up in the registry.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from hlb._proto import control_pb2, gateway_pb2, gateway_pb2_grpc, ops_pb2
+from hlb.llb.platform import Platform
+from hlb.llb.reference import parse as parse_ref
+from hlb.resolver import ResolvedImage, ResolveError
+from hlb.session import Session, new_id
+from hlb.solver.address import Address
+from hlb.solver.client import BuildkitClient, StatusHandler, _StatusStream
+from hlb.solver.errors import decode
+from hlb.solver.transport import TransportError
+
+ResolveMode = Literal["default", "pull", "local"]
+BUILD_ID_KEY = "buildkit-controlapi-buildid"
+_UNKNOWN_JOB = "no such job"
+_R = TypeVar("_R", bound=Message)
+
+
+def default_resolve_mode(address: Address) -> ResolveMode:
+    """``default`` (prefer the engine's image store) on Docker, ``pull`` on buildkitd."""
+    return "default" if address.kind == "docker" else "pull"
+
+
+def log_name(ref: str) -> str:
+    """The progress vertex the daemon shows for a resolution."""
+    return f"[internal] load metadata for {ref}"
+
+
+def resolve_request(
+    ref: str, platform: Platform, mode: ResolveMode, session_id: str
+) -> gateway_pb2.ResolveImageConfigRequest:
+    return gateway_pb2.ResolveImageConfigRequest(
+        Ref=ref,
+        Platform=ops_pb2.Platform(OS=platform.os, Architecture=platform.architecture, Variant=platform.variant),
+        ResolveMode=mode,
+        LogName=log_name(ref),
+        SessionID=session_id,
+    )
+
+
+def return_request() -> gateway_pb2.ReturnRequest:
+    """Ends the gateway build with an empty result (the daemon dereferences ``result``: always set it)."""
+    return gateway_pb2.ReturnRequest(result=gateway_pb2.Result())
+
+
+def llb_caps(pong: gateway_pb2.PongResponse) -> dict[str, bool]:
+    return {cap.ID: cap.Enabled for cap in pong.LLBCaps}
+
+
+class GatewayError(Exception):
+    """A gateway call failed; the message is one line, without the ref (the caller adds it)."""
+
+    def __init__(self, message: str, *, fatal: bool) -> None:
+        super().__init__(message)
+        self.fatal = fatal  # the build (or the daemon) is gone, not just this one request
+
+
+def describe_rpc_error(err: grpc.RpcError, method: str, daemon: str) -> GatewayError:
+    """Map a failed LLBBridge/Control call to a one-line :class:`GatewayError`."""
+    code = err.code() if hasattr(err, "code") else None
+    if code == grpc.StatusCode.UNIMPLEMENTED:
+        return GatewayError(f"{daemon} is too old for gateway builds ({method} is not implemented)", fatal=True)
+    message = " ".join(decode(err).message.split())
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return GatewayError(f"cannot reach {daemon}: {message}", fatal=True)
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return GatewayError(f"{method} timed out on {daemon}", fatal=False)
+    if code == grpc.StatusCode.CANCELLED:
+        return GatewayError(f"{method} was cancelled", fatal=True)
+    return GatewayError(message or f"{method} failed: {code}", fatal=_UNKNOWN_JOB in message)
+
+
+def _one_line(ref: str, message: str) -> str:
+    """Drop the daemon's own ``failed to resolve ... for REF:`` prefixes; the caller names the ref."""
+    for prefix in (f"failed to resolve source metadata for {ref}: ", f"failed to resolve image config for {ref}: "):
+        message = message.removeprefix(prefix)
+    return message.removeprefix(f"{ref}: ")
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    ref: str
+    platform: Platform
+    mode: ResolveMode
+
+
+class _Build:
+    """One open gateway-mode build: its session, its ``Control.Solve`` and its LLBBridge stub."""
+
+    def __init__(
+        self, client: BuildkitClient, on_status: StatusHandler | None, register_timeout: float, call_timeout: float
+    ) -> None:
+        self._client = client
+        self._daemon = client.address.describe()
+        self._register_timeout = register_timeout
+        self._call_timeout = call_timeout
+        self.session: Session | None = client.open_session()
+        self.ref = new_id()
+        self._bridge = gateway_pb2_grpc.LLBBridgeStub(client.channel)
+        self._metadata = ((BUILD_ID_KEY, self.ref),)
+        req = control_pb2.SolveRequest(Ref=self.ref, Session=self.session.id if self.session else "", Frontend="")
+        self._status = _StatusStream(client.control, self.ref, on_status) if on_status else None
+        self._solve: Any = client.control.Solve.future(req)
+
+    @property
+    def session_id(self) -> str:
+        return self.session.id if self.session else ""
+
+    def call(self, method: str, request: Message, response: type[_R]) -> _R:
+        """Call ``LLBBridge.<method>``, retrying while the daemon has not registered the build yet."""
+        deadline = time.monotonic() + self._register_timeout
+        while True:
+            self._check_solve()
+            future = getattr(self._bridge, method).future(request, metadata=self._metadata, timeout=self._call_timeout)
+            try:
+                result = _wait(future)
+            except grpc.RpcError as e:
+                err = describe_rpc_error(e, f"LLBBridge.{method}", self._daemon)
+                if _UNKNOWN_JOB in str(err) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                self._check_solve()
+                raise err from e
+            if not isinstance(result, response):
+                raise GatewayError(f"LLBBridge.{method} answered {type(result).__name__}", fatal=True)
+            return result
+
+    def _check_solve(self) -> None:
+        """A gateway Solve only ends early when something went wrong: report that instead."""
+        if not self._solve.done():
+            return
+        try:
+            self._solve.result()
+        except grpc.RpcError as e:
+            raise describe_rpc_error(e, "Control.Solve", self._daemon) from e
+        raise GatewayError(f"the gateway build on {self._daemon} ended early", fatal=True)
+
+    def finish(self, timeout: float = 10.0) -> None:
+        """``Return`` an empty result and wait for the Solve; cancel it if that does not end it."""
+        try:
+            if not self._solve.done():
+                self._bridge.Return(return_request(), metadata=self._metadata, timeout=timeout)
+                self._solve.result(timeout=timeout)
+        except (grpc.RpcError, grpc.FutureTimeoutError, grpc.FutureCancelledError):
+            pass  # the build failed or the daemon is gone: cancelling below is all that is left
+        finally:
+            self._solve.cancel()
+            if self._status is not None:
+                self._status.finish(grace=2.0)
+            if self.session is not None:
+                self.session.close()
+
+
+def _wait(future: Any) -> Any:
+    """Wait for a unary future while staying responsive to Ctrl-C (then cancel it)."""
+    try:
+        while True:
+            try:
+                return future.result(timeout=0.25)
+            except grpc.FutureTimeoutError:
+                continue
+    except BaseException:
+        future.cancel()
+        raise
+
+
+class GatewayResolver:
+    """An :class:`~hlb.resolver.ImageResolver` backed by the daemon; a context manager.
+
+    ``GatewayResolver(client)`` borrows an open :class:`BuildkitClient` (the
+    caller closes it, after the resolver); ``GatewayResolver(address)`` connects
+    on first use and closes the client it made. Nothing touches the daemon until
+    the first :meth:`resolve` or :meth:`ping`. Results (and the daemon's
+    refusals, e.g. an unknown image) are cached per (ref, platform, mode) for
+    the resolver's lifetime; calls are serialised by a lock.
+    """
+
+    def __init__(
+        self,
+        target: BuildkitClient | Address,
+        *,
+        resolve_mode: ResolveMode | None = None,
+        on_status: StatusHandler | None = None,
+        register_timeout: float = 5.0,
+        call_timeout: float = 300.0,
+    ) -> None:
+        if isinstance(target, BuildkitClient):
+            self._client: BuildkitClient | None = target
+            self._address = target.address
+            self._owns_client = False
+        else:
+            self._client, self._address, self._owns_client = None, target, True
+        self.resolve_mode: ResolveMode = resolve_mode or default_resolve_mode(self._address)
+        self._on_status = on_status
+        self._register_timeout = register_timeout
+        self._call_timeout = call_timeout
+        self._lock = threading.RLock()
+        self._build: _Build | None = None
+        self.build_ref: str | None = None  # the Control.Solve ref of the gateway build, once started
+        self._broken: GatewayError | None = None
+        self._closed = False
+        self._cache: dict[_Key, ResolvedImage | ResolveError] = {}
+        self._caps: dict[str, bool] | None = None
+
+    def resolve(self, ref: str, platform: Platform) -> ResolvedImage:
+        try:
+            normalized = str(parse_ref(ref))
+        except ValueError as e:
+            raise ResolveError(f"invalid image reference {ref!r}: {e}") from None
+        key = _Key(normalized, platform, self.resolve_mode)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is None:
+                cached = self._resolve(self._open(normalized), key)
+                self._cache[key] = cached
+        if isinstance(cached, ResolveError):
+            raise ResolveError(str(cached))
+        return cached
+
+    def _resolve(self, build: _Build, key: _Key) -> ResolvedImage | ResolveError:
+        req = resolve_request(key.ref, key.platform, key.mode, build.session_id)
+        try:
+            resp = build.call("ResolveImageConfig", req, gateway_pb2.ResolveImageConfigResponse)
+        except GatewayError as e:
+            if e.fatal:
+                self._broken = e
+                raise ResolveError(f"cannot resolve image {key.ref}: {e}") from None
+            return ResolveError(f"cannot resolve image {key.ref} for {key.platform}: {_one_line(key.ref, str(e))}")
+        if not resp.Digest or not resp.Config:
+            return ResolveError(f"cannot resolve image {key.ref} for {key.platform}: the daemon returned no config")
+        return ResolvedImage(key.ref, resp.Digest, bytes(resp.Config))
+
+    def ping(self) -> dict[str, bool]:
+        """The daemon's LLB caps (``PongResponse.LLBCaps``): cap id -> enabled. Raises ResolveError."""
+        with self._lock:
+            if self._caps is None:
+                build = self._open("")
+                try:
+                    pong = build.call("Ping", gateway_pb2.PingRequest(), gateway_pb2.PongResponse)
+                except GatewayError as e:
+                    self._broken = e
+                    raise ResolveError(f"cannot ask the daemon for its capabilities: {e}") from None
+                self._caps = llb_caps(pong)
+            return dict(self._caps)
+
+    def _open(self, ref: str) -> _Build:
+        what = f"cannot resolve image {ref}" if ref else "cannot start a gateway build"
+        if self._closed:
+            raise ResolveError(f"{what}: the resolver is closed")
+        if self._broken is not None:
+            raise ResolveError(f"{what}: {self._broken}")
+        if self._build is not None:
+            return self._build
+        try:
+            if self._client is None:
+                self._client = BuildkitClient(self._address)
+            self._build = _Build(self._client, self._on_status, self._register_timeout, self._call_timeout)
+            self.build_ref = self._build.ref
+        except TransportError as e:
+            self._broken = GatewayError(str(e), fatal=True)
+            raise ResolveError(f"{what}: {e}") from None
+        return self._build
+
+    def close(self) -> None:
+        """End the gateway build (``Return`` with an empty result); idempotent, never raises."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            build, self._build = self._build, None
+            try:
+                if build is not None:
+                    build.finish()
+            finally:
+                if self._owns_client and self._client is not None:
+                    self._client.close()
+
+    def __enter__(self) -> GatewayResolver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["GatewayError", "GatewayResolver", "ResolveMode", "default_resolve_mode"]
