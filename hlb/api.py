@@ -7,15 +7,18 @@ diagnostic it found (warnings included), so callers render them in one place.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hlb.checker import CheckedModule, CheckResult, ModuleLoader, check_module
 from hlb.compiler import CompiledTarget, compile_targets
+from hlb.compiler.plan import Plan, build_plan
 from hlb.diagnostics import Diagnostic, HlbError
 from hlb.llb import Platform
+from hlb.resolver import ImageResolver
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast, parse_module
+from hlb.values import Attachment, CacheEntry
 
 
 def load(path: str | Path) -> SourceFile:
@@ -44,6 +47,11 @@ class Compiled:
     checked: CheckedModule
     targets: list[CompiledTarget]
     warnings: list[Diagnostic]
+    attachments: dict[str, Attachment] = field(default_factory=dict)
+
+    def plan(self, platform: Platform, **caches: Sequence[CacheEntry]) -> Plan:
+        """The solves that building the targets takes (see :mod:`hlb.compiler.plan`)."""
+        return build_plan(self.targets, self.attachments, platform, **caches)
 
 
 def compile_source(
@@ -51,11 +59,12 @@ def compile_source(
     targets: Sequence[str],
     platform: Platform,
     target_spans: Mapping[str, Span] | None = None,
+    resolver: ImageResolver | None = None,
 ) -> Compiled:
     module = parse(source)
     checked = check(module)
-    result = compile_targets(checked.checked, targets, platform, target_spans=target_spans)
+    result = compile_targets(checked.checked, targets, platform, target_spans=target_spans, resolver=resolver)
     warnings = checked.diagnostics + [d for d in result.diagnostics if not d.is_error]
     if not result.ok:
         raise HlbError(warnings + result.diagnostics)
-    return Compiled(source, checked.checked, result.targets, warnings)
+    return Compiled(source, checked.checked, result.targets, warnings, result.attachments)

@@ -1,19 +1,92 @@
 """``cacheContext``: a section of the build whose BuildKit cache lives at a ref.
 
-Our extension (docs section 12). Declared and type-checked here; the
-compiler (issue #4) makes each section its own solve and the solver
-(issue #5) imports and exports that solve's cache.
+Our extension (docs section 12). Each section is an
+:class:`~hlb.values.Effect`: a solve of the section's filesystem that imports
+its cache from the ref and exports it back there. The plan solves a section
+before every solve whose graph contains it, so those find the section's steps
+in the daemon's cache; the section's result is the call's value.
 """
 
 from __future__ import annotations
 
-from hlb.builtins.registry import declare
+import os
+from dataclasses import dataclass
+
+from hlb.builtins.call import Call
+from hlb.builtins.registry import builtin
+from hlb.diagnostics import catalog as cat
+from hlb.llb.reference import parse as parse_ref
+from hlb.llb.source import SourceOp
+from hlb.values import CacheEntry, Effect, Exporter, FsValue
 
 MODES = ("min", "max")
 BACKENDS = ("registry", "local", "inline")
+IMAGE_SCHEME = "docker-image://"
 
-declare(
-    "fs cacheContext(fs cache, fs section)",
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreError:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    backend: str
+
+
+def _section(call: Call, ref: str, section: FsValue, *, ref_arg: int) -> FsValue:
+    opts = call.options
+    mode = opts.last(Mode)
+    backend = opts.last(Backend)
+    kind = backend.backend if backend else "registry"
+    export: dict[str, str] = {"mode": mode.mode if mode else "min"}
+    if opts.has(IgnoreError):
+        export["ignore-error"] = "true"
+    exporters: tuple[Exporter, ...] = ()
+    if kind == "local":
+        path = os.path.normpath(os.path.join(call.module_dir, os.path.expanduser(ref)))
+        imports = (CacheEntry("local", {"src": path}),)
+        exports = (CacheEntry("local", {"dest": path, **export}),)
+        title = f"cacheContext {ref} (local)"
+    else:
+        try:
+            name = str(parse_ref(ref))
+        except ValueError as e:
+            call.fail(cat.invalid_image_ref(call.arg_span(ref_arg), ref, str(e)))
+        imports = (CacheEntry("registry", {"ref": name}),)
+        if kind == "inline":
+            # The cache travels in the image the section pushes to the ref.
+            exports = (CacheEntry("inline", {}),)
+            exporters = (Exporter("image", {"name": name, "push": "true"}),)
+        else:
+            exports = (CacheEntry("registry", {"ref": name, **export}),)
+        title = f"cacheContext {name}"
+    effect = Effect("cacheContext", title, section, call.span, exporters, imports, exports)
+    return section.with_effects(effect)
+
+
+def _image_ref(call: Call, cache: FsValue) -> str:
+    """The reference of an `fs { image "ref" }` cache location."""
+    out = cache.state.output
+    vertex = out.vertex if out is not None else None
+    if isinstance(vertex, SourceOp) and vertex.identifier.startswith(IMAGE_SCHEME):
+        return vertex.identifier[len(IMAGE_SCHEME) :].split("@", 1)[0]
+    call.fail(
+        cat.invalid_value(
+            call.arg_span(0),
+            "the cache location must be an image reference",
+            hint='write `cacheContext fs { image "registry/cache:tag"; } fs { ... }` or pass the ref as a string',
+        )
+    )
+
+
+@builtin("fs cacheContext(fs cache, fs section)")
+def cache_context_fs(call: Call, cache: FsValue, section: FsValue) -> FsValue:
     """Build `section` as its own solve whose cache is imported from and exported to `cache`'s image ref.
 
     The form of HLB's design discussion: `cache` is an `fs` whose source is an
@@ -22,11 +95,12 @@ declare(
     cache imports and exports. Options: `mode`, `ignoreError`, `backend`.
 
     Example: `cacheContext fs { image "127.0.0.1:5000/cache/app:deps"; } fs { image "golang:1.22"; run "go version"; }`
-    """,
-)
+    """
+    return _section(call, _image_ref(call, cache), section, ref_arg=0)
 
-declare(
-    "fs cacheContext(string ref, fs section)",
+
+@builtin("fs cacheContext(string ref, fs section)")
+def cache_context(call: Call, ref: str, section: FsValue) -> FsValue:
     """Build `section` as its own solve whose cache is imported from and exported to `ref`.
 
     `ref` is a registry ref unless `backend` selects `local` (a directory of
@@ -35,11 +109,12 @@ declare(
     Options: `mode`, `ignoreError`, `backend`.
 
     Example: `cacheContext "127.0.0.1:5000/cache/app:deps" fs { image "golang:1.22"; run "go mod download"; }`
-    """,
-)
+    """
+    return _section(call, ref, section, ref_arg=0)
 
-declare(
-    "option::cacheContext mode(string mode)",
+
+@builtin("option::cacheContext mode(string mode)", choices={"mode": MODES})
+def mode(call: Call, mode: str) -> Mode:
     """Which cache the section exports: `min` or `max`.
 
     `min` (default) exports the cache of the layers of the section's result
@@ -47,23 +122,24 @@ declare(
     cost of a larger cache.
 
     Example: `cacheContext "127.0.0.1:5000/cache/app:deps" fs { image "busybox"; } with mode("max")`
-    """,
-    choices={"mode": MODES},
-)
+    """
+    return Mode(mode)
 
-declare(
-    "option::cacheContext ignoreError()",
+
+@builtin("option::cacheContext ignoreError()")
+def ignore_error(call: Call) -> IgnoreError:
     """Do not fail the build when importing or exporting the section's cache fails.
 
     A missing or unreachable cache only costs time; the section itself must
     still build.
 
     Example: `cacheContext "127.0.0.1:5000/cache/app:deps" fs { image "busybox"; } with ignoreError`
-    """,
-)
+    """
+    return IgnoreError()
 
-declare(
-    "option::cacheContext backend(string backend)",
+
+@builtin("option::cacheContext backend(string backend)", choices={"backend": BACKENDS})
+def backend(call: Call, backend: str) -> Backend:
     """Where the section's cache is kept: `registry`, `local` or `inline`.
 
     `registry` (default): `ref` is an image reference of a cache manifest.
@@ -72,6 +148,5 @@ declare(
     and imported from the image `ref`.
 
     Example: `cacheContext "./.cache/deps" fs { image "busybox"; } with backend("local")`
-    """,
-    choices={"backend": BACKENDS},
-)
+    """
+    return Backend(backend)

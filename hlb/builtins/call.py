@@ -55,6 +55,7 @@ class Call:
     current: Value
     options: Options
     ctx: CompileContext
+    binds: frozenset[str] = frozenset()  # the effects bound with `as` at this call (`target`, `digest`...)
 
     @property
     def fs(self) -> FsValue:

@@ -1,17 +1,52 @@
 """Exporters: builtins that send the current filesystem somewhere as a side effect.
 
 Each one starts a separate solve of the filesystem with a BuildKit exporter
-and gives back the filesystem unchanged, so a block can go on after it; the
-target's build waits for these solves and fails when one fails. Declared
-and type-checked here; compiled from issue #4 on.
+and gives back the filesystem unchanged, so a block can go on after it. The
+side solve is an :class:`~hlb.values.Effect` on the returned value; the solve
+plan (:mod:`hlb.compiler.plan`) runs it beside the target's own solve, and the
+build fails when it fails. Which exporter the daemon really runs (``moby`` on
+the Docker engine for ``dockerLoad``) is the solver's choice.
 """
 
 from __future__ import annotations
 
-from hlb.builtins.registry import declare
+import os
+from dataclasses import dataclass
 
-declare(
-    "fs dockerPush(string ref) binds (string digest)",
+from hlb.builtins.call import Call
+from hlb.builtins.registry import builtin
+from hlb.diagnostics import catalog as cat
+from hlb.llb.reference import parse as parse_ref
+from hlb.values import Effect, Exporter, FsValue
+
+
+@dataclass(frozen=True, slots=True)
+class Stargz:
+    pass
+
+
+def _ref(call: Call, ref: str, arg: int = 0) -> str:
+    try:
+        return str(parse_ref(ref))
+    except ValueError as e:
+        call.fail(cat.invalid_image_ref(call.arg_span(arg), ref, str(e)))
+
+
+def _local_path(call: Call, path: str) -> str:
+    if not path:
+        call.fail(cat.invalid_value(call.arg_span(0), "the local path is empty", hint='for example: "./dist"'))
+    path = os.path.expanduser(path)
+    return os.path.normpath(os.path.join(call.module_dir, path))
+
+
+def _export(call: Call, title: str, exporter: Exporter, image_name: str = "") -> FsValue:
+    fs = call.fs
+    effect = Effect(call.name, title, fs, call.span, (exporter,), image_name=image_name)
+    return fs.with_effects(effect)
+
+
+@builtin("fs dockerPush(string ref) binds (string digest)")
+def docker_push(call: Call, ref: str) -> FsValue:
     """Push the filesystem as an image to a registry.
 
     The reference is normalised as for `image`; the image config carries what
@@ -19,70 +54,94 @@ declare(
     `as digest` binds the digest of the pushed manifest. Option: `stargz`.
 
     Example: `dockerPush "127.0.0.1:5000/app:latest" as appDigest`
-    """,
-)
+    """
+    name = _ref(call, ref)
+    if "digest" in call.binds:
+        call.fail(
+            cat.unsupported(
+                call.span,
+                "binding the digest of a push (`as digest`)",
+                "it needs the push to finish while compiling; push without `as` for now",
+            )
+        )
+    attrs = {"name": name, "push": "true"}
+    if call.options.has(Stargz):
+        attrs.update({"compression": "estargz", "oci-mediatypes": "true", "force-compression": "true"})
+    return _export(call, f"dockerPush {name}", Exporter("image", attrs), name)
 
-declare(
-    "option::dockerPush stargz()",
+
+@builtin("option::dockerPush stargz()")
+def stargz(call: Call) -> Stargz:
     """Push the layers compressed as eStargz, which runtimes can pull lazily.
 
     eStargz layers are ordinary gzip layers to other runtimes, so the image
     still runs everywhere. Not available on the Docker engine backend.
 
     Example: `dockerPush "127.0.0.1:5000/app:latest" with stargz`
-    """,
-)
+    """
+    return Stargz()
 
-declare(
-    "fs dockerLoad(string ref)",
+
+@builtin("fs dockerLoad(string ref)")
+def docker_load(call: Call, ref: str) -> FsValue:
     """Load the filesystem as an image named `ref` into the local Docker engine.
 
     Needs a Docker API (`DOCKER_HOST` or the default socket); the image is then
     available to `docker run`.
 
     Example: `dockerLoad "app:dev"`
-    """,
-)
+    """
+    name = _ref(call, ref)
+    return _export(call, f"dockerLoad {name}", Exporter("docker", {"name": name}), name)
 
-declare(
-    "fs download(string localPath)",
+
+@builtin("fs download(string localPath)")
+def download(call: Call, local_path: str) -> FsValue:
     """Write the filesystem's files into a directory of the machine running hlb.
 
     A relative path is relative to the module's directory; existing files are
     overwritten.
 
     Example: `download "./dist"`
-    """,
-)
+    """
+    dest = _local_path(call, local_path)
+    return _export(call, f"download {local_path}", Exporter("local", {}, dest))
 
-declare(
-    "fs downloadTarball(string localPath)",
+
+@builtin("fs downloadTarball(string localPath)")
+def download_tarball(call: Call, local_path: str) -> FsValue:
     """Write the filesystem's files as a tar archive to a file of the machine running hlb.
 
     A relative path is relative to the module's directory.
 
     Example: `downloadTarball "./dist/rootfs.tar"`
-    """,
-)
+    """
+    dest = _local_path(call, local_path)
+    return _export(call, f"downloadTarball {local_path}", Exporter("tar", {}, dest))
 
-declare(
-    "fs downloadOCITarball(string localPath)",
+
+@builtin("fs downloadOCITarball(string localPath)")
+def download_oci_tarball(call: Call, local_path: str) -> FsValue:
     """Write the filesystem as an OCI image layout tarball to a file of the machine running hlb.
 
     The image config is included, as for `dockerPush`. Not available on the
     Docker engine backend.
 
     Example: `downloadOCITarball "./dist/app-oci.tar"`
-    """,
-)
+    """
+    dest = _local_path(call, local_path)
+    return _export(call, f"downloadOCITarball {local_path}", Exporter("oci", {}, dest))
 
-declare(
-    "fs downloadDockerTarball(string localPath, string ref)",
+
+@builtin("fs downloadDockerTarball(string localPath, string ref)")
+def download_docker_tarball(call: Call, local_path: str, ref: str) -> FsValue:
     """Write the filesystem as an image tarball, named `ref`, that `docker load` accepts.
 
     The image config is included, as for `dockerPush`. Not available on the
     Docker engine backend.
 
     Example: `downloadDockerTarball "./dist/app.tar" "app:dev"`
-    """,
-)
+    """
+    dest = _local_path(call, local_path)
+    name = _ref(call, ref, arg=1)
+    return _export(call, f"downloadDockerTarball {local_path}", Exporter("docker", {"name": name}, dest), name)

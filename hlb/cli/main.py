@@ -18,9 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hlb {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from hlb.cli import check, fmt, lint, run
+    from hlb.cli import check, compile, fmt, lint, run
 
     run.add_parser(commands)
+    compile.add_parser(commands)
     check.add_parser(commands)
     lint.add_parser(commands)
     fmt.add_parser(commands)

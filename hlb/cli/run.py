@@ -5,22 +5,29 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
 from hlb.api import Compiled, compile_source, load
-from hlb.compiler import CompiledTarget
+from hlb.compiler.plan import Node as PlanNode
+from hlb.compiler.plan import Plan, Solve
+from hlb.compiler.plan import render as render_plan
 from hlb.diagnostics import Diagnostic, HlbError, Label, render_all
 from hlb.diagnostics import catalog as cat
-from hlb.llb import Platform, default_platform
+from hlb.llb import Definition, Platform, default_platform
 from hlb.progress.plain import PlainPrinter
 from hlb.progress.tracker import Tracker
 from hlb.solver.address import resolve
-from hlb.solver.client import BuildkitClient
+from hlb.solver.client import BuildkitClient, SolveOptions
+from hlb.solver.client import CacheEntry as SolverCache
 from hlb.solver.errors import SolveError, SolveFailure
+from hlb.solver.gateway import GatewayResolver
 from hlb.solver.transport import TransportError
 from hlb.source import SourceFile, Span
+from hlb.values import CacheEntry, Exporter
 
 FAIL_LOG_LINES = 10
 
@@ -40,6 +47,27 @@ def add_parser(commands: Any) -> None:
         help="a function to build; repeatable or comma-separated (default: default)",
     )
     p.add_argument("--platform", help="default platform for images, os/arch[/variant] (default: linux/<host arch>)")
+    p.add_argument(
+        "--tree",
+        action="store_true",
+        help="print the solve plan (every solve with its exports and cache imports/exports) instead of building",
+    )
+    p.add_argument(
+        "--cache-from",
+        action="append",
+        default=[],
+        metavar="CACHE",
+        help="import build cache for every target solve, as buildx writes it: type=registry,ref=REF | "
+        "type=local,src=DIR | REF (repeatable)",
+    )
+    p.add_argument(
+        "--cache-to",
+        action="append",
+        default=[],
+        metavar="CACHE",
+        help="export every target solve's build cache: type=registry,ref=REF[,mode=max] | "
+        "type=local,dest=DIR | type=inline (repeatable)",
+    )
     p.set_defaults(func=run)
 
 
@@ -61,15 +89,49 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"hlb: error: cannot read {args.file}: {e.strerror or e}", file=err)
         return 1
-    names = targets_of(args.target)
     try:
-        compiled = compile_source(source, names, platform, command_line_spans(names))
-    except HlbError as e:
-        print(render_all(e.diagnostics, color=color), file=err)
-        return 1
-    if compiled.warnings:
-        print(render_all(compiled.warnings, color=color), file=err)
-    return _build(compiled, color)
+        cache_from = [parse_cache(c, "--cache-from") for c in args.cache_from]
+        cache_to = [parse_cache(c, "--cache-to") for c in args.cache_to]
+    except ValueError as e:
+        print(f"hlb: error: {e}", file=err)
+        return 2
+    names = targets_of(args.target)
+    resolver = None if args.tree else GatewayResolver(resolve())
+    try:
+        try:
+            compiled = compile_source(source, names, platform, command_line_spans(names), resolver=resolver)
+        except HlbError as e:
+            print(render_all(e.diagnostics, color=color), file=err)
+            return 1
+        if compiled.warnings:
+            print(render_all(compiled.warnings, color=color), file=err)
+        plan = compiled.plan(platform, cache_from=cache_from, cache_to=cache_to)
+        if args.tree:
+            sys.stdout.write(render_plan(plan))
+            return 0
+        return _build(compiled, plan, color)
+    finally:
+        if resolver is not None:
+            resolver.close()
+
+
+def parse_cache(text: str, flag: str) -> CacheEntry:
+    """``type=registry,ref=R,mode=max`` (or a bare ``R``) as buildx reads ``--cache-from``/``--cache-to``."""
+    attrs: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq:
+            if "=" not in text:
+                return CacheEntry("registry", {"ref": text})
+            raise ValueError(f"{flag} {text!r}: `{part}` is not key=value")
+        attrs[key.strip()] = value.strip()
+    kind = attrs.pop("type", "")
+    if not kind:
+        raise ValueError(f"{flag} {text!r}: no type= (registry, local, inline, gha, s3...)")
+    for key in ("src", "dest"):
+        if key in attrs and kind == "local":
+            attrs[key] = os.path.abspath(attrs[key])
+    return CacheEntry(kind, attrs)
 
 
 def command_line_spans(names: list[str]) -> dict[str, Span]:
@@ -83,13 +145,12 @@ def command_line_spans(names: list[str]) -> dict[str, Span]:
     return spans
 
 
-def _build(compiled: Compiled, color: bool) -> int:
+def _build(compiled: Compiled, plan: Plan, color: bool) -> int:
     err = sys.stderr
-    todo = [t for t in compiled.targets if not t.definition.empty]
     for t in compiled.targets:
-        if t.definition.empty:
+        if t.request is None or (t.fs is not None and t.definition.empty and not t.fs.effects):
             print(f"hlb: {t.name}: the result is an empty filesystem (scratch); nothing to build", file=err)
-    if not todo:
+    if plan.root is None:
         return 0
     address = resolve()
     try:
@@ -99,39 +160,76 @@ def _build(compiled: Compiled, color: bool) -> int:
         print("  hint: start an engine (scripts/engine up), or set DOCKER_HOST or BUILDKIT_HOST", file=err)
         return 1
     with client:
-        for target in todo:
-            code = _solve(client, target, compiled.source, color)
-            if code:
-                return code
-    return 0
+        runner = _Runner(client, compiled.source, color, many=len(plan.solves) > 1)
+        return runner.node(plan.root)
 
 
-def _solve(client: BuildkitClient, target: CompiledTarget, source: SourceFile, color: bool) -> int:
-    err = sys.stderr
-    printer = PlainPrinter(err)
-    start = time.monotonic()
-    try:
-        session = client.open_session()
+class _Runner:
+    """Runs a plan: sequential groups in order, parallel groups on threads; stops at the first failure."""
+
+    def __init__(self, client: BuildkitClient, source: SourceFile, color: bool, many: bool) -> None:
+        self.client = client
+        self.source = source
+        self.color = color
+        self.many = many
+        self.lock = threading.Lock()
+
+    def node(self, node: PlanNode) -> int:
+        if isinstance(node, Solve):
+            return self.solve(node)
+        if not node.parallel:
+            for child in node.children:
+                code = self.node(child)
+                if code:
+                    return code
+            return 0
+        with ThreadPoolExecutor(max_workers=min(8, len(node.children))) as pool:
+            codes = list(pool.map(self.node, node.children))
+        return next((c for c in codes if c), 0)
+
+    def solve(self, s: Solve) -> int:
+        err = sys.stderr
+        printer = PlainPrinter(err, prefix=f"[{s.index}] " if self.many else "")
+        start = time.monotonic()
+        options = SolveOptions(
+            cache_imports=[SolverCache(c.type, dict(c.attrs)) for c in s.cache_imports],
+            cache_exports=[SolverCache(c.type, dict(c.attrs)) for c in s.cache_exports],
+            exporters=[SolverCache(x.type, _exporter_attrs(x)) for x in s.exporters],
+            entitlements=list(s.entitlements),
+        )
         try:
-            client.solve(target.definition, session=session, on_status=printer.handle)
-        finally:
-            printer.close()
-            if session is not None:
-                session.close()
-    except TransportError as e:
-        print(f"hlb: error: {e}", file=err)
-        return 1
-    except SolveError as e:
-        print(file=err)
-        print(render_all([failure_diagnostic(e.failure, target, source, printer.tracker)], color=color), file=err)
-        return 1
-    print(f"\nhlb: {target.name}: {summary(target, printer.tracker)} in {time.monotonic() - start:.2f}s", file=err)
-    return 0
+            session = self.client.open_session()
+            try:
+                self.client.solve(s.definition, session=session, on_status=printer.handle, options=options)
+            finally:
+                printer.close()
+                if session is not None:
+                    session.close()
+        except TransportError as e:
+            print(f"hlb: error: {e}", file=err)
+            return 1
+        except SolveError as e:
+            with self.lock:
+                print(file=err)
+                diag = failure_diagnostic(e.failure, s, self.source, printer.tracker)
+                print(render_all([diag], color=self.color), file=err)
+            return 1
+        took = time.monotonic() - start
+        with self.lock:
+            print(f"\nhlb: {s.title}: {summary(s.definition, printer.tracker)} in {took:.2f}s", file=err)
+        return 0
 
 
-def summary(target: CompiledTarget, tracker: Tracker) -> str:
+def _exporter_attrs(x: Exporter) -> dict[str, str]:
+    attrs = dict(x.attrs)
+    if x.dest and x.type == "local":
+        attrs.setdefault("dest", x.dest)
+    return attrs
+
+
+def summary(definition: Definition, tracker: Tracker) -> str:
     """``3 of 3 steps cached, 1 source resolved``: what the cache saved this run."""
-    kinds = target.definition.op_kinds
+    kinds = definition.op_kinds
     steps = {d for d, k in kinds.items() if k != "source"}
     total, cached = tracker.summary(steps)
     sources = sum(1 for d, k in kinds.items() if k == "source" and d in tracker.vertices)
@@ -141,9 +239,7 @@ def summary(target: CompiledTarget, tracker: Tracker) -> str:
     return text
 
 
-def failure_diagnostic(
-    failure: SolveFailure, target: CompiledTarget, source: SourceFile, tracker: Tracker
-) -> Diagnostic:
+def failure_diagnostic(failure: SolveFailure, target: Solve, source: SourceFile, tracker: Tracker) -> Diagnostic:
     """A daemon failure as a diagnostic at the .hlb line that produced the failing step."""
     spans = _spans_for(failure, target, source)
     notes = []
@@ -154,18 +250,24 @@ def failure_diagnostic(
     primary = spans[0] if spans else Span(source, 0, 0)
     d = cat.build_failed(primary, failure.message, notes)
     if len(spans) > 1:
-        labels = [Label(s, f"in target `{target.name}`" if s == target.span else "called from here") for s in spans[1:]]
+        labels = [Label(s, "in " + target.title if s == target.span else "called from here") for s in spans[1:]]
         d = replace(d, secondary=tuple(labels))
     return d
 
 
-def _spans_for(failure: SolveFailure, target: CompiledTarget, source: SourceFile) -> list[Span]:
+def _spans_for(failure: SolveFailure, target: Solve, source: SourceFile) -> list[Span]:
     src = target.definition.source
     spans: list[Span] = []
     if src is not None and failure.vertex and failure.vertex in src.locations:
+        files: dict[int, SourceFile] = {}
         for loc in src.locations[failure.vertex].locations:
+            file = files.get(loc.sourceIndex)
+            if file is None:
+                info = src.infos[loc.sourceIndex]
+                same = info.filename == source.name
+                file = files[loc.sourceIndex] = source if same else SourceFile(info.filename, info.data.decode())
             for r in loc.ranges:
-                spans.append(_span(source, r.start.line, r.start.character, r.end.line, r.end.character))
+                spans.append(_span(file, r.start.line, r.start.character, r.end.line, r.end.character))
     if not spans:
         for sr in failure.sources:
             if sr.filename == source.name:

@@ -36,6 +36,8 @@ class SolveOptions:
     cache_imports: Sequence[CacheEntry] = ()
     cache_exports: Sequence[CacheEntry] = ()
     frontend_attrs: Mapping[str, str] = field(default_factory=dict)
+    exporters: Sequence[CacheEntry] = ()  # type and attrs, as for caches
+    entitlements: Sequence[str] = ()
 
 
 @dataclass
@@ -109,6 +111,14 @@ class BuildkitClient:
             Session=session.id if session else "",
             FrontendAttrs=dict(options.frontend_attrs),
         )
+        if len(options.exporters) == 1:
+            # One exporter: the field every BuildKit version reads (Exporters is v0.13+).
+            req.ExporterDeprecated = options.exporters[0].type
+            req.ExporterAttrsDeprecated.update(dict(options.exporters[0].attrs))
+        else:
+            for x in options.exporters:
+                req.Exporters.add(Type=x.type, Attrs=dict(x.attrs))
+        req.Entitlements.extend(options.entitlements)
         for e in options.cache_imports:
             req.Cache.Imports.add(Type=e.type, Attrs=dict(e.attrs))
         for e in options.cache_exports:

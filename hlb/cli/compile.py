@@ -1,0 +1,67 @@
+"""``hlb compile``: print a target's LLB without building it.
+
+``--format json`` (the default) prints one entry per op like ``buildctl debug
+dump-llb``; ``--format binary`` writes the ``pb.Definition`` that
+``buildctl build`` reads on stdin (``hlb compile -t app --format binary |
+buildctl build ...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from hlb.api import compile_source
+from hlb.cli.common import cannot_read, print_diagnostics, read_source
+from hlb.cli.run import command_line_spans
+from hlb.diagnostics import HlbError
+from hlb.llb import Platform, default_platform
+from hlb.llb.dump import to_json
+from hlb.solver.address import resolve
+from hlb.solver.gateway import GatewayResolver
+
+
+def add_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "compile",
+        help="print a target's LLB (JSON or binary) without building",
+        description="Compile a target of an .hlb file and print its LLB Definition. A daemon is contacted only "
+        "when an `image ... with resolve` needs an image config.",
+    )
+    p.add_argument("file", nargs="?", default="build.hlb", help="the .hlb module (default: build.hlb; - reads stdin)")
+    p.add_argument("-t", "--target", default="default", metavar="TARGET", help="the fs target (default: default)")
+    p.add_argument("--format", choices=("json", "binary"), default="json", help="output format (default: json)")
+    p.add_argument("--platform", help="default platform for images, os/arch[/variant] (default: linux/<host arch>)")
+    p.set_defaults(func=compile_command)
+
+
+def compile_command(args: argparse.Namespace) -> int:
+    try:
+        platform = Platform.parse(args.platform) if args.platform else default_platform()
+    except ValueError as e:
+        print(f"hlb: error: --platform: {e}", file=sys.stderr)
+        return 2
+    try:
+        source = read_source(args.file)
+    except OSError as e:
+        cannot_read(args.file, e)
+        return 1
+    with GatewayResolver(resolve()) as resolver:
+        try:
+            compiled = compile_source(source, [args.target], platform, command_line_spans([args.target]), resolver)
+        except HlbError as e:
+            print_diagnostics(e.diagnostics)
+            return 1
+    print_diagnostics(compiled.warnings)
+    target = compiled.targets[0]
+    if target.fs is None:
+        print(f"hlb: error: target `{target.name}` is a pipeline; compile one of its fs targets", file=sys.stderr)
+        return 1
+    definition = target.definition
+    if args.format == "binary":
+        sys.stdout.buffer.write(definition.serialize())
+        sys.stdout.buffer.flush()
+    else:
+        sys.stdout.write(to_json(definition) + "\n")
+    return 0
