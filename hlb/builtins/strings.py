@@ -1,47 +1,106 @@
 """``string`` builtins: formatting, templates, image manifests and facts of the local machine.
 
-Declared and type-checked here; compiled from issue #4 on. "Local" is the
-machine running hlb (the client), not the BuildKit daemon.
+"Local" is the machine running hlb (the client), not the BuildKit daemon.
+``manifest`` needs a registry round trip through the daemon and stays
+declared (type-checked, not compiled) for now.
 """
 
 from __future__ import annotations
 
-from hlb.builtins.registry import declare
+import os
+import shlex as _shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from hlb.builtins.call import Call
+from hlb.builtins.gofmt import sprintf
+from hlb.builtins.gotemplate import TemplateError, execute
+from hlb.builtins.registry import builtin, declare
+from hlb.diagnostics import catalog as cat
+from hlb.llb.platform import normalize_arch
+
+STDERR_LINES = 10  # the last lines of a failing localRun's stderr that its diagnostic shows
+
+# -- option values -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateField:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreError:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class IncludeStderr:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OnlyStderr:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LocalShlex:
+    pass
+
 
 # -- formatting -------------------------------------------------------------------------
 
-declare(
-    "string format(string formatString, variadic string values)",
+
+@builtin("string format(string formatString, variadic string values)")
+def format_(call: Call, format_string: str, *values: str) -> str:
     """Format the values into `formatString`, as Go's `fmt.Sprintf` does.
 
-    The values are strings, so `%s` (and `%q`) are the verbs to use; `%%` is
-    a literal percent sign.
+    The values are strings: `%s` and `%v` print one, `%q` quotes it, `%x` is
+    its hex bytes, `%%` is a percent sign; widths and precisions (`%-10s`,
+    `%.3s`) apply. A missing, extra or non-string use prints Go's text:
+    `%!s(MISSING)`, `%!(EXTRA string=x)`, `%!d(string=x)`.
 
     Example: `format "%s/%s:%s" "registry.example.com" "app" "v1.2.3"`
-    """,
-)
+    """
+    return sprintf(format_string, values)
 
-declare(
-    "string template(string text)",
+
+@builtin("string template(string text)")
+def template(call: Call, text: str) -> str:
     """Execute `text` as a Go `text/template` and give its output.
 
-    The template's data are the fields set with `stringField`, read as
-    `{{.name}}`.
+    The data are the `stringField`s: `{{.name}}`, `{{ .name }}`, `{{if .x}}…{{else}}…{{end}}`,
+    `{{with .x}}…{{end}}`, `{{/* comments */}}` and the `{{-`/`-}}` trim markers
+    work as in Go (a non-empty string is true); variables, pipelines, functions and
+    `range` are not supported. A parse error or an unknown field fails the build.
 
     Example: `template "FROM {{.base}}" with stringField("base", "alpine:3.20")`
-    """,
-)
+    """
+    data = {f.name: f.value for f in call.options.of(TemplateField)}
+    try:
+        return execute(text, data)
+    except TemplateError as e:
+        hint = None
+        if "no entry for key" in str(e):
+            known = ", ".join(f"`{k}`" for k in sorted(data)) or "none"
+            hint = f"set it with `stringField`; the fields set are {known}"
+        call.fail(cat.invalid_value(call.arg_span(0), str(e), hint=hint))
 
-declare(
-    "option::template stringField(string name, string value)",
+
+@builtin("option::template stringField(string name, string value)")
+def string_field(call: Call, name: str, value: str) -> TemplateField:
     """Make `value` available to the template as the field `{{.name}}`.
 
-    Repeat it for several fields; a field the template uses but no
-    `stringField` sets prints as `<no value>`.
+    Repeat it for several fields (a later one with the same name wins); a
+    field the template uses but no `stringField` sets fails the build.
 
     Example: `template "v{{.version}}" with stringField("version", "1.2.3")`
-    """,
-)
+    """
+    return TemplateField(name, value)
+
 
 # -- image manifests ------------------------------------------------------------------------
 
@@ -70,48 +129,53 @@ declare(
 
 # -- the local machine -------------------------------------------------------------------------
 
-declare(
-    "string localArch()",
+
+@builtin("string localArch()")
+def local_arch(call: Call) -> str:
     """The CPU architecture of the machine running hlb.
 
     Spelled as Go and OCI platforms spell it: `amd64`, `arm64`, ….
 
     Example: `localArch`
-    """,
-)
+    """
+    return go_arch(os.uname().machine if hasattr(os, "uname") else "")
 
-declare(
-    "string localOs()",
+
+@builtin("string localOs()")
+def local_os(call: Call) -> str:
     """The operating system of the machine running hlb.
 
     Spelled as Go and OCI platforms spell it: `linux`, `darwin`, `windows`.
 
     Example: `localOs`
-    """,
-)
+    """
+    return go_os(sys.platform)
 
-declare(
-    "string localCwd()",
+
+@builtin("string localCwd()")
+def local_cwd(call: Call) -> str:
     """The working directory hlb was started in.
 
     An absolute path of the machine running hlb (not the module's directory).
 
     Example: `localCwd`
-    """,
-)
+    """
+    return os.getcwd()
 
-declare(
-    "string localEnv(string key)",
+
+@builtin("string localEnv(string key)")
+def local_env(call: Call, key: str) -> str:
     """The value of an environment variable of the hlb process.
 
     An unset variable gives the empty string.
 
     Example: `localEnv "GITHUB_SHA"`
-    """,
-)
+    """
+    return os.environ.get(key, "")
 
-declare(
-    "string localRun(string command, variadic string args)",
+
+@builtin("string localRun(string command, variadic string args)")
+def local_run(call: Call, command: str, *args: str) -> str:
     """Run a command on the machine running hlb and give its standard output.
 
     One argument runs through `/bin/sh -c` (unless `shlex`), several are the
@@ -120,46 +184,104 @@ declare(
     `ignoreError`. Options: `ignoreError`, `includeStderr`, `onlyStderr`, `shlex`.
 
     Example: `localRun "git rev-parse --short HEAD"`
-    """,
-)
+    """
+    argv = _local_argv(call, command, args)
+    only_stderr = call.options.has(OnlyStderr)
+    merged = call.options.has(IncludeStderr) and not only_stderr
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=call.module_dir,
+            env=dict(os.environ),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL if only_stderr else subprocess.PIPE,
+            stderr=subprocess.STDOUT if merged else subprocess.PIPE,
+            check=False,
+        )
+    except OSError as e:
+        call.fail(cat.invalid_value(call.arg_span(0), f"`localRun` could not start `{argv[0]}`: {e.strerror or e}"))
+    output = proc.stderr if only_stderr else proc.stdout
+    if proc.returncode != 0 and not call.options.has(IgnoreError):
+        errors = (proc.stdout if merged else proc.stderr).decode("utf-8", "replace").rstrip("\n").splitlines()
+        status = f"status {proc.returncode}" if proc.returncode > 0 else f"signal {-proc.returncode}"
+        notes = [*errors[-STDERR_LINES:], "use `with ignoreError` to take its output anyway"]
+        call.fail(cat.build_failed(call.span, f"`localRun` command `{_shlex.join(argv)}` exited with {status}", notes))
+    return output.decode("utf-8", "replace").rstrip("\n")
 
-declare(
-    "option::localRun ignoreError()",
+
+def _local_argv(call: Call, command: str, args: tuple[str, ...]) -> list[str]:
+    if args:
+        return [command, *args]
+    if not call.options.has(LocalShlex):
+        return ["/bin/sh", "-c", command]
+    try:
+        words = _shlex.split(command)
+    except ValueError as e:
+        call.fail(cat.invalid_value(call.arg_span(0), f"cannot split the command into words: {e}"))
+    if not words:
+        call.fail(cat.invalid_value(call.arg_span(0), "`localRun` needs a command"))
+    return words
+
+
+@builtin("option::localRun ignoreError()")
+def ignore_error(call: Call) -> IgnoreError:
     """Use the output even when the command exits with a non-zero status.
 
     The command must still start: a missing program is an error.
 
     Example: `localRun "git describe --tags" with ignoreError`
-    """,
-)
+    """
+    return IgnoreError()
 
-declare(
-    "option::localRun includeStderr()",
+
+@builtin("option::localRun includeStderr()")
+def include_stderr(call: Call) -> IncludeStderr:
     """Capture standard error too, interleaved with standard output.
 
     Trailing newlines are trimmed as for standard output alone.
 
     Example: `localRun "go version" with includeStderr`
-    """,
-)
+    """
+    return IncludeStderr()
 
-declare(
-    "option::localRun onlyStderr()",
+
+@builtin("option::localRun onlyStderr()")
+def only_stderr(call: Call) -> OnlyStderr:
     """Capture standard error only, discarding standard output.
 
     For tools that print what you need there, such as `java -version`.
 
     Example: `localRun "java -version" with onlyStderr`
-    """,
-)
+    """
+    return OnlyStderr()
 
-declare(
-    "option::localRun shlex()",
+
+@builtin("option::localRun shlex()")
+def local_shlex(call: Call) -> LocalShlex:
     """Split a one-argument command into words instead of running it with `/bin/sh -c`.
 
     The words follow shell quoting rules and run directly; commands of
     several arguments are unaffected.
 
     Example: `localRun "git rev-parse HEAD" with shlex`
-    """,
-)
+    """
+    return LocalShlex()
+
+
+# -- Go's names for the local platform ---------------------------------------------------------
+
+_GO_ARCH = {"armv7l": "arm", "armv6l": "arm", "armv8l": "arm", "ppc64le": "ppc64le", "i86pc": "amd64", "amd64": "amd64"}
+_GO_OS = {"win32": "windows", "cygwin": "windows", "msys": "windows"}
+
+
+def go_arch(machine: str) -> str:
+    """GOARCH for a `uname -m` machine name (`x86_64` is `amd64`, `aarch64` is `arm64`)."""
+    m = machine.lower()
+    return _GO_ARCH.get(m) or normalize_arch(m)
+
+
+def go_os(platform: str) -> str:
+    """GOOS for a `sys.platform` value (`linux`, `darwin`, `win32` is `windows`, `freebsd14` is `freebsd`)."""
+    if platform in _GO_OS:
+        return _GO_OS[platform]
+    return platform.rstrip("0123456789")
