@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex as _shlex
-
 from hlb.builtins.call import Call
 from hlb.builtins.file_options import CreateParents
 from hlb.builtins.registry import builtin
@@ -57,18 +55,14 @@ def image(call: Call, ref: str) -> FsValue:
 def run(call: Call, *command: str) -> FsValue:
     """Run a command in the filesystem and continue with the result.
 
-    One argument runs through `/bin/sh -c` (unless `shlex`); several are the
-    argv as given. Options: `env`, `dir`, `user`, `mount`, `cacheMount`,
-    `readonlyRootfs`, `ignoreCache`, `network`, `security`, `shlex`, `host`,
-    `ssh`, `forward`, `secret`.
+    One argument runs through `/bin/sh -c` (or the `shell` prefix; split into
+    words with `shlex`); several are the argv as given. Options: `env`, `dir`,
+    `user`, `mount`, `cacheMount`, `readonlyRootfs`, `ignoreCache`, `network`,
+    `security`, `shlex`, `host`, `ssh`, `forward`, `secret`.
 
     Example: `run "echo hello > /hello"`
     """
-    if not command:
-        call.fail(cat.invalid_value(call.span, "`run` needs a command", hint='for example: run "make install"'))
-    args = ["/bin/sh", "-c", command[0]] if len(command) == 1 else list(command)
-    name = _shlex.join(args).replace("\n", "\\n")
-    return lower_run(call, args, name)
+    return lower_run(call, command)
 
 
 # -- file operations -------------------------------------------------------------

@@ -1,20 +1,25 @@
-"""``run`` and its options: ``option::run``, ``option::mount`` and ``option::cacheMount``.
+"""``run`` and its options: ``shell``, ``option::run``, ``option::mount`` and ``option::cacheMount``.
 
-``shell`` and the options without a lowering below are declared and
-type-checked, and compiled from issue #4 on. The options that reach the
-machine running hlb through the session (``ssh``, ``forward``, ``secret``)
-are in :mod:`hlb.builtins.run_session`.
+The options that reach the machine running hlb through the session (``ssh``,
+``forward``, ``secret``) are in :mod:`hlb.builtins.run_session`. A ``run``
+lowers to one exec op as Go's ``llb.State.Run`` builds it; its result is the
+rootfs after the exec, or, while a ``mount ... as name`` bind is evaluated,
+that mount's filesystem after the exec.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
-from dataclasses import dataclass
+import shlex as _shlex
+from dataclasses import dataclass, replace
 
 from hlb.builtins.call import Call
-from hlb.builtins.registry import builtin, declare
+from hlb.builtins.registry import builtin
+from hlb.builtins.run_session import RunSecret, RunSSH, mount_point
 from hlb.diagnostics import catalog as cat
-from hlb.llb import CacheSharing, Mkdir, Mount, RunOptions, State
+from hlb.llb import CacheSharing, Mkdir, Mkfile, Mount, NetMode, RunOptions, SecurityMode, State
+from hlb.llb.exec import HostIP
 from hlb.llb.file import Chown
 from hlb.llb.state import join_dir
 from hlb.values import FsValue
@@ -44,12 +49,60 @@ class RunUser:
 
 @dataclass(frozen=True, slots=True)
 class RunMount:
+    """A mount of a ``run``; ``fs`` is the mounted filesystem (None for ``cacheMount``).
+
+    ``bound``: the mount is the ``as`` bind being evaluated, so it keeps an
+    output and the ``run`` returns it.
+    """
+
     mount: Mount
+    fs: FsValue | None = None
+    bound: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Readonly:
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class ReadonlyRootfs:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreCache:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Shlex:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    mode: NetMode
+
+
+@dataclass(frozen=True, slots=True)
+class Security:
+    mode: SecurityMode
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraHost:
+    host: HostIP
+
+
+@dataclass(frozen=True, slots=True)
+class Tmpfs:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePath:
+    path: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +131,10 @@ class Owner:
 # -- lowering of run -------------------------------------------------------------
 
 
-def lower_run(call: Call, args: list[str], name: str) -> FsValue:
+def lower_run(call: Call, command: tuple[str, ...]) -> FsValue:
+    """The exec of ``run`` (``command`` as written) with the options of ``call``."""
+    args = _argv(call, command)
+    name = _shlex.join(args).replace("\n", "\\n")
     state = call.fs.state
     opts = call.options
     env = state
@@ -88,16 +144,48 @@ def lower_run(call: Call, args: list[str], name: str) -> FsValue:
     for d in opts.of(RunDir):
         cwd = join_dir(cwd, d.path)
     user = opts.last(RunUser)
-    mounts = tuple(m.mount for m in opts.of(RunMount))
-    _check_mounts(call, mounts)
+    network, security = opts.last(Network), opts.last(Security)
+    constraints = call.constraints(name)
+    if opts.has(IgnoreCache):
+        constraints = replace(constraints, ignore_cache=True)
+    run_mounts = _shim_readonly_mountpoints(call, [i for i in opts.items if isinstance(i, (RunMount, RunSecret))])
+    _check_mounts(call, tuple(m.mount for m in run_mounts))
     run_opts = RunOptions(
         env=env.env_list(),
         cwd=cwd,
         user=user.name if user else None,
-        mounts=mounts,
-        constraints=call.constraints(name),
+        mounts=tuple(m.mount for m in run_mounts),
+        readonly_rootfs=opts.has(ReadonlyRootfs),
+        network=network.mode if network else NetMode.SANDBOX,
+        security=security.mode if security else SecurityMode.SANDBOX,
+        extra_hosts=tuple(h.host for h in opts.of(ExtraHost)),
+        secrets=tuple(s for r in opts.of(RunSecret) for s in r.mounts),
+        ssh=tuple(s.mount for s in opts.of(RunSSH)),
+        constraints=constraints,
     )
-    return call.fs.with_state(state.run(args, run_opts).root()).history("RUN " + " ".join(args))
+    exec_state = state.run(args, run_opts)
+    history = "RUN " + " ".join(args)
+    bound = next((m for m in reversed(run_mounts) if m.bound), None)
+    if bound is not None and bound.fs is not None:
+        out = exec_state.mount_output(bound.mount.target)
+        return bound.fs.with_state(bound.fs.state.with_output(out)).history(history)
+    return call.fs.with_state(exec_state.root()).history(history)
+
+
+def _argv(call: Call, command: tuple[str, ...]) -> list[str]:
+    if not command:
+        call.fail(cat.invalid_value(call.span, "`run` needs a command", hint='for example: run "make install"'))
+    if len(command) > 1:
+        return list(command)
+    if not call.options.has(Shlex):
+        return list(call.fs.state.shell_args(command[0]))
+    try:
+        words = _shlex.split(command[0])
+    except ValueError as e:
+        call.fail(cat.invalid_value(call.arg_span(0), f"cannot split the command into words: {str(e).lower()}"))
+    if not words:
+        call.fail(cat.invalid_value(call.arg_span(0), "the command has no words to run"))
+    return words
 
 
 def _check_mounts(call: Call, mounts: tuple[Mount, ...]) -> None:
@@ -110,18 +198,76 @@ def _check_mounts(call: Call, mounts: tuple[Mount, ...]) -> None:
         seen.add(m.target)
 
 
+def _inside(path: str, root: str) -> bool:
+    return path != root and (root == "/" or path.startswith(root + "/"))
+
+
+def _shim_readonly_mountpoints(call: Call, items: list[RunMount | RunSecret]) -> list[RunMount]:
+    """openllb/hlb's read-only mount shim: a mount point inside an earlier read-only mount is created in its input.
+
+    Scanning the mounts and secrets from the last, the nearest earlier mount
+    containing the mount point decides: when it is a read-only bind mount, a
+    ``mkdir -p`` (0o755) of the mount point, or for a secret its parent dir
+    and an empty 0o644 file, is added to that mount's input.
+    """
+    mounts = [i for i in items if isinstance(i, RunMount)]
+    if not any(m.mount.readonly for m in mounts):
+        return mounts
+    targets: list[tuple[str, int | None]] = []  # (mount point, index in mounts or None for a secret)
+    for item in items:
+        if isinstance(item, RunMount):
+            targets.append((item.mount.target, mounts.index(item)))
+        else:
+            targets.extend((s.target, None) for s in item.mounts)
+    made: set[tuple[str, str]] = set()  # (read-only mount point, directory created in its input)
+    for i in range(len(targets) - 1, -1, -1):
+        target, own = targets[i]
+        for outer, index in reversed(targets[:i]):
+            if index is None or not _inside(target, outer):
+                continue
+            m = mounts[index].mount
+            if m.readonly and not m.cache_id and not m.tmpfs:
+                rel = posixpath.relpath(target, outer)
+                mounts[index] = _with_mountpoint(call, mounts[index], rel, own is None, made)
+            break
+    return mounts
+
+
+def _with_mountpoint(call: Call, rm: RunMount, rel: str, is_file: bool, made: set[tuple[str, str]]) -> RunMount:
+    m = rm.mount
+    base = "/" + m.selector.strip("/") if m.selector.strip("/") else "/"
+    path = posixpath.join(base, rel)
+    state = State(m.source)
+    key = m.target
+    parent = posixpath.dirname(path) if is_file else path
+    if parent != base and (key, parent) not in made:
+        made.add((key, parent))
+        where = posixpath.join(m.target, posixpath.relpath(parent, base))
+        c = call.constraints(f"[internal] creating mount point {where}")
+        state = state.file(Mkdir(parent, 0o755, make_parents=True), c)
+    if is_file:
+        c = call.constraints(f"[internal] creating mount point {posixpath.join(m.target, rel)}")
+        state = state.file(Mkfile(path, 0o644, b""), c)
+    return replace(rm, mount=replace(m, source=state.output))
+
+
 # -- shell -------------------------------------------------------------------------
 
-declare(
-    "fs shell(variadic string arg)",
+
+@builtin("fs shell(variadic string arg)")
+def shell(call: Call, *prefix: str) -> FsValue:
     """Set the command prefix that later one-argument `run`s use instead of `/bin/sh -c`.
 
-    The prefix applies to the rest of the block. openllb/hlb declares
-    `shell` without implementing it.
+    `run "cmd"` then executes the prefix followed by `cmd`, for the rest of
+    this filesystem's block and what it flows into; runs of several arguments
+    and `shlex` runs are unaffected. openllb/hlb declares it without a lowering.
 
     Example: `shell "/bin/bash" "-eo" "pipefail" "-c"`
-    """,
-)
+    """
+    if not prefix:
+        hint = 'for example: shell "/bin/bash" "-c"'
+        call.fail(cat.invalid_value(call.span, "`shell` needs a command prefix", hint=hint))
+    return call.fs.with_state(call.fs.state.with_shell(prefix))
 
 
 # -- option::run -------------------------------------------------------------------
@@ -168,20 +314,41 @@ def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
     """Mount a filesystem at `mountPoint` for this `run`.
 
     Writes to the mount are discarded, unless the mount is bound with
-    `as name`: `name` is then the mount's filesystem after the run. Options:
-    `readonly`, `tmpfs`, `sourcePath`, `cache`.
+    `as name`: `name` is then the mount's filesystem after the run, with the
+    input's image config. Options: `readonly`, `tmpfs`, `sourcePath`, `cache`.
 
     Example: `run "ls /src" with option { mount fs { local "."; } "/src" with readonly; }`
     """
     target = _target(call, mount_point, arg=1)
-    readonly = call.options.has(Readonly)
-    cache = call.options.last(CacheOpt)
+    opts = call.options
+    readonly = opts.has(Readonly)
+    cache = opts.last(CacheOpt)
+    source_path = opts.last(SourcePath)
+    selector = source_path.path if source_path else ""
+    bound = "target" in call.binds
     source = input.state.output
+    if opts.has(Tmpfs):
+        if cache is not None or source_path is not None:
+            call.fail(cat.invalid_value(call.span, "a `tmpfs` mount cannot also be a `cache` or have a `sourcePath`"))
+        if source is not None:
+            hint = f'mount `scratch` instead: mount scratch "{mount_point}" with tmpfs'
+            call.fail(cat.invalid_value(call.arg_span(0), "a `tmpfs` mount starts empty", hint=hint))
+        if bound:
+            why = "a `tmpfs` mount cannot be bound with `as`: its content is lost after the run"
+            call.fail(cat.invalid_value(call.span, why))
+        return RunMount(Mount(target, None, readonly=readonly, tmpfs=True), input)
     if cache is not None:
-        m = Mount(target, source, readonly=readonly, cache_id=cache.id, cache_sharing=cache.sharing)
-    else:
-        m = Mount(target, source, readonly=readonly, no_output=True)
-    return RunMount(m)
+        if bound:
+            call.fail(
+                cat.invalid_value(
+                    call.span,
+                    "a `cache` mount cannot be bound with `as`: its content stays in the cache",
+                    hint="copy what you need out of the cache into a mount that is bound",
+                )
+            )
+        m = Mount(target, source, readonly=readonly, selector=selector, cache_id=cache.id, cache_sharing=cache.sharing)
+        return RunMount(m, input)
+    return RunMount(Mount(target, source, readonly=readonly, selector=selector, no_output=not bound), input, bound)
 
 
 @builtin("option::run cacheMount(string mountPoint)")
@@ -222,31 +389,35 @@ def cache_mount(call: Call, mount_point: str) -> RunMount:
     return RunMount(m)
 
 
-declare(
-    "option::run readonlyRootfs()",
+@builtin("option::run readonlyRootfs()")
+def readonly_rootfs(call: Call) -> ReadonlyRootfs:
     """Mount the filesystem at `/` read-only for this `run`.
 
-    The command can still write to its other mounts; the step's result is the
-    filesystem as it was.
+    The command can still write to its other mounts. As in BuildKit's Go
+    client, the step's result is the filesystem as it was, so the command only
+    runs when a mount bound with `as` (or a later step using one) needs it.
 
-    Example: `run "go vet ./..." with readonlyRootfs`
-    """,
-)
+    Example: `run "go vet ./..." with option { readonlyRootfs; mount scratch "/out" as report; }`
+    """
+    return ReadonlyRootfs()
 
-declare(
-    "option::run ignoreCache()",
+
+@builtin("option::run ignoreCache()")
+def ignore_cache(call: Call) -> IgnoreCache:
     """Always execute this `run`, never reusing a cached result.
 
-    The step gets an environment variable `HLB_IGNORE_CACHE` with a new random
-    value on every build, so its cache key never matches; the steps that
-    follow it are rebuilt too.
+    The exec op is marked with LLB's own `ignore_cache` (Go's `llb.IgnoreCache`;
+    openllb/hlb adds a random env var instead), so its cache key stays stable
+    while BuildKit runs it again; the cache mounts it uses are reset, and
+    the steps that follow it are rebuilt.
 
     Example: `run "apk update" with ignoreCache`
-    """,
-)
+    """
+    return IgnoreCache()
 
-declare(
-    "option::run network(string networkmode)",
+
+@builtin("option::run network(string networkmode)", choices={"networkmode": NETWORK_MODES})
+def network(call: Call, networkmode: str) -> Network:
     """The network of this `run`: `unset`, `host` or `none`.
 
     `unset` (default) leaves it to BuildKit (its CNI network, else the host's);
@@ -254,12 +425,15 @@ declare(
     `network.host` entitlement; `none` gives the command no network at all.
 
     Example: `run "go test ./..." with network("none")`
-    """,
-    choices={"networkmode": NETWORK_MODES},
-)
+    """
+    modes = {"unset": NetMode.SANDBOX, "host": NetMode.HOST, "none": NetMode.NONE}
+    if networkmode not in modes:
+        call.fail(cat.invalid_choice(call.arg_span(0), "network mode", networkmode, NETWORK_MODES))
+    return Network(modes[networkmode])
 
-declare(
-    "option::run security(string securitymode)",
+
+@builtin("option::run security(string securitymode)", choices={"securitymode": SECURITY_MODES})
+def security(call: Call, securitymode: str) -> Security:
     """The security mode of this `run`: `sandbox` or `insecure`.
 
     `sandbox` (default) applies the default seccomp profile and capabilities;
@@ -267,39 +441,56 @@ declare(
     the `security.insecure` entitlement.
 
     Example: `run "mount -t tmpfs none /mnt" with security("insecure")`
-    """,
-    choices={"securitymode": SECURITY_MODES},
-)
+    """
+    modes = {"sandbox": SecurityMode.SANDBOX, "insecure": SecurityMode.INSECURE}
+    if securitymode not in modes:
+        call.fail(cat.invalid_choice(call.arg_span(0), "security mode", securitymode, SECURITY_MODES))
+    return Security(modes[securitymode])
 
-declare(
-    "option::run shlex()",
+
+@builtin("option::run shlex()")
+def shlex(call: Call) -> Shlex:
     """Split a one-argument command into words instead of running it with `/bin/sh -c`.
 
     The words are split with shell quoting rules and executed directly, so
-    images without a shell can run it. Commands of several arguments are
-    unaffected.
+    images without a shell can run it; an unbalanced quote is an error.
+    Commands of several arguments are unaffected.
 
     Example: `run "/bin/app --version" with shlex`
-    """,
-)
+    """
+    return Shlex()
 
-declare(
-    "option::run host(string hostname, string address)",
+
+@builtin("option::run host(string hostname, string address)")
+def host(call: Call, hostname: str, address: str) -> ExtraHost:
     """Add an `/etc/hosts` entry for this `run`.
 
     `address` must be an IP address; `hostname` may list several names
     separated by spaces.
 
     Example: `run "ping -c 1 db" with host("db db.local", "10.0.0.2")`
-    """,
-)
+    """
+    if not hostname.strip():
+        call.fail(cat.invalid_value(call.arg_span(0), "empty host name"))
+    return ExtraHost(HostIP(hostname, _ip(call, address)))
 
 
-def _target(call: Call, mount_point: str, arg: int) -> str:
-    """The absolute mount point (relative ones join the working dir); ``arg`` locates errors."""
-    if not mount_point:
-        call.fail(cat.invalid_value(call.arg_span(arg), "empty mount point"))
-    return posixpath.normpath(join_dir(call.fs.state.cwd, mount_point))
+def _target(call: Call, text: str, arg: int) -> str:
+    return mount_point(call, text, arg)
+
+
+def _ip(call: Call, address: str) -> str:
+    """``address`` as Go's ``net.IP.String()`` prints it; a diagnostic unless it is an IP address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        ip = None
+    if ip is None or "%" in address:
+        hint = "for example 10.0.0.2 or fd00::2"
+        call.fail(cat.invalid_value(call.arg_span(1), f"`{address}` is not an IP address", hint=hint))
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)  # Go prints IPv4-mapped addresses as IPv4
+    return str(ip)
 
 
 # -- option::mount and option::cacheMount ------------------------------------------
@@ -330,25 +521,29 @@ def mount_cache(call: Call, cacheid: str, sharingmode: str) -> CacheOpt:
     return CacheOpt(cacheid, _sharing(call, sharingmode, 1))
 
 
-declare(
-    "option::mount tmpfs()",
+@builtin("option::mount tmpfs()")
+def mount_tmpfs(call: Call) -> Tmpfs:
     """Mount an empty in-memory tmpfs instead of the input filesystem.
 
-    Its content is lost when the `run` ends; the input is ignored.
+    Its content is lost when the `run` ends. The input must be `scratch`,
+    and a tmpfs mount cannot be bound, cached or given a `sourcePath`.
 
     Example: `mount scratch "/tmp" with tmpfs`
-    """,
-)
+    """
+    return Tmpfs()
 
-declare(
-    "option::mount sourcePath(string path)",
+
+@builtin("option::mount sourcePath(string path)")
+def mount_source_path(call: Call, path: str) -> SourcePath:
     """Mount only the directory `path` of the input instead of its root.
 
     The path is relative to the input's root.
 
     Example: `mount fs { local "."; } "/src" with sourcePath("cmd")`
-    """,
-)
+    """
+    if not path:
+        call.fail(cat.invalid_value(call.arg_span(0), "empty source path"))
+    return SourcePath(path)
 
 
 @builtin("option::cacheMount readonly()")

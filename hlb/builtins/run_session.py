@@ -1,43 +1,167 @@
 """Options of ``run`` that reach the machine running hlb through the session.
 
 ``ssh`` (an SSH agent), ``forward`` (a local socket) and ``secret`` (local
-files), with their own options. Declared and type-checked here; compiled
-from issue #4 on. Relative local paths are relative to the module's directory.
+files), with their own options. Relative local paths are relative to the
+module's directory. Each lowering records what the session must serve with
+``call.ctx.attach``; the LLB names it by an id and never holds file contents.
+
+Ids are derived from the paths as written (a relative path stays relative to
+its module, ``~`` stays ``~``), so the exec ops, and so the cache keys, are the
+same across runs and across clones in different directories. A forwarded
+socket is attached as an :class:`~hlb.values.SSHSocket` whose one path is a
+URL (``unix:///abs/path`` or ``tcp://host:port``): plain paths are SSH agent
+sockets or keys, URLs are raw sockets to proxy.
 """
 
 from __future__ import annotations
 
-from hlb.builtins.registry import declare
+import hashlib
+import os
+import posixpath
+import re
+import stat
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from hlb.builtins.call import Call
+from hlb.builtins.registry import builtin
+from hlb.diagnostics import catalog as cat
+from hlb.llb.exec import SecretMount, SSHMount
+from hlb.llb.state import join_dir
+from hlb.values import SecretFile, SSHSocket
+
+# -- option values -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunSecret:
+    """The secret mounts of one ``secret`` option (one per file), in mount order."""
+
+    mounts: tuple[SecretMount, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSSH:
+    """One SSH socket mount of a ``run`` (from ``ssh`` or ``forward``)."""
+
+    mount: SSHMount
+
+
+@dataclass(frozen=True, slots=True)
+class SocketTarget:
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class LocalPaths:
+    paths: tuple[tuple[str, str], ...]  # (absolute path, id key)
+
+
+@dataclass(frozen=True, slots=True)
+class FileOwner:
+    uid: int | None = None
+    gid: int | None = None
+    mode: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Patterns:
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+def mount_point(call: Call, text: str, arg: int) -> str:
+    """The absolute mount point (a relative one joins the working dir); ``arg`` locates errors."""
+    if not text:
+        call.fail(cat.invalid_value(call.arg_span(arg), "empty mount point"))
+    return posixpath.normpath(join_dir(call.fs.state.cwd, text))
+
+
+def local_path(call: Call, path: str, arg: int) -> tuple[str, str]:
+    """``path`` of the client machine: (its absolute path, the key its ids derive from)."""
+    if not path:
+        call.fail(cat.invalid_value(call.arg_span(arg), "empty path"))
+    if path == "~" or path.startswith("~/"):
+        return os.path.normpath(os.path.expanduser(path)), posixpath.normpath(path)
+    if os.path.isabs(path):
+        return os.path.normpath(path), posixpath.normpath(path)
+    return os.path.normpath(os.path.join(call.module_dir, path)), posixpath.normpath(path)
+
+
+def derived_id(key: str) -> str:
+    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _owner(call: Call, default_mode: int) -> tuple[int, int, int]:
+    owners = call.options.of(FileOwner)
+    uid = next((o.uid for o in reversed(owners) if o.uid is not None), 0)
+    gid = next((o.gid for o in reversed(owners) if o.gid is not None), 0)
+    mode = next((o.mode for o in reversed(owners) if o.mode is not None), default_mode)
+    return uid, gid, mode
+
 
 # -- option::run ----------------------------------------------------------------------
 
-declare(
-    "option::run ssh()",
+
+@builtin("option::run ssh()")
+def ssh(call: Call) -> RunSSH:
     """Give this `run` an SSH agent socket served by the machine running hlb.
 
     The agent behind `$SSH_AUTH_SOCK` is forwarded unless `localPaths` names
-    other sockets or keys. The socket is mounted at
-    `/run/buildkit/ssh_agent.N` (mode 0o600) unless `target` says otherwise.
-    Options: `target`, `localPaths`, `uid`, `gid`, `mode`.
+    other sockets or keys. The socket is mounted at `/run/buildkit/ssh_agent.N`
+    (mode 0o600) unless `target` says otherwise; the first socket of a `run`
+    is its `SSH_AUTH_SOCK`. Options: `target`, `localPaths`, `uid`, `gid`, `mode`.
 
     Example: `run "git clone git@github.com:acme/private.git" with ssh`
-    """,
-)
+    """
+    paths = sorted({p for lp in call.options.of(LocalPaths) for p in lp.paths}, key=lambda p: p[1])
+    sock_id = derived_id("\x00".join(key for _, key in paths)) if paths else "default"
+    call.ctx.attach(SSHSocket(sock_id, tuple(abs_path for abs_path, _ in paths)))
+    target = call.options.last(SocketTarget)
+    uid, gid, mode = _owner(call, 0o600)
+    return RunSSH(SSHMount(sock_id, target.path if target else "", uid, gid, mode))
 
-declare(
-    "option::run forward(string src, string dest)",
+
+@builtin("option::run forward(string src, string dest)")
+def forward(call: Call, src: str, dest: str) -> RunSSH:
     """Forward a local socket into this `run` as a unix socket at `dest`.
 
-    `src` is a `unix://path` socket or a `tcp://host:port` address of the
-    machine running hlb, proxied through the session for the duration of the
-    build. Options: `uid`, `gid`, `mode`.
+    `src` is a `unix://path` socket (relative to the module) or a
+    `tcp://host:port` address of the machine running hlb, proxied through the
+    session for the duration of the build. Options: `uid`, `gid`, `mode`.
 
     Example: `run "docker ps" with forward("unix:///var/run/docker.sock", "/var/run/docker.sock")`
-    """,
-)
+    """
+    target = mount_point(call, dest, 1)
+    if src.startswith("unix://"):
+        abs_path, key = local_path(call, src[len("unix://") :], 0)
+        if not os.path.isdir(os.path.dirname(abs_path)):
+            call.fail(cat.invalid_value(call.arg_span(0), f"no directory `{os.path.dirname(abs_path)}` for the socket"))
+        sock_id, url = derived_id("unix://" + key), "unix://" + abs_path
+    elif src.startswith("tcp://"):
+        parts = urlsplit(src)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if not parts.hostname or port is None or parts.path not in ("", "/"):
+            call.fail(cat.invalid_value(call.arg_span(0), f"`{src}` is not a `tcp://host:port` address"))
+        sock_id, url = derived_id(src), src
+    else:
+        call.fail(
+            cat.invalid_value(
+                call.arg_span(0),
+                f"cannot forward `{src}`",
+                hint="forward a `unix://path` socket or a `tcp://host:port` address",
+            )
+        )
+    call.ctx.attach(SSHSocket(sock_id, (url,)))
+    uid, gid, mode = _owner(call, 0o600)
+    return RunSSH(SSHMount(sock_id, target, uid, gid, mode))
 
-declare(
-    "option::run secret(string localPath, string mountPoint)",
+
+@builtin("option::run secret(string localPath, string mountPoint)")
+def secret(call: Call, local_path_: str, mount_point_: str) -> RunSecret:
     """Mount a local file as a secret at `mountPoint` for this `run`.
 
     Secrets live in a tmpfs and never enter the image or the build cache. A
@@ -46,142 +170,261 @@ declare(
     `excludePatterns`.
 
     Example: `run "cat /run/secrets/npmrc" with secret("./.npmrc", "/run/secrets/npmrc")`
-    """,
-)
+    """
+    target = mount_point(call, mount_point_, 1)
+    abs_path, key = local_path(call, local_path_, 0)
+    try:
+        st = os.stat(abs_path)
+    except OSError as e:
+        call.fail(cat.invalid_value(call.arg_span(0), f"cannot read secret `{local_path_}`: {e.strerror}"))
+    if stat.S_ISREG(st.st_mode):
+        files = [""]
+    elif stat.S_ISDIR(st.st_mode):
+        include = [p for o in call.options.of(Patterns) for p in o.include]
+        exclude = [p for o in call.options.of(Patterns) for p in o.exclude]
+        files = [rel for rel in walk_files(abs_path) if selected(rel, include, exclude)]
+        if not files:
+            call.fail(cat.invalid_value(call.arg_span(0), f"no files to mount as secrets in `{local_path_}`"))
+    else:
+        call.fail(cat.invalid_value(call.arg_span(0), f"secret `{local_path_}` is not a file or a directory"))
+    uid, gid, mode = _owner(call, 0o400)
+    mounts = []
+    for rel in files:
+        file_key = posixpath.join(key, rel) if rel else key
+        secret_id = derived_id(file_key)
+        call.ctx.attach(SecretFile(secret_id, os.path.join(abs_path, rel) if rel else abs_path))
+        dest = posixpath.join(target, rel) if rel else target
+        mounts.append(SecretMount(dest, secret_id, uid, gid, mode))
+    return RunSecret(tuple(mounts))
+
+
+# -- local files and patterns ---------------------------------------------------------
+
+
+def walk_files(root: str) -> list[str]:
+    """Regular files under ``root`` as slash-separated relative paths, each directory in name order."""
+    out: list[str] = []
+
+    def visit(rel: str) -> None:
+        with os.scandir(os.path.join(root, rel)) as it:
+            entries = sorted(it, key=lambda e: e.name.encode("utf-8", "surrogateescape"))
+        for e in entries:
+            child = f"{rel}/{e.name}" if rel else e.name
+            if e.is_dir(follow_symlinks=False):
+                visit(child)
+            elif e.is_file(follow_symlinks=False):
+                out.append(child)
+
+    visit("")
+    return out
+
+
+def selected(rel: str, include: list[str], exclude: list[str]) -> bool:
+    """fsutil's filter: an include pattern matches the file or a parent; excludes apply in order, `!` re-includes."""
+    if include and not any(_matches_or_parent(p, rel) for p in include):
+        return False
+    excluded = False
+    for p in exclude:
+        negate = p.startswith("!")
+        if _matches_or_parent(p[1:] if negate else p, rel):
+            excluded = not negate
+    return not excluded
+
+
+def _matches_or_parent(pattern: str, rel: str) -> bool:
+    rx = _pattern_regex(pattern)
+    parts = rel.split("/")
+    return any(rx.fullmatch("/".join(parts[:i])) for i in range(len(parts), 0, -1))
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """A Docker-style pattern (`*`, `?`, `[...]` within a path element, `**` across) as a regex."""
+    p = posixpath.normpath(pattern).lstrip("/")
+    out, i = [], 0
+    while i < len(p):
+        c = p[i]
+        if p.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif p.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[" and "]" in p[i + 1 :]:
+            end = p.index("]", i + 2 if p[i + 1 : i + 2] in ("!", "^", "]") else i + 1)
+            body = p[i + 1 : end]
+            out.append("[" + ("^" + body[1:] if body[:1] in ("!", "^") else body).replace("\\", "\\\\") + "]")
+            i = end + 1
+        elif c == "\\" and i + 1 < len(p):
+            out.append(re.escape(p[i + 1]))
+            i += 2
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return re.compile("".join(out))
+
 
 # -- option::ssh --------------------------------------------------------------------
 
-declare(
-    "option::ssh target(string mountPoint)",
+
+@builtin("option::ssh target(string mountPoint)")
+def ssh_target(call: Call, mount_point_: str) -> SocketTarget:
     """Mount the SSH agent socket at `mountPoint`.
 
-    The default is `/run/buildkit/ssh_agent.N`, N counting the `ssh` options
-    of the `run`; `SSH_AUTH_SOCK` points at the first socket.
+    The default is `/run/buildkit/ssh_agent.N`, N counting the `ssh` and
+    `forward` options of the `run`; `SSH_AUTH_SOCK` points at the first socket.
 
     Example: `ssh with target("/run/ssh-agent.sock")`
-    """,
-)
+    """
+    return SocketTarget(mount_point(call, mount_point_, 0))
 
-declare(
-    "option::ssh localPaths(variadic string path)",
+
+@builtin("option::ssh localPaths(variadic string path)")
+def ssh_local_paths(call: Call, *paths: str) -> LocalPaths:
     """Serve these instead of `$SSH_AUTH_SOCK`: one agent socket, or PEM private keys.
 
     Keys protected by a passphrase are not supported.
 
     Example: `ssh with localPaths("~/.ssh/id_ed25519")`
-    """,
-)
+    """
+    resolved = []
+    for i, p in enumerate(paths):
+        abs_path, key = local_path(call, p, i)
+        if not os.path.exists(abs_path):
+            call.fail(cat.invalid_value(call.arg_span(i), f"no such socket or key `{p}`"))
+        resolved.append((abs_path, key))
+    return LocalPaths(tuple(resolved))
 
-declare(
-    "option::ssh uid(int id)",
+
+@builtin("option::ssh uid(int id)")
+def ssh_uid(call: Call, id: int) -> FileOwner:
     """Set the numeric owner of the SSH agent socket.
 
     The default is 0 (root); set it when the command runs as another user.
 
     Example: `ssh with uid(1000)`
-    """,
-)
+    """
+    return FileOwner(uid=id)
 
-declare(
-    "option::ssh gid(int id)",
+
+@builtin("option::ssh gid(int id)")
+def ssh_gid(call: Call, id: int) -> FileOwner:
     """Set the numeric group of the SSH agent socket.
 
     The default is 0 (root); set it when the command runs as another group.
 
     Example: `ssh with gid(1000)`
-    """,
-)
+    """
+    return FileOwner(gid=id)
 
-declare(
-    "option::ssh mode(int filemode)",
+
+@builtin("option::ssh mode(int filemode)")
+def ssh_mode(call: Call, filemode: int) -> FileOwner:
     """Set the permissions of the SSH agent socket.
 
     The default is 0o600, usable by its owner only.
 
     Example: `ssh with mode(0o660)`
-    """,
-)
+    """
+    return FileOwner(mode=filemode)
+
 
 # -- option::forward ------------------------------------------------------------------
 
-declare(
-    "option::forward uid(int id)",
+
+@builtin("option::forward uid(int id)")
+def forward_uid(call: Call, id: int) -> FileOwner:
     """Set the numeric owner of the forwarded socket.
 
     The default is 0 (root); set it when the command runs as another user.
 
     Example: `forward "unix:///var/run/docker.sock" "/var/run/docker.sock" with uid(1000)`
-    """,
-)
+    """
+    return FileOwner(uid=id)
 
-declare(
-    "option::forward gid(int id)",
+
+@builtin("option::forward gid(int id)")
+def forward_gid(call: Call, id: int) -> FileOwner:
     """Set the numeric group of the forwarded socket.
 
     The default is 0 (root); set it when the command runs as another group.
 
     Example: `forward "unix:///var/run/docker.sock" "/var/run/docker.sock" with gid(999)`
-    """,
-)
+    """
+    return FileOwner(gid=id)
 
-declare(
-    "option::forward mode(int filemode)",
+
+@builtin("option::forward mode(int filemode)")
+def forward_mode(call: Call, filemode: int) -> FileOwner:
     """Set the permissions of the forwarded socket.
 
     The default is 0o600, usable by its owner only.
 
     Example: `forward "unix:///var/run/docker.sock" "/var/run/docker.sock" with mode(0o660)`
-    """,
-)
+    """
+    return FileOwner(mode=filemode)
+
 
 # -- option::secret -------------------------------------------------------------------
 
-declare(
-    "option::secret uid(int id)",
+
+@builtin("option::secret uid(int id)")
+def secret_uid(call: Call, id: int) -> FileOwner:
     """Set the numeric owner of the mounted secret files.
 
     The default is 0 (root); set it when the command runs as another user.
 
     Example: `secret "./token" "/run/secrets/token" with uid(1000)`
-    """,
-)
+    """
+    return FileOwner(uid=id)
 
-declare(
-    "option::secret gid(int id)",
+
+@builtin("option::secret gid(int id)")
+def secret_gid(call: Call, id: int) -> FileOwner:
     """Set the numeric group of the mounted secret files.
 
     The default is 0 (root); set it when the command runs as another group.
 
     Example: `secret "./token" "/run/secrets/token" with gid(1000)`
-    """,
-)
+    """
+    return FileOwner(gid=id)
 
-declare(
-    "option::secret mode(int filemode)",
+
+@builtin("option::secret mode(int filemode)")
+def secret_mode(call: Call, filemode: int) -> FileOwner:
     """Set the permissions of the mounted secret files.
 
     BuildKit's default is 0o400, readable by the owner only.
 
     Example: `secret "./token" "/run/secrets/token" with mode(0o440)`
-    """,
-)
+    """
+    return FileOwner(mode=filemode)
 
-declare(
-    "option::secret includePatterns(variadic string pattern)",
+
+@builtin("option::secret includePatterns(variadic string pattern)")
+def secret_include(call: Call, *patterns: str) -> Patterns:
     """For a directory, mount only the files matching one of these patterns.
 
-    Patterns are relative to the directory; a single file ignores them.
+    Patterns are relative to the directory (`*` within a name, `**` across
+    directories); a pattern matching a directory takes all of it. A single file ignores them.
 
     Example: `secret "./certs" "/run/secrets/certs" with includePatterns("*.pem")`
-    """,
-)
+    """
+    return Patterns(include=patterns)
 
-declare(
-    "option::secret excludePatterns(variadic string pattern)",
+
+@builtin("option::secret excludePatterns(variadic string pattern)")
+def secret_exclude(call: Call, *patterns: str) -> Patterns:
     """For a directory, do not mount the files matching one of these patterns.
 
-    Patterns are relative to the directory; a single file ignores them.
+    Patterns are relative to the directory and apply in order; `!pattern`
+    takes back files an earlier pattern excluded. A single file ignores them.
 
     Example: `secret "./certs" "/run/secrets/certs" with excludePatterns("*.pub")`
-    """,
-)
+    """
+    return Patterns(exclude=patterns)

@@ -1,4 +1,10 @@
-"""Exec ops: run a command with mounts (Go's ``llb.ExecOp``)."""
+"""Exec ops: run a command with mounts (Go's ``llb.ExecOp``).
+
+As Go marshals them: the mounts sorted by target (the rootfs first), outputs
+numbered in that order over the writable bind mounts, each distinct input
+once; then the secret mounts and the SSH socket mounts in the order they were
+added, with no input (``-1``) and output 0, which the daemon ignores.
+"""
 
 from __future__ import annotations
 
@@ -54,6 +60,42 @@ class Mount:
 
 
 @dataclass(frozen=True, slots=True)
+class SecretMount:
+    """A secret served by the client, mounted as a file at ``target`` (Go's ``AddSecret``)."""
+
+    target: str
+    id: str
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o400
+    optional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SSHMount:
+    """An SSH agent socket (or a forwarded socket) served by the client (Go's ``AddSSHSocket``).
+
+    An empty ``target`` becomes ``/run/buildkit/ssh_agent.N``, N the socket's
+    index in the exec, when the exec is built.
+    """
+
+    id: str = ""
+    target: str = ""
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o600
+    optional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HostIP:
+    """An ``/etc/hosts`` entry; ``ip`` is already in Go's ``net.IP.String()`` form."""
+
+    host: str
+    ip: str
+
+
+@dataclass(frozen=True, slots=True)
 class ExecMeta:
     args: tuple[str, ...]
     env: tuple[str, ...] = ()  # KEY=VALUE
@@ -62,6 +104,7 @@ class ExecMeta:
     hostname: str = ""
     network: NetMode = NetMode.SANDBOX
     security: SecurityMode = SecurityMode.SANDBOX
+    extra_hosts: tuple[HostIP, ...] = ()
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -69,6 +112,8 @@ class ExecOp:
     meta: ExecMeta
     mounts: tuple[Mount, ...]  # includes the root mount at "/"
     constraints: Constraints = field(default_factory=Constraints)
+    secrets: tuple[SecretMount, ...] = ()  # appended after the sorted mounts, in this order
+    ssh: tuple[SSHMount, ...] = ()  # then these; their targets must be set (see State.run)
 
     def __post_init__(self) -> None:
         # Go sorts mounts by target before numbering outputs.
@@ -78,6 +123,8 @@ class ExecOp:
             raise ValueError("exec op needs a root mount")
         if not self.meta.args:
             raise ValueError("exec op needs arguments")
+        if any(not s.target for s in self.ssh):
+            raise ValueError("ssh mounts need a target")
 
     def inputs(self) -> tuple[Output, ...]:
         seen: list[Output] = []
@@ -85,6 +132,12 @@ class ExecOp:
             if m.source is not None and m.source not in seen:
                 seen.append(m.source)
         return tuple(seen)
+
+    def mount(self, target: str) -> Mount:
+        for m in self.mounts:
+            if m.target == target:
+                return m
+        raise KeyError(target)
 
     def output(self, target: str = "/") -> Output:
         """The output of the mount at ``target`` (the rootfs by default)."""
@@ -109,6 +162,8 @@ class ExecOp:
             hostname=meta.hostname,
             removeMountStubsRecursive=True,
         )
+        for h in meta.extra_hosts:
+            pmeta.extraHosts.append(pb.HostIP(Host=h.host, IP=h.ip))
         exe = pb.ExecOp(meta=pmeta, network=meta.network.value, security=meta.security.value)
         if meta.network is not NetMode.SANDBOX:
             caps.add("exec.meta.network")
@@ -129,6 +184,16 @@ class ExecOp:
                 output_index = out_index
                 out_index += 1
             exe.mounts.append(_mount_pb(mount, input_index, output_index))
+        if self.secrets:
+            caps.add("exec.mount.secret")
+        for s in self.secrets:
+            opt = pb.SecretOpt(ID=s.id, uid=s.uid, gid=s.gid, mode=s.mode, optional=s.optional)
+            exe.mounts.append(pb.Mount(input=-1, dest=s.target, mountType=pb.MountType.SECRET, secretOpt=opt))
+        if self.ssh:
+            caps.add("exec.mount.ssh")
+        for sock in self.ssh:
+            sopt = pb.SSHOpt(ID=sock.id, uid=sock.uid, gid=sock.gid, mode=sock.mode, optional=sock.optional)
+            exe.mounts.append(pb.Mount(input=-1, dest=sock.target, mountType=pb.MountType.SSH, SSHOpt=sopt))
         op.exec.CopyFrom(exe)
         return op, caps
 

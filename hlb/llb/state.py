@@ -1,5 +1,6 @@
 """``State``: an immutable filesystem state plus the run metadata Go keeps on it
-(env, working dir, user, platform). Every method returns a new State.
+(env, working dir, user, platform), and hlb's ``shell`` prefix. Every method
+returns a new State.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from hlb.llb.core import Constraints, Output
 from hlb.llb.definition import Definition, marshal
-from hlb.llb.exec import ExecMeta, ExecOp, Mount, NetMode, SecurityMode
+from hlb.llb.exec import ExecMeta, ExecOp, HostIP, Mount, NetMode, SecretMount, SecurityMode, SSHMount
 from hlb.llb.file import FileAction, FileOp
 from hlb.llb.platform import Platform
 
@@ -23,6 +24,7 @@ class State:
     user: str = ""
     platform: Platform | None = None
     cwd_set: bool = False  # Go's state has no dir until one is set; a relative copy source stays relative then
+    shell: tuple[str, ...] = ()  # hlb's `shell`: the prefix of one-argument runs; () is /bin/sh -c
 
     def with_output(self, output: Output | None) -> State:
         return replace(self, output=output)
@@ -41,6 +43,13 @@ class State:
     def with_platform(self, platform: Platform | None) -> State:
         return replace(self, platform=platform)
 
+    def with_shell(self, prefix: Sequence[str]) -> State:
+        return replace(self, shell=tuple(prefix))
+
+    def shell_args(self, command: str) -> tuple[str, ...]:
+        """The argv of a one-argument run: the shell prefix (``/bin/sh -c`` by default), then ``command``."""
+        return (*(self.shell or ("/bin/sh", "-c")), command)
+
     def env_list(self) -> tuple[str, ...]:
         return tuple(f"{k}={v}" for k, v in self.env)
 
@@ -50,19 +59,26 @@ class State:
 
     def run(self, args: Sequence[str], opts: RunOptions | None = None) -> ExecState:
         o = opts or RunOptions()
+        env = o.env if o.env is not None else self.env_list()
+        # As Go: SSH sockets without a target get /run/buildkit/ssh_agent.N, and the
+        # first socket is SSH_AUTH_SOCK unless the env already names one.
+        ssh = tuple(s if s.target else replace(s, target=f"/run/buildkit/ssh_agent.{i}") for i, s in enumerate(o.ssh))
+        if ssh and not any(kv.split("=", 1)[0] == "SSH_AUTH_SOCK" for kv in env):
+            env = (*env, f"SSH_AUTH_SOCK={ssh[0].target}")
         meta = ExecMeta(
             args=tuple(args),
-            env=o.env if o.env is not None else self.env_list(),
+            env=env,
             cwd=o.cwd if o.cwd is not None else self.cwd,
             user=o.user if o.user is not None else self.user,
             network=o.network,
             security=o.security,
+            extra_hosts=o.extra_hosts,
         )
         root = Mount("/", self.output, readonly=o.readonly_rootfs)
         constraints = o.constraints
         if constraints.platform is None and self.platform is not None:
             constraints = replace(constraints, platform=self.platform)
-        op = ExecOp(meta, (root, *o.mounts), constraints)
+        op = ExecOp(meta, (root, *o.mounts), constraints, secrets=o.secrets, ssh=ssh)
         return ExecState(self, op)
 
     def marshal(self, platform: Platform) -> Definition:
@@ -80,7 +96,10 @@ class RunOptions:
     readonly_rootfs: bool = False
     network: NetMode = NetMode.SANDBOX
     security: SecurityMode = SecurityMode.SANDBOX
-    constraints: Constraints = field(default_factory=Constraints)
+    extra_hosts: tuple[HostIP, ...] = ()
+    secrets: tuple[SecretMount, ...] = ()
+    ssh: tuple[SSHMount, ...] = ()
+    constraints: Constraints = field(default_factory=Constraints)  # ignore_cache here is Go's llb.IgnoreCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +108,18 @@ class ExecState:
     op: ExecOp
 
     def root(self) -> State:
-        return self.base.with_output(self.op.output("/"))
+        """The rootfs after the exec; with a read-only rootfs, the input itself (as Go)."""
+        return self.base.with_output(self.mount_output("/"))
+
+    def mount_output(self, target: str) -> Output | None:
+        """What Go's ``GetMount(target)`` refers to: a read-only mount's input, else the mount's output.
+
+        Raises ValueError for a mount without output (tmpfs, cache, no-output).
+        """
+        m = self.op.mount(target)
+        if m.readonly:
+            return m.source
+        return self.op.output(target)
 
 
 def join_dir(cwd: str, path: str) -> str:
