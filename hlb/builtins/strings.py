@@ -8,6 +8,7 @@ declared (type-checked, not compiled) for now.
 from __future__ import annotations
 
 import os
+import platform
 import shlex as _shlex
 import subprocess
 import sys
@@ -138,7 +139,7 @@ def local_arch(call: Call) -> str:
 
     Example: `localArch`
     """
-    return go_arch(os.uname().machine if hasattr(os, "uname") else "")
+    return go_arch(_machine())
 
 
 @builtin("string localOs()")
@@ -149,7 +150,7 @@ def local_os(call: Call) -> str:
 
     Example: `localOs`
     """
-    return go_os(sys.platform)
+    return go_os(_system())
 
 
 @builtin("string localCwd()")
@@ -160,7 +161,7 @@ def local_cwd(call: Call) -> str:
 
     Example: `localCwd`
     """
-    return os.getcwd()
+    return _cwd()
 
 
 @builtin("string localEnv(string key)")
@@ -268,7 +269,20 @@ def local_shlex(call: Call) -> LocalShlex:
     return LocalShlex()
 
 
-# -- Go's names for the local platform ---------------------------------------------------------
+# -- the client machine, read through these so tests can stand in for it -----------------------
+
+
+def _machine() -> str:
+    return platform.machine()
+
+
+def _system() -> str:
+    return sys.platform
+
+
+def _cwd() -> str:
+    return os.getcwd()
+
 
 _GO_ARCH = {"armv7l": "arm", "armv6l": "arm", "armv8l": "arm", "ppc64le": "ppc64le", "i86pc": "amd64", "amd64": "amd64"}
 _GO_OS = {"win32": "windows", "cygwin": "windows", "msys": "windows"}
