@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hlb.builtins.call import Call
 from hlb.builtins.file_options import CreateParents
 from hlb.builtins.registry import builtin
 from hlb.builtins.run import lower_run
+from hlb.builtins.sources import ImagePlatform, Resolve, apply_image_config, pinned_ref
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Mkdir, Mkfile, State
 from hlb.llb import image as image_source
 from hlb.llb.file import normalize_path
 from hlb.llb.reference import parse as parse_ref
+from hlb.resolver import ResolveError
 from hlb.values import FsValue
 
 # -- sources -------------------------------------------------------------------
@@ -30,22 +34,45 @@ def scratch(call: Call) -> FsValue:
 
 @builtin("fs image(string ref)")
 def image(call: Call, ref: str) -> FsValue:
-    """A container image's filesystem, with its config (env, working dir, user).
+    """A container image's filesystem.
 
     The reference is normalised as Docker does: `alpine` is
-    `docker.io/library/alpine:latest`. On a Docker engine, images already in
-    the engine's image store are used without contacting a registry.
-    Options: `platform`, `resolve`.
+    `docker.io/library/alpine:latest`. A Docker engine uses images of its
+    image store without contacting a registry. With `resolve` the image's
+    config (env, working dir, user...) applies too. Options: `platform`, `resolve`.
 
     Example: `image "busybox:latest"`
     """
     try:
-        normalized = str(parse_ref(ref))
+        parsed = parse_ref(ref)
     except ValueError as e:
         call.fail(cat.invalid_image_ref(call.arg_span(0), ref, str(e)))
-    op = image_source(normalized, constraints=call.constraints())
-    platform = call.ctx.platform
-    return FsValue(State(op.output(), platform=platform))
+    chosen = call.options.last(ImagePlatform)
+    platform = chosen.platform if chosen else call.ctx.platform
+    constraints = call.constraints()
+    if chosen:
+        constraints = replace(constraints, platform=platform)
+    want = call.options.last(Resolve)
+    if want is None:
+        op = image_source(str(parsed), constraints=constraints)
+        return FsValue(State(op.output(), platform=platform))
+    resolver = call.ctx.resolver
+    if resolver is None:
+        call.fail(
+            cat.invalid_value(
+                want.span,
+                f"resolving `{ref}` needs a BuildKit connection",
+                hint="compile with a reachable daemon (BUILDKIT_HOST or DOCKER_HOST), or drop `resolve`",
+            )
+        )
+    try:
+        resolved = resolver.resolve(str(parsed), platform)
+        # A reference with a digest is already pinned; otherwise pin the digest it resolved to.
+        pinned = parsed if parsed.digest else pinned_ref(resolved.ref or str(parsed), resolved.digest)
+        op = image_source(str(pinned), constraints=constraints)
+        return apply_image_config(FsValue(State(op.output(), platform=platform)), resolved.config)
+    except (ResolveError, ValueError) as e:
+        call.fail(cat.invalid_value(call.arg_span(0), f"cannot resolve image `{parsed}`: {e}"))
 
 
 # -- run -----------------------------------------------------------------------

@@ -1,45 +1,205 @@
 """``fs`` sources other than ``scratch`` and ``image``, and the options of every source.
 
-``http``, ``git``, ``local`` and ``frontend`` (and the ``option::image``
-options) are declared and type-checked here; they are compiled from issue #4 on.
+``http``, ``git`` and ``local`` lower to the source ops Go's ``client/llb``
+builds (:mod:`hlb.llb.source`); ``frontend`` is declared and type-checked
+(it needs a gateway build while compiling, not implemented yet). The
+``option::image`` values are read by ``image`` in :mod:`hlb.builtins.fs`.
 """
 
 from __future__ import annotations
 
-from hlb.builtins.registry import declare
+import hashlib
+import json
+import os
+import posixpath
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlsplit
 
-_DIGEST = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"  # a digest for examples
+from hlb.builtins.call import Call
+from hlb.builtins.registry import builtin, declare
+from hlb.diagnostics import catalog as cat
+from hlb.llb import Platform, State
+from hlb.llb.reference import Reference
+from hlb.llb.reference import parse as parse_ref
+from hlb.llb.source import GitURLError, parse_git_url
+from hlb.llb.source import git as git_source
+from hlb.llb.source import http as http_source
+from hlb.llb.source import local as local_source
+from hlb.source import Span
+from hlb.values import FsValue, LocalDir, SSHSocket
+
+# -- option values -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    span: Span  # where `resolve` was written, for the diagnostic without a daemon
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePlatform:
+    platform: Platform
+
+
+@dataclass(frozen=True, slots=True)
+class HttpChecksum:
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class HttpChmod:
+    mode: int
+
+
+@dataclass(frozen=True, slots=True)
+class HttpFilename:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeepGitDir:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LocalInclude:
+    patterns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalExclude:
+    patterns: tuple[str, ...]
+
 
 # -- option::image -----------------------------------------------------------------
 
-declare(
-    "option::image resolve()",
-    """Resolve the image's config and apply it to the filesystem.
 
-    Accepted for compatibility with openllb/hlb and has no effect: with a
-    BuildKit connection every `image` config (env, working directory, user,
-    entrypoint) is resolved and inherited anyway.
+@builtin("option::image resolve()")
+def resolve(call: Call) -> Resolve:
+    """Fetch the image's config from its registry and apply it to the filesystem.
+
+    Later `run`s get the image's env, working directory, user and platform;
+    exports inherit its entrypoint, cmd, labels, ports, volumes and stop
+    signal. The source is pinned to the resolved digest. Needs a BuildKit
+    connection while compiling.
 
     Example: `image "busybox:latest" with resolve`
-    """,
-)
+    """
+    return Resolve(call.span)
 
-declare(
-    "option::image platform(string os, string arch)",
+
+@builtin("option::image platform(string os, string arch)")
+def platform(call: Call, os_: str, arch: str) -> ImagePlatform:
     """Pick this platform's variant of a multi-platform image.
 
-    Without it the image is resolved for the build's platform (`--platform`,
-    else `linux/` and the architecture of the machine running hlb). The
-    source op records the chosen platform, so later `run`s execute on it.
+    Without it the image is for the build's platform (`--platform`, else
+    `linux/` and the architecture of the machine running hlb). The source op
+    records the chosen platform, so later `run`s execute on it.
 
     Example: `image "alpine:3.20" with platform("linux", "arm64")`
-    """,
-)
+    """
+    for i, part in enumerate((os_, arch)):
+        if not part or "/" in part:
+            what = "an operating system" if i == 0 else "an architecture"
+            call.fail(
+                cat.invalid_value(
+                    call.arg_span(i), f"`{part}` is not {what}", hint='for example: platform("linux", "arm64")'
+                )
+            )
+    return ImagePlatform(Platform.parse(f"{os_}/{arch}"))
+
+
+def pinned_ref(ref: str, digest: str) -> Reference:
+    """``name:tag@digest``, as Go's ``llb.Image`` with a meta resolver pins the source."""
+    parsed = parse_ref(ref)
+    if not digest:
+        return parsed
+    if not _DIGEST_RE.fullmatch(digest):
+        raise ValueError(f"the daemon answered with an invalid digest `{digest}`")
+    return replace(parsed, digest=digest)
+
+
+def apply_image_config(fs: FsValue, config_json: bytes) -> FsValue:
+    """Apply a resolved image config as openllb/hlb does and keep it for exports.
+
+    Env entries, the working dir, the user and the platform go on the state
+    (later runs use them); the rest of the config lives on the image spec.
+    Raises ValueError for a config that is not an image config object.
+    """
+    try:
+        text = config_json.decode("utf-8")
+        image = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"the image config is not JSON: {e}") from None
+    if not isinstance(image, dict):
+        raise ValueError("the image config is not a JSON object")
+    config = image.get("config") or {}
+    if not isinstance(config, dict):
+        raise ValueError("the image config's `config` is not a JSON object")
+    state = fs.state
+    for entry in _strings(config, "Env"):
+        key, _, value = entry.partition("=")
+        if key:
+            state = state.add_env(key, value)
+    state = state.dir(_string(config, "WorkingDir"))
+    if _string(config, "User"):
+        state = state.with_user(_string(config, "User"))
+    if _string(image, "os") and _string(image, "architecture"):
+        state = state.with_platform(Platform(image["os"], image["architecture"], _string(image, "variant")))
+    spec = replace(
+        fs.image,
+        base=text,
+        entrypoint=_argv(config, "Entrypoint"),
+        cmd=_argv(config, "Cmd"),
+        labels=tuple((str(k), str(v)) for k, v in (_object(config, "Labels")).items()),
+        exposed_ports=tuple(_object(config, "ExposedPorts")),
+        volumes=tuple(_object(config, "Volumes")),
+        stop_signal=_string(config, "StopSignal"),
+    )
+    return fs.with_state(state).with_image(spec)
+
+
+_DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
+
+
+def _string(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"the image config's `{key}` is not a string")
+    return value
+
+
+def _strings(obj: dict[str, Any], key: str) -> list[str]:
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"the image config's `{key}` is not a list of strings")
+    return value
+
+
+def _argv(obj: dict[str, Any], key: str) -> tuple[str, ...] | None:
+    return tuple(_strings(obj, key)) if obj.get(key) is not None else None
+
+
+def _object(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"the image config's `{key}` is not a JSON object")
+    return value
+
 
 # -- http ----------------------------------------------------------------------------
 
-declare(
-    "fs http(string url)",
+
+@builtin("fs http(string url)")
+def http(call: Call, url: str) -> FsValue:
     """A filesystem holding one file downloaded from an HTTP(S) URL.
 
     BuildKit, not the machine running hlb, performs the GET request and caches
@@ -47,67 +207,153 @@ declare(
     `filename` says otherwise. Options: `checksum`, `chmod`, `filename`.
 
     Example: `http "https://dl.example.com/tool-1.0.tar.gz"`
-    """,
-)
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        call.fail(
+            cat.invalid_value(
+                call.arg_span(0),
+                f"`{url}` is not an http:// or https:// URL",
+                hint="`http` downloads with GET; use `git` for repositories and `local` for files of this machine",
+            )
+        )
+    checksum = call.options.last(HttpChecksum)
+    chmod = call.options.last(HttpChmod)
+    filename = call.options.last(HttpFilename)
+    op = http_source(
+        url,
+        checksum=checksum.digest if checksum else "",
+        filename=filename.name if filename else "",
+        perm=chmod.mode if chmod else 0,
+        constraints=call.constraints(),
+    )
+    return FsValue(State(op.output()))
 
-declare(
-    "option::http checksum(string digest)",
-    f"""Fail the build unless the downloaded file has this digest.
+
+_DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
+_EXAMPLE_DIGEST = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+
+
+def checksum(call: Call, digest: str) -> HttpChecksum:
+    algorithm, sep, hex_ = digest.partition(":")
+    if not sep or algorithm not in _DIGEST_HEX:
+        call.fail(
+            cat.invalid_value(
+                call.arg_span(0),
+                f"`{digest}` is not a digest",
+                hint="write `sha256:` and 64 lowercase hex digits (sha384 and sha512 are accepted too)",
+            )
+        )
+    if len(hex_) != _DIGEST_HEX[algorithm] or not re.fullmatch(r"[0-9a-f]*", hex_):
+        call.fail(
+            cat.invalid_value(
+                call.arg_span(0),
+                f"`{digest}` is not a {algorithm} digest",
+                hint=f"a {algorithm} digest has {_DIGEST_HEX[algorithm]} lowercase hex digits after `{algorithm}:`",
+            )
+        )
+    return HttpChecksum(digest)
+
+
+# Set apart from the function: the example digest does not fit a source line.
+checksum.__doc__ = f"""Fail the build unless the downloaded file has this digest.
 
     The digest is written `algorithm:hex`, as in OCI descriptors
     (`sha256:…`); a mismatch is reported when BuildKit fetches the file.
 
-    Example: `http "https://dl.example.com/tool" with checksum("{_DIGEST}")`
-    """,
-)
+    Example: `http "https://dl.example.com/tool" with checksum("{_EXAMPLE_DIGEST}")`
+    """
+builtin("option::http checksum(string digest)")(checksum)
 
-declare(
-    "option::http chmod(int filemode)",
+
+@builtin("option::http chmod(int filemode)")
+def chmod(call: Call, filemode: int) -> HttpChmod:
     """Set the permissions of the downloaded file.
 
-    Useful for binaries, which are otherwise not executable.
+    Useful for binaries, which are otherwise not executable. Only the
+    permission bits (up to `0o777`) can be set.
 
     Example: `http "https://dl.example.com/tool" with chmod(0o755)`
-    """,
-)
+    """
+    if not 0 < filemode <= 0o777:
+        call.fail(
+            cat.invalid_value(
+                call.arg_span(0),
+                f"`{filemode:#o}` is not a mode BuildKit can give a download"
+                if filemode >= 0
+                else f"`{filemode}` is not a file mode",
+                hint="use permission bits from 0o1 to 0o777; without chmod the file is 0o600",
+            )
+        )
+    return HttpChmod(filemode)
 
-declare(
-    "option::http filename(string name)",
+
+@builtin("option::http filename(string name)")
+def filename(call: Call, name: str) -> HttpFilename:
     """Name the downloaded file `name`.
 
     Without it the file is named after the last element of the URL's path.
 
     Example: `http "https://dl.example.com/download?v=1.0" with filename("tool.tar.gz")`
-    """,
-)
+    """
+    if not name or "/" in name or name in (".", ".."):
+        call.fail(
+            cat.invalid_value(
+                call.arg_span(0),
+                f"`{name}` is not a file name",
+                hint="the download is one file at the root of the filesystem; name it without `/`",
+            )
+        )
+    return HttpFilename(name)
+
 
 # -- git ------------------------------------------------------------------------------
 
-declare(
-    "fs git(string remote, string ref)",
+
+@builtin("fs git(string remote, string ref)")
+def git(call: Call, remote: str, ref: str) -> FsValue:
     """A filesystem with a git repository checked out at `ref`.
 
-    BuildKit clones `remote` and checks out the branch, tag or commit `ref`.
-    The `.git` directory is left out unless `keepGitDir` is given.
+    BuildKit clones `remote` (`https://`, `ssh://`, `git://` or `user@host:path`)
+    and checks out the branch, tag or commit `ref`; `ref:dir` checks out only
+    `dir`. The `.git` directory is left out unless `keepGitDir` is given.
 
     Example: `git "https://github.com/openllb/hlb.git" "master"`
-    """,
-)
+    """
+    try:
+        parsed = parse_git_url(remote)
+    except GitURLError as e:
+        call.fail(
+            cat.invalid_value(
+                call.arg_span(0),
+                f"`{remote}` is not a git remote: {e}",
+                hint="use an https://, ssh://, git:// or user@host:path remote",
+            )
+        )
+    if not parsed.host:
+        call.fail(cat.invalid_value(call.arg_span(0), f"the git remote `{remote}` names no host"))
+    if parsed.scheme == "ssh":
+        call.ctx.attach(SSHSocket("default"))  # the daemon mounts the client's SSH agent to fetch
+    op = git_source(remote, ref, keep_git_dir=call.options.has(KeepGitDir), constraints=call.constraints())
+    return FsValue(State(op.output()))
 
-declare(
-    "option::git keepGitDir()",
+
+@builtin("option::git keepGitDir()")
+def keep_git_dir(call: Call) -> KeepGitDir:
     """Keep the repository's `.git` directory in the checkout.
 
     Needed by builds that run `git describe` or read commit metadata.
 
     Example: `git "https://github.com/openllb/hlb.git" "master" with keepGitDir`
-    """,
-)
+    """
+    return KeepGitDir()
+
 
 # -- local ----------------------------------------------------------------------------
 
-declare(
-    "fs local(string path)",
+
+@builtin("fs local(string path)")
+def local(call: Call, path: str) -> FsValue:
     """A filesystem with files of the machine running hlb, synced to BuildKit.
 
     A relative path is relative to the directory of the module that calls
@@ -116,30 +362,73 @@ declare(
     Options: `includePatterns`, `excludePatterns`.
 
     Example: `local "."`
-    """,
-)
+    """
+    written = path or "."
+    if written == "~" or written.startswith("~/"):
+        key_path = posixpath.normpath(written)
+        absolute = os.path.expanduser(written)
+    elif os.path.isabs(written):
+        key_path = absolute = written
+    else:
+        key_path = posixpath.normpath(written)
+        absolute = os.path.join(call.module_dir, written)
+    absolute = os.path.normpath(absolute)
+    if not os.path.exists(absolute):
+        call.fail(
+            cat.invalid_value(
+                call.arg_span(0),
+                f"`{path}` does not exist",
+                hint=f"looked for {absolute}; a relative path is relative to the module's directory",
+            )
+        )
+    include = call.options.last(LocalInclude)
+    exclude = call.options.last(LocalExclude)
+    includes = include.patterns if include else ()
+    excludes = exclude.patterns if exclude else ()
+    directory = absolute
+    if not os.path.isdir(absolute):
+        directory, base = os.path.split(absolute)
+        includes, excludes = (base,), ()
+    # The id names the directory as the program wrote it (module, path, patterns), never by
+    # where it lies on disk: digests stay the same between runs and between checkouts.
+    key = json.dumps([call.span.file.name, key_path, includes, excludes])
+    unique = "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+    name = "hlb-" + unique[7:23]
+    op = local_source(
+        name,
+        unique=unique,
+        include_patterns=includes,
+        exclude_patterns=excludes,
+        shared_key_hint=unique,
+        constraints=call.constraints(f"local {key_path}"),
+    )
+    call.ctx.attach(LocalDir(name=name, path=directory, include_patterns=includes, exclude_patterns=excludes))
+    return FsValue(State(op.output()))
 
-declare(
-    "option::local includePatterns(variadic string pattern)",
+
+@builtin("option::local includePatterns(variadic string pattern)")
+def include_patterns(call: Call, *patterns: str) -> LocalInclude:
     """Sync only the files matching one of these patterns.
 
     Patterns use the `.dockerignore` syntax and are relative to the synced
     directory. Ignored when the path is a single file.
 
     Example: `local "." with includePatterns("go.mod", "go.sum", "**/*.go")`
-    """,
-)
+    """
+    return LocalInclude(patterns)
 
-declare(
-    "option::local excludePatterns(variadic string pattern)",
+
+@builtin("option::local excludePatterns(variadic string pattern)")
+def exclude_patterns(call: Call, *patterns: str) -> LocalExclude:
     """Do not sync the files matching one of these patterns.
 
     Patterns use the `.dockerignore` syntax and are relative to the synced
     directory. Ignored when the path is a single file.
 
     Example: `local "." with excludePatterns(".git", "node_modules")`
-    """,
-)
+    """
+    return LocalExclude(patterns)
+
 
 # -- frontend -------------------------------------------------------------------------
 
