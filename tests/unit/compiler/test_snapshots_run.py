@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
+from hlb.api import compile_source
+from hlb.diagnostics import Diagnostic
+from hlb.diagnostics.diagnostic import HlbError
+from hlb.llb import Platform
+from hlb.source import SourceFile
+from hlb.values import SecretFile, SSHSocket
+
 CASES = Path(__file__).parents[2] / "cases" / "compile"
+AMD64 = Platform("linux", "amd64")
 
 
 @pytest.fixture(autouse=True)
@@ -24,3 +32,93 @@ def _in_cases_dir(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("path", sorted((CASES / "run").glob("*.hlb")), ids=lambda p: p.stem)
 def test_llb_snapshot(path: Path, snapshot: SnapshotAssertion, llb_json: Callable[[Path], str]) -> None:
     assert llb_json(path) == snapshot
+
+
+def _errors(path: Path, text: str) -> tuple[Diagnostic, ...]:
+    path.write_text(text)
+    with pytest.raises(HlbError) as e:
+        compile_source(SourceFile(str(path), text), ["default"], AMD64)
+    return e.value.errors
+
+
+def _diagnostic(tmp_path: Path, body: str) -> tuple[str, str, str]:
+    """Compile `fs default() { image "busybox"; <body> }`: (location, message, the text under the span)."""
+    text = 'fs default() {\n\timage "busybox:latest"\n' + body + "\n}\n"
+    errors = _errors(tmp_path / "build.hlb", text)
+    assert len(errors) == 1, errors
+    d = errors[0]
+    return d.location(), d.message, text[d.span.start : d.span.end]
+
+
+RUN = '\trun "true" with '
+MISTAKES = [
+    ("unbalanced-quote", '\trun "echo \'oops" with shlex', "cannot split the command into words: no closing quotation"),
+    ("empty-shlex", '\trun "   " with shlex', "the command has no words to run"),
+    ("host-not-ip", RUN + 'host("db", "10.0.0.300")', "`10.0.0.300` is not an IP address"),
+    ("host-zone", RUN + 'host("db", "fe80::1%eth0")', "`fe80::1%eth0` is not an IP address"),
+    ("tmpfs-input", RUN + 'option { mount fs { image "alpine"; } "/t" with tmpfs; }', "a `tmpfs` mount starts empty"),
+    ("missing-secret", RUN + 'secret("nope.txt", "/s")', "cannot read secret `nope.txt`: No such file or directory"),
+    ("forward-scheme", RUN + 'forward("http://x", "/s")', "cannot forward `http://x`"),
+    (
+        "forward-no-port",
+        RUN + 'forward("tcp://localhost", "/s")',
+        "`tcp://localhost` is not a `tcp://host:port` address",
+    ),
+    ("shell-empty", '\tshell\n\trun "true"', "`shell` needs a command prefix"),
+    ("ssh-missing-key", RUN + 'option { ssh with option { localPaths "nokey"; }; }', "no such socket or key `nokey`"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES])
+def test_mistakes_are_diagnostics_at_the_argument(tmp_path: Path, body: str, message: str) -> None:
+    location, got, under = _diagnostic(tmp_path, body)
+    assert got == message
+    assert location.startswith(f"{tmp_path / 'build.hlb'}:3:")
+    assert under  # the span covers the offending argument or call
+
+
+def test_an_unbalanced_quote_points_at_the_command(tmp_path: Path) -> None:
+    location, _, under = _diagnostic(tmp_path, '\trun "echo \'oops" with shlex')
+    assert under == '"echo \'oops"'
+    assert location.endswith(":3:6")
+
+
+def test_a_bound_cache_or_tmpfs_mount_is_a_diagnostic(tmp_path: Path) -> None:
+    for opt, kind in (('cache("c", "shared")', "cache"), ("tmpfs", "tmpfs")):
+        text = (
+            f'fs build() {{\n\timage "busybox:latest"\n\trun "true" with option {{\n'
+            f'\t\tmount scratch "/m" with {opt} as out\n\t}}\n}}\n\nfs default() {{\n\tout\n}}\n'
+        )
+        errors = _errors(tmp_path / "build.hlb", text)
+        assert [d.message.split(":")[0] for d in errors] == [f"a `{kind}` mount cannot be bound with `as`"]
+
+
+def test_secret_ids_are_stable_across_checkouts_and_the_session_gets_the_files(tmp_path: Path) -> None:
+    """The same program in two directories compiles to the same ops: ids come from module-relative paths."""
+    digests = []
+    for clone in ("a", "b"):
+        root = tmp_path / clone
+        (root / "keys").mkdir(parents=True)
+        (root / "keys" / "id").write_text(f"secret of {clone}\n")
+        text = 'fs default() {\n\timage "busybox:latest"\n\trun "true" with secret("keys", "/k")\n}\n'
+        compiled = compile_source(SourceFile(str(root / "build.hlb"), text), ["default"], AMD64)
+        definition = compiled.targets[0].definition
+        assert not any(f"secret of {clone}".encode() in op for op in definition.ops)
+        secrets = [a for a in compiled.attachments.values() if isinstance(a, SecretFile)]
+        assert [s.path for s in secrets] == [str(root / "keys" / "id")]
+        digests.append(definition.digests())
+    assert digests[0] == digests[1]
+
+
+def test_ssh_and_forward_attach_what_the_session_serves(tmp_path: Path) -> None:
+    (tmp_path / "agent.sock").write_text("")
+    text = (
+        'fs default() {\n\timage "busybox:latest"\n\trun "true" with option {\n'
+        '\t\tssh\n\t\tssh with localPaths("agent.sock")\n'
+        '\t\tforward "unix://agent.sock" "/a.sock"\n\t\tforward "tcp://127.0.0.1:80" "/b.sock"\n\t}\n}\n'
+    )
+    compiled = compile_source(SourceFile(str(tmp_path / "build.hlb"), text), ["default"], AMD64)
+    sockets = sorted((a.paths for a in compiled.attachments.values() if isinstance(a, SSHSocket)), key=str)
+    assert sockets == sorted(
+        [(), (str(tmp_path / "agent.sock"),), (f"unix://{tmp_path / 'agent.sock'}",), ("tcp://127.0.0.1:80",)], key=str
+    )
