@@ -1,50 +1,125 @@
 """``fs`` operations between filesystems: ``rm``, ``copy``, ``merge``, ``diff``, and their options.
 
-Declared and type-checked here; compiled from issue #4 on. Relative paths
-of file operations are resolved against the filesystem's working directory.
+Relative paths of file operations are resolved against the filesystem's
+working directory. Each lowers as Go's ``client/llb`` builds it (one action per
+file op; merge and diff with Go's scratch shortcuts); ``copy``, ``merge`` and
+``diff`` add a layer to the image history, as openllb/hlb does.
 """
 
 from __future__ import annotations
 
-from hlb.builtins.registry import declare
+from dataclasses import dataclass
+
+from hlb.builtins.call import Call
+from hlb.builtins.file_options import CreatedTime, FileOwner, lower_owner, lower_time, owner_of, timestamp_of
+from hlb.builtins.registry import builtin
+from hlb.diagnostics import catalog as cat
+from hlb.llb import Copy, CopyInfo, Rm
+from hlb.llb import diff as llb_diff
+from hlb.llb import merge as llb_merge
+from hlb.llb.file import copy_name, normalize_path
+from hlb.values import FsValue, Options
+
+MAX_MODE = 0o7777
+
+# -- option values -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AllowNotFound:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class AllowWildcard:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class FollowSymlinks:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ContentsOnly:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Unpack:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CreateDestPath:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class AllowEmptyWildcard:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Chmod:
+    mode: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncludePatterns:
+    patterns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExcludePatterns:
+    patterns: tuple[str, ...]
+
 
 # -- rm -----------------------------------------------------------------------------
 
-declare(
-    "fs rm(string path)",
+
+@builtin("fs rm(string path)")
+def rm(call: Call, path: str) -> FsValue:
     """Remove a file or directory (recursively) from the filesystem.
 
     A missing path fails the build unless `allowNotFound` is given.
     Options: `allowNotFound`, `allowWildcard`.
 
     Example: `rm "/var/cache/apk"`
-    """,
-)
+    """
+    state = call.fs.state
+    action = Rm(path, call.options.has(AllowNotFound), call.options.has(AllowWildcard))
+    name = f"rm {normalize_path(state.cwd, path)}"
+    return call.fs.with_state(state.file(action, call.constraints(name)))
 
-declare(
-    "option::rm allowNotFound()",
+
+@builtin("option::rm allowNotFound()")
+def allow_not_found(call: Call) -> AllowNotFound:
     """Succeed when the path to remove does not exist.
 
     The filesystem is then unchanged.
 
     Example: `rm "/tmp/build.log" with allowNotFound`
-    """,
-)
+    """
+    return AllowNotFound()
 
-declare(
-    "option::rm allowWildcard()",
+
+@builtin("option::rm allowWildcard()")
+def rm_allow_wildcard(call: Call) -> AllowWildcard:
     """Read the path as a wildcard pattern and remove every match.
 
     `*`, `?` and `[…]` match within one path element.
 
     Example: `rm "/tmp/*.log" with allowWildcard`
-    """,
-)
+    """
+    return AllowWildcard()
+
 
 # -- copy ----------------------------------------------------------------------------
 
-declare(
-    "fs copy(fs input, string src, string dst)",
+
+@builtin("fs copy(fs input, string src, string dst)")
+def copy(call: Call, input: FsValue, src: str, dst: str) -> FsValue:
     """Copy `src` of another filesystem to `dst` of this one.
 
     A directory is copied as a whole, or only what it holds with
@@ -53,141 +128,193 @@ declare(
     `createdTime`, `includePatterns`, `excludePatterns`.
 
     Example: `copy fs { local "."; } "src" "/app/src"`
-    """,
-)
+    """
+    state = call.fs.state
+    action = Copy.from_state(input.state, src, dst, copy_info(call.options))
+    constraints = call.constraints(copy_name(action, state.cwd))
+    return call.fs.with_state(state.file(action, constraints)).history(f"COPY {src} {dst}")
 
-declare(
-    "option::copy followSymlinks()",
+
+def copy_info(o: Options) -> CopyInfo:
+    chmod = o.last(Chmod)
+    return CopyInfo(
+        owner=owner_of(o),
+        mode=chmod.mode if chmod else None,
+        follow_symlinks=o.has(FollowSymlinks),
+        dir_contents_only=o.has(ContentsOnly),
+        attempt_unpack=o.has(Unpack),
+        create_dest_path=o.has(CreateDestPath),
+        allow_wildcard=o.has(AllowWildcard),
+        allow_empty_wildcard=o.has(AllowEmptyWildcard),
+        timestamp=timestamp_of(o),
+        include_patterns=tuple(p for i in o.of(IncludePatterns) for p in i.patterns),
+        exclude_patterns=tuple(p for e in o.of(ExcludePatterns) for p in e.patterns),
+    )
+
+
+@builtin("option::copy followSymlinks()")
+def follow_symlinks(call: Call) -> FollowSymlinks:
     """Copy what a symlink at `src` points to instead of the symlink itself.
 
     The link is resolved inside the input filesystem.
 
     Example: `copy src "/usr/bin/python3" "/opt/python3" with followSymlinks`
-    """,
-)
+    """
+    return FollowSymlinks()
 
-declare(
-    "option::copy contentsOnly()",
+
+@builtin("option::copy contentsOnly()")
+def contents_only(call: Call) -> ContentsOnly:
     """When `src` is a directory, copy what it holds rather than the directory itself.
 
     The entries of `src` land directly in `dst`.
 
     Example: `copy src "/build/out" "/app" with contentsOnly`
-    """,
-)
+    """
+    return ContentsOnly()
 
-declare(
-    "option::copy unpack()",
+
+@builtin("option::copy unpack()")
+def unpack(call: Call) -> Unpack:
     """When `src` is an archive (tar, optionally compressed), extract it into `dst`.
 
     A file that is not an archive is copied as is.
 
     Example: `copy src "/downloads/tool.tar.gz" "/opt/tool" with unpack`
-    """,
-)
+    """
+    return Unpack()
 
-declare(
-    "option::copy createDestPath()",
+
+@builtin("option::copy createDestPath()")
+def create_dest_path(call: Call) -> CreateDestPath:
     """Create the missing parent directories of `dst`.
 
     Without it a missing parent fails the build.
 
     Example: `copy src "/config.yaml" "/etc/app/conf.d/config.yaml" with createDestPath`
-    """,
-)
+    """
+    return CreateDestPath()
 
-declare(
-    "option::copy allowWildcard()",
+
+@builtin("option::copy allowWildcard()")
+def copy_allow_wildcard(call: Call) -> AllowWildcard:
     """Read `src` as a wildcard pattern and copy every match.
 
     `*`, `?` and `[…]` match within one path element; no match is an error
     unless `allowEmptyWildcard`.
 
     Example: `copy src "/src/*.go" "/app/" with allowWildcard`
-    """,
-)
+    """
+    return AllowWildcard()
 
-declare(
-    "option::copy allowEmptyWildcard()",
+
+@builtin("option::copy allowEmptyWildcard()")
+def allow_empty_wildcard(call: Call) -> AllowEmptyWildcard:
     """Succeed when the wildcard `src` matches nothing.
 
     Nothing is copied then; use it with `allowWildcard`.
 
     Example: `copy src "/docs/*.md" "/app/docs/" with option { allowWildcard; allowEmptyWildcard; }`
-    """,
-)
+    """
+    return AllowEmptyWildcard()
 
-declare(
-    "option::copy chown(string owner)",
+
+@builtin("option::copy chown(string owner)")
+def copy_chown(call: Call, owner: str) -> FileOwner:
     """Give the copied files this owner, `user:group` (names or numeric ids).
 
     Names are looked up in `/etc/passwd` and `/etc/group` of this filesystem.
 
     Example: `copy src "/app" "/app" with chown("1000:1000")`
-    """,
-)
+    """
+    return FileOwner(lower_owner(call, owner))
 
-declare(
-    "option::copy chmod(int filemode)",
+
+@builtin("option::copy chmod(int filemode)")
+def chmod(call: Call, filemode: int) -> Chmod:
     """Give the copied files these permissions.
 
     Without it the files keep the permissions they have in the input.
 
     Example: `copy src "/entrypoint.sh" "/entrypoint.sh" with chmod(0o755)`
-    """,
-)
+    """
+    if not 0 <= filemode <= MAX_MODE:
+        call.fail(
+            cat.invalid_value(
+                call.arg_span(0),
+                f"file mode {filemode:#o} is out of range",
+                hint="permission bits are between 0o0 and 0o7777, for example 0o755",
+            )
+        )
+    return Chmod(filemode)
 
-declare(
-    "option::copy createdTime(string created)",
+
+@builtin("option::copy createdTime(string created)")
+def copy_created_time(call: Call, created: str) -> CreatedTime:
     """Set the modification time of the copied files, written in RFC 3339.
 
     A fixed time makes the layer reproducible across builds.
 
     Example: `copy src "/app" "/app" with createdTime("2020-01-01T00:00:00Z")`
-    """,
-)
+    """
+    return CreatedTime(lower_time(call, created))
 
-declare(
-    "option::copy includePatterns(variadic string pattern)",
+
+@builtin("option::copy includePatterns(variadic string pattern)")
+def include_patterns(call: Call, *pattern: str) -> IncludePatterns:
     """Copy only the files under `src` that match one of these patterns.
 
     Ignored when `src` is a single file.
 
     Example: `copy src "/" "/app" with includePatterns("**/*.go", "go.mod")`
-    """,
-)
+    """
+    return IncludePatterns(pattern)
 
-declare(
-    "option::copy excludePatterns(variadic string pattern)",
+
+@builtin("option::copy excludePatterns(variadic string pattern)")
+def exclude_patterns(call: Call, *pattern: str) -> ExcludePatterns:
     """Skip the files under `src` that match one of these patterns.
 
     Ignored when `src` is a single file.
 
     Example: `copy src "/" "/app" with excludePatterns("**/*_test.go")`
-    """,
-)
+    """
+    return ExcludePatterns(pattern)
+
 
 # -- merge and diff ---------------------------------------------------------------------
 
-declare(
-    "fs merge(variadic fs inputs)",
+
+@builtin("fs merge(variadic fs inputs)")
+def merge(call: Call, *inputs: FsValue) -> FsValue:
     """Stack the inputs on top of the current filesystem (a BuildKit merge op).
 
     Later inputs win where paths collide. Unlike a chain of `copy`s, each
     input stays its own layer, so changing one does not invalidate the others.
-    At least one input is required.
+    At least one input is required; scratch inputs are left out.
 
     Example: `merge fs { scratch; mkfile "/a" 0o644 "a"; } fs { scratch; mkfile "/b" 0o644 "b"; }`
-    """,
-)
+    """
+    if not inputs:
+        call.fail(
+            cat.invalid_value(
+                call.arg_span(0),
+                "`merge` needs at least one filesystem to stack on the current one",
+                hint='for example: merge fs { image "alpine:3.20"; }',
+            )
+        )
+    merged = llb_merge([call.fs.state, *(i.state for i in inputs)], call.constraints())
+    return call.fs.with_state(merged).history("MERGE / /")
 
-declare(
-    "fs diff(fs base)",
+
+@builtin("fs diff(fs base)")
+def diff(call: Call, base: FsValue) -> FsValue:
     """The changes the current filesystem made on top of `base` (a BuildKit diff op).
 
     The result holds only the added, changed and deleted paths; merged onto
-    another filesystem it replays them there.
+    another filesystem it replays them there. From a scratch `base` the
+    result is the current filesystem.
 
     Example: `diff fs { image "alpine:3.20"; }`
-    """,
-)
+    """
+    return call.fs.with_state(llb_diff(base.state, call.fs.state, call.constraints())).history("DIFF / /")

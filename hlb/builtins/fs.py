@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hlb.builtins.call import Call
-from hlb.builtins.file_options import CreateParents
+from hlb.builtins.file_options import CreateParents, owner_of, timestamp_of
 from hlb.builtins.registry import builtin
 from hlb.builtins.run import lower_run
 from hlb.builtins.sources import ImagePlatform, Resolve, apply_image_config, pinned_ref
@@ -105,7 +105,8 @@ def mkdir(call: Call, path: str, filemode: int) -> FsValue:
 
     Example: `mkdir "/out" 0o755`
     """
-    action = Mkdir(path, filemode, make_parents=call.options.has(CreateParents))
+    o = call.options
+    action = Mkdir(path, filemode, o.has(CreateParents), owner_of(o), timestamp_of(o))
     name = f"mkdir {normalize_path(call.fs.state.cwd, path)}"
     return call.fs.with_state(call.fs.state.file(action, call.constraints(name)))
 
@@ -119,7 +120,7 @@ def mkfile(call: Call, path: str, filemode: int, content: str) -> FsValue:
 
     Example: `mkfile "/hello" 0o644 "hello world"`
     """
-    action = Mkfile(path, filemode, content.encode("utf-8"))
+    action = Mkfile(path, filemode, content.encode("utf-8"), owner_of(call.options), timestamp_of(call.options))
     name = f"mkfile {normalize_path(call.fs.state.cwd, path)}"
     return call.fs.with_state(call.fs.state.file(action, call.constraints(name)))
 

@@ -1,4 +1,9 @@
-"""File ops: mkdir, mkfile, rm (Go's ``llb.FileOp`` with one action per op, as hlb emits)."""
+"""File ops: mkdir, mkfile, rm and copy (Go's ``llb.FileOp`` with one action per op, as hlb emits).
+
+The op inputs are the base state and, for a copy, the state copied from; an
+input both refer to (the same digest) is listed once, as Go's marshal state
+does. File ops carry no platform.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from hlb.llb.core import Constraints, Output
 
 if TYPE_CHECKING:
     from hlb.llb.definition import Marshaller
+    from hlb.llb.state import State
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +70,49 @@ class Rm:
     allow_wildcard: bool = False
 
 
-FileAction: TypeAlias = Mkdir | Mkfile | Rm
+@dataclass(frozen=True, slots=True)
+class CopyInfo:
+    """The options of a copy (Go's ``llb.CopyInfo``)."""
+
+    owner: Chown | None = None
+    mode: int | None = None  # None: the files keep their mode (written as -1)
+    follow_symlinks: bool = False
+    dir_contents_only: bool = False
+    attempt_unpack: bool = False
+    create_dest_path: bool = False
+    allow_wildcard: bool = False
+    allow_empty_wildcard: bool = False
+    timestamp: int = -1  # unix nanoseconds; -1 = unset
+    include_patterns: tuple[str, ...] = ()
+    exclude_patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """Copy ``src`` of the ``source`` output (None: scratch) to ``dest`` of the base.
+
+    ``src_dir`` is the source state's working dir, ``""`` when it has none: a
+    relative ``src`` then stays relative, as in Go.
+    """
+
+    source: Output | None
+    src: str
+    dest: str
+    src_dir: str = ""
+    info: CopyInfo = field(default_factory=CopyInfo)
+
+    @classmethod
+    def from_state(cls, source: State, src: str, dest: str, info: CopyInfo | None = None) -> Copy:
+        """Go's ``llb.Copy(source, src, dest, info)``."""
+        return cls(source.output, src, dest, source.cwd if source.cwd_set else "", info or CopyInfo())
+
+    def source_path(self) -> str:
+        """Go's ``sourcePath``: cleaned, joined onto the source's dir when relative."""
+        p = _clean(self.src)
+        return _join("/", p) if p.startswith("/") else _join(self.src_dir, p)
+
+
+FileAction: TypeAlias = Mkdir | Mkfile | Rm | Copy
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -75,42 +123,93 @@ class FileOp:
     constraints: Constraints = field(default_factory=Constraints)
 
     def inputs(self) -> tuple[Output, ...]:
-        return (self.base,) if self.base is not None else ()
+        outs = [o for o in (self.base, self.secondary()) if o is not None]
+        return tuple(o for i, o in enumerate(outs) if o not in outs[:i])
+
+    def secondary(self) -> Output | None:
+        return self.action.source if isinstance(self.action, Copy) else None
 
     def output(self) -> Output:
         return Output(self, 0)
 
     def to_pb(self, m: Marshaller) -> tuple[pb.Op, set[str]]:
         op = pb.Op()
-        base = -1
-        if self.base is not None:
-            op.inputs.append(m.input_pb(self.base))
-            base = 0
-        act = pb.FileAction(input=base, secondaryInput=-1, output=0)
+
+        def index(out: Output | None) -> int:
+            if out is None:
+                return -1
+            inp = m.input_pb(out)
+            for i, known in enumerate(op.inputs):
+                if known == inp:
+                    return i
+            op.inputs.append(inp)
+            return len(op.inputs) - 1
+
+        base = index(self.base)
+        act = pb.FileAction(input=base, secondaryInput=index(self.secondary()), output=0)
         field, body = _action_pb(self.action, self.cwd, base)
         getattr(act, field).CopyFrom(body)
         op.file.actions.append(act)
+        # Go declares file.copy.includeexcludepatterns in fileActionCopy.addCaps, but its
+        # FileOp.Marshal calls addCaps over an empty action list, so the cap is never set.
         return op, {"file.base"}
 
 
 def _action_pb(a: FileAction, cwd: str, base: int) -> tuple[str, Message]:
     """The action's oneof field name and message; paths are made absolute against ``cwd``."""
-    path = normalize_path(cwd, a.path)
     match a:
         case Mkdir():
-            owner = a.owner.to_pb(base) if a.owner else None
             return "mkdir", pb.FileActionMkDir(
-                path=path, mode=a.mode & 0o777, makeParents=a.make_parents, owner=owner, timestamp=a.timestamp
+                path=normalize_path(cwd, a.path),
+                mode=a.mode & 0o777,
+                makeParents=a.make_parents,
+                owner=_owner_pb(a.owner, base),
+                timestamp=a.timestamp,
             )
         case Mkfile():
-            owner = a.owner.to_pb(base) if a.owner else None
             return "mkfile", pb.FileActionMkFile(
-                path=path, mode=a.mode & 0o777, data=a.data, owner=owner, timestamp=a.timestamp
+                path=normalize_path(cwd, a.path),
+                mode=a.mode & 0o777,
+                data=a.data,
+                owner=_owner_pb(a.owner, base),
+                timestamp=a.timestamp,
             )
         case Rm():
-            return "rm", pb.FileActionRm(path=path, allowNotFound=a.allow_not_found, allowWildcard=a.allow_wildcard)
+            return "rm", pb.FileActionRm(
+                path=normalize_path(cwd, a.path), allowNotFound=a.allow_not_found, allowWildcard=a.allow_wildcard
+            )
+        case Copy():
+            return "copy", _copy_pb(a, cwd, base)
         case _:
             assert_never(a)
+
+
+def _owner_pb(owner: Chown | None, base: int) -> pb.ChownOpt | None:
+    return owner.to_pb(base) if owner is not None else None
+
+
+def _copy_pb(a: Copy, cwd: str, base: int) -> pb.FileActionCopy:
+    i = a.info
+    return pb.FileActionCopy(
+        src=a.source_path(),
+        dest=normalize_path(cwd, a.dest, keep_slash=True),
+        owner=_owner_pb(i.owner, base),
+        mode=-1 if i.mode is None else i.mode,
+        followSymlink=i.follow_symlinks,
+        dirCopyContents=i.dir_contents_only,
+        attemptUnpackDockerCompatibility=i.attempt_unpack,
+        createDestPath=i.create_dest_path,
+        allowWildcard=i.allow_wildcard,
+        allowEmptyWildcard=i.allow_empty_wildcard,
+        timestamp=i.timestamp,
+        include_patterns=i.include_patterns,
+        exclude_patterns=i.exclude_patterns,
+    )
+
+
+def copy_name(a: Copy, cwd: str) -> str:
+    """The daemon's name for a copy vertex: ``copy SRC DEST`` with the paths the op holds."""
+    return f"copy {a.source_path()} {normalize_path(cwd, a.dest, keep_slash=True)}"
 
 
 def normalize_path(parent: str, p: str, keep_slash: bool = False) -> str:
@@ -127,6 +226,12 @@ def normalize_path(parent: str, p: str, keep_slash: bool = False) -> str:
                 p += "/"
             p += "."
     return p
+
+
+def _join(*elems: str) -> str:
+    """Go's ``path.Join``: the non-empty elements joined and cleaned; ``""`` when all are empty."""
+    parts = [e for e in elems if e]
+    return _clean("/".join(parts)) if parts else ""
 
 
 def _clean(p: str) -> str:
