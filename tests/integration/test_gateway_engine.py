@@ -175,3 +175,41 @@ def test_an_unknown_image_fails_fast_and_leaves_no_build_running(
         client.close()
     with GatewayResolver(address) as second:
         assert second.resolve("busybox", AMD64).ref == BUSYBOX
+
+
+def test_resolutions_show_in_the_build_progress(address: Address) -> None:
+    names: list[str] = []
+    with GatewayResolver(address, on_status=lambda b: names.extend(v.name for v in b.vertexes)) as resolver:
+        resolver.resolve("busybox", AMD64)
+    assert f"[internal] load metadata for {BUSYBOX}" in names
+
+
+_INTERRUPTED = """
+import os, signal, sys
+from hlb.llb.platform import Platform
+from hlb.solver import GatewayResolver, resolve
+with GatewayResolver(resolve()) as resolver:
+    resolver.resolve("busybox", Platform("linux", "amd64"))
+    print(resolver.build_ref, flush=True)
+    os.kill(os.getpid(), signal.SIGINT)
+    signal.pause()
+"""
+
+
+def test_ctrl_c_ends_the_gateway_build(engine: Engine) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED], env=engine.env, capture_output=True, text=True, timeout=60
+    )
+    assert "KeyboardInterrupt" in done.stderr and done.returncode != 0
+    ref = done.stdout.strip()
+    client = engine.client()
+    try:
+        assert ref and active_builds(client, ref) == []
+        history = client.control.ListenBuildHistory(
+            control_pb2.BuildHistoryRequest(Ref=ref, EarlyExit=True), timeout=10
+        )
+        records = [ev.record for ev in history]
+        assert [r.Ref for r in records] == [ref]
+        assert not records[0].HasField("error")  # ended by Return, not by a cancelled connection
+    finally:
+        client.close()
