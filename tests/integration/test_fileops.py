@@ -1,0 +1,196 @@
+"""File ops, merge and diff on the real engine, checked from inside a later `run`.
+
+Each build ends with a `run` that tests the files the ops made and exits
+non-zero when anything is wrong, so a wrong result fails the build.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import Engine
+
+
+def build(engine: Engine, tmp_path: Path, text: str) -> str:
+    path = tmp_path / "build.hlb"
+    path.write_text(text)
+    done = engine.hlb("run", str(path))
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def test_mkdir_with_parents_and_owner_and_mkfile_with_owner_and_time(
+    engine: Engine, tmp_path: Path, nonce: str
+) -> None:
+    out = build(
+        engine,
+        tmp_path,
+        f"""
+fs default() {{
+	image "busybox:latest"
+	mkdir "/a-{nonce}/b/c" 0o750 with option {{
+		createParents
+		chown "1000:1000"
+	}}
+	mkfile "/a-{nonce}/b/c/f" 0o640 "{nonce}" with option {{
+		chown "nobody:nogroup"
+		createdTime "2020-04-27T15:04:05Z"
+	}}
+	mkdir "/dated" 0o755 with createdTime("2001-09-09T01:46:40Z")
+	run "set -e
+		test \\"$(stat -c '%u:%g %a' /a-{nonce}/b/c)\\" = '1000:1000 750'
+		test \\"$(stat -c '%u:%g %a %Y' /a-{nonce}/b/c/f)\\" = '65534:65534 640 1587999845'
+		test \\"$(cat /a-{nonce}/b/c/f)\\" = {nonce}
+		test \\"$(stat -c %Y /dated)\\" = 1000000000
+		echo fileops-ok-{nonce}"
+}}
+""",
+    )
+    assert f"fileops-ok-{nonce}" in out, out
+
+
+def test_rm_with_wildcard_and_allow_not_found(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    out = build(
+        engine,
+        tmp_path,
+        f"""
+fs default() {{
+	image "busybox:latest"
+	mkdir "/logs" 0o755
+	dir "/logs"
+	mkfile "a-{nonce}.log" 0o644 "a"
+	mkfile "b.log" 0o644 "b"
+	mkfile "keep.txt" 0o644 "k"
+	rm "*.log" with allowWildcard
+	rm "/no/such/path" with allowNotFound
+	rm "/etc/group"
+	run "set -e
+		test ! -e /logs/a-{nonce}.log
+		test ! -e /logs/b.log
+		test -f /logs/keep.txt
+		test ! -e /etc/group
+		echo rm-ok-{nonce}"
+}}
+""",
+    )
+    assert f"rm-ok-{nonce}" in out, out
+
+
+def test_copy_with_options(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    out = build(
+        engine,
+        tmp_path,
+        f"""
+fs tree() {{
+	scratch
+	mkdir "/src/sub" 0o755 with createParents
+	mkfile "/src/a.go" 0o600 "package a // {nonce}"
+	mkfile "/src/a_test.go" 0o644 "package a"
+	mkfile "/src/sub/b.go" 0o644 "package b"
+	mkfile "/src/README" 0o644 "read me"
+}}
+
+fs default() {{
+	image "busybox:latest"
+	# the directory itself, then only what it holds
+	copy tree "/src" "/whole"
+	copy tree "/src" "/contents" with option {{
+		contentsOnly
+		createDestPath
+	}}
+	copy tree "/src" "/go" with option {{
+		contentsOnly
+		includePatterns "**/*.go"
+		excludePatterns "*_test.go"
+	}}
+	copy tree "/src/*.go" "/wild/" with option {{
+		allowWildcard
+		createDestPath
+		chown "nobody:nogroup"
+		chmod 0o755
+	}}
+	copy tree "/src/*.rs" "/none/" with option {{
+		allowWildcard
+		allowEmptyWildcard
+	}}
+	run "set -e
+		test -f /whole/a.go
+		test -f /contents/a.go
+		test ! -e /contents/src
+		test -f /go/a.go
+		test -f /go/sub/b.go
+		test ! -e /go/a_test.go
+		test ! -e /go/README
+		test \\"$(stat -c '%u:%g %a' /wild/a.go)\\" = '65534:65534 755'
+		test -f /wild/a_test.go
+		test ! -e /wild/README
+		grep -q {nonce} /go/a.go
+		echo copy-ok-{nonce}"
+}}
+""",
+    )
+    assert f"copy-ok-{nonce}" in out, out
+
+
+def test_merge_stacks_layers_and_diff_keeps_only_the_changes(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    out = build(
+        engine,
+        tmp_path,
+        f"""
+fs changes() {{
+	image "busybox:latest"
+	mkfile "/new-{nonce}" 0o644 "new"
+	rm "/bin/vi"
+	diff fs {{ image "busybox:latest"; }}
+}}
+
+fs default() {{
+	image "busybox:latest"
+	merge fs {{
+		scratch
+		mkfile "/one" 0o644 "first"
+		mkfile "/shared" 0o644 "from one"
+	}} fs {{
+		scratch
+		mkfile "/two" 0o644 "second"
+		mkfile "/shared" 0o644 "from two"
+	}}
+	run "set -e
+		test -f /one
+		test -f /two
+		test \\"$(cat /shared)\\" = 'from two'
+		test -e /bin/vi
+		echo merge-ok-{nonce}"
+	# the diff holds only the changes (the new file, not the unchanged /bin/ls), and merged
+	# onto busybox it replays the removal too
+	run "set -e
+		ls -AR /changes; test -f /changes/new-{nonce}
+		test ! -e /changes/bin/ls
+		test ! -e /changes/etc
+		echo diff-ok-{nonce}" with option {{
+		mount changes "/changes" with readonly
+	}}
+	merge changes
+	run "test -f /new-{nonce} && test ! -e /bin/vi && test -x /bin/ls && echo replay-ok-{nonce}"
+}}
+""",
+    )
+    for step in ("merge", "diff", "replay"):
+        assert f"{step}-ok-{nonce}" in out, out
+
+
+def test_a_wrong_result_fails_the_build(engine: Engine, tmp_path: Path) -> None:
+    # The checks above are real: an owner that differs from the expected one fails the run.
+    path = tmp_path / "build.hlb"
+    path.write_text(
+        """
+fs default() {
+	image "busybox:latest"
+	mkdir "/d" 0o755 with chown("1000:1000")
+	run "test \\"$(stat -c %u:%g /d)\\" = 0:0"
+}
+"""
+    )
+    done = engine.hlb("run", str(path))
+    assert done.returncode != 0
+    assert "build.hlb:5" in done.stderr, done.stderr
