@@ -216,7 +216,8 @@ class _Runner:
             return 1
         took = time.monotonic() - start
         with self.lock:
-            print(f"\nhlb: {s.title}: {summary(s.definition, printer.tracker)} in {took:.2f}s", file=err)
+            label = s.title.removeprefix("target ") if s.kind == "target" else s.title
+            print(f"\nhlb: {label}: {summary(s.definition, printer.tracker)} in {took:.2f}s", file=err)
         return 0
 
 
@@ -250,7 +251,10 @@ def failure_diagnostic(failure: SolveFailure, target: Solve, source: SourceFile,
     primary = spans[0] if spans else Span(source, 0, 0)
     d = cat.build_failed(primary, failure.message, notes)
     if len(spans) > 1:
-        labels = [Label(s, "in " + target.title if s == target.span else "called from here") for s in spans[1:]]
+        where = (
+            f"in target `{target.title.removeprefix('target ')}`" if target.kind == "target" else f"in `{target.title}`"
+        )
+        labels = [Label(s, where if s == target.span else "called from here") for s in spans[1:]]
         d = replace(d, secondary=tuple(labels))
     return d
 

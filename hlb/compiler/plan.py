@@ -21,7 +21,6 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from hlb.builtins.oci_config import oci_config
 from hlb.compiler.compiler import CompiledTarget
 from hlb.llb import Definition, Platform
 from hlb.llb.needs import needs_of
@@ -89,8 +88,10 @@ def build_plan(
 ) -> Plan:
     """The plan for ``targets``; ``cache_from``/``cache_to`` (``hlb run`` flags) apply to every target solve."""
     builder = _Builder(attachments, platform, tuple(cache_from), tuple(cache_to))
-    nodes = [builder.request(t.request) for t in targets if t.request is not None]
-    return Plan(_group(True, nodes), builder.solves)
+    for t in targets:
+        if t.request is not None:
+            builder.request(t.request)
+    return Plan(builder.tree(), builder.solves)
 
 
 class _Builder:
@@ -105,32 +106,74 @@ class _Builder:
         self.cache_from = cache_from
         self.cache_to = cache_to
         self.solves: list[Solve] = []
+        self.deps: dict[int, list[Solve]] = {}  # id(solve) -> the solves that must finish first
+        self.side: dict[object, Solve] = {}
         self.locals = {a.name: a for a in attachments.values() if isinstance(a, LocalDir)}
         self.secrets = {a.id: a for a in attachments.values() if isinstance(a, SecretFile)}
         self.ssh = {a.id: a for a in attachments.values() if isinstance(a, SSHSocket)}
 
-    def request(self, r: Request) -> Node | None:
+    def request(self, r: Request) -> list[Solve]:
+        """Add the solves of ``r``; returns them (a sequential group orders its members' solves)."""
         match r:
             case Single():
                 return self.single(r)
             case Parallel():
-                return _group(True, [self.request(c) for c in r.children])
+                return [s for c in r.children for s in self.request(c)]
             case Sequential():
-                return _group(False, [self.request(c) for c in r.children])
+                done: list[Solve] = []
+                for c in r.children:
+                    solves = self.request(c)
+                    for s in solves:
+                        self.deps[id(s)].extend(d for d in done if d is not s and d not in self.deps[id(s)])
+                    done.extend(x for x in solves if x not in done)
+                return done
 
-    def single(self, r: Single) -> Node | None:
-        effects = _effects(r.fs)
-        side = [self.effect(e) for e in effects]
-        solves = list(side)
+    def single(self, r: Single) -> list[Solve]:
+        solves = [self.effect(e) for e in _effects(r.fs)]
         definition = r.fs.state.marshal(r.fs.state.platform or self.platform)
-        if not definition.empty and not any(s.head == definition.head for s in side):
+        if not definition.empty and not any(s.head == definition.head for s in solves):
             title = f"target {r.name}"
             solves.append(self.solve("target", title, r.span, r.fs, definition, (), self.cache_from, self.cache_to))
-        return _layers(solves)
+        # A cache section goes before every solve whose graph contains its result.
+        for s in solves:
+            digests = set(s.definition.digests())
+            for a in solves:
+                if a is not s and a.kind == "cacheContext" and a.head in digests and a not in self.deps[id(s)]:
+                    self.deps[id(s)].append(a)
+        return solves
+
+    def tree(self) -> Node | None:
+        """Solves in levels: each after everything it depends on, a level's solves in parallel."""
+        level: dict[int, int] = {}
+
+        def depth(s: Solve, seen: frozenset[int]) -> int:
+            if id(s) not in level:
+                below = [depth(d, seen | {id(s)}) for d in self.deps[id(s)] if id(d) not in seen]
+                level[id(s)] = 1 + max(below, default=-1)
+            return level[id(s)]
+
+        for s in self.solves:
+            depth(s, frozenset())
+        stages = [
+            _group(True, [s for s in self.solves if level[id(s)] == n])
+            for n in range(max(level.values(), default=-1) + 1)
+        ]
+        return _group(False, stages)
 
     def effect(self, e: Effect) -> Solve:
+        """The side solve ``e`` (the same solve for an identical side solve reached from another target)."""
         definition = e.fs.state.marshal(e.fs.state.platform or self.platform)
-        return self.solve(e.kind, e.title, e.span, e.fs, definition, e.exporters, e.cache_imports, e.cache_exports)
+        key = (
+            e.kind,
+            definition.head,
+            tuple((x.type, tuple(x.attrs.items()), x.dest) for x in e.exporters),
+            tuple(str(c) for c in (*e.cache_imports, *e.cache_exports)),
+        )
+        if key not in self.side:
+            self.side[key] = self.solve(
+                e.kind, e.title, e.span, e.fs, definition, e.exporters, e.cache_imports, e.cache_exports
+            )
+        return self.side[key]
 
     def solve(
         self,
@@ -151,6 +194,8 @@ class _Builder:
             found += [self.ssh[i] for i in needs.ssh_ids if i in self.ssh]
         config = None
         if any(x.type in IMAGE_EXPORTERS for x in exporters):
+            from hlb.builtins.oci_config import oci_config
+
             config = oci_config(fs, fs.state.platform or self.platform)
         s = Solve(
             len(self.solves) + 1,
@@ -167,6 +212,7 @@ class _Builder:
             config,
         )
         self.solves.append(s)
+        self.deps[id(s)] = []
         return s
 
 
@@ -184,33 +230,6 @@ def _effects(fs: FsValue) -> list[Effect]:
 
     visit(fs.effects)
     return out
-
-
-def _layers(solves: list[Solve]) -> Node | None:
-    """Order solves so each cache section precedes the solves that contain it; the rest in parallel."""
-    digests = {id(s): set(s.definition.digests()) for s in solves}
-    deps: dict[int, list[Solve]] = {}
-    for s in solves:
-        deps[id(s)] = [
-            a
-            for a in solves
-            if a is not s and a.kind == "cacheContext" and a.head is not None and a.head in digests[id(s)]
-        ]
-    level: dict[int, int] = {}
-
-    def depth(s: Solve, seen: tuple[int, ...] = ()) -> int:
-        if id(s) in level:
-            return level[id(s)]
-        below = [depth(d, (*seen, id(s))) for d in deps[id(s)] if id(d) not in seen]
-        level[id(s)] = 1 + max(below, default=-1)
-        return level[id(s)]
-
-    for s in solves:
-        depth(s)
-    stages: list[Node | None] = []
-    for n in range(max(level.values(), default=-1) + 1):
-        stages.append(_group(True, [s for s in solves if level[id(s)] == n]))
-    return _group(False, stages)
 
 
 def _group(parallel: bool, nodes: Sequence[Node | None]) -> Node | None:
