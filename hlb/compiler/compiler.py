@@ -353,7 +353,11 @@ class _Compiler:
                 lit_type = frame.module.literal_type(expr)
                 return self.block(expr.body, lit_type, zero_value(lit_type), frame)
             case ast.CallExpr():
-                return self.call(expr, expr.args, None, zero_value(t), frame)
+                # A call starts from the zero value of what it returns (an fs function passed
+                # as a `pipeline` argument still starts from scratch).
+                callee = frame.module.callee(expr)
+                start = t if callee.noop or callee.unresolved is not None else callee.type
+                return self.call(expr, expr.args, None, zero_value(start), frame)
 
     def string(self, lit: ast.StringLit, frame: _Frame) -> str:
         out: list[str] = []
