@@ -71,8 +71,10 @@ def image(call: Call, ref: str) -> FsValue:
         pinned = parsed if parsed.digest else pinned_ref(resolved.ref or str(parsed), resolved.digest)
         op = image_source(str(pinned), constraints=constraints)
         return apply_image_config(FsValue(State(op.output(), platform=platform)), resolved.config)
-    except (ResolveError, ValueError) as e:
-        call.fail(cat.invalid_value(call.arg_span(0), f"cannot resolve image `{parsed}`: {e}"))
+    except ResolveError as e:  # its message names the reference and the cause
+        call.fail(cat.invalid_value(call.arg_span(0), str(e)))
+    except ValueError as e:
+        call.fail(cat.invalid_value(call.arg_span(0), f"cannot use the config of image `{parsed}`: {e}"))
 
 
 # -- run -----------------------------------------------------------------------

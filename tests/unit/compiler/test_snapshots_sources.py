@@ -172,11 +172,9 @@ def test_resolve_without_a_daemon_is_a_diagnostic_at_resolve() -> None:
 
 def test_a_resolve_failure_is_a_diagnostic_at_the_reference() -> None:
     text = 'fs default() {\n\timage "nosuch/image" with resolve\n}\n'
-    result = compile_text(text, resolver=FakeResolver(fail="docker.io/nosuch/image:latest: not found"))
+    result = compile_text(text, resolver=FakeResolver(fail="cannot resolve docker.io/nosuch/image:latest: not found"))
     [diag] = result.diagnostics
-    assert diag.message == (
-        "cannot resolve image `docker.io/nosuch/image:latest`: docker.io/nosuch/image:latest: not found"
-    )
+    assert diag.message == "cannot resolve docker.io/nosuch/image:latest: not found"
     assert diag.span.text == '"nosuch/image"'
 
 
@@ -187,7 +185,10 @@ def test_a_config_that_is_not_an_image_config_is_a_diagnostic() -> None:
 
     result = compile_text('fs default() { image "busybox" with resolve; }', resolver=Broken())
     [diag] = result.diagnostics
-    assert "`Env` is not a list of strings" in diag.message
+    assert diag.message == (
+        "cannot use the config of image `docker.io/library/busybox:latest`: "
+        "the image config's `Env` is not a list of strings"
+    )
 
 
 def test_platform_arguments_are_checked() -> None:
