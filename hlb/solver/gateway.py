@@ -119,7 +119,6 @@ class _Build:
     def __init__(
         self, client: BuildkitClient, on_status: StatusHandler | None, register_timeout: float, call_timeout: float
     ) -> None:
-        self._client = client
         self._daemon = client.address.describe()
         self._register_timeout = register_timeout
         self._call_timeout = call_timeout
@@ -145,11 +144,16 @@ class _Build:
                 result = _wait(future)
             except grpc.RpcError as e:
                 err = describe_rpc_error(e, f"LLBBridge.{method}", self._daemon)
-                if _UNKNOWN_JOB in str(err) and time.monotonic() < deadline:
+                if _UNKNOWN_JOB not in str(err):
+                    raise err from e
+                if time.monotonic() < deadline:
                     time.sleep(0.05)
                     continue
                 self._check_solve()
-                raise err from e
+                waited = f"{self._register_timeout:g} s"
+                raise GatewayError(
+                    f"{self._daemon} did not register the gateway build in {waited} ({err})", fatal=True
+                ) from e
             if not isinstance(result, response):
                 raise GatewayError(f"LLBBridge.{method} answered {type(result).__name__}", fatal=True)
             return result
