@@ -41,5 +41,5 @@ def test_plan_snapshot(path: Path, snapshot: SnapshotAssertion, monkeypatch: pyt
         }
         for s in plan.solves
     ]
-    text = render(plan, cwd=str(CASES)) + json.dumps(solves, indent=2)
+    text = render(plan, cwd=str(CASES)) + json.dumps(solves, indent=2, sort_keys=True)
     assert text.replace(str(CASES), "<cases>") == snapshot  # no path of this checkout in the snapshot
