@@ -178,5 +178,5 @@ def test_a_failing_step_in_a_function_names_its_line_and_the_call(engine: Engine
     assert "exit code: 4" in err
     assert '6 |     run "echo inside; exit 4"' in err
     assert re.search(r"^11 \|     failing\n +\| +-+ called from here$", err, re.M), err  # the call stack
-    assert "in target default" in err
+    assert "in target `default`" in err
     assert "Traceback" not in err
