@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from hlb.api import Compiled, compile_source, load
+from hlb.cli.attachments import attachables_for
 from hlb.compiler.plan import Node as PlanNode
 from hlb.compiler.plan import Plan, Solve
 from hlb.compiler.plan import render as render_plan
@@ -198,7 +199,7 @@ class _Runner:
             entitlements=list(s.entitlements),
         )
         try:
-            session = self.client.open_session()
+            session = self.client.open_session(attachables_for(s))
             try:
                 self.client.solve(s.definition, session=session, on_status=printer.handle, options=options)
             finally:

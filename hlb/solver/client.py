@@ -14,7 +14,7 @@ import grpc
 from hlb._proto import control_pb2, control_pb2_grpc
 from hlb.llb import Definition
 from hlb.progress.events import LogEvent, StatusBatch, StatusEvent, VertexEvent, WarningEvent
-from hlb.session import Session, new_id
+from hlb.session import Attachable, Session, new_id
 from hlb.session.session import GRPC_OPTIONS
 from hlb.solver.address import Address
 from hlb.solver.errors import SolveError, SolveFailure, decode
@@ -80,11 +80,11 @@ class BuildkitClient:
             reason = str(self._relay.error)
         return TransportError(f"cannot reach {self.address.describe()}: {reason}")
 
-    def open_session(self) -> Session | None:
-        """A session attached to the daemon, or None where it cannot be attached yet."""
+    def open_session(self, attachables: Sequence[Attachable] = ()) -> Session | None:
+        """A session serving ``attachables``, attached to the daemon; None where it cannot be attached yet."""
         if self.docker is None:
             return None  # Control.Session transport for standalone buildkitd: issue #5
-        session = Session()
+        session = Session(attachables)
         try:
             session.attach_docker(self.docker)
         except TransportError:
