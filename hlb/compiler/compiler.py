@@ -36,7 +36,19 @@ from hlb.resolver import ImageResolver
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast
 from hlb.types import STRING, Kind, Type
-from hlb.values import Attachment, Effect, FsValue, LocalDir, Options, Pipeline, Request, Single, Value
+from hlb.values import (
+    Attachment,
+    Effect,
+    FsValue,
+    LocalDir,
+    Options,
+    Pipeline,
+    Request,
+    SecretFile,
+    Single,
+    SSHSocket,
+    Value,
+)
 
 
 @dataclass
@@ -139,6 +151,7 @@ class _Compiler:
         self.subject: list[Value] = [FsValue.scratch()]  # what the options being evaluated apply to
         self.active: dict[int, frozenset[str]] = {}  # id(bound call) -> the effects bound there
         self.bound_type: Type | None = None  # the type of the bind being evaluated
+        self.calling: Span | None = None  # the builtin call being lowered
 
     # -- CompileContext ----------------------------------------------------------------
 
@@ -148,7 +161,17 @@ class _Compiler:
 
     def attach(self, item: Attachment) -> None:
         key = f"{type(item).__name__}:{item.name if isinstance(item, LocalDir) else item.id}"
-        self.attachments.setdefault(key, item)
+        known = self.attachments.setdefault(key, item)
+        if known != item:
+            # One id naming two different things would serve one of them for both.
+            raise CompileError(
+                cat.invalid_value(
+                    self.calling or Span(self.checked.module.file, 0, 0),
+                    f"{_describe(item)} gets the same id as {_describe(known)}",
+                    hint="ids come from the path as written in each module; "
+                    "write one of the two paths differently (e.g. `./sub/token` instead of `./token`)",
+                )
+            )
 
     def module_dir(self, span: Span) -> str:
         name = span.file.name
@@ -288,10 +311,12 @@ class _Compiler:
             # An option's lowering sees the value its call applies to (the fs a `run` starts from).
             options = self.options(b, with_, self.subject[-1], frame)
             call = Call(b.name, node.span, tuple(a.span for a in args), self.subject[-1], options, self, binds)
+            self.calling = node.span
             base = current if isinstance(current, Options) else Options()
             return base.append(b.lower(call, *bargs))
         options = self.options(b, with_, current, frame)
         call = Call(b.name, node.span, tuple(a.span for a in args), current, options, self, binds)
+        self.calling = node.span
         result: Value = b.lower(call, *bargs)
         result = _carry(current, result, *bargs, *_option_values(options))
         if binds and self.bound_type is not None and self.bound_type != b.type:
@@ -383,6 +408,16 @@ def _carry(current: Value, result: Value, *inputs: object) -> Value:
         return result
     own = result.effects
     return FsValue(result.state, result.image).with_effects(*effects, *own)
+
+
+def _describe(a: Attachment) -> str:
+    match a:
+        case LocalDir():
+            return f"the local directory `{a.path}`"
+        case SecretFile():
+            return f"the secret `{a.path}`"
+        case SSHSocket():
+            return f"the socket `{', '.join(a.paths) or '$SSH_AUTH_SOCK'}`"
 
 
 def _option_values(options: Options) -> list[object]:

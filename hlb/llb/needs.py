@@ -36,6 +36,8 @@ def needs_of(definition: Definition) -> Needs:
         kind = op.WhichOneof("op")
         if kind == "source" and op.source.identifier.startswith(LOCAL_SCHEME):
             add(out.local_names, op.source.identifier[len(LOCAL_SCHEME) :])
+        elif kind == "source" and "git.mountsshsock" in op.source.attrs:
+            add(out.ssh_ids, op.source.attrs["git.mountsshsock"])  # an ssh git remote uses the agent
         elif kind == "exec":
             if op.exec.network == pb.NetMode.HOST:
                 add(out.entitlements, "network.host")

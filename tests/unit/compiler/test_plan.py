@@ -157,3 +157,45 @@ def test_exporters_are_side_solves_and_the_block_goes_on() -> None:
     dests = {s.title: [(x.type, x.dest) for x in s.exporters] for s in plan.solves}
     assert dests["download ./out"] == [("local", "/p/out")]
     assert dests["downloadTarball rootfs.tar"] == [("tar", "/p/rootfs.tar")]
+
+
+def test_each_solve_gets_the_attachments_and_entitlements_its_own_graph_needs(tmp_path: Path) -> None:
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "token").write_text("s3cret")
+    text = (
+        "fs a() {\n"
+        '\timage "busybox:latest"\n'
+        '\trun "cat /run/secrets/t" with option {\n\t\tsecret "./token" "/run/secrets/t"\n\t\tnetwork "host"\n\t}\n'
+        "}\n"
+        'fs b() {\n\tcopy fs { local "./ctx"; } "/" "/ctx"\n\tdownload "./out"\n}\n'
+        'fs c() {\n\tgit "git@github.com:openllb/hlb.git" "main"\n}\n'
+    )
+    main = tmp_path / "build.hlb"
+    main.write_text(text)
+    plan = compile_source(SourceFile.read(main), ["a", "b", "c"], AMD64).plan(AMD64)
+    by_title = {s.title: s for s in plan.solves}
+    a, b, c = by_title["target a"], by_title["download ./out"], by_title["target c"]
+    assert [type(x).__name__ for x in a.attachments] == ["SecretFile"]
+    assert a.entitlements == ("network.host",)
+    assert [type(x).__name__ for x in b.attachments] == ["LocalDir"] and b.entitlements == ()
+    assert [type(x).__name__ for x in c.attachments] == ["SSHSocket"]
+    # The secret's content is in no solve's LLB.
+    assert all(b"s3cret" not in s.definition.serialize() for s in plan.solves)
+
+
+def test_one_id_for_two_different_things_is_a_diagnostic(tmp_path: Path) -> None:
+    from hlb.diagnostics import HlbError
+
+    for d in ("x", "y"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "token").write_text(d)
+        (tmp_path / d / "lib.hlb").write_text(
+            'export t\n\nfs t() {\n\timage "busybox:latest"\n\trun "true" with option { secret "./token" "/s"; }\n}\n'
+        )
+    main = tmp_path / "build.hlb"
+    main.write_text('import x from "./x/lib.hlb"\nimport y from "./y/lib.hlb"\n\nfs default() {\n\tx.t\n\ty.t\n}\n')
+    with pytest.raises(HlbError) as e:
+        compile_source(SourceFile.read(main), ["default"], AMD64)
+    d = e.value.diagnostics[-1]
+    assert d.message == f"the secret `{tmp_path}/y/token` gets the same id as the secret `{tmp_path}/x/token`"
+    assert d.primary.span.file.name == str(tmp_path / "y" / "lib.hlb")
