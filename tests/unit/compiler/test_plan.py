@@ -199,3 +199,12 @@ def test_one_id_for_two_different_things_is_a_diagnostic(tmp_path: Path) -> None
     d = e.value.diagnostics[-1]
     assert d.message == f"the secret `{tmp_path}/y/token` gets the same id as the secret `{tmp_path}/x/token`"
     assert d.primary.span.file.name == str(tmp_path / "y" / "lib.hlb")
+
+
+def test_the_plan_example_in_the_language_reference_is_what_hlb_prints() -> None:
+    doc = (Path(__file__).parents[3] / "docs" / "language.md").read_text()
+    after = doc.split("<!-- plan example:", 1)[1]
+    module = after.split("```hlb\n", 1)[1].split("```\n", 1)[0]
+    shown = after.split("```text\n", 1)[1].split("```\n", 1)[0]
+    plan = compile_source(SourceFile("build.hlb", module), ["release", "test"], AMD64).plan(AMD64)
+    assert render(plan, cwd=".") == shown
