@@ -49,7 +49,9 @@ def compile_command(args: argparse.Namespace) -> int:
         return 1
     with GatewayResolver(resolve()) as resolver:
         try:
-            compiled = compile_source(source, [args.target], platform, command_line_spans([args.target]), resolver)
+            compiled = compile_source(
+                source, [args.target], platform, command_line_spans([args.target], "compile"), resolver
+            )
         except HlbError as e:
             print_diagnostics(e.diagnostics)
             return 1

@@ -135,11 +135,12 @@ def parse_cache(text: str, flag: str) -> CacheEntry:
     return CacheEntry(kind, attrs)
 
 
-def command_line_spans(names: list[str]) -> dict[str, Span]:
+def command_line_spans(names: list[str], command: str = "run") -> dict[str, Span]:
     """Spans into a pseudo-file holding the command line, so target errors get a caret too."""
-    text = "hlb run -t " + ",".join(names)
+    prefix = f"hlb {command} -t "
+    text = prefix + ",".join(names)
     cmdline = SourceFile("<command line>", text)
-    spans, pos = {}, len("hlb run -t ")
+    spans, pos = {}, len(prefix)
     for n in names:
         spans[n] = Span(cmdline, pos, pos + len(n))
         pos += len(n) + 1
