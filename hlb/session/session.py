@@ -90,6 +90,7 @@ class Session:
             options=GRPC_OPTIONS,
         )
         health_pb2_grpc.add_HealthServicer_to_server(_Health(self.ready), self.server)
+        self._attachables = list(attachables)
         for a in attachables:
             a.register(self.server)
             self._methods.extend(a.methods())
@@ -127,6 +128,10 @@ class Session:
             with contextlib.suppress(OSError):
                 s.close()
         self.server.stop(grace=None)
+        for a in self._attachables:  # an attachable with a close() (a private ssh-agent) ends with the session
+            close = getattr(a, "close", None)
+            if callable(close):
+                close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> Session:
