@@ -20,7 +20,7 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from typing import Protocol
 
@@ -97,6 +97,7 @@ class Session:
         self.server.add_insecure_port(f"unix:{self.path}")
         self.server.start()
         self._conns: list[socket.socket] = []
+        self._closers: list[Callable[[], None]] = []  # transports to end on close (e.g. a Control.Session call)
 
     @property
     def methods(self) -> list[str]:
@@ -118,10 +119,16 @@ class Session:
         self._conns += [up.sock, local]
         splice(up.sock, local, up.leftover)
 
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Call ``closer`` when the session closes, before its server stops."""
+        self._closers.append(closer)
+
     def wait_ready(self, timeout: float = 10.0) -> bool:
         return self.ready.wait(timeout)
 
     def close(self) -> None:
+        for closer in self._closers:
+            closer()
         for s in self._conns:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
