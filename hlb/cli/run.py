@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -19,10 +19,10 @@ from hlb.compiler.plan import render as render_plan
 from hlb.diagnostics import Diagnostic, HlbError, Label, render_all
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Definition, Platform, default_platform
-from hlb.progress.plain import PlainPrinter
+from hlb.progress.display import MODES, PlainProgress, Progress, choose_mode, open_progress
 from hlb.progress.tracker import Tracker
-from hlb.solver.address import resolve
-from hlb.solver.client import BuildkitClient, SolveOptions
+from hlb.solver.address import Address, AddressError, TLSConfig, resolve
+from hlb.solver.client import BuildkitClient, Cancelled, SolveOptions
 from hlb.solver.client import CacheEntry as SolverCache
 from hlb.solver.errors import SolveError, SolveFailure
 from hlb.solver.gateway import GatewayResolver
@@ -31,6 +31,7 @@ from hlb.source import SourceFile, Span
 from hlb.values import CacheEntry, Exporter
 
 FAIL_LOG_LINES = 10
+INTERRUPTED = 130  # the exit code of a solve ended by Ctrl-C (main.py prints `hlb: interrupted`)
 
 
 def add_parser(commands: Any) -> None:
@@ -69,7 +70,36 @@ def add_parser(commands: Any) -> None:
         help="export every target solve's build cache: type=registry,ref=REF[,mode=max] | "
         "type=local,dest=DIR | type=inline (repeatable)",
     )
+    add_address_flags(p)
+    p.add_argument(
+        "--progress",
+        choices=MODES,
+        default="auto",
+        help="progress output, as buildx has it: auto (tty on a terminal, else plain; BUILDKIT_PROGRESS "
+        "overrides), tty, plain or rawjson (one JSON status message a line) (default: auto)",
+    )
     p.set_defaults(func=run)
+
+
+def add_address_flags(p: argparse.ArgumentParser) -> None:
+    """``--addr`` and buildctl's TLS flags."""
+    p.add_argument(
+        "--addr",
+        metavar="ADDRESS",
+        help="the BuildKit daemon: unix://PATH, tcp://HOST:PORT, docker-container://NAME, or docker:// for the "
+        "Docker engine (default: $BUILDKIT_HOST, else the Docker engine at $DOCKER_HOST or the default socket)",
+    )
+    p.add_argument("--tlscacert", metavar="FILE", help="CA certificate to verify a tcp:// daemon with")
+    p.add_argument("--tlscert", metavar="FILE", help="client certificate for a tcp:// daemon (with --tlskey)")
+    p.add_argument("--tlskey", metavar="FILE", help="key of the client certificate")
+    p.add_argument("--tlsservername", metavar="NAME", help="server name to verify (default: the address's host)")
+
+
+def address_of(args: argparse.Namespace) -> Address:
+    """The daemon the flags and the environment name; raises AddressError."""
+    files = (args.tlscacert, args.tlscert, args.tlskey, args.tlsservername)
+    tls = TLSConfig(*files) if any(files) else None
+    return resolve(args.addr, tls=tls)
 
 
 def targets_of(values: list[str] | None) -> list[str]:
@@ -86,6 +116,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"hlb: error: --platform: {e}", file=err)
         return 2
     try:
+        progress_mode = choose_mode(getattr(args, "progress", "auto"), err)
+    except ValueError as e:
+        print(f"hlb: error: {e}", file=err)
+        return 2
+    try:
         source = SourceFile("<stdin>", sys.stdin.read()) if args.file == "-" else load(args.file)
     except OSError as e:
         print(f"hlb: error: cannot read {args.file}: {e.strerror or e}", file=err)
@@ -97,7 +132,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"hlb: error: {e}", file=err)
         return 2
     names = targets_of(args.target)
-    resolver = None if args.tree else GatewayResolver(resolve())
+    try:
+        address = None if args.tree else address_of(args)
+    except AddressError as e:
+        print(f"hlb: error: {e}", file=err)
+        return 2
+    resolver = None if address is None else GatewayResolver(address)
     try:
         try:
             compiled = compile_source(source, names, platform, command_line_spans(names), resolver=resolver)
@@ -110,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         if args.tree:
             sys.stdout.write(render_plan(plan))
             return 0
-        return _build(compiled, plan, color)
+        assert address is not None
+        return _build(compiled, plan, color, address)
     finally:
         if resolver is not None:
             resolver.close()
@@ -147,14 +188,13 @@ def command_line_spans(names: list[str], command: str = "run") -> dict[str, Span
     return spans
 
 
-def _build(compiled: Compiled, plan: Plan, color: bool) -> int:
+def _build(compiled: Compiled, plan: Plan, color: bool, address: Address) -> int:
     err = sys.stderr
     for t in compiled.targets:
         if t.request is None or (t.fs is not None and t.definition.empty and not t.fs.effects):
             print(f"hlb: {t.name}: the result is an empty filesystem (scratch); nothing to build", file=err)
     if plan.root is None:
         return 0
-    address = resolve()
     try:
         client = BuildkitClient(address)
     except TransportError as e:
@@ -163,13 +203,20 @@ def _build(compiled: Compiled, plan: Plan, color: bool) -> int:
         return 1
     with client:
         runner = _Runner(client, compiled.source, color, many=len(plan.solves) > 1)
-        return runner.node(plan.root)
+        try:
+            return runner.node(plan.root)
+        except KeyboardInterrupt:
+            client.cancel()  # solves still running on other threads: the daemon stops their builds
+            raise
 
 
 class _Runner:
     """Runs a plan: sequential groups in order, parallel groups on threads; stops at the first failure."""
 
-    def __init__(self, client: BuildkitClient, source: SourceFile, color: bool, many: bool) -> None:
+    def __init__(
+        self, client: BuildkitClient, source: SourceFile, color: bool, many: bool, progress: Progress | None = None
+    ) -> None:
+        self.progress = progress or PlainProgress(sys.stderr)
         self.client = client
         self.source = source
         self.color = color
@@ -185,13 +232,20 @@ class _Runner:
                 if code:
                     return code
             return 0
-        with ThreadPoolExecutor(max_workers=min(8, len(node.children))) as pool:
-            codes = list(pool.map(self.node, node.children))
+        pool = ThreadPoolExecutor(max_workers=min(8, len(node.children)))
+        try:
+            futures = [pool.submit(self.node, child) for child in node.children]
+            codes = [_result(f) for f in futures]
+        except BaseException:
+            self.client.cancel()  # Ctrl-C: end every solve in flight before waiting for the threads
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return next((c for c in codes if c), 0)
 
     def solve(self, s: Solve) -> int:
         err = sys.stderr
-        printer = PlainPrinter(err, prefix=f"[{s.index}] " if self.many else "")
+        printer = self.progress.solve(str(s.index) if self.many else "")
         start = time.monotonic()
         options = SolveOptions(
             cache_imports=[SolverCache(c.type, dict(c.attrs)) for c in s.cache_imports],
@@ -202,13 +256,21 @@ class _Runner:
         try:
             session = self.client.open_session(attachables_for(s))
             try:
-                self.client.solve(s.definition, session=session, on_status=printer.handle, options=options)
+                result = self.client.solve(s.definition, session=session, on_status=printer.handle, options=options)
             finally:
                 printer.close()
                 if session is not None:
                     session.close()
+        except Cancelled:
+            return INTERRUPTED
         except TransportError as e:
-            print(f"hlb: error: {e}", file=err)
+            with self.lock:
+                lost = lost_daemon_diagnostic(e, s, self.source, printer.tracker)
+                if lost is None:
+                    print(f"hlb: error: {e}", file=err)
+                else:
+                    print(file=err)
+                    print(render_all([lost], color=self.color), file=err)
             return 1
         except SolveError as e:
             with self.lock:
@@ -221,6 +283,25 @@ class _Runner:
             label = s.title.removeprefix("target ") if s.kind == "target" else s.title
             print(f"\nhlb: {label}: {summary(s.definition, printer.tracker)} in {took:.2f}s", file=err)
         return 0
+
+
+def _result(future: Future[int]) -> int:
+    """A worker's exit code; waits in short steps so Ctrl-C reaches the main thread at once."""
+    while True:
+        try:
+            return future.result(timeout=0.25)
+        except TimeoutError:
+            continue
+
+
+def lost_daemon_diagnostic(e: TransportError, s: Solve, source: SourceFile, tracker: Tracker) -> Diagnostic | None:
+    """The daemon went away mid-solve: a diagnostic at the step that was running, if one was."""
+    running = [v for v in tracker.vertices.values() if v.started is not None and not v.done and not v.error]
+    if not running:
+        return None
+    step = max(running, key=lambda v: v.started or 0.0)
+    failure = SolveFailure(f"the daemon went away while running `{step.name}`: {e}", vertex=step.digest)
+    return failure_diagnostic(failure, s, source, tracker)
 
 
 def _exporter_attrs(x: Exporter) -> dict[str, str]:

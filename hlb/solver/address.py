@@ -1,37 +1,185 @@
-"""Which BuildKit to talk to.
+"""Which BuildKit to talk to, and how.
 
-``BUILDKIT_HOST`` (or ``--addr``) names a standalone buildkitd and wins; otherwise
+``--addr`` (or ``BUILDKIT_HOST``) names a BuildKit daemon and wins; otherwise
 hlb uses the Docker engine's embedded BuildKit at ``DOCKER_HOST``, else at the
 default socket ``unix:///var/run/docker.sock``.
+
+Schemes, as buildctl spells them: ``unix:///path``, ``tcp://host:port`` (TLS
+with ``--tlscacert``/``--tlscert``/``--tlskey``/``--tlsservername``),
+``docker-container://NAME[?context=CTX]`` (``docker exec -i NAME buildctl
+dial-stdio``). hlb adds ``docker://`` for a Docker engine: bare, it means
+``DOCKER_HOST`` (or the default socket); ``docker://unix:///path`` and
+``docker://tcp://host:port`` name one. A ``tcp://`` Docker engine uses TLS when
+``DOCKER_TLS_VERIFY`` is set, with ``ca.pem``/``cert.pem``/``key.pem`` from
+``DOCKER_CERT_PATH`` (default ``~/.docker``), as the docker CLI does.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import parse_qs, urlsplit
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+_CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+Kind = Literal["docker", "buildkit"]
+
+
+class AddressError(ValueError):
+    """An address hlb cannot use; the message names it and where it came from."""
+
+
+@dataclass(frozen=True, slots=True)
+class TLSConfig:
+    """Client TLS material, as buildctl's ``--tls*`` flags give it (file paths)."""
+
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    server_name: str | None = None
+
+    def read(self) -> tuple[bytes | None, bytes | None, bytes | None]:
+        """(CA, key, certificate chain) bytes for ``grpc.ssl_channel_credentials``; raises OSError."""
+
+        def load(path: str | None) -> bytes | None:
+            if path is None:
+                return None
+            with open(path, "rb") as f:
+                return f.read()
+
+        return load(self.ca), load(self.key), load(self.cert)
 
 
 @dataclass(frozen=True, slots=True)
 class Address:
-    kind: Literal["docker", "buildkit"]
-    url: str
+    kind: Kind
+    url: str  # docker: the engine's unix:// or tcp:// URL; buildkit: unix://, tcp:// or docker-container://
     source: str  # where it came from, for error messages: "BUILDKIT_HOST", "--addr", ...
+    tls: TLSConfig | None = None
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme
 
     def describe(self) -> str:
         what = "the Docker engine" if self.kind == "docker" else "BuildKit"
         return f"{what} at {self.url} (from {self.source})"
 
+    @property
+    def socket_path(self) -> str:
+        """The path of a ``unix://`` address (``unix:///abs`` or ``unix://relative``)."""
+        return self.url.partition("://")[2]
 
-def resolve(flag: str | None = None, env: Mapping[str, str] | None = None) -> Address:
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """``(host, port)`` of a ``tcp://`` address (2375 for a Docker engine without a port)."""
+        parts = urlsplit(self.url)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        return parts.hostname or "localhost", port or 2375
+
+    @property
+    def container(self) -> tuple[str, str | None]:
+        """``(name, docker context)`` of a ``docker-container://`` address."""
+        parts = urlsplit(self.url)
+        context = parse_qs(parts.query).get("context", [None])[0]
+        return parts.netloc, context
+
+
+def resolve(
+    flag: str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    tls: TLSConfig | None = None,
+) -> Address:
+    """The address to use; raises :class:`AddressError` for one hlb cannot use."""
     env = os.environ if env is None else env
     if flag:
-        return Address("buildkit", flag, "--addr")
+        return parse(flag, "--addr", env, tls)
     if env.get("BUILDKIT_HOST"):
-        return Address("buildkit", env["BUILDKIT_HOST"], "BUILDKIT_HOST")
+        return parse(env["BUILDKIT_HOST"], "BUILDKIT_HOST", env, tls)
+    if tls is not None:
+        raise AddressError("the --tls* flags need a tcp:// BuildKit address (--addr or BUILDKIT_HOST)")
     if env.get("DOCKER_HOST"):
-        return Address("docker", env["DOCKER_HOST"], "DOCKER_HOST")
-    return Address("docker", DEFAULT_DOCKER_HOST, "the default Docker socket")
+        return docker(env["DOCKER_HOST"], "DOCKER_HOST", env)
+    return docker(DEFAULT_DOCKER_HOST, "the default Docker socket", env)
+
+
+def parse(url: str, source: str, env: Mapping[str, str], tls: TLSConfig | None = None) -> Address:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise AddressError(f"{source} {url!r} is not an address: use unix://PATH, tcp://HOST:PORT, "
+                           "docker-container://NAME or docker://")  # fmt: skip
+    if scheme == "docker":
+        if tls is not None:
+            raise AddressError(f"the --tls* flags do not apply to {url} (from {source}); use DOCKER_TLS_VERIFY")
+        if not rest:
+            return docker(env.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST, f"{source} {url}", env)
+        return docker(rest, source, env)
+    if scheme == "unix":
+        _need(bool(rest), f"{source} {url!r} names no socket path")
+        _no_tls(tls, url, source)
+        return Address("buildkit", url, source)
+    if scheme == "tcp":
+        _check_tcp(url, source)
+        return Address("buildkit", url, source, _checked_tls(tls, url, source))
+    if scheme == "docker-container":
+        name = urlsplit(url).netloc
+        _need(bool(_CONTAINER_NAME.match(name)), f"{source} {url!r}: {name!r} is not a container name")
+        _no_tls(tls, url, source)
+        return Address("buildkit", url, source)
+    raise AddressError(
+        f"unsupported address scheme `{scheme}://` in {url} (from {source}): use unix://, tcp://, "
+        "docker-container:// or docker://"
+    )
+
+
+def docker(url: str, source: str, env: Mapping[str, str]) -> Address:
+    """A Docker engine at ``unix://PATH`` or ``tcp://HOST:PORT`` (TLS from DOCKER_TLS_VERIFY/DOCKER_CERT_PATH)."""
+    scheme = urlsplit(url).scheme
+    if scheme == "unix":
+        _need(bool(url.partition("://")[2]), f"{source} {url!r} names no socket path")
+        return Address("docker", url, source)
+    if scheme in ("tcp", "http", "https"):
+        _check_tcp(url, source, default_port=True)
+        tls = None
+        if env.get("DOCKER_TLS_VERIFY") or scheme == "https":
+            certs = env.get("DOCKER_CERT_PATH") or os.path.join(os.path.expanduser("~"), ".docker")
+            tls = TLSConfig(*(os.path.join(certs, f) for f in ("ca.pem", "cert.pem", "key.pem")))
+        return Address("docker", url, source, tls)
+    raise AddressError(f"unsupported Docker engine address {url} (from {source}): use unix:// or tcp://")
+
+
+def _check_tcp(url: str, source: str, default_port: bool = False) -> None:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise AddressError(f"{source} {url!r}: the port is not a number from 0 to 65535") from None
+    _need(bool(parts.hostname), f"{source} {url!r} names no host")
+    _need(port is not None or default_port, f"{source} {url!r} names no port (tcp://HOST:PORT)")
+
+
+def _checked_tls(tls: TLSConfig | None, url: str, source: str) -> TLSConfig | None:
+    if tls is None:
+        return None
+    if not (tls.ca or tls.cert or tls.key):
+        raise AddressError("--tlsservername needs --tlscacert (or --tlscert and --tlskey)")
+    if bool(tls.cert) != bool(tls.key):
+        raise AddressError("--tlscert and --tlskey go together (a client certificate and its key)")
+    return tls
+
+
+def _no_tls(tls: TLSConfig | None, url: str, source: str) -> None:
+    if tls is not None:
+        raise AddressError(f"the --tls* flags apply to tcp:// addresses, not {url} (from {source})")
+
+
+def _need(ok: bool, message: str) -> None:
+    if not ok:
+        raise AddressError(message)

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import grpc
 
@@ -15,10 +14,12 @@ from hlb._proto import control_pb2, control_pb2_grpc
 from hlb.llb import Definition
 from hlb.progress.events import LogEvent, StatusBatch, StatusEvent, VertexEvent, WarningEvent
 from hlb.session import Attachable, Session, new_id
+from hlb.session.grpc_transport import ControlSessionPipe
 from hlb.session.session import GRPC_OPTIONS
 from hlb.solver.address import Address
+from hlb.solver.connhelper import ContainerDialer, check_container
 from hlb.solver.errors import SolveError, SolveFailure, decode
-from hlb.solver.transport import DockerHost, Relay, TransportError
+from hlb.solver.transport import DockerHost, Relay, TransportError, Upgraded, dial_tcp, probe
 
 StatusHandler = Callable[[StatusBatch], None]
 
@@ -47,21 +48,56 @@ class SolveResult:
     duration: float
 
 
+class Cancelled(Exception):
+    """The solve was cancelled by :meth:`BuildkitClient.cancel` (Ctrl-C)."""
+
+
 class BuildkitClient:
     def __init__(self, address: Address) -> None:
         self.address = address
-        self._relay: Relay | None = None
         self.docker: DockerHost | None = None
-        if address.kind == "docker":
-            self.docker = DockerHost(address.url)
-            self.docker.connect().close()  # fail fast with a readable error
-            docker = self.docker
-            self._relay = Relay(lambda: docker.upgrade("/grpc"), "grpc")
-            target = self._relay.address
-        else:
-            target = _grpc_target(address.url)
-        self.channel = grpc.insecure_channel(target, options=GRPC_OPTIONS)
+        self._relay: Relay | None = None
+        self._dialer: ContainerDialer | None = None
+        self._lock = threading.Lock()
+        self._active: set[Any] = set()  # Solve futures in flight
+        self._cancelled = threading.Event()
+        self.channel = self._connect(address)
         self.control = control_pb2_grpc.ControlStub(self.channel)
+
+    def _connect(self, address: Address) -> grpc.Channel:
+        """A channel to the daemon; fails fast, naming the address, when nothing listens there."""
+        if address.kind == "docker":
+            docker = self.docker = DockerHost.of(address)
+            docker.connect(timeout=5.0).close()
+            self._relay = Relay(lambda: docker.upgrade("/grpc"), "grpc")
+            return grpc.insecure_channel(self._relay.address, options=GRPC_OPTIONS)
+        scheme = address.scheme
+        if scheme == "unix":
+            probe(address)
+            return grpc.insecure_channel(f"unix:{address.socket_path}", options=GRPC_OPTIONS)
+        if scheme == "docker-container":
+            check_container(address)
+            self._dialer = ContainerDialer(address)
+            self._relay = Relay(self._dialer, "dial-stdio")
+            return grpc.insecure_channel(self._relay.address, options=GRPC_OPTIONS)
+        if scheme != "tcp":
+            raise TransportError(f"unsupported BuildKit address {address.url!r} (from {address.source})")
+        # Through a relay too, so the TCP connection gets keepalive probes (see transport.py).
+        host, port = address.host_port
+        probe(address)
+        what = address.describe()
+        self._relay = Relay(lambda: Upgraded(dial_tcp(host, port, what)), "tcp")
+        if address.tls is None:
+            return grpc.insecure_channel(self._relay.address, options=GRPC_OPTIONS)
+        try:
+            ca, key, cert = address.tls.read()
+        except OSError as e:
+            self._relay.close()
+            raise TransportError(f"cannot reach {what}: reading the TLS files: {e.strerror or e}: {e.filename}") from e
+        name = address.tls.server_name or host
+        creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+        options = [*GRPC_OPTIONS, ("grpc.ssl_target_name_override", name), ("grpc.default_authority", name)]
+        return grpc.secure_channel(self._relay.address, creds, options=options)
 
     def close(self) -> None:
         self.channel.close()
@@ -74,43 +110,76 @@ class BuildkitClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def cancel(self) -> None:
+        """Cancel every solve in flight and refuse new ones (Ctrl-C): the daemon stops their builds."""
+        self._cancelled.set()
+        with self._lock:
+            active = list(self._active)
+        for future in active:
+            future.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
     def _unreachable(self, err: grpc.RpcError) -> TransportError:
         reason = err.details() if hasattr(err, "details") else str(err)
         if self._relay is not None and self._relay.error is not None:
             reason = str(self._relay.error)
-        return TransportError(f"cannot reach {self.address.describe()}: {reason}")
+        elif self._dialer is not None and self._dialer.reason():
+            reason = f"{reason} ({' '.join(self._dialer.argv)}: {self._dialer.reason()})"
+        text = str(reason)
+        if text.startswith("cannot reach "):
+            return TransportError(text)
+        return TransportError(f"cannot reach {self.address.describe()}: {text}")
 
     def open_session(self, attachables: Sequence[Attachable] = ()) -> Session | None:
-        """A session serving ``attachables``, attached to the daemon; None where it cannot be attached yet."""
-        if self.docker is None:
-            return None  # Control.Session transport for standalone buildkitd: issue #5
+        """A session serving ``attachables``, attached to the daemon.
+
+        The Docker engine takes it over ``POST /session``; a standalone buildkitd
+        inside a ``Control.Session`` stream on the channel.
+        """
         session = Session(attachables)
         try:
-            session.attach_docker(self.docker)
-        except TransportError:
+            if self.docker is not None:
+                session.attach_docker(self.docker)
+            else:
+                pipe = ControlSessionPipe(self.control, session.path, session.headers())
+                session.on_close(pipe.close)
+        except (TransportError, OSError) as e:
             session.close()
-            raise
+            if isinstance(e, TransportError):
+                raise
+            raise TransportError(f"cannot attach a session to {self.address.describe()}: {e}") from e
         return session
 
     def solve(
         self,
-        definition: Definition,
+        definition: Definition | None,
         *,
         session: Session | None = None,
         on_status: StatusHandler | None = None,
         options: SolveOptions = SolveOptions(),
+        frontend: Callable[[str], None] | None = None,
     ) -> SolveResult:
-        if definition.empty:
+        """Solve ``definition``; or, with ``frontend`` and no definition, a gateway-mode build.
+
+        ``frontend(ref)`` runs once the Solve is started: it drives the build with
+        LLBBridge calls for ``ref`` and must end it with ``LLBBridge.Return``
+        (hlb.solver.export). The exporters and caches apply to what it returns.
+        """
+        if frontend is None and (definition is None or definition.empty):
             raise ValueError("cannot solve an empty definition")
         # No need to wait for the session's first health check (it comes after the
         # daemon's 5 s interval): the daemon's session lookups wait for registration.
         ref = new_id()
         req = control_pb2.SolveRequest(
             Ref=ref,
-            Definition=definition.to_pb(),
             Session=session.id if session else "",
             FrontendAttrs=dict(options.frontend_attrs),
         )
+        if frontend is None and definition is not None:
+            req.Definition.CopyFrom(definition.to_pb())
         if len(options.exporters) == 1:
             # One exporter: the field every BuildKit version reads (Exporters is v0.13+).
             req.ExporterDeprecated = options.exporters[0].type
@@ -123,20 +192,36 @@ class BuildkitClient:
             req.Cache.Imports.add(Type=e.type, Attrs=dict(e.attrs))
         for e in options.cache_exports:
             req.Cache.Exports.add(Type=e.type, Attrs=dict(e.attrs))
+        if self._cancelled.is_set():
+            raise Cancelled("cancelled before it started")
         status = _StatusStream(self.control, ref, on_status)
         start = time.monotonic()
         future = self.control.Solve.future(req)
+        with self._lock:
+            self._active.add(future)
+        if self._cancelled.is_set():  # cancel() ran between the check above and the add
+            future.cancel()
         try:
+            if frontend is not None:
+                frontend(ref)
             response = _wait(future)
+        except grpc.FutureCancelledError as e:
+            status.finish(grace=1.0)
+            raise Cancelled("cancelled") from e
         except grpc.RpcError as e:
             status.finish(grace=2.0)
+            if e.code() == grpc.StatusCode.CANCELLED and self._cancelled.is_set():
+                raise Cancelled("cancelled") from e
             if e.code() == grpc.StatusCode.UNAVAILABLE:
                 raise self._unreachable(e) from e
             raise SolveError(decode(e)) from e
         except BaseException:
             future.cancel()
-            status.finish(grace=2.0)
+            status.finish(grace=1.0)
             raise
+        finally:
+            with self._lock:
+                self._active.discard(future)
         status.finish(grace=5.0)
         return SolveResult(ref, dict(response.ExporterResponse), time.monotonic() - start)
 
@@ -226,21 +311,10 @@ def to_batch(resp: control_pb2.StatusResponse) -> StatusBatch:
     )
 
 
-def _grpc_target(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return f"unix:{parts.path}"
-    if parts.scheme == "tcp":
-        return parts.netloc
-    raise TransportError(
-        f"unsupported BuildKit address {url!r}: use unix:// or tcp:// "
-        "(docker-container:// and TLS arrive with issue #5)"
-    )
-
-
 __all__ = [
     "BuildkitClient",
     "CacheEntry",
+    "Cancelled",
     "SolveError",
     "SolveFailure",
     "SolveOptions",

@@ -76,7 +76,7 @@ def test_unreachable_engine_is_one_paragraph_not_a_traceback(
     f.write_text('fs default() { image "busybox" }\n')
     code, _, err = run(["run", str(f)], capsys)
     assert code == 1
-    assert f"cannot connect to the Docker engine at unix://{tmp_path}/nothing.sock" in err
+    assert f"cannot reach the Docker engine at unix://{tmp_path}/nothing.sock (from DOCKER_HOST)" in err
     assert "hint: start an engine" in err
     assert "Traceback" not in err
 
