@@ -9,8 +9,15 @@ function per kind of service.
 
 from __future__ import annotations
 
+import sys
+import threading
+
 from hlb.compiler.plan import Solve
 from hlb.session import Attachable
+from hlb.session.auth import DockerAuth, load_config
+from hlb.session.secrets import SecretFiles
+from hlb.session.sshforward import SSHForward
+from hlb.values import SecretFile, SSHSocket
 
 
 def attachables_for(solve: Solve) -> list[Attachable]:
@@ -40,15 +47,28 @@ def content_for(solve: Solve) -> list[Attachable]:
 
 
 def auth_for(solve: Solve) -> list[Attachable]:
-    """Registry credentials from ~/.docker/config.json and credential helpers."""
-    return []
+    """Registry credentials from ~/.docker/config.json and credential helpers (every solve may pull)."""
+    return [DockerAuth(load_config(warn=_warn_once))]
 
 
 def secrets_for(solve: Solve) -> list[Attachable]:
-    """The solve's `secret` files."""
-    return []
+    """The solve's `secret` files, by id (other ids, like git's GIT_AUTH_TOKEN lookups, are not found)."""
+    return [SecretFiles({a.id: a.path for a in solve.attachments if isinstance(a, SecretFile)})]
 
 
 def ssh_for(solve: Solve) -> list[Attachable]:
-    """The solve's SSH agents and forwarded sockets."""
-    return []
+    """The solve's SSH agents and forwarded sockets (a private ssh-agent for keys starts on first use)."""
+    sockets = {a.id: a.paths for a in solve.attachments if isinstance(a, SSHSocket)}
+    return [SSHForward(sockets)] if sockets else []
+
+
+_warned: set[str] = set()
+_warn_lock = threading.Lock()
+
+
+def _warn_once(message: str) -> None:
+    with _warn_lock:
+        if message in _warned:
+            return
+        _warned.add(message)
+    print(f"hlb: warning: {message}", file=sys.stderr)
