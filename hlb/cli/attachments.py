@@ -14,6 +14,8 @@ import threading
 
 from hlb.compiler.plan import Solve
 from hlb.session import Attachable
+from hlb.session.filesync import FileSync
+from hlb.values import LocalDir
 from hlb.session.auth import DockerAuth, load_config
 from hlb.session.secrets import SecretFiles
 from hlb.session.sshforward import SSHForward
@@ -32,8 +34,9 @@ def attachables_for(solve: Solve) -> list[Attachable]:
 
 
 def filesync_for(solve: Solve) -> list[Attachable]:
-    """FileSync.DiffCopy serving the solve's `local` directories."""
-    return []
+    """FileSync.DiffCopy serving the solve's `local` directories (and no other)."""
+    dirs = [a for a in solve.attachments if isinstance(a, LocalDir)]
+    return [FileSync(dirs)] if dirs else []
 
 
 def filesend_for(solve: Solve) -> list[Attachable]:
