@@ -14,12 +14,13 @@ import threading
 
 from hlb.compiler.plan import Solve
 from hlb.session import Attachable
-from hlb.session.filesync import FileSync
-from hlb.values import LocalDir
 from hlb.session.auth import DockerAuth, load_config
+from hlb.session.filesync import FileSync
 from hlb.session.secrets import SecretFiles
 from hlb.session.sshforward import SSHForward
-from hlb.values import SecretFile, SSHSocket
+from hlb.solver import export
+from hlb.solver.client import CacheEntry as SolverCache
+from hlb.values import LocalDir, SecretFile, SSHSocket
 
 
 def attachables_for(solve: Solve) -> list[Attachable]:
@@ -40,13 +41,25 @@ def filesync_for(solve: Solve) -> list[Attachable]:
 
 
 def filesend_for(solve: Solve) -> list[Attachable]:
-    """FileSend.DiffCopy receiving `download*` exporter output."""
-    return []
+    """FileSend.DiffCopy receiving `download*` exporter output (and `dockerLoad` from a standalone daemon)."""
+    return export.filesend(outputs_of(solve))
 
 
 def content_for(solve: Solve) -> list[Attachable]:
-    """The content store `type=local` cache imports and exports go through."""
-    return []
+    """The content store `type=local` cache imports and exports go through (one OCI layout per directory)."""
+    return caches_of(solve).attachables()
+
+
+def outputs_of(solve: Solve) -> list[export.Output]:
+    return [export.Output(x.type, dict(x.attrs), x.dest) for x in solve.exporters]
+
+
+def caches_of(solve: Solve) -> export.Caches:
+    """The solve's cache imports/exports as sent (a `type=local` import gets its digest from index.json)."""
+    return export.plan_caches(
+        [SolverCache(c.type, dict(c.attrs)) for c in solve.cache_imports],
+        [SolverCache(c.type, dict(c.attrs)) for c in solve.cache_exports],
+    )
 
 
 def auth_for(solve: Solve) -> list[Attachable]:

@@ -1,0 +1,405 @@
+"""Exporters and per-solve caches: what the daemon really runs, and what comes back.
+
+:func:`plan_exports` turns a solve's outputs (``image`` push, ``docker`` load
+or tarball, ``oci``, ``tar``, ``local``) into the exporters sent in
+``SolveRequest.Exporters`` and the FileSend targets the session serves, keyed
+by exporter index (the daemon's ``buildkit-attachable-exporter-id``):
+
+* ``docker`` without a destination is "load into the Docker engine": on the
+  engine that is its own ``moby`` exporter (the image lands in the engine's
+  store, named ``name``); on a standalone buildkitd it is the ``docker``
+  exporter whose tarball streams into the engine's ``POST /images/load``.
+* ``docker``/``oci``/``tar`` with a destination stream one file there;
+  ``local`` writes a directory tree.
+
+:func:`plan_caches` prepares ``type=local`` cache imports and exports the way
+buildctl does: the directory is an OCI layout served through the session's
+content store (id ``local:<dir>``); an import sends the digest ``index.json``
+records for its tag; :func:`finish_caches` records an export's manifest there.
+
+:func:`solve` runs one solve. When an image-producing exporter needs the image
+config (env, workdir, user, entrypoint...), the Control API has no field for
+it with a Definition, so the solve is a gateway-mode build: ``Control.Solve``
+with the exporters and no definition, ``LLBBridge.Solve`` of the definition,
+then ``LLBBridge.Return`` of its ref with metadata ``containerimage.config``.
+:func:`push` is that for one pushed image, returning its digest.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from hlb._proto import gateway_pb2, gateway_pb2_grpc, status_pb2
+from hlb.llb import Definition
+from hlb.session import Attachable, Session
+from hlb.session.content import ContentStore, tag_descriptor, tagged_digest
+from hlb.session.filesend import DirTarget, FileSend, FileTarget, Target, file_target
+from hlb.solver.address import DEFAULT_DOCKER_HOST, Address
+from hlb.solver.client import BuildkitClient, CacheEntry, SolveOptions, SolveResult, StatusHandler
+from hlb.solver.errors import SolveError, SolveFailure, decode
+from hlb.solver.gateway import BUILD_ID_KEY, describe_rpc_error
+from hlb.solver.transport import DockerHost, TransportError
+
+IMAGE_CONFIG_KEY = "containerimage.config"
+DIGEST_KEY = "containerimage.digest"
+CACHE_MANIFEST_KEY = "cache.manifest"
+IMAGE_TYPES = ("image", "docker", "oci", "moby")
+_UNKNOWN_JOB = "no such job"
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One exporter of a solve, as the plan gives it; ``dest`` is a local path or ``""``."""
+
+    type: str
+    attrs: Mapping[str, str] = field(default_factory=dict)
+    dest: str = ""
+
+
+@dataclass
+class Exports:
+    exporters: list[CacheEntry]  # type + attrs, in SolveRequest.Exporters order
+    targets: dict[int, Target]  # exporter index -> where FileSend writes its output
+    image: bool  # an exporter produces an image (it should carry the image config)
+    described: list[str]  # per exporter, for the summary: "pushed", "loaded", "wrote DIR"...
+
+
+def filesend(outputs: Sequence[Output], env: Mapping[str, str] | None = None) -> list[Attachable]:
+    """The FileSend service a session needs for ``outputs`` (none when nothing comes back here)."""
+    targets = file_targets(outputs, env)
+    return [FileSend(targets)] if targets else []
+
+
+def plan_exports(outputs: Sequence[Output], address: Address, env: Mapping[str, str] | None = None) -> Exports:
+    """The exporters the daemon at ``address`` runs for ``outputs``, and the session's FileSend targets."""
+    exporters: list[CacheEntry] = []
+    described: list[str] = []
+    for out in outputs:
+        attrs = {k: v for k, v in out.attrs.items() if k != "dest"}
+        name = attrs.get("name", "")
+        if out.type == "docker" and not out.dest:
+            # On the engine, its own exporter stores the image; elsewhere the tarball goes to /images/load.
+            on_engine = address.kind == "docker"
+            exporters.append(CacheEntry("moby", {"name": name} if name else {}) if on_engine else out_entry(out))
+            described.append(f"loaded {name} into the Docker engine")
+        elif out.type in ("local", "tar", "oci", "docker"):
+            if not out.dest:
+                raise ValueError(f"the {out.type} exporter needs a local destination")
+            exporters.append(out_entry(out))
+            described.append(f"wrote {out.dest}")
+        else:
+            exporters.append(out_entry(out))
+            pushed = out.type == "image" and attrs.get("push") in ("true", "")
+            described.append(f"pushed {name}" if pushed else f"exported {out.type}")
+    targets = file_targets(outputs, env)
+    return Exports(exporters, targets, any(x.type in IMAGE_TYPES for x in exporters), described)
+
+
+def out_entry(out: Output) -> CacheEntry:
+    return CacheEntry(out.type, {k: v for k, v in out.attrs.items() if k != "dest"})
+
+
+def file_targets(outputs: Sequence[Output], env: Mapping[str, str] | None = None) -> dict[int, Target]:
+    """Exporter index -> where FileSend writes its output (the same for every backend).
+
+    A load into Docker (``docker`` without a destination) always gets a target
+    streaming into ``POST /images/load``: the engine's ``moby`` exporter never
+    calls FileSend, a standalone daemon's ``docker`` exporter does.
+    """
+    targets: dict[int, Target] = {}
+    for i, out in enumerate(outputs):
+        if out.type == "local" and out.dest:
+            targets[i] = DirTarget(out.dest)
+        elif out.type in ("tar", "oci", "docker") and out.dest:
+            targets[i] = file_target(out.dest)
+        elif out.type == "docker":
+            targets[i] = docker_load_target(docker_host(env))
+    return targets
+
+
+def docker_host(env: Mapping[str, str] | None = None) -> DockerHost:
+    """The Docker engine images are loaded into: ``DOCKER_HOST`` or the default socket."""
+    env = os.environ if env is None else env
+    return DockerHost(env.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST)
+
+
+class DockerLoadSink:
+    """A docker image tarball streamed into ``POST /images/load`` (chunked, never buffered whole)."""
+
+    def __init__(self, host: DockerHost) -> None:
+        self.host = host
+        self._sock = host.connect()
+        head = (
+            "POST /images/load?quiet=1 HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n"
+        )
+        self._sock.sendall(head.encode())
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self._sock.sendall(b"%x\r\n" % len(data) + data + b"\r\n")
+
+    def commit(self) -> None:
+        try:
+            self._sock.sendall(b"0\r\n\r\n")
+            resp = http.client.HTTPResponse(self._sock)
+            resp.begin()
+            body = resp.read().decode("utf-8", "replace")
+        finally:
+            self._sock.close()
+        message = _docker_load_error(resp.status, body)
+        if message:
+            raise OSError(f"the Docker engine at {self.host.url} refused the image: {message}")
+
+    def abort(self) -> None:
+        self._sock.close()
+
+
+def _docker_load_error(status: int, body: str) -> str:
+    """The engine's error for a load (HTTP status, or an ``error`` line of its JSON stream), or ``""``."""
+    if status != 200:
+        try:
+            return str(json.loads(body).get("message", body)).strip()
+        except (ValueError, AttributeError):
+            return f"HTTP {status}: {body.strip()[:300]}"
+    for line in body.splitlines():
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(msg, dict) and msg.get("error"):
+            return str(msg["error"]).strip()
+    return ""
+
+
+def docker_load_target(host: DockerHost) -> FileTarget:
+    return FileTarget(lambda _md: DockerLoadSink(host), f"the Docker engine at {host.url}")
+
+
+# ---------------------------------------------------------------- caches
+
+
+@dataclass
+class Caches:
+    imports: list[CacheEntry]
+    exports: list[CacheEntry]
+    stores: dict[str, str]  # content store id (local:<dir>) -> directory
+    tags: dict[str, str]  # local export directory -> tag to record in its index.json
+    notes: list[str]  # imports skipped, and why
+
+    def attachables(self) -> list[Attachable]:
+        return [ContentStore(self.stores)] if self.stores else []
+
+
+def plan_caches(imports: Sequence[CacheEntry], exports: Sequence[CacheEntry]) -> Caches:
+    """Cache options as buildctl sends them; ``type=local`` ones go through the session's content store."""
+    out = Caches([], [], {}, {}, [])
+    for e in exports:
+        attrs = dict(e.attrs)
+        if e.type == "local":
+            dest = attrs.get("dest", "")
+            if not dest:
+                raise ValueError("a type=local cache export needs dest=DIR")
+            out.stores[f"local:{dest}"] = dest
+            out.tags[dest] = attrs.get("tag") or "latest"
+        out.exports.append(CacheEntry(e.type, attrs))
+    for e in imports:
+        attrs = dict(e.attrs)
+        if e.type == "local":
+            src = attrs.get("src", "")
+            if not src:
+                raise ValueError("a type=local cache import needs src=DIR")
+            if not attrs.get("digest"):
+                tag = attrs.get("tag") or "latest"
+                try:
+                    digest = tagged_digest(src, tag) if os.path.isdir(src) else None
+                except (OSError, ValueError) as err:
+                    out.notes.append(f"cache import from {src} skipped: {err}")
+                    continue
+                if digest is None:
+                    out.notes.append(f"cache import from {src} skipped: no cache tagged {tag!r} there yet")
+                    continue
+                attrs["digest"] = digest
+            out.stores[f"local:{src}"] = src
+        out.imports.append(CacheEntry(e.type, attrs))
+    return out
+
+
+def finish_caches(caches: Caches, exporter_response: Mapping[str, str]) -> list[str]:
+    """Record a local cache export's manifest in each destination's ``index.json``; returns notes."""
+    desc_json = exporter_response.get(CACHE_MANIFEST_KEY, "")
+    if not caches.tags:
+        return []
+    if not desc_json:
+        return [f"the daemon exported no cache manifest for {', '.join(caches.tags)}"]
+    desc = json.loads(desc_json)
+    for dest, tag in caches.tags.items():
+        tag_descriptor(dest, tag, desc)
+    return []
+
+
+# ---------------------------------------------------------------- solving
+
+
+def solve(
+    client: BuildkitClient,
+    definition: Definition,
+    *,
+    session: Session | None,
+    options: SolveOptions,
+    image_config: bytes | None = None,
+    on_status: StatusHandler | None = None,
+) -> SolveResult:
+    """One solve; a gateway-mode build when ``image_config`` must reach an image exporter."""
+    if image_config is None or not any(x.type in IMAGE_TYPES for x in options.exporters):
+        return client.solve(definition, session=session, on_status=on_status, options=options)
+    frontend = _ConfigFrontend(client, definition, image_config, options.cache_imports)
+    return client.solve(None, session=session, on_status=on_status, options=options, frontend=frontend)
+
+
+class _ConfigFrontend:
+    """Drives a gateway-mode build: solve the definition, return its ref with the image config."""
+
+    def __init__(
+        self, client: BuildkitClient, definition: Definition, config: bytes, cache_imports: Sequence[CacheEntry]
+    ) -> None:
+        self.client = client
+        self.definition = definition
+        self.config = config
+        self.cache_imports = cache_imports
+        self.bridge = gateway_pb2_grpc.LLBBridgeStub(client.channel)
+
+    def __call__(self, ref: str, register_timeout: float = 5.0) -> None:
+        metadata = ((BUILD_ID_KEY, ref),)
+        req = gateway_pb2.SolveRequest(
+            Definition=self.definition.to_pb(), allowResultReturn=True, allowResultArrayRef=True
+        )
+        for c in self.cache_imports:  # sub-solves do not inherit Control's cache imports
+            req.CacheImports.add(Type=c.type, Attrs=dict(c.attrs))
+        deadline = time.monotonic() + register_timeout
+        while True:
+            try:
+                resp = _wait(self.bridge.Solve.future(req, metadata=metadata))
+                break
+            except grpc.RpcError as e:
+                message = decode(e).message
+                if _UNKNOWN_JOB in message and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                if e.code() == grpc.StatusCode.UNAVAILABLE:
+                    what = self.client.address.describe()
+                    raise TransportError(str(describe_rpc_error(e, "LLBBridge.Solve", what))) from e
+                if e.code() == grpc.StatusCode.CANCELLED or _UNKNOWN_JOB in message:
+                    raise SolveError(decode(e)) from e
+                # The build failed: hand the daemon's error (typed details and all) back through Return,
+                # so Control.Solve fails with it and the history records it.
+                self._return(gateway_pb2.ReturnRequest(error=_status_of(e)), metadata)
+                return
+        result = gateway_pb2.Result(metadata={IMAGE_CONFIG_KEY: self.config})
+        result.ref.id = _ref_id(resp)
+        self._return(gateway_pb2.ReturnRequest(result=result), metadata)
+
+    def _return(self, req: gateway_pb2.ReturnRequest, metadata: Any) -> None:
+        try:
+            _wait(self.bridge.Return.future(req, metadata=metadata, timeout=60))
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.UNAVAILABLE:
+                what = self.client.address.describe()
+                raise TransportError(str(describe_rpc_error(e, "LLBBridge.Return", what))) from e
+            raise SolveError(decode(e)) from e
+
+
+def _ref_id(resp: gateway_pb2.SolveResponse) -> str:
+    """The solved ref: ``result.ref`` (array refs allowed) or the older ``refDeprecated``/``ref`` forms."""
+    which = resp.result.WhichOneof("result")
+    if which == "ref":
+        return resp.result.ref.id
+    if which == "refDeprecated":
+        return resp.result.refDeprecated
+    if resp.ref:
+        return resp.ref
+    raise SolveError(SolveFailure(f"the daemon's gateway solve returned no single result ({which or 'none'})"))
+
+
+def _status_of(err: grpc.RpcError) -> status_pb2.Status:
+    """The failed call's ``google.rpc.Status`` (details kept), from its trailers or its code and text."""
+    trailers: Any = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
+    for key, value in trailers or ():
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            return status_pb2.Status.FromString(value)
+    code = err.code().value[0] if hasattr(err, "code") else grpc.StatusCode.UNKNOWN.value[0]
+    return status_pb2.Status(code=code, message=err.details() if hasattr(err, "details") else str(err))
+
+
+def _wait(future: Any) -> Any:
+    """Wait for a unary future, responsive to Ctrl-C (the future is cancelled then)."""
+    try:
+        while True:
+            try:
+                return future.result(timeout=0.25)
+            except grpc.FutureTimeoutError:
+                continue
+    except BaseException:
+        future.cancel()
+        raise
+
+
+def push(
+    client: BuildkitClient,
+    definition: Definition,
+    ref: str,
+    *,
+    image_config: bytes | None = None,
+    attrs: Mapping[str, str] | None = None,
+    session: Session | None = None,
+    options: SolveOptions | None = None,
+    on_status: StatusHandler | None = None,
+) -> str:
+    """Build ``definition`` and push it as image ``ref``; returns the pushed manifest digest (``sha256:...``).
+
+    ``image_config`` (OCI image config JSON) becomes the image's config;
+    ``attrs`` adds image exporter attrs (e.g. ``compression``); ``options``
+    carries cache imports/exports and entitlements (its exporters are
+    replaced). Raises :class:`SolveError` when the build or the push fails and
+    :class:`TransportError` when the daemon cannot be reached.
+    """
+    exporter = CacheEntry("image", {**(attrs or {}), "name": ref, "push": "true"})
+    options = options or SolveOptions()
+    opts = SolveOptions(
+        cache_imports=options.cache_imports,
+        cache_exports=options.cache_exports,
+        frontend_attrs=options.frontend_attrs,
+        exporters=[exporter],
+        entitlements=options.entitlements,
+    )
+    result = solve(client, definition, session=session, options=opts, image_config=image_config, on_status=on_status)
+    return pushed_digest(result.exporter_response, ref)
+
+
+def pushed_digest(exporter_response: Mapping[str, str], ref: str) -> str:
+    digest = exporter_response.get(DIGEST_KEY, "")
+    if not digest:
+        raise SolveError(SolveFailure(f"the daemon pushed {ref} but reported no digest"))
+    return digest
+
+
+__all__ = [
+    "Caches",
+    "DockerLoadSink",
+    "Exports",
+    "Output",
+    "finish_caches",
+    "plan_caches",
+    "plan_exports",
+    "push",
+    "pushed_digest",
+    "solve",
+]
