@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(render_plan(plan))
             return 0
         assert address is not None
-        return _build(compiled, plan, color, address)
+        return _build(compiled, plan, color, address, progress_mode)
     finally:
         if resolver is not None:
             resolver.close()
@@ -188,7 +189,7 @@ def command_line_spans(names: list[str], command: str = "run") -> dict[str, Span
     return spans
 
 
-def _build(compiled: Compiled, plan: Plan, color: bool, address: Address) -> int:
+def _build(compiled: Compiled, plan: Plan, color: bool, address: Address, progress_mode: str = "plain") -> int:
     err = sys.stderr
     for t in compiled.targets:
         if t.request is None or (t.fs is not None and t.definition.empty and not t.fs.effects):
@@ -201,13 +202,16 @@ def _build(compiled: Compiled, plan: Plan, color: bool, address: Address) -> int
         print(f"hlb: error: {e}", file=err)
         print("  hint: start an engine (scripts/engine up), or set DOCKER_HOST or BUILDKIT_HOST", file=err)
         return 1
+    progress = open_progress(progress_mode, err)
     with client:
-        runner = _Runner(client, compiled.source, color, many=len(plan.solves) > 1)
+        runner = _Runner(client, compiled.source, color, many=len(plan.solves) > 1, progress=progress)
         try:
             return runner.node(plan.root)
         except KeyboardInterrupt:
             client.cancel()  # solves still running on other threads: the daemon stops their builds
             raise
+        finally:
+            progress.close()  # the final frame (tty), then the summaries it held back
 
 
 class _Runner:
@@ -244,7 +248,6 @@ class _Runner:
         return next((c for c in codes if c), 0)
 
     def solve(self, s: Solve) -> int:
-        err = sys.stderr
         printer = self.progress.solve(str(s.index) if self.many else "")
         start = time.monotonic()
         options = SolveOptions(
@@ -267,21 +270,18 @@ class _Runner:
             with self.lock:
                 lost = lost_daemon_diagnostic(e, s, self.source, printer.tracker)
                 if lost is None:
-                    print(f"hlb: error: {e}", file=err)
+                    self.progress.print(f"hlb: error: {e}")
                 else:
-                    print(file=err)
-                    print(render_all([lost], color=self.color), file=err)
+                    self.progress.print(render_all([lost], color=self.color))
             return 1
         except SolveError as e:
             with self.lock:
-                print(file=err)
                 diag = failure_diagnostic(e.failure, s, self.source, printer.tracker)
-                print(render_all([diag], color=self.color), file=err)
+                self.progress.print(render_all([diag], color=self.color))
             return 1
         took = time.monotonic() - start
         with self.lock:
-            label = s.title.removeprefix("target ") if s.kind == "target" else s.title
-            print(f"\nhlb: {label}: {summary(s.definition, printer.tracker)} in {took:.2f}s", file=err)
+            self.progress.print(solve_summary(s, printer.tracker, result.exporter_response, took))
         return 0
 
 
@@ -321,6 +321,42 @@ def summary(definition: Definition, tracker: Tracker) -> str:
     if sources:
         text += f", {sources} source{'s' if sources != 1 else ''} resolved"
     return text
+
+
+def solve_summary(s: Solve, tracker: Tracker, response: Mapping[str, str], took: float) -> str:
+    """What a solve did, buildx-like and compact: a first line of cache hits and time, then one
+    line per cache import, export and cache export::
+
+        hlb: app: 2 of 3 steps cached, 1 source resolved in 1.52s
+          cache from type=registry,ref=r/cache
+          pushed r/app:1@sha256:...
+          cache to type=registry,ref=r/cache,mode=max
+    """
+    label = s.title.removeprefix("target ") if s.kind == "target" else s.title
+    lines = [f"hlb: {label}: {summary(s.definition, tracker)} in {took:.2f}s"]
+    for c in s.cache_imports:
+        line = f"  cache from {c}"
+        ref = c.attrs.get("ref") or c.attrs.get("src")
+        found = [v for v in tracker.vertices.values() if ref and v.name == f"importing cache manifest from {ref}"]
+        if found and found[0].error:
+            line += f" (not imported: {found[0].error})"
+        lines.append(line)
+    digest = response.get("containerimage.digest", "")
+    for x in s.exporters:
+        lines.append("  " + _exported(x, digest))
+    lines += [f"  cache to {c}" for c in s.cache_exports]
+    return "\n".join(lines)
+
+
+def _exported(x: Exporter, digest: str) -> str:
+    name = x.attrs.get("name", "")
+    pinned = f"{name}@{digest}" if name and digest else name or digest
+    if x.type == "image":
+        return f"pushed {pinned}" if x.attrs.get("push") == "true" else f"image {pinned}"
+    if x.type in ("moby", "docker") and not x.dest:
+        return f"loaded {pinned} into docker"
+    where = x.dest or x.attrs.get("dest", "")
+    return f"exported {x.type}" + (f" to {where}" if where else "") + (f" ({digest})" if digest else "")
 
 
 def failure_diagnostic(failure: SolveFailure, target: Solve, source: SourceFile, tracker: Tracker) -> Diagnostic:
