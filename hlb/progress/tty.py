@@ -112,7 +112,7 @@ class TtyDisplay:
         self.order: list[tuple[TtySolve, str]] = []  # vertices in order of first start, over all solves
         self.started_at = clock()
         self.ended_at: float | None = None
-        self.skew: float | None = None  # local clock minus daemon clock, from the first start seen
+        self.skew: float | None = None  # local clock minus daemon clock, from the starts seen
         self._live: Live | None = None
         self._pending: list[str] = []
         self._closed = False
@@ -153,8 +153,11 @@ class TtyDisplay:
                 started = True
             if started:
                 self.order.append((s, v.digest))
-                if self.skew is None and v.started is not None:
-                    self.skew = self.clock() - v.started
+                if v.started is not None:
+                    # A vertex is seen after it started, so the least (local now - start) seen is
+                    # closest to the skew; a replayed old start (a cached vertex) must not count.
+                    seen = self.clock() - v.started
+                    self.skew = seen if self.skew is None else min(self.skew, seen)
         for st in batch.statuses:
             s.statuses.setdefault(st.vertex, {})[st.id] = st
         for lg in batch.logs:

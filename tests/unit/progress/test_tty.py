@@ -69,6 +69,15 @@ def test_timer_uses_daemon_time_corrected_for_clock_skew() -> None:
     assert re.search(r"\[1\] step +2\.0s", frame(d))
 
 
+def test_an_old_start_replayed_for_a_cached_step_does_not_stop_the_timers() -> None:
+    d, _, clock = display()
+    s = d.solve()
+    s.handle(v("img", "docker-image://busybox", started=clock.now - 600.0, completed=clock.now - 599.0, cached=True))
+    s.handle(v("run", "step", started=clock.now))
+    clock.now += 1.5
+    assert re.search(r"\[2\] step +1\.5s", frame(d))
+
+
 def test_last_log_lines_of_a_running_step_and_none_once_done() -> None:
     d, _, _ = display()
     s = d.solve()
