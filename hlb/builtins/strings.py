@@ -1,8 +1,8 @@
 """``string`` builtins: formatting, templates, image manifests and facts of the local machine.
 
 "Local" is the machine running hlb (the client), not the BuildKit daemon.
-``manifest`` needs a registry round trip through the daemon and stays
-declared (type-checked, not compiled) for now.
+``manifest`` asks the image's registry, through the registry client the
+compiler offers as ``manifests`` (see ``hlb.resolver.ManifestResolver``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from hlb.builtins.call import Call
 from hlb.builtins.gofmt import sprintf
 from hlb.builtins.gotemplate import TemplateError, execute
-from hlb.builtins.registry import builtin, declare
+from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
-from hlb.llb.platform import normalize_arch
+from hlb.llb.platform import Platform, normalize_arch
+from hlb.llb.reference import parse as parse_ref
+from hlb.resolver import ManifestResolver, ResolveError
 
 STDERR_LINES = 10  # the last lines of a failing localRun's stderr that its diagnostic shows
 
@@ -105,28 +107,79 @@ def string_field(call: Call, name: str, value: str) -> TemplateField:
 
 # -- image manifests ------------------------------------------------------------------------
 
-declare(
-    "string manifest(string ref) binds (string digest, string config, string index)",
-    """Fetch the manifest of an image from its registry, as JSON.
 
-    The reference is normalised as for `image`; the manifest is the one for
-    the build's platform unless `platform` picks another. Binds `digest` (what
-    the reference resolves to), `config` (the image config JSON) and `index`
-    (the multi-platform index JSON; an error without one). Option: `platform`.
+@dataclass(frozen=True, slots=True)
+class ManifestPlatform:
+    platform: Platform
+
+
+@builtin("string manifest(string ref) binds (string digest, string config, string index)")
+def manifest(call: Call, ref: str) -> str:
+    """Fetch an image's manifest for the build's platform from its registry, as JSON.
+
+    The reference is normalised as for `image`; `platform` picks another
+    platform of a multi-platform image. Binds `digest` (what the reference
+    resolves to), `config` (the image config JSON) and `index` (the index JSON;
+    an error for a single-platform image). Needs access to the registry.
 
     Example: `manifest "alpine:3.20" as (digest alpineDigest, config alpineConfig)`
-    """,
-)
+    """
+    try:
+        parsed = parse_ref(ref)
+    except ValueError as e:
+        call.fail(cat.invalid_image_ref(call.arg_span(0), ref, str(e)))
+    chosen = call.options.last(ManifestPlatform)
+    wanted = chosen.platform if chosen else call.ctx.platform
+    # The compiler offers a registry client as `manifests` when it compiles with registry access.
+    resolver: ManifestResolver | None = getattr(call.ctx, "manifests", None)
+    if resolver is None:
+        call.fail(
+            cat.invalid_value(
+                call.span,
+                f"`manifest` needs registry access to fetch `{parsed}`",
+                hint="this compilation has no registry client; `manifest` is evaluated only when compiling with one",
+            )
+        )
+    try:
+        resolved = resolver.manifest(str(parsed), wanted)
+    except ResolveError as e:  # its message names the reference and the cause
+        call.fail(cat.invalid_value(call.arg_span(0), str(e)))
+    if "digest" in call.binds:
+        return resolved.digest
+    if "config" in call.binds:
+        return resolved.config.decode("utf-8", "replace")
+    if "index" in call.binds:
+        if resolved.index is None:
+            call.fail(
+                cat.invalid_value(
+                    call.arg_span(0),
+                    f"`{parsed}` has no manifest index",
+                    hint="it is a single-platform image; bind `digest` or `config` instead",
+                )
+            )
+        return resolved.index.decode("utf-8", "replace")
+    return resolved.manifest.decode("utf-8", "replace")
 
-declare(
-    "option::manifest platform(string os, string arch)",
+
+@builtin("option::manifest platform(string os, string arch)")
+def manifest_platform(call: Call, os_: str, arch: str) -> ManifestPlatform:
     """Fetch the manifest of this platform instead of the build's platform.
 
-    Applies when the reference names a multi-platform image (an index).
+    Picks the platform's entry of a multi-platform image (an index); a
+    single-platform image must be for this platform.
 
     Example: `manifest "alpine:3.20" with platform("linux", "arm64")`
-    """,
-)
+    """
+    for i, part in enumerate((os_, arch)):
+        if not part or "/" in part:
+            what = "an operating system" if i == 0 else "an architecture"
+            call.fail(
+                cat.invalid_value(
+                    call.arg_span(i), f"`{part}` is not {what}", hint='for example: platform("linux", "arm64")'
+                )
+            )
+    return ManifestPlatform(Platform.parse(f"{os_}/{arch}"))
+
 
 # -- the local machine -------------------------------------------------------------------------
 
