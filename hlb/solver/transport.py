@@ -54,6 +54,8 @@ def _reason(e: OSError) -> str:
         return "timed out"
     if isinstance(e, ssl.SSLError):
         return f"TLS: {e.reason or e}"
+    if e.strerror and e.filename:
+        return f"{e.strerror}: {e.filename}"
     return e.strerror or str(e)
 
 
@@ -82,6 +84,9 @@ def dial_tcp(host: str, port: int, what: str, timeout: float = CONNECT_TIMEOUT) 
 def tls_context(tls: TLSConfig, what: str) -> ssl.SSLContext:
     """A client context: the CA file (else the system's roots) and an optional client certificate."""
     try:
+        for path in (tls.ca, tls.cert, tls.key):
+            if path is not None:
+                open(path, "rb").close()  # names the file that is missing (ssl's own errors do not)
         ctx = ssl.create_default_context(cafile=tls.ca)
         if tls.cert and tls.key:
             ctx.load_cert_chain(tls.cert, tls.key)
