@@ -15,7 +15,7 @@ from hlb.compiler import CompiledTarget, compile_targets
 from hlb.compiler.plan import Plan, build_plan
 from hlb.diagnostics import Diagnostic, HlbError
 from hlb.llb import Platform
-from hlb.resolver import ImageResolver
+from hlb.resolver import ImageResolver, ManifestResolver
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast, parse_module
 from hlb.values import Attachment, CacheEntry
@@ -60,10 +60,11 @@ def compile_source(
     platform: Platform,
     target_spans: Mapping[str, Span] | None = None,
     resolver: ImageResolver | None = None,
+    manifests: ManifestResolver | None = None,
 ) -> Compiled:
     module = parse(source)
     checked = check(module)
-    result = compile_targets(checked.checked, targets, platform, target_spans=target_spans, resolver=resolver)
+    result = compile_targets(checked.checked, targets, platform, target_spans=target_spans, resolver=resolver, manifests=manifests)
     warnings = checked.diagnostics + [d for d in result.diagnostics if not d.is_error]
     if not result.ok:
         raise HlbError(warnings + result.diagnostics)

@@ -7,7 +7,7 @@ from typing import NoReturn, Protocol
 
 from hlb.diagnostics import Diagnostic
 from hlb.llb import Constraints, Platform, SourceLocation
-from hlb.resolver import ImageResolver
+from hlb.resolver import ImageResolver, ManifestResolver
 from hlb.source import Span
 from hlb.values import Attachment, FsValue, Options, Value
 
@@ -29,6 +29,11 @@ class CompileContext(Protocol):
     @property
     def resolver(self) -> ImageResolver | None:
         """Resolves image configs through the daemon; None when compiling without one."""
+        ...
+
+    @property
+    def manifests(self) -> ManifestResolver | None:
+        """Fetches image manifests from registries; None when compiling without registry access."""
         ...
 
     def locations(self, span: Span) -> tuple[SourceLocation, ...]:

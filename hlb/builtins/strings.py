@@ -130,8 +130,7 @@ def manifest(call: Call, ref: str) -> str:
         call.fail(cat.invalid_image_ref(call.arg_span(0), ref, str(e)))
     chosen = call.options.last(ManifestPlatform)
     wanted = chosen.platform if chosen else call.ctx.platform
-    # The compiler offers a registry client as `manifests` when it compiles with registry access.
-    resolver: ManifestResolver | None = getattr(call.ctx, "manifests", None)
+    resolver: ManifestResolver | None = call.ctx.manifests
     if resolver is None:
         call.fail(
             cat.invalid_value(

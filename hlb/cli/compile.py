@@ -20,6 +20,7 @@ from hlb.llb import Platform, default_platform
 from hlb.llb.dump import to_json
 from hlb.solver.address import resolve
 from hlb.solver.gateway import GatewayResolver
+from hlb.solver.registry import RegistryClient
 
 
 def add_parser(commands: Any) -> None:
@@ -50,7 +51,12 @@ def compile_command(args: argparse.Namespace) -> int:
     with GatewayResolver(resolve()) as resolver:
         try:
             compiled = compile_source(
-                source, [args.target], platform, command_line_spans([args.target], "compile"), resolver
+                source,
+                [args.target],
+                platform,
+                command_line_spans([args.target], "compile"),
+                resolver,
+                manifests=RegistryClient(),
             )
         except HlbError as e:
             print_diagnostics(e.diagnostics)

@@ -32,7 +32,7 @@ from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
 from hlb.llb import Definition, Platform, Position, Range, SourceLocation, SourceMap
-from hlb.resolver import ImageResolver
+from hlb.resolver import ImageResolver, ManifestResolver
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast
 from hlb.types import STRING, Kind, Type
@@ -88,10 +88,11 @@ def compile_targets(
     *,
     target_spans: Mapping[str, Span] | None = None,
     resolver: ImageResolver | None = None,
+    manifests: ManifestResolver | None = None,
 ) -> CompileResult:
     """Compile each named target; ``target_spans`` locate the names on the command line."""
     result = CompileResult()
-    compiler = _Compiler(checked, platform, resolver)
+    compiler = _Compiler(checked, platform, resolver, manifests)
     for name in names:
         try:
             result.targets.append(compiler.target(name, (target_spans or {}).get(name)))
@@ -141,10 +142,17 @@ class _BindResult(Exception):
 
 
 class _Compiler:
-    def __init__(self, checked: CheckedModule, platform: Platform, resolver: ImageResolver | None = None) -> None:
+    def __init__(
+        self,
+        checked: CheckedModule,
+        platform: Platform,
+        resolver: ImageResolver | None = None,
+        manifests: ManifestResolver | None = None,
+    ) -> None:
         self.checked = checked
         self.platform = platform
         self._resolver = resolver
+        self._manifests = manifests
         self.attachments: dict[str, Attachment] = {}  # by kind and id (local name, secret id, ssh id)
         self._maps: dict[str, SourceMap] = {}
         self.stack: list[Span] = []  # call sites of the user functions being evaluated
@@ -158,6 +166,10 @@ class _Compiler:
     @property
     def resolver(self) -> ImageResolver | None:
         return self._resolver
+
+    @property
+    def manifests(self) -> ManifestResolver | None:
+        return self._manifests
 
     def attach(self, item: Attachment) -> None:
         key = f"{type(item).__name__}:{item.name if isinstance(item, LocalDir) else item.id}"
