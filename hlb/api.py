@@ -64,7 +64,9 @@ def compile_source(
 ) -> Compiled:
     module = parse(source)
     checked = check(module)
-    result = compile_targets(checked.checked, targets, platform, target_spans=target_spans, resolver=resolver, manifests=manifests)
+    result = compile_targets(
+        checked.checked, targets, platform, target_spans=target_spans, resolver=resolver, manifests=manifests
+    )
     warnings = checked.diagnostics + [d for d in result.diagnostics if not d.is_error]
     if not result.ok:
         raise HlbError(warnings + result.diagnostics)
