@@ -175,6 +175,8 @@ class LayoutStore:
                         resp.digest = self._commit(data_path, total, expected)
                         yield resp
                         shutil.rmtree(folder, ignore_errors=True)
+                        with contextlib.suppress(OSError):
+                            os.rmdir(os.path.dirname(folder))  # ingest/, once nothing is in progress
                         return
                 yield resp
                 nxt = next(requests, None)

@@ -27,8 +27,9 @@ import shutil
 import stat as st
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Protocol
 
 import grpc
@@ -181,7 +182,7 @@ def receive_file(
     try:
         for raw in requests:
             sink.write(filesync_pb2.BytesMessage.FromString(raw).data)
-        if not context.is_active():
+        if not _half_closed(context):
             return  # cancelled: the export failed, the file never appears
         sink.commit()
         ok = True
@@ -192,6 +193,21 @@ def receive_file(
     finally:
         if not ok:
             sink.abort()
+
+
+def _half_closed(context: grpc.ServicerContext, grace: float = 0.25) -> bool:
+    """Whether the request stream ended because the daemon finished, not because it cancelled.
+
+    grpcio ends the request iterator the same way for both; a cancellation
+    also terminates the RPC, which shows within moments, while a daemon that
+    finished waits for our answer. So: still active after ``grace`` = done.
+    """
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not context.is_active():
+            return False
+        time.sleep(0.01)
+    return context.is_active()
 
 
 class TransferError(Exception):
@@ -211,7 +227,8 @@ def receive_tree(requests: Iterator[bytes], context: grpc.ServicerContext, dest:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, msg)
     except OSError as e:
         receiver.abort()
-        context.abort(grpc.StatusCode.INTERNAL, f"cannot write into {dest}: {e.strerror or e}")
+        where = f"{e.filename}" if e.filename else dest
+        context.abort(grpc.StatusCode.INTERNAL, f"cannot write {where}: {e.strerror or e}")
     except grpc.RpcError:
         receiver.abort()
     if not context.is_active():
@@ -220,10 +237,12 @@ def receive_tree(requests: Iterator[bytes], context: grpc.ServicerContext, dest:
 
 @dataclass(slots=True)
 class _Open:
+    rel: str
     path: str  # final path
     sink: _TreeFile
     mode: int
     mtime_ns: int
+    links: list[str] = field(default_factory=list)  # hardlinks to create once the data is in
 
 
 class TreeReceiver:
@@ -293,12 +312,17 @@ class TreeReceiver:
             source = _safe_path(s.linkname)
             if source not in self.files:
                 raise TransferError(f"refusing hardlink {s.path!r} to {s.linkname!r}: not a file of this transfer")
-            self._replace(path, lambda tmp: os.link(os.path.join(self.dest, source), tmp))
+            with self._lock:
+                waiting = next((f for f in self.pending.values() if f.rel == source), None)
+                if waiting is not None:  # linked once its data is in
+                    waiting.links.append(path)
+            if waiting is None:
+                self._link(os.path.join(self.dest, source), path)
             self.files.add(rel)
             return False
         self.files.add(rel)
         with self._lock:
-            self.pending[index] = _Open(path, _TreeFile(path), perm, s.modTime)
+            self.pending[index] = _Open(rel, path, _TreeFile(path), perm, s.modTime)
         return True  # even when empty: the sender answers with one empty DATA
 
     def _mkdir(self, path: str, perm: int) -> None:
@@ -315,6 +339,9 @@ class TreeReceiver:
         os.mkdir(path, perm)
         os.chmod(path, perm)
 
+    def _link(self, source: str, path: str) -> None:
+        self._replace(path, lambda tmp: os.link(source, tmp))
+
     def _replace(self, path: str, create: Callable[[str], None]) -> None:
         tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.urandom(4).hex()}.partial")
         create(tmp)
@@ -329,12 +356,15 @@ class TreeReceiver:
         if data:
             f.sink.write(data)
             return
+        f.sink.close()  # before the times: a later flush would change them
         os.chmod(f.sink.tmp, f.mode)
         os.utime(f.sink.tmp, ns=(f.mtime_ns, f.mtime_ns))
         _remove_dir_in_the_way(f.path)
         f.sink.commit()
         with self._lock:
             del self.pending[ident]
+        for link in f.links:
+            self._link(f.path, link)
 
     def _finish(self) -> None:
         if self.pending:
@@ -360,10 +390,13 @@ class _TreeFile(FileSink):
     def tmp(self) -> str:
         return self._tmp
 
+    def close(self) -> None:
+        if self._file is not None:
+            f, self._file = self._file, None
+            f.close()
+
     def commit(self) -> None:
-        assert self._file is not None
-        f, self._file = self._file, None
-        f.close()
+        self.close()
         os.replace(self._tmp, self.path)
 
 
