@@ -31,10 +31,12 @@ from types import ModuleType
 
 import grpc
 import pytest
-from conftest import ROOT, Engine
+from conftest import Engine
 
 from hlb._proto import control_pb2
 from hlb.solver.client import BuildkitClient
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # -- helpers -----------------------------------------------------------------------------------
 
@@ -378,11 +380,20 @@ def private_engine() -> Iterator[PrivateEngine]:
     home = Path(tempfile.mkdtemp(prefix="hlbpe-", dir="/tmp"))  # short: unix socket paths are limited
     (home / "daemon.json").write_text(json.dumps(script.DAEMON_JSON))
     (home / "run").mkdir()
+    # Its own bridge: never docker0 (the shared engine's), and never --bridge=none, with which
+    # dockerd deletes the host's docker0 interface at start.
+    bridge = f"hlbpe{os.getpid() % 100000}"
+    subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    for cmd in (
+        ["link", "add", bridge, "type", "bridge"],
+        ["addr", "add", f"10.213.{os.getpid() % 250}.1/24", "dev", bridge],
+    ):
+        subprocess.run(["ip", *cmd], check=True, capture_output=True)
     env = {**os.environ, "PATH": f"{shared.bin}:{shared.prefix / 'usr' / 'sbin'}:{os.environ.get('PATH', '')}"}
     argv = [
         str(dockerd), "--config-file", str(home / "daemon.json"), "--host", f"unix://{home}/run/docker.sock",
         "--data-root", str(home / "data"), "--exec-root", str(home / "exec"), "--pidfile", str(home / "dockerd.pid"),
-        "--iptables=false", "--bridge=none",  # never touch the shared engine's docker0
+        "--iptables=false", "--bridge", bridge,
     ]  # fmt: skip
     with open(home / "dockerd.log", "wb") as log:
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -402,11 +413,12 @@ def private_engine() -> Iterator[PrivateEngine]:
         yield PrivateEngine(home, proc)
     finally:
         _cleanup(home, proc)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
 
 
 def test_engine_killed_mid_solve(private_engine: PrivateEngine, tmp_path: Path, nonce: str) -> None:
     marker = f"sleep 60 # {nonce}"
-    # `network "none"`: the private engine runs with --bridge=none, so there is no bridge network.
+    # `network "none"`: the step needs no network, so the private engine's bridge stays unused.
     f = build_file(
         tmp_path,
         f'fs default() {{\n\timage "busybox:latest"\n\trun "{marker}" with option {{\n\t\tnetwork "none"\n\t}}\n}}\n',
