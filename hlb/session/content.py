@@ -139,11 +139,13 @@ class LayoutStore:
     ) -> Iterator[content_pb2.WriteContentResponse]:
         ref, total, expected = req.ref, req.total, req.expected
         folder = self.ingest(ref)
-        os.makedirs(folder, exist_ok=True)
-        self._layout()
         data_path = os.path.join(folder, "data")
+        with self._lock:  # against another write's commit removing an empty ingest/ meanwhile
+            os.makedirs(folder, exist_ok=True)
+            f = open(data_path, "ab")  # noqa: SIM115 (closed by the with below)
+        self._layout()
         started = time.time()
-        with open(data_path, "ab") as f:
+        with f:
             while True:
                 if req.expected:
                     expected = req.expected
@@ -174,8 +176,8 @@ class LayoutStore:
                         f.flush()
                         resp.digest = self._commit(data_path, total, expected)
                         yield resp
-                        shutil.rmtree(folder, ignore_errors=True)
-                        with contextlib.suppress(OSError):
+                        with self._lock, contextlib.suppress(OSError):
+                            shutil.rmtree(folder, ignore_errors=True)
                             os.rmdir(os.path.dirname(folder))  # ingest/, once nothing is in progress
                         return
                 yield resp
