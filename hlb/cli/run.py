@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from hlb.api import Compiled, compile_source, load
-from hlb.cli.attachments import attachables_for
+from hlb.cli.attachments import attachables_for, caches_of, outputs_of
 from hlb.compiler.plan import Node as PlanNode
 from hlb.compiler.plan import Plan, Solve
 from hlb.compiler.plan import render as render_plan
@@ -22,9 +22,9 @@ from hlb.diagnostics import catalog as cat
 from hlb.llb import Definition, Platform, default_platform
 from hlb.progress.display import MODES, PlainProgress, Progress, choose_mode, open_progress
 from hlb.progress.tracker import Tracker
+from hlb.solver import export
 from hlb.solver.address import Address, AddressError, TLSConfig, resolve
 from hlb.solver.client import BuildkitClient, Cancelled, SolveOptions
-from hlb.solver.client import CacheEntry as SolverCache
 from hlb.solver.errors import SolveError, SolveFailure
 from hlb.solver.gateway import GatewayResolver
 from hlb.solver.transport import TransportError
@@ -250,20 +250,41 @@ class _Runner:
     def solve(self, s: Solve) -> int:
         printer = self.progress.solve(str(s.index) if self.many else "")
         start = time.monotonic()
+        try:
+            # Which exporters the daemon runs (dockerLoad is `moby` on the engine) and the caches as sent.
+            exports = export.plan_exports(outputs_of(s), self.client.address)
+            caches = caches_of(s)
+        except (ValueError, OSError) as e:
+            printer.close()
+            with self.lock:
+                self.progress.print(f"hlb: error: {s.title}: {e}")
+            return 1
         options = SolveOptions(
-            cache_imports=[SolverCache(c.type, dict(c.attrs)) for c in s.cache_imports],
-            cache_exports=[SolverCache(c.type, dict(c.attrs)) for c in s.cache_exports],
-            exporters=[SolverCache(x.type, _exporter_attrs(x)) for x in s.exporters],
+            cache_imports=caches.imports,
+            cache_exports=caches.exports,
+            exporters=exports.exporters,
             entitlements=list(s.entitlements),
         )
         try:
             session = self.client.open_session(attachables_for(s))
             try:
-                result = self.client.solve(s.definition, session=session, on_status=printer.handle, options=options)
+                result = export.solve(
+                    self.client,
+                    s.definition,
+                    session=session,
+                    options=options,
+                    image_config=s.image_config,
+                    on_status=printer.handle,
+                )
+                notes = caches.notes + export.finish_caches(caches, result.exporter_response)
             finally:
                 printer.close()
                 if session is not None:
                     session.close()
+        except (ValueError, OSError) as e:  # a local cache's index.json could not be written
+            with self.lock:
+                self.progress.print(f"hlb: error: {s.title}: {e}")
+            return 1
         except Cancelled:
             return INTERRUPTED
         except TransportError as e:
@@ -282,6 +303,8 @@ class _Runner:
         took = time.monotonic() - start
         with self.lock:
             self.progress.print(solve_summary(s, printer.tracker, result.exporter_response, took))
+            for note in notes:
+                self.progress.print(f"  note: {note}")
         return 0
 
 
@@ -302,13 +325,6 @@ def lost_daemon_diagnostic(e: TransportError, s: Solve, source: SourceFile, trac
     step = max(running, key=lambda v: v.started or 0.0)
     failure = SolveFailure(f"the daemon went away while running `{step.name}`: {e}", vertex=step.digest)
     return failure_diagnostic(failure, s, source, tracker)
-
-
-def _exporter_attrs(x: Exporter) -> dict[str, str]:
-    attrs = dict(x.attrs)
-    if x.dest and x.type == "local":
-        attrs.setdefault("dest", x.dest)
-    return attrs
 
 
 def summary(definition: Definition, tracker: Tracker) -> str:
@@ -367,7 +383,7 @@ def failure_diagnostic(failure: SolveFailure, target: Solve, source: SourceFile,
     if v is not None and v.lines:
         tail = v.lines[-FAIL_LOG_LINES:]
         notes.append(f"last {len(tail)} lines of `{v.name}`:\n" + "\n".join(tail))
-    primary = spans[0] if spans else Span(source, 0, 0)
+    primary = spans[0] if spans else target.span  # an export's failure: the call that asked for it
     d = cat.build_failed(primary, failure.message, notes)
     if len(spans) > 1:
         where = (
