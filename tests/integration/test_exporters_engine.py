@@ -14,7 +14,10 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
+import pytest
 from conftest import Engine
+
+from hlb.solver.export import DockerLoadSink, docker_host
 
 REGISTRY = "127.0.0.1:5000"
 DOCKER = "/var/lib/hlb-engine/prefix/usr/bin/docker"
@@ -178,3 +181,28 @@ def test_a_refused_push_names_the_step(engine: Engine, tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
     assert re.search(r"build\.hlb:4:\d+: error: failed to push 127\.0\.0\.1:1/hlb-it/refused:1", r.stderr), r.stderr
     assert 'dockerPush "127.0.0.1:1/hlb-it/refused:1"' in r.stderr
+
+
+def test_the_docker_load_sink_streams_a_tarball_into_the_engine(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    """What a standalone buildkitd's dockerLoad goes through (its `docker` exporter's stream, chunk by chunk)."""
+    ref = f"hlb-it/sink:{nonce}"
+    (tmp_path / "build.hlb").write_text(
+        BASE.format(nonce=nonce) + f'fs default() {{\n\tbase\n\tdownloadDockerTarball "./d.tar" "{ref}"\n}}\n'
+    )
+    r = engine.hlb("run", str(tmp_path / "build.hlb"))
+    assert r.returncode == 0, r.stderr
+    host = docker_host(engine.env)
+    sink = DockerLoadSink(host)
+    try:
+        with open(tmp_path / "d.tar", "rb") as f:
+            while chunk := f.read(64 * 1024):
+                sink.write(chunk)
+        sink.commit()
+        inspect = subprocess.run([DOCKER, "image", "inspect", ref], env=engine.env, capture_output=True)
+        assert inspect.returncode == 0, inspect.stderr
+    finally:
+        subprocess.run([DOCKER, "image", "rm", ref], env=engine.env, capture_output=True)
+    bad = DockerLoadSink(host)
+    bad.write(b"not a tarball" * 100)
+    with pytest.raises(OSError, match="refused the image"):
+        bad.commit()
