@@ -124,8 +124,8 @@ def download_tarball(call: Call, local_path: str) -> FsValue:
 def download_oci_tarball(call: Call, local_path: str) -> FsValue:
     """Write the filesystem as an OCI image layout tarball to a file of the machine running hlb.
 
-    The image config is included, as for `dockerPush`. Not available on the
-    Docker engine backend.
+    The image config is included, as for `dockerPush`. On a Docker engine it
+    needs the containerd image store.
 
     Example: `downloadOCITarball "./dist/app-oci.tar"`
     """
@@ -137,8 +137,8 @@ def download_oci_tarball(call: Call, local_path: str) -> FsValue:
 def download_docker_tarball(call: Call, local_path: str, ref: str) -> FsValue:
     """Write the filesystem as an image tarball, named `ref`, that `docker load` accepts.
 
-    The image config is included, as for `dockerPush`. Not available on the
-    Docker engine backend.
+    The image config is included, as for `dockerPush`. On a Docker engine it
+    needs the containerd image store.
 
     Example: `downloadDockerTarball "./dist/app.tar" "app:dev"`
     """

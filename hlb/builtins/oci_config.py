@@ -81,10 +81,17 @@ def oci_config(fs: FsValue, platform: Platform, *, container_config: bool = Fals
     return _go_json(out)
 
 
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 def _config(fs: FsValue, spec: ImageSpec, config: dict[str, Any]) -> dict[str, Any]:
     state = fs.state
     _set(config, "User", state.user)
-    _set(config, "Env", list(state.env_list()))
+    env = list(state.env_list())
+    if not any(e.startswith("PATH=") for e in env):
+        # The daemon ran every step with its default PATH; the image keeps it, as Dockerfile images do.
+        env.insert(0, DEFAULT_PATH)
+    _set(config, "Env", env)
     _set(config, "WorkingDir", state.cwd)
     if spec.entrypoint is not None or spec.cmd is not None:
         config.pop("ArgsEscaped", None)  # describes how the base's own command line was written

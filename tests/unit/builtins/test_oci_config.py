@@ -74,9 +74,12 @@ def error(tmp_path: Path, body: str) -> Diagnostic:
 # -- oci_config -------------------------------------------------------------------------------
 
 
-def test_scratch_is_a_platform_a_working_dir_and_no_layers() -> None:
+def test_scratch_is_a_platform_the_default_path_a_working_dir_and_no_layers() -> None:
+    # Without a PATH of its own, the image keeps the default PATH the daemon ran its steps with.
     assert oci_config(FsValue.scratch(), AMD64) == (
-        b'{"architecture":"amd64","os":"linux","config":{"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":[]}}'
+        b'{"architecture":"amd64","os":"linux","config":{"Env":'
+        b'["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"WorkingDir":"/"},'
+        b'"rootfs":{"type":"layers","diff_ids":[]}}'
     )
 
 
