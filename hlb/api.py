@@ -6,13 +6,13 @@ diagnostic it found (warnings included), so callers render them in one place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hlb.checker import CheckedModule, CheckResult, ModuleLoader, check_module
 from hlb.compiler import CompiledTarget, compile_targets
-from hlb.compiler.plan import Plan, build_plan
+from hlb.compiler.plan import Plan, Solve, build_plan
 from hlb.diagnostics import Diagnostic, HlbError
 from hlb.llb import Platform
 from hlb.resolver import ImageResolver, ManifestResolver
@@ -61,11 +61,12 @@ def compile_source(
     target_spans: Mapping[str, Span] | None = None,
     resolver: ImageResolver | None = None,
     manifests: ManifestResolver | None = None,
+    push: Callable[[Solve], str] | None = None,
 ) -> Compiled:
     module = parse(source)
     checked = check(module)
     result = compile_targets(
-        checked.checked, targets, platform, target_spans=target_spans, resolver=resolver, manifests=manifests
+        checked.checked, targets, platform, target_spans=target_spans, resolver=resolver, manifests=manifests, push=push
     )
     warnings = checked.diagnostics + [d for d in result.diagnostics if not d.is_error]
     if not result.ok:

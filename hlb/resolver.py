@@ -44,3 +44,11 @@ class ManifestResolver(Protocol):
     def manifest(self, ref: str, platform: Platform) -> ResolvedManifest:
         """Fetch the manifest of ``ref`` for ``platform`` from its registry; raises :class:`ResolveError`."""
         ...
+
+
+class EffectFailed(Exception):
+    """A solve run while compiling (a push whose digest is bound) failed; its error was already reported."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"a solve run while compiling failed (exit {code})")
+        self.code = code

@@ -9,7 +9,7 @@ from hlb.diagnostics import Diagnostic
 from hlb.llb import Constraints, Platform, SourceLocation
 from hlb.resolver import ImageResolver, ManifestResolver
 from hlb.source import Span
-from hlb.values import Attachment, FsValue, Options, Value
+from hlb.values import Attachment, Effect, FsValue, Options, Value
 
 
 class CompileError(Exception):
@@ -49,6 +49,14 @@ class CompileContext(Protocol):
 
     def module_dir(self, span: Span) -> str:
         """The absolute directory of the module containing ``span`` (relative local paths join it)."""
+        ...
+
+    def push_now(self, effect: Effect) -> str:
+        """Run the push ``effect`` while compiling and return the pushed digest (for `as digest`).
+
+        Raises :class:`CompileError` when compiling without a daemon, and
+        :class:`hlb.resolver.EffectFailed` when the push failed (already reported).
+        """
         ...
 
 

@@ -46,7 +46,7 @@ def _export(call: Call, title: str, exporter: Exporter, image_name: str = "") ->
 
 
 @builtin("fs dockerPush(string ref) binds (string digest)")
-def docker_push(call: Call, ref: str) -> FsValue:
+def docker_push(call: Call, ref: str) -> FsValue | str:
     """Push the filesystem as an image to a registry.
 
     The reference is normalised as for `image`; the image config carries what
@@ -56,17 +56,15 @@ def docker_push(call: Call, ref: str) -> FsValue:
     Example: `dockerPush "127.0.0.1:5000/app:latest" as appDigest`
     """
     name = _ref(call, ref)
-    if "digest" in call.binds:
-        call.fail(
-            cat.unsupported(
-                call.span,
-                "binding the digest of a push (`as digest`)",
-                "it needs the push to finish while compiling; push without `as` for now",
-            )
-        )
     attrs = {"name": name, "push": "true"}
     if call.options.has(Stargz):
         attrs.update({"compression": "estargz", "oci-mediatypes": "true", "force-compression": "true"})
+    if "digest" in call.binds:
+        # `as digest`: the push happens now, and its digest is the value of the bind.
+        effect = Effect(
+            call.name, f"dockerPush {name}", call.fs, call.span, (Exporter("image", attrs),), image_name=name
+        )
+        return call.ctx.push_now(effect)
     return _export(call, f"dockerPush {name}", Exporter("image", attrs), name)
 
 

@@ -22,11 +22,13 @@ from hlb.diagnostics import catalog as cat
 from hlb.llb import Definition, Platform, default_platform
 from hlb.progress.display import MODES, PlainProgress, Progress, choose_mode, open_progress
 from hlb.progress.tracker import Tracker
+from hlb.resolver import EffectFailed
 from hlb.solver import export
 from hlb.solver.address import Address, AddressError, TLSConfig, resolve
 from hlb.solver.client import BuildkitClient, Cancelled, SolveOptions
 from hlb.solver.errors import SolveError, SolveFailure
 from hlb.solver.gateway import GatewayResolver
+from hlb.solver.registry import RegistryClient
 from hlb.solver.transport import TransportError
 from hlb.source import SourceFile, Span
 from hlb.values import CacheEntry, Exporter
@@ -139,12 +141,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"hlb: error: {e}", file=err)
         return 2
     resolver = None if address is None else GatewayResolver(address)
+    pusher = None if address is None else _CompilePusher(address, source, color, progress_mode)
     try:
         try:
-            compiled = compile_source(source, names, platform, command_line_spans(names), resolver=resolver)
+            compiled = compile_source(
+                source,
+                names,
+                platform,
+                command_line_spans(names),
+                resolver=resolver,
+                manifests=RegistryClient(),
+                push=pusher.push if pusher is not None else None,
+            )
         except HlbError as e:
             print(render_all(e.diagnostics, color=color), file=err)
             return 1
+        except EffectFailed as e:  # a push whose digest is bound failed while compiling; it was reported
+            return e.code
+        finally:
+            if pusher is not None:
+                pusher.close()
         if compiled.warnings:
             print(render_all(compiled.warnings, color=color), file=err)
         plan = compiled.plan(platform, cache_from=cache_from, cache_to=cache_to)
@@ -214,6 +230,38 @@ def _build(compiled: Compiled, plan: Plan, color: bool, address: Address, progre
             progress.close()  # the final frame (tty), then the summaries it held back
 
 
+class _CompilePusher:
+    """Runs the pushes whose digest a program binds (`dockerPush ... as digest`) while it compiles."""
+
+    def __init__(self, address: Address, source: SourceFile, color: bool, progress_mode: str) -> None:
+        self.address = address
+        self.source = source
+        self.color = color
+        self.progress_mode = progress_mode
+        self._client: BuildkitClient | None = None
+        self._runner: _Runner | None = None
+
+    def push(self, solve: Solve) -> str:
+        if self._runner is None:
+            try:
+                self._client = BuildkitClient(self.address)
+            except TransportError as e:
+                print(f"hlb: error: {e}", file=sys.stderr)
+                raise EffectFailed(1) from e
+            progress = open_progress(self.progress_mode, sys.stderr)
+            self._runner = _Runner(self._client, self.source, self.color, many=False, progress=progress)
+        code = self._runner.solve(solve)
+        if code:
+            raise EffectFailed(code)
+        return export.pushed_digest(self._runner.responses[id(solve)], solve.title)
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.progress.close()
+        if self._client is not None:
+            self._client.close()
+
+
 class _Runner:
     """Runs a plan: sequential groups in order, parallel groups on threads; stops at the first failure."""
 
@@ -226,6 +274,7 @@ class _Runner:
         self.color = color
         self.many = many
         self.lock = threading.Lock()
+        self.responses: dict[int, dict[str, str]] = {}  # id(solve) -> its exporter response
 
     def node(self, node: PlanNode) -> int:
         if isinstance(node, Solve):
@@ -301,6 +350,7 @@ class _Runner:
                 self.progress.print(render_all([diag], color=self.color))
             return 1
         took = time.monotonic() - start
+        self.responses[id(s)] = dict(result.exporter_response)
         with self.lock:
             self.progress.print(solve_summary(s, printer.tracker, result.exporter_response, took))
             for note in notes:

@@ -21,8 +21,9 @@ after the run, a pushed digest) instead of its usual result.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from hlb.builtins.call import Call, CompileError
 from hlb.builtins.spec import Builtin
@@ -36,6 +37,10 @@ from hlb.resolver import ImageResolver, ManifestResolver
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast
 from hlb.types import STRING, Kind, Type
+
+if TYPE_CHECKING:
+    from hlb.compiler.plan import Solve
+
 from hlb.values import (
     Attachment,
     Effect,
@@ -89,10 +94,15 @@ def compile_targets(
     target_spans: Mapping[str, Span] | None = None,
     resolver: ImageResolver | None = None,
     manifests: ManifestResolver | None = None,
+    push: Callable[[Solve], str] | None = None,
 ) -> CompileResult:
-    """Compile each named target; ``target_spans`` locate the names on the command line."""
+    """Compile each named target; ``target_spans`` locate the names on the command line.
+
+    ``push`` runs a push solve while compiling and returns its digest (for
+    `dockerPush ... as digest`); without it such binds are diagnostics.
+    """
     result = CompileResult()
-    compiler = _Compiler(checked, platform, resolver, manifests)
+    compiler = _Compiler(checked, platform, resolver, manifests, push)
     for name in names:
         try:
             result.targets.append(compiler.target(name, (target_spans or {}).get(name)))
@@ -148,11 +158,13 @@ class _Compiler:
         platform: Platform,
         resolver: ImageResolver | None = None,
         manifests: ManifestResolver | None = None,
+        push: Callable[[Solve], str] | None = None,
     ) -> None:
         self.checked = checked
         self.platform = platform
         self._resolver = resolver
         self._manifests = manifests
+        self._push = push
         self.attachments: dict[str, Attachment] = {}  # by kind and id (local name, secret id, ssh id)
         self._maps: dict[str, SourceMap] = {}
         self.stack: list[Span] = []  # call sites of the user functions being evaluated
@@ -184,6 +196,21 @@ class _Compiler:
                     "write one of the two paths differently (e.g. `./sub/token` instead of `./token`)",
                 )
             )
+
+    def push_now(self, effect: Effect) -> str:
+        where = self.calling or effect.span
+        if self._push is None:
+            raise CompileError(
+                cat.unsupported(
+                    where,
+                    "binding the digest of a push (`as digest`) without a daemon",
+                    "`hlb run` pushes while it compiles to learn the digest; `hlb run --tree` and `hlb compile` "
+                    "do not build",
+                )
+            )
+        from hlb.compiler.plan import solve_for_effect  # the plan module builds on this one
+
+        return self._push(solve_for_effect(effect, self.attachments, self.platform))
 
     def module_dir(self, span: Span) -> str:
         name = span.file.name

@@ -94,6 +94,11 @@ def build_plan(
     return Plan(builder.tree(), builder.solves)
 
 
+def solve_for_effect(effect: Effect, attachments: Mapping[str, Attachment], platform: Platform) -> Solve:
+    """The solve of one side solve on its own (a push run while compiling)."""
+    return _Builder(attachments, platform, (), ()).effect(effect)
+
+
 class _Builder:
     def __init__(
         self,

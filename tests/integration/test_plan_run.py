@@ -76,3 +76,36 @@ fs release() {{
     assert r.returncode == 0, r.stderr
     assert registry_manifest("hlb-it/cache", nonce) is not None, "the section's cache was not exported"
     assert registry_manifest("hlb-it/app", nonce) is not None, "the image was not pushed"
+
+
+def test_a_pushed_digest_bound_with_as_is_used_by_another_target(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    build = tmp_path / "build.hlb"
+    build.write_text(
+        f"""
+fs app() {{
+	image "busybox:latest"
+	run "echo app-{nonce} > /app"
+	dockerPush "{REGISTRY}/hlb-it/digest:{nonce}" as appDigest
+}}
+
+# Builds on exactly the image that was pushed, pulled back by its digest.
+fs default() {{
+	image "{REGISTRY}/hlb-it/digest@${{appDigest}}"
+	run "cat /app"
+}}
+"""
+    )
+    r = engine.hlb("run", str(build))
+    assert r.returncode == 0, r.stderr
+    req = urllib.request.Request(
+        f"http://{REGISTRY}/v2/hlb-it/digest/manifests/{nonce}",
+        method="HEAD",
+        headers={
+            "Accept": "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+            "application/vnd.docker.distribution.manifest.v2+json"
+        },
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        digest = resp.headers["Docker-Content-Digest"]
+    assert f"{REGISTRY}/hlb-it/digest@{digest}" in r.stderr, r.stderr
+    assert re.search(rf"#\d+ \d+\.\d+ app-{nonce}$", r.stderr, re.M), r.stderr
