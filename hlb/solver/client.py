@@ -204,7 +204,7 @@ class BuildkitClient:
         try:
             if frontend is not None:
                 frontend(ref)
-            response = _wait(future)
+            response: control_pb2.SolveResponse = wait_future(future)
         except grpc.FutureCancelledError as e:
             status.finish(grace=1.0)
             raise Cancelled("cancelled") from e
@@ -226,14 +226,17 @@ class BuildkitClient:
         return SolveResult(ref, dict(response.ExporterResponse), time.monotonic() - start)
 
 
-def _wait(future: Any) -> control_pb2.SolveResponse:
-    """Wait for a unary future while staying responsive to Ctrl-C."""
-    while True:
-        try:
-            response: control_pb2.SolveResponse = future.result(timeout=0.25)
-            return response
-        except grpc.FutureTimeoutError:
-            continue
+def wait_future(future: Any) -> Any:
+    """Wait for a unary gRPC future while staying responsive to Ctrl-C (the future is cancelled then)."""
+    try:
+        while True:
+            try:
+                return future.result(timeout=0.25)
+            except grpc.FutureTimeoutError:
+                continue
+    except BaseException:
+        future.cancel()
+        raise
 
 
 class _StatusStream:

@@ -43,7 +43,7 @@ from hlb.session import Attachable, Session
 from hlb.session.content import ContentStore, tag_descriptor, tagged_digest
 from hlb.session.filesend import DirTarget, FileSend, FileTarget, Target, file_target
 from hlb.solver.address import DEFAULT_DOCKER_HOST, Address
-from hlb.solver.client import BuildkitClient, CacheEntry, SolveOptions, SolveResult, StatusHandler
+from hlb.solver.client import BuildkitClient, CacheEntry, SolveOptions, SolveResult, StatusHandler, wait_future
 from hlb.solver.errors import SolveError, SolveFailure, decode
 from hlb.solver.gateway import BUILD_ID_KEY, describe_rpc_error
 from hlb.solver.transport import DockerHost, TransportError
@@ -287,7 +287,7 @@ class _ConfigFrontend:
         deadline = time.monotonic() + register_timeout
         while True:
             try:
-                resp = _wait(self.bridge.Solve.future(req, metadata=metadata))
+                resp = wait_future(self.bridge.Solve.future(req, metadata=metadata))
                 break
             except grpc.RpcError as e:
                 message = decode(e).message
@@ -309,7 +309,7 @@ class _ConfigFrontend:
 
     def _return(self, req: gateway_pb2.ReturnRequest, metadata: Any) -> None:
         try:
-            _wait(self.bridge.Return.future(req, metadata=metadata, timeout=60))
+            wait_future(self.bridge.Return.future(req, metadata=metadata, timeout=60))
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.UNAVAILABLE:
                 what = self.client.address.describe()
@@ -337,19 +337,6 @@ def _status_of(err: grpc.RpcError) -> status_pb2.Status:
             return status_pb2.Status.FromString(value)
     code = err.code().value[0] if hasattr(err, "code") else grpc.StatusCode.UNKNOWN.value[0]
     return status_pb2.Status(code=code, message=err.details() if hasattr(err, "details") else str(err))
-
-
-def _wait(future: Any) -> Any:
-    """Wait for a unary future, responsive to Ctrl-C (the future is cancelled then)."""
-    try:
-        while True:
-            try:
-                return future.result(timeout=0.25)
-            except grpc.FutureTimeoutError:
-                continue
-    except BaseException:
-        future.cancel()
-        raise
 
 
 def push(

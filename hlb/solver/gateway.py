@@ -35,7 +35,7 @@ from hlb.llb.reference import parse as parse_ref
 from hlb.resolver import ResolvedImage, ResolveError
 from hlb.session import Session, new_id
 from hlb.solver.address import Address
-from hlb.solver.client import BuildkitClient, StatusHandler, _StatusStream
+from hlb.solver.client import BuildkitClient, StatusHandler, _StatusStream, wait_future
 from hlb.solver.errors import decode
 from hlb.solver.transport import TransportError
 
@@ -141,7 +141,7 @@ class _Build:
             self._check_solve()
             future = getattr(self._bridge, method).future(request, metadata=self._metadata, timeout=self._call_timeout)
             try:
-                result = _wait(future)
+                result = wait_future(future)
             except grpc.RpcError as e:
                 err = describe_rpc_error(e, f"LLBBridge.{method}", self._daemon)
                 if _UNKNOWN_JOB not in str(err):
@@ -182,19 +182,6 @@ class _Build:
                 self._status.finish(grace=2.0)
             if self.session is not None:
                 self.session.close()
-
-
-def _wait(future: Any) -> Any:
-    """Wait for a unary future while staying responsive to Ctrl-C (then cancel it)."""
-    try:
-        while True:
-            try:
-                return future.result(timeout=0.25)
-            except grpc.FutureTimeoutError:
-                continue
-    except BaseException:
-        future.cancel()
-        raise
 
 
 class GatewayResolver:
