@@ -1,16 +1,20 @@
-"""What the compiler asks of a daemon or a registry while it compiles: image configs and manifests.
+"""What the compiler asks of a daemon or a registry while it compiles: image configs, manifests, frontends.
 
 The compiler never talks to BuildKit or a registry itself; the CLI hands it an
 :class:`ImageResolver` backed by the solver (a gateway-mode solve calling
 ``LLBBridge.ResolveImageConfig``) and a :class:`ManifestResolver` backed by
-``hlb.solver.registry``'s client, and tests hand it fakes of their own.
+``hlb.solver.registry``'s client, and tests hand it fakes of their own. The
+image resolver may also be a :class:`FrontendRunner` (the solver's is): the
+``frontend`` builtin runs frontends through it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from hlb.llb.definition import Definition
 from hlb.llb.platform import Platform
 
 
@@ -43,6 +47,34 @@ class ResolvedManifest:
 class ManifestResolver(Protocol):
     def manifest(self, ref: str, platform: Platform) -> ResolvedManifest:
         """Fetch the manifest of ``ref`` for ``platform`` from its registry; raises :class:`ResolveError`."""
+        ...
+
+
+# Frontends every BuildKit registers under these names (moby's builder-next and buildkitd alike):
+# `frontend "dockerfile.v0"` runs the daemon's own Dockerfile frontend; any other source is an image.
+BUILTIN_FRONTENDS = frozenset({"dockerfile.v0", "gateway.v0"})
+
+
+@dataclass(frozen=True, slots=True)
+class FrontendResult:
+    definition: bytes | None  # the result ref's serialised ``pb.Definition``; None: no ref (scratch)
+    image_config: bytes | None  # the result's ``containerimage.config`` JSON, if the frontend set one
+
+
+class FrontendError(ResolveError):
+    """A frontend failed (or could not be run); the message is one line and names the frontend."""
+
+
+@runtime_checkable
+class FrontendRunner(Protocol):
+    def frontend(
+        self, source: str, opts: Mapping[str, str], inputs: Mapping[str, Definition], platform: Platform
+    ) -> FrontendResult:
+        """Run frontend ``source`` (a name of :data:`BUILTIN_FRONTENDS` or an image ref) on the daemon.
+
+        ``opts`` are its frontend options and ``inputs`` its input definitions,
+        by key; raises :class:`FrontendError`.
+        """
         ...
 
 

@@ -1,9 +1,11 @@
 """``fs`` sources other than ``scratch`` and ``image``, and the options of every source.
 
 ``http``, ``git`` and ``local`` lower to the source ops Go's ``client/llb``
-builds (:mod:`hlb.llb.source`); ``frontend`` is declared and type-checked
-(it needs a gateway build while compiling, not implemented yet). The
-``option::image`` values are read by ``image`` in :mod:`hlb.builtins.fs`.
+builds (:mod:`hlb.llb.source`); ``frontend`` runs a frontend on the daemon
+while compiling (through the resolver, when it is a
+:class:`~hlb.resolver.FrontendRunner`) and continues from its result, whose
+ops are kept verbatim (:mod:`hlb.llb.definition_op`). The ``option::image``
+values are read by ``image`` in :mod:`hlb.builtins.fs`.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hlb.builtins.call import Call
-from hlb.builtins.registry import builtin, declare
+from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Platform, State
+from hlb.llb.definition_op import from_definition, source_identifiers
 from hlb.llb.reference import Reference
 from hlb.llb.reference import parse as parse_ref
 from hlb.llb.source import GitURLError, parse_git_url
 from hlb.llb.source import git as git_source
 from hlb.llb.source import http as http_source
 from hlb.llb.source import local as local_source
+from hlb.resolver import BUILTIN_FRONTENDS, FrontendRunner, ResolveError
 from hlb.source import Span
 from hlb.values import FsValue, LocalDir, SSHSocket
 
@@ -432,37 +436,92 @@ def exclude_patterns(call: Call, *patterns: str) -> LocalExclude:
 
 # -- frontend -------------------------------------------------------------------------
 
-declare(
-    "fs frontend(string source)",
-    """The filesystem produced by a BuildKit gateway frontend image.
 
-    `source` is an image reference of a frontend (such as
-    `docker/dockerfile`); it runs as a separate build while the module is
-    compiled, and its result and image config become this filesystem.
-    Options: `input`, `opt`.
+@dataclass(frozen=True, slots=True)
+class FrontendInput:
+    key: str
+    value: FsValue
 
-    Example: `frontend "docker/dockerfile:1"`
-    """,
-)
 
-declare(
-    "option::frontend input(string key, fs value)",
+@dataclass(frozen=True, slots=True)
+class FrontendOpt:
+    key: str
+    value: str
+
+
+@builtin("fs frontend(string source)")
+def frontend(call: Call, source: str) -> FsValue:
+    """The filesystem a BuildKit frontend builds.
+
+    `source` is `dockerfile.v0` (the daemon's Dockerfile frontend) or a gateway frontend image
+    (`docker/dockerfile:1`). It builds on the daemon while the module compiles, so a failing step fails
+    the compile; its result and image config (env, working dir, user...) become this filesystem. Its
+    inputs cannot read `local` directories yet. Options: `input`, `opt`.
+
+    Example: `frontend "dockerfile.v0" with option { input "dockerfile" fs { git "https://x.org/app.git" "main"; }; }`
+    """
+    if source not in BUILTIN_FRONTENDS:
+        try:
+            source = str(parse_ref(source))
+        except ValueError as e:
+            call.fail(cat.invalid_image_ref(call.arg_span(0), source, str(e)))
+    runner = call.ctx.resolver
+    if not isinstance(runner, FrontendRunner):
+        call.fail(
+            cat.invalid_value(
+                call.span,
+                f"`frontend` runs `{source}` on the BuildKit daemon while compiling, and there is none",
+                hint="compile with a reachable daemon (BUILDKIT_HOST or DOCKER_HOST)",
+            )
+        )
+    platform = call.ctx.platform
+    inputs = {i.key: i.value for i in call.options.of(FrontendInput)}  # a key given twice: the last wins
+    definitions = {key: fs.state.marshal(platform) for key, fs in inputs.items()}
+    for key, definition in definitions.items():
+        local = next((s for s in source_identifiers(definition) if s.startswith("local://")), None)
+        if local is not None:
+            call.fail(
+                cat.unsupported(
+                    call.span,
+                    f"frontend input `{key}` reads a local directory, which a frontend cannot be sent yet",
+                    hint="copy the files into the input from an image, git or http source instead",
+                )
+            )
+    opts = {o.key: o.value for o in call.options.of(FrontendOpt)}
+    try:
+        result = runner.frontend(source, opts, definitions, platform)
+        output = from_definition(result.definition) if result.definition else None
+        fs = FsValue(State(output))
+        if result.image_config:
+            fs = apply_image_config(fs, result.image_config)
+    except ResolveError as e:  # its message names the frontend and the cause, on one line
+        call.fail(cat.build_failed(call.span, str(e)))
+    except ValueError as e:  # DefinitionError, or an image config that is not one
+        call.fail(cat.build_failed(call.span, f"cannot use the result of frontend `{source}`: {e}"))
+    return fs.with_effects(*(e for v in inputs.values() for e in v.effects))
+
+
+@builtin("option::frontend input(string key, fs value)")
+def input_(call: Call, key: str, value: FsValue) -> FrontendInput:
     """Hand a filesystem to the frontend under `key`.
 
     What keys a frontend reads is up to the frontend; the Dockerfile frontend
-    reads `context` and `dockerfile`.
+    reads `context` (the build context) and `dockerfile` (the directory of
+    the `Dockerfile`).
 
-    Example: `frontend "docker/dockerfile:1" with option { input "context" fs { local "."; }; }`
-    """,
-)
+    Example: `frontend "dockerfile.v0" with option { input "context" fs { git "https://x.org/app.git" "main"; }; }`
+    """
+    return FrontendInput(key, value)
 
-declare(
-    "option::frontend opt(string key, string value)",
+
+@builtin("option::frontend opt(string key, string value)")
+def opt(call: Call, key: str, value: str) -> FrontendOpt:
     """Hand a key-value option to the frontend.
 
     What options a frontend reads is up to the frontend; the Dockerfile
-    frontend reads, for example, `target` and `build-arg:NAME`.
+    frontend reads, for example, `target`, `filename` and `build-arg:NAME`.
+    The build's platform is passed as `platform` unless an `opt` sets it.
 
-    Example: `frontend "docker/dockerfile:1" with option { opt "target" "release"; }`
-    """,
-)
+    Example: `frontend "dockerfile.v0" with option { opt "target" "release"; }`
+    """
+    return FrontendOpt(key, value)

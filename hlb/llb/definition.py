@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from hlb._proto import ops_pb2 as pb
 from hlb.llb import wire
@@ -55,6 +56,17 @@ class Definition:
         return wire.marshal(self.to_pb())
 
 
+@runtime_checkable
+class RawVertex(Protocol):
+    """A vertex whose op bytes were marshalled elsewhere (:mod:`hlb.llb.definition_op`)."""
+
+    @property
+    def raw_op(self) -> bytes: ...
+
+    @property
+    def raw_metadata(self) -> pb.OpMetadata | None: ...
+
+
 class Marshaller:
     """One marshal pass; vertices are memoised by identity."""
 
@@ -82,12 +94,23 @@ class Marshaller:
         for inp in v.inputs():
             self.add(inp.vertex)
         op, caps = v.to_pb(self)
-        op.constraints.SetInParent()  # Go always sets (possibly empty) worker constraints
-        data = wire.marshal(op)
+        raw = v if isinstance(v, RawVertex) else None
+        if raw is not None:
+            # An op of a Definition made elsewhere (a frontend's result) is written as it came:
+            # re-encoding it could change its bytes, hence its digest, which the daemon's cache,
+            # the op's metadata and its source locations are keyed by. Its inputs, added above,
+            # are verbatim ops too, so the digests its bytes name are the ones emitted.
+            data = raw.raw_op
+        else:
+            op.constraints.SetInParent()  # Go always sets (possibly empty) worker constraints
+            data = wire.marshal(op)
         dgst = digest_of(data)
         self._done[key] = dgst
         self._keep.append(v)
-        self.metadata.setdefault(dgst, _Meta()).merge(v.constraints, caps)
+        meta = self.metadata.setdefault(dgst, _Meta())
+        meta.merge(v.constraints, caps)
+        if raw is not None and raw.raw_metadata is not None:
+            meta.raw = raw.raw_metadata
         self.locations.setdefault(dgst, []).extend(v.constraints.locations)
         for loc in v.constraints.locations:
             if not any(loc.source is m for m in self.maps):
@@ -104,6 +127,7 @@ class _Meta:
     ignore_cache: bool = False
     caps: set[str] = field(default_factory=set)
     progress_group: tuple[str, str, bool] | None = None
+    raw: pb.OpMetadata | None = None  # the metadata a verbatim op came with; the fields above add to it
 
     def merge(self, c: Constraints, caps: set[str]) -> None:
         self.description.update(c.description)
@@ -112,8 +136,21 @@ class _Meta:
         if c.progress_group is not None:
             self.progress_group = c.progress_group
 
+    def graph_caps(self) -> set[str]:
+        """The caps the terminal op must declare for this op's metadata (as Go's ``Marshal``)."""
+        md = self.to_pb()
+        caps = {"meta.ignorecache"} if md.ignore_cache else set()
+        if md.description:
+            caps.add("meta.description")
+        if md.HasField("export_cache"):
+            caps.add("meta.exportcache")
+        return caps
+
     def to_pb(self) -> pb.OpMetadata:
         md = pb.OpMetadata(ignore_cache=self.ignore_cache)
+        if self.raw is not None:
+            md.MergeFrom(self.raw)
+            md.ignore_cache = md.ignore_cache or self.ignore_cache
         for k, v in self.description.items():
             md.description[k] = v
         for cap in self.caps:
@@ -137,10 +174,7 @@ def marshal(out: Output | None, platform: Platform) -> Definition:
     term_digest = digest_of(term_bytes)
     graph_caps = {"constraints", "platform"}
     for meta in m.metadata.values():
-        if meta.ignore_cache:
-            graph_caps.add("meta.ignorecache")
-        if meta.description:
-            graph_caps.add("meta.description")
+        graph_caps |= meta.graph_caps()
     metadata = {d: meta.to_pb() for d, meta in m.metadata.items()}
     term_md = metadata.get(term_digest) or pb.OpMetadata()
     for cap in graph_caps:

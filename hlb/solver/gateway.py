@@ -8,6 +8,15 @@ first :meth:`GatewayResolver.resolve` and serves every resolution (and
 :meth:`GatewayResolver.ping`) of one ``hlb run``; :meth:`GatewayResolver.close`
 returns an empty result so the Solve finishes instead of waiting forever.
 
+Frontends. :meth:`GatewayResolver.frontend` runs a frontend inside the same
+build (``LLBBridge.Solve`` with ``Frontend``, its options and its input
+definitions, evaluated so that its failures surface while compiling) and
+returns the result ref's definition and image config. A name of
+:data:`hlb.resolver.BUILTIN_FRONTENDS` runs the daemon's own frontend; any
+other source is an image run through ``gateway.v0`` with ``source=<ref>``, as
+openllb/hlb does. The gateway build's session serves no local directories,
+secrets or SSH agents, so a frontend input cannot read them.
+
 Resolve mode. ``ResolveImageConfigRequest.ResolveMode`` is always sent
 explicitly. On the Docker engine it is ``default``, which the engine takes as
 "prefer the engine's image store, else the registry": an image that exists only
@@ -21,8 +30,10 @@ openllb/hlb sends so that a tag is always looked up in the registry.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -30,9 +41,10 @@ import grpc
 from google.protobuf.message import Message
 
 from hlb._proto import control_pb2, gateway_pb2, gateway_pb2_grpc, ops_pb2
+from hlb.llb.definition import Definition
 from hlb.llb.platform import Platform
 from hlb.llb.reference import parse as parse_ref
-from hlb.resolver import ResolvedImage, ResolveError
+from hlb.resolver import BUILTIN_FRONTENDS, FrontendError, FrontendResult, ResolvedImage, ResolveError
 from hlb.session import Session, new_id
 from hlb.solver.address import Address
 from hlb.solver.client import BuildkitClient, StatusHandler, _StatusStream, wait_future
@@ -70,6 +82,66 @@ def resolve_request(
 def return_request() -> gateway_pb2.ReturnRequest:
     """Ends the gateway build with an empty result (the daemon dereferences ``result``: always set it)."""
     return gateway_pb2.ReturnRequest(result=gateway_pb2.Result())
+
+
+def frontend_request(
+    source: str, opts: Mapping[str, str], inputs: Mapping[str, Definition], platform: Platform
+) -> gateway_pb2.SolveRequest:
+    """``LLBBridge.Solve`` running ``source``; raises ValueError for a source that is no image ref.
+
+    The build's platform is the frontend's ``platform`` option unless ``opts``
+    names one (the Dockerfile frontend's convention, which others follow).
+    """
+    frontend_opts = {"platform": str(platform), **opts}
+    if source in BUILTIN_FRONTENDS:
+        frontend = source
+    else:
+        frontend = "gateway.v0"
+        frontend_opts["source"] = str(parse_ref(source))
+    req = gateway_pb2.SolveRequest(
+        Frontend=frontend,
+        FrontendOpt=frontend_opts,
+        allowResultReturn=True,
+        allowResultArrayRef=True,  # without it the daemon answers a bare ref id, without its definition
+        Evaluate=True,  # build now: a failing step is an error of the `frontend` call, not of a later solve
+    )
+    for key, definition in inputs.items():
+        req.FrontendInputs[key].CopyFrom(definition.to_pb())
+    return req
+
+
+def frontend_result(result: gateway_pb2.Result, platform: Platform) -> FrontendResult:
+    """The ref of a frontend's result (one ref, or the ``platform`` one of a map) and its image config.
+
+    Raises ValueError for a result hlb cannot use.
+    """
+    kind = result.WhichOneof("result")
+    config_key = "containerimage.config"
+    if kind is None:
+        return FrontendResult(None, None)
+    if kind == "ref":
+        ref = result.ref
+    elif kind == "refs":
+        refs = result.refs.refs
+        key = str(platform) if str(platform) in refs else next(iter(refs), "") if len(refs) == 1 else ""
+        if not key:
+            raise ValueError(f"it returned results for {', '.join(sorted(refs))} and none for {platform}")
+        ref = refs[key]
+        if f"{config_key}/{key}" in result.metadata:
+            config_key = f"{config_key}/{key}"
+    else:
+        raise ValueError("the daemon returned the result without its definition (an old result form)")
+    config = result.metadata.get(config_key)
+    if config is not None:
+        try:
+            json.loads(config)
+        except ValueError as e:
+            raise ValueError(f"its image config is not JSON: {e}") from None
+    definition = None
+    ref_def = getattr(ref, "def")  # `def` is a Python keyword
+    if ref.id and list(getattr(ref_def, "def")):  # no id: a nil ref; no ops: scratch
+        definition = ref_def.SerializeToString(deterministic=True)
+    return FrontendResult(definition, bytes(config) if config is not None else None)
 
 
 def llb_caps(pong: gateway_pb2.PongResponse) -> dict[str, bool]:
@@ -134,12 +206,14 @@ class _Build:
     def session_id(self) -> str:
         return self.session.id if self.session else ""
 
-    def call(self, method: str, request: Message, response: type[_R]) -> _R:
+    def call(self, method: str, request: Message, response: type[_R], *, timeout: float | None = None) -> _R:
         """Call ``LLBBridge.<method>``, retrying while the daemon has not registered the build yet."""
         deadline = time.monotonic() + self._register_timeout
         while True:
             self._check_solve()
-            future = getattr(self._bridge, method).future(request, metadata=self._metadata, timeout=self._call_timeout)
+            future = getattr(self._bridge, method).future(
+                request, metadata=self._metadata, timeout=timeout or self._call_timeout
+            )
             try:
                 result = wait_future(future)
             except grpc.RpcError as e:
@@ -203,6 +277,7 @@ class GatewayResolver:
         on_status: StatusHandler | None = None,
         register_timeout: float = 5.0,
         call_timeout: float = 300.0,
+        frontend_timeout: float = 3600.0,
     ) -> None:
         if isinstance(target, BuildkitClient):
             self._client: BuildkitClient | None = target
@@ -214,6 +289,7 @@ class GatewayResolver:
         self._on_status = on_status
         self._register_timeout = register_timeout
         self._call_timeout = call_timeout
+        self._frontend_timeout = frontend_timeout  # a frontend builds while it answers: allow a long build
         self._lock = threading.RLock()
         self._build: _Build | None = None
         self.build_ref: str | None = None  # the Control.Solve ref of the gateway build, once started
@@ -221,6 +297,7 @@ class GatewayResolver:
         self._closed = False
         self._cache: dict[_Key, ResolvedImage | ResolveError] = {}
         self._caps: dict[str, bool] | None = None
+        self._frontends: dict[bytes, FrontendResult | FrontendError] = {}
 
     def resolve(self, ref: str, platform: Platform) -> ResolvedImage:
         try:
@@ -249,6 +326,49 @@ class GatewayResolver:
         if not resp.Digest or not resp.Config:
             return ResolveError(f"cannot resolve image {key.ref} for {key.platform}: the daemon returned no config")
         return ResolvedImage(key.ref, resp.Digest, bytes(resp.Config))
+
+    def frontend(
+        self, source: str, opts: Mapping[str, str], inputs: Mapping[str, Definition], platform: Platform
+    ) -> FrontendResult:
+        """Run frontend ``source`` in the gateway build (a :class:`~hlb.resolver.FrontendRunner`).
+
+        The same request (source, options, inputs, platform) runs once per
+        resolver; its result or failure is kept. Raises FrontendError.
+        """
+        what = f"frontend `{source}`"
+        try:
+            req = frontend_request(source, opts, inputs, platform)
+        except ValueError as e:
+            raise FrontendError(f"{what} is neither a frontend of the daemon nor an image reference: {e}") from None
+        key = req.SerializeToString(deterministic=True)
+        with self._lock:
+            cached = self._frontends.get(key)
+            if cached is None:
+                try:
+                    build = self._open("")
+                except ResolveError as e:
+                    raise FrontendError(f"cannot run {what}: {e}") from None
+                cached = self._run_frontend(build, req, what, platform)
+                self._frontends[key] = cached
+        if isinstance(cached, FrontendError):
+            raise FrontendError(str(cached))
+        return cached
+
+    def _run_frontend(
+        self, build: _Build, req: gateway_pb2.SolveRequest, what: str, platform: Platform
+    ) -> FrontendResult | FrontendError:
+        try:
+            resp = build.call("Solve", req, gateway_pb2.SolveResponse, timeout=self._frontend_timeout)
+        except GatewayError as e:
+            if e.fatal:  # the build is gone: later calls say so instead of waiting on it
+                self._broken = e
+                raise FrontendError(f"cannot run {what}: {e}") from None
+            image = req.FrontendOpt.get("source", "") if req.Frontend == "gateway.v0" else ""
+            return FrontendError(f"{what} failed: {_one_line(image, str(e)) if image else e}")
+        try:
+            return frontend_result(resp.result, platform)
+        except ValueError as e:
+            return FrontendError(f"cannot use the result of {what}: {e}")
 
     def ping(self) -> dict[str, bool]:
         """The daemon's LLB caps (``PongResponse.LLBCaps``): cap id -> enabled. Raises ResolveError."""
