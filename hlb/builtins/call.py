@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import NoReturn, Protocol
 
 from hlb.diagnostics import Diagnostic
+from hlb.diagnostics import catalog as cat
 from hlb.llb import Constraints, Platform, SourceLocation
 from hlb.resolver import ImageResolver, ManifestResolver
 from hlb.source import Span
@@ -89,3 +90,16 @@ class Call:
     def constraints(self, name: str | None = None) -> Constraints:
         c = Constraints(locations=self.ctx.locations(self.span))
         return c.with_name(name) if name else c
+
+
+def platform_args(call: Call, os_: str, arch: str) -> Platform:
+    """The platform of a `platform("linux", "arm64")` option; a malformed part is a diagnostic at it."""
+    for i, part in enumerate((os_, arch)):
+        if not part or "/" in part:
+            what = "an operating system" if i == 0 else "an architecture"
+            call.fail(
+                cat.invalid_value(
+                    call.arg_span(i), f"`{part}` is not {what}", hint='for example: platform("linux", "arm64")'
+                )
+            )
+    return Platform.parse(f"{os_}/{arch}")

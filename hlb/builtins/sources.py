@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from hlb.builtins.call import Call
+from hlb.builtins.call import Call, platform_args
 from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Platform, State
@@ -104,15 +104,7 @@ def platform(call: Call, os_: str, arch: str) -> ImagePlatform:
 
     Example: `image "alpine:3.20" with platform("linux", "arm64")`
     """
-    for i, part in enumerate((os_, arch)):
-        if not part or "/" in part:
-            what = "an operating system" if i == 0 else "an architecture"
-            call.fail(
-                cat.invalid_value(
-                    call.arg_span(i), f"`{part}` is not {what}", hint='for example: platform("linux", "arm64")'
-                )
-            )
-    return ImagePlatform(Platform.parse(f"{os_}/{arch}"))
+    return ImagePlatform(platform_args(call, os_, arch))
 
 
 def pinned_ref(ref: str, digest: str) -> Reference:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from hlb.builtins.call import Call
+from hlb.builtins.call import Call, platform_args
 from hlb.builtins.gofmt import sprintf
 from hlb.builtins.gotemplate import TemplateError, execute
 from hlb.builtins.registry import builtin
@@ -169,15 +169,7 @@ def manifest_platform(call: Call, os_: str, arch: str) -> ManifestPlatform:
 
     Example: `manifest "alpine:3.20" with platform("linux", "arm64")`
     """
-    for i, part in enumerate((os_, arch)):
-        if not part or "/" in part:
-            what = "an operating system" if i == 0 else "an architecture"
-            call.fail(
-                cat.invalid_value(
-                    call.arg_span(i), f"`{part}` is not {what}", hint='for example: platform("linux", "arm64")'
-                )
-            )
-    return ManifestPlatform(Platform.parse(f"{os_}/{arch}"))
+    return ManifestPlatform(platform_args(call, os_, arch))
 
 
 # -- the local machine -------------------------------------------------------------------------
