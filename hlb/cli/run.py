@@ -20,7 +20,8 @@ from hlb.compiler.plan import render as render_plan
 from hlb.diagnostics import Diagnostic, HlbError, Label, render_all
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Definition, Platform, default_platform
-from hlb.progress.display import MODES, PlainProgress, Progress, choose_mode, open_progress
+from hlb.progress.display import MODES, PlainProgress, Progress, SolveProgress, choose_mode, open_progress
+from hlb.progress.events import StatusBatch
 from hlb.progress.tracker import Tracker
 from hlb.resolver import EffectFailed
 from hlb.solver import export
@@ -140,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
     except AddressError as e:
         print(f"hlb: error: {e}", file=err)
         return 2
-    resolver = None if address is None else GatewayResolver(address)
+    compile_status = _CompileStatus(progress_mode)
+    resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle)
     pusher = None if address is None else _CompilePusher(address, source, color, progress_mode)
     try:
         try:
@@ -161,6 +163,10 @@ def run(args: argparse.Namespace) -> int:
         finally:
             if pusher is not None:
                 pusher.close()
+            if resolver is not None:
+                resolver.close()  # only compiling needs it: image configs and frontends are resolved by now
+                resolver = None
+            compile_status.close()
         if compiled.warnings:
             print(render_all(compiled.warnings, color=color), file=err)
         plan = compiled.plan(platform, cache_from=cache_from, cache_to=cache_to)
@@ -228,6 +234,30 @@ def _build(compiled: Compiled, plan: Plan, color: bool, address: Address, progre
             raise
         finally:
             progress.close()  # the final frame (tty), then the summaries it held back
+
+
+class _CompileStatus:
+    """Progress of what the daemon does while hlb compiles (image resolution, frontends), opened on first use."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.lock = threading.Lock()
+        self.progress: Progress | None = None
+        self.printer: SolveProgress | None = None
+
+    def handle(self, batch: StatusBatch) -> None:
+        with self.lock:
+            if self.printer is None:
+                self.progress = open_progress(self.mode, sys.stderr)
+                self.printer = self.progress.solve("")
+            self.printer.handle(batch)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.printer is not None:
+                self.printer.close()
+            if self.progress is not None:
+                self.progress.close()
 
 
 class _CompilePusher:
