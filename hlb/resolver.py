@@ -84,3 +84,11 @@ class EffectFailed(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(f"a solve run while compiling failed (exit {code})")
         self.code = code
+
+
+class ModuleReader(Protocol):
+    """Reads a file out of a filesystem built by the daemon (the ``module.hlb`` of an ``fs`` import)."""
+
+    def read_file(self, definition: Definition, path: str) -> bytes:
+        """Build ``definition`` and read ``path`` from its result; raises :class:`ResolveError`."""
+        ...

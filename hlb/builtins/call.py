@@ -14,11 +14,12 @@ from hlb.values import Attachment, Effect, FsValue, Options, Value
 
 
 class CompileError(Exception):
-    """A user mistake found while lowering (bad image ref, bad mode...)."""
+    """A user mistake found while lowering (bad image ref, bad mode...); ``more`` are further ones."""
 
-    def __init__(self, diagnostic: Diagnostic) -> None:
+    def __init__(self, diagnostic: Diagnostic, *more: Diagnostic) -> None:
         super().__init__(str(diagnostic))
         self.diagnostic = diagnostic
+        self.diagnostics = [diagnostic, *more]
 
 
 class CompileContext(Protocol):

@@ -23,20 +23,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from hlb.builtins.call import Call, CompileError
 from hlb.builtins.spec import Builtin
 from hlb.checker import CheckedModule
-from hlb.checker.check import Bind, declared
+from hlb.checker.check import Bind, Callee, Import, declared
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
 from hlb.llb import Definition, Platform, Position, Range, SourceLocation, SourceMap
-from hlb.resolver import ImageResolver, ManifestResolver
+from hlb.resolver import ImageResolver, ManifestResolver, ModuleReader, ResolveError
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast
-from hlb.types import STRING, Kind, Type
+from hlb.types import FS, STRING, Kind, Type
 
 if TYPE_CHECKING:
     from hlb.compiler.plan import Solve
@@ -107,7 +107,7 @@ def compile_targets(
         try:
             result.targets.append(compiler.target(name, (target_spans or {}).get(name)))
         except CompileError as e:
-            result.diagnostics.append(e.diagnostic)
+            result.diagnostics.extend(e.diagnostics)
     result.attachments = compiler.attachments
     return result
 
@@ -172,6 +172,7 @@ class _Compiler:
         self.active: dict[int, frozenset[str]] = {}  # id(bound call) -> the effects bound there
         self.bound_type: Type | None = None  # the type of the bind being evaluated
         self.calling: Span | None = None  # the builtin call being lowered
+        self.fetched: dict[int, CheckedModule] = {}  # id(import) -> the module fetched for it
 
     # -- CompileContext ----------------------------------------------------------------
 
@@ -311,13 +312,7 @@ class _Compiler:
         if callee.noop:
             return current
         if callee.unresolved is not None:
-            raise CompileError(
-                cat.unsupported(
-                    node.func.span,
-                    "calling into a module imported from an fs or git",
-                    'only local module imports (`import name from "./file.hlb"`) are compiled by this version',
-                )
-            )
+            callee = self.fetched_callee(callee.unresolved, frame)
         if callee.param is not None:
             value = frame.values[callee.param.name.name]
             if isinstance(value, _Variadic):
@@ -361,6 +356,77 @@ class _Compiler:
         if binds and self.bound_type is not None and self.bound_type != b.type:
             raise _BindResult(result)  # e.g. a pushed digest out of an fs block
         return result
+
+    # -- modules imported from an fs or a computed path ------------------------------------
+
+    def fetched_callee(self, ident: ast.IdentExpr, frame: _Frame) -> Callee:
+        """``mod.name`` where ``mod`` is fetched while compiling: the function or bind it names, checked."""
+        assert ident.selector is not None
+        imp = frame.module.imports[ident.name.name]
+        other = self.fetched.get(id(imp))
+        if other is None:
+            other = self.fetched[id(imp)] = self.fetch_module(imp, frame)
+        member = ident.selector.name
+        exported = member in other.exports or not other.exports
+        func = other.funcs.get(member)
+        bind = other.binds.get(member)
+        if not exported or (func is None and bind is None):
+            names = sorted(other.exports or other.funcs)
+            raise CompileError(
+                cat.undefined_in_module(ident.selector.span, member, imp.decl.name.span, closest(member, names))
+            )
+        return Callee(func=func, module=other) if func is not None else Callee(bind=bind, module=other)
+
+    def fetch_module(self, imp: Import, frame: _Frame) -> CheckedModule:
+        decl = imp.decl
+        expr = decl.expr
+        value = self.expr(expr, FS if isinstance(expr, ast.FuncLit) else STRING, _Frame(frame.module, {}))
+        if isinstance(value, str):
+            return self.load_path(decl, value, frame.module)
+        assert isinstance(value, FsValue)
+        reader = self._resolver if hasattr(self._resolver, "read_file") else None
+        if reader is None:
+            raise CompileError(
+                cat.unsupported(
+                    expr.span,
+                    "importing a module from an fs without a daemon",
+                    "`hlb run` builds the fs and reads its module.hlb while compiling",
+                )
+            )
+        definition = value.state.marshal(value.state.platform or self.platform)
+        try:
+            data = cast(ModuleReader, reader).read_file(definition, "module.hlb")
+        except ResolveError as e:
+            raise CompileError(cat.import_fetch_failed(expr.span, decl.name.name, str(e))) from None
+        source = SourceFile(f"<import {decl.name.name}>/module.hlb", data.decode("utf-8", "replace"))
+        return self.check_fetched(source)
+
+    def load_path(self, decl: ast.ImportDecl, uri: str, importer: CheckedModule) -> CheckedModule:
+        scheme = uri.split("://", 1)[0] if "://" in uri else ""
+        if scheme not in ("", "file"):
+            raise CompileError(
+                cat.unsupported(decl.expr.span, f"importing a module from a `{scheme}://` URI", "import it from an fs")
+            )
+        path = uri.split("://", 1)[1] if scheme else uri
+        full = os.path.join(self.module_dir(importer.module.span), os.path.expanduser(path))
+        try:
+            source = SourceFile.read(full, os.path.relpath(full))
+        except (OSError, UnicodeError):
+            raise CompileError(cat.import_not_found(decl.expr.span, path)) from None
+        return self.check_fetched(source)
+
+    def check_fetched(self, source: SourceFile) -> CheckedModule:
+        from hlb.checker import ModuleLoader, check_module
+        from hlb.syntax import parse_module
+
+        parsed = parse_module(source)
+        errors = [d for d in parsed.diagnostics if d.is_error]
+        if parsed.module is not None and not errors:
+            result = check_module(parsed.module, ModuleLoader())
+            errors = [d for d in result.diagnostics if d.is_error]
+            if not errors:
+                return result.checked
+        raise CompileError(*errors)
 
     def user_args(self, func: ast.FuncDecl, args: Sequence[ast.Expr], frame: _Frame) -> list[_FrameValue]:
         values: list[_FrameValue] = []

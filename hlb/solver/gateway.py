@@ -370,6 +370,31 @@ class GatewayResolver:
         except ValueError as e:
             return FrontendError(f"cannot use the result of {what}: {e}")
 
+    def read_file(self, definition: Definition, path: str) -> bytes:
+        """Build ``definition`` in the gateway build and read ``path`` from its result (a ModuleReader).
+
+        Used for modules imported from an fs: the import's filesystem is built
+        and its ``module.hlb`` read without exporting anything. Raises ResolveError.
+        """
+        req = gateway_pb2.SolveRequest(
+            Definition=definition.to_pb(), allowResultReturn=True, allowResultArrayRef=True, Evaluate=True
+        )
+        with self._lock:
+            build = self._open("")
+            try:
+                resp = build.call("Solve", req, gateway_pb2.SolveResponse, timeout=self._frontend_timeout)
+                kind = resp.result.WhichOneof("result")
+                ref = resp.result.ref.id if kind == "ref" else resp.ref
+                if not ref:
+                    raise ResolveError("the filesystem is empty")
+                read = gateway_pb2.ReadFileRequest(Ref=ref, FilePath=path)
+                data = build.call("ReadFile", read, gateway_pb2.ReadFileResponse).Data
+            except GatewayError as e:
+                if e.fatal:
+                    self._broken = e
+                raise ResolveError(str(e)) from None
+        return bytes(data)
+
     def ping(self) -> dict[str, bool]:
         """The daemon's LLB caps (``PongResponse.LLBCaps``): cap id -> enabled. Raises ResolveError."""
         with self._lock:
