@@ -32,7 +32,8 @@ from hlb.checker.check import Bind, Callee, Import, declared
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
-from hlb.llb import Definition, Platform, Position, Range, SourceLocation, SourceMap
+from hlb.llb import Constraints, Definition, Platform, Position, Range, SourceLocation, SourceMap, State
+from hlb.llb.source import git as git_source
 from hlb.resolver import ImageResolver, ManifestResolver, ModuleReader, ResolveError
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast
@@ -381,8 +382,22 @@ class _Compiler:
         decl = imp.decl
         expr = decl.expr
         value = self.expr(expr, FS if isinstance(expr, ast.FuncLit) else STRING, _Frame(frame.module, {}))
+        path = "module.hlb"
         if isinstance(value, str):
-            return self.load_path(decl, value, frame.module)
+            remote = git_module(value)
+            if remote is None:
+                return self.load_path(decl, value, frame.module)
+            url, ref, path = remote
+            if url.startswith("ssh://"):
+                raise CompileError(
+                    cat.unsupported(
+                        expr.span,
+                        "importing a module over ssh",
+                        "use a git:// or git+https:// URI, or `import lib from fs { git ...; }`",
+                    )
+                )
+            op = git_source(url, ref, constraints=Constraints(locations=self.locations(expr.span)))
+            value = FsValue(State(op.output()))
         assert isinstance(value, FsValue)
         reader = self._resolver if hasattr(self._resolver, "read_file") else None
         if reader is None:
@@ -390,15 +405,15 @@ class _Compiler:
                 cat.unsupported(
                     expr.span,
                     "importing a module from an fs without a daemon",
-                    "`hlb run` builds the fs and reads its module.hlb while compiling",
+                    f"`hlb run` builds the fs and reads its {path} while compiling",
                 )
             )
         definition = value.state.marshal(value.state.platform or self.platform)
         try:
-            data = cast(ModuleReader, reader).read_file(definition, "module.hlb")
+            data = cast(ModuleReader, reader).read_file(definition, path)
         except ResolveError as e:
-            raise CompileError(cat.import_fetch_failed(expr.span, decl.name.name, str(e))) from None
-        source = SourceFile(f"<import {decl.name.name}>/module.hlb", data.decode("utf-8", "replace"))
+            raise CompileError(cat.import_fetch_failed(expr.span, decl.name.name, str(e), path)) from None
+        source = SourceFile(f"<import {decl.name.name}>/{path}", data.decode("utf-8", "replace"))
         return self.check_fetched(source)
 
     def load_path(self, decl: ast.ImportDecl, uri: str, importer: CheckedModule) -> CheckedModule:
@@ -513,6 +528,27 @@ def _carry(current: Value, result: Value, *inputs: object) -> Value:
         return result
     own = result.effects
     return FsValue(result.state, result.image).with_effects(*effects, *own)
+
+
+GIT_MODULE_SCHEMES = {"git": "git://", "git+https": "https://", "git+ssh": "ssh://"}
+
+
+def git_module(uri: str) -> tuple[str, str, str] | None:
+    """(remote, ref, file) of a `git://host/path[@ref][:file]` module URI (file defaults to build.hlb); else None.
+
+    `git://` keeps the git protocol, `git+https://` fetches over https, `git+ssh://` over ssh.
+    """
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme not in GIT_MODULE_SCHEMES:
+        return None
+    host, _, path = rest.partition("/")
+    file = "build.hlb"
+    if ":" in path:
+        path, file = path.rsplit(":", 1)
+    ref = ""
+    if "@" in path:
+        path, ref = path.rsplit("@", 1)
+    return f"{GIT_MODULE_SCHEMES[scheme]}{host}/{path}", ref, file.lstrip("/") or "build.hlb"
 
 
 def _describe(a: Attachment) -> str:

@@ -205,13 +205,13 @@ def import_not_found(span: Span, path: str) -> Diagnostic:
     return _diag(IMPORT_NOT_FOUND, span, f'no such file "{path}"', hint="paths are relative to the importing module")
 
 
-def import_fetch_failed(span: Span, name: str, reason: str) -> Diagnostic:
-    return _diag(
-        IMPORT_NOT_FOUND,
-        span,
-        f"cannot read module.hlb of import `{name}`: {reason}",
-        hint="an fs import reads the file module.hlb at the root of that filesystem",
+def import_fetch_failed(span: Span, name: str, reason: str, path: str = "module.hlb") -> Diagnostic:
+    hint = (
+        "an fs import reads the file module.hlb at the root of that filesystem"
+        if path == "module.hlb"
+        else "a git module URI names the file after `:` (default build.hlb)"
     )
+    return _diag(IMPORT_NOT_FOUND, span, f"cannot read {path} of import `{name}`: {reason}", hint=hint)
 
 
 def import_cycle(span: Span, chain: Sequence[str]) -> Diagnostic:

@@ -12,16 +12,14 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Engine
+from conftest import ROOT, Engine, git
 
 
 def logs(stderr: str) -> list[str]:
@@ -186,76 +184,19 @@ fs default() {{
 # -- git ------------------------------------------------------------------------------------
 
 
-def _git(cwd: Path, *args: str) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "HOME": str(cwd),
-        "PATH": "/usr/bin:/bin:/usr/local/bin",
-    }
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def git_daemon(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """A directory of repositories and the git://127.0.0.1:PORT URL exporting them."""
-    if shutil.which("git") is None:
-        pytest.fail("git is not installed (scripts/setup installs it)")
-    base = tmp_path / "repos"
-    base.mkdir()
-    port = _free_port()
-    daemon = subprocess.Popen(
-        [
-            "git",
-            "daemon",
-            "--export-all",
-            "--reuseaddr",
-            f"--base-path={base}",
-            "--listen=127.0.0.1",
-            f"--port={port}",
-            str(base),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or daemon.poll() is not None:
-                    pytest.fail("git daemon did not start")
-                time.sleep(0.1)
-        yield base, f"git://127.0.0.1:{port}"
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
-
-
 def _repo(base: Path, nonce: str) -> str:
     repo = base / f"repo-{nonce}"
     repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
+    git(repo, "init", "-q", "-b", "main")
     (repo / "file").write_text(f"v1-{nonce}\n")
     (repo / "docs").mkdir()
     (repo / "docs" / "guide").write_text(f"guide-{nonce}\n")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-q", "-m", "first")
-    _git(repo, "tag", "v1")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "first")
+    git(repo, "tag", "v1")
     (repo / "file").write_text(f"v2-{nonce}\n")
-    _git(repo, "commit", "-q", "-am", "second")
-    return _git(repo, "rev-parse", "HEAD")
+    git(repo, "commit", "-q", "-am", "second")
+    return git(repo, "rev-parse", "HEAD")
 
 
 def test_git_checks_out_a_tag_and_keeps_the_git_dir(

@@ -99,3 +99,30 @@ def test_a_computed_path_import_is_loaded_relative_to_the_module(tmp_path: Path)
     compiled = compile_source(SourceFile.read(main), ["default"], AMD64)
     ops = to_json_obj(compiled.targets[0].definition)["ops"]
     assert [o["op"]["exec"]["meta"]["args"][-1] for o in ops if "exec" in o["op"]] == ["echo path"]
+
+
+def test_git_module_uris_name_a_remote_a_ref_and_a_file() -> None:
+    from hlb.compiler.compiler import git_module
+
+    assert git_module("git://127.0.0.1:9418/repo.git@v1:lib/module.hlb") == (
+        "git://127.0.0.1:9418/repo.git",
+        "v1",
+        "lib/module.hlb",
+    )
+    assert git_module("git+https://github.com/org/repo") == ("https://github.com/org/repo", "", "build.hlb")
+    assert git_module("git+ssh://git@github.com/org/repo@main") == (
+        "ssh://git@github.com/org/repo",
+        "main",
+        "build.hlb",
+    )
+    assert git_module("./lib.hlb") is None
+
+
+def test_a_git_module_is_read_from_its_checkout() -> None:
+    reader = Reader(LIB)
+    text = MAIN.replace('fs { image "127.0.0.1:5000/modules/lib:1"; }', '"git://127.0.0.1:9418/lib.git@v1:hlb/lib.hlb"')
+    compile_main(text, reader)
+    ((definition, path),) = reader.asked
+    assert path == "hlb/lib.hlb"
+    source = to_json_obj(definition)["ops"][0]["op"]["source"]
+    assert source["identifier"] == "git://127.0.0.1:9418/lib.git#v1"
