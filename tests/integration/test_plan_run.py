@@ -109,3 +109,38 @@ fs default() {{
         digest = resp.headers["Docker-Content-Digest"]
     assert f"{REGISTRY}/hlb-it/digest@{digest}" in r.stderr, r.stderr
     assert re.search(rf"#\d+ \d+\.\d+ app-{nonce}$", r.stderr, re.M), r.stderr
+
+
+def test_a_primed_mount_is_pushed_back_and_primes_the_next_build(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    """The brief's node_modules story: a mount primed from an image, pushed back by a scheduled target."""
+    ref = f"{REGISTRY}/hlb-it/modules:{nonce}"
+    build = tmp_path / "build.hlb"
+    build.write_text(
+        f"""
+fs seed() {{
+	scratch
+	mkfile "/log" 0o644 "seed\\n"
+	dockerPush "{ref}"
+}}
+
+fs install() {{
+	image "busybox:latest"
+	dir "/src"
+	run "echo install >> /src/node_modules/log; cat /src/node_modules/log | wc -l" with option {{
+		mount fs {{ image "{ref}"; }} "/src/node_modules" as nodeModules
+	}}
+}}
+
+fs snapshotModules() {{
+	nodeModules
+	dockerPush "{ref}"
+}}
+"""
+    )
+    for target in ("seed", "snapshotModules", "snapshotModules"):
+        r = engine.hlb("run", "--progress", "plain", "-t", target, str(build))
+        assert r.returncode == 0, (target, r.stderr)
+    # The second snapshot ran on the modules the first one pushed: the log has seed + two installs.
+    r = engine.hlb("run", "--progress", "plain", "-t", "install", str(build))
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"#\d+ \d+\.\d+ 4$", r.stderr, re.M), r.stderr
