@@ -145,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
     resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle)
     pusher = None if address is None else _CompilePusher(address, source, color, progress_mode)
     try:
+        failed: HlbError | EffectFailed | None = None
         try:
             compiled = compile_source(
                 source,
@@ -155,18 +156,20 @@ def run(args: argparse.Namespace) -> int:
                 manifests=RegistryClient(),
                 push=pusher.push if pusher is not None else None,
             )
-        except HlbError as e:
-            print(render_all(e.diagnostics, color=color), file=err)
-            return 1
-        except EffectFailed as e:  # a push whose digest is bound failed while compiling; it was reported
-            return e.code
+        except (HlbError, EffectFailed) as e:
+            failed = e
         finally:
             if pusher is not None:
                 pusher.close()
             if resolver is not None:
                 resolver.close()  # only compiling needs it: image configs and frontends are resolved by now
                 resolver = None
-            compile_status.close()
+            compile_status.close()  # the daemon's compile-time steps print before any diagnostic
+        if isinstance(failed, EffectFailed):  # a push whose digest is bound failed while compiling; it was reported
+            return failed.code
+        if failed is not None:
+            print(render_all(failed.diagnostics, color=color), file=err)
+            return 1
         if compiled.warnings:
             print(render_all(compiled.warnings, color=color), file=err)
         plan = compiled.plan(platform, cache_from=cache_from, cache_to=cache_to)
