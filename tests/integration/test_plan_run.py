@@ -119,7 +119,7 @@ def test_a_primed_mount_is_pushed_back_and_primes_the_next_build(engine: Engine,
         f"""
 fs seed() {{
 	scratch
-	mkfile "/log" 0o644 "seed\\n"
+	mkfile "/log" 0o644 "seed {nonce}\\n"
 	dockerPush "{ref}"
 }}
 
