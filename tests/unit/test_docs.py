@@ -111,3 +111,14 @@ def test_every_builtin_appears_in_the_hand_written_chapters_or_its_reference() -
 def test_the_generated_reference_is_up_to_date() -> None:
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_docs.py"), "--check"], capture_output=True)
     assert r.returncode == 0, r.stderr.decode()
+
+
+README_BLOCKS = [m.group(3) for m in FENCE.finditer((ROOT / "README.md").read_text()) if m.group(1) == "hlb"]
+
+
+@pytest.mark.parametrize("text", README_BLOCKS, ids=[f"readme{i}" for i in range(len(README_BLOCKS))])
+def test_readme_examples_check_and_format_unchanged(text: str, tmp_path: Path) -> None:
+    source, diags = check(text, tmp_path)
+    assert not [str(d) for d in diags if d.is_error]
+    module = parse_module(source).module
+    assert module is not None and format_module(module) == text
