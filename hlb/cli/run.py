@@ -5,37 +5,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
-import time
-from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
 
 from hlb.api import Compiled, compile_source, load
-from hlb.cli.attachments import attachables_for, caches_of, outputs_of
-from hlb.compiler.plan import Node as PlanNode
-from hlb.compiler.plan import Plan, Solve
+from hlb.cli.runner import CompilePusher, CompileStatus, Runner
+from hlb.compiler.plan import Plan
 from hlb.compiler.plan import render as render_plan
-from hlb.diagnostics import Diagnostic, HlbError, Label, render_all
-from hlb.diagnostics import catalog as cat
-from hlb.llb import Definition, Platform, default_platform
-from hlb.progress.display import MODES, PlainProgress, Progress, SolveProgress, choose_mode, open_progress
-from hlb.progress.events import StatusBatch
-from hlb.progress.tracker import Tracker
+from hlb.diagnostics import HlbError, render_all
+from hlb.llb import Platform, default_platform
+from hlb.progress.display import MODES, choose_mode, open_progress
 from hlb.resolver import EffectFailed
-from hlb.solver import export
 from hlb.solver.address import Address, AddressError, TLSConfig, resolve
-from hlb.solver.client import BuildkitClient, Cancelled, SolveOptions
-from hlb.solver.errors import SolveError, SolveFailure
+from hlb.solver.client import BuildkitClient
 from hlb.solver.gateway import GatewayResolver
 from hlb.solver.registry import RegistryClient
 from hlb.solver.transport import TransportError
 from hlb.source import SourceFile, Span
-from hlb.values import CacheEntry, Exporter
-
-FAIL_LOG_LINES = 10
-INTERRUPTED = 130  # the exit code of a solve ended by Ctrl-C (main.py prints `hlb: interrupted`)
+from hlb.values import CacheEntry
 
 
 def add_parser(commands: Any) -> None:
@@ -141,9 +127,9 @@ def run(args: argparse.Namespace) -> int:
     except AddressError as e:
         print(f"hlb: error: {e}", file=err)
         return 2
-    compile_status = _CompileStatus(progress_mode)
+    compile_status = CompileStatus(progress_mode)
     resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle)
-    pusher = None if address is None else _CompilePusher(address, source, color, progress_mode)
+    pusher = None if address is None else CompilePusher(address, source, color, progress_mode)
     try:
         failed: HlbError | EffectFailed | None = None
         try:
@@ -229,7 +215,7 @@ def _build(compiled: Compiled, plan: Plan, color: bool, address: Address, progre
         return 1
     progress = open_progress(progress_mode, err)
     with client:
-        runner = _Runner(client, compiled.source, color, many=len(plan.solves) > 1, progress=progress)
+        runner = Runner(client, compiled.source, color, many=len(plan.solves) > 1, progress=progress)
         try:
             return runner.node(plan.root)
         except KeyboardInterrupt:
@@ -237,267 +223,3 @@ def _build(compiled: Compiled, plan: Plan, color: bool, address: Address, progre
             raise
         finally:
             progress.close()  # the final frame (tty), then the summaries it held back
-
-
-class _CompileStatus:
-    """Progress of what the daemon does while hlb compiles (image resolution, frontends), opened on first use."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.lock = threading.Lock()
-        self.progress: Progress | None = None
-        self.printer: SolveProgress | None = None
-
-    def handle(self, batch: StatusBatch) -> None:
-        with self.lock:
-            if self.printer is None:
-                self.progress = open_progress(self.mode, sys.stderr)
-                self.printer = self.progress.solve("")
-            self.printer.handle(batch)
-
-    def close(self) -> None:
-        with self.lock:
-            if self.printer is not None:
-                self.printer.close()
-            if self.progress is not None:
-                self.progress.close()
-
-
-class _CompilePusher:
-    """Runs the pushes whose digest a program binds (`dockerPush ... as digest`) while it compiles."""
-
-    def __init__(self, address: Address, source: SourceFile, color: bool, progress_mode: str) -> None:
-        self.address = address
-        self.source = source
-        self.color = color
-        self.progress_mode = progress_mode
-        self._client: BuildkitClient | None = None
-        self._runner: _Runner | None = None
-
-    def push(self, solve: Solve) -> str:
-        if self._runner is None:
-            try:
-                self._client = BuildkitClient(self.address)
-            except TransportError as e:
-                print(f"hlb: error: {e}", file=sys.stderr)
-                raise EffectFailed(1) from e
-            progress = open_progress(self.progress_mode, sys.stderr)
-            self._runner = _Runner(self._client, self.source, self.color, many=False, progress=progress)
-        code = self._runner.solve(solve)
-        if code:
-            raise EffectFailed(code)
-        return export.pushed_digest(self._runner.responses[id(solve)], solve.title)
-
-    def close(self) -> None:
-        if self._runner is not None:
-            self._runner.progress.close()
-        if self._client is not None:
-            self._client.close()
-
-
-class _Runner:
-    """Runs a plan: sequential groups in order, parallel groups on threads; stops at the first failure."""
-
-    def __init__(
-        self, client: BuildkitClient, source: SourceFile, color: bool, many: bool, progress: Progress | None = None
-    ) -> None:
-        self.progress = progress or PlainProgress(sys.stderr)
-        self.client = client
-        self.source = source
-        self.color = color
-        self.many = many
-        self.lock = threading.Lock()
-        self.responses: dict[int, dict[str, str]] = {}  # id(solve) -> its exporter response
-
-    def node(self, node: PlanNode) -> int:
-        if isinstance(node, Solve):
-            return self.solve(node)
-        if not node.parallel:
-            for child in node.children:
-                code = self.node(child)
-                if code:
-                    return code
-            return 0
-        pool = ThreadPoolExecutor(max_workers=min(8, len(node.children)))
-        try:
-            futures = [pool.submit(self.node, child) for child in node.children]
-            codes = [_result(f) for f in futures]
-        except BaseException:
-            self.client.cancel()  # Ctrl-C: end every solve in flight before waiting for the threads
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        return next((c for c in codes if c), 0)
-
-    def solve(self, s: Solve) -> int:
-        printer = self.progress.solve(str(s.index) if self.many else "")
-        start = time.monotonic()
-        try:
-            # Which exporters the daemon runs (dockerLoad is `moby` on the engine) and the caches as sent.
-            exports = export.plan_exports(outputs_of(s), self.client.address)
-            caches = caches_of(s)
-        except (ValueError, OSError) as e:
-            printer.close()
-            with self.lock:
-                self.progress.print(f"hlb: error: {s.title}: {e}")
-            return 1
-        options = SolveOptions(
-            cache_imports=caches.imports,
-            cache_exports=caches.exports,
-            exporters=exports.exporters,
-            entitlements=list(s.entitlements),
-        )
-        try:
-            session = self.client.open_session(attachables_for(s))
-            try:
-                result = export.solve(
-                    self.client,
-                    s.definition,
-                    session=session,
-                    options=options,
-                    image_config=s.image_config,
-                    on_status=printer.handle,
-                )
-                notes = caches.notes + export.finish_caches(caches, result.exporter_response)
-            finally:
-                printer.close()
-                if session is not None:
-                    session.close()
-        except (ValueError, OSError) as e:  # a local cache's index.json could not be written
-            with self.lock:
-                self.progress.print(f"hlb: error: {s.title}: {e}")
-            return 1
-        except Cancelled:
-            return INTERRUPTED
-        except TransportError as e:
-            with self.lock:
-                lost = lost_daemon_diagnostic(e, s, self.source, printer.tracker)
-                if lost is None:
-                    self.progress.print(f"hlb: error: {e}")
-                else:
-                    self.progress.print(render_all([lost], color=self.color))
-            return 1
-        except SolveError as e:
-            with self.lock:
-                diag = failure_diagnostic(e.failure, s, self.source, printer.tracker)
-                self.progress.print(render_all([diag], color=self.color))
-            return 1
-        took = time.monotonic() - start
-        self.responses[id(s)] = dict(result.exporter_response)
-        with self.lock:
-            self.progress.print(solve_summary(s, printer.tracker, result.exporter_response, took))
-            for note in notes:
-                self.progress.print(f"  note: {note}")
-        return 0
-
-
-def _result(future: Future[int]) -> int:
-    """A worker's exit code; waits in short steps so Ctrl-C reaches the main thread at once."""
-    while True:
-        try:
-            return future.result(timeout=0.25)
-        except TimeoutError:
-            continue
-
-
-def lost_daemon_diagnostic(e: TransportError, s: Solve, source: SourceFile, tracker: Tracker) -> Diagnostic | None:
-    """The daemon went away mid-solve: a diagnostic at the step that was running, if one was."""
-    running = [v for v in tracker.vertices.values() if v.started is not None and not v.done and not v.error]
-    if not running:
-        return None
-    step = max(running, key=lambda v: v.started or 0.0)
-    failure = SolveFailure(f"the daemon went away while running `{step.name}`: {e}", vertex=step.digest)
-    return failure_diagnostic(failure, s, source, tracker)
-
-
-def summary(definition: Definition, tracker: Tracker) -> str:
-    """``3 of 3 steps cached, 1 source resolved``: what the cache saved this run."""
-    kinds = definition.op_kinds
-    steps = {d for d, k in kinds.items() if k != "source"}
-    total, cached = tracker.summary(steps)
-    sources = sum(1 for d, k in kinds.items() if k == "source" and d in tracker.vertices)
-    text = f"{cached} of {total} steps cached"
-    if sources:
-        text += f", {sources} source{'s' if sources != 1 else ''} resolved"
-    return text
-
-
-def solve_summary(s: Solve, tracker: Tracker, response: Mapping[str, str], took: float) -> str:
-    """What a solve did, buildx-like and compact: a first line of cache hits and time, then one
-    line per cache import, export and cache export::
-
-        hlb: app: 2 of 3 steps cached, 1 source resolved in 1.52s
-          cache from type=registry,ref=r/cache
-          pushed r/app:1@sha256:...
-          cache to type=registry,ref=r/cache,mode=max
-    """
-    label = s.title.removeprefix("target ") if s.kind == "target" else s.title
-    lines = [f"hlb: {label}: {summary(s.definition, tracker)} in {took:.2f}s"]
-    for c in s.cache_imports:
-        line = f"  cache from {c}"
-        ref = c.attrs.get("ref") or c.attrs.get("src")
-        found = [v for v in tracker.vertices.values() if ref and v.name == f"importing cache manifest from {ref}"]
-        if found and found[0].error:
-            line += f" (not imported: {found[0].error})"
-        lines.append(line)
-    digest = response.get("containerimage.digest", "")
-    for x in s.exporters:
-        lines.append("  " + _exported(x, digest))
-    lines += [f"  cache to {c}" for c in s.cache_exports]
-    return "\n".join(lines)
-
-
-def _exported(x: Exporter, digest: str) -> str:
-    name = x.attrs.get("name", "")
-    pinned = f"{name}@{digest}" if name and digest else name or digest
-    if x.type == "image":
-        return f"pushed {pinned}" if x.attrs.get("push") == "true" else f"image {pinned}"
-    if x.type in ("moby", "docker") and not x.dest:
-        return f"loaded {pinned} into docker"
-    where = x.dest or x.attrs.get("dest", "")
-    return f"exported {x.type}" + (f" to {where}" if where else "") + (f" ({digest})" if digest else "")
-
-
-def failure_diagnostic(failure: SolveFailure, target: Solve, source: SourceFile, tracker: Tracker) -> Diagnostic:
-    """A daemon failure as a diagnostic at the .hlb line that produced the failing step."""
-    spans = _spans_for(failure, target, source)
-    notes = []
-    v = tracker.vertices.get(failure.vertex or "")
-    if v is not None and v.lines:
-        tail = v.lines[-FAIL_LOG_LINES:]
-        notes.append(f"last {len(tail)} lines of `{v.name}`:\n" + "\n".join(tail))
-    primary = spans[0] if spans else target.span  # an export's failure: the call that asked for it
-    d = cat.build_failed(primary, failure.message, notes)
-    if len(spans) > 1:
-        where = (
-            f"in target `{target.title.removeprefix('target ')}`" if target.kind == "target" else f"in `{target.title}`"
-        )
-        labels = [Label(s, where if s == target.span else "called from here") for s in spans[1:]]
-        d = replace(d, secondary=tuple(labels))
-    return d
-
-
-def _spans_for(failure: SolveFailure, target: Solve, source: SourceFile) -> list[Span]:
-    src = target.definition.source
-    spans: list[Span] = []
-    if src is not None and failure.vertex and failure.vertex in src.locations:
-        files: dict[int, SourceFile] = {}
-        for loc in src.locations[failure.vertex].locations:
-            file = files.get(loc.sourceIndex)
-            if file is None:
-                info = src.infos[loc.sourceIndex]
-                same = info.filename == source.name
-                file = files[loc.sourceIndex] = source if same else SourceFile(info.filename, info.data.decode())
-            for r in loc.ranges:
-                spans.append(_span(file, r.start.line, r.start.character, r.end.line, r.end.character))
-    if not spans:
-        for sr in failure.sources:
-            if sr.filename == source.name:
-                spans.append(_span(source, sr.start_line, sr.start_col, sr.end_line, sr.end_col))
-    return spans
-
-
-def _span(source: SourceFile, l1: int, c1: int, l2: int, c2: int) -> Span:
-    start = source.offset(l1, c1)
-    end = max(start + 1, source.offset(l2, c2) + 1)
-    return Span(source, start, end)
