@@ -67,6 +67,7 @@ class Proxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.listener.getsockname()[1])
         self.connections = 0
+        self.live: list[tuple[socket.socket, socket.socket, threading.Thread]] = []
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -97,13 +98,24 @@ class Proxy:
 
         t = threading.Thread(target=pump, args=(up, conn), daemon=True)
         t.start()
+        self.live.append((conn, up, t))
         pump(conn, up)
-        t.join(30)
+        # Wake the other direction and wait for it before closing: a socket closed while another thread
+        # still reads it frees its descriptor for reuse by whatever this process opens next (in one
+        # run, a later test's http server), and that thread would then pump into the wrong connection.
+        with contextlib.suppress(OSError):
+            up.shutdown(socket.SHUT_RDWR)
+        t.join()
         conn.close()
         up.close()
 
     def close(self) -> None:
         self.listener.close()
+        for conn, up, t in list(self.live):
+            for sock in (conn, up):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            t.join(10)
 
 
 def build_file(tmp_path: Path, text: str) -> Path:

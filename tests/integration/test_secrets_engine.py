@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.server
 import json
 import os
 import shutil
@@ -52,26 +51,16 @@ int main(int argc, char **argv) {
 
 @pytest.fixture(scope="module")
 def uxcat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """http://127.0.0.1:PORT/uxcat: a static unix-socket client for busybox builds."""
+    """The directory of a static unix-socket client for busybox builds, sent by the `local` source.
+
+    (It was served over a loopback http server once; a port the kernel hands out can meet a connection
+    an earlier test left behind, so the build now reads it through the session like any local file.)
+    """
     d = tmp_path_factory.mktemp("uxcat")
     (d / "uxcat.c").write_text(UXCAT_C)
     cc = subprocess.run(["cc", "-static", "-Os", "-s", "-o", str(d / "uxcat"), str(d / "uxcat.c")], capture_output=True)
     assert cc.returncode == 0, cc.stderr.decode()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=str(d), **kwargs)  # type: ignore[arg-type]
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/uxcat"
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield str(d)
 
 
 @pytest.fixture
@@ -87,8 +76,8 @@ def write(tmp_path: Path, text: str) -> Path:
     return build
 
 
-def with_uxcat(url: str) -> str:
-    return f'mount fs {{ http "{url}" with option {{ filename "uxcat"; chmod 0o755; }}; }} "/tools" with readonly'
+def with_uxcat(directory: str) -> str:
+    return f'mount fs {{ local "{directory}" with includePatterns("uxcat"); }} "/tools" with readonly'
 
 
 # -- secrets ---------------------------------------------------------------------------
