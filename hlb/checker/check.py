@@ -16,6 +16,7 @@ one statement do not stop the others.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -694,9 +695,10 @@ def _shown(path: Path) -> str:
     return rel if not rel.startswith("..") else str(path)
 
 
-def _options_of(opt: Type) -> list[str]:
-    """The names of the builtins of type ``opt`` (the options a call accepts), sorted."""
-    return sorted({b.name for b in all_builtins() if b.type == opt})
+@functools.cache
+def _options_of(opt: Type) -> tuple[str, ...]:
+    """The names of the builtins of type ``opt`` (the options a call accepts), sorted; the table never changes."""
+    return tuple(sorted({b.name for b in all_builtins() if b.type == opt}))
 
 
 def _names(types: Sequence[Type]) -> list[str]:
