@@ -19,7 +19,6 @@ from hlb.session.filesync import FileSync
 from hlb.session.secrets import SecretFiles
 from hlb.session.sshforward import SSHForward
 from hlb.solver import export
-from hlb.solver.client import CacheEntry as SolverCache
 from hlb.values import LocalDir, SecretFile, SSHSocket
 
 
@@ -56,10 +55,7 @@ def outputs_of(solve: Solve) -> list[export.Output]:
 
 def caches_of(solve: Solve) -> export.Caches:
     """The solve's cache imports/exports as sent (a `type=local` import gets its digest from index.json)."""
-    return export.plan_caches(
-        [SolverCache(c.type, dict(c.attrs)) for c in solve.cache_imports],
-        [SolverCache(c.type, dict(c.attrs)) for c in solve.cache_exports],
-    )
+    return export.plan_caches(solve.cache_imports, solve.cache_exports)
 
 
 def auth_for(solve: Solve) -> list[Attachable]:

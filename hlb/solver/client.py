@@ -20,16 +20,9 @@ from hlb.solver.address import Address
 from hlb.solver.connhelper import ContainerDialer, check_container
 from hlb.solver.errors import SolveError, SolveFailure, decode
 from hlb.solver.transport import DockerHost, Relay, TransportError, Upgraded, dial_tcp, probe
+from hlb.values import CacheEntry  # one type for a cache entry, from the plan to the wire
 
 StatusHandler = Callable[[StatusBatch], None]
-
-
-@dataclass(frozen=True, slots=True)
-class CacheEntry:
-    """A cache import or export, as buildx writes it: ``type=registry,ref=...``."""
-
-    type: str
-    attrs: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
