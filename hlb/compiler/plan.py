@@ -21,6 +21,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from hlb.builtins.oci_config import oci_config
 from hlb.compiler.compiler import CompiledTarget
 from hlb.llb import Definition, Platform
 from hlb.llb.needs import needs_of
@@ -111,7 +112,7 @@ class _Builder:
         self.cache_from = cache_from
         self.cache_to = cache_to
         self.solves: list[Solve] = []
-        self.deps: dict[int, list[Solve]] = {}  # id(solve) -> the solves that must finish first
+        self.deps: dict[Solve, list[Solve]] = {}  # the solves that must finish before each solve
         self.side: dict[object, Solve] = {}
         self.locals = {a.name: a for a in attachments.values() if isinstance(a, LocalDir)}
         self.secrets = {a.id: a for a in attachments.values() if isinstance(a, SecretFile)}
@@ -129,7 +130,7 @@ class _Builder:
                 for c in r.children:
                     solves = self.request(c)
                     for s in solves:
-                        self.deps[id(s)].extend(d for d in done if d is not s and d not in self.deps[id(s)])
+                        self.deps[s].extend(d for d in done if d is not s and d not in self.deps[s])
                     done.extend(x for x in solves if x not in done)
                 return done
 
@@ -139,29 +140,28 @@ class _Builder:
         if not definition.empty and not any(s.head == definition.head for s in solves):
             title = f"target {r.name}"
             solves.append(self.solve("target", title, r.span, r.fs, definition, (), self.cache_from, self.cache_to))
-        # A cache section goes before every solve whose graph contains its result.
+        # A cache section goes before every solve whose graph contains its result (op_kinds has every op's digest).
         for s in solves:
-            digests = set(s.definition.digests())
+            ops = s.definition.op_kinds
             for a in solves:
-                if a is not s and a.kind == "cacheContext" and a.head in digests and a not in self.deps[id(s)]:
-                    self.deps[id(s)].append(a)
+                if a is not s and a.kind == "cacheContext" and a.head in ops and a not in self.deps[s]:
+                    self.deps[s].append(a)
         return solves
 
     def tree(self) -> Node | None:
         """Solves in levels: each after everything it depends on, a level's solves in parallel."""
-        level: dict[int, int] = {}
+        level: dict[Solve, int] = {}
 
-        def depth(s: Solve, seen: frozenset[int]) -> int:
-            if id(s) not in level:
-                below = [depth(d, seen | {id(s)}) for d in self.deps[id(s)] if id(d) not in seen]
-                level[id(s)] = 1 + max(below, default=-1)
-            return level[id(s)]
+        def depth(s: Solve, seen: frozenset[Solve]) -> int:
+            if s not in level:
+                below = [depth(d, seen | {s}) for d in self.deps[s] if d not in seen]
+                level[s] = 1 + max(below, default=-1)
+            return level[s]
 
         for s in self.solves:
             depth(s, frozenset())
         stages = [
-            _group(True, [s for s in self.solves if level[id(s)] == n])
-            for n in range(max(level.values(), default=-1) + 1)
+            _group(True, [s for s in self.solves if level[s] == n]) for n in range(max(level.values(), default=-1) + 1)
         ]
         return _group(False, stages)
 
@@ -199,8 +199,6 @@ class _Builder:
             found += [self.ssh[i] for i in needs.ssh_ids if i in self.ssh]
         config = None
         if any(x.type in IMAGE_EXPORTERS for x in exporters):
-            from hlb.builtins.oci_config import oci_config
-
             config = oci_config(fs, fs.state.platform or self.platform)
         s = Solve(
             len(self.solves) + 1,
@@ -217,7 +215,7 @@ class _Builder:
             config,
         )
         self.solves.append(s)
-        self.deps[id(s)] = []
+        self.deps[s] = []
         return s
 
 
@@ -227,10 +225,8 @@ def _effects(fs: FsValue) -> list[Effect]:
 
     def visit(effects: Iterable[Effect]) -> None:
         for e in effects:
-            if any(e is o for o in out):
-                continue
-            visit(e.fs.effects)
             if not any(e is o for o in out):
+                visit(e.fs.effects)  # made before `e`, so they never contain it
                 out.append(e)
 
     visit(fs.effects)
