@@ -86,6 +86,7 @@ class EffectFailed(Exception):
         self.code = code
 
 
+@runtime_checkable
 class ModuleReader(Protocol):
     """Reads a file out of a filesystem built by the daemon (the ``module.hlb`` of an ``fs`` import)."""
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from hlb.builtins.call import Call, CompileError
 from hlb.builtins.spec import Builtin
 from hlb.checker import CheckedModule
-from hlb.checker.check import Bind, Callee, Import, declared
+from hlb.checker.check import LOCAL_SCHEMES, Bind, Callee, Import, declared
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
@@ -399,8 +399,8 @@ class _Compiler:
             op = git_source(url, ref, constraints=Constraints(locations=self.locations(expr.span)))
             value = FsValue(State(op.output()))
         assert isinstance(value, FsValue)
-        reader = self._resolver if hasattr(self._resolver, "read_file") else None
-        if reader is None:
+        reader = self._resolver
+        if not isinstance(reader, ModuleReader):
             raise CompileError(
                 cat.unsupported(
                     expr.span,
@@ -410,7 +410,7 @@ class _Compiler:
             )
         definition = value.state.marshal(value.state.platform or self.platform)
         try:
-            data = cast(ModuleReader, reader).read_file(definition, path)
+            data = reader.read_file(definition, path)
         except ResolveError as e:
             raise CompileError(cat.import_fetch_failed(expr.span, decl.name.name, str(e), path)) from None
         source = SourceFile(f"<import {decl.name.name}>/{path}", data.decode("utf-8", "replace"))
@@ -418,7 +418,7 @@ class _Compiler:
 
     def load_path(self, decl: ast.ImportDecl, uri: str, importer: CheckedModule) -> CheckedModule:
         scheme = uri.split("://", 1)[0] if "://" in uri else ""
-        if scheme not in ("", "file"):
+        if scheme not in LOCAL_SCHEMES:
             raise CompileError(
                 cat.unsupported(decl.expr.span, f"importing a module from a `{scheme}://` URI", "import it from an fs")
             )

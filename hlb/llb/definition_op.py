@@ -34,10 +34,6 @@ class DefinitionOp:
     raw_metadata: pb.OpMetadata | None = None  # the Definition's metadata entry for this op
     constraints: Constraints = field(default_factory=Constraints)  # only the source locations
 
-    @property
-    def op_kind(self) -> str:
-        return self.op.WhichOneof("op") or ""
-
     def inputs(self) -> tuple[Output, ...]:
         return self.deps
 
