@@ -12,10 +12,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from hlb.builtins.call import Call
+from hlb.builtins.call import Call, image_ref
 from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
-from hlb.llb.reference import parse as parse_ref
 from hlb.llb.source import SourceOp
 from hlb.values import CacheEntry, Effect, Exporter, FsValue
 
@@ -54,10 +53,7 @@ def _section(call: Call, ref: str, section: FsValue, *, ref_arg: int) -> FsValue
         exports = (CacheEntry("local", {"dest": path, **export}),)
         title = f"cacheContext {ref} (local)"
     else:
-        try:
-            name = str(parse_ref(ref))
-        except ValueError as e:
-            call.fail(cat.invalid_image_ref(call.arg_span(ref_arg), ref, str(e)))
+        name = str(image_ref(call, ref, ref_arg))
         imports = (CacheEntry("registry", {"ref": name}),)
         if kind == "inline":
             # The cache travels in the image the section pushes to the ref.

@@ -8,6 +8,8 @@ from typing import NoReturn, Protocol
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Constraints, Platform, SourceLocation
+from hlb.llb.reference import Reference
+from hlb.llb.reference import parse as parse_ref
 from hlb.resolver import ImageResolver, ManifestResolver
 from hlb.source import Span
 from hlb.values import Attachment, Effect, FsValue, Options, Value
@@ -91,6 +93,14 @@ class Call:
     def constraints(self, name: str | None = None) -> Constraints:
         c = Constraints(locations=self.ctx.locations(self.span))
         return c.with_name(name) if name else c
+
+
+def image_ref(call: Call, ref: str, arg: int = 0) -> Reference:
+    """``ref`` normalised as Docker does; a malformed one is a diagnostic at argument ``arg``."""
+    try:
+        return parse_ref(ref)
+    except ValueError as e:
+        call.fail(cat.invalid_image_ref(call.arg_span(arg), ref, str(e)))
 
 
 def platform_args(call: Call, os_: str, arch: str) -> Platform:

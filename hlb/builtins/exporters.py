@@ -13,10 +13,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from hlb.builtins.call import Call
+from hlb.builtins.call import Call, image_ref
 from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
-from hlb.llb.reference import parse as parse_ref
 from hlb.values import Effect, Exporter, FsValue
 
 
@@ -26,10 +25,7 @@ class Stargz:
 
 
 def _ref(call: Call, ref: str, arg: int = 0) -> str:
-    try:
-        return str(parse_ref(ref))
-    except ValueError as e:
-        call.fail(cat.invalid_image_ref(call.arg_span(arg), ref, str(e)))
+    return str(image_ref(call, ref, arg))
 
 
 def _local_path(call: Call, path: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hlb.builtins.call import Call
+from hlb.builtins.call import Call, image_ref
 from hlb.builtins.file_options import CreateParents, owner_of, timestamp_of
 from hlb.builtins.registry import builtin
 from hlb.builtins.run import lower_run
@@ -13,7 +13,6 @@ from hlb.diagnostics import catalog as cat
 from hlb.llb import Mkdir, Mkfile, State
 from hlb.llb import image as image_source
 from hlb.llb.file import normalize_path
-from hlb.llb.reference import parse as parse_ref
 from hlb.resolver import ResolveError
 from hlb.values import FsValue
 
@@ -43,10 +42,7 @@ def image(call: Call, ref: str) -> FsValue:
 
     Example: `image "busybox:latest"`
     """
-    try:
-        parsed = parse_ref(ref)
-    except ValueError as e:
-        call.fail(cat.invalid_image_ref(call.arg_span(0), ref, str(e)))
+    parsed = image_ref(call, ref)
     chosen = call.options.last(ImagePlatform)
     platform = chosen.platform if chosen else call.ctx.platform
     constraints = call.constraints()

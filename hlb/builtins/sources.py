@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from hlb.builtins.call import Call, platform_args
+from hlb.builtins.call import Call, image_ref, platform_args
 from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Platform, State
@@ -453,10 +453,7 @@ def frontend(call: Call, source: str) -> FsValue:
     Example: `frontend "dockerfile.v0" with option { input "dockerfile" fs { git "https://x.org/app.git" "main"; }; }`
     """
     if source not in BUILTIN_FRONTENDS:
-        try:
-            source = str(parse_ref(source))
-        except ValueError as e:
-            call.fail(cat.invalid_image_ref(call.arg_span(0), source, str(e)))
+        source = str(image_ref(call, source))
     runner = call.ctx.resolver
     if not isinstance(runner, FrontendRunner):
         call.fail(

@@ -14,13 +14,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from hlb.builtins.call import Call, platform_args
+from hlb.builtins.call import Call, image_ref, platform_args
 from hlb.builtins.gofmt import sprintf
 from hlb.builtins.gotemplate import TemplateError, execute
 from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
 from hlb.llb.platform import Platform, normalize_arch
-from hlb.llb.reference import parse as parse_ref
 from hlb.resolver import ManifestResolver, ResolveError
 
 STDERR_LINES = 10  # the last lines of a failing localRun's stderr that its diagnostic shows
@@ -124,10 +123,7 @@ def manifest(call: Call, ref: str) -> str:
 
     Example: `manifest "alpine:3.20" as (digest alpineDigest, config alpineConfig)`
     """
-    try:
-        parsed = parse_ref(ref)
-    except ValueError as e:
-        call.fail(cat.invalid_image_ref(call.arg_span(0), ref, str(e)))
+    parsed = image_ref(call, ref)
     chosen = call.options.last(ManifestPlatform)
     wanted = chosen.platform if chosen else call.ctx.platform
     resolver: ManifestResolver | None = call.ctx.manifests
