@@ -7,17 +7,25 @@ on first use). An unreachable engine fails the tests; it never skips them.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.machinery
+import importlib.util
+import itertools
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -133,3 +141,137 @@ def git_daemon(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     finally:
         daemon.terminate()
         daemon.wait(timeout=10)
+
+
+# -- another machine: a private engine of its own -----------------------------------------------
+
+
+def engine_script() -> ModuleType:
+    """scripts/engine as a module (it has no .py suffix): its layout and offline busybox image."""
+    loader = importlib.machinery.SourceFileLoader("hlb_engine_script", str(ROOT / "scripts" / "engine"))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[loader.name] = module
+    loader.exec_module(module)
+    return module
+
+
+@dataclass
+class PrivateEngine:
+    """A dockerd of its own (data root, exec root, containerd, socket, bridge): a fresh machine.
+
+    It shares nothing with the shared engine but the binaries and the loopback registry, so a
+    build on it starts with an empty build cache, as a new CI runner does.
+    """
+
+    home: Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def socket(self) -> Path:
+        return self.home / "run" / "docker.sock"  # where scripts/engine's Layout looks
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("BUILDKIT_HOST", "NO_COLOR")}
+        return env | {"DOCKER_HOST": self.docker_host}
+
+    def hlb(self, *args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return Engine(self.env).hlb(*args, cwd=cwd, timeout=timeout)
+
+
+def _ours(home: Path) -> list[int]:
+    """Processes whose command line names the private engine's directory (its containerd, shims)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                if str(home) in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(entry.name))
+    return pids
+
+
+def _cleanup(home: Path, proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+    for pid in _ours(home):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _ours(home) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for point in sorted((m for m in mounts if m.startswith(str(home))), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+_bridges = itertools.count()
+
+
+@contextlib.contextmanager
+def private_engine_running() -> Iterator[PrivateEngine]:
+    """Start a private engine; stop it (by pid) and delete its state on exit."""
+    script = engine_script()
+    shared = script.layout_from_env()
+    dockerd = shared.dockerd
+    if os.geteuid() != 0 or not dockerd.exists():
+        pytest.fail(f"a private engine needs root and {dockerd} (scripts/engine up installs it)")
+    home = Path(tempfile.mkdtemp(prefix="hlbpe-", dir="/tmp"))  # short: unix socket paths are limited
+    (home / "daemon.json").write_text(json.dumps(script.DAEMON_JSON))
+    (home / "run").mkdir()
+    # Its own bridge: never docker0 (the shared engine's), and never --bridge=none, with which
+    # dockerd deletes the host's docker0 interface at start.
+    n = next(_bridges)
+    bridge = f"hlbpe{os.getpid() % 10000}x{n}"
+    subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    for cmd in (
+        ["link", "add", bridge, "type", "bridge"],
+        ["addr", "add", f"10.213.{(os.getpid() + n) % 250}.1/24", "dev", bridge],
+    ):
+        subprocess.run(["ip", *cmd], check=True, capture_output=True)
+    env = {**os.environ, "PATH": f"{shared.bin}:{shared.prefix / 'usr' / 'sbin'}:{os.environ.get('PATH', '')}"}
+    argv = [
+        str(dockerd), "--config-file", str(home / "daemon.json"), "--host", f"unix://{home}/run/docker.sock",
+        "--data-root", str(home / "data"), "--exec-root", str(home / "exec"), "--pidfile", str(home / "dockerd.pid"),
+        "--iptables=false", "--bridge", bridge,
+    ]  # fmt: skip
+    with open(home / "dockerd.log", "wb") as log:
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        lay = script.Layout(home)
+        deadline = time.monotonic() + 60
+        while not (lay.socket.exists() and script.ping(lay)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the private dockerd did not start:\n{(home / 'dockerd.log').read_text()[-3000:]}")
+            time.sleep(0.3)
+        tar = script.busybox_rootfs_tar(shared.bin / "busybox")
+        query = urllib.parse.urlencode(
+            {"fromSrc": "-", "repo": "busybox", "tag": "latest", "changes": script.IMAGE_PATH}
+        )
+        status, body = script.api(lay, "POST", f"/images/create?{query}", body=tar, timeout=120)
+        assert status == 200 and b'"error' not in body, body[-500:]
+        yield PrivateEngine(home, proc)
+    finally:
+        _cleanup(home, proc)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+
+
+@pytest.fixture
+def private_engine() -> Iterator[PrivateEngine]:
+    """A private engine for one test (a fresh machine; the test may kill it)."""
+    with private_engine_running() as e:
+        yield e
+
+
+@pytest.fixture
+def fresh_engine() -> Iterator[PrivateEngine]:
+    """Another machine with an empty build cache: a new CI runner, for the cache-moves-between-machines stories."""
+    with private_engine_running() as e:
+        yield e
