@@ -18,7 +18,7 @@ from hlb.llb import Platform
 from hlb.resolver import ImageResolver, ManifestResolver
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast, parse_module
-from hlb.values import Attachment, CacheEntry
+from hlb.values import Attachment, CacheEntry, Notice
 
 
 def load(path: str | Path) -> SourceFile:
@@ -48,10 +48,11 @@ class Compiled:
     targets: list[CompiledTarget]
     warnings: list[Diagnostic]
     attachments: dict[str, Attachment] = field(default_factory=dict)
+    notices: list[Notice] = field(default_factory=list)  # shown on the solves that build their step
 
     def plan(self, platform: Platform, **caches: Sequence[CacheEntry]) -> Plan:
         """The solves that building the targets takes (see :mod:`hlb.compiler.plan`)."""
-        return build_plan(self.targets, self.attachments, platform, **caches)
+        return build_plan(self.targets, self.attachments, platform, notices=self.notices, **caches)
 
 
 def compile_source(

@@ -194,6 +194,18 @@ class Effect:
     image_name: str = ""  # the normalised image reference an image exporter names, for the summary
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the user should know about one step, shown on every solve that builds it.
+
+    ``digest`` is the step's op digest; ``--tree`` prints ``text`` as a ``note:``
+    line under each such solve and the run summary repeats it.
+    """
+
+    text: str
+    digest: str
+
+
 # -- pipelines: trees of solves ------------------------------------------------------------
 
 

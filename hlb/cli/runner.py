@@ -155,7 +155,7 @@ class Runner:
                     image_config=s.image_config,
                     on_status=printer.handle,
                 )
-                notes = caches.notes + export.finish_caches(caches, result.exporter_response)
+                notes = [*s.notes, *caches.notes, *export.finish_caches(caches, result.exporter_response)]
             finally:
                 printer.close()
                 if session is not None:

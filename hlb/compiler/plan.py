@@ -33,6 +33,7 @@ from hlb.values import (
     Exporter,
     FsValue,
     LocalDir,
+    Notice,
     Parallel,
     Request,
     SecretFile,
@@ -58,6 +59,7 @@ class Solve:
     attachments: tuple[Attachment, ...] = ()
     entitlements: tuple[str, ...] = ()
     image_config: bytes | None = None  # containerimage.config for image-producing exporters
+    notes: tuple[str, ...] = ()  # what the user should know about this solve (--tree and the summary show it)
 
     @property
     def head(self) -> str | None:
@@ -86,12 +88,19 @@ def build_plan(
     *,
     cache_from: Sequence[CacheEntry] = (),
     cache_to: Sequence[CacheEntry] = (),
+    notices: Sequence[Notice] = (),
 ) -> Plan:
-    """The plan for ``targets``; ``cache_from``/``cache_to`` (``hlb run`` flags) apply to every target solve."""
+    """The plan for ``targets``; ``cache_from``/``cache_to`` (``hlb run`` flags) apply to every target solve.
+
+    Each of ``notices`` becomes a note of every solve whose graph has its step.
+    """
     builder = _Builder(attachments, platform, tuple(cache_from), tuple(cache_to))
     for t in targets:
         if t.request is not None:
             builder.request(t.request)
+    for s in builder.solves:
+        texts = [n.text for n in notices if n.digest in s.definition.op_kinds]
+        s.notes = tuple(dict.fromkeys((*s.notes, *texts)))
     return Plan(builder.tree(), builder.solves)
 
 
@@ -294,6 +303,7 @@ def solve_details(s: Solve, cwd: str) -> list[str]:
                 lines.append(f"ssh: {a.id}")
     if s.entitlements:
         lines.append("entitlements: " + ", ".join(s.entitlements))
+    lines += [f"note: {n}" for n in s.notes]
     return lines
 
 
