@@ -9,7 +9,7 @@ from typing import Any
 
 from hlb.api import Compiled, compile_source, load
 from hlb.cli.runner import CompilePusher, CompileStatus, Runner
-from hlb.compiler.plan import Plan
+from hlb.compiler.plan import Plan, PlanError
 from hlb.compiler.plan import render as render_plan
 from hlb.diagnostics import HlbError, render_all
 from hlb.llb import Platform, default_platform
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     compile_status = CompileStatus(progress_mode)
     resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle)
-    pusher = None if address is None else CompilePusher(address, source, color, progress_mode)
+    pusher = None if address is None else CompilePusher(address, source, color, progress_mode, cache_from)
     try:
         failed: HlbError | EffectFailed | None = None
         try:
@@ -158,7 +158,14 @@ def run(args: argparse.Namespace) -> int:
             return 1
         if compiled.warnings:
             print(render_all(compiled.warnings, color=color), file=err)
-        plan = compiled.plan(platform, cache_from=cache_from, cache_to=cache_to)
+        try:
+            plan = compiled.plan(platform, cache_from=cache_from, cache_to=cache_to)
+        except PlanError as e:
+            for problem in e.problems:
+                print(f"hlb: error: {problem}", file=err)
+            return 2
+        for warning in plan.warnings:
+            print(f"hlb: warning: {warning}", file=err)
         if args.tree:
             sys.stdout.write(render_plan(plan))
             return 0

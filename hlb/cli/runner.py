@@ -10,13 +10,13 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
 from hlb.cli.attachments import attachables_for, caches_of, outputs_of
+from hlb.compiler.plan import CLI_FROM, Solve
 from hlb.compiler.plan import Node as PlanNode
-from hlb.compiler.plan import Solve
 from hlb.diagnostics import Diagnostic, Label, render_all
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Definition
@@ -30,7 +30,7 @@ from hlb.solver.client import BuildkitClient, Cancelled, SolveOptions
 from hlb.solver.errors import SolveError, SolveFailure
 from hlb.solver.transport import TransportError
 from hlb.source import SourceFile, Span
-from hlb.values import Exporter
+from hlb.values import CacheEntry, Exporter
 
 FAIL_LOG_LINES = 10
 INTERRUPTED = 130  # the exit code of a solve ended by Ctrl-C (main.py prints `hlb: interrupted`)
@@ -63,8 +63,16 @@ class CompileStatus:
 class CompilePusher:
     """Runs the pushes whose digest a program binds (`dockerPush ... as digest`) while it compiles."""
 
-    def __init__(self, address: Address, source: SourceFile, color: bool, progress_mode: str) -> None:
+    def __init__(
+        self,
+        address: Address,
+        source: SourceFile,
+        color: bool,
+        progress_mode: str,
+        cache_from: Sequence[CacheEntry] = (),
+    ) -> None:
         self.address = address
+        self.cache_from = tuple(cache_from)  # --cache-from: these pushes import it too
         self.source = source
         self.color = color
         self.progress_mode = progress_mode
@@ -80,6 +88,7 @@ class CompilePusher:
                 raise EffectFailed(1) from e
             progress = open_progress(self.progress_mode, sys.stderr)
             self._runner = Runner(self._client, self.source, self.color, many=False, progress=progress)
+        solve.add_caches(imports=self.cache_from, origin=CLI_FROM)
         code = self._runner.solve(solve)
         if code:
             raise EffectFailed(code)
@@ -105,6 +114,7 @@ class Runner:
         self.many = many
         self.lock = threading.Lock()
         self.responses: dict[int, dict[str, str]] = {}  # id(solve) -> its exporter response
+        self.failed: dict[str, Solve] = {}  # failing vertex digest -> the first solve that reported it
 
     def node(self, node: PlanNode) -> int:
         if isinstance(node, Solve):
@@ -176,8 +186,13 @@ class Runner:
             return 1
         except SolveError as e:
             with self.lock:
-                diag = failure_diagnostic(e.failure, s, self.source, printer.tracker)
-                self.progress.print(render_all([diag], color=self.color))
+                # Solves that share a step fail together at it (the daemon ran it once): report it once.
+                first = self.failed.setdefault(e.failure.vertex or f"solve {s.index}", s)
+                if first is s:
+                    diag = failure_diagnostic(e.failure, s, self.source, printer.tracker)
+                    self.progress.print(render_all([diag], color=self.color))
+                else:
+                    self.progress.print(f"hlb: {s.title}: failed at the same step as solve {first.index} (above)")
             return 1
         took = time.monotonic() - start
         self.responses[id(s)] = dict(result.exporter_response)

@@ -2,15 +2,25 @@
 
 Each :class:`Solve` is one ``Control.Solve``: its own Definition, exporters,
 cache imports and exports, the client attachments its graph refers to, and the
-entitlements its exec ops need. A target's ``fs`` is one solve, preceded by
-the side solves its evaluation started (pushes, downloads, cache sections):
+entitlements its exec ops need. A target's ``fs`` is one solve, beside the side
+solves its evaluation started (pushes, loads, downloads, cache sections):
 
-* a ``cacheContext`` section is solved before every solve whose graph
-  contains it, so that solve finds the section in the daemon's cache;
-* the other side solves of a target run in parallel with each other and
-  with the target's own solve; a target solve that only rebuilds what a side
-  solve already builds (``fs f() { ...; dockerPush "x"; }``) is left out;
-* targets are parallel; pipelines keep their ``stage`` order.
+* solves run in parallel unless a pipeline's ``stage`` orders them; where two
+  solves share steps the daemon runs those steps once (it merges identical
+  vertices of concurrent solves);
+* a daemon keeps nothing of what an earlier solve's cache import offered, so
+  every solve whose graph contains a ``cacheContext`` section imports that
+  section's cache itself; ``--cache-from`` entries are imported by every solve;
+* a target's ``--cache-to`` exports are made by the target's own solve. When a
+  side solve already builds the same graph (``fs f() { ...; dockerPush "x" }``)
+  the target's solve is kept only to export the cache: the image and the cache
+  are exported by two concurrent solves of one graph instead of one after the
+  other. ``type=inline`` goes with the solves that export an image;
+* when several target solves would export to one ``--cache-to`` ref, each gets
+  its own (``-<target>`` added to the tag, or ``{target}`` in the ref replaced)
+  and every solve imports all of them;
+* a requested cache import or export that no solve can make is a
+  :class:`PlanError`; two exports that would overwrite each other are warnings.
 
 ``render`` prints the plan for ``hlb run --tree``.
 """
@@ -60,10 +70,24 @@ class Solve:
     entitlements: tuple[str, ...] = ()
     image_config: bytes | None = None  # containerimage.config for image-producing exporters
     notes: tuple[str, ...] = ()  # what the user should know about this solve (--tree and the summary show it)
+    origins: dict[str, str] = field(default_factory=dict)  # 'cache_imports ENTRY' -> who asked for it
 
     @property
     def head(self) -> str | None:
         return self.definition.head
+
+    def add_caches(
+        self, imports: Iterable[CacheEntry] = (), exports: Iterable[CacheEntry] = (), origin: str = ""
+    ) -> None:
+        """Add cache entries not there yet (by their text), remembering who asked for them."""
+        for which, entries in (("cache_imports", imports), ("cache_exports", exports)):
+            have = list(getattr(self, which))
+            for c in entries:
+                if all(str(c) != str(h) for h in have):
+                    have.append(c)
+                    if origin:
+                        self.origins.setdefault(f"{which} {c}", origin)
+            setattr(self, which, tuple(have))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +103,20 @@ Node = Solve | Group
 class Plan:
     root: Node | None
     solves: list[Solve] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. two exports that overwrite each other
+
+
+class PlanError(ValueError):
+    """Requested cache settings that no solve of the plan can honour (nothing is built)."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
+
+
+CLI_FROM = "--cache-from"
+CLI_TO = "--cache-to"
+TARGET_PLACEHOLDER = "{target}"
 
 
 def build_plan(
@@ -90,23 +128,41 @@ def build_plan(
     cache_to: Sequence[CacheEntry] = (),
     notices: Sequence[Notice] = (),
 ) -> Plan:
-    """The plan for ``targets``; ``cache_from``/``cache_to`` (``hlb run`` flags) apply to every target solve.
+    """The plan for ``targets``; ``cache_from``/``cache_to`` are ``hlb run``'s flags (see the module docs).
 
     Each of ``notices`` becomes a note of every solve whose graph has its step.
+    Raises :class:`PlanError` when a requested cache entry cannot be attached to any solve.
     """
     builder = _Builder(attachments, platform, tuple(cache_from), tuple(cache_to))
     for t in targets:
         if t.request is not None:
             builder.request(t.request)
+    warnings = builder.attach_caches()
     for s in builder.solves:
         texts = [n.text for n in notices if n.digest in s.definition.op_kinds]
         s.notes = tuple(dict.fromkeys((*s.notes, *texts)))
-    return Plan(builder.tree(), builder.solves)
+    return Plan(builder.tree(), builder.solves, warnings)
 
 
-def solve_for_effect(effect: Effect, attachments: Mapping[str, Attachment], platform: Platform) -> Solve:
-    """The solve of one side solve on its own (a push run while compiling)."""
-    return _Builder(attachments, platform, (), ()).effect(effect)
+def solve_for_effect(
+    effect: Effect, attachments: Mapping[str, Attachment], platform: Platform, cache_from: Sequence[CacheEntry] = ()
+) -> Solve:
+    """The solve of one side solve on its own (a push run while compiling), with the cache imports it needs."""
+    builder = _Builder(attachments, platform, tuple(cache_from), ())
+    for e in _effects(effect.fs):
+        builder.effect(e)
+    solve = builder.effect(effect)
+    builder.attach_caches()
+    return solve
+
+
+@dataclass
+class _Target:
+    """One requested fs: its own solve (if it has one) and the side solves its evaluation started."""
+
+    name: str
+    own: Solve | None
+    solves: list[Solve]
 
 
 class _Builder:
@@ -121,6 +177,7 @@ class _Builder:
         self.cache_from = cache_from
         self.cache_to = cache_to
         self.solves: list[Solve] = []
+        self.targets: list[_Target] = []
         self.deps: dict[Solve, list[Solve]] = {}  # the solves that must finish before each solve
         self.side: dict[object, Solve] = {}
         self.locals = {a.name: a for a in attachments.values() if isinstance(a, LocalDir)}
@@ -146,16 +203,82 @@ class _Builder:
     def single(self, r: Single) -> list[Solve]:
         solves = [self.effect(e) for e in _effects(r.fs)]
         definition = r.fs.state.marshal(r.fs.state.platform or self.platform)
-        if not definition.empty and not any(s.head == definition.head for s in solves):
-            title = f"target {r.name}"
-            solves.append(self.solve("target", title, r.span, r.fs, definition, (), self.cache_from, self.cache_to))
-        # A cache section goes before every solve whose graph contains its result (op_kinds has every op's digest).
-        for s in solves:
-            ops = s.definition.op_kinds
-            for a in solves:
-                if a is not s and a.kind == "cacheContext" and a.head in ops and a not in self.deps[s]:
-                    self.deps[s].append(a)
+        own = None
+        if not definition.empty:
+            # A side solve that builds the same graph does the work; the target's own solve is then
+            # needed only to export its cache (concurrently with that side solve's export).
+            rebuilt = any(s.head == definition.head for s in solves)
+            if not rebuilt or any(c.type != "inline" for c in self.cache_to):
+                own = self.solve("target", f"target {r.name}", r.span, r.fs, definition, (), (), ())
+                solves.append(own)
+        self.targets.append(_Target(r.name, own, solves))
         return solves
+
+    def attach_caches(self) -> list[str]:
+        """Give every solve the cache entries it needs (see the module docs); returns the plan's warnings."""
+        problems: list[str] = []
+        # The cacheContext sections a solve's graph contains (nested ones too): import their caches.
+        sections = [s for s in self.solves if s.kind == "cacheContext"]
+        for s in self.solves:
+            for a in sections:
+                if a is not s and a.head in s.definition.op_kinds:
+                    s.add_caches(imports=a.cache_imports, origin=f"the cacheContext at {_where(a)}")
+        exports = self._cli_exports(problems)
+        imports = self._cli_imports(exports)
+        for s in self.solves:
+            s.add_caches(imports=imports, origin=CLI_FROM)
+        if self.cache_from and not self.solves:
+            problems += [f"{CLI_FROM} {c}: the plan has no solve to import it into" for c in self.cache_from]
+        if problems:
+            raise PlanError(problems)
+        return _overwrites(self.solves)
+
+    def _cli_exports(self, problems: list[str]) -> dict[str, list[tuple[_Target, CacheEntry]]]:
+        """Attach ``--cache-to``; returns, per requested entry, the entries each target exports."""
+        out: dict[str, list[tuple[_Target, CacheEntry]]] = {}
+        owners = [t for t in self.targets if t.own is not None]
+        names = _unique_names([t.name for t in owners])
+        for requested in self.cache_to:
+            made: list[tuple[_Target, CacheEntry]] = []
+            if requested.type == "inline":
+                for t in self.targets:
+                    carriers = [s for s in t.solves if any(x.type in IMAGE_EXPORTERS for x in s.exporters)]
+                    for s in carriers:
+                        s.add_caches(exports=[requested], origin=CLI_TO)
+                    made += [(t, requested)] if carriers else []
+                if not made:
+                    problems.append(
+                        f"{CLI_TO} {requested}: inline cache travels in an exported image, and no target exports"
+                        " one (dockerPush, dockerLoad); use type=registry or type=local"
+                    )
+            else:
+                several = len(owners) > 1
+                for t, name in zip(owners, names, strict=True):
+                    entry = _per_target(requested, name, several)
+                    assert t.own is not None
+                    t.own.add_caches(exports=[entry], origin=CLI_TO)
+                    made.append((t, entry))
+                if not made:
+                    problems.append(f"{CLI_TO} {requested}: no target builds anything to export the cache of")
+            out[str(requested)] = made
+        return out
+
+    def _cli_imports(self, exports: Mapping[str, list[tuple[_Target, CacheEntry]]]) -> list[CacheEntry]:
+        """``--cache-from`` as imported: one naming a ``--cache-to`` that was split per target imports every part."""
+        imports: list[CacheEntry] = []
+        for c in self.cache_from:
+            parts = [
+                e
+                for requested in self.cache_to
+                if _location(requested, export=True) == _location(c, export=False)
+                for _, e in exports.get(str(requested), [])
+                if requested.type != "inline"
+            ]
+            if TARGET_PLACEHOLDER in _location(c, export=False)[1]:
+                names = _unique_names([t.name for t in self.targets if t.own is not None])
+                parts += [_per_target(c, n, False) for n in names]
+            imports += [_as_import(p) for p in parts] if parts else [c]
+        return imports
 
     def tree(self) -> Node | None:
         """Solves in levels: each after everything it depends on, a level's solves in parallel."""
@@ -228,6 +351,82 @@ class _Builder:
         return s
 
 
+def _where(s: Solve) -> str:
+    return f"{os.path.basename(s.span.file.name)}:{s.span.begin.line}:{s.span.begin.column}"
+
+
+def _unique_names(names: Sequence[str]) -> list[str]:
+    """Target names usable in a tag: a repeated name (a pipeline's stages) gets -2, -3..."""
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        clean = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in n).strip("-.") or "target"
+        seen[clean] = seen.get(clean, 0) + 1
+        out.append(clean if seen[clean] == 1 else f"{clean}-{seen[clean]}")
+    return out
+
+
+def _location(c: CacheEntry, *, export: bool) -> tuple[str, str, str]:
+    """Where a cache lives: (type, ref or directory, local tag); an import and an export of one place match."""
+    if c.type == "local":
+        path = c.attrs.get("dest" if export else "src", "")
+        return ("local", path, c.attrs.get("tag") or "latest")
+    return (c.type, c.attrs.get("ref", ""), "")
+
+
+def _per_target(c: CacheEntry, name: str, suffix: bool) -> CacheEntry:
+    """``c`` for target ``name``: ``{target}`` replaced, else ``-name`` added to the tag when ``suffix``."""
+    attrs = dict(c.attrs)
+    key = "ref" if "ref" in attrs else next((k for k in ("dest", "src") if k in attrs), "")
+    if key and TARGET_PLACEHOLDER in attrs[key]:
+        attrs[key] = attrs[key].replace(TARGET_PLACEHOLDER, name)
+    elif suffix and c.type == "local":
+        attrs["tag"] = f"{attrs.get('tag') or 'latest'}-{name}"
+    elif suffix and key == "ref":
+        attrs["ref"] = _tag_suffixed(attrs["ref"], name)
+    elif suffix:
+        attrs["scope"] = f"{attrs.get('scope') or 'buildkit'}-{name}"  # gha and the like: one scope per target
+    return CacheEntry(c.type, attrs)
+
+
+def _tag_suffixed(ref: str, name: str) -> str:
+    """``registry/repo:tag`` -> ``registry/repo:tag-name`` (``latest`` when there is no tag)."""
+    repo, tag = ref, "latest"
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        repo, tag = ref[:colon], ref[colon + 1 :]
+    return f"{repo}:{tag}-{name}"
+
+
+def _as_import(c: CacheEntry) -> CacheEntry:
+    """An export's entry as the import of the same place (mode and other export-only attrs dropped)."""
+    if c.type == "local":
+        attrs = {"src": c.attrs.get("dest", ""), "tag": c.attrs.get("tag") or "latest"}
+        return CacheEntry("local", attrs)
+    keep = {k: v for k, v in c.attrs.items() if k not in ("mode", "ignore-error", "compression", "force-compression")}
+    return CacheEntry(c.type, keep)
+
+
+def _overwrites(solves: Sequence[Solve]) -> list[str]:
+    """Warnings for cache exports of different graphs that land in one place (the last writer wins)."""
+    writers: dict[tuple[str, str, str], list[Solve]] = {}
+    for s in solves:
+        for c in s.cache_exports:
+            if c.type != "inline":
+                writers.setdefault(_location(c, export=True), []).append(s)
+    warnings = []
+    for (kind, where, tag), ss in writers.items():
+        if len({s.head for s in ss}) > 1:
+            place = f"{where} (tag {tag})" if kind == "local" else where
+            titles = ", ".join(f"solve {s.index} ({s.title})" for s in ss)
+            warnings.append(
+                f"cache exports of different graphs go to one place, {place}: {titles}; each overwrites the "
+                "others and only the last one is kept (give each its own ref)"
+            )
+    return warnings
+
+
 def _effects(fs: FsValue) -> list[Effect]:
     """The side solves of ``fs`` and, before each, those of the value it solves (each once)."""
     out: list[Effect] = []
@@ -266,33 +465,33 @@ def render(plan: Plan, *, cwd: str | None = None) -> str:
     if plan.root is None:
         return "nothing to solve\n"
     lines: list[str] = []
-    _render(plan.root, "", "", lines, cwd or os.getcwd())
+    _render(plan.root, "", "", lines, cwd or os.getcwd(), plan)
     return "\n".join(lines) + "\n"
 
 
-def _render(node: Node, first: str, rest: str, out: list[str], cwd: str) -> None:
+def _render(node: Node, first: str, rest: str, out: list[str], cwd: str, plan: Plan) -> None:
     if isinstance(node, Group):
         out.append(first + ("parallel" if node.parallel else "sequential"))
         for i, child in enumerate(node.children):
             last = i == len(node.children) - 1
-            _render(child, rest + ("└── " if last else "├── "), rest + ("    " if last else "│   "), out, cwd)
+            _render(child, rest + ("└── " if last else "├── "), rest + ("    " if last else "│   "), out, cwd, plan)
         return
     s = node
     where = f"{_shown(s.span.file.name, cwd)}:{s.span.begin.line}:{s.span.begin.column}"
     head = (s.head or "scratch").removeprefix("sha256:")[:12]
     out.append(f"{first}solve {s.index}: {s.title}  ({where}, {len(s.definition.ops) - 1} ops, {head})")
-    for line in solve_details(s, cwd):
+    for line in solve_details(s, cwd, plan.solves):
         out.append(f"{rest}    {line}")
 
 
-def solve_details(s: Solve, cwd: str) -> list[str]:
+def solve_details(s: Solve, cwd: str, solves: Sequence[Solve] = ()) -> list[str]:
     lines = []
     for x in s.exporters:
         attrs = ",".join(f"{k}={v}" for k, v in x.attrs.items())
         dest = f" -> {_shown(x.dest, cwd)}" if x.dest else ""
         lines.append(f"export: type={x.type}{',' + attrs if attrs else ''}{dest}")
-    lines += [f"cache import: {c}" for c in s.cache_imports]
-    lines += [f"cache export: {c}" for c in s.cache_exports]
+    lines += [f"cache import: {shown_cache(c)}{_origin(s, 'cache_imports', c)}" for c in s.cache_imports]
+    lines += [f"cache export: {shown_cache(c)}{_origin(s, 'cache_exports', c)}" for c in s.cache_exports]
     for a in s.attachments:
         match a:
             case LocalDir():
@@ -303,8 +502,28 @@ def solve_details(s: Solve, cwd: str) -> list[str]:
                 lines.append(f"ssh: {a.id}")
     if s.entitlements:
         lines.append("entitlements: " + ", ".join(s.entitlements))
+    twins = [o for o in solves if o is not s and o.head == s.head and s.head is not None]
+    if twins:
+        what = "built once with " + ", ".join(f"solve {o.index}" for o in twins) + " (the same graph)"
+        image = any(x.type in IMAGE_EXPORTERS for o in (s, *twins) for x in o.exporters)
+        cache = any(c.type != "inline" for o in (s, *twins) for c in o.cache_exports)
+        lines.append(what + ("; image and cache are exported concurrently" if image and cache else ""))
     lines += [f"note: {n}" for n in s.notes]
     return lines
+
+
+SECRET_ATTRS = ("token", "secret_access_key", "session_token", "access_key_id", "ghtoken")
+
+
+def shown_cache(c: CacheEntry) -> str:
+    """A cache entry as the user wrote it, credentials masked."""
+    attrs = [f"{k}={'***' if k in SECRET_ATTRS and v else v}" for k, v in c.attrs.items()]
+    return ",".join([f"type={c.type}", *attrs])
+
+
+def _origin(s: Solve, which: str, c: CacheEntry) -> str:
+    origin = s.origins.get(f"{which} {c}", "")
+    return f"  (from {origin})" if origin else ""
 
 
 def _shown(path: str, cwd: str) -> str:

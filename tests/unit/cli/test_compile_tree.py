@@ -68,7 +68,7 @@ def test_run_cache_flags_are_read_as_buildx_writes_them(hlb: Run, tmp_path: Path
         ]
     )
     assert code == 0, err
-    assert "cache import: type=registry,ref=127.0.0.1:5000/c:ci\n" in out
-    assert "cache export: type=registry,ref=127.0.0.1:5000/c:ci,mode=max\n" in out
+    assert "cache import: type=registry,ref=127.0.0.1:5000/c:ci  (from --cache-from)\n" in out
+    assert "cache export: type=registry,ref=127.0.0.1:5000/c:ci,mode=max  (from --cache-to)\n" in out
     code, _, err = hlb(["run", "--tree", "--cache-to", "mode=max", str(tmp_path / "build.hlb")])
     assert code == 2 and "no type=" in err

@@ -38,11 +38,8 @@ def test_two_targets_a_push_and_a_cache_section() -> None:
     source = SourceFile("release.hlb", (CASES / "release.hlb").read_text())
     plan = compile_source(source, ["release", "test"], AMD64).plan(AMD64)
     section = "cacheContext 127.0.0.1:5000/cache/app:deps"
-    # One solve of the section, shared by both targets, before either of them.
-    assert kinds(plan.root) == (
-        "sequential",
-        [section, ("parallel", ["dockerPush 127.0.0.1:5000/app:latest", "target test"])],
-    )
+    # One solve of the section, shared by both targets, beside them: the daemon runs shared steps once.
+    assert kinds(plan.root) == ("parallel", [section, "dockerPush 127.0.0.1:5000/app:latest", "target test"])
     by_title = {s.title: s for s in plan.solves}
     push = by_title["dockerPush 127.0.0.1:5000/app:latest"]
     assert [(x.type, dict(x.attrs)) for x in push.exporters] == [
@@ -54,8 +51,12 @@ def test_two_targets_a_push_and_a_cache_section() -> None:
     assert [str(c) for c in cache.cache_exports] == [
         "type=registry,ref=127.0.0.1:5000/cache/app:deps,mode=max,ignore-error=true"
     ]
-    # The section's result is part of both later solves' graphs: they find it in the daemon's cache.
+    # The section's result is part of both other solves' graphs: each imports the section's cache itself.
     assert cache.head in push.definition.digests()
+    test = by_title["target test"]
+    for s in (push, test):
+        assert [str(c) for c in s.cache_imports] == ["type=registry,ref=127.0.0.1:5000/cache/app:deps"]
+        assert s.cache_exports == ()
     # The release target only rebuilds what its push builds: no separate target solve.
     assert "target release" not in by_title
 
@@ -71,7 +72,106 @@ def test_independent_targets_are_parallel_and_cli_caches_apply_to_target_solves(
     cache = CacheEntry("registry", {"ref": "127.0.0.1:5000/cache:ci"})
     plan = plan_of(text, ["a", "b"], cache_from=[cache], cache_to=[cache])
     assert kinds(plan.root) == ("parallel", ["target a", "target b"])
-    assert all(s.cache_imports == (cache,) and s.cache_exports == (cache,) for s in plan.solves)
+    # One ref for two targets: each exports its own (-<target> on the tag), and each imports both.
+    a, b = plan.solves
+    assert [str(c) for c in a.cache_exports] == ["type=registry,ref=127.0.0.1:5000/cache:ci-a"]
+    assert [str(c) for c in b.cache_exports] == ["type=registry,ref=127.0.0.1:5000/cache:ci-b"]
+    both = ["type=registry,ref=127.0.0.1:5000/cache:ci-a", "type=registry,ref=127.0.0.1:5000/cache:ci-b"]
+    assert [str(c) for c in a.cache_imports] == both and [str(c) for c in b.cache_imports] == both
+    one = plan_of(text, ["a"], cache_from=[cache], cache_to=[cache])
+    assert [str(c) for c in one.solves[0].cache_exports] == [str(cache)]
+
+
+def test_a_target_placeholder_names_each_targets_ref() -> None:
+    text = 'fs a() {\n\timage "busybox"\n\trun "echo a"\n}\nfs b() {\n\timage "busybox"\n\trun "echo b"\n}\n'
+    to = CacheEntry("registry", {"ref": "r/{target}:ci", "mode": "max"})
+    frm = CacheEntry("registry", {"ref": "r/{target}:ci"})
+    plan = plan_of(text, ["a", "b"], cache_from=[frm], cache_to=[to])
+    assert [str(c) for s in plan.solves for c in s.cache_exports] == [
+        "type=registry,ref=r/a:ci,mode=max",
+        "type=registry,ref=r/b:ci,mode=max",
+    ]
+    assert [str(c) for c in plan.solves[0].cache_imports] == ["type=registry,ref=r/a:ci", "type=registry,ref=r/b:ci"]
+
+
+def test_local_cache_dirs_shared_by_targets_get_a_tag_each() -> None:
+    text = 'fs a() {\n\timage "busybox"\n\trun "echo a"\n}\nfs b() {\n\timage "busybox"\n\trun "echo b"\n}\n'
+    plan = plan_of(
+        text,
+        ["a", "b"],
+        cache_from=[CacheEntry("local", {"src": "/c"})],
+        cache_to=[CacheEntry("local", {"dest": "/c", "mode": "max"})],
+    )
+    assert [str(c) for s in plan.solves for c in s.cache_exports] == [
+        "type=local,dest=/c,mode=max,tag=latest-a",
+        "type=local,dest=/c,mode=max,tag=latest-b",
+    ]
+    assert [str(c) for c in plan.solves[1].cache_imports] == [
+        "type=local,src=/c,tag=latest-a",
+        "type=local,src=/c,tag=latest-b",
+    ]
+
+
+def test_a_target_folded_into_its_push_keeps_a_solve_for_its_cache_export() -> None:
+    text = 'fs release() {\n\timage "busybox"\n\trun "make"\n\tdockerPush "r/app:1"\n}\n'
+    cache = CacheEntry("registry", {"ref": "r/cache:ci", "mode": "max"})
+    assert kinds(plan_of(text, ["release"]).root) == "dockerPush docker.io/r/app:1"
+    plan = plan_of(text, ["release"], cache_from=[CacheEntry("registry", {"ref": "r/cache:ci"})], cache_to=[cache])
+    assert kinds(plan.root) == ("parallel", ["dockerPush docker.io/r/app:1", "target release"])
+    push, own = plan.solves
+    assert push.head == own.head  # one graph: the daemon builds it once for both
+    assert push.cache_exports == () and own.exporters == ()
+    assert [str(c) for c in own.cache_exports] == ["type=registry,ref=r/cache:ci,mode=max"]
+    assert (
+        [str(c) for c in push.cache_imports] == ["type=registry,ref=r/cache:ci"] == [str(c) for c in own.cache_imports]
+    )
+    shown = render(plan, cwd=".")
+    assert "built once with solve 2 (the same graph); image and cache are exported concurrently" in shown
+    assert "cache export: type=registry,ref=r/cache:ci,mode=max  (from --cache-to)" in shown
+
+
+def test_inline_cache_goes_with_the_image_exports_or_is_an_error() -> None:
+    from hlb.compiler.plan import PlanError
+
+    text = 'fs release() {\n\timage "busybox"\n\trun "make"\n\tdockerPush "r/app:1"\n}\n'
+    plan = plan_of(text, ["release"], cache_to=[CacheEntry("inline")])
+    assert kinds(plan.root) == "dockerPush docker.io/r/app:1"
+    assert [str(c) for c in plan.solves[0].cache_exports] == ["type=inline"]
+    with pytest.raises(PlanError) as e:
+        plan_of('fs default() {\n\timage "busybox"\n\trun "make"\n}\n', ["default"], cache_to=[CacheEntry("inline")])
+    assert e.value.problems == [
+        "--cache-to type=inline: inline cache travels in an exported image, and no target exports one "
+        "(dockerPush, dockerLoad); use type=registry or type=local"
+    ]
+
+
+def test_cache_settings_with_nothing_to_build_are_an_error() -> None:
+    from hlb.compiler.plan import PlanError
+
+    with pytest.raises(PlanError) as e:
+        plan_of("fs default() {\n\tscratch\n}\n", ["default"], cache_to=[CacheEntry("registry", {"ref": "r/c"})])
+    assert e.value.problems == ["--cache-to type=registry,ref=r/c: no target builds anything to export the cache of"]
+
+
+def test_two_sections_exporting_different_graphs_to_one_ref_are_a_warning() -> None:
+    text = (
+        "fs default() {\n"
+        '\tcacheContext "r/c:x" fs { image "busybox"; run "echo 1"; }\n'
+        '\tcacheContext "r/c:x" fs { image "busybox"; run "echo 2"; }\n'
+        "}\n"
+    )
+    (warning,) = plan_of(text, ["default"]).warnings
+    assert warning.startswith(
+        "cache exports of different graphs go to one place, docker.io/r/c:x: solve 1 (cacheContext docker.io/r/c:x)"
+    )
+    assert "only the last one is kept" in warning
+
+
+def test_credentials_in_cache_entries_are_masked_in_the_tree() -> None:
+    text = 'fs default() {\n\timage "busybox"\n\trun "make"\n}\n'
+    gha = CacheEntry("gha", {"url": "http://127.0.0.1:1/", "token": "s3cret", "scope": "ci"})
+    shown = render(plan_of(text, ["default"], cache_from=[gha], cache_to=[gha]), cwd=".")
+    assert "s3cret" not in shown and "token=***" in shown
 
 
 def test_pipeline_stages_run_in_order_and_their_arguments_in_parallel() -> None:
@@ -92,7 +192,7 @@ def test_pipeline_stages_run_in_order_and_their_arguments_in_parallel() -> None:
     )
 
 
-def test_nested_sections_are_solved_inside_out() -> None:
+def test_nested_sections_run_beside_what_contains_them_which_imports_their_caches() -> None:
     text = (
         "fs default() {\n"
         '\tcacheContext "127.0.0.1:5000/c:outer" fs {\n'
@@ -107,9 +207,16 @@ def test_nested_sections_are_solved_inside_out() -> None:
     )
     plan = plan_of(text, ["default"])
     assert kinds(plan.root) == (
-        "sequential",
+        "parallel",
         ["cacheContext 127.0.0.1:5000/c:inner", "cacheContext 127.0.0.1:5000/c:outer", "target default"],
     )
+    inner, outer, target = plan.solves
+    refs = {s.title: [c.attrs["ref"] for c in s.cache_imports] for s in plan.solves}
+    assert refs == {
+        inner.title: ["127.0.0.1:5000/c:inner"],
+        outer.title: ["127.0.0.1:5000/c:outer", "127.0.0.1:5000/c:inner"],
+        target.title: ["127.0.0.1:5000/c:inner", "127.0.0.1:5000/c:outer"],
+    }
 
 
 def test_the_design_form_reads_the_ref_from_an_image_source_and_local_backend_resolves_the_dir() -> None:
