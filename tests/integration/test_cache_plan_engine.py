@@ -187,3 +187,28 @@ def test_a_step_shared_by_concurrent_solves_fails_once(engine: Engine, tmp_path:
     assert done.returncode == 1, done.stderr
     assert done.stderr.count("build.hlb:4:3: error:") == 1, done.stderr
     assert re.search(r"^hlb: .*: failed at the same step as solve \d \(above\)$", done.stderr, re.M), done.stderr
+
+
+def test_an_inline_cache_section_warms_what_builds_on_it_on_a_fresh_machine(
+    engine: Engine, fresh_engine: PrivateEngine, tmp_path: Path, nonce: str
+) -> None:
+    """Item 2, backend("inline"): the section pushes its image once, with the cache metadata in it."""
+    ref = f"{REGISTRY}/hlb-it/{nonce}/c:inline"
+    build = tmp_path / "build.hlb"
+    build.write_text(
+        "fs deps() {\n"
+        f'\tcacheContext "{ref}" fs {{\n'
+        '\t\timage "busybox:latest"\n'
+        f'\t\trun "sleep 1; echo {nonce} > /d" with network("none")\n'
+        '\t} with backend("inline")\n'
+        "}\n"
+        "fs default() {\n"
+        "\tdeps\n"
+        '\trun "cat /d > /app" with network("none")\n'
+        "}\n"
+    )
+    first = run_ok(engine, str(build))
+    assert len(re.findall(rf"^  pushed {re.escape(ref)}@sha256:", first, re.M)) == 1, first
+    warm = run_ok(fresh_engine, str(build))
+    assert "1 of 1 steps cached" in summary(warm, f"cacheContext {ref}"), warm
+    assert "1 of 2 steps cached" in summary(warm, "default"), warm
