@@ -1,0 +1,80 @@
+"""The caching stories of examples/caching/, run the way each one's header says: on one new machine (cold), then
+on another new machine (a fresh CI runner) that must be warm from the registry alone.
+
+Each machine is a private engine with an empty build cache; the registry is shared, under a prefix unique to the
+test (`HLB_REGISTRY=127.0.0.1:5000/<nonce>`), so nothing is found that this test did not write.
+"""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT, Engine, PrivateEngine, private_engine_running
+
+EXAMPLES = ROOT / "examples" / "caching"
+
+
+def run_story(machine: PrivateEngine, registry: str, *args: str) -> str:
+    env = machine.env | {"HLB_REGISTRY": registry}
+    done = Engine(env).hlb("run", "--progress", "plain", *args, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.stderr
+
+
+def cached(stderr: str, label: str) -> tuple[int, int]:
+    """(cached, total) steps of the solve labelled ``label`` in its summary line."""
+    m = re.search(rf"^hlb: {re.escape(label)}: (\d+) of (\d+) steps cached", stderr, re.M)
+    assert m, stderr
+    return int(m.group(1)), int(m.group(2))
+
+
+def cold_then_warm(registry: str, *args: str) -> tuple[str, str]:
+    with private_engine_running() as first:
+        cold = run_story(first, registry, *args)
+    with private_engine_running() as second:
+        warm = run_story(second, registry, *args)
+    assert "warning" not in warm.lower(), warm  # a cold run may miss caches; a warm one finds every one
+    return cold, warm
+
+
+def test_release_image_and_cache_in_one_run(nonce: str) -> None:
+    r = f"127.0.0.1:5000/{nonce}"
+    cache = f"{r}/example/release-cache:main"
+    args = ["-t", "release", "--cache-from", cache, "--cache-to", f"type=registry,ref={cache},mode=max"]
+    cold, warm = cold_then_warm(r, *args, str(EXAMPLES / "release.hlb"))
+    push = f"dockerPush {r}/example/app:latest"
+    assert cached(cold, push) == (0, 1) and cached(cold, "release") == (0, 1)
+    assert f"pushed {r}/example/app:latest@sha256:" in cold
+    assert cached(warm, push) == (1, 1) and cached(warm, "release") == (1, 1)
+
+
+def test_services_each_with_its_own_cache_from_one_flag(nonce: str) -> None:
+    r = f"127.0.0.1:5000/{nonce}"
+    cache = f"{r}/example/services-cache:ci"
+    args = ["-t", "api,web,worker", "--cache-from", cache, "--cache-to", f"type=registry,ref={cache},mode=max"]
+    cold, warm = cold_then_warm(r, *args, str(EXAMPLES / "services.hlb"))
+    for service in ("api", "web", "worker"):
+        assert f"cache to type=registry,ref={cache}-{service},mode=max" in cold
+        assert cached(cold, service) == (0, 2)
+        assert cached(warm, service) == (2, 2), warm
+        assert cached(warm, f"dockerPush {r}/example/{service}:latest") == (2, 2), warm
+
+
+def test_ci_build_warm_on_a_new_runner(nonce: str) -> None:
+    r = f"127.0.0.1:5000/{nonce}"
+    cache = f"{r}/example/ci-cache:main"
+    args = ["--cache-from", cache, "--cache-to", f"type=registry,ref={cache},mode=max"]
+    cold, warm = cold_then_warm(r, *args, str(EXAMPLES / "ci.hlb"))
+    section = f"cacheContext {r}/example/ci-deps:cache"
+    assert cached(cold, section) == (0, 1) and cached(cold, "default") == (0, 3)
+    assert cached(warm, section) == (1, 1) and cached(warm, "default") == (3, 3), warm
+
+
+def test_ci_build_warm_from_the_section_cache_alone(nonce: str) -> None:
+    """Without --cache-from, the dependency section still comes from its own cache on a new runner."""
+    r = f"127.0.0.1:5000/{nonce}"
+    cold, warm = cold_then_warm(r, str(EXAMPLES / "ci.hlb"))
+    section = f"cacheContext {r}/example/ci-deps:cache"
+    assert cached(warm, section) == (1, 1)
+    assert cached(warm, "default") == (1, 3), warm  # the download cached; the project's own steps run
