@@ -50,7 +50,7 @@ def add_parser(commands: Any) -> None:
         default=[],
         metavar="CACHE",
         help="import build cache for every target solve, as buildx writes it: type=registry,ref=REF | "
-        "type=local,src=DIR | REF (repeatable)",
+        "type=local,src=DIR | type=gha | type=s3,bucket=B,region=R | REF[,REF] (repeatable)",
     )
     p.add_argument(
         "--cache-to",
@@ -58,7 +58,7 @@ def add_parser(commands: Any) -> None:
         default=[],
         metavar="CACHE",
         help="export every target solve's build cache: type=registry,ref=REF[,mode=max] | "
-        "type=local,dest=DIR | type=inline (repeatable)",
+        "type=local,dest=DIR | type=inline | type=gha | type=s3,... (repeatable; checked before building)",
     )
     add_address_flags(p)
     p.add_argument(
