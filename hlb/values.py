@@ -172,7 +172,13 @@ class CacheEntry:
     attrs: Mapping[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        return ",".join([f"type={self.type}", *(f"{k}={v}" for k, v in self.attrs.items())])
+        """As buildx writes it, with secret values (tokens, keys) as ``***``: this is what --tree and summaries show."""
+        shown = (f"{k}={'***' if k in SECRET_CACHE_ATTRS and v else v}" for k, v in self.attrs.items())
+        return ",".join([f"type={self.type}", *shown])
+
+
+# Cache attributes whose values are credentials (hlb.cache_options declares which backend has which).
+SECRET_CACHE_ATTRS = frozenset({"token", "access_key_id", "secret_access_key", "session_token"})
 
 
 @dataclass(frozen=True, eq=False, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from hlb import cache_options
 from hlb.builtins.call import Call, image_ref
 from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
@@ -48,6 +49,15 @@ def _section(call: Call, ref: str, section: FsValue, *, ref_arg: int) -> FsValue
         export["ignore-error"] = "true"
     exporters: tuple[Exporter, ...] = ()
     if kind == "local":
+        if not ref.strip():
+            # os.path.join(dir, "") is the module's directory itself: the cache would land among its files.
+            call.fail(
+                cat.invalid_value(
+                    call.arg_span(ref_arg),
+                    "the cache directory is empty",
+                    hint='name a directory of the module, for example "./.hlb-cache"',
+                )
+            )
         path = os.path.normpath(os.path.join(call.module_dir, os.path.expanduser(ref)))
         imports = (CacheEntry("local", {"src": path}),)
         exports = (CacheEntry("local", {"dest": path, **export}),)
@@ -62,6 +72,12 @@ def _section(call: Call, ref: str, section: FsValue, *, ref_arg: int) -> FsValue
         else:
             exports = (CacheEntry("registry", {"ref": name, **export}),)
         title = f"cacheContext {name}"
+    for direction, entries in ((cache_options.IMPORT, imports), (cache_options.EXPORT, exports)):
+        for entry in entries:
+            try:
+                cache_options.check(entry, direction, what=title)
+            except cache_options.CacheFlagError as e:
+                call.fail(cat.invalid_value(call.arg_span(ref_arg), str(e)))
     effect = Effect("cacheContext", title, section, call.span, exporters, imports, exports)
     return section.with_effects(effect)
 

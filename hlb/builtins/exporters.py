@@ -28,9 +28,18 @@ def _ref(call: Call, ref: str, arg: int = 0) -> str:
     return str(image_ref(call, ref, arg))
 
 
-def _local_path(call: Call, path: str) -> str:
-    if not path:
+def _local_path(call: Call, path: str, file: bool = False) -> str:
+    """The absolute destination of a download; ``file``: a tarball, which needs a file name."""
+    if not path.strip():
         call.fail(cat.invalid_value(call.arg_span(0), "the local path is empty", hint='for example: "./dist"'))
+    if file and path.endswith(("/", os.sep)):
+        call.fail(
+            cat.invalid_value(
+                call.arg_span(0),
+                f"`{path}` names a directory, and a tarball needs a file",
+                hint='for example: "./dist/rootfs.tar"',
+            )
+        )
     path = os.path.expanduser(path)
     return os.path.normpath(os.path.join(call.module_dir, path))
 
@@ -110,7 +119,7 @@ def download_tarball(call: Call, local_path: str) -> FsValue:
 
     Example: `downloadTarball "./dist/rootfs.tar"`
     """
-    dest = _local_path(call, local_path)
+    dest = _local_path(call, local_path, file=True)
     return _export(call, f"downloadTarball {local_path}", Exporter("tar", {}, dest))
 
 
@@ -123,7 +132,7 @@ def download_oci_tarball(call: Call, local_path: str) -> FsValue:
 
     Example: `downloadOCITarball "./dist/app-oci.tar"`
     """
-    dest = _local_path(call, local_path)
+    dest = _local_path(call, local_path, file=True)
     return _export(call, f"downloadOCITarball {local_path}", Exporter("oci", {}, dest))
 
 
@@ -136,6 +145,6 @@ def download_docker_tarball(call: Call, local_path: str, ref: str) -> FsValue:
 
     Example: `downloadDockerTarball "./dist/app.tar" "app:dev"`
     """
-    dest = _local_path(call, local_path)
+    dest = _local_path(call, local_path, file=True)
     name = _ref(call, ref, arg=1)
     return _export(call, f"downloadDockerTarball {local_path}", Exporter("docker", {"name": name}, dest), name)

@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from hlb import cache_options
 from hlb.api import Compiled, compile_source, load
 from hlb.cli.runner import CompilePusher, CompileStatus, Runner
 from hlb.compiler.plan import Plan, PlanError
@@ -21,7 +22,6 @@ from hlb.solver.gateway import GatewayResolver
 from hlb.solver.registry import RegistryClient
 from hlb.solver.transport import TransportError
 from hlb.source import SourceFile, Span
-from hlb.values import CacheEntry
 
 
 def add_parser(commands: Any) -> None:
@@ -50,7 +50,7 @@ def add_parser(commands: Any) -> None:
         default=[],
         metavar="CACHE",
         help="import build cache for every target solve, as buildx writes it: type=registry,ref=REF | "
-        "type=local,src=DIR | REF (repeatable)",
+        "type=local,src=DIR | type=gha | type=s3,bucket=B,region=R | REF[,REF] (repeatable)",
     )
     p.add_argument(
         "--cache-to",
@@ -58,7 +58,7 @@ def add_parser(commands: Any) -> None:
         default=[],
         metavar="CACHE",
         help="export every target solve's build cache: type=registry,ref=REF[,mode=max] | "
-        "type=local,dest=DIR | type=inline (repeatable)",
+        "type=local,dest=DIR | type=inline | type=gha | type=s3,... (repeatable; checked before building)",
     )
     add_address_flags(p)
     p.add_argument(
@@ -116,11 +116,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"hlb: error: cannot read {args.file}: {e.strerror or e}", file=err)
         return 1
     try:
-        cache_from = [parse_cache(c, "--cache-from") for c in args.cache_from]
-        cache_to = [parse_cache(c, "--cache-to") for c in args.cache_to]
-    except ValueError as e:
+        cache_from = cache_options.parse_all(args.cache_from, cache_options.IMPORT)
+        cache_to = cache_options.parse_all(args.cache_to, cache_options.EXPORT)
+    except cache_options.CacheFlagError as e:
         print(f"hlb: error: {e}", file=err)
         return 2
+    for warning in (*cache_from.warnings, *cache_to.warnings):
+        print(f"hlb: warning: {warning}", file=err)
     names = targets_of(args.target)
     try:
         address = None if args.tree else address_of(args)
@@ -129,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     compile_status = CompileStatus(progress_mode)
     resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle)
-    pusher = None if address is None else CompilePusher(address, source, color, progress_mode, cache_from)
+    pusher = None if address is None else CompilePusher(address, source, color, progress_mode, cache_from.entries)
     try:
         failed: HlbError | EffectFailed | None = None
         try:
@@ -159,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         if compiled.warnings:
             print(render_all(compiled.warnings, color=color), file=err)
         try:
-            plan = compiled.plan(platform, cache_from=cache_from, cache_to=cache_to)
+            plan = compiled.plan(platform, cache_from=cache_from.entries, cache_to=cache_to.entries)
         except PlanError as e:
             for problem in e.problems:
                 print(f"hlb: error: {problem}", file=err)
@@ -174,25 +176,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if resolver is not None:
             resolver.close()
-
-
-def parse_cache(text: str, flag: str) -> CacheEntry:
-    """``type=registry,ref=R,mode=max`` (or a bare ``R``) as buildx reads ``--cache-from``/``--cache-to``."""
-    attrs: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, eq, value = part.partition("=")
-        if not eq:
-            if "=" not in text:
-                return CacheEntry("registry", {"ref": text})
-            raise ValueError(f"{flag} {text!r}: `{part}` is not key=value")
-        attrs[key.strip()] = value.strip()
-    kind = attrs.pop("type", "")
-    if not kind:
-        raise ValueError(f"{flag} {text!r}: no type= (registry, local, inline, gha, s3...)")
-    for key in ("src", "dest"):
-        if key in attrs and kind == "local":
-            attrs[key] = os.path.abspath(attrs[key])
-    return CacheEntry(kind, attrs)
 
 
 def command_line_spans(names: list[str], command: str = "run") -> dict[str, Span]:

@@ -12,8 +12,9 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from hlb import cache_options
 from hlb.cli.attachments import attachables_for, caches_of, outputs_of
 from hlb.compiler.plan import CLI_FROM, Solve
 from hlb.compiler.plan import Node as PlanNode
@@ -21,7 +22,7 @@ from hlb.diagnostics import Diagnostic, Label, render_all
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Definition
 from hlb.progress.display import PlainProgress, Progress, SolveProgress, open_progress
-from hlb.progress.events import StatusBatch
+from hlb.progress.events import StatusBatch, VertexState
 from hlb.progress.tracker import Tracker
 from hlb.resolver import EffectFailed
 from hlb.solver import export
@@ -165,7 +166,7 @@ class Runner:
                     image_config=s.image_config,
                     on_status=printer.handle,
                 )
-                notes = [*s.notes, *caches.notes, *export.finish_caches(caches, result.exporter_response)]
+                notes = [*s.notes, *export.finish_caches(caches, result.exporter_response)]
             finally:
                 printer.close()
                 if session is not None:
@@ -185,11 +186,13 @@ class Runner:
                     self.progress.print(render_all([lost], color=self.color))
             return 1
         except SolveError as e:
+            entries = (*s.cache_imports, *s.cache_exports)
+            failure = replace(e.failure, message=cache_options.scrub(e.failure.message, entries))
             with self.lock:
                 # Solves that share a step fail together at it (the daemon ran it once): report it once.
                 first = self.failed.setdefault(e.failure.vertex or f"solve {s.index}", s)
                 if first is s:
-                    diag = failure_diagnostic(e.failure, s, self.source, printer.tracker)
+                    diag = failure_diagnostic(failure, s, self.source, printer.tracker)
                     self.progress.print(render_all([diag], color=self.color))
                 else:
                     self.progress.print(f"hlb: {s.title}: failed at the same step as solve {first.index} (above)")
@@ -197,7 +200,9 @@ class Runner:
         took = time.monotonic() - start
         self.responses[id(s)] = dict(result.exporter_response)
         with self.lock:
-            self.progress.print(solve_summary(s, printer.tracker, result.exporter_response, took))
+            session_id = session.id if session is not None else ""
+            outcomes = cache_outcomes(s, printer.tracker, caches, session_id)
+            self.progress.print(solve_summary(s, printer.tracker, result.exporter_response, took, outcomes))
             for note in notes:
                 self.progress.print(f"  note: {note}")
         return 0
@@ -234,29 +239,122 @@ def summary(definition: Definition, tracker: Tracker) -> str:
     return text
 
 
-def solve_summary(s: Solve, tracker: Tracker, response: Mapping[str, str], took: float) -> str:
+def solve_summary(
+    s: Solve, tracker: Tracker, response: Mapping[str, str], took: float, caches: Sequence[CacheOutcome] | None = None
+) -> str:
     """What a solve did, buildx-like and compact: a first line of cache hits and time, then one
-    line per cache import, export and cache export::
+    line per cache import, export and cache export, saying what really happened to each cache::
 
         hlb: app: 2 of 3 steps cached, 1 source resolved in 1.52s
-          cache from type=registry,ref=r/cache
+          cache from type=registry,ref=r/cache: imported
           pushed r/app:1@sha256:...
-          cache to type=registry,ref=r/cache,mode=max
+          cache to type=registry,ref=r/cache,mode=max: exported
     """
     label = s.title.removeprefix("target ") if s.kind == "target" else s.title
     lines = [f"hlb: {label}: {summary(s.definition, tracker)} in {took:.2f}s"]
-    for c in s.cache_imports:
-        line = f"  cache from {c}"
-        ref = c.attrs.get("ref") or c.attrs.get("src")
-        found = [v for v in tracker.vertices.values() if ref and v.name == f"importing cache manifest from {ref}"]
-        if found and found[0].error:
-            line += f" (not imported: {found[0].error})"
-        lines.append(line)
+    outcomes = list(caches) if caches is not None else cache_outcomes(s, tracker)
+    lines += [f"  cache from {o}" for o in outcomes if o.direction == cache_options.IMPORT]
     digest = response.get("containerimage.digest", "")
     for x in s.exporters:
         lines.append("  " + _exported(x, digest))
-    lines += [f"  cache to {c}" for c in s.cache_exports]
+    lines += [f"  cache to {o}" for o in outcomes if o.direction == cache_options.EXPORT]
+    misses = [o for o in outcomes if o.status == MISS]
+    if misses:
+        what = "this cache was" if len(misses) == 1 else f"{len(misses)} caches were"
+        lines.append(
+            f"  warning: {what} not found, so the solve ran without it; expected on the first run, "
+            "before a --cache-to (or cacheContext) has written it"
+        )
     return "\n".join(lines)
+
+
+IMPORTED, MISS, NOT_IMPORTED, EXPORTED, FAILED, NOT_EXPORTED = (
+    "imported",
+    "miss",
+    "not imported",
+    "exported",
+    "failed",
+    "not exported",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheOutcome:
+    """What the daemon reported for one cache import or export of a solve."""
+
+    direction: str  # cache_options.IMPORT or EXPORT
+    entry: CacheEntry
+    status: str  # imported, miss, not imported / exported, failed, not exported
+    reason: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.entry}: {self.status}"
+        if self.status == FAILED and self.entry.attrs.get("ignore-error", "").lower() in ("1", "t", "true"):
+            text += " (ignore-error: the build went on without it)"
+        return text + (f": {self.reason}" if self.reason else "")
+
+
+def cache_outcomes(
+    s: Solve, tracker: Tracker, caches: export.Caches | None = None, session_id: str = ""
+) -> list[CacheOutcome]:
+    """Each cache import and export of ``s`` with what the daemon's progress says happened to it.
+
+    An import is the vertex ``importing cache manifest from KEY`` (KEY as the
+    daemon computes it from the entry as sent); its error is the reason, and
+    a registry's ``not found`` is a miss. An export is the vertex the daemon
+    starts for the i-th cache exporter of the session (or, failing that, the
+    only one of its name); ``inline`` rides on an image exporter and has none.
+    """
+    entries = (*s.cache_imports, *s.cache_exports)
+    out: list[CacheOutcome] = []
+    skipped = caches.skipped if caches is not None else {}
+    sent = iter(caches.imports if caches is not None else s.cache_imports)
+    by_name: dict[str, list[VertexState]] = {}
+    for vertex in tracker.vertices.values():
+        by_name.setdefault(vertex.name, []).append(vertex)
+    v: VertexState | None
+    for i, entry in enumerate(s.cache_imports):
+        if i in skipped:
+            miss, reason = skipped[i]
+            out.append(CacheOutcome(cache_options.IMPORT, entry, MISS if miss else NOT_IMPORTED, reason))
+            continue
+        found = by_name.get(cache_options.import_step(next(sent, entry)), [])
+        v = found[0] if found else None
+        if v is None:
+            out.append(CacheOutcome(cache_options.IMPORT, entry, NOT_IMPORTED, "the daemon never read it"))
+        elif v.error:
+            error = cache_options.scrub(v.error, entries)
+            if error.rstrip().endswith(": not found"):  # the registry has no such ref (yet)
+                out.append(CacheOutcome(cache_options.IMPORT, entry, MISS, "not found"))
+            else:
+                out.append(CacheOutcome(cache_options.IMPORT, entry, NOT_IMPORTED, error))
+        else:
+            out.append(CacheOutcome(cache_options.IMPORT, entry, IMPORTED))
+    remote = cache_options.remote_exports(s.cache_exports)
+    images = any(x.type in export.IMAGE_TYPES for x in s.exporters)
+    index = 0
+    for entry in s.cache_exports:
+        if entry.type == "inline":
+            if images:
+                out.append(CacheOutcome(cache_options.EXPORT, entry, EXPORTED, "in the image"))
+            else:
+                why = "an inline cache goes into an image this solve exports, and it exports none"
+                out.append(CacheOutcome(cache_options.EXPORT, entry, NOT_EXPORTED, why))
+            continue
+        v = tracker.vertices.get(cache_options.export_vertex(session_id, index)) if session_id else None
+        index += 1
+        name = cache_options.export_step(entry)
+        if v is None and sum(1 for e in remote if cache_options.export_step(e) == name) == 1:
+            found = by_name.get(name, [])
+            v = found[0] if len(found) == 1 else None
+        if v is None:
+            why = "the daemon did not report exporting it"
+            out.append(CacheOutcome(cache_options.EXPORT, entry, NOT_EXPORTED, why))
+        elif v.error:
+            out.append(CacheOutcome(cache_options.EXPORT, entry, FAILED, cache_options.scrub(v.error, entries)))
+        else:
+            out.append(CacheOutcome(cache_options.EXPORT, entry, EXPORTED))
+    return out
 
 
 def _exported(x: Exporter, digest: str) -> str:

@@ -193,7 +193,8 @@ class Caches:
     exports: list[CacheEntry]
     stores: dict[str, str]  # content store id (local:<dir>) -> directory
     tags: dict[str, str]  # local export directory -> tag to record in its index.json
-    notes: list[str]  # imports skipped, and why
+    # index of an import not sent -> (whether it is a miss: nothing there yet, why); the others are sent in order
+    skipped: dict[int, tuple[bool, str]] = field(default_factory=dict)
 
     def attachables(self) -> list[Attachable]:
         return [ContentStore(self.stores)] if self.stores else []
@@ -201,7 +202,7 @@ class Caches:
 
 def plan_caches(imports: Sequence[CacheEntry], exports: Sequence[CacheEntry]) -> Caches:
     """Cache options as buildctl sends them; ``type=local`` ones go through the session's content store."""
-    out = Caches([], [], {}, {}, [])
+    out = Caches([], [], {}, {})
     for e in exports:
         attrs = dict(e.attrs)
         if e.type == "local":
@@ -211,7 +212,7 @@ def plan_caches(imports: Sequence[CacheEntry], exports: Sequence[CacheEntry]) ->
             out.stores[f"local:{dest}"] = dest
             out.tags[dest] = attrs.get("tag") or "latest"
         out.exports.append(CacheEntry(e.type, attrs))
-    for e in imports:
+    for i, e in enumerate(imports):
         attrs = dict(e.attrs)
         if e.type == "local":
             src = attrs.get("src", "")
@@ -222,10 +223,10 @@ def plan_caches(imports: Sequence[CacheEntry], exports: Sequence[CacheEntry]) ->
                 try:
                     digest = tagged_digest(src, tag) if os.path.isdir(src) else None
                 except (OSError, ValueError) as err:
-                    out.notes.append(f"cache import from {src} skipped: {err}")
+                    out.skipped[i] = (False, f"{src} cannot be read: {err}")
                     continue
                 if digest is None:
-                    out.notes.append(f"cache import from {src} skipped: no cache tagged {tag!r} there yet")
+                    out.skipped[i] = (True, f"no cache tagged {tag!r} in {src} yet")
                     continue
                 attrs["digest"] = digest
             out.stores[f"local:{src}"] = src

@@ -74,12 +74,14 @@ def test_local_cache_dir_survives_a_prune(engine: Engine, tmp_path: Path, nonce:
     assert f"  cache from type=local,src={cache}" in second.stderr
 
 
-def test_a_missing_local_cache_is_skipped_with_a_note(engine: Engine, tmp_path: Path, nonce: str) -> None:
+def test_a_missing_local_cache_is_a_miss(engine: Engine, tmp_path: Path, nonce: str) -> None:
     build = tmp_path / "build.hlb"
     build.write_text(SLOW.format(nonce=nonce).replace("sleep 2; ", ""))
-    r = engine.hlb("run", "--cache-from", f"type=local,src={tmp_path / 'nothing'}", str(build))
+    src = tmp_path / "nothing"
+    r = engine.hlb("run", "--cache-from", f"type=local,src={src}", str(build))
     assert r.returncode == 0, r.stderr
-    assert f"note: cache import from {tmp_path / 'nothing'} skipped: no cache tagged 'latest' there yet" in r.stderr
+    assert f"  cache from type=local,src={src}: miss: no cache tagged 'latest' in {src} yet" in r.stderr
+    assert "  warning: this cache was not found" in r.stderr
 
 
 def test_cache_context_with_the_local_backend(engine: Engine, tmp_path: Path, nonce: str) -> None:
