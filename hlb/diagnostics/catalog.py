@@ -362,8 +362,7 @@ def malformed_argument(span: Span, text: str) -> Diagnostic:
         INVALID_ARGUMENT,
         span,
         f"`{text}` is not NAME=VALUE",
-        hint="write `--arg NAME=VALUE` (every requested target with that parameter) "
-        "or `--arg TARGET.NAME=VALUE` (one target)",
+        hint="write `--arg NAME=VALUE`, or `--arg TARGET.NAME=VALUE` for one target only",
     )
 
 

@@ -127,7 +127,7 @@ def test_a_repeated_and_a_malformed_argument(hlb: Run, here: Path) -> None:
           |
         1 | hlb run -t test --arg tag=1 --arg tag=2 --arg tag
           |                                               ^^^
-          = hint: write `--arg NAME=VALUE` (every requested target with that parameter) or `--arg TARGET.NAME=VALUE` (one target)
+          = hint: write `--arg NAME=VALUE`, or `--arg TARGET.NAME=VALUE` for one target only
 
         aborting due to 2 previous errors
         """
@@ -141,6 +141,18 @@ def test_an_argument_for_a_target_not_requested(hlb: Run, here: Path) -> None:
         "<command line>:1:35: error: `release.n` names the target `release`, which is not requested [invalid-argument]"
     )
     assert "hint: request it with `-t release`, or write `n=...` for every requested target with `n`" in err
+
+
+def test_the_docs_example_is_what_hlb_prints(hlb: Run, here: Path) -> None:
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "language.md").read_text()
+    section = docs.split("### Target arguments", 1)[1]
+    module = section.split("```hlb\n", 1)[1].split("```", 1)[0]
+    printed = section.split("```text\n", 1)[1].split("```", 1)[0]
+    (here / "build.hlb").write_text(module)
+    assert hlb(["run", "--tree", "-t", "release"]) == (1, "", printed)
+    code, out, err = hlb(["run", "--tree", "-t", "release", "--arg", "tag=1.4"])
+    assert code == 0, err
+    assert out.startswith("solve 1: dockerPush 127.0.0.1:5000/app:1.4  (build.hlb:")
 
 
 def test_arguments_reach_each_target_that_declares_them(hlb: Run, here: Path) -> None:
