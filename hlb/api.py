@@ -13,6 +13,7 @@ from pathlib import Path
 from hlb.checker import CheckedModule, CheckResult, ModuleLoader, check_module
 from hlb.compiler import CompiledTarget, compile_targets
 from hlb.compiler.plan import Plan, Solve, build_plan
+from hlb.compiler.target_args import ArgValue
 from hlb.diagnostics import Diagnostic, HlbError
 from hlb.llb import Platform
 from hlb.resolver import ImageResolver, ManifestResolver
@@ -63,11 +64,31 @@ def compile_source(
     resolver: ImageResolver | None = None,
     manifests: ManifestResolver | None = None,
     push: Callable[[Solve], str] | None = None,
+    *,
+    args: Mapping[str, ArgValue] | None = None,
+    arg_spans: Mapping[str, Span] | None = None,
 ) -> Compiled:
+    """Parse, check and compile ``targets`` of ``source``; raises :class:`HlbError` with every diagnostic.
+
+    ``args`` give the targets' parameters: ``{"tag": "1.4"}`` binds ``tag`` of
+    every requested target that declares it, ``{"release.tag": "1.4"}`` of
+    ``release`` only. Values are text as on the command line (``int`` and
+    ``bool`` parameters parse it), or an ``int``/``bool``. ``target_spans`` and
+    ``arg_spans`` locate the names and each ``NAME=VALUE`` on a command line,
+    so errors point there.
+    """
     module = parse(source)
     checked = check(module)
     result = compile_targets(
-        checked.checked, targets, platform, target_spans=target_spans, resolver=resolver, manifests=manifests, push=push
+        checked.checked,
+        targets,
+        platform,
+        target_spans=target_spans,
+        resolver=resolver,
+        manifests=manifests,
+        push=push,
+        args=args,
+        arg_spans=arg_spans,
     )
     warnings = checked.diagnostics + [d for d in result.diagnostics if not d.is_error]
     if not result.ok:

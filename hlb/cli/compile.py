@@ -14,7 +14,7 @@ from typing import Any
 
 from hlb.api import compile_source
 from hlb.cli.common import cannot_read, print_diagnostics, read_source
-from hlb.cli.run import command_line_spans
+from hlb.cli.target_args import add_arg_flag, command_line
 from hlb.diagnostics import HlbError
 from hlb.llb import Platform, default_platform
 from hlb.llb.dump import to_json
@@ -32,6 +32,7 @@ def add_parser(commands: Any) -> None:
     )
     p.add_argument("file", nargs="?", default="build.hlb", help="the .hlb module (default: build.hlb; - reads stdin)")
     p.add_argument("-t", "--target", default="default", metavar="TARGET", help="the fs target (default: default)")
+    add_arg_flag(p)
     p.add_argument("--format", choices=("json", "binary"), default="json", help="output format (default: json)")
     p.add_argument("--platform", help="default platform for images, os/arch[/variant] (default: linux/<host arch>)")
     p.set_defaults(func=compile_command)
@@ -48,15 +49,21 @@ def compile_command(args: argparse.Namespace) -> int:
     except OSError as e:
         cannot_read(args.file, e)
         return 1
+    cmdline = command_line("compile", [args.target], args.arg)
+    if cmdline.diagnostics:
+        print_diagnostics(cmdline.diagnostics)
+        return 1
     with GatewayResolver(resolve()) as resolver:
         try:
             compiled = compile_source(
                 source,
                 [args.target],
                 platform,
-                command_line_spans([args.target], "compile"),
+                cmdline.target_spans,
                 resolver,
                 manifests=RegistryClient(),
+                args=cmdline.args,
+                arg_spans=cmdline.arg_spans,
             )
         except HlbError as e:
             print_diagnostics(e.diagnostics)

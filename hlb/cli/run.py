@@ -10,6 +10,7 @@ from typing import Any
 from hlb import cache_options
 from hlb.api import Compiled, compile_source, load
 from hlb.cli.runner import CompilePusher, CompileStatus, Runner
+from hlb.cli.target_args import add_arg_flag, command_line
 from hlb.compiler.plan import Plan, PlanError
 from hlb.compiler.plan import render as render_plan
 from hlb.diagnostics import HlbError, render_all
@@ -38,6 +39,7 @@ def add_parser(commands: Any) -> None:
         metavar="TARGET",
         help="a function to build; repeatable or comma-separated (default: default)",
     )
+    add_arg_flag(p)
     p.add_argument("--platform", help="default platform for images, os/arch[/variant] (default: linux/<host arch>)")
     p.add_argument(
         "--tree",
@@ -124,6 +126,10 @@ def run(args: argparse.Namespace) -> int:
     for warning in (*cache_from.warnings, *cache_to.warnings):
         print(f"hlb: warning: {warning}", file=err)
     names = targets_of(args.target)
+    cmdline = command_line("run", names, args.arg)
+    if cmdline.diagnostics:
+        print(render_all(cmdline.diagnostics, color=color), file=err)
+        return 1
     try:
         address = None if args.tree else address_of(args)
     except AddressError as e:
@@ -139,10 +145,12 @@ def run(args: argparse.Namespace) -> int:
                 source,
                 names,
                 platform,
-                command_line_spans(names),
+                cmdline.target_spans,
                 resolver=resolver,
                 manifests=RegistryClient(),
                 push=pusher.push if pusher is not None else None,
+                args=cmdline.args,
+                arg_spans=cmdline.arg_spans,
             )
         except (HlbError, EffectFailed) as e:
             failed = e

@@ -29,6 +29,7 @@ from hlb.builtins.call import Call, CompileError
 from hlb.builtins.spec import Builtin
 from hlb.checker import CheckedModule
 from hlb.checker.check import LOCAL_SCHEMES, Bind, Callee, Import, declared
+from hlb.compiler.target_args import ArgValue, Bound, TargetDecl, bind_arguments, display_name
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
@@ -64,6 +65,7 @@ class CompiledTarget:
     value: Value  # an FsValue, a Pipeline, or a scalar evaluated for its side solves
     request: Request | None  # what building the target solves (None: nothing)
     platform: Platform
+    args: dict[str, Bound] = field(default_factory=dict)  # its parameters' values, from the command line
 
     @property
     def fs(self) -> FsValue | None:
@@ -96,17 +98,31 @@ def compile_targets(
     resolver: ImageResolver | None = None,
     manifests: ManifestResolver | None = None,
     push: Callable[[Solve], str] | None = None,
+    args: Mapping[str, ArgValue] | None = None,
+    arg_spans: Mapping[str, Span] | None = None,
 ) -> CompileResult:
     """Compile each named target; ``target_spans`` locate the names on the command line.
 
+    ``args`` give the targets' parameters (``NAME`` or ``TARGET.NAME`` -> value,
+    see :mod:`hlb.compiler.target_args`); ``arg_spans`` locate each ``NAME=VALUE``.
     ``push`` runs a push solve while compiling and returns its digest (for
     `dockerPush ... as digest`); without it such binds are diagnostics.
     """
     result = CompileResult()
     compiler = _Compiler(checked, platform, resolver, manifests, push)
+    found: list[TargetDecl] = []
     for name in names:
         try:
-            result.targets.append(compiler.target(name, (target_spans or {}).get(name)))
+            found.append(compiler.find_target(name, (target_spans or {}).get(name)))
+        except CompileError as e:
+            result.diagnostics.extend(e.diagnostics)
+    bound, errors = bind_arguments(found, args or {}, arg_spans, requested=names)
+    result.diagnostics.extend(errors)
+    for t in found:
+        if t.name not in bound:
+            continue
+        try:
+            result.targets.append(compiler.target(t, bound[t.name]))
         except CompileError as e:
             result.diagnostics.extend(e.diagnostics)
     result.attachments = compiler.attachments
@@ -232,7 +248,8 @@ class _Compiler:
 
     # -- targets -------------------------------------------------------------------------
 
-    def target(self, name: str, cli_span: Span | None) -> CompiledTarget:
+    def find_target(self, name: str, cli_span: Span | None) -> TargetDecl:
+        """The function or bind ``name`` of the module, if it can be a target."""
         module = self.checked
         file = module.module.file
         where = cli_span or Span(file, 0, 0)
@@ -246,19 +263,18 @@ class _Compiler:
         anchor = decl.name.span if decl is not None else bind.name.span  # type: ignore[union-attr]
         if t.kind not in (Kind.FS, Kind.PIPELINE):
             raise CompileError(cat.invalid_target(anchor, f"target `{name}` is a {t}, not an fs or a pipeline"))
-        if func.params:
-            raise CompileError(
-                cat.invalid_target(
-                    anchor,
-                    f"target `{name}` takes parameters",
-                    hint="targets are called without arguments; wrap it in an fs function that passes them",
-                )
-            )
-        if bind is not None:
-            value = self.call_bind(bind, module, [], zero_value(t), anchor)
+        return TargetDecl(name, cli_span or anchor, anchor, func, t, bind)
+
+    def target(self, target: TargetDecl, values: Mapping[str, Bound]) -> CompiledTarget:
+        """Evaluate a found target with its parameters bound to ``values``."""
+        module, t, anchor = self.checked, target.type, target.anchor
+        args: list[_FrameValue] = [values[p.name.name] for p in target.params]
+        if target.bind is not None:
+            value = self.call_bind(target.bind, module, args, zero_value(t), anchor)
         else:
-            value = self.call_func(func, module, [], zero_value(t), anchor)
-        return CompiledTarget(name, anchor, value, _request(value, name, anchor), self.platform)
+            value = self.call_func(target.func, module, args, zero_value(t), anchor)
+        shown = display_name(target.name, target.func, values)
+        return CompiledTarget(target.name, anchor, value, _request(value, shown, anchor), self.platform, dict(values))
 
     # -- evaluation ----------------------------------------------------------------------
 

@@ -60,6 +60,9 @@ CACHE_SHARING_CONFLICT = _code("W0003", "cache-sharing-conflict", "one cache id 
 INVALID_IMAGE_REF = _code("E0501", "invalid-image-ref", "an image reference that does not parse")
 TARGET_NOT_FOUND = _code("E0502", "target-not-found", "`hlb run -t X` where X is not defined")
 INVALID_TARGET = _code("E0503", "invalid-target", "a target that cannot be built as given")
+INVALID_ARGUMENT = _code(
+    "E0504", "invalid-argument", "a target argument (`--arg`) that is malformed, repeated, unknown or ill-typed"
+)
 
 # E09xx: the build itself
 BUILD_FAILED = _code("E0901", "build-failed", "a step failed on the BuildKit daemon")
@@ -322,8 +325,83 @@ def invalid_target(span: Span, message: str, hint: str | None = None) -> Diagnos
     return _diag(INVALID_TARGET, span, message, hint=hint)
 
 
+def target_needs_arguments(
+    span: Span, target: str, missing: Sequence[tuple[str, Span]], any_given: bool, *, label: str = ""
+) -> Diagnostic:
+    """A requested target whose parameters the arguments do not all give (``missing``: name, declaration)."""
+    names = [n for n, _ in missing]
+    if any_given:
+        s = "s" if len(names) > 1 else ""
+        message = f"target `{target}` is missing the argument{s} " + _all_of([f"`{n}`" for n in names])
+    else:
+        message = f"target `{target}` takes parameters"
+    flags = " ".join(f"--arg {n}=VALUE" for n in names)
+    return _diag(
+        INVALID_TARGET,
+        span,
+        message,
+        label=label,
+        hint=f"give {'it' if len(names) == 1 else 'them'} on the command line: `{flags}`",
+        secondary=[Label(s, f"`{n}` declared here") for n, s in missing],
+    )
+
+
+def parameter_not_on_command_line(span: Span, target: str, param: str, decl: Span) -> Diagnostic:
+    """A target parameter of a type (or a variadic one) that the command line cannot give."""
+    return _diag(
+        INVALID_TARGET,
+        span,
+        f"the parameter `{param}` of target `{target}` cannot be given on the command line",
+        hint=f"only `string`, `int` and `bool` parameters can; build a target that calls `{target}` with it",
+        secondary=[Label(decl, "declared here")],
+    )
+
+
+def malformed_argument(span: Span, text: str) -> Diagnostic:
+    return _diag(
+        INVALID_ARGUMENT,
+        span,
+        f"`{text}` is not NAME=VALUE",
+        hint="write `--arg NAME=VALUE`, or `--arg TARGET.NAME=VALUE` for one target only",
+    )
+
+
+def duplicate_argument(span: Span, name: str, first: Span) -> Diagnostic:
+    return _diag(
+        INVALID_ARGUMENT,
+        span,
+        f"the argument `{name}` is given twice",
+        label="again",
+        secondary=[Label(first, "first given here")],
+    )
+
+
+def unknown_argument(
+    span: Span, message: str, suggestion: str | None, hint: str, secondary: Sequence[Label] = ()
+) -> Diagnostic:
+    did = f"did you mean `{suggestion}`? " if suggestion else ""
+    return _diag(INVALID_ARGUMENT, span, message, hint=did + hint, secondary=secondary)
+
+
+def ill_typed_argument(span: Span, value: str, param: str, target: str, decl: Span, hint: str) -> Diagnostic:
+    kind = param.split()[0]
+    article = "an" if kind[0] in "aeiou" else "a"
+    return _diag(
+        INVALID_ARGUMENT,
+        span,
+        f"`{value}` is not {article} {kind} (the parameter `{param}` of target `{target}`)",
+        hint=hint,
+        secondary=[Label(decl, "declared here")],
+    )
+
+
 def build_failed(span: Span, message: str, notes: Sequence[str] = ()) -> Diagnostic:
     return _diag(BUILD_FAILED, span, message, notes=notes)
+
+
+def _all_of(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _one_of(items: Sequence[str]) -> str:

@@ -42,7 +42,8 @@ def render(diagnostic: Diagnostic, *, color: bool = False) -> str:
     sev = st(_COLORS[d.severity], d.severity.value)
     out = [f"{st(_BOLD, d.location())}: {sev}: {st(_BOLD, d.message)} [{d.code.slug}]"]
     labels = [(d.primary, True)] + [(lab, False) for lab in d.secondary]
-    width = max(len(str(lab.span.begin.line)) for lab, _ in labels)
+    shown = [lab for lab, _ in labels if lab.span.file is d.primary.span.file]  # others print as `file:line:col`
+    width = max(len(str(lab.span.begin.line)) for lab in shown)
     gutter = " " * width
     out.append(st(_BLUE, f"{gutter} |"))
     for lab, primary in labels:

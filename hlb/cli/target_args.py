@@ -1,0 +1,65 @@
+"""``--arg NAME=VALUE``: target arguments as ``hlb run`` and ``hlb compile`` read them.
+
+The command line is rebuilt as a ``<command line>`` pseudo-file (``hlb run -t
+release --arg tag=1.4``) so that a diagnostic about a target or an argument gets
+a caret under it. Binding the arguments to parameters is the library's work
+(:mod:`hlb.compiler.target_args`); here they are only split and checked for
+repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from hlb.diagnostics import Diagnostic
+from hlb.diagnostics import catalog as cat
+from hlb.source import SourceFile, Span
+
+
+def add_arg_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--arg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="give a target parameter (string, int or bool): NAME binds it in every requested target that "
+        "declares it, TARGET.NAME in that target only (repeatable)",
+    )
+
+
+@dataclass
+class CommandLine:
+    target_spans: dict[str, Span] = field(default_factory=dict)  # each target name
+    args: dict[str, str] = field(default_factory=dict)  # NAME or TARGET.NAME -> the value's text
+    arg_spans: dict[str, Span] = field(default_factory=dict)  # each NAME=VALUE
+    diagnostics: list[Diagnostic] = field(default_factory=list)  # malformed or repeated arguments
+
+
+def command_line(command: str, names: Sequence[str], arg_texts: Sequence[str] = ()) -> CommandLine:
+    """The targets and ``--arg`` texts of ``hlb COMMAND``, located in a ``<command line>`` pseudo-file."""
+    prefix = f"hlb {command} -t "
+    text = prefix + ",".join(names) + "".join(f" --arg {a}" for a in arg_texts)
+    file = SourceFile("<command line>", text)
+    out = CommandLine()
+    pos = len(prefix)
+    for n in names:
+        out.target_spans[n] = Span(file, pos, pos + len(n))
+        pos += len(n) + 1
+    pos = len(prefix) + len(",".join(names))
+    for a in arg_texts:
+        pos += len(" --arg ")
+        span = Span(file, pos, pos + len(a))
+        pos += len(a)
+        key, eq, value = a.partition("=")
+        if not eq or not key:
+            out.diagnostics.append(cat.malformed_argument(span, a))
+        elif key in out.args:
+            out.diagnostics.append(
+                cat.duplicate_argument(Span(file, span.start, span.start + len(key)), key, out.arg_spans[key])
+            )
+        else:
+            out.args[key] = value
+            out.arg_spans[key] = span
+    return out
