@@ -50,6 +50,10 @@ def cannot_read(path: str, e: OSError) -> None:
     print(f"hlb: error: cannot read {path}: {e.strerror or e}", file=sys.stderr)
 
 
+def cannot_write(path: str, e: OSError) -> None:
+    print(f"hlb: error: cannot write {path}: {e.strerror or e}; it is unchanged", file=sys.stderr)
+
+
 def rewrite(path: str, source: SourceFile, text: str) -> bool:
     """Write ``text`` (LF line breaks) over the file ``source`` was read from, in the file's line ending style.
 

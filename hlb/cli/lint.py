@@ -8,7 +8,7 @@ from typing import Any
 
 from hlb.checker import ModuleLoader, check_module
 from hlb.checker.lint import Finding, apply, lint
-from hlb.cli.common import STDIN, cannot_read, hlb_files, print_diagnostics, read_source, rewrite
+from hlb.cli.common import STDIN, cannot_read, cannot_write, hlb_files, print_diagnostics, read_source, rewrite
 from hlb.source import SourceFile
 from hlb.syntax import parse_module
 
@@ -40,7 +40,11 @@ def _lint_file(path: str, fix: bool) -> int:
     if errors is None or source is None:
         return 1
     if fix and any(f.fix for f in findings):
-        rewrite(path, source, apply(source.text, findings))
+        try:
+            rewrite(path, source, apply(source.text, findings))
+        except OSError as e:
+            cannot_write(path, e)
+            return 1
         fixed = sum(1 for f in findings if f.fix)
         print(f"hlb: {path}: fixed {fixed} finding{'s' if fixed != 1 else ''}", file=sys.stderr)
         findings, errors, source = _findings(path)

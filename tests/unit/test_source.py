@@ -101,3 +101,13 @@ def test_source_file_keeps_the_original_and_its_line_ending_style() -> None:
     lf = SourceFile("a", "a\nb\r\n")
     assert (lf.newline, lf.styled("x\n"), lf.invalid) == ("\n", "x\n", None)
     assert SourceFile.from_bytes("a", b"ok\n\xc3\xa9\xc3").invalid == 4
+
+
+def test_lf_crlf_and_bom_checkouts_compile_to_the_same_llb() -> None:
+    """The same module checked out with other line endings hits the same cache (and carries the same source map)."""
+    text = HEREDOC.replace("\tscratch\n", '\timage "busybox"\n\trun "echo hi"\n')
+    built = [
+        api.compile_source(SourceFile("build.hlb", t), ["default"], AMD64).targets[0].definition.serialize()
+        for t in (text, text.replace("\n", "\r\n"), "\ufeff" + text, text.replace("\n", "\r"))
+    ]
+    assert len(set(built)) == 1

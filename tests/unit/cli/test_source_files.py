@@ -149,6 +149,23 @@ def test_lint_fix_writes_through_a_symlink(tmp_path: Path, hlb: Run) -> None:
     assert (target.stat().st_mode & 0o777) == 0o640
 
 
+def test_a_file_that_cannot_be_written_is_an_error_not_a_crash(
+    tmp_path: Path, hlb: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = put(tmp_path / "a.hlb", UGLY.encode())
+    lint = put(tmp_path / "b.hlb", b"group all() { parallel default; }\nfs default() { scratch; }\n")
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr("tempfile.mkstemp", read_only)
+    code, _, err = hlb(["format", "-w", str(f)])
+    assert (code, err) == (1, f"hlb: error: cannot write {f}: Read-only file system; it is unchanged\n")
+    code, _, err = hlb(["lint", "--fix", str(lint)])
+    assert (code, err) == (1, f"hlb: error: cannot write {lint}: Read-only file system; it is unchanged\n")
+    assert untouched(f, UGLY.encode())
+
+
 def test_an_unchanged_file_is_not_rewritten(tmp_path: Path, hlb: Run) -> None:
     lf = put(tmp_path / "lf.hlb", PRETTY.encode())
     crlf = put(tmp_path / "crlf.hlb", PRETTY.replace("\n", "\r\n").encode())
