@@ -1,15 +1,26 @@
 """Source files and spans.
 
-A :class:`Span` is a half-open byte range ``[start, end)`` in a :class:`SourceFile`
-(offsets index the decoded text). Lines and columns are 1-based and computed
+A :class:`Span` is a half-open range ``[start, end)`` of characters in a :class:`SourceFile`
+(offsets index the decoded, normalised text). Lines and columns are 1-based and computed
 from the file's line index on demand, so spans stay cheap to create.
+
+Source is UTF-8. A file is read as written, except that a leading byte order mark is
+dropped and CRLF and lone CR line breaks become LF, so the lexer, the line index and the
+values of strings and heredocs see one newline. Bytes that are not UTF-8 are kept as
+lone surrogates (Python's ``surrogateescape``) and :attr:`SourceFile.invalid` points at
+the first of them: the lexer rejects such a file before reading any token.
 """
 
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+BOM = "\ufeff"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BREAK = re.compile("\r\n|\r|\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,13 +35,33 @@ class SourceFile:
 
     ``name`` is what diagnostics print (the path as the user gave it).
     Identity equality: two loads of the same path are different files.
+
+    ``text`` is normalised when the file is made (see the module doc); ``original`` is the
+    text as given, ``newline`` the file's line ending style (``"\\r\\n"`` when its first line
+    break is CRLF, else ``"\\n"``), which ``hlb format -w`` and ``hlb lint --fix`` write back.
+    ``invalid`` is the offset in ``text`` of the first character that is not UTF-8, if any.
     """
 
     name: str
     text: str
+    original: str = field(init=False, repr=False)
+    newline: str = field(init=False, repr=False)
+    invalid: int | None = field(init=False, repr=False)
     _line_starts: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        original = self.text
+        text = original.removeprefix(BOM)
+        newline = "\n"
+        if "\r" in text:
+            first = _BREAK.search(text)
+            newline = "\r\n" if first and first.group() == "\r\n" else "\n"
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        bad = _SURROGATE.search(text)
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "original", original)
+        object.__setattr__(self, "newline", newline)
+        object.__setattr__(self, "invalid", bad.start() if bad else None)
         starts = [0]
         find = self.text.find
         i = find("\n")
@@ -41,13 +72,21 @@ class SourceFile:
 
     @classmethod
     def read(cls, path: str | Path, name: str | None = None) -> SourceFile:
-        p = Path(path)
-        data = p.read_bytes()
-        return cls(name if name is not None else str(path), data.decode("utf-8", errors="replace"))
+        """The file at ``path``; OSError propagates. Bytes that are not UTF-8 set :attr:`invalid`."""
+        return cls.from_bytes(name if name is not None else str(path), Path(path).read_bytes())
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> SourceFile:
+        return cls(name, data.decode("utf-8", errors="surrogateescape"))
 
     @property
     def data(self) -> bytes:
-        return self.text.encode("utf-8")
+        """The normalised text as UTF-8 (what source maps carry)."""
+        return self.text.encode("utf-8", errors="surrogateescape")
+
+    def styled(self, text: str) -> str:
+        """``text`` (LF line breaks) with this file's line ending style, as a rewrite writes it back."""
+        return text.replace("\n", self.newline) if self.newline != "\n" else text
 
     def position(self, offset: int) -> Position:
         offset = max(0, min(offset, len(self.text)))

@@ -29,9 +29,10 @@ def hlb_files(paths: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def read_source(path: str) -> SourceFile:
-    """The module at ``path`` (``-`` reads stdin); OSError propagates."""
+    """The module at ``path`` (``-`` reads stdin's bytes); OSError propagates."""
     if path == STDIN:
-        return SourceFile("<stdin>", sys.stdin.read())
+        stdin = getattr(sys.stdin, "buffer", None)
+        return SourceFile.from_bytes("<stdin>", stdin.read()) if stdin else SourceFile("<stdin>", sys.stdin.read())
     return SourceFile.read(path)
 
 
@@ -49,15 +50,40 @@ def cannot_read(path: str, e: OSError) -> None:
     print(f"hlb: error: cannot read {path}: {e.strerror or e}", file=sys.stderr)
 
 
+def cannot_write(path: str, e: OSError) -> None:
+    print(f"hlb: error: cannot write {path}: {e.strerror or e}; it is unchanged", file=sys.stderr)
+
+
+def rewrite(path: str, source: SourceFile, text: str) -> bool:
+    """Write ``text`` (LF line breaks) over the file ``source`` was read from, in the file's line ending style.
+
+    Nothing is written when that is what the file already holds (its mtime stays); returns whether it was written.
+    """
+    styled = source.styled(text)
+    if styled == source.original:
+        return False
+    replace_file(path, styled)
+    return True
+
+
 def replace_file(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary file renamed over it), keeping its permissions."""
-    mode = os.stat(path).st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".hlb-", suffix=".tmp")
+    """Write ``text`` to ``path`` atomically: a temporary file in the same directory renamed over it.
+
+    A symlink is written through: its final target is replaced and the link stays a link. The target's
+    permissions are kept, and its owner and group when running as root.
+    """
+    target = os.path.realpath(path)
+    st = os.stat(target)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".hlb-", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8", errors="surrogateescape"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, st.st_mode & 0o7777)
+        if os.geteuid() == 0:
+            os.chown(tmp, st.st_uid, st.st_gid)
+        os.replace(tmp, target)
     except BaseException:
         os.unlink(tmp)
         raise

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from hlb.cli.common import STDIN, cannot_read, hlb_files, print_diagnostics, read_source, replace_file
+from hlb.cli.common import STDIN, cannot_read, cannot_write, hlb_files, print_diagnostics, read_source, rewrite
 from hlb.syntax import parse_module
 from hlb.syntax.printer import format_module
 
@@ -45,12 +45,15 @@ def run_format(args: argparse.Namespace) -> int:
             continue
         text = format_module(parsed.module)
         if args.check:
-            if text != source.text:
+            if source.styled(text) != source.original:
                 print(f"would reformat {path}", file=sys.stderr)
                 status = 1
         elif args.write and path != STDIN:
-            if text != source.text:
-                replace_file(path, text)
+            try:
+                rewrite(path, source, text)
+            except OSError as e:
+                cannot_write(path, e)
+                status = 1
         else:
-            sys.stdout.write(text)
+            sys.stdout.write(source.styled(text))
     return status

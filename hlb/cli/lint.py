@@ -8,7 +8,8 @@ from typing import Any
 
 from hlb.checker import ModuleLoader, check_module
 from hlb.checker.lint import Finding, apply, lint
-from hlb.cli.common import STDIN, cannot_read, hlb_files, print_diagnostics, read_source, replace_file
+from hlb.cli.common import STDIN, cannot_read, cannot_write, hlb_files, print_diagnostics, read_source, rewrite
+from hlb.source import SourceFile
 from hlb.syntax import parse_module
 
 
@@ -35,14 +36,18 @@ def run_lint(args: argparse.Namespace) -> int:
 
 
 def _lint_file(path: str, fix: bool) -> int:
-    findings, errors, text = _findings(path)
-    if errors is None:
+    findings, errors, source = _findings(path)
+    if errors is None or source is None:
         return 1
     if fix and any(f.fix for f in findings):
-        replace_file(path, apply(text, findings))
+        try:
+            rewrite(path, source, apply(source.text, findings))
+        except OSError as e:
+            cannot_write(path, e)
+            return 1
         fixed = sum(1 for f in findings if f.fix)
         print(f"hlb: {path}: fixed {fixed} finding{'s' if fixed != 1 else ''}", file=sys.stderr)
-        findings, errors, text = _findings(path)
+        findings, errors, source = _findings(path)
         if errors is None:
             return 1
     print_diagnostics([*errors, *(f.diagnostic for f in findings)])
@@ -51,16 +56,16 @@ def _lint_file(path: str, fix: bool) -> int:
     return 1 if errors or findings else 0
 
 
-def _findings(path: str) -> tuple[list[Finding], list[Any] | None, str]:
-    """(findings, errors, text); errors is None when the file cannot be read."""
+def _findings(path: str) -> tuple[list[Finding], list[Any] | None, SourceFile | None]:
+    """(findings, errors, source); errors is None when the file cannot be read."""
     try:
         source = read_source(path)
     except OSError as e:
         cannot_read(path, e)
-        return [], None, ""
+        return [], None, None
     parsed = parse_module(source)
     if parsed.module is None:
-        return [], parsed.diagnostics, source.text
+        return [], parsed.diagnostics, source
     result = check_module(parsed.module, ModuleLoader())
     errors = [d for d in (*parsed.diagnostics, *result.diagnostics) if d.is_error]
-    return lint(result.checked, result.diagnostics), errors, source.text
+    return lint(result.checked, result.diagnostics), errors, source

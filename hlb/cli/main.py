@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import traceback
@@ -34,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # Source read from stdin is UTF-8 whatever the locale; bytes that are not reach the lexer, which reports them.
+        sys.stdin.reconfigure(encoding="utf-8", errors="surrogateescape")
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

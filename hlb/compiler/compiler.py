@@ -429,7 +429,7 @@ class _Compiler:
             data = reader.read_file(definition, path)
         except ResolveError as e:
             raise CompileError(cat.import_fetch_failed(expr.span, decl.name.name, str(e), path)) from None
-        source = SourceFile(f"<import {decl.name.name}>/{path}", data.decode("utf-8", "replace"))
+        source = SourceFile.from_bytes(f"<import {decl.name.name}>/{path}", data)
         return self.check_fetched(source)
 
     def load_path(self, decl: ast.ImportDecl, uri: str, importer: CheckedModule) -> CheckedModule:

@@ -27,6 +27,7 @@ UNEXPECTED_CHARACTER = _code("E0102", "unexpected-character", "a character that 
 UNTERMINATED = _code("E0103", "unterminated", "a string, block or list that is never closed")
 INVALID_ESCAPE = _code("E0104", "invalid-escape", "an escape sequence Go's strconv rejects")
 INVALID_NUMBER = _code("E0105", "invalid-number", "a digit outside the literal's base")
+INVALID_UTF8 = _code("E0106", "invalid-utf8", "a source file that is not valid UTF-8")
 
 # E02xx: names and scopes
 UNDEFINED_NAME = _code("E0201", "undefined-name", "an identifier that is not in scope")
@@ -107,6 +108,18 @@ def invalid_escape(span: Span, seq: str) -> Diagnostic:
         span,
         f"invalid escape sequence {seq}",
         hint=r"valid escapes are \a \b \f \n \r \t \v \\ \" and \$",
+    )
+
+
+def invalid_utf8(span: Span) -> Diagnostic:
+    """The first character of ``span`` is a byte that is not UTF-8 (decoded as a lone surrogate)."""
+    ch = ord(span.text[:1] or "\0")
+    what = f"byte 0x{ch - 0xDC00:02x}" if 0xDC80 <= ch <= 0xDCFF else f"U+{ch:04X} (a lone surrogate)"
+    return _diag(
+        INVALID_UTF8,
+        span,
+        f"the file is not valid UTF-8: {what}",
+        hint="hlb source files are UTF-8: save this one as UTF-8 (e.g. with `iconv -t UTF-8`)",
     )
 
 

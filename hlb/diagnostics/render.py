@@ -12,11 +12,13 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from hlb.diagnostics.diagnostic import Diagnostic, Label, Severity
 
 TAB = "    "
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _COLORS = {
     Severity.ERROR: "\x1b[1;31m",
@@ -64,10 +66,10 @@ def _snippet(lab: Label, primary: bool, width: int, st: _Style, sev: Severity) -
     span = lab.span
     begin, finish = span.begin, span.finish
     raw = span.file.line_text(begin.line)
-    text = raw.expandtabs(len(TAB)) if "\t" in raw else raw
-    col = len(raw[: begin.column - 1].expandtabs(len(TAB)))
+    text = _shown(raw)
+    col = len(_shown(raw[: begin.column - 1]))
     if finish.line == begin.line:
-        end_col = len(raw[: finish.column].expandtabs(len(TAB)))
+        end_col = len(_shown(raw[: finish.column]))
     else:
         end_col = len(text)
     n = max(1, end_col - col)
@@ -82,6 +84,20 @@ def _snippet(lab: Label, primary: bool, width: int, st: _Style, sev: Severity) -
         st(_BLUE, f"{num} |") + (f" {text}" if text else ""),
         st(_BLUE, f"{gutter} |") + " " + " " * col + mark + suffix,
     ]
+
+
+def _shown(text: str) -> str:
+    """``text`` as printed: tabs expanded, bytes that are not UTF-8 (lone surrogates) escaped as ``\\xff``."""
+    if "\t" in text:
+        text = text.expandtabs(len(TAB))
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub(_escape, text)
+    return text
+
+
+def _escape(m: re.Match[str]) -> str:
+    ch = ord(m.group())
+    return f"\\x{ch - 0xDC00:02x}" if 0xDC80 <= ch <= 0xDCFF else f"\\u{ch:04x}"
 
 
 def render_all(diagnostics: Iterable[Diagnostic], *, color: bool = False) -> str:

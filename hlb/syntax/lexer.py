@@ -101,6 +101,8 @@ class Scanner:
     # -- root mode ---------------------------------------------------------
 
     def tokens(self) -> Iterator[Token]:
+        if self.source.invalid is not None:  # source is UTF-8: a file that is not is rejected whole
+            raise self._fail(cat.invalid_utf8(self._span(self.source.invalid, self.source.invalid + 1)))
         text, n = self.text, len(self.text)
         while self.pos < n:
             top = self._top()

@@ -63,3 +63,35 @@ def test_a_module_imported_from_a_git_uri_builds(
     r = engine.hlb("run", "--progress", "plain", str(build))
     assert r.returncode == 0, r.stderr
     assert re.search(rf"#\d+ \d+\.\d+ from-git {nonce}$", r.stderr, re.M), r.stderr
+
+
+def test_a_fetched_module_is_read_as_utf8_with_crlf_as_lf(
+    engine: Engine, tmp_path: Path, git_daemon: tuple[Path, str], nonce: str
+) -> None:
+    base, url = git_daemon
+    repo = base / f"enc-{nonce}"
+    repo.mkdir(parents=True)
+    lib = (
+        'export greet\n\nfs greet() {\n\timage "busybox:latest"\n\tmkfile "/data" 0o644 <<-EOM\n'
+        f'\t\tone {nonce}\n\t\ttwo\n\tEOM\n\trun "echo size-{nonce}=$(wc -c < /data)"\n}}\n'
+    )
+    (repo / "lib.hlb").write_bytes(lib.replace("\n", "\r\n").encode())
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "crlf")
+    git(repo, "tag", "v1")
+    (repo / "lib.hlb").write_bytes(lib.replace("one ", "caf\xe9 ").encode("latin-1"))
+    git(repo, "commit", "-q", "-am", "latin-1")
+    git(repo, "tag", "v2")
+    build = tmp_path / "build.hlb"
+    main = f'import lib from "{url}/enc-{nonce}@TAG:lib.hlb"\n\nfs default() {{\n\tlib.greet\n}}\n'
+    build.write_text(main.replace("TAG", "v1"))
+    r = engine.hlb("run", "--progress", "plain", str(build))
+    assert r.returncode == 0, r.stderr
+    size = len(f"one {nonce}\ntwo")  # dedented, LF, no carriage returns
+    assert re.search(rf"#\d+ \d+\.\d+ size-{nonce}=\s*{size}$", r.stderr, re.M), r.stderr
+    build.write_text(main.replace("TAG", "v2"))
+    r = engine.hlb("run", str(build))
+    assert r.returncode == 1
+    error = "<import lib>/lib.hlb:6:6: error: the file is not valid UTF-8: byte 0xe9 [invalid-utf8]"
+    assert error in r.stderr, r.stderr
