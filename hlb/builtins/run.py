@@ -355,10 +355,10 @@ def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
 def cache_mount(call: Call, mount_point: str) -> RunMount:
     """Mount a persistent cache directory at `mountPoint`, kept between builds.
 
-    For compiler and package-manager caches (`~/.cache/go-build`, `~/.npm`),
-    like Dockerfile's `RUN --mount=type=cache`. The id defaults to the mount
-    point, sharing to `shared`. Options: `id`, `sharing`, `readonly`, `uid`,
-    `gid`, `mode`.
+    Like Dockerfile's `RUN --mount=type=cache`. One id with one `uid`/`gid`/`mode`
+    is one cache, whatever its sharing (default `shared`); the id defaults to the
+    cleaned mount point (`/root/.npm/` is `/root/.npm`). Options: `id`,
+    `sharing`, `readonly`, `uid`, `gid`, `mode`.
 
     Example: `run "go build ./..." with option { cacheMount "/root/.cache/go-build"; }`
     """
@@ -406,10 +406,10 @@ def readonly_rootfs(call: Call) -> ReadonlyRootfs:
 def ignore_cache(call: Call) -> IgnoreCache:
     """Always execute this `run`, never reusing a cached result.
 
-    The exec op is marked with LLB's own `ignore_cache` (Go's `llb.IgnoreCache`;
-    openllb/hlb adds a random env var instead), so its cache key stays stable
-    while BuildKit runs it again; the cache mounts it uses are reset, and
-    the steps that follow it are rebuilt.
+    The exec op is marked with LLB's `ignore_cache` (openllb/hlb adds a random
+    env var instead): BuildKit runs it again and rebuilds the steps after it,
+    and first empties the caches of its cache mounts' ids (on v0.13 only for
+    mounts without `uid`/`gid`/`mode`).
 
     Example: `run "apk update" with ignoreCache`
     """
@@ -512,9 +512,10 @@ def mount_readonly(call: Call) -> Readonly:
 def mount_cache(call: Call, cacheid: str, sharingmode: str) -> CacheOpt:
     """Make the mount a persistent cache, kept between builds under `cacheid`.
 
-    The cache starts as the input. `sharingmode` is `shared`, `private` or
-    `locked`, as for `cacheMount`'s `sharing`, which is the simpler way to
-    get a plain cache directory. A cache mount cannot be bound.
+    The cache starts as the input, which is part of its identity: one `cacheid`
+    over another input is another cache. `sharingmode` is `shared`, `private`
+    or `locked`, as for `cacheMount`'s `sharing`, the simpler way to get a
+    plain cache directory. A cache mount cannot be bound.
 
     Example: `mount scratch "/root/.cache" with cache("go-build", "locked")`
     """
@@ -559,9 +560,11 @@ def cache_mount_readonly(call: Call) -> Readonly:
 
 @builtin("option::cacheMount id(string cacheid)")
 def cache_mount_id(call: Call, cacheid: str) -> CacheId:
-    """Name the cache: `run`s that use the same id share one cache.
+    """Name the cache: `run`s that use the same id (and `uid`/`gid`/`mode`) share one cache.
 
-    Without it the id is the mount point, as Dockerfile's cache mounts have it.
+    Without it the id is the mount point, cleaned as Dockerfile's frontend
+    does. The id is not part of the step's cache key (unless it is the mount
+    point and sharing is `shared`), so renaming it does not rerun a cached step.
 
     Example: `cacheMount "/root/.cache/go-build" with id("go-build")`
     """
@@ -575,7 +578,8 @@ def cache_mount_sharing(call: Call, mode: str) -> Sharing:
     """How concurrent builds share the cache: `shared`, `private` or `locked`.
 
     `shared` (default): all write at once; `private`: each concurrent writer
-    gets its own copy; `locked`: one writer at a time, the others wait.
+    gets its own copy; `locked`: one writer at a time, the others wait. It is
+    not part of the cache: uses with other modes share its contents.
 
     Example: `cacheMount "/var/cache/apt" with sharing("locked")`
     """
@@ -587,6 +591,8 @@ def cache_mount_uid(call: Call, id: int) -> Owner:
     """Set the numeric owner of the cache directory.
 
     The default is 0 (root); set it when the command runs as another user.
+    Each `uid`/`gid`/`mode` combination is a cache of its own, and a mount
+    with any of them is another cache than one without.
 
     Example: `cacheMount "/home/node/.npm" with option { uid 1000; gid 1000; }`
     """
@@ -598,6 +604,7 @@ def cache_mount_gid(call: Call, id: int) -> Owner:
     """Set the numeric group of the cache directory.
 
     The default is 0 (root); set it when the command runs as another group.
+    Like `uid`, it makes the mount another cache.
 
     Example: `cacheMount "/home/node/.npm" with gid(1000)`
     """
@@ -608,7 +615,8 @@ def cache_mount_gid(call: Call, id: int) -> Owner:
 def cache_mount_mode(call: Call, filemode: int) -> Owner:
     """Set the permissions of the cache directory.
 
-    The default is 0o755; they apply when the cache is first created.
+    The default is 0o755. Like `uid`, it makes the mount another cache: each
+    mode has its own directory, created with that mode.
 
     Example: `cacheMount "/cache" with mode(0o700)`
     """

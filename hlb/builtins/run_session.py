@@ -71,10 +71,16 @@ class Patterns:
 
 
 def mount_point(call: Call, text: str, arg: int) -> str:
-    """The absolute mount point (a relative one joins the working dir); ``arg`` locates errors."""
+    """The absolute mount point, cleaned as Go's ``path.Clean`` does; ``arg`` locates errors.
+
+    A relative one joins the working dir. ``//x`` becomes ``/x`` (``normpath``
+    keeps POSIX's two leading slashes), so a cache's default id, the mount
+    point, is the one Dockerfile's frontend gives it.
+    """
     if not text:
         call.fail(cat.invalid_value(call.arg_span(arg), "empty mount point"))
-    return posixpath.normpath(join_dir(call.fs.state.cwd, text))
+    cleaned = posixpath.normpath(join_dir(call.fs.state.cwd, text))
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
 
 
 def local_path(call: Call, path: str, arg: int) -> tuple[str, str]:

@@ -5,9 +5,16 @@
 * unused imports (fixed by deleting the declaration) and unused functions that
   cannot be targets (``string``, ``int``, ``bool`` and option functions that
   nothing calls or exports; ``fs`` and ``pipeline`` functions are targets);
-* cache ids used with conflicting sharing modes, across ``cacheMount`` and
-  ``mount ... with cache(...)`` in the module: BuildKit keeps one cache per id,
-  so mixing ``locked`` and ``shared`` on one id silently weakens the lock.
+* cache mounts that do not mean what they look like. These are judged on the
+  compiled mounts (:class:`CacheUse`, which :mod:`hlb.compiler.cache_mounts`
+  collects from every ``fs`` function without parameters of the module and of
+  the local modules it imports), not on the syntax: ``cacheMount "/root/.npm/"``
+  and ``cacheMount "/root/.npm"`` are one cache because they compile to one id.
+  In BuildKit a cache is its id plus the mount's base (the input, which is how
+  ``uid``/``gid``/``mode`` are implemented); sharing is not part of it. So:
+  one cache used with different sharing modes; one id used with different
+  bases (two caches, probably not meant); a default id (the mount point) of
+  one module that another module also uses (they silently share data).
 """
 
 from __future__ import annotations
@@ -21,8 +28,6 @@ from hlb.diagnostics import catalog as cat
 from hlb.source import Span
 from hlb.syntax import ast
 from hlb.types import Kind
-
-DEFAULT_SHARING = "shared"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +43,35 @@ class Finding:
     fix: tuple[Edit, ...] = ()
 
 
-def lint(checked: CheckedModule, check_diagnostics: Sequence[Diagnostic]) -> list[Finding]:
-    """Findings for ``checked``; ``check_diagnostics`` are the checker's (for its deprecations)."""
+@dataclass(frozen=True, slots=True)
+class CacheUse:
+    """One compiled cache mount: where it was written and what BuildKit gets.
+
+    ``id`` is the cache id as compiled (a default id is the normalised mount
+    point); ``default`` says the id is the mount point; ``base`` identifies the
+    mount's input ("" when it has none) and ``base_text`` describes it
+    ("uid 1000, gid 0, mode 0o755", "the input built at lib.hlb:3:9"...);
+    ``module`` names the module the mount is written in ("" for the linted one).
+    """
+
+    span: Span
+    target: str
+    id: str
+    sharing: str
+    default: bool
+    base: str = ""
+    base_text: str = "no uid, gid or mode"
+    module: str = ""
+
+
+def lint(
+    checked: CheckedModule, check_diagnostics: Sequence[Diagnostic], cache_uses: Sequence[CacheUse] = ()
+) -> list[Finding]:
+    """Findings for ``checked``; ``check_diagnostics`` are the checker's (for its deprecations).
+
+    ``cache_uses`` are the module's compiled cache mounts (those of the modules
+    it imports included); without them no cache findings are made.
+    """
     file = checked.module.file
     findings = [
         Finding(d, _deprecation_fix(checked.module, d))
@@ -47,8 +79,13 @@ def lint(checked: CheckedModule, check_diagnostics: Sequence[Diagnostic]) -> lis
         if d.code is cat.DEPRECATED and d.primary.span.file is file
     ]
     findings += _unused(checked)
-    findings += _sharing_conflicts(checked.module)
-    return sorted(findings, key=lambda f: f.diagnostic.primary.span.start)
+    findings += cache_findings(cache_uses)
+    return sorted(findings, key=lambda f: (f.diagnostic.primary.span.file is not file, _where(f)))
+
+
+def _where(f: Finding) -> tuple[str, int]:
+    span = f.diagnostic.primary.span
+    return span.file.name, span.start
 
 
 def apply(text: str, findings: Sequence[Finding]) -> str:
@@ -107,78 +144,66 @@ def _delete_line(text: str, span: Span) -> Edit:
     return Edit(start, end, "")
 
 
-# -- cache sharing ---------------------------------------------------------------
+# -- cache mounts ------------------------------------------------------------------
 
 
-def _sharing_conflicts(module: ast.Module) -> Iterator[Finding]:
-    uses: dict[str, list[tuple[Span, str]]] = {}
-    for stmt in _calls(module):
-        use = _cache_use(stmt)
-        if use is not None:
-            cache_id, span, mode = use
-            uses.setdefault(cache_id, []).append((span, mode))
-    for cache_id, found in uses.items():
-        first_span, first_mode = found[0]
-        reported: set[str] = {first_mode}
-        for span, mode in found[1:]:
-            if mode not in reported:
-                reported.add(mode)
-                yield Finding(cat.cache_sharing_conflict(span, cache_id, mode, first_span, first_mode))
+def cache_findings(uses: Sequence[CacheUse]) -> list[Finding]:
+    """The cache-mount findings of ``uses`` (any order; repeated uses of one call count once)."""
+    modules: dict[str, int] = {}
+    for u in uses:
+        modules.setdefault(u.module, len(modules))
+    unique = sorted(
+        {(u.span.file.name, u.span.start, u.span.end, u.id, u.sharing, u.base): u for u in uses}.values(),
+        key=lambda u: (u.module != "", modules[u.module], u.span.file.name, u.span.start),
+    )
+    by_id: dict[str, list[CacheUse]] = {}
+    for u in unique:
+        by_id.setdefault(u.id, []).append(u)
+    out: list[Finding] = []
+    for group in by_id.values():
+        out += _cache_group(group)
+    return out
 
 
-def _cache_use(stmt: ast.CallStmt) -> tuple[str, Span, str] | None:
-    """(id, span, sharing) of a cache mount whose id and mode are constants, else None."""
-    name = stmt.func.text
-    opts = list(_options(stmt.with_))
-    if name == "cacheMount" and len(stmt.args) == 1:
-        cache_id = _const(stmt.args[0])
-        mode: str | None = DEFAULT_SHARING
-        for opt_name, args in opts:
-            if opt_name == "id" and len(args) == 1:
-                cache_id = _const(args[0])
-            elif opt_name == "sharing" and len(args) == 1:
-                mode = _const(args[0])
-        if cache_id is not None and mode is not None:
-            return cache_id, stmt.span, mode
-    if name == "mount":
-        for opt_name, args in opts:
-            if opt_name == "cache" and len(args) == 2:
-                cache_id, mode = _const(args[0]), _const(args[1])
-                if cache_id is not None and mode is not None:
-                    return cache_id, stmt.span, mode
-    return None
+def _cache_group(group: list[CacheUse]) -> Iterator[Finding]:
+    """Findings among the uses of one id, earliest first; a use gets at most one finding."""
+    reported: set[int] = set()
+    # A default id shared across modules: the modules' builds read and write each other's cache.
+    for i, u in enumerate(group):
+        for v in group[:i]:
+            if u.module != v.module and u.base == v.base and (u.default or v.default):
+                reported.add(i)
+                yield Finding(
+                    cat.cache_id_collision(u.span, u.id, u.module, v.span, v.module, _namespaced(u), u.default)
+                )
+                break
+    # One id, several bases: several caches.
+    first_of: dict[str, CacheUse] = {}
+    for i, u in enumerate(group):
+        if u.base in first_of:
+            continue
+        first_of[u.base] = u
+        if len(first_of) > 1 and i not in reported:
+            reported.add(i)
+            v = group[0]
+            yield Finding(cat.cache_base_conflict(u.span, u.id, u.base_text, _other(u, v), v.base_text))
+    # One cache, several sharing modes.
+    for base in first_of:
+        same = [(i, u) for i, u in enumerate(group) if u.base == base]
+        first = same[0][1]
+        seen = {first.sharing}
+        for i, u in same[1:]:
+            if u.sharing not in seen and i not in reported:
+                seen.add(u.sharing)
+                reported.add(i)
+                yield Finding(cat.cache_sharing_conflict(u.span, u.id, u.sharing, _other(u, first), first.sharing))
 
 
-def _options(with_: ast.Expr | None) -> Iterator[tuple[str, tuple[ast.Expr, ...]]]:
-    if isinstance(with_, ast.CallExpr):
-        yield with_.func.text, with_.args
-    elif isinstance(with_, ast.FuncLit):
-        for stmt in with_.body.stmts:
-            if isinstance(stmt, ast.CallStmt):
-                yield stmt.func.text, stmt.args
+def _other(u: CacheUse, v: CacheUse) -> Span | None:
+    """``v``'s span as a secondary label of ``u``'s finding (None when it is the same call)."""
+    return None if (u.span.file.name, u.span.start) == (v.span.file.name, v.span.start) else v.span
 
 
-def _const(expr: ast.Expr) -> str | None:
-    return expr.value if isinstance(expr, ast.StringLit) and expr.is_constant else None
-
-
-def _calls(module: ast.Module) -> Iterator[ast.CallStmt]:
-    """Every call statement in the module, nested blocks included, in source order."""
-
-    def block(b: ast.Block) -> Iterator[ast.CallStmt]:
-        for stmt in b.stmts:
-            if isinstance(stmt, ast.CallStmt):
-                yield stmt
-                for e in (*stmt.args, *((stmt.with_,) if stmt.with_ is not None else ())):
-                    yield from expr(e)
-
-    def expr(e: ast.Expr) -> Iterator[ast.CallStmt]:
-        if isinstance(e, ast.FuncLit):
-            yield from block(e.body)
-        elif isinstance(e, ast.CallExpr):
-            for a in e.args:
-                yield from expr(a)
-
-    for decl in module.decls:
-        if isinstance(decl, ast.FuncDecl) and decl.body is not None:
-            yield from block(decl.body)
+def _namespaced(u: CacheUse) -> str:
+    name = u.module or "app"
+    return f"{name}{u.id}" if u.id.startswith("/") else f"{name}/{u.id}"

@@ -1,4 +1,10 @@
-"""``hlb lint``: deprecated forms, unused names and conflicting cache sharing; ``--fix`` rewrites."""
+"""``hlb lint``: deprecated forms, unused names and cache mounts that mislead; ``--fix`` rewrites.
+
+The cache findings are judged on the compiled mounts: this command compiles
+the module's ``fs`` functions without a daemon (:mod:`hlb.compiler.cache_mounts`)
+and hands the mounts to :func:`hlb.checker.lint.lint`, since the checker does not
+import the compiler.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,9 @@ from typing import Any
 from hlb.checker import ModuleLoader, check_module
 from hlb.checker.lint import Finding, apply, lint
 from hlb.cli.common import STDIN, cannot_read, cannot_write, hlb_files, print_diagnostics, read_source, rewrite
+from hlb.compiler.cache_mounts import cache_uses
+from hlb.diagnostics import Diagnostic
+from hlb.llb import default_platform
 from hlb.source import SourceFile
 from hlb.syntax import parse_module
 
@@ -16,7 +25,7 @@ from hlb.syntax import parse_module
 def add_parser(commands: Any) -> None:
     p = commands.add_parser(
         "lint",
-        help="report deprecated forms, unused names and cache-sharing conflicts",
+        help="report deprecated forms, unused names and cache mounts that conflict",
         description="Check modules and report findings beyond errors. The exit status is 1 when there is "
         "any finding; --fix rewrites the mechanical ones (deprecated forms, unused imports) in place.",
     )
@@ -30,12 +39,13 @@ def run_lint(args: argparse.Namespace) -> int:
     for path in missing:
         cannot_read(path, FileNotFoundError(2, "no such file or directory"))
     status = 1 if missing else 0
+    shown: set[tuple[str, str, int, str]] = set()  # a finding in an imported module is shown once
     for path in files:
-        status = max(status, _lint_file(path, args.fix and path != STDIN))
+        status = max(status, _lint_file(path, args.fix and path != STDIN, shown))
     return status
 
 
-def _lint_file(path: str, fix: bool) -> int:
+def _lint_file(path: str, fix: bool, shown: set[tuple[str, str, int, str]]) -> int:
     findings, errors, source = _findings(path)
     if errors is None or source is None:
         return 1
@@ -50,7 +60,7 @@ def _lint_file(path: str, fix: bool) -> int:
         findings, errors, source = _findings(path)
         if errors is None:
             return 1
-    print_diagnostics([*errors, *(f.diagnostic for f in findings)])
+    print_diagnostics([*errors, *(d for d in (f.diagnostic for f in findings) if _first(d, shown))])
     if any(f.fix for f in findings) and not fix:
         print(f"hlb: run `hlb lint --fix {path}` to fix what can be fixed mechanically", file=sys.stderr)
     return 1 if errors or findings else 0
@@ -68,4 +78,13 @@ def _findings(path: str) -> tuple[list[Finding], list[Any] | None, SourceFile | 
         return [], parsed.diagnostics, source
     result = check_module(parsed.module, ModuleLoader())
     errors = [d for d in (*parsed.diagnostics, *result.diagnostics) if d.is_error]
-    return lint(result.checked, result.diagnostics), errors, source
+    uses = [] if errors else cache_uses(result.checked, default_platform())
+    return lint(result.checked, result.diagnostics, uses), errors, source
+
+
+def _first(d: Diagnostic, shown: set[tuple[str, str, int, str]]) -> bool:
+    key = (d.code.slug, d.span.file.name, d.span.start, d.message)
+    if key in shown:
+        return False
+    shown.add(key)
+    return True

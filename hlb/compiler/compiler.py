@@ -100,6 +100,7 @@ def compile_targets(
     push: Callable[[Solve], str] | None = None,
     args: Mapping[str, ArgValue] | None = None,
     arg_spans: Mapping[str, Span] | None = None,
+    observe: Callable[[Span, object], None] | None = None,
 ) -> CompileResult:
     """Compile each named target; ``target_spans`` locate the names on the command line.
 
@@ -107,9 +108,11 @@ def compile_targets(
     see :mod:`hlb.compiler.target_args`); ``arg_spans`` locate each ``NAME=VALUE``.
     ``push`` runs a push solve while compiling and returns its digest (for
     `dockerPush ... as digest`); without it such binds are diagnostics.
+    ``observe`` is called with the span and the value of every option item a
+    builtin option call lowers to (``hlb lint`` locates cache mounts with it).
     """
     result = CompileResult()
-    compiler = _Compiler(checked, platform, resolver, manifests, push)
+    compiler = _Compiler(checked, platform, resolver, manifests, push, observe)
     found: list[TargetDecl] = []
     for name in names:
         try:
@@ -176,8 +179,10 @@ class _Compiler:
         resolver: ImageResolver | None = None,
         manifests: ManifestResolver | None = None,
         push: Callable[[Solve], str] | None = None,
+        observe: Callable[[Span, object], None] | None = None,
     ) -> None:
         self.checked = checked
+        self._observe = observe
         self.platform = platform
         self._resolver = resolver
         self._manifests = manifests
@@ -364,7 +369,10 @@ class _Compiler:
             call = Call(b.name, node.span, tuple(a.span for a in args), self.subject[-1], options, self, binds)
             self.calling = node.span
             base = current if isinstance(current, Options) else Options()
-            return base.append(b.lower(call, *bargs))
+            item = b.lower(call, *bargs)
+            if self._observe is not None:
+                self._observe(node.span, item)
+            return base.append(item)
         options = self.options(b, with_, current, frame)
         call = Call(b.name, node.span, tuple(a.span for a in args), current, options, self, binds)
         self.calling = node.span

@@ -55,7 +55,13 @@ NO_BIND_CLOSURE = _code("E0414", "no-bind-closure", "`as` inside an option funct
 # W0xxx: warnings, reported by `hlb check`/`run` and failing `hlb lint`
 DEPRECATED = _code("W0001", "deprecated", "a deprecated form that still works; `hlb lint --fix` rewrites it")
 UNUSED = _code("W0002", "unused", "a function or import that nothing uses")
-CACHE_SHARING_CONFLICT = _code("W0003", "cache-sharing-conflict", "one cache id used with different sharing modes")
+CACHE_SHARING_CONFLICT = _code("W0003", "cache-sharing-conflict", "one cache used with different sharing modes")
+CACHE_BASE_CONFLICT = _code(
+    "W0004", "cache-base-conflict", "one cache id used with different uid/gid/mode or inputs: separate caches"
+)
+CACHE_ID_COLLISION = _code(
+    "W0005", "cache-id-collision", "a module's default cache id that another module also uses: one shared cache"
+)
 
 # E05xx: compilation
 INVALID_IMAGE_REF = _code("E0501", "invalid-image-ref", "an image reference that does not parse")
@@ -280,15 +286,49 @@ def unused(span: Span, what: str, name: str, hint: str | None = None) -> Diagnos
     return _diag(UNUSED, span, f"{what} `{name}` is never used", severity=Severity.WARNING, hint=hint)
 
 
-def cache_sharing_conflict(span: Span, cache_id: str, mode: str, other: Span, other_mode: str) -> Diagnostic:
+def cache_sharing_conflict(span: Span, cache_id: str, mode: str, other: Span | None, other_mode: str) -> Diagnostic:
+    where = f" at {other}" if other is not None else " elsewhere"
     return _diag(
         CACHE_SHARING_CONFLICT,
         span,
-        f"cache `{cache_id}` is used with sharing `{mode}` here and `{other_mode}` elsewhere",
+        f"cache `{cache_id}` is used with sharing `{mode}` here and `{other_mode}`{where}",
         label=f"sharing `{mode}`",
-        secondary=[Label(other, f"sharing `{other_mode}`")],
+        secondary=[Label(other, f"sharing `{other_mode}`")] if other is not None else [],
         severity=Severity.WARNING,
-        hint="BuildKit keeps one cache per id; give every use of an id the same sharing mode",
+        hint="sharing is not part of a cache's identity: both uses get the same cache, each with its own mode, "
+        "so neither mode holds; give every use of the cache the same sharing mode",
+    )
+
+
+def cache_base_conflict(span: Span, cache_id: str, base: str, other: Span | None, other_base: str) -> Diagnostic:
+    where = f" at {other}" if other is not None else " elsewhere"
+    return _diag(
+        CACHE_BASE_CONFLICT,
+        span,
+        f"cache id `{cache_id}` is used with {base} here and with {other_base}{where}: "
+        "BuildKit keeps a separate cache for each",
+        label=base,
+        secondary=[Label(other, other_base)] if other is not None else [],
+        severity=Severity.WARNING,
+        hint="a cache is its id plus the mount's base, and `uid`, `gid`, `mode` (or a mount's input) make the base; "
+        "use the same ones everywhere to share one cache, or different ids if two caches are meant",
+    )
+
+
+def cache_id_collision(
+    span: Span, cache_id: str, module: str, other: Span, other_module: str, namespaced: str, default: bool
+) -> Diagnostic:
+    owner = f"module `{module}`" if module else "this module"
+    user = f"module `{other_module}`" if other_module else f"{other.file.name}"
+    return _diag(
+        CACHE_ID_COLLISION,
+        span,
+        f"cache `{cache_id}` of {owner} is also used by {user}: they share one cache and each other's files",
+        label="the id defaults to the mount point" if default else f"id `{cache_id}`",
+        secondary=[Label(other, "also used here")],
+        severity=Severity.WARNING,
+        hint=f'give the module\'s mount an id of its own, e.g. `with id("{namespaced}")`; '
+        "keep the id only if the two are meant to share",
     )
 
 
