@@ -61,6 +61,15 @@ class TagChecker(Protocol):
         ...
 
 
+@runtime_checkable
+class ImageProber(Protocol):
+    """A daemon that says whether it has an image without reporting a missing one as a failed step."""
+
+    def has_image(self, ref: str, platform: Platform) -> bool:
+        """Whether the daemon resolves ``ref`` for ``platform``; raises :class:`ResolveError` if it cannot tell."""
+        ...
+
+
 class Presence(enum.Enum):
     """Whether an image a mount is primed from exists, as far as compiling can tell."""
 
@@ -88,6 +97,8 @@ def presence(ref: str, platform: Platform, registry: object, daemon: ImageResolv
     if daemon is None:
         return Presence.NOT_IN_REGISTRY
     try:
+        if isinstance(daemon, ImageProber):
+            return Presence.FOUND if daemon.has_image(ref, platform) else Presence.MISSING
         daemon.resolve(ref, platform)
     except ResolveError:
         return Presence.MISSING

@@ -151,6 +151,27 @@ def test_an_image_only_in_the_engines_store_is_mounted() -> None:
     assert c.notices == [] and daemon.asked == [MODULES]
 
 
+class ProbingDaemon(FakeDaemon):
+    """A daemon that answers whether it has an image quietly (GatewayResolver.has_image)."""
+
+    def __init__(self, store: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        super().__init__(store)
+        self.probed: list[str] = []
+
+    def has_image(self, ref: str, platform: Platform) -> bool:
+        self.probed.append(ref)
+        return ref in self.store
+
+
+@pytest.mark.parametrize(("store", "empty"), [(set(), True), ({MODULES}, False)], ids=["missing", "in-store"])
+def test_a_daemon_that_can_probe_is_asked_quietly(store: set[str], empty: bool) -> None:
+    daemon = ProbingDaemon(store)
+    c = compiled(registry=FakeRegistry(), daemon=daemon)
+    _, op = exec_of(c)
+    assert (mount_at(op, "/src/node_modules")["input"] == "-1") is empty
+    assert daemon.probed == [MODULES] and daemon.asked == []  # never `resolve`, whose failure shows as a step
+
+
 def test_an_unreachable_registry_keeps_the_image_as_written() -> None:
     # The offline busybox:latest: Docker Hub cannot be reached, the engine's store has it.
     text = PRIMED.replace(MODULES, "busybox:latest")
