@@ -93,4 +93,4 @@ def compile_source(
     warnings = checked.diagnostics + [d for d in result.diagnostics if not d.is_error]
     if not result.ok:
         raise HlbError(warnings + result.diagnostics)
-    return Compiled(source, checked.checked, result.targets, warnings, result.attachments)
+    return Compiled(source, checked.checked, result.targets, warnings, result.attachments, result.notices)

@@ -10,6 +10,7 @@ image resolver may also be a :class:`FrontendRunner` (the solver's is): the
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -48,6 +49,60 @@ class ManifestResolver(Protocol):
     def manifest(self, ref: str, platform: Platform) -> ResolvedManifest:
         """Fetch the manifest of ``ref`` for ``platform`` from its registry; raises :class:`ResolveError`."""
         ...
+
+
+@runtime_checkable
+class TagChecker(Protocol):
+    """Says whether a tag exists in its registry without fetching the image (a ``HEAD`` of its manifest)."""
+
+    def exists(self, ref: str) -> bool:
+        """True when the registry serves ``ref``'s manifest, False when it answers that the tag or the
+        repository does not exist (HTTP 404); raises :class:`ResolveError` when it cannot tell."""
+        ...
+
+
+@runtime_checkable
+class ImageProber(Protocol):
+    """A daemon that says whether it has an image without reporting a missing one as a failed step."""
+
+    def has_image(self, ref: str, platform: Platform) -> bool:
+        """Whether the daemon resolves ``ref`` for ``platform``; raises :class:`ResolveError` if it cannot tell."""
+        ...
+
+
+class Presence(enum.Enum):
+    """Whether an image a mount is primed from exists, as far as compiling can tell."""
+
+    FOUND = "found"  # the registry (or the daemon, from its own image store) has it
+    MISSING = "missing"  # the registry has no such tag and the daemon cannot resolve it either
+    NOT_IN_REGISTRY = "not in registry"  # the registry has no such tag; no daemon was asked (`hlb run --tree`)
+    UNKNOWN = "unknown"  # no registry client, or the registry could not be asked (offline, refused access)
+
+
+def presence(ref: str, platform: Platform, registry: object, daemon: ImageResolver | None) -> Presence:
+    """Whether ``ref`` (a normalised reference with a tag) exists for a build on ``platform``.
+
+    The registry is asked first: it is there without a daemon (``hlb run --tree``)
+    and a ``HEAD`` is cheap. Only its 404 counts as missing; then a connected
+    daemon has the last word, since its own image store (``docker build``,
+    ``docker tag``) and its registry configuration may have the image.
+    """
+    if not isinstance(registry, TagChecker):
+        return Presence.UNKNOWN
+    try:
+        if registry.exists(ref):
+            return Presence.FOUND
+    except ResolveError:
+        return Presence.UNKNOWN
+    if daemon is None:
+        return Presence.NOT_IN_REGISTRY
+    try:
+        if isinstance(daemon, ImageProber):
+            return Presence.FOUND if daemon.has_image(ref, platform) else Presence.MISSING
+        daemon.resolve(ref, platform)
+    except ResolveError:
+        return Presence.MISSING
+    return Presence.FOUND
 
 
 # Frontends every BuildKit registers under these names (moby's builder-next and buildkitd alike):

@@ -10,9 +10,9 @@ from hlb.diagnostics import catalog as cat
 from hlb.llb import Constraints, Platform, SourceLocation
 from hlb.llb.reference import Reference
 from hlb.llb.reference import parse as parse_ref
-from hlb.resolver import ImageResolver, ManifestResolver
+from hlb.resolver import ImageResolver, ManifestResolver, Presence
 from hlb.source import Span
-from hlb.values import Attachment, Effect, FsValue, Options, Value
+from hlb.values import Attachment, Effect, FsValue, Notice, Options, Value
 
 
 class CompileError(Exception):
@@ -55,6 +55,14 @@ class CompileContext(Protocol):
         """The absolute directory of the module containing ``span`` (relative local paths join it)."""
         ...
 
+    def notice(self, notice: Notice) -> None:
+        """Tell the user something about one step (``hlb run --tree`` and the run summary show it)."""
+        ...
+
+    def image_presence(self, ref: str, platform: Platform) -> Presence:
+        """Whether the image ``ref`` (normalised, with a tag) exists (:func:`hlb.resolver.presence`), asked once."""
+        ...
+
     def push_now(self, effect: Effect) -> str:
         """Run the push ``effect`` while compiling and return the pushed digest (for `as digest`).
 
@@ -72,7 +80,8 @@ class Call:
     current: Value
     options: Options
     ctx: CompileContext
-    binds: frozenset[str] = frozenset()  # the effects bound with `as` at this call (`target`, `digest`...)
+    binds: frozenset[str] = frozenset()  # the effects whose bind is being evaluated (`target`, `digest`...)
+    declared: frozenset[str] = frozenset()  # the effects this call binds with `as` in the source, bound now or not
 
     @property
     def fs(self) -> FsValue:

@@ -18,11 +18,16 @@ from hlb.builtins.call import Call
 from hlb.builtins.registry import builtin
 from hlb.builtins.run_session import RunSecret, RunSSH, mount_point
 from hlb.diagnostics import catalog as cat
-from hlb.llb import CacheSharing, Mkdir, Mkfile, Mount, NetMode, RunOptions, SecurityMode, State
+from hlb.llb import CacheSharing, Mkdir, Mkfile, Mount, NetMode, Output, RunOptions, SecurityMode, State
+from hlb.llb.definition import marshal
 from hlb.llb.exec import HostIP
 from hlb.llb.file import Chown
+from hlb.llb.reference import parse as parse_ref
+from hlb.llb.source import SourceOp
 from hlb.llb.state import join_dir
-from hlb.values import FsValue
+from hlb.resolver import Presence
+from hlb.source import Span
+from hlb.values import FsValue, Notice
 
 SHARING_MODES = ("shared", "private", "locked")
 NETWORK_MODES = ("unset", "host", "none")
@@ -51,13 +56,15 @@ class RunUser:
 class RunMount:
     """A mount of a ``run``; ``fs`` is the mounted filesystem (None for ``cacheMount``).
 
-    ``bound``: the mount is the ``as`` bind being evaluated, so it keeps an
-    output and the ``run`` returns it.
+    ``bound``: the mount is the ``as`` bind being evaluated, so the ``run``
+    returns it. ``note``: what the run summary says about it (a primed mount
+    that starts empty), located at the exec.
     """
 
     mount: Mount
     fs: FsValue | None = None
     bound: bool = False
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,11 @@ class Readonly:
 @dataclass(frozen=True, slots=True)
 class ReadonlyRootfs:
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class RequireImage:
+    span: Span  # where `requireImage` was written
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +176,13 @@ def lower_run(call: Call, command: tuple[str, ...]) -> FsValue:
         constraints=constraints,
     )
     exec_state = state.run(args, run_opts)
+    notes = [m.note for m in run_mounts if m.note]
+    if notes:
+        # The step is the exec: every solve whose graph has it shows the notes.
+        step = marshal(Output(exec_state.op), state.platform or call.ctx.platform).head
+        assert step is not None
+        for text in notes:
+            call.ctx.notice(Notice(text, step))
     history = "RUN " + " ".join(args)
     bound = next((m for m in reversed(run_mounts) if m.bound), None)
     if bound is not None and bound.fs is not None:
@@ -313,9 +332,10 @@ def run_user(call: Call, name: str) -> RunUser:
 def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
     """Mount a filesystem at `mountPoint` for this `run`.
 
-    Writes to the mount are discarded, unless the mount is bound with
-    `as name`: `name` is then the mount's filesystem after the run, with the
-    input's image config. Options: `readonly`, `tmpfs`, `sourcePath`, `cache`.
+    Writes are discarded unless the mount is bound with `as name`: `name` is
+    then the mount's filesystem after the run. A writable mount of an image by
+    tag starts empty while the image does not exist yet. Options: `readonly`,
+    `tmpfs`, `sourcePath`, `cache`, `requireImage`.
 
     Example: `run "ls /src" with option { mount fs { local "."; } "/src" with readonly; }`
     """
@@ -327,6 +347,17 @@ def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
     selector = source_path.path if source_path else ""
     bound = "target" in call.binds
     source = input.state.output
+    primed = None if readonly or cache or source_path or opts.has(Tmpfs) else primed_image(input)
+    require = opts.last(RequireImage)
+    if require is not None and primed is None:
+        call.fail(
+            cat.invalid_value(
+                require.span,
+                "`requireImage` applies to a writable mount of an image by tag, which otherwise starts empty "
+                "while the image does not exist",
+                hint="other mounts always need their input: drop `requireImage`",
+            )
+        )
     if opts.has(Tmpfs):
         if cache is not None or source_path is not None:
             call.fail(cat.invalid_value(call.span, "a `tmpfs` mount cannot also be a `cache` or have a `sourcePath`"))
@@ -348,7 +379,50 @@ def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
             )
         m = Mount(target, source, readonly=readonly, selector=selector, cache_id=cache.id, cache_sharing=cache.sharing)
         return RunMount(m, input)
-    return RunMount(Mount(target, source, readonly=readonly, selector=selector, no_output=not bound), input, bound)
+    note = ""
+    if primed is not None:
+        source, note = _prime(call, primed, input, target, require is not None)
+    # A mount written with `as` keeps its output even while its bind is not evaluated, so the
+    # target that runs it and the bind (`snapshotModules`) share one exec, which runs once.
+    has_output = bound or "target" in call.declared
+    m = Mount(target, source, readonly=readonly, selector=selector, no_output=not has_output)
+    return RunMount(m, input, bound, note)
+
+
+def primed_image(input: FsValue) -> str | None:
+    """The reference of ``input`` when it is exactly an ``image`` source by tag (no digest), else None."""
+    out = input.state.output
+    if out is None or not isinstance(out.vertex, SourceOp):
+        return None
+    ident = out.vertex.identifier
+    if not ident.startswith("docker-image://"):
+        return None
+    ref = parse_ref(ident.removeprefix("docker-image://"))
+    return None if ref.digest else str(ref)
+
+
+def _prime(call: Call, ref: str, input: FsValue, target: str, required: bool) -> tuple[Output | None, str]:
+    """The source of a primed mount and the note about it: its image, or nothing while the image is missing."""
+    found = call.ctx.image_presence(ref, input.state.platform or call.ctx.platform)
+    starts_empty = f"{call.span}: the mount at {target} starts empty"
+    if found is Presence.MISSING:
+        if required:
+            call.fail(
+                cat.invalid_value(
+                    call.arg_span(0),
+                    f"image `{ref}` does not exist (`requireImage`)",
+                    hint="push it first, or drop `requireImage` so that the mount starts empty",
+                )
+            )
+        return None, f"{starts_empty}: `{ref}` does not exist yet"
+    if found is Presence.NOT_IN_REGISTRY:  # no daemon to ask (`hlb run --tree`)
+        if required:
+            return input.state.output, (
+                f"{call.span}: `{ref}` is not in its registry: the build fails unless the engine has it in its "
+                "own image store (`requireImage`)"
+            )
+        return None, f"{starts_empty}: `{ref}` is not in its registry (unless the engine has it in its own image store)"
+    return input.state.output, ""
 
 
 @builtin("option::run cacheMount(string mountPoint)")
@@ -532,6 +606,19 @@ def mount_tmpfs(call: Call) -> Tmpfs:
     Example: `mount scratch "/tmp" with tmpfs`
     """
     return Tmpfs()
+
+
+@builtin("option::mount requireImage()")
+def mount_require_image(call: Call) -> RequireImage:
+    """Make a missing image an error instead of a mount that starts empty.
+
+    A writable mount of an image by tag (a primed mount) starts empty while
+    the image does not exist yet; with `requireImage` compiling fails
+    instead. Only such mounts take it.
+
+    Example: `mount fs { image "127.0.0.1:5000/app/node-modules:latest"; } "/src/node_modules" with requireImage`
+    """
+    return RequireImage(call.span)
 
 
 @builtin("option::mount sourcePath(string path)")

@@ -35,7 +35,7 @@ from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
 from hlb.llb import Constraints, Definition, Platform, Position, Range, SourceLocation, SourceMap, State
 from hlb.llb.source import git as git_source
-from hlb.resolver import ImageResolver, ManifestResolver, ModuleReader, ResolveError
+from hlb.resolver import ImageResolver, ManifestResolver, ModuleReader, Presence, ResolveError, presence
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast
 from hlb.types import FS, STRING, Kind, Type
@@ -48,6 +48,7 @@ from hlb.values import (
     Effect,
     FsValue,
     LocalDir,
+    Notice,
     Options,
     Pipeline,
     Request,
@@ -83,6 +84,7 @@ class CompileResult:
     targets: list[CompiledTarget] = field(default_factory=list)
     attachments: dict[str, Attachment] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)  # about steps of the targets (see Notice)
 
     @property
     def ok(self) -> bool:
@@ -129,6 +131,7 @@ def compile_targets(
         except CompileError as e:
             result.diagnostics.extend(e.diagnostics)
     result.attachments = compiler.attachments
+    result.notices = list(compiler.notices)
     return result
 
 
@@ -195,6 +198,9 @@ class _Compiler:
         self.bound_type: Type | None = None  # the type of the bind being evaluated
         self.calling: Span | None = None  # the builtin call being lowered
         self.fetched: dict[int, CheckedModule] = {}  # id(import) -> the module fetched for it
+        self.notices: dict[Notice, None] = {}  # in the order given, each once
+        self._presence: dict[tuple[str, Platform], Presence] = {}
+        self._declared: dict[int, dict[int, frozenset[str]]] = {}  # id(module) -> id(call) -> effects bound there
 
     # -- CompileContext ----------------------------------------------------------------
 
@@ -219,6 +225,24 @@ class _Compiler:
                     "write one of the two paths differently (e.g. `./sub/token` instead of `./token`)",
                 )
             )
+
+    def notice(self, notice: Notice) -> None:
+        self.notices.setdefault(notice)
+
+    def image_presence(self, ref: str, platform: Platform) -> Presence:
+        key = (ref, platform)
+        if key not in self._presence:
+            self._presence[key] = presence(ref, platform, self._manifests, self._resolver)
+        return self._presence[key]
+
+    def declared_binds(self, module: CheckedModule, node: ast.CallStmt | ast.CallExpr) -> frozenset[str]:
+        """The effects ``node`` binds with ``as`` in its module's source."""
+        calls = self._declared.get(id(module))
+        if calls is None:
+            calls = self._declared[id(module)] = {}
+            for b in module.binds.values():
+                calls[id(b.call)] = calls.get(id(b.call), frozenset()) | {b.effect}
+        return calls.get(id(node), frozenset())
 
     def push_now(self, effect: Effect) -> str:
         where = self.calling or effect.span
@@ -363,10 +387,13 @@ class _Compiler:
             )
         bargs = self.builtin_args(b, args, frame)
         binds = self.active.get(id(node), frozenset())
+        declared = self.declared_binds(frame.module, node)
         if b.type.is_option:
             # An option's lowering sees the value its call applies to (the fs a `run` starts from).
             options = self.options(b, with_, self.subject[-1], frame)
-            call = Call(b.name, node.span, tuple(a.span for a in args), self.subject[-1], options, self, binds)
+            call = Call(
+                b.name, node.span, tuple(a.span for a in args), self.subject[-1], options, self, binds, declared
+            )
             self.calling = node.span
             base = current if isinstance(current, Options) else Options()
             item = b.lower(call, *bargs)
@@ -374,7 +401,7 @@ class _Compiler:
                 self._observe(node.span, item)
             return base.append(item)
         options = self.options(b, with_, current, frame)
-        call = Call(b.name, node.span, tuple(a.span for a in args), current, options, self, binds)
+        call = Call(b.name, node.span, tuple(a.span for a in args), current, options, self, binds, declared)
         self.calling = node.span
         result: Value = b.lower(call, *bargs)
         result = _carry(current, result, *bargs, *_option_values(options))

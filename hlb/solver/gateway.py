@@ -17,6 +17,11 @@ other source is an image run through ``gateway.v0`` with ``source=<ref>``, as
 openllb/hlb does. The gateway build's session serves no local directories,
 secrets or SSH agents, so a frontend input cannot read them.
 
+Existence. :meth:`GatewayResolver.has_image` resolves like :meth:`resolve`, for
+a mount primed from an image that may not exist yet: a missing image is then
+an answer, not an error, so the progress of that resolution is not shown (its
+vertex is named with :data:`PROBE_PREFIX` and filtered out of the status).
+
 Resolve mode. ``ResolveImageConfigRequest.ResolveMode`` is always sent
 explicitly. On the Docker engine it is ``default``, which the engine takes as
 "prefer the engine's image store, else the registry": an image that exists only
@@ -44,6 +49,7 @@ from hlb._proto import control_pb2, gateway_pb2, gateway_pb2_grpc, ops_pb2
 from hlb.llb.definition import Definition
 from hlb.llb.platform import Platform
 from hlb.llb.reference import parse as parse_ref
+from hlb.progress.events import StatusBatch
 from hlb.resolver import BUILTIN_FRONTENDS, FrontendError, FrontendResult, ResolvedImage, ResolveError
 from hlb.session import Session, new_id
 from hlb.solver.address import Address
@@ -54,6 +60,7 @@ from hlb.solver.transport import TransportError
 ResolveMode = Literal["default", "pull", "local"]
 BUILD_ID_KEY = "buildkit-controlapi-buildid"
 _UNKNOWN_JOB = "no such job"
+PROBE_PREFIX = "[internal] check whether the engine has "
 _R = TypeVar("_R", bound=Message)
 
 
@@ -68,15 +75,35 @@ def log_name(ref: str) -> str:
 
 
 def resolve_request(
-    ref: str, platform: Platform, mode: ResolveMode, session_id: str
+    ref: str, platform: Platform, mode: ResolveMode, session_id: str, name: str = ""
 ) -> gateway_pb2.ResolveImageConfigRequest:
     return gateway_pb2.ResolveImageConfigRequest(
         Ref=ref,
         Platform=ops_pb2.Platform(OS=platform.os, Architecture=platform.architecture, Variant=platform.variant),
         ResolveMode=mode,
-        LogName=log_name(ref),
+        LogName=name or log_name(ref),
         SessionID=session_id,
     )
+
+
+def without_probes(handler: StatusHandler) -> StatusHandler:
+    """``handler`` without the progress of :meth:`GatewayResolver.has_image` (vertices named with PROBE_PREFIX)."""
+    hidden: set[str] = set()
+
+    def handle(batch: StatusBatch) -> None:
+        hidden.update(v.digest for v in batch.vertexes if v.name.startswith(PROBE_PREFIX))
+        if hidden:
+            batch = StatusBatch(
+                tuple(v for v in batch.vertexes if v.digest not in hidden),
+                tuple(x for x in batch.statuses if x.vertex not in hidden),
+                tuple(x for x in batch.logs if x.vertex not in hidden),
+                tuple(x for x in batch.warnings if x.vertex not in hidden),
+            )
+            if not (batch.vertexes or batch.statuses or batch.logs or batch.warnings):
+                return
+        handler(batch)
+
+    return handle
 
 
 def return_request() -> gateway_pb2.ReturnRequest:
@@ -286,7 +313,7 @@ class GatewayResolver:
         else:
             self._client, self._address, self._owns_client = None, target, True
         self.resolve_mode: ResolveMode = resolve_mode or default_resolve_mode(self._address)
-        self._on_status = on_status
+        self._on_status = without_probes(on_status) if on_status is not None else None
         self._register_timeout = register_timeout
         self._call_timeout = call_timeout
         self._frontend_timeout = frontend_timeout  # a frontend builds while it answers: allow a long build
@@ -314,8 +341,26 @@ class GatewayResolver:
             raise ResolveError(str(cached))
         return cached
 
-    def _resolve(self, build: _Build, key: _Key) -> ResolvedImage | ResolveError:
-        req = resolve_request(key.ref, key.platform, key.mode, build.session_id)
+    def has_image(self, ref: str, platform: Platform) -> bool:
+        """Whether the daemon resolves ``ref`` (on the Docker engine: its image store, else the registry).
+
+        The resolution's progress is not shown: a missing image is an answer here. Raises
+        :class:`ResolveError` when the daemon cannot be asked.
+        """
+        try:
+            normalized = str(parse_ref(ref))
+        except ValueError as e:
+            raise ResolveError(f"invalid image reference {ref!r}: {e}") from None
+        key = _Key(normalized, platform, self.resolve_mode)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is None:
+                cached = self._resolve(self._open(normalized), key, f"{PROBE_PREFIX}{normalized}")
+                self._cache[key] = cached
+        return not isinstance(cached, ResolveError)
+
+    def _resolve(self, build: _Build, key: _Key, name: str = "") -> ResolvedImage | ResolveError:
+        req = resolve_request(key.ref, key.platform, key.mode, build.session_id, name)
         try:
             resp = build.call("ResolveImageConfig", req, gateway_pb2.ResolveImageConfigResponse)
         except GatewayError as e:

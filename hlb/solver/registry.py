@@ -16,6 +16,9 @@ registry itself, without a daemon round trip. For a reference it
   manifest, picks the requested platform's manifest from an index, and fetches
   the config blob that manifest names, checking every digest it was given.
 
+:meth:`RegistryClient.exists` only asks whether a tag exists (a ``HEAD``), for
+mounts primed from an image that may not be pushed yet.
+
 What it does not know is the daemon's own registry configuration (mirrors,
 extra insecure registries, certificates), nor images only in the engine's store.
 Every request has a timeout; failures are :class:`~hlb.resolver.ResolveError`
@@ -210,6 +213,26 @@ class RegistryClient:
                 self._answers[key] = known
         return known
 
+    def exists(self, ref: str) -> bool:
+        """Whether the registry has ``ref``'s tag (or digest): a ``HEAD`` of its manifest, which fetches nothing
+        and which Docker Hub does not count as a pull.
+
+        False only when the registry answers 404 (no such tag, or no such repository); raises
+        :class:`~hlb.resolver.ResolveError` for any other answer, when it cannot be reached, or when it
+        refuses access.
+        """
+        try:
+            repo = _Repository.of(parse_ref(ref))
+        except ValueError as e:
+            raise ResolveError(f"invalid image reference `{ref}`: {e}") from None
+        url = f"{repo.base}/v2/{repo.ref.path}/manifests/{repo.ref.digest or repo.ref.tag}"
+        resp = self._get(repo, url, ACCEPT, "HEAD")
+        if resp.status == 404:
+            return False
+        if resp.status != 200:
+            raise repo.fail(f"{repo.host} answered HTTP {resp.status}{_detail(resp)}")
+        return True
+
     # -- the resolution -------------------------------------------------------------------
 
     def _resolve(self, repo: _Repository, platform: Platform) -> ResolvedManifest:
@@ -251,15 +274,15 @@ class RegistryClient:
 
     # -- HTTP and auth ----------------------------------------------------------------------
 
-    def _get(self, repo: _Repository, url: str, accept: str) -> _Response:
+    def _get(self, repo: _Repository, url: str, accept: str, method: str = "GET") -> _Response:
         key = (repo.host, repo.scope)
         with self._lock:
             authorization = self._authorization.get(key)
-        resp = self._send(repo, url, {"Accept": accept}, authorization)
+        resp = self._send(repo, url, {"Accept": accept}, authorization, method=method)
         if resp.status != 401:
             return resp
         authorization, how = self._authorize(repo, resp)
-        resp = self._send(repo, url, {"Accept": accept}, authorization)
+        resp = self._send(repo, url, {"Accept": accept}, authorization, method=method)
         if resp.status in (401, 403):
             raise repo.fail(f"{repo.host} refused access {how}{_detail(resp)}")
         with self._lock:
@@ -324,8 +347,9 @@ class RegistryClient:
         *,
         data: bytes | None = None,
         where: str = "",
+        method: str | None = None,
     ) -> _Response:
-        req = urllib.request.Request(url, data=data, headers={"User-Agent": "hlb", **headers})
+        req = urllib.request.Request(url, data=data, headers={"User-Agent": "hlb", **headers}, method=method)
         if authorization:
             # Not sent on along redirects: blob storage behind a redirect has its own signed URLs.
             req.add_unredirected_header("Authorization", authorization)

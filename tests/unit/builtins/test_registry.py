@@ -129,6 +129,7 @@ OURS = [
     "option::cacheContext mode(string mode)",
     "option::cacheContext ignoreError()",
     "option::cacheContext backend(string backend)",
+    "option::mount requireImage()",
 ]
 
 

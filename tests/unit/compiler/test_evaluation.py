@@ -56,11 +56,22 @@ def test_a_bound_mount_is_the_mount_after_the_run() -> None:
     assert last["digest"] == head and last["index"] == "1"
 
 
-def test_unbound_the_same_mount_has_no_output() -> None:
-    c = compiled(PRIMED, "npmInstall")
-    (run,) = exec_ops(c)
-    bound = next(m for m in run["mounts"] if m["dest"] == "/src/node_modules")  # type: ignore[index]
-    assert bound["output"] == "-1"
+def test_a_mount_written_with_as_keeps_its_output_when_its_function_is_the_target() -> None:
+    """openllb/hlb marks the mount no-output unless its bind is evaluated: two execs, so
+    `-t npmInstall,snapshotModules` ran the step twice. Here the target and the bind share one exec."""
+    target = compiled(PRIMED, "npmInstall")
+    (run,) = exec_ops(target)
+    mount = next(m for m in run["mounts"] if m["dest"] == "/src/node_modules")  # type: ignore[index]
+    assert mount["output"] == "1"
+    bind = compiled(PRIMED, "nodeModules").targets[0].definition
+    assert target.targets[0].definition.head == bind.head  # the same exec op: output 0 of one, output 1 of the other
+
+
+def test_a_mount_without_as_has_no_output() -> None:
+    text = PRIMED.replace(" as nodeModules", "").split("fs snapshotModules")[0]
+    (run,) = exec_ops(compiled(text, "npmInstall"))
+    mount = next(m for m in run["mounts"] if m["dest"] == "/src/node_modules")  # type: ignore[index]
+    assert mount["output"] == "-1"
 
 
 def test_a_primed_mount_pushed_back_from_a_scheduled_target() -> None:

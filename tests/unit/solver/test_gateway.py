@@ -23,11 +23,20 @@ from hlb._proto import (
     gateway_pb2_grpc,
 )
 from hlb.llb.platform import Platform
+from hlb.progress.events import LogEvent, StatusBatch, StatusEvent, VertexEvent
 from hlb.resolver import ResolvedImage, ResolveError
 from hlb.solver import GatewayResolver, default_resolve_mode
 from hlb.solver.address import Address
 from hlb.solver.client import BuildkitClient
-from hlb.solver.gateway import BUILD_ID_KEY, describe_rpc_error, llb_caps, resolve_request, return_request
+from hlb.solver.gateway import (
+    BUILD_ID_KEY,
+    PROBE_PREFIX,
+    describe_rpc_error,
+    llb_caps,
+    resolve_request,
+    return_request,
+    without_probes,
+)
 
 AMD64 = Platform("linux", "amd64")
 ARM64 = Platform("linux", "arm64")
@@ -261,6 +270,28 @@ def test_an_unknown_image_is_a_cached_one_line_error_and_the_build_stays_usable(
         assert resolver.resolve("busybox", AMD64).digest.startswith("sha256:")
         assert {r.ResolveMode for r in served.daemon.resolves} == {"local"}
     assert len(served.daemon.returns) == 1
+
+
+def test_has_image_answers_with_a_probe_named_so_its_progress_is_hidden(served: Served) -> None:
+    with GatewayResolver(served.address) as resolver:
+        assert resolver.has_image("busybox", AMD64) is True
+        assert resolver.has_image("127.0.0.1:5000/app/modules:latest", AMD64) is False
+        assert resolver.has_image("127.0.0.1:5000/app/modules:latest", AMD64) is False  # kept
+    assert [r.LogName for r in served.daemon.resolves] == [
+        PROBE_PREFIX + "docker.io/library/busybox:latest",
+        PROBE_PREFIX + "127.0.0.1:5000/app/modules:latest",
+    ]
+
+
+def test_the_progress_of_probes_is_filtered_out() -> None:
+    seen: list[StatusBatch] = []
+    handle = without_probes(seen.append)
+    probe, other = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    handle(StatusBatch(vertexes=(VertexEvent(probe, PROBE_PREFIX + "x"), VertexEvent(other, "[internal] load x"))))
+    handle(StatusBatch(vertexes=(VertexEvent(probe, PROBE_PREFIX + "x", error="x: not found"),)))
+    handle(StatusBatch(statuses=(StatusEvent("s", probe),), logs=(LogEvent(other, 1, b"hi"),)))
+    assert [[v.digest for v in b.vertexes] for b in seen] == [[other], []]
+    assert seen[1].statuses == () and len(seen[1].logs) == 1
 
 
 def test_an_invalid_reference_never_reaches_the_daemon(served: Served) -> None:

@@ -99,6 +99,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.handle_request(b"")
 
+    def do_HEAD(self) -> None:
+        self.handle_request(b"")
+
     def do_POST(self) -> None:
         self.handle_request(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
 
@@ -164,7 +167,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 class Server(http.server.ThreadingHTTPServer):
@@ -417,6 +421,41 @@ def test_a_registry_that_never_answers_times_out() -> None:
 def test_an_invalid_reference_is_reported_without_a_request() -> None:
     with pytest.raises(ResolveError, match="^invalid image reference `Bad/Ref`: repository name must be lowercase$"):
         client().manifest("Bad/Ref", AMD64)
+
+
+# -- whether a tag exists ----------------------------------------------------------------
+
+
+def test_exists_asks_with_one_head_of_the_manifest(registry: Registry) -> None:
+    push_index(registry)
+    assert client().exists(f"{registry.host}/{REPO}:1.0") is True
+    assert [(s.method, s.path) for s in registry.seen] == [("HEAD", f"/v2/{REPO}/manifests/1.0")]
+    assert registry.seen[0].headers["accept"] == ACCEPT
+
+
+def test_exists_is_false_for_an_unknown_tag_or_repository(registry: Registry) -> None:
+    push_index(registry)
+    assert client().exists(f"{registry.host}/{REPO}:nope") is False
+    assert client().exists(f"{registry.host}/other:1.0") is False
+
+
+def test_exists_follows_the_bearer_flow(registry: Registry) -> None:
+    push_index(registry)
+    registry.auth = "bearer"
+    assert client().exists(f"{registry.host}/{REPO}:1.0") is True
+    assert client().exists(f"{registry.host}/{REPO}:nope") is False
+    assert [s.method for s in registry.seen if s.path.startswith("/v2/")] == ["HEAD", "HEAD", "HEAD", "HEAD"]
+
+
+def test_exists_cannot_tell_for_an_unreachable_registry_or_a_refusal(registry: Registry) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ResolveError, match="cannot reach the registry"):
+        client().exists(f"127.0.0.1:{port}/{REPO}:1.0")
+    registry.auth = "basic"
+    with pytest.raises(ResolveError, match="needs credentials"):
+        client().exists(f"{registry.host}/{REPO}:1.0")
 
 
 # -- auth --------------------------------------------------------------------------------
