@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import os
 import sys
@@ -12,25 +13,35 @@ from collections.abc import Sequence
 from hlb import __version__
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Each command's module, imported only when that command runs: `hlb check` must not pay for grpc.
+COMMANDS = {
+    "run": "hlb.cli.run",
+    "compile": "hlb.cli.compile",
+    "check": "hlb.cli.check",
+    "lint": "hlb.cli.lint",
+    "format": "hlb.cli.fmt",
+    "fmt": "hlb.cli.fmt",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command`` (one of :data:`COMMANDS`) only that command's module is imported."""
     parser = argparse.ArgumentParser(
         prog="hlb",
         description="hlb compiles .hlb build files to BuildKit LLB and builds them.",
     )
     parser.add_argument("--version", action="version", version=f"hlb {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from hlb.cli import check, compile, fmt, lint, run
-
-    run.add_parser(commands)
-    compile.add_parser(commands)
-    check.add_parser(commands)
-    lint.add_parser(commands)
-    fmt.add_parser(commands)
+    wanted = COMMANDS.get(command or "")
+    for module in dict.fromkeys(COMMANDS.values()):
+        if wanted is None or module == wanted:
+            importlib.import_module(module).add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
