@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from hlb import __version__
 
-
 # Each command's module, imported only when that command runs: `hlb check` must not pay for grpc.
 COMMANDS = {
     "run": "hlb.cli.run",
