@@ -29,6 +29,12 @@ def cached(stderr: str, label: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def logged(stderr: str, prefix: str) -> list[str]:
+    """The lines a step printed that start with ``prefix`` (plain progress: `#N 0.123 text`), once each."""
+    lines = re.findall(rf"^#\d+ [\d.]+ ({re.escape(prefix)}.*)$", stderr, re.M)
+    return list(dict.fromkeys(lines))
+
+
 def cold_then_warm(registry: str, *args: str) -> tuple[str, str]:
     with private_engine_running() as first:
         cold = run_story(first, registry, *args)
@@ -78,3 +84,48 @@ def test_ci_build_warm_from_the_section_cache_alone(nonce: str) -> None:
     section = f"cacheContext {r}/example/ci-deps:cache"
     assert cached(warm, section) == (1, 1)
     assert cached(warm, "default") == (1, 3), warm  # the download cached; the project's own steps run
+
+
+def test_publish_local_iteration_and_a_versioned_release(nonce: str) -> None:
+    r = f"127.0.0.1:5000/{nonce}"
+    build = str(EXAMPLES / "publish.hlb")
+    cache = f"{r}/example/publish-cache:main"
+    release = ["-t", "release", "--arg", f"version=1.{nonce}"]
+    with private_engine_running() as laptop:
+        local = run_story(laptop, r, build)
+        assert "loaded docker.io/example/app:dev@sha256:" in local, local
+        assert r not in local  # a local build talks to no registry
+        again = run_story(laptop, r, build)
+        assert cached(again, "dockerLoad docker.io/example/app:dev") == (1, 1), again
+    with private_engine_running() as ci:
+        published = run_story(ci, r, *release, "--cache-to", f"type=registry,ref={cache},mode=max", build)
+        assert f"pushed {r}/example/app:1.{nonce}@sha256:" in published, published
+    with private_engine_running() as next_runner:
+        warm = run_story(next_runner, r, *release, "--cache-from", cache, build)
+        assert "warning" not in warm.lower(), warm
+        assert cached(warm, f"dockerPush {r}/example/app:1.{nonce}") == (1, 1), warm
+
+
+def test_dependencies_start_from_nothing_then_from_the_snapshot_then_from_the_registry(nonce: str) -> None:
+    r = f"127.0.0.1:5000/{nonce}"
+    build = str(EXAMPLES / "dependencies.hlb")
+    section = f"cacheContext {r}/example/deps-cache:install"
+    with private_engine_running() as first:
+        # The project's very first run: no snapshot yet, the mount starts empty and says so.
+        zero = run_story(first, r, "-t", "install", build)
+        assert f"the mount at /src/node_modules starts empty: `{r}/example/node-modules:latest`" in zero, zero
+        assert logged(zero, "fetching") == ["fetching left-pad 1.3.0", "fetching is-even 1.0.0"], zero
+        # The scheduled job: one install, its result pushed.
+        scheduled = run_story(first, r, "-t", "install,snapshotModules", build)
+        assert f"pushed {r}/example/node-modules:latest@sha256:" in scheduled, scheduled
+    with private_engine_running() as second:
+        # A new machine starts from the snapshot: nothing left to fetch.
+        primed = run_story(second, r, "-t", "install", build)
+        assert "starts empty" not in primed and logged(primed, "fetching") == [], primed
+        assert logged(primed, "installed") == ["installed: is-even left-pad "], primed
+    with private_engine_running() as third:
+        # Another new machine finds the install step itself in the registry.
+        warm = run_story(third, r, "-t", "install", build)
+        assert "warning" not in warm.lower(), warm
+        done, total = cached(warm, section)
+        assert done == total, warm
