@@ -18,7 +18,7 @@ from hlb.session.grpc_transport import ControlSessionPipe
 from hlb.session.session import GRPC_OPTIONS
 from hlb.solver.address import Address
 from hlb.solver.connhelper import ContainerDialer, check_container
-from hlb.solver.errors import SolveError, SolveFailure, decode
+from hlb.solver.errors import SolveError, SolveFailure, decode, step_paths
 from hlb.solver.transport import DockerHost, Relay, TransportError, Upgraded, dial_tcp, probe
 from hlb.values import CacheEntry  # one type for a cache entry, from the plan to the wire
 
@@ -273,7 +273,7 @@ def to_batch(resp: control_pb2.StatusResponse) -> StatusBatch:
                 cached=v.cached,
                 started=_ts(v, "started"),
                 completed=_ts(v, "completed"),
-                error=v.error,
+                error=step_paths(v.error),
             )
             for v in resp.vertexes
         ),

@@ -19,6 +19,22 @@ from hlb._proto import status_pb2
 
 _DETAILS_KEY = "grpc-status-details-bin"
 _EXIT_CODE = re.compile(r"exit code: (\d+)")
+# Where a daemon mounts a step's filesystem on its own host: a path under one of these roots is the step's path.
+_DAEMON_ROOTS = re.compile(
+    r"/(?:[^\s:'\"]*/)?(?:"
+    r"cachemounts/buildkit\d+"  # the engine's and containerd's temporary mounts of a snapshot
+    r"|snapshots/\d+/fs"  # containerd and buildkitd overlay snapshotters
+    r"|overlay2/[0-9a-f]{16,}/(?:merged|diff)"  # the Docker graph driver
+    r")(?=/|[\s:'\"]|$)"
+)
+
+
+def step_paths(message: str) -> str:
+    """``message`` with the daemon's own mount points stripped from paths, so they read as the step sees them.
+
+    ``open /var/lib/docker/.../cachemounts/buildkit123/src/a: no such file`` becomes ``open /src/a: ...``.
+    """
+    return _DAEMON_ROOTS.sub(lambda m: "" if m.end() < len(message) and message[m.end()] == "/" else "/", message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +69,7 @@ class SolveError(Exception):
 def decode(err: grpc.RpcError) -> SolveFailure:
     code = err.code() if hasattr(err, "code") else None
     message = err.details() if hasattr(err, "details") else str(err)
-    failure = SolveFailure(message or str(code), code, canceled=code == grpc.StatusCode.CANCELLED)
+    failure = SolveFailure(step_paths(message or str(code)), code, canceled=code == grpc.StatusCode.CANCELLED)
     trailers: Any = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
     for item in trailers or ():
         key, value = item[0], item[1]
@@ -69,7 +85,7 @@ def _apply_details(failure: SolveFailure, data: bytes) -> None:
     except DecodeError:  # malformed trailer: keep the plain message
         return
     if status.message:
-        failure.message = status.message
+        failure.message = step_paths(status.message)
     for any_ in status.details:
         kind = any_.type_url.rsplit("/", 1)[-1]
         if not kind.endswith("+json"):

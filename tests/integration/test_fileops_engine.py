@@ -194,3 +194,12 @@ fs default() {
     done = engine.hlb("run", str(path))
     assert done.returncode != 0
     assert "build.hlb:5" in done.stderr, done.stderr
+
+
+def test_a_failing_file_op_names_the_path_as_the_build_sees_it(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    f = tmp_path / "build.hlb"
+    f.write_text(f'fs default() {{\n\timage "busybox:latest"\n\tmkfile "/missing-{nonce}/a.txt" 0o644 "x"\n}}\n')
+    done = engine.hlb("run", "--progress", "plain", str(f))
+    assert done.returncode == 1, done.stderr
+    assert f"build.hlb:3:2: error: open /missing-{nonce}/a.txt: no such file or directory" in done.stderr
+    assert "/var/lib/" not in done.stderr and "cachemounts" not in done.stderr and "snapshots" not in done.stderr
