@@ -352,6 +352,8 @@ class TreeReceiver:
         if rel in self.kinds:
             raise TransferError(f"refusing {_show(rel)}: sent twice ({self.kinds[rel]}, then {kind})")
         self.kinds[rel] = kind
+        if "\x00" in s.linkname:
+            raise TransferError(f"refusing {_show(rel)}: its link target {_show(s.linkname)} contains a NUL byte")
         perm = (mode & 0o777) | (st.S_ISUID if mode & MODE_SETUID else 0) | (st.S_ISGID if mode & MODE_SETGID else 0)
         perm |= st.S_ISVTX if mode & MODE_STICKY else 0
         if mode & (MODE_DEVICE | MODE_SOCKET | MODE_IRREGULAR):

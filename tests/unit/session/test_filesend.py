@@ -330,6 +330,7 @@ def _escapes(outside: str) -> dict[str, tuple[list[fsutil_stat_pb2.Stat], str]]:
             "refusing 'f': sent twice (a file, then a directory)",
         ),
         "nul": ([st_("a\x00b", 0o644, size=1)], "refusing path 'a\\x00b'"),
+        "nul-in-link": ([st_("l", MODE_SYMLINK | 0o777, link="/etc\x00x")], "refusing 'l': its link target"),
         "long-component": ([st_(long_name, 0o644, size=1)], "longer than 255 bytes"),
         "long-path": ([st_(deep, 0o644, size=1)], "longer than 4095 bytes"),
     }
