@@ -7,16 +7,25 @@ for a ``type=local`` cache export (``dest``) or import (``src``), with the
 directory exactly as sent in the cache attrs. Unknown ids are ``NOT_FOUND``.
 
 Reads stream the blob from disk in chunks at the requested offset; writes go
-to ``ingest/<ref>/data`` and are moved into ``blobs/`` only after their size
-and sha256 check out (a blob that already exists answers ``ALREADY_EXISTS``,
-which the daemon takes as done). ``index.json`` is the client's job:
-:func:`tag_descriptor` records the cache manifest after the solve and
-:func:`tagged_digest` finds it for an import, as buildctl does.
+to ``ingest/<ref hash>-<writer>/data`` (one folder per store instance, so two
+processes writing the same blob never share a file) and are renamed into
+``blobs/`` only after their size and sha256 check out (a blob that already
+exists answers ``ALREADY_EXISTS``, which the daemon takes as done).
+``index.json`` is the client's job: :func:`tag_descriptor` records the cache
+manifest after the solve and :func:`tagged_digest` finds it for an import, as
+buildctl does.
+
+Several exports may share one directory (parallel CI jobs, ``hlb run`` of
+several targets): the read-modify-write of ``index.json``, creating and
+removing ``ingest/`` folders and moving blobs into place happen under an
+advisory lock on the directory (:func:`locked`, ``flock``), and every file is
+written under a temporary name, fsynced, and renamed into place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -55,6 +64,7 @@ class LayoutStore:
         self.root = os.path.abspath(root)
         self._writing: set[str] = set()
         self._lock = threading.Lock()
+        self._writer = f"{os.getpid()}-{os.urandom(4).hex()}"  # names this instance's ingest folders
 
     def blob(self, digest: str) -> str:
         m = _DIGEST.match(digest)
@@ -101,7 +111,19 @@ class LayoutStore:
             raise StoreError(grpc.StatusCode.NOT_FOUND, f"content {digest}: not found") from None
 
     def ingest(self, ref: str) -> str:
-        return os.path.join(self.root, "ingest", hashlib.sha256(ref.encode()).hexdigest())
+        return os.path.join(self.root, "ingest", f"{hashlib.sha256(ref.encode()).hexdigest()}-{self._writer}")
+
+    def close(self) -> None:
+        """Remove this instance's unfinished ingests (the daemon can resume a write only within its session)."""
+        folder = os.path.join(self.root, "ingest")
+        if not os.path.isdir(folder):
+            return
+        with locked(self.root):
+            for name in os.listdir(folder):
+                if name.endswith(f"-{self._writer}"):
+                    shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)  # once nothing is in progress
 
     def status(self, ref: str) -> content_pb2.Status:
         data = os.path.join(self.ingest(ref), "data")
@@ -140,7 +162,7 @@ class LayoutStore:
         ref, total, expected = req.ref, req.total, req.expected
         folder = self.ingest(ref)
         data_path = os.path.join(folder, "data")
-        with self._lock:  # against another write's commit removing an empty ingest/ meanwhile
+        with locked(self.root):  # against another writer's commit removing an empty ingest/ meanwhile
             os.makedirs(folder, exist_ok=True)
             f = open(data_path, "ab")  # noqa: SIM115 (closed by the with below)
         self._layout()
@@ -149,9 +171,9 @@ class LayoutStore:
             while True:
                 if req.expected:
                     expected = req.expected
-                    if os.path.exists(self.blob(expected)):
+                    if os.path.exists(self.blob(expected)):  # complete: blobs only appear by rename
                         f.close()
-                        shutil.rmtree(folder, ignore_errors=True)
+                        self._remove_ingest(folder)
                         raise StoreError(grpc.StatusCode.ALREADY_EXISTS, f"blob with expected digest {expected} exists")
                 if req.total > 0:
                     total = req.total
@@ -174,11 +196,13 @@ class LayoutStore:
                     resp.offset = f.tell()
                     if req.action == content_pb2.COMMIT:
                         f.flush()
-                        resp.digest = self._commit(data_path, total, expected)
+                        os.fsync(f.fileno())
+                        try:
+                            resp.digest = self._commit(data_path, total, expected)
+                        finally:
+                            f.close()
+                            self._remove_ingest(folder)
                         yield resp
-                        with self._lock, contextlib.suppress(OSError):
-                            shutil.rmtree(folder, ignore_errors=True)
-                            os.rmdir(os.path.dirname(folder))  # ingest/, once nothing is in progress
                         return
                 yield resp
                 nxt = next(requests, None)
@@ -201,12 +225,20 @@ class LayoutStore:
                 grpc.StatusCode.FAILED_PRECONDITION, f"unexpected commit digest {digest}, expected {expected}"
             )
         target = self.blob(digest)
-        if os.path.exists(target):
-            raise StoreError(grpc.StatusCode.ALREADY_EXISTS, f"content {digest}: already exists")
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.chmod(data_path, 0o444)
-        os.replace(data_path, target)
+        with locked(self.root):
+            if os.path.exists(target):  # another writer put the same bytes there first: done
+                raise StoreError(grpc.StatusCode.ALREADY_EXISTS, f"content {digest}: already exists")
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.chmod(data_path, 0o444)
+            os.replace(data_path, target)
+            _fsync_dir(os.path.dirname(target))
         return digest
+
+    def _remove_ingest(self, folder: str) -> None:
+        with locked(self.root):
+            shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.dirname(folder))  # ingest/, once nothing is in progress
 
     def _layout(self) -> None:
         path = os.path.join(self.root, "oci-layout")
@@ -221,17 +253,46 @@ def _ts(t: float) -> timestamp_pb2.Timestamp:
 
 
 def _write_json(path: str, value: Any) -> None:
+    """Replace ``path`` atomically: a temporary sibling, fsynced, renamed over it, the directory fsynced."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".hlb-", dir=os.path.dirname(path))
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(value, f)
-        os.chmod(tmp, 0o644)
+            f.flush()
+            os.fchmod(f.fileno(), 0o644)
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    _fsync_dir(os.path.dirname(path))
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def locked(root: str) -> Iterator[None]:
+    """Hold the advisory lock of the layout directory ``root`` (created if needed).
+
+    ``flock`` on the directory itself (no lock file left behind): exclusive
+    between processes, and between threads too, as each call opens its own
+    descriptor. Held only for short steps, never while a blob streams in.
+    """
+    os.makedirs(root, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class _Servicer(content_pb2_grpc.ContentServicer):
@@ -314,6 +375,12 @@ class ContentStore:
     def __init__(self, stores: Mapping[str, str]) -> None:
         self.stores = {key: LayoutStore(root) for key, root in stores.items()}
 
+    def close(self) -> None:
+        """With the session: unfinished ingests go (a Session calls this after stopping its server)."""
+        for store in self.stores.values():
+            with contextlib.suppress(OSError):
+                store.close()
+
     def methods(self) -> Sequence[str]:
         return [f"/{SERVICE}/{m}" for m in _METHODS]
 
@@ -342,18 +409,22 @@ def tagged_digest(root: str, tag: str) -> str | None:
 
 
 def tag_descriptor(root: str, tag: str, descriptor: Mapping[str, Any]) -> None:
-    """Record ``descriptor`` as ``tag`` in ``index.json`` (replacing that tag), and the ``oci-layout`` file."""
-    index = read_index(root)
-    desc = dict(descriptor)
-    desc["annotations"] = {**(desc.get("annotations") or {}), REF_NAME: tag}
-    kept = [m for m in index.get("manifests", []) if (m.get("annotations") or {}).get(REF_NAME) != tag]
-    index["manifests"] = [*kept, desc]
-    index.setdefault("schemaVersion", 2)
-    index.setdefault("mediaType", "application/vnd.oci.image.index.v1+json")
-    _write_json(os.path.join(root, "index.json"), index)
-    layout = os.path.join(root, "oci-layout")
-    if not os.path.exists(layout):
-        _write_json(layout, {"imageLayoutVersion": "1.0.0"})
+    """Record ``descriptor`` as ``tag`` in ``index.json`` (replacing that tag), and the ``oci-layout`` file.
+
+    Under the directory's lock, so concurrent exports into one directory each keep their tag.
+    """
+    with locked(root):
+        index = read_index(root)
+        desc = dict(descriptor)
+        desc["annotations"] = {**(desc.get("annotations") or {}), REF_NAME: tag}
+        kept = [m for m in index.get("manifests", []) if (m.get("annotations") or {}).get(REF_NAME) != tag]
+        index["manifests"] = [*kept, desc]
+        index.setdefault("schemaVersion", 2)
+        index.setdefault("mediaType", "application/vnd.oci.image.index.v1+json")
+        _write_json(os.path.join(root, "index.json"), index)
+        layout = os.path.join(root, "oci-layout")
+        if not os.path.exists(layout):
+            _write_json(layout, {"imageLayoutVersion": "1.0.0"})
 
 
-__all__ = ["ContentStore", "LayoutStore", "StoreError", "read_index", "tag_descriptor", "tagged_digest"]
+__all__ = ["ContentStore", "LayoutStore", "StoreError", "locked", "read_index", "tag_descriptor", "tagged_digest"]

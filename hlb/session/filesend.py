@@ -22,8 +22,8 @@ a directory received in the same transfer (e.g. below a symlink) are refused.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import shutil
 import stat as st
 import tempfile
 import threading
@@ -74,7 +74,11 @@ class FileSink:
         self.path = path
         parent = os.path.dirname(os.path.abspath(path)) or "."
         os.makedirs(parent, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=parent)
+        if os.path.isdir(path):  # found now, not after the whole stream
+            raise IsADirectoryError(errno.EISDIR, "it is a directory", path)
+        # the temporary's name stays short: the final name may already be NAME_MAX long
+        prefix = f".{os.path.basename(path)[:64]}."
+        fd, self._tmp = tempfile.mkstemp(prefix=prefix, suffix=".partial", dir=parent)
         self._file: IO[bytes] | None = os.fdopen(fd, "wb")
         self.size = 0
 
@@ -213,6 +217,10 @@ def _half_closed(context: grpc.ServicerContext, grace: float = 0.25) -> bool:
 class TransferError(Exception):
     """The daemon's tree is unsafe or inconsistent, or writing it failed."""
 
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message  # without the path, for a message about another entry
+
 
 def receive_tree(requests: Iterator[bytes], context: grpc.ServicerContext, dest: str) -> Iterator[bytes]:
     """The fsutil receiver: yields our REQ/FIN packets while consuming the daemon's packets."""
@@ -236,30 +244,75 @@ def receive_tree(requests: Iterator[bytes], context: grpc.ServicerContext, dest:
 
 
 @dataclass(slots=True)
+class _Dir:
+    """A directory of this transfer: its final mode and mtime, and the inode it has on disk."""
+
+    perm: int
+    mtime_ns: int
+    dev: int
+    ino: int
+
+
+@dataclass(slots=True)
 class _Open:
+    """A requested regular file: its temporary is created in its directory when the first DATA arrives."""
+
     rel: str
-    path: str  # final path
-    sink: _TreeFile
     mode: int
     mtime_ns: int
     links: list[str] = field(default_factory=list)  # hardlinks to create once the data is in
+    parent: int = -1  # fd of its directory while the temporary exists
+    tmp: str = ""
+    file: IO[bytes] | None = None
+
+
+_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_O_TMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+NAME_MAX = 255
+PATH_MAX = 4095  # bytes, without the terminating NUL
 
 
 class TreeReceiver:
-    """Creates the entries of a ``local`` export under ``dest`` (merge mode: nothing is deleted)."""
+    """Creates the entries of a ``local`` export under ``dest`` (merge mode: nothing is deleted).
+
+    Every entry is created relative to a file descriptor of its directory,
+    reached from ``dest`` one component at a time without following symlinks,
+    and only through directories this transfer created (checked by inode, so
+    a directory swapped on disk meanwhile is noticed). A path is received once:
+    fsutil sends each path once, in order, so a second STAT for one path (a
+    directory turned into a symlink...) is refused. A symlink is created as a
+    link, never followed; files, links and pipes are created under a temporary
+    name and renamed into place, which replaces an existing file or symlink
+    but never a directory that was there before: merging does not delete a
+    tree it did not create.
+    """
 
     def __init__(self, dest: str) -> None:
         self.dest = os.path.abspath(dest)
-        # received directory -> (mode, mtime ns), applied at the end (a read-only dir must stay writable until then)
-        self.dirs: dict[str, tuple[int, int]] = {"": (0, 0)}
-        self.files: set[str] = set()  # received regular files, for hardlinks
-        self.pending: dict[int, _Open] = {}  # requested file id -> its open sink
+        self.kinds: dict[str, str] = {}  # every path received -> what it was ("a directory"...)
+        # received directories; mode and mtime applied at the end (a read-only dir must stay writable until then)
+        self.dirs: dict[str, _Dir] = {}
+        self.files: set[str] = set()  # received regular files with data: what a hardlink may point to
+        self.pending: dict[int, _Open] = {}  # requested file id -> its state
         self.listed = False
         self.sent_fin = False
+        self._root = -1
         self._lock = threading.Lock()
 
     def run(self, requests: Iterator[bytes]) -> Iterator[bytes]:
         os.makedirs(self.dest, mode=0o755, exist_ok=True)
+        self._root = os.open(self.dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # dest itself may be a link
+        info = os.fstat(self._root)
+        self.dirs[""] = _Dir(0, 0, info.st_dev, info.st_ino)
+        try:
+            yield from self._run(requests)
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._close_root()
+
+    def _run(self, requests: Iterator[bytes]) -> Iterator[bytes]:
         index = 0
         for raw in requests:
             p = Packet.FromString(raw)
@@ -285,134 +338,278 @@ class TreeReceiver:
         if not self.sent_fin:
             raise TransferError("the daemon ended the transfer before it was complete")
 
+    def _close_root(self) -> None:
+        if self._root >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._root)
+            self._root = -1
+
     def _entry(self, s: fsutil_stat_pb2.Stat, index: int) -> bool:
         """Create the entry of one STAT (its index among all STATs); True when its data must be requested."""
         rel = _safe_path(s.path)
-        parent = rel.rpartition("/")[0]
-        if parent not in self.dirs:
-            raise TransferError(f"refusing {s.path!r}: its parent is not a directory of this transfer")
-        path = os.path.join(self.dest, rel)
         mode = s.mode
+        kind = _kind(mode, s.linkname)
+        if rel in self.kinds:
+            raise TransferError(f"refusing {_show(rel)}: sent twice ({self.kinds[rel]}, then {kind})")
+        self.kinds[rel] = kind
+        if "\x00" in s.linkname:
+            raise TransferError(f"refusing {_show(rel)}: its link target {_show(s.linkname)} contains a NUL byte")
         perm = (mode & 0o777) | (st.S_ISUID if mode & MODE_SETUID else 0) | (st.S_ISGID if mode & MODE_SETGID else 0)
         perm |= st.S_ISVTX if mode & MODE_STICKY else 0
-        if mode & MODE_DIR:
-            self._mkdir(path, perm | 0o700)
-            self.dirs[rel] = (perm, s.modTime)
-            return False
-        if mode & MODE_SYMLINK:
-            self._replace(path, lambda tmp: os.symlink(s.linkname, tmp))
-            os.utime(path, ns=(s.modTime, s.modTime), follow_symlinks=False)
-            return False
         if mode & (MODE_DEVICE | MODE_SOCKET | MODE_IRREGULAR):
             return False  # devices need privileges, sockets are never sent: skipped as Go does unprivileged
-        if mode & MODE_PIPE:
-            self._replace(path, lambda tmp: os.mkfifo(tmp, perm))
-            return False
-        if s.linkname:
-            source = _safe_path(s.linkname)
+        source = ""
+        if kind == "a hardlink":
+            try:
+                source = _safe_path(s.linkname)
+            except TransferError as e:
+                raise TransferError(f"refusing hardlink {_show(rel)} to {_show(s.linkname)}: {e.reason}") from None
             if source not in self.files:
-                raise TransferError(f"refusing hardlink {s.path!r} to {s.linkname!r}: not a file of this transfer")
-            with self._lock:
-                waiting = next((f for f in self.pending.values() if f.rel == source), None)
-                if waiting is not None:  # linked once its data is in
-                    waiting.links.append(path)
-            if waiting is None:
-                self._link(os.path.join(self.dest, source), path)
+                raise TransferError(
+                    f"refusing hardlink {_show(rel)} to {_show(s.linkname)}: not a file of this transfer"
+                )
+        elif kind == "a file":
+            os.close(self._parent(rel)[0])  # refused now, before its data is requested, if it cannot be written
             self.files.add(rel)
-            return False
-        self.files.add(rel)
-        with self._lock:
-            self.pending[index] = _Open(rel, path, _TreeFile(path), perm, s.modTime)
-        return True  # even when empty: the sender answers with one empty DATA
-
-    def _mkdir(self, path: str, perm: int) -> None:
+            with self._lock:
+                self.pending[index] = _Open(rel, perm, s.modTime)
+            return True  # even when empty: the sender answers with one empty DATA
+        parent, name = self._parent(rel)
         try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            os.mkdir(path, perm)
-            os.chmod(path, perm)
-            return
-        if st.S_ISDIR(info.st_mode):
-            os.chmod(path, perm)
-            return
-        os.unlink(path)  # a file or symlink where the export has a directory
-        os.mkdir(path, perm)
-        os.chmod(path, perm)
+            if kind == "a directory":
+                self._mkdir(parent, name, rel, perm, s.modTime)
+            elif kind == "a symlink":
+                self._place(parent, name, rel, kind, lambda tmp: os.symlink(s.linkname, tmp, dir_fd=parent))
+                os.utime(name, ns=(s.modTime, s.modTime), dir_fd=parent, follow_symlinks=False)
+            elif kind == "a named pipe":
+                self._place(parent, name, rel, kind, lambda tmp: os.mkfifo(tmp, perm, dir_fd=parent))
+            else:
+                with self._lock:
+                    waiting = next((f for f in self.pending.values() if f.rel == source), None)
+                    if waiting is not None:  # linked once its data is in
+                        waiting.links.append(rel)
+                if waiting is None:
+                    self._link(source, parent, name, rel)
+        except OSError as e:
+            raise self._os_error(e, rel) from None
+        finally:
+            os.close(parent)
+        return False
 
-    def _link(self, source: str, path: str) -> None:
-        self._replace(path, lambda tmp: os.link(source, tmp))
+    def _parent(self, rel: str) -> tuple[int, str]:
+        """An fd of ``rel``'s directory (the caller closes it) and ``rel``'s name in it.
 
-    def _replace(self, path: str, create: Callable[[str], None]) -> None:
-        tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.urandom(4).hex()}.partial")
+        Walks from ``dest`` through directories of this transfer only, never
+        following a symlink, each checked to be the inode the transfer created.
+        """
+        parent, _, name = rel.rpartition("/")
+        if parent not in self.dirs:
+            missing = next(p for p in _prefixes(parent) if p not in self.dirs)
+            raise TransferError(
+                f"refusing {_show(rel)}: its parent {_show(missing)} is not a directory of this transfer"
+            )
+        fd = os.dup(self._root)
+        try:
+            for prefix in _prefixes(parent):
+                try:
+                    nxt = os.open(prefix.rpartition("/")[2], _O_DIR, dir_fd=fd)
+                except OSError as e:
+                    raise TransferError(
+                        f"refusing {_show(rel)}: directory {_show(prefix)} was replaced during the transfer"
+                        f" ({e.strerror})"
+                    ) from None
+                os.close(fd)
+                fd = nxt
+                info, want = os.fstat(fd), self.dirs[prefix]
+                if (info.st_dev, info.st_ino) != (want.dev, want.ino):
+                    raise TransferError(
+                        f"refusing {_show(rel)}: directory {_show(prefix)} was replaced during the transfer"
+                    )
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, name
+
+    def _mkdir(self, parent: int, name: str, rel: str, perm: int, mtime_ns: int) -> None:
+        try:
+            os.mkdir(name, 0o700, dir_fd=parent)
+        except FileExistsError:
+            if not st.S_ISDIR(os.lstat(name, dir_fd=parent).st_mode):
+                os.unlink(name, dir_fd=parent)  # a file or symlink where the export has a directory (not followed)
+                os.mkdir(name, 0o700, dir_fd=parent)
+        fd = os.open(name, _O_DIR, dir_fd=parent)
+        try:
+            info = os.fstat(fd)
+            os.fchmod(fd, perm | 0o700)
+        finally:
+            os.close(fd)
+        self.dirs[rel] = _Dir(perm, mtime_ns, info.st_dev, info.st_ino)
+
+    def _not_a_directory(self, parent: int, name: str, rel: str, kind: str) -> None:
+        """Refuse to replace a directory that was there before the transfer by a non-directory."""
+        with contextlib.suppress(FileNotFoundError):
+            if st.S_ISDIR(os.lstat(name, dir_fd=parent).st_mode):
+                raise TransferError(
+                    f"refusing {_show(rel)}: {os.path.join(self.dest, rel)} is a directory and the export has"
+                    f" {kind} there; remove it or export into an empty directory"
+                )
+
+    def _place(self, parent: int, name: str, rel: str, kind: str, create: Callable[[str], None]) -> None:
+        """Create an entry under a temporary name in ``parent``, then rename it to ``name``."""
+        self._not_a_directory(parent, name, rel, kind)
+        tmp = _tmp_name()
         create(tmp)
-        _remove_dir_in_the_way(path)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=parent)
+            raise
+
+    def _link(self, source: str, parent: int, name: str, rel: str) -> None:
+        src_parent, src_name = self._parent(source)
+        try:
+            self._place(
+                parent,
+                name,
+                rel,
+                "a hardlink",
+                lambda tmp: os.link(src_name, tmp, src_dir_fd=src_parent, dst_dir_fd=parent, follow_symlinks=False),
+            )
+        finally:
+            os.close(src_parent)
 
     def _data(self, ident: int, data: bytes) -> None:
         with self._lock:
             f = self.pending.get(ident)
         if f is None:
             raise TransferError(f"the daemon sent data for file {ident}, which was not requested")
-        if data:
-            f.sink.write(data)
-            return
-        f.sink.close()  # before the times: a later flush would change them
-        os.chmod(f.sink.tmp, f.mode)
-        os.utime(f.sink.tmp, ns=(f.mtime_ns, f.mtime_ns))
-        _remove_dir_in_the_way(f.path)
-        f.sink.commit()
+        try:
+            if f.file is None:
+                parent, name = self._parent(f.rel)
+                f.parent, f.tmp = parent, _tmp_name()
+                f.file = os.fdopen(os.open(f.tmp, _O_TMP, 0o600, dir_fd=parent), "wb")
+            if data:
+                f.file.write(data)
+                return
+            f.file.flush()  # before the times: a later flush would change them
+            os.fchmod(f.file.fileno(), f.mode)
+            os.utime(f.file.fileno(), ns=(f.mtime_ns, f.mtime_ns))
+            f.file.close()
+            f.file = None
+            name = f.rel.rpartition("/")[2]
+            self._not_a_directory(f.parent, name, f.rel, "a file")
+            os.replace(f.tmp, name, src_dir_fd=f.parent, dst_dir_fd=f.parent)
+            f.tmp = ""
+        except OSError as e:
+            raise self._os_error(e, f.rel) from None
         with self._lock:
             del self.pending[ident]
-        for link in f.links:
-            self._link(f.path, link)
+        try:
+            for link in f.links:
+                parent, name = self._parent(link)
+                try:
+                    self._link(f.rel, parent, name, link)
+                except OSError as e:
+                    raise self._os_error(e, link) from None
+                finally:
+                    os.close(parent)
+        finally:
+            os.close(f.parent)
+
+    def _os_error(self, e: OSError, rel: str) -> OSError:
+        return OSError(e.errno, e.strerror, os.path.join(self.dest, rel))
 
     def _finish(self) -> None:
         if self.pending:
             raise TransferError(f"the transfer ended with {len(self.pending)} file(s) incomplete")
         for rel in sorted(self.dirs, key=len, reverse=True):  # deepest first: children change parents' mtimes
             if rel:
-                perm, mtime = self.dirs[rel]
-                path = os.path.join(self.dest, rel)
-                os.chmod(path, perm)
-                os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
+                d = self.dirs[rel]
+                parent, name = self._parent(rel)
+                try:
+                    fd = os.open(name, _O_DIR, dir_fd=parent)
+                finally:
+                    os.close(parent)
+                try:
+                    info = os.fstat(fd)
+                    if (info.st_dev, info.st_ino) != (d.dev, d.ino):
+                        raise TransferError(f"refusing {_show(rel)}: it was replaced during the transfer")
+                    os.fchmod(fd, d.perm)
+                    os.utime(fd, ns=(d.mtime_ns, d.mtime_ns))
+                finally:
+                    os.close(fd)
 
     def abort(self) -> None:
+        """Remove the temporaries of the files in flight (idempotent)."""
         with self._lock:
             pending, self.pending = list(self.pending.values()), {}
         for f in pending:
-            f.sink.abort()
+            if f.file is not None:
+                with contextlib.suppress(OSError):
+                    f.file.close()
+                f.file = None
+            if f.parent >= 0:
+                if f.tmp:
+                    with contextlib.suppress(OSError):
+                        os.unlink(f.tmp, dir_fd=f.parent)
+                with contextlib.suppress(OSError):
+                    os.close(f.parent)
+                f.parent = -1
 
 
-class _TreeFile(FileSink):
-    """A FileSink whose commit keeps the mode set on the temporary file."""
+def _kind(mode: int, linkname: str) -> str:
+    if mode & MODE_DIR:
+        return "a directory"
+    if mode & MODE_SYMLINK:
+        return "a symlink"
+    if mode & (MODE_DEVICE | MODE_CHARDEV):
+        return "a device"
+    if mode & MODE_SOCKET:
+        return "a socket"
+    if mode & MODE_IRREGULAR:
+        return "an irregular file"
+    if mode & MODE_PIPE:
+        return "a named pipe"
+    return "a hardlink" if linkname else "a file"
 
-    @property
-    def tmp(self) -> str:
-        return self._tmp
 
-    def close(self) -> None:
-        if self._file is not None:
-            f, self._file = self._file, None
-            f.close()
-
-    def commit(self) -> None:
-        self.close()
-        os.replace(self._tmp, self.path)
+def _prefixes(parent: str) -> list[str]:
+    """``"a/b/c"`` -> ``["a", "a/b", "a/b/c"]``; ``""`` -> ``[]``."""
+    parts = parent.split("/") if parent else []
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def _remove_dir_in_the_way(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        if st.S_ISDIR(os.lstat(path).st_mode):
-            shutil.rmtree(path)
+def _tmp_name() -> str:
+    return f".hlb-{os.urandom(8).hex()}.partial"  # short: the final name may already be NAME_MAX long
+
+
+def _show(path: str, limit: int = 160) -> str:
+    """``path`` quoted for an error, shortened in the middle when it is very long."""
+    text = repr(path)
+    return text if len(text) <= limit else f"{text[: limit // 2]}...{text[-limit // 2 :]}"
+
+
+def _refused(path: str, reason: str) -> TransferError:
+    return TransferError(f"refusing path {_show(path)}: {reason}", reason)
 
 
 def _safe_path(path: str) -> str:
-    """A clean relative path inside the destination, or TransferError."""
-    if not path or path.startswith("/"):
-        raise TransferError(f"refusing path {path!r}: not relative")
+    """A clean relative path inside the destination, or TransferError naming it."""
+    if not path:
+        raise _refused(path, "empty")
+    if "\x00" in path:
+        raise _refused(path, "it contains a NUL byte")
+    if path.startswith("/"):
+        raise _refused(path, "not relative")
     parts = path.split("/")
-    if any(p in ("", ".", "..") for p in parts) or "\x00" in path:
-        raise TransferError(f"refusing path {path!r}: it must be a clean relative path inside the destination")
+    if any(p in ("", ".", "..") for p in parts):
+        raise _refused(path, "it must be a clean relative path inside the destination")
+    raw = os.fsencode(path)
+    if any(len(os.fsencode(p)) > NAME_MAX for p in parts):
+        raise _refused(path, f"a component is longer than {NAME_MAX} bytes")
+    if len(raw) > PATH_MAX:
+        raise _refused(path, f"it is longer than {PATH_MAX} bytes")
     return path
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import Engine
@@ -105,3 +107,57 @@ fs default() {{
     assert second.returncode == 0, second.stderr
     assert step_cached(second.stderr.replace("[1] ", "").replace("[2] ", ""), nonce), second.stderr
     assert re.search(r"^hlb: cacheContext .*: 1 of 1 steps cached", second.stderr, re.M), second.stderr
+
+
+def test_concurrent_local_cache_exports_into_one_directory_keep_every_tag(
+    engine: Engine, tmp_path: Path, nonce: str
+) -> None:
+    """8 `hlb run` processes export different targets' caches into one directory at once, 5 rounds: every run
+    succeeds and index.json keeps all 8 tags (the shared base image's blobs are written by all 8 at once)."""
+    targets = 8
+    NONE = 'network("none")'  # noqa: N806
+    build = tmp_path / "build.hlb"
+    leftovers: list[str] = []
+    for rnd in range(5):
+        build.write_text(
+            "".join(
+                f'fs t{i}() {{\n\timage "busybox:latest"\n\trun "echo {nonce}-{rnd}-{i} > /x" with {NONE}\n}}\n'
+                for i in range(targets)
+            )
+        )
+        cache = tmp_path / f"cache{rnd}"
+        runs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "hlb",
+                    "run",
+                    "-t",
+                    f"t{i}",
+                    "--progress",
+                    "plain",
+                    "--cache-to",
+                    f"type=local,dest={cache},tag=t{i},mode=max",
+                    str(build),
+                ],
+                env=engine.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(targets)
+        ]
+        outs = [p.communicate(timeout=300) for p in runs]
+        failed = [
+            f"t{i}: {err[-2000:]}" for i, (p, (_, err)) in enumerate(zip(runs, outs, strict=True)) if p.returncode
+        ]
+        assert failed == [], f"round {rnd}:\n" + "\n".join(failed)
+        index = json.loads((cache / "index.json").read_text())
+        tags = sorted(m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"])
+        assert tags == [f"t{i}" for i in range(targets)], f"round {rnd}: index.json kept {tags}"
+        for m in index["manifests"]:
+            blob = cache / "blobs" / "sha256" / m["digest"].removeprefix("sha256:")
+            assert blob.is_file(), f"round {rnd}: {m['digest']} is recorded but missing"
+        leftovers += [str(p) for p in (cache / "ingest").glob("*")] if (cache / "ingest").exists() else []
+    assert leftovers == []  # every write finished: no half-written ingest left behind

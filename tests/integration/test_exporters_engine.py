@@ -206,3 +206,16 @@ def test_the_docker_load_sink_streams_a_tarball_into_the_engine(engine: Engine, 
     bad.write(b"not a tarball" * 100)
     with pytest.raises(OSError, match="refused the image"):
         bad.commit()
+
+
+def test_download_never_deletes_a_directory_for_a_file(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    """Merging into ./dist does not rm -rf a directory of the user's where the build has a symlink."""
+    (tmp_path / "build.hlb").write_text(BASE.format(nonce=nonce) + 'fs default() {\n\tbase\n\tdownload "./dist"\n}\n')
+    mine = tmp_path / "dist" / "out" / "link"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    r = engine.hlb("run", str(tmp_path / "build.hlb"))
+    assert r.returncode == 1, r.stderr
+    assert f"refusing 'out/link': {mine} is a directory and the export has a symlink there" in r.stderr, r.stderr
+    assert (mine / "notes.txt").read_text() == "mine"
+    assert not [f for _, _, fs in os.walk(tmp_path / "dist") for f in fs if f.endswith(".partial")]

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import multiprocessing
 import os
-from collections.abc import Iterator
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 
 from hlb._proto import content_pb2, content_pb2_grpc
-from hlb.session import Session
+from hlb.session import Session, content
 from hlb.session.content import STORE_ID_KEY, ContentStore, tag_descriptor, tagged_digest
 
 
@@ -119,3 +126,140 @@ def test_index_tags(tmp_path: Path) -> None:
     (root / "index.json").write_text("[]")
     with pytest.raises(ValueError, match="not an OCI image index"):
         tagged_digest(str(root), "latest")
+
+
+# ---------------------------------------------------------------- one directory, several writers (issue 10, item 4)
+
+DESC = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2}
+
+
+def _tags(root: Path) -> list[str]:
+    index = json.loads((root / "index.json").read_text())
+    return sorted(m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"])
+
+
+def _read_then_wait(barrier: threading.Barrier | Any) -> Callable[[str], dict[str, Any]]:
+    """read_index that waits for the other writers after reading: every unlocked read-modify-write overlaps."""
+    original = content.read_index
+
+    def read_index(root: str) -> dict[str, Any]:
+        index = original(root)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=0.5)  # under the lock, the others cannot arrive: it breaks and all go on
+        return index
+
+    return read_index
+
+
+def test_concurrent_tags_from_threads_are_all_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writers = 8
+    monkeypatch.setattr(content, "read_index", _read_then_wait(threading.Barrier(writers)))
+    root = tmp_path / "cache"
+    threads = [
+        threading.Thread(target=tag_descriptor, args=(str(root), f"t{i}", {**DESC, "digest": digest_of(b"%d" % i)}))
+        for i in range(writers)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert _tags(root) == [f"t{i}" for i in range(writers)]
+    assert [p.name for p in root.iterdir() if p.name.startswith(".hlb-")] == []  # no temporary left
+
+
+def _tag_in_a_process(root: str, tag: str, barrier: Any) -> None:
+    content.read_index = _read_then_wait(barrier)  # type: ignore[assignment]  # this child's module only
+    tag_descriptor(root, tag, {**DESC, "digest": digest_of(tag.encode())})
+
+
+def test_concurrent_tags_from_processes_are_all_kept(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    writers = 8
+    root = tmp_path / "cache"
+    for rnd in range(3):
+        barrier = ctx.Barrier(writers)
+        procs = [
+            ctx.Process(target=_tag_in_a_process, args=(str(root), f"r{rnd}t{i}", barrier)) for i in range(writers)
+        ]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(30)
+        assert [p.exitcode for p in procs] == [0] * writers
+    assert _tags(root) == sorted(f"r{r}t{i}" for r in range(3) for i in range(writers))
+
+
+def test_the_lock_excludes_threads_and_processes(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    inside: list[str] = []
+    with content.locked(str(root)):
+        got = threading.Event()
+
+        def take() -> None:
+            with content.locked(str(root)):
+                inside.append("thread")
+                got.set()
+
+        t = threading.Thread(target=take)
+        t.start()
+        assert not got.wait(0.3)  # blocked while this thread holds it
+        probe = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY);"
+                " fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)",
+                str(root),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert probe.returncode != 0 and "BlockingIOError" in probe.stderr
+    assert got.wait(5) and inside == ["thread"]
+    t.join(5)
+
+
+def _stream(reqs: list[content_pb2.WriteContentRequest]) -> Iterator[content_pb2.WriteContentRequest]:
+    yield from reqs
+
+
+def test_two_writers_of_one_blob_do_not_share_an_ingest(tmp_path: Path) -> None:
+    """Two sessions (two hlb processes) write the same ref at once, interleaved: both succeed, the blob is whole."""
+    W = content_pb2.WriteContentRequest
+    data = b"shared base layer " * 5000
+    digest = digest_of(data)
+    root = str(tmp_path / "cache")
+    a, b = content.LayoutStore(root), content.LayoutStore(root)
+    half = len(data) // 2
+
+    def writer(store: content.LayoutStore) -> tuple[Iterator[content_pb2.WriteContentResponse], Any]:
+        q: queue.Queue[content_pb2.WriteContentRequest | None] = queue.Queue()
+        return store.write(iter(q.get, None)), q
+
+    (ra, qa), (rb, qb) = writer(a), writer(b)
+    qa.put(W(action=content_pb2.WRITE, ref="layer", total=len(data), offset=0, data=data[:half]))
+    assert next(ra).offset == half
+    qb.put(W(action=content_pb2.WRITE, ref="layer", total=len(data), offset=0, data=data[:100]))  # B starts later
+    assert next(rb).offset == 100
+    qa.put(W(action=content_pb2.COMMIT, ref="layer", offset=half, data=data[half:], total=len(data), expected=digest))
+    assert next(ra).digest == digest
+    qb.put(W(action=content_pb2.COMMIT, ref="layer", offset=100, data=data[100:], total=len(data), expected=digest))
+    with pytest.raises(content.StoreError) as err:
+        next(rb)
+    assert err.value.code == grpc.StatusCode.ALREADY_EXISTS  # what the daemon takes as done
+    assert (tmp_path / "cache" / "blobs" / "sha256" / digest.removeprefix("sha256:")).read_bytes() == data
+    assert not (tmp_path / "cache" / "ingest").exists()
+
+
+def test_closing_the_store_removes_its_unfinished_ingests_only(tmp_path: Path) -> None:
+    W = content_pb2.WriteContentRequest
+    root = tmp_path / "cache"
+    mine, other = content.ContentStore({"local:x": str(root)}), content.LayoutStore(str(root))
+    list(mine.stores["local:x"].write(_stream([W(action=content_pb2.WRITE, ref="a", offset=0, data=b"half")])))
+    list(other.write(_stream([W(action=content_pb2.WRITE, ref="a", offset=0, data=b"other")])))
+    assert len(list((root / "ingest").iterdir())) == 2
+    mine.close()
+    (left,) = (root / "ingest").iterdir()
+    assert (left / "data").read_bytes() == b"other"
+    other.close()
+    assert not (root / "ingest").exists()

@@ -193,12 +193,11 @@ def test_a_directory_tree_with_modes_links_and_mtimes(tmp_path: Path) -> None:
     assert leftovers == []
 
 
-def test_merging_into_an_existing_directory_replaces_entries(tmp_path: Path) -> None:
+def test_merging_into_an_existing_directory_replaces_files_and_links(tmp_path: Path) -> None:
     dest = tmp_path / "dist"
     (dest / "a").mkdir(parents=True)
     (dest / "a" / "old").write_text("kept")
-    (dest / "f").mkdir()  # a directory where the export has a file
-    (dest / "f" / "x").write_text("gone")
+    (dest / "f").write_text("old")  # a file where the export has a file
     outside = tmp_path / "outside"
     outside.mkdir()
     (dest / "d").symlink_to(outside)  # a symlink where the export has a directory
@@ -227,9 +226,9 @@ def test_merging_into_an_existing_directory_replaces_entries(tmp_path: Path) -> 
         ([st_("a/./b", 0o644, size=1)], "clean relative path"),
         (
             [st_("link", MODE_SYMLINK | 0o777, link=".."), st_("link/escape", 0o644, size=1)],
-            "parent is not a directory",
+            "is not a directory of this transfer",
         ),
-        ([st_("nodir/escape", 0o644, size=1)], "parent is not a directory"),
+        ([st_("nodir/escape", 0o644, size=1)], "is not a directory of this transfer"),
         ([st_("hard", 0o644, link="../../etc/passwd")], "clean relative path"),
         ([st_("hard", 0o644, link="missing")], "not a file of this transfer"),
     ],
@@ -272,3 +271,187 @@ def test_a_sender_error_aborts_the_files_in_flight(tmp_path: Path) -> None:
         out.put(None)
     assert "disk on fire" in (err.value.details() or "")
     assert os.listdir(dest) == []
+
+
+# ---------------------------------------------------------------- a hostile daemon (issue 10, item 1)
+
+OUTSIDE_FILE = "target"
+
+
+def _escapes(outside: str) -> dict[str, tuple[list[fsutil_stat_pb2.Stat], str]]:
+    """Crafted STAT sequences -> the text the refusal must contain (each names the offending path)."""
+    long_name = "n" * 256
+    deep = "/".join(["d" * 200] * 21)  # > PATH_MAX (4096) in total, every component valid
+    return {
+        "dotdot": ([st_("../escape", 0o644, size=1)], "refusing path '../escape'"),
+        "dotdot-inside": ([st_("a", MODE_DIR | 0o755), st_("a/../../escape", 0o644, size=1)], "'a/../../escape'"),
+        "absolute": ([st_("/tmp/escape", 0o644, size=1)], "refusing path '/tmp/escape'"),
+        "symlink-then-child": (
+            [st_("l", MODE_SYMLINK | 0o777, link=outside), st_("l/escape", 0o644, size=1)],
+            "refusing 'l/escape': its parent 'l' is not a directory of this transfer",
+        ),
+        "dir-then-symlink-then-child": (
+            [
+                st_("a", MODE_DIR | 0o755),
+                st_("a", MODE_SYMLINK | 0o777, link=outside),
+                st_("a/escape", 0o644, size=1),
+            ],
+            "refusing 'a': sent twice (a directory, then a symlink)",
+        ),
+        "dir-to-symlink-swap": (
+            [st_("a", MODE_DIR | 0o755), st_("a", MODE_SYMLINK | 0o777, link=outside)],
+            "refusing 'a': sent twice (a directory, then a symlink)",
+        ),
+        "nested-swap": (
+            [
+                st_("a", MODE_DIR | 0o755),
+                st_("a/b", MODE_DIR | 0o755),
+                st_("a/b", MODE_SYMLINK | 0o777, link=outside),
+                st_("a/b/escape", 0o644, size=1),
+            ],
+            "refusing 'a/b': sent twice (a directory, then a symlink)",
+        ),
+        "hardlink-dotdot": ([st_("hard", 0o644, link=f"../outside/{OUTSIDE_FILE}")], "refusing hardlink 'hard'"),
+        "hardlink-absolute": ([st_("hard", 0o644, link=f"{outside}/{OUTSIDE_FILE}")], "refusing hardlink 'hard'"),
+        "hardlink-through-symlink": (
+            [st_("l", MODE_SYMLINK | 0o777, link=outside), st_("hard", 0o644, link=f"l/{OUTSIDE_FILE}")],
+            "refusing hardlink 'hard' to 'l/target': not a file of this transfer",
+        ),
+        "hardlink-to-symlink": (
+            [st_("l", MODE_SYMLINK | 0o777, link=f"{outside}/{OUTSIDE_FILE}"), st_("hard", 0o644, link="l")],
+            "refusing hardlink 'hard' to 'l': not a file of this transfer",
+        ),
+        "symlink-replaced-by-file": (
+            [st_("l", MODE_SYMLINK | 0o777, link=f"{outside}/{OUTSIDE_FILE}"), st_("l", 0o644, size=1)],
+            "refusing 'l': sent twice (a symlink, then a file)",
+        ),
+        "file-replaced-by-dir": (
+            [st_("f", 0o644, size=1), st_("f", MODE_DIR | 0o755), st_("f/escape", 0o644, size=1)],
+            "refusing 'f': sent twice (a file, then a directory)",
+        ),
+        "nul": ([st_("a\x00b", 0o644, size=1)], "refusing path 'a\\x00b'"),
+        "nul-in-link": ([st_("l", MODE_SYMLINK | 0o777, link="/etc\x00x")], "refusing 'l': its link target"),
+        "long-component": ([st_(long_name, 0o644, size=1)], "longer than 255 bytes"),
+        "long-path": ([st_(deep, 0o644, size=1)], "longer than 4095 bytes"),
+    }
+
+
+ESCAPES = list(_escapes("/x"))
+
+
+@pytest.mark.parametrize("case", ESCAPES)
+def test_a_hostile_tree_never_writes_outside_its_destination(tmp_path: Path, case: str) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / OUTSIDE_FILE).write_text("precious")
+    stats, reason = _escapes(str(outside))[case]
+    dest = tmp_path / "dist"
+    sender = Sender([*stats, None], {i: b"x" for i in range(len(stats))})
+    with Session([FileSend({0: DirTarget(str(dest))})]) as s:
+        err = sender.run(s)
+    assert err is not None, "the transfer must fail"
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
+    assert reason in (err.details() or "")
+    assert sorted(os.listdir(outside)) == [OUTSIDE_FILE] and (outside / OUTSIDE_FILE).read_text() == "precious"
+    assert os.stat(outside / OUTSIDE_FILE).st_nlink == 1
+    assert sorted(os.listdir(tmp_path)) == ["dist", "outside"]
+    assert not os.path.exists("/tmp/escape")
+    partial = [f for _, _, fs in os.walk(tmp_path) for f in fs if f.endswith(".partial") or f.startswith(".hlb")]
+    assert partial == []
+
+
+def test_a_directory_swapped_for_a_symlink_on_disk_during_the_transfer_is_not_followed(tmp_path: Path) -> None:
+    """Another process replaces a directory the transfer created by a symlink before its child arrives."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "dist"
+
+    def packet(s: fsutil_stat_pb2.Stat | None) -> bytes:
+        p = Packet(type=Packet.PACKET_STAT)
+        if s is not None:
+            p.stat.CopyFrom(s)
+        return p.SerializeToString()
+
+    def requests() -> Iterator[bytes]:
+        yield packet(st_("a", MODE_DIR | 0o755))
+        for _ in range(500):
+            if (dest / "a").is_dir():
+                break
+            time.sleep(0.01)
+        os.rename(dest / "a", tmp_path / "moved")
+        os.symlink(outside, dest / "a")
+        yield packet(st_("a/escape", 0o644, size=1))
+        yield packet(None)
+        done.wait(10)  # the receiver answers (REQ or an error) meanwhile
+
+    done = threading.Event()
+    with (
+        Session([FileSend({0: DirTarget(str(dest))})]) as s,
+        grpc.insecure_channel(f"unix:{s.path}") as ch,
+        pytest.raises(grpc.RpcError) as err,
+    ):
+        try:
+            for raw in ch.stream_stream(METHOD)(requests(), timeout=20):
+                p = Packet.FromString(raw)
+                assert p.type != Packet.PACKET_REQ, "the file below the swapped directory was requested"
+        finally:
+            done.set()
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "refusing 'a/escape': directory 'a' was replaced during the transfer" in (err.value.details() or "")
+    assert os.listdir(outside) == []
+
+
+def test_an_existing_directory_is_not_deleted_for_a_file(tmp_path: Path) -> None:
+    """Merging never removes a directory tree it did not create (``dest=.`` with a file named like a folder)."""
+    dest = tmp_path / "dist"
+    (dest / "src").mkdir(parents=True)
+    (dest / "src" / "main.c").write_text("mine")
+    for entry in (st_("src", 0o644, size=1), st_("src", MODE_SYMLINK | 0o777, link="/etc")):
+        sender = Sender([entry, None], {0: b"x"})
+        with Session([FileSend({0: DirTarget(str(dest))})]) as s:
+            err = sender.run(s)
+        assert err is not None and err.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert f"refusing 'src': {dest}/src is a directory" in (err.details() or "")
+        assert (dest / "src" / "main.c").read_text() == "mine"
+        assert sorted(os.listdir(dest)) == ["src"]
+
+
+def test_legitimate_links_are_written_as_links_and_hardlinks_still_work(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "dist"
+    stats: list[fsutil_stat_pb2.Stat | None] = [
+        st_("a", MODE_DIR | 0o755),
+        st_("a/abs", MODE_SYMLINK | 0o777, link=str(outside)),
+        st_("a/data", 0o644, size=4),
+        st_("a/hard", 0o644, link="a/data"),
+        st_("b", MODE_DIR | 0o755),
+        st_("b/hard", 0o644, link="a/data"),
+        st_("b/up", MODE_SYMLINK | 0o777, link="../../outside"),
+        st_("l", MODE_SYMLINK | 0o777, link="/etc/passwd"),
+        st_("n" * 255, 0o644, size=1),
+        None,
+    ]
+    sender = Sender(stats, {2: b"data", 8: b"x"})
+    with Session([FileSend({0: DirTarget(str(dest))})]) as s:
+        assert sender.run(s) is None
+    assert os.readlink(dest / "a" / "abs") == str(outside) and os.readlink(dest / "l") == "/etc/passwd"
+    assert os.readlink(dest / "b" / "up") == "../../outside"
+    ino = os.stat(dest / "a" / "data").st_ino
+    assert [os.stat(dest / p).st_ino for p in ("a/hard", "b/hard")] == [ino] * 2
+    assert (dest / "b" / "hard").read_bytes() == b"data" and (dest / ("n" * 255)).read_bytes() == b"x"
+    assert os.listdir(outside) == []
+    assert [f for _, _, fs in os.walk(dest) for f in fs if f.endswith(".partial")] == []
+
+
+def test_a_tarball_with_a_name_of_255_bytes_and_a_directory_in_the_way(tmp_path: Path) -> None:
+    dest = tmp_path / ("n" * 251 + ".tar")
+    with Session([FileSend({0: file_target(str(dest)), 1: file_target(str(tmp_path / "dir"))})]) as s:
+        assert call(s, bytes_messages([b"tar"]), exporter=0) == []
+        (tmp_path / "dir").mkdir()
+        with pytest.raises(grpc.RpcError) as err:
+            call(s, bytes_messages([b"tar"]), exporter=1)
+    assert dest.read_bytes() == b"tar"
+    assert err.value.code() == grpc.StatusCode.INTERNAL
+    assert f"cannot write {tmp_path}/dir: it is a directory" in (err.value.details() or "")
+    assert sorted(os.listdir(tmp_path)) == sorted([dest.name, "dir"]) and os.listdir(tmp_path / "dir") == []
