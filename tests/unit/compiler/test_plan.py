@@ -315,3 +315,66 @@ def test_the_plan_example_in_the_language_reference_is_what_hlb_prints() -> None
     shown = after.split("```text\n", 1)[1].split("```\n", 1)[0]
     plan = compile_source(SourceFile("build.hlb", module), ["release", "test"], AMD64).plan(AMD64)
     assert render(plan, cwd=".") == shown
+
+
+EXAMPLES = Path(__file__).parents[3] / "examples" / "caching"
+FLAG_SETS = [
+    ([], [CacheEntry("registry", {"ref": "r/c:ci", "mode": "max"})]),
+    ([CacheEntry("registry", {"ref": "r/c:ci"})], [CacheEntry("registry", {"ref": "r/c:ci", "mode": "max"})]),
+    ([CacheEntry("local", {"src": "/c"})], [CacheEntry("local", {"dest": "/c"})]),
+    ([CacheEntry("registry", {"ref": "r/{target}:ci"})], [CacheEntry("registry", {"ref": "r/{target}:ci"})]),
+    ([CacheEntry("registry", {"ref": "r/other"})], [CacheEntry("inline")]),
+]
+TARGETS = {
+    "publish.hlb": [["default"], ["release"], ["default", "release"]],
+    "release.hlb": [["release"], ["app", "release"]],
+    "services.hlb": [["api"], ["api", "web", "worker"], ["base", "api"]],
+    "dependencies.hlb": [["install"], ["install", "snapshotModules"]],
+    "ci.hlb": [["default"], ["deps", "default"]],
+}
+
+
+@pytest.mark.parametrize(("example", "targets"), [(e, t) for e, ts in TARGETS.items() for t in ts])
+@pytest.mark.parametrize("flags", range(len(FLAG_SETS)))
+def test_every_requested_cache_setting_is_in_the_tree_or_refused(
+    example: str, targets: list[str], flags: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The invariant of issue 9: every cache import and export asked for (flags and cacheContexts) is made by some
+    solve and printed by --tree, or the plan is refused before anything is built."""
+    from hlb.compiler.plan import PlanError
+
+    monkeypatch.setenv("HLB_REGISTRY", "127.0.0.1:5000")
+    cache_from, cache_to = FLAG_SETS[flags]
+    args = {"version": "1.0"} if "release" in targets and example == "publish.hlb" else {}
+    compiled = compile_source(SourceFile(example, (EXAMPLES / example).read_text()), targets, AMD64, args=args)
+    try:
+        plan = compiled.plan(AMD64, cache_from=cache_from, cache_to=cache_to)
+    except PlanError as e:
+        # Only an inline cache with no image exported anywhere may be refused; the refusal says why.
+        assert [p.split(":")[0] for p in e.problems] == ["--cache-to type=inline"], e.problems
+        assert not any("dockerPush" in t or "dockerLoad" in t for t in _titles(compiled, cache_from)), e.problems
+        return
+    tree = render(plan, cwd=".")
+    imports = [c for s in plan.solves for c in s.cache_imports]
+    exports = [c for s in plan.solves for c in s.cache_exports]
+    for c in imports + exports:
+        assert f"cache {'import' if c in imports else 'export'}: " in tree
+    shown = {str(c) for c in imports + exports}
+    for requested in cache_to:
+        kind, where = requested.type, requested.attrs.get("ref") or requested.attrs.get("dest", "")
+        made = [c for c in exports if c.type == kind and (kind == "inline" or where.split("{")[0] in str(c))]
+        assert made, (requested, tree)
+    for requested in cache_from:
+        where = requested.attrs.get("ref") or requested.attrs.get("src", "")
+        assert any(where.split("{")[0] in c for c in shown), (requested, tree)
+    for s in plan.solves:
+        if s.kind == "cacheContext":
+            for c in (*s.cache_imports, *s.cache_exports):
+                assert str(c) in tree
+            for other in plan.solves:
+                if other is not s and s.head in other.definition.op_kinds:
+                    assert all(str(c) in {str(x) for x in other.cache_imports} for c in s.cache_imports)
+
+
+def _titles(compiled: Compiled, cache_from: list[CacheEntry]) -> list[str]:
+    return [s.title for s in compiled.plan(AMD64, cache_from=cache_from).solves]
