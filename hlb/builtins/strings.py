@@ -7,9 +7,11 @@ compiler offers as ``manifests`` (see ``hlb.resolver.ManifestResolver``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shlex as _shlex
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -230,14 +232,11 @@ def local_run(call: Call, command: str, *args: str) -> str:
     only_stderr = call.options.has(OnlyStderr)
     merged = call.options.has(IncludeStderr) and not only_stderr
     try:
-        proc = subprocess.run(
+        proc = _run_group(
             argv,
             cwd=call.module_dir,
-            env=dict(os.environ),
-            stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL if only_stderr else subprocess.PIPE,
             stderr=subprocess.STDOUT if merged else subprocess.PIPE,
-            check=False,
         )
     except OSError as e:
         call.fail(cat.invalid_value(call.arg_span(0), f"`localRun` could not start `{argv[0]}`: {e.strerror or e}"))
@@ -248,6 +247,23 @@ def local_run(call: Call, command: str, *args: str) -> str:
         notes = [*errors[-STDERR_LINES:], "use `with ignoreError` to take its output anyway"]
         call.fail(cat.build_failed(call.span, f"`localRun` command `{_shlex.join(argv)}` exited with {status}", notes))
     return output.decode("utf-8", "replace").rstrip("\n")
+
+
+def _run_group(argv: list[str], *, cwd: str, stdout: int, stderr: int) -> subprocess.CompletedProcess[bytes]:
+    """Run ``argv`` in a process group of its own; if hlb is interrupted (Ctrl-C, SIGTERM), kill the whole group,
+    so no grandchild (`sh -c "sleep 60"`'s sleep) outlives hlb."""
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=dict(os.environ), stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = proc.communicate()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def _local_argv(call: Call, command: str, args: tuple[str, ...]) -> list[str]:

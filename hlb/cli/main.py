@@ -6,6 +6,7 @@ import argparse
 import importlib
 import io
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -21,6 +22,20 @@ COMMANDS = {
     "format": "hlb.cli.fmt",
     "fmt": "hlb.cli.fmt",
 }
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: unwound like Ctrl-C (solves cancelled, sessions and partial files cleaned up)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)  # one clean-up at a time; a second signal does not cut it short
+    raise Terminated(signum)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -48,8 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(sys.stdin, io.TextIOWrapper):
         # Source read from stdin is UTF-8 whatever the locale; bytes that are not reach the lexer, which reports them.
         sys.stdin.reconfigure(encoding="utf-8", errors="surrogateescape")
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
     try:
         return int(args.func(args))
+    except Terminated as e:
+        print(f"hlb: terminated ({signal.Signals(e.signum).name})", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("hlb: interrupted", file=sys.stderr)
         return 130

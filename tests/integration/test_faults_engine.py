@@ -344,3 +344,69 @@ def test_engine_killed_mid_solve(private_engine: PrivateEngine, tmp_path: Path, 
     assert f"the daemon went away while running `/bin/sh -c '{marker}'`" in text
     assert f"cannot reach the Docker engine at {private_engine.docker_host} (from DOCKER_HOST)" in text
     assert "build.hlb:3:" in text and f'run "{marker}"' in text
+
+
+# -- SIGTERM and SIGHUP: unwound like Ctrl-C --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_cancel_the_build_like_ctrl_c(
+    engine: Engine, tmp_path: Path, nonce: str, sig: signal.Signals, code: int
+) -> None:
+    marker = f"sleep 120 # {sig.name}-{nonce}"
+    f = build_file(tmp_path, f'fs default() {{\n\timage "busybox:latest"\n\trun "{marker}"\n}}\n')
+    hlb = Running.start(engine.env, str(f), cwd=tmp_path)
+    hlb.wait_for(re.escape(marker))
+    client = engine.client()
+    try:
+        hlb.proc.send_signal(sig)
+        got, took = hlb.finish(timeout=10)
+        assert got == code, hlb.text
+        assert hlb.text.rstrip().endswith(f"hlb: terminated ({sig.name})") and "Traceback" not in hlb.text
+        assert took < 10
+        assert builds_running(client, nonce) == []
+    finally:
+        client.close()
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Processes whose command line or environment holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                seen = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+                if marker.encode() in seen:
+                    found.append(int(entry.name))
+    return found
+
+
+def test_sigterm_while_a_local_run_runs_kills_its_whole_process_group(tmp_path: Path, nonce: str) -> None:
+    marker = f"{nonce}-localrun"
+    # `sh -c` forks: the sleep is a grandchild of hlb; it must not outlive hlb.
+    f = build_file(
+        tmp_path,
+        f'fs default() {{\n\timage "busybox:latest"\n\tenv "X" localRun("HLB_MARK={marker} sleep 60; echo done")\n}}\n',
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hlb", "compile", str(f)],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while len(_processes_with(marker)) < 2:  # sh -c, and the sleep it forked
+            assert time.monotonic() < deadline and proc.poll() is None, "the localRun never started"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert err.rstrip().endswith("hlb: terminated (SIGTERM)") and "Traceback" not in err
+    time.sleep(0.2)
+    assert _processes_with(marker) == []
