@@ -67,6 +67,7 @@ def compile_source(
     *,
     args: Mapping[str, ArgValue] | None = None,
     arg_spans: Mapping[str, Span] | None = None,
+    local_run: bool = True,
 ) -> Compiled:
     """Parse, check and compile ``targets`` of ``source``; raises :class:`HlbError` with every diagnostic.
 
@@ -75,7 +76,8 @@ def compile_source(
     ``release`` only. Values are text as on the command line (``int`` and
     ``bool`` parameters parse it), or an ``int``/``bool``. ``target_spans`` and
     ``arg_spans`` locate the names and each ``NAME=VALUE`` on a command line,
-    so errors point there.
+    so errors point there. With ``local_run`` false, a `localRun` is a
+    diagnostic instead of a command run on this machine.
     """
     module = parse(source)
     checked = check(module)
@@ -89,6 +91,7 @@ def compile_source(
         push=push,
         args=args,
         arg_spans=arg_spans,
+        local_run=local_run,
     )
     warnings = checked.diagnostics + [d for d in result.diagnostics if not d.is_error]
     if not result.ok:

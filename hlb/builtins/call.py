@@ -40,6 +40,11 @@ class CompileContext(Protocol):
         """Fetches image manifests from registries; None when compiling without registry access."""
         ...
 
+    @property
+    def local_run(self) -> bool:
+        """Whether `localRun` may run commands (false with `--no-local-run`, and for `hlb lint`)."""
+        ...
+
     def locations(self, span: Span) -> tuple[SourceLocation, ...]:
         """Source locations for an op created at ``span`` (plus the calls that led there)."""
         ...

@@ -228,6 +228,14 @@ def local_run(call: Call, command: str, *args: str) -> str:
 
     Example: `localRun "git rev-parse --short HEAD"`
     """
+    if not call.ctx.local_run:
+        call.fail(
+            cat.invalid_value(
+                call.span,
+                "`localRun` would run a command on this machine, and --no-local-run is given",
+                hint="drop --no-local-run to run it (its output is part of the build, so compiling needs it)",
+            )
+        )
     argv = _local_argv(call, command, args)
     only_stderr = call.options.has(OnlyStderr)
     merged = call.options.has(IncludeStderr) and not only_stderr

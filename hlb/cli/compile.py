@@ -33,6 +33,11 @@ def add_parser(commands: Any) -> None:
     p.add_argument("file", nargs="?", default="build.hlb", help="the .hlb module (default: build.hlb; - reads stdin)")
     p.add_argument("-t", "--target", default="default", metavar="TARGET", help="the fs target (default: default)")
     add_arg_flag(p)
+    p.add_argument(
+        "--no-local-run",
+        action="store_true",
+        help="do not run `localRun` commands on this machine while compiling: a `localRun` is then an error",
+    )
     p.add_argument("--format", choices=("json", "binary"), default="json", help="output format (default: json)")
     p.add_argument("--platform", help="default platform for images, os/arch[/variant] (default: linux/<host arch>)")
     p.set_defaults(func=compile_command)
@@ -64,6 +69,7 @@ def compile_command(args: argparse.Namespace) -> int:
                 manifests=RegistryClient(),
                 args=cmdline.args,
                 arg_spans=cmdline.arg_spans,
+                local_run=not args.no_local_run,
             )
         except HlbError as e:
             print_diagnostics(e.diagnostics)

@@ -40,6 +40,11 @@ def add_parser(commands: Any) -> None:
         help="a function to build; repeatable or comma-separated (default: default)",
     )
     add_arg_flag(p)
+    p.add_argument(
+        "--no-local-run",
+        action="store_true",
+        help="do not run `localRun` commands on this machine while compiling: a `localRun` is then an error",
+    )
     p.add_argument("--platform", help="default platform for images, os/arch[/variant] (default: linux/<host arch>)")
     p.add_argument(
         "--tree",
@@ -151,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
                 push=pusher.push if pusher is not None else None,
                 args=cmdline.args,
                 arg_spans=cmdline.arg_spans,
+                local_run=not args.no_local_run,
             )
         except (HlbError, EffectFailed) as e:
             failed = e

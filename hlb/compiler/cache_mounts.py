@@ -67,7 +67,7 @@ def _function_uses(module: CheckedModule, func: str, module_name: str, platform:
             written[id(item.mount)] = (span, item.mount)
 
     try:
-        result = compile_targets(module, [func], platform, observe=observe)
+        result = compile_targets(module, [func], platform, observe=observe, local_run=False)  # lint runs nothing
         outputs = [o for t in result.targets for o in _outputs(t.value)]
         uses = []
         for op in _exec_ops(outputs):

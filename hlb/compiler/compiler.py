@@ -103,6 +103,7 @@ def compile_targets(
     args: Mapping[str, ArgValue] | None = None,
     arg_spans: Mapping[str, Span] | None = None,
     observe: Callable[[Span, object], None] | None = None,
+    local_run: bool = True,
 ) -> CompileResult:
     """Compile each named target; ``target_spans`` locate the names on the command line.
 
@@ -112,9 +113,10 @@ def compile_targets(
     `dockerPush ... as digest`); without it such binds are diagnostics.
     ``observe`` is called with the span and the value of every option item a
     builtin option call lowers to (``hlb lint`` locates cache mounts with it).
+    With ``local_run`` false a `localRun` is a diagnostic instead of a command run here.
     """
     result = CompileResult()
-    compiler = _Compiler(checked, platform, resolver, manifests, push, observe)
+    compiler = _Compiler(checked, platform, resolver, manifests, push, observe, local_run)
     found: list[TargetDecl] = []
     for name in names:
         try:
@@ -183,8 +185,10 @@ class _Compiler:
         manifests: ManifestResolver | None = None,
         push: Callable[[Solve], str] | None = None,
         observe: Callable[[Span, object], None] | None = None,
+        local_run: bool = True,
     ) -> None:
         self.checked = checked
+        self._local_run = local_run
         self._observe = observe
         self.platform = platform
         self._resolver = resolver
@@ -211,6 +215,10 @@ class _Compiler:
     @property
     def manifests(self) -> ManifestResolver | None:
         return self._manifests
+
+    @property
+    def local_run(self) -> bool:
+        return self._local_run
 
     def attach(self, item: Attachment) -> None:
         key = f"{type(item).__name__}:{item.name if isinstance(item, LocalDir) else item.id}"

@@ -39,3 +39,18 @@ def test_run_loads_the_solver() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "grpc" in done.stdout.strip().splitlines()[-1]
+
+
+def test_no_local_run_refuses_local_run_and_lint_never_runs_it(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    build = tmp_path / "build.hlb"
+    build.write_text(f'fs default() {{\n\timage "busybox:latest"\n\tenv "X" localRun("touch {marker}")\n}}\n')
+    for argv in (["compile", "--no-local-run"], ["run", "--tree", "--no-local-run"], ["lint"], ["check"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "hlb", *argv, str(build)], capture_output=True, text=True, cwd=tmp_path
+        )
+        assert not marker.exists(), argv
+        if "--no-local-run" in argv:
+            assert done.returncode == 1 and "build.hlb:3:10: error: `localRun` would run a command" in done.stderr
+    done = subprocess.run([sys.executable, "-m", "hlb", "compile", str(build)], capture_output=True, cwd=tmp_path)
+    assert done.returncode == 0 and marker.exists()
