@@ -327,16 +327,7 @@ class GatewayResolver:
         self._frontends: dict[bytes, FrontendResult | FrontendError] = {}
 
     def resolve(self, ref: str, platform: Platform) -> ResolvedImage:
-        try:
-            normalized = str(parse_ref(ref))
-        except ValueError as e:
-            raise ResolveError(f"invalid image reference {ref!r}: {e}") from None
-        key = _Key(normalized, platform, self.resolve_mode)
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is None:
-                cached = self._resolve(self._open(normalized), key)
-                self._cache[key] = cached
+        cached = self._lookup(ref, platform, probe=False)
         if isinstance(cached, ResolveError):
             raise ResolveError(str(cached))
         return cached
@@ -347,6 +338,10 @@ class GatewayResolver:
         The resolution's progress is not shown: a missing image is an answer here. Raises
         :class:`ResolveError` when the daemon cannot be asked.
         """
+        return not isinstance(self._lookup(ref, platform, probe=True), ResolveError)
+
+    def _lookup(self, ref: str, platform: Platform, *, probe: bool) -> ResolvedImage | ResolveError:
+        """``ref`` resolved once per platform and mode (a failure is remembered as its error)."""
         try:
             normalized = str(parse_ref(ref))
         except ValueError as e:
@@ -355,9 +350,9 @@ class GatewayResolver:
         with self._lock:
             cached = self._cache.get(key)
             if cached is None:
-                cached = self._resolve(self._open(normalized), key, f"{PROBE_PREFIX}{normalized}")
-                self._cache[key] = cached
-        return not isinstance(cached, ResolveError)
+                name = f"{PROBE_PREFIX}{normalized}" if probe else ""
+                cached = self._cache[key] = self._resolve(self._open(normalized), key, name)
+        return cached
 
     def _resolve(self, build: _Build, key: _Key, name: str = "") -> ResolvedImage | ResolveError:
         req = resolve_request(key.ref, key.platform, key.mode, build.session_id, name)

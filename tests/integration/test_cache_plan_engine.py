@@ -46,6 +46,22 @@ def summary(stderr: str, label: str) -> str:
     return m.group(0)
 
 
+def section_then_target(ref: str, nonce: str, option: str) -> str:
+    """`deps`, a cacheContext section with ``option``, and `default`, a step built on it."""
+    return (
+        "fs deps() {\n"
+        f'\tcacheContext "{ref}" fs {{\n'
+        '\t\timage "busybox:latest"\n'
+        f'\t\trun "sleep 1; echo {nonce} > /d" with network("none")\n'
+        f"\t}} with {option}\n"
+        "}\n"
+        "fs default() {\n"
+        "\tdeps\n"
+        '\trun "cat /d > /app" with network("none")\n'
+        "}\n"
+    )
+
+
 def run_ok(where: Engine | PrivateEngine, *args: str) -> str:
     done = where.hlb("run", "--progress", "plain", *args)
     assert done.returncode == 0, done.stderr
@@ -83,18 +99,7 @@ def test_cache_context_warms_what_builds_on_it_on_a_fresh_machine(
     """Item 2: the target's solve must import the section's cache itself (a daemon keeps no earlier import)."""
     ref = f"{REGISTRY}/hlb-it/{nonce}/c:deps"
     build = tmp_path / "build.hlb"
-    build.write_text(
-        "fs deps() {\n"
-        f'\tcacheContext "{ref}" fs {{\n'
-        '\t\timage "busybox:latest"\n'
-        f'\t\trun "sleep 1; echo {nonce} > /d" with network("none")\n'
-        '\t} with mode("max")\n'
-        "}\n"
-        "fs default() {\n"
-        "\tdeps\n"
-        '\trun "cat /d > /app" with network("none")\n'
-        "}\n"
-    )
+    build.write_text(section_then_target(ref, nonce, 'mode("max")'))
     run_ok(engine, str(build))
     assert in_registry(ref)
     warm = run_ok(fresh_engine, str(build))
@@ -195,18 +200,7 @@ def test_an_inline_cache_section_warms_what_builds_on_it_on_a_fresh_machine(
     """Item 2, backend("inline"): the section pushes its image once, with the cache metadata in it."""
     ref = f"{REGISTRY}/hlb-it/{nonce}/c:inline"
     build = tmp_path / "build.hlb"
-    build.write_text(
-        "fs deps() {\n"
-        f'\tcacheContext "{ref}" fs {{\n'
-        '\t\timage "busybox:latest"\n'
-        f'\t\trun "sleep 1; echo {nonce} > /d" with network("none")\n'
-        '\t} with backend("inline")\n'
-        "}\n"
-        "fs default() {\n"
-        "\tdeps\n"
-        '\trun "cat /d > /app" with network("none")\n'
-        "}\n"
-    )
+    build.write_text(section_then_target(ref, nonce, 'backend("inline")'))
     first = run_ok(engine, str(build))
     assert len(re.findall(rf"^  pushed {re.escape(ref)}@sha256:", first, re.M)) == 1, first
     warm = run_ok(fresh_engine, str(build))
