@@ -41,6 +41,9 @@ _GO_DURATION_PART = r"(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h)"
 _GO_DURATION = re.compile(rf"(?:{_GO_DURATION_PART})+\Z")
 
 
+TARGET_PLACEHOLDER = "{target}"  # in a cache entry: the requested target's name (see hlb.compiler.plan)
+
+
 class CacheFlagError(ValueError):
     """A cache entry that cannot work; its text names the flag and the bad part."""
 
@@ -71,6 +74,10 @@ class Backend:
     export_step: str  # the daemon's progress vertex for this exporter ("" when it has none)
     hint: str  # an example, for messages
     defaults: Mapping[str, str] = field(default_factory=dict)  # filled in when absent (shown in --tree)
+    # Where a cache lives: the attrs that name one place (an import and an export of it match on these;
+    # local's src and dest are one), and the attr that gets `-TARGET` when several targets share an entry.
+    place: tuple[str, ...] = ()
+    per_target: str = ""
 
     def attr(self, name: str) -> Attr | None:
         return next((a for a in self.attrs if a.name == name), None)
@@ -104,6 +111,8 @@ BACKENDS: dict[str, Backend] = {
             {IMPORT: ("ref",), EXPORT: ("ref",)},
             "exporting cache to registry",
             "type=registry,ref=REGISTRY/REPO:TAG",
+            place=("ref",),
+            per_target="ref",
         ),
         Backend(
             "local",
@@ -121,6 +130,8 @@ BACKENDS: dict[str, Backend] = {
             {IMPORT: ("src",), EXPORT: ("dest",)},
             "exporting cache to client directory",
             "type=local,src=DIR (--cache-from) or type=local,dest=DIR (--cache-to)",
+            place=("dir", "tag"),
+            per_target="tag",
         ),
         Backend(
             "inline",
@@ -148,6 +159,8 @@ BACKENDS: dict[str, Backend] = {
             "type=gha[,scope=NAME] inside GitHub Actions (token and url come from ACTIONS_RUNTIME_TOKEN "
             "and ACTIONS_CACHE_URL)",
             {"scope": "buildkit"},
+            place=("url", "url_v2", "scope"),
+            per_target="scope",
         ),
         Backend(
             "s3",
@@ -169,6 +182,8 @@ BACKENDS: dict[str, Backend] = {
             {IMPORT: ("bucket", "region"), EXPORT: ("bucket", "region")},
             "exporting cache to Amazon S3",
             "type=s3,region=REGION,bucket=BUCKET[,name=NAME]",
+            place=("endpoint_url", "region", "bucket", "prefix", "manifests_prefix", "name"),
+            per_target="name",
         ),
         Backend(
             "azblob",
@@ -185,6 +200,8 @@ BACKENDS: dict[str, Backend] = {
             {IMPORT: ("account_url",), EXPORT: ("account_url",)},
             "exporting cache to Azure Blob Storage",
             "type=azblob,account_url=URL[,name=NAME]",
+            place=("account_url", "container", "prefix", "manifests_prefix", "name"),
+            per_target="name",
         ),
     )
 }
@@ -339,6 +356,8 @@ def check(entry: CacheEntry, direction: str, what: str = "") -> list[str]:
         if direction not in attr.use:
             other = flag_of(attr.use[0])
             warnings.append(f"{what}: `{key}` applies only to {other}; ignored here")
+        if attr.kind == "ref" and direction == EXPORT and "@" in value:
+            raise CacheFlagError(f"{what}: a cache is exported to a tag, not a digest (`{key}={value}`)")
     return warnings
 
 
@@ -368,7 +387,7 @@ def _bad_value(attr: Attr, value: str) -> str:
         return f"`{attr.name}={value}` is not a duration (for example 10m or 90s)"
     if attr.kind == "ref":
         try:
-            parse_ref(value)
+            parse_ref(value.replace(TARGET_PLACEHOLDER, "target"))  # {target}: each target's name goes there
         except ValueError as e:
             return f"`{attr.name}={value}` is not an image reference: {e}"
     return ""

@@ -100,9 +100,16 @@ def presence(ref: str, platform: Platform, registry: object, daemon: ImageResolv
         if isinstance(daemon, ImageProber):
             return Presence.FOUND if daemon.has_image(ref, platform) else Presence.MISSING
         daemon.resolve(ref, platform)
-    except ResolveError:
-        return Presence.MISSING
+    except ResolveError as e:
+        # Only "not found" is missing; any other failure (access, a broken daemon) cannot tell.
+        return Presence.MISSING if not_found(str(e)) else Presence.UNKNOWN
     return Presence.FOUND
+
+
+def not_found(message: str) -> bool:
+    """Whether a daemon's or registry's error says the image does not exist (rather than that it failed)."""
+    text = message.lower()
+    return "not found" in text or "manifest unknown" in text or "name unknown" in text
 
 
 # Frontends every BuildKit registers under these names (moby's builder-next and buildkitd alike):

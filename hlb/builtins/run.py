@@ -347,14 +347,18 @@ def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
     selector = source_path.path if source_path else ""
     bound = "target" in call.binds
     source = input.state.output
-    primed = None if readonly or cache or source_path or opts.has(Tmpfs) else primed_image(input)
+    # A primed mount is the snapshot pattern: written with `as` (its result is pushed back), writable, of an
+    # image by tag. Any other mount of a missing image stays an error (a misspelt tag is not an empty mount).
+    declared = bound or "target" in call.declared
+    writable = not (readonly or cache or source_path or opts.has(Tmpfs))
+    primed = primed_image(input) if declared and writable else None
     require = opts.last(RequireImage)
     if require is not None and primed is None:
         call.fail(
             cat.invalid_value(
                 require.span,
-                "`requireImage` applies to a writable mount of an image by tag, which otherwise starts empty "
-                "while the image does not exist",
+                "`requireImage` applies to a primed mount (a writable mount of an image by tag, bound with `as`), "
+                "which otherwise starts empty while the image does not exist",
                 hint="other mounts always need their input: drop `requireImage`",
             )
         )
@@ -384,7 +388,7 @@ def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
         source, note = _prime(call, primed, input, target, require is not None)
     # A mount written with `as` keeps its output even while its bind is not evaluated, so the
     # target that runs it and the bind (`snapshotModules`) share one exec, which runs once.
-    has_output = bound or "target" in call.declared
+    has_output = declared
     m = Mount(target, source, readonly=readonly, selector=selector, no_output=not has_output)
     return RunMount(m, input, bound, note)
 

@@ -57,7 +57,7 @@ def compile_command(args: argparse.Namespace) -> int:
     cmdline = command_line("compile", [args.target], args.arg)
     if cmdline.diagnostics:
         print_diagnostics(cmdline.diagnostics)
-        return 1
+        return 2  # a malformed or repeated --arg: a usage error
     with GatewayResolver(resolve()) as resolver:
         try:
             compiled = compile_source(

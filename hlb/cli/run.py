@@ -22,7 +22,7 @@ from hlb.solver.client import BuildkitClient
 from hlb.solver.gateway import GatewayResolver
 from hlb.solver.registry import RegistryClient
 from hlb.solver.transport import TransportError
-from hlb.source import SourceFile, Span
+from hlb.source import SourceFile
 
 
 def add_parser(commands: Any) -> None:
@@ -56,7 +56,7 @@ def add_parser(commands: Any) -> None:
         action="append",
         default=[],
         metavar="CACHE",
-        help="import build cache for every target solve, as buildx writes it: type=registry,ref=REF | "
+        help="import build cache into every solve, as buildx writes it: type=registry,ref=REF | "
         "type=local,src=DIR | type=gha | type=s3,bucket=B,region=R | REF[,REF] (repeatable)",
     )
     p.add_argument(
@@ -64,7 +64,8 @@ def add_parser(commands: Any) -> None:
         action="append",
         default=[],
         metavar="CACHE",
-        help="export every target solve's build cache: type=registry,ref=REF[,mode=max] | "
+        help="export each target's build cache (several targets: one each, or {target} in the ref): "
+        "type=registry,ref=REF[,mode=max] | "
         "type=local,dest=DIR | type=inline | type=gha | type=s3,... (repeatable; checked before building)",
     )
     add_address_flags(p)
@@ -134,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     cmdline = command_line("run", names, args.arg)
     if cmdline.diagnostics:
         print(render_all(cmdline.diagnostics, color=color), file=err)
-        return 1
+        return 2  # a malformed or repeated --arg: a usage error
     try:
         address = None if args.tree else address_of(args)
     except AddressError as e:
@@ -190,18 +191,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if resolver is not None:
             resolver.close()
-
-
-def command_line_spans(names: list[str], command: str = "run") -> dict[str, Span]:
-    """Spans into a pseudo-file holding the command line, so target errors get a caret too."""
-    prefix = f"hlb {command} -t "
-    text = prefix + ",".join(names)
-    cmdline = SourceFile("<command line>", text)
-    spans, pos = {}, len(prefix)
-    for n in names:
-        spans[n] = Span(cmdline, pos, pos + len(n))
-        pos += len(n) + 1
-    return spans
 
 
 def _build(compiled: Compiled, plan: Plan, color: bool, address: Address, progress_mode: str = "plain") -> int:

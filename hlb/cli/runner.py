@@ -258,7 +258,7 @@ def solve_summary(
     for x in s.exporters:
         lines.append("  " + _exported(x, digest))
     lines += [f"  cache to {o}" for o in outcomes if o.direction == cache_options.EXPORT]
-    misses = [o for o in outcomes if o.status == MISS]
+    misses = _missed_groups(s, [o for o in outcomes if o.direction == cache_options.IMPORT])
     if misses:
         what = "this cache was" if len(misses) == 1 else f"{len(misses)} caches were"
         lines.append(
@@ -266,6 +266,16 @@ def solve_summary(
             "before a --cache-to (or cacheContext) has written it"
         )
     return "\n".join(lines)
+
+
+def _missed_groups(s: Solve, imports: Sequence[CacheOutcome]) -> list[str]:
+    """The requested imports none of whose parts was found (a --cache-from of several targets is imported as
+    itself and one part per target; finding any of them is not a miss)."""
+    groups: dict[str, bool] = {}
+    for o in imports:
+        key = s.import_groups.get(str(o.entry), str(o.entry))
+        groups[key] = groups.get(key, True) and o.status == MISS
+    return [k for k, missed in groups.items() if missed]
 
 
 IMPORTED, MISS, NOT_IMPORTED, EXPORTED, FAILED, NOT_EXPORTED = (

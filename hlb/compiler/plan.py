@@ -27,14 +27,18 @@ solves its evaluation started (pushes, loads, downloads, cache sections):
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from hlb import cache_options
 from hlb.builtins.oci_config import oci_config
 from hlb.compiler.compiler import CompiledTarget
-from hlb.llb import Definition, Platform
+from hlb.llb import Definition, Platform, digest_of
 from hlb.llb.needs import needs_of
+from hlb.llb.reference import parse as parse_ref
 from hlb.source import Span
 from hlb.values import (
     Attachment,
@@ -71,15 +75,22 @@ class Solve:
     image_config: bytes | None = None  # containerimage.config for image-producing exporters
     notes: tuple[str, ...] = ()  # what the user should know about this solve (--tree and the summary show it)
     origins: dict[str, str] = field(default_factory=dict)  # 'cache_imports ENTRY' -> who asked for it
+    import_groups: dict[str, str] = field(default_factory=dict)  # str(import) -> the --cache-from it is part of
 
     @property
     def head(self) -> str | None:
         return self.definition.head
 
+    @functools.cached_property
+    def result(self) -> str | None:
+        """What the solve builds: its graph and which output of the head (two outputs of one step differ)."""
+        return digest_of(self.definition.ops[-1]) if self.definition.ops else None
+
     def add_caches(
-        self, imports: Iterable[CacheEntry] = (), exports: Iterable[CacheEntry] = (), origin: str = ""
+        self, imports: Iterable[CacheEntry] = (), exports: Iterable[CacheEntry] = (), origin: str = "", group: str = ""
     ) -> None:
-        """Add cache entries not there yet (by their text), remembering who asked for them."""
+        """Add cache entries not there yet (by their text), remembering who asked for them; imports of one
+        ``group`` (one --cache-from and its per-target parts) miss together or not at all."""
         for which, entries in (("cache_imports", imports), ("cache_exports", exports)):
             have = list(getattr(self, which))
             for c in entries:
@@ -87,6 +98,8 @@ class Solve:
                     have.append(c)
                     if origin:
                         self.origins.setdefault(f"{which} {c}", origin)
+                    if group and which == "cache_imports":
+                        self.import_groups.setdefault(str(c), group)
             setattr(self, which, tuple(have))
 
 
@@ -116,7 +129,7 @@ class PlanError(ValueError):
 
 CLI_FROM = "--cache-from"
 CLI_TO = "--cache-to"
-TARGET_PLACEHOLDER = "{target}"
+TARGET_PLACEHOLDER = cache_options.TARGET_PLACEHOLDER
 
 
 def build_plan(
@@ -178,6 +191,7 @@ class _Builder:
         self.cache_to = cache_to
         self.solves: list[Solve] = []
         self.targets: list[_Target] = []
+        self.warnings: list[str] = []
         self.deps: dict[Solve, list[Solve]] = {}  # the solves that must finish before each solve
         self.side: dict[object, Solve] = {}
         self.locals = {a.name: a for a in attachments.values() if isinstance(a, LocalDir)}
@@ -207,7 +221,7 @@ class _Builder:
         if not definition.empty:
             # A side solve that builds the same graph does the work; the target's own solve is then
             # needed only to export its cache (concurrently with that side solve's export).
-            rebuilt = any(s.head == definition.head for s in solves)
+            rebuilt = any(s.definition.ops[-1:] == definition.ops[-1:] for s in solves)
             if not rebuilt or any(c.type != "inline" for c in self.cache_to):
                 own = self.solve("target", f"target {r.name}", r.span, r.fs, definition, (), (), ())
                 solves.append(own)
@@ -223,62 +237,71 @@ class _Builder:
             for a in sections:
                 if a is not s and a.head in s.definition.op_kinds:
                     s.add_caches(imports=a.cache_imports, origin=f"the cacheContext at {_where(a)}")
-        exports = self._cli_exports(problems)
-        imports = self._cli_imports(exports)
-        for s in self.solves:
-            s.add_caches(imports=imports, origin=CLI_FROM)
+        self._cli_exports(problems)
+        for requested, parts in self._cli_imports():
+            for s in self.solves:
+                s.add_caches(imports=parts, origin=CLI_FROM, group=str(requested))
         if self.cache_from and not self.solves:
             problems += [f"{CLI_FROM} {c}: the plan has no solve to import it into" for c in self.cache_from]
         if problems:
             raise PlanError(problems)
-        return _overwrites(self.solves)
+        return [*self.warnings, *_overwrites(self.solves)]
 
-    def _cli_exports(self, problems: list[str]) -> dict[str, list[tuple[_Target, CacheEntry]]]:
-        """Attach ``--cache-to``; returns, per requested entry, the entries each target exports."""
-        out: dict[str, list[tuple[_Target, CacheEntry]]] = {}
-        owners = [t for t in self.targets if t.own is not None]
-        names = _unique_names([t.name for t in owners])
+    def _names(self) -> list[str]:
+        """The requested targets' names as they go into per-target cache refs, one per target, in order."""
+        return _unique_names([t.name for t in self.targets])
+
+    def _cli_exports(self, problems: list[str]) -> None:
+        """Attach ``--cache-to``: each target's own solve exports it; several targets each export their own."""
+        names = dict(zip((id(t) for t in self.targets), self._names(), strict=True))
+        several = len(set(names.values())) > 1
         for requested in self.cache_to:
-            made: list[tuple[_Target, CacheEntry]] = []
             if requested.type == "inline":
-                for t in self.targets:
-                    carriers = [s for s in t.solves if any(x.type in IMAGE_EXPORTERS for x in s.exporters)]
-                    for s in carriers:
-                        s.add_caches(exports=[requested], origin=CLI_TO)
-                    made += [(t, requested)] if carriers else []
-                if not made:
-                    problems.append(
-                        f"{CLI_TO} {requested}: inline cache travels in an exported image, and no target exports"
-                        " one (dockerPush, dockerLoad); use type=registry or type=local"
-                    )
-            else:
-                several = len(owners) > 1
-                for t, name in zip(owners, names, strict=True):
-                    entry = _per_target(requested, name, several)
-                    assert t.own is not None
-                    t.own.add_caches(exports=[entry], origin=CLI_TO)
-                    made.append((t, entry))
-                if not made:
-                    problems.append(f"{CLI_TO} {requested}: no target builds anything to export the cache of")
-            out[str(requested)] = made
-        return out
+                self._inline(requested, problems)
+                continue
+            owners = [t for t in self.targets if t.own is not None]
+            for t in owners:
+                assert t.own is not None
+                t.own.add_caches(exports=[_per_target(requested, names[id(t)], several)], origin=CLI_TO)
+            if not owners:
+                problems.append(f"{CLI_TO} {requested}: no target builds anything to export the cache of")
 
-    def _cli_imports(self, exports: Mapping[str, list[tuple[_Target, CacheEntry]]]) -> list[CacheEntry]:
-        """``--cache-from`` as imported: one naming a ``--cache-to`` that was split per target imports every part."""
-        imports: list[CacheEntry] = []
+    def _inline(self, requested: CacheEntry, problems: list[str]) -> None:
+        """An inline cache goes with each target's image exports; a target without one is told so."""
+        without = []
+        for t in self.targets:
+            carriers = [s for s in t.solves if any(x.type in IMAGE_EXPORTERS for x in s.exporters)]
+            for s in carriers:
+                s.add_caches(exports=[requested], origin=CLI_TO)
+            if not carriers:
+                without.append(t.name)
+        if len(without) == len(self.targets):
+            problems.append(
+                f"{CLI_TO} {requested}: inline cache travels in an exported image, and no target exports"
+                " one (dockerPush, dockerLoad); use type=registry or type=local"
+            )
+        elif without:
+            self.warnings.append(
+                f"{CLI_TO} {requested}: {', '.join(without)} export{'s' if len(without) == 1 else ''} no image, "
+                "so no inline cache of it is exported; use type=registry or type=local for those"
+            )
+
+    def _cli_imports(self) -> list[tuple[CacheEntry, list[CacheEntry]]]:
+        """Each ``--cache-from`` and what it imports: with ``{target}``, one per requested target; with several
+        targets, the entry itself and each target's part (``-TARGET``), which is what ``--cache-to`` of the same
+        place writes; otherwise the entry itself."""
+        names = self._names()
+        several = len(set(names)) > 1
+        out = []
         for c in self.cache_from:
-            parts = [
-                e
-                for requested in self.cache_to
-                if _location(requested, export=True) == _location(c, export=False)
-                for _, e in exports.get(str(requested), [])
-                if requested.type != "inline"
-            ]
-            if TARGET_PLACEHOLDER in _location(c, export=False)[1]:
-                names = _unique_names([t.name for t in self.targets if t.own is not None])
-                parts += [_per_target(c, n, False) for n in names]
-            imports += [_as_import(p) for p in parts] if parts else [c]
-        return imports
+            if _has_placeholder(c):
+                parts = [_per_target(c, n, False) for n in names]
+            elif several and c.type in cache_options.BACKENDS and cache_options.BACKENDS[c.type].per_target:
+                parts = [c, *(_per_target(c, n, True) for n in names)]
+            else:
+                parts = [c]
+            out.append((c, list({str(p): p for p in parts}.values())))
+        return out
 
     def tree(self) -> Node | None:
         """Solves in levels: each after everything it depends on, a level's solves in parallel."""
@@ -356,75 +379,107 @@ def _where(s: Solve) -> str:
 
 
 def _unique_names(names: Sequence[str]) -> list[str]:
-    """Target names usable in a tag: a repeated name (a pipeline's stages) gets -2, -3..."""
+    """Target names as they go into cache refs: the function's name (a target's arguments are left out, so
+    every release shares one cache), lower-cased (registry repositories are); a stage written as an
+    expression is `stage`; a repeated name gets -2, -3..."""
     seen: dict[str, int] = {}
     out = []
     for n in names:
-        clean = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in n).strip("-.") or "target"
+        base = n.split("(", 1)[0].strip()
+        clean = base.lower() if base.isidentifier() else "stage"
         seen[clean] = seen.get(clean, 0) + 1
         out.append(clean if seen[clean] == 1 else f"{clean}-{seen[clean]}")
     return out
 
 
-def _location(c: CacheEntry, *, export: bool) -> tuple[str, str, str]:
-    """Where a cache lives: (type, ref or directory, local tag); an import and an export of one place match."""
-    if c.type == "local":
-        path = c.attrs.get("dest" if export else "src", "")
-        return ("local", path, c.attrs.get("tag") or "latest")
-    return (c.type, c.attrs.get("ref", ""), "")
+def _has_placeholder(c: CacheEntry) -> bool:
+    return any(TARGET_PLACEHOLDER in v for v in c.attrs.values())
+
+
+def _location(c: CacheEntry) -> tuple[str, ...]:
+    """Where a cache lives: its type and the attrs that name the place (a local import's `src` and an export's
+    `dest` are one directory); an import and an export of one place have the same location."""
+    backend = cache_options.BACKENDS.get(c.type)
+    place = backend.place if backend else tuple(sorted(c.attrs))
+    values: list[str] = []
+    for key in place:
+        if key == "dir":
+            values.append(c.attrs.get("dest") or c.attrs.get("src", ""))
+        elif key == "tag":
+            values.append(c.attrs.get("tag") or "latest")
+        elif key == "ref":
+            values.append(_normal_ref(c.attrs.get("ref", "")))
+        else:
+            values.append(c.attrs.get(key, "") or (backend.defaults.get(key, "") if backend else ""))
+    return (c.type, *values)
+
+
+def _normal_ref(ref: str) -> str:
+    try:
+        return str(parse_ref(ref))
+    except ValueError:
+        return ref
 
 
 def _per_target(c: CacheEntry, name: str, suffix: bool) -> CacheEntry:
-    """``c`` for target ``name``: ``{target}`` replaced, else ``-name`` added to the tag when ``suffix``."""
+    """``c`` for target ``name``: ``{target}`` replaced wherever it is, else, when ``suffix``, ``-name`` added
+    to the attr that names the place (a registry ref's tag, a local tag, a gha scope, an s3 or azblob name)."""
     attrs = dict(c.attrs)
-    key = "ref" if "ref" in attrs else next((k for k in ("dest", "src") if k in attrs), "")
-    if key and TARGET_PLACEHOLDER in attrs[key]:
-        attrs[key] = attrs[key].replace(TARGET_PLACEHOLDER, name)
-    elif suffix and c.type == "local":
-        attrs["tag"] = f"{attrs.get('tag') or 'latest'}-{name}"
-    elif suffix and key == "ref":
-        attrs["ref"] = _tag_suffixed(attrs["ref"], name)
-    elif suffix:
-        attrs["scope"] = f"{attrs.get('scope') or 'buildkit'}-{name}"  # gha and the like: one scope per target
+    if _has_placeholder(c):
+        return CacheEntry(c.type, {k: v.replace(TARGET_PLACEHOLDER, name) for k, v in attrs.items()})
+    backend = cache_options.BACKENDS.get(c.type)
+    key = backend.per_target if backend else ""
+    if not suffix or not key:
+        return c
+    if key == "ref":
+        attrs["ref"] = _tag_suffixed(attrs.get("ref", ""), name)
+    else:
+        default = {"tag": "latest", "scope": "buildkit", "name": "buildkit"}.get(key, "")
+        attrs[key] = f"{attrs.get(key) or default}-{name}"
     return CacheEntry(c.type, attrs)
 
 
 def _tag_suffixed(ref: str, name: str) -> str:
-    """``registry/repo:tag`` -> ``registry/repo:tag-name`` (``latest`` when there is no tag)."""
+    """``registry/repo:tag`` -> ``registry/repo:tag-name`` (``latest`` when there is no tag); a tag holds at
+    most 128 characters, so a long one keeps its start and a short hash of the rest."""
     repo, tag = ref, "latest"
     slash = ref.rfind("/")
     colon = ref.rfind(":")
     if colon > slash:
         repo, tag = ref[:colon], ref[colon + 1 :]
-    return f"{repo}:{tag}-{name}"
-
-
-def _as_import(c: CacheEntry) -> CacheEntry:
-    """An export's entry as the import of the same place (mode and other export-only attrs dropped)."""
-    if c.type == "local":
-        attrs = {"src": c.attrs.get("dest", ""), "tag": c.attrs.get("tag") or "latest"}
-        return CacheEntry("local", attrs)
-    keep = {k: v for k, v in c.attrs.items() if k not in ("mode", "ignore-error", "compression", "force-compression")}
-    return CacheEntry(c.type, keep)
+    tag = f"{tag}-{name}"
+    if len(tag) > 128:
+        tag = tag[:119] + "-" + hashlib.sha256(tag.encode()).hexdigest()[:8]
+    return f"{repo}:{tag}"
 
 
 def _overwrites(solves: Sequence[Solve]) -> list[str]:
     """Warnings for cache exports of different graphs that land in one place (the last writer wins)."""
-    writers: dict[tuple[str, str, str], list[Solve]] = {}
+    writers: dict[tuple[str, ...], list[Solve]] = {}
+    places: dict[tuple[str, ...], str] = {}
     for s in solves:
         for c in s.cache_exports:
             if c.type != "inline":
-                writers.setdefault(_location(c, export=True), []).append(s)
+                writers.setdefault(_location(c), []).append(s)
+                places.setdefault(_location(c), _place_text(c))
     warnings = []
-    for (kind, where, tag), ss in writers.items():
-        if len({s.head for s in ss}) > 1:
-            place = f"{where} (tag {tag})" if kind == "local" else where
+    for where, ss in writers.items():
+        if len({s.result for s in ss}) > 1:
+            place = places[where]
             titles = ", ".join(f"solve {s.index} ({s.title})" for s in ss)
             warnings.append(
                 f"cache exports of different graphs go to one place, {place}: {titles}; each overwrites the "
                 "others and only the last one is kept (give each its own ref)"
             )
     return warnings
+
+
+def _place_text(c: CacheEntry) -> str:
+    if c.type == "registry":
+        return _normal_ref(c.attrs.get("ref", ""))
+    if c.type == "local":
+        return f"{c.attrs.get('dest') or c.attrs.get('src', '')} (tag {c.attrs.get('tag') or 'latest'})"
+    return str(c)
 
 
 def _effects(fs: FsValue) -> list[Effect]:
@@ -490,8 +545,8 @@ def solve_details(s: Solve, cwd: str, solves: Sequence[Solve] = ()) -> list[str]
         attrs = ",".join(f"{k}={v}" for k, v in x.attrs.items())
         dest = f" -> {_shown(x.dest, cwd)}" if x.dest else ""
         lines.append(f"export: type={x.type}{',' + attrs if attrs else ''}{dest}")
-    lines += [f"cache import: {shown_cache(c)}{_origin(s, 'cache_imports', c)}" for c in s.cache_imports]
-    lines += [f"cache export: {shown_cache(c)}{_origin(s, 'cache_exports', c)}" for c in s.cache_exports]
+    lines += [f"cache import: {c}{_origin(s, 'cache_imports', c)}" for c in s.cache_imports]
+    lines += [f"cache export: {c}{_origin(s, 'cache_exports', c)}" for c in s.cache_exports]
     for a in s.attachments:
         match a:
             case LocalDir():
@@ -502,7 +557,7 @@ def solve_details(s: Solve, cwd: str, solves: Sequence[Solve] = ()) -> list[str]
                 lines.append(f"ssh: {a.id}")
     if s.entitlements:
         lines.append("entitlements: " + ", ".join(s.entitlements))
-    twins = [o for o in solves if o is not s and o.head == s.head and s.head is not None]
+    twins = [o for o in solves if o is not s and o.result == s.result and s.result is not None]
     if twins:
         what = "built once with " + ", ".join(f"solve {o.index}" for o in twins) + " (the same graph)"
         image = any(x.type in IMAGE_EXPORTERS for o in (s, *twins) for x in o.exporters)
@@ -510,15 +565,6 @@ def solve_details(s: Solve, cwd: str, solves: Sequence[Solve] = ()) -> list[str]
         lines.append(what + ("; image and cache are exported concurrently" if image and cache else ""))
     lines += [f"note: {n}" for n in s.notes]
     return lines
-
-
-SECRET_ATTRS = ("token", "secret_access_key", "session_token", "access_key_id", "ghtoken")
-
-
-def shown_cache(c: CacheEntry) -> str:
-    """A cache entry as the user wrote it, credentials masked."""
-    attrs = [f"{k}={'***' if k in SECRET_ATTRS and v else v}" for k, v in c.attrs.items()]
-    return ",".join([f"type={c.type}", *attrs])
 
 
 def _origin(s: Solve, which: str, c: CacheEntry) -> str:

@@ -50,7 +50,7 @@ from hlb.llb.definition import Definition
 from hlb.llb.platform import Platform
 from hlb.llb.reference import parse as parse_ref
 from hlb.progress.events import StatusBatch
-from hlb.resolver import BUILTIN_FRONTENDS, FrontendError, FrontendResult, ResolvedImage, ResolveError
+from hlb.resolver import BUILTIN_FRONTENDS, FrontendError, FrontendResult, ResolvedImage, ResolveError, not_found
 from hlb.session import Session, new_id
 from hlb.solver.address import Address
 from hlb.solver.client import BuildkitClient, StatusHandler, _StatusStream, wait_future
@@ -338,7 +338,12 @@ class GatewayResolver:
         The resolution's progress is not shown: a missing image is an answer here. Raises
         :class:`ResolveError` when the daemon cannot be asked.
         """
-        return not isinstance(self._lookup(ref, platform, probe=True), ResolveError)
+        cached = self._lookup(ref, platform, probe=True)
+        if isinstance(cached, ResolveError):
+            if not_found(str(cached)):
+                return False
+            raise ResolveError(str(cached))  # auth, rate limits, a broken connection: it cannot tell
+        return True
 
     def _lookup(self, ref: str, platform: Platform, *, probe: bool) -> ResolvedImage | ResolveError:
         """``ref`` resolved once per platform and mode (a failure is remembered as its error)."""

@@ -235,10 +235,11 @@ def test_compile_errors(text: str, expected: tuple[str, str, str], hint: str | N
 
 
 def test_target_not_found_suggests_and_points_at_the_command_line() -> None:
-    from hlb.cli.run import command_line_spans
+    from hlb.cli.target_args import command_line
 
+    spans = command_line("run", ["biuld"]).target_spans
     with pytest.raises(HlbError) as info:
-        compile_source(SourceFile("b.hlb", "fs build() {}"), ["biuld"], AMD64, command_line_spans(["biuld"]))
+        compile_source(SourceFile("b.hlb", "fs build() {}"), ["biuld"], AMD64, spans)
     text = render(info.value.diagnostics[0])
     assert (
         text.splitlines()[0] == '<command line>:1:12: error: target "biuld" is not defined in b.hlb [target-not-found]'

@@ -72,3 +72,16 @@ def test_run_cache_flags_are_read_as_buildx_writes_them(hlb: Run, tmp_path: Path
     assert "cache export: type=registry,ref=127.0.0.1:5000/c:ci,mode=max  (from --cache-to)\n" in out
     code, _, err = hlb(["run", "--tree", "--cache-to", "mode=max", str(tmp_path / "build.hlb")])
     assert code == 2 and "no type=" in err
+
+
+def test_a_target_placeholder_passes_the_flag_check_and_a_digest_cannot_be_exported_to(
+    hlb: Run, tmp_path: Path
+) -> None:
+    (tmp_path / "build.hlb").write_text('fs appServer() {\n\timage "busybox:latest"\n\trun "echo hi"\n}\n')
+    ref = "127.0.0.1:5000/cache/{target}:ci"
+    code, out, err = hlb(["run", "--tree", "-t", "appServer", "--cache-to", ref, str(tmp_path / "build.hlb")])
+    assert code == 0, err
+    assert "cache export: type=registry,ref=127.0.0.1:5000/cache/appserver:ci  (from --cache-to)" in out
+    digest = "127.0.0.1:5000/cache@sha256:" + "0" * 64
+    code, _, err = hlb(["run", "--tree", "-t", "appServer", "--cache-to", digest, str(tmp_path / "build.hlb")])
+    assert code == 2 and "a cache is exported to a tag, not a digest" in err

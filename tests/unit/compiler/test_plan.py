@@ -76,8 +76,15 @@ def test_independent_targets_are_parallel_and_cli_caches_apply_to_target_solves(
     a, b = plan.solves
     assert [str(c) for c in a.cache_exports] == ["type=registry,ref=127.0.0.1:5000/cache:ci-a"]
     assert [str(c) for c in b.cache_exports] == ["type=registry,ref=127.0.0.1:5000/cache:ci-b"]
-    both = ["type=registry,ref=127.0.0.1:5000/cache:ci-a", "type=registry,ref=127.0.0.1:5000/cache:ci-b"]
-    assert [str(c) for c in a.cache_imports] == both and [str(c) for c in b.cache_imports] == both
+    every = [
+        "type=registry,ref=127.0.0.1:5000/cache:ci",
+        "type=registry,ref=127.0.0.1:5000/cache:ci-a",
+        "type=registry,ref=127.0.0.1:5000/cache:ci-b",
+    ]
+    assert [str(c) for c in a.cache_imports] == every and [str(c) for c in b.cache_imports] == every
+    # The same without --cache-to (a pull request's job reading what main's job wrote).
+    reader = plan_of(text, ["a", "b"], cache_from=[cache])
+    assert [str(c) for c in reader.solves[0].cache_imports] == every
     one = plan_of(text, ["a"], cache_from=[cache], cache_to=[cache])
     assert [str(c) for c in one.solves[0].cache_exports] == [str(cache)]
 
@@ -107,6 +114,7 @@ def test_local_cache_dirs_shared_by_targets_get_a_tag_each() -> None:
         "type=local,dest=/c,mode=max,tag=latest-b",
     ]
     assert [str(c) for c in plan.solves[1].cache_imports] == [
+        "type=local,src=/c",
         "type=local,src=/c,tag=latest-a",
         "type=local,src=/c,tag=latest-b",
     ]
@@ -378,3 +386,59 @@ def test_every_requested_cache_setting_is_in_the_tree_or_refused(
 
 def _titles(compiled: Compiled, cache_from: list[CacheEntry]) -> list[str]:
     return [s.title for s in compiled.plan(AMD64, cache_from=cache_from).solves]
+
+
+TWO = 'fs a() {\n\timage "busybox"\n\trun "echo a"\n}\nfs b() {\n\timage "busybox"\n\trun "echo b"\n}\n'
+
+
+def test_per_target_names_are_function_names_lower_cased_without_arguments() -> None:
+    text = (
+        'fs buildApp(string v) {\n\timage "busybox"\n\trun "echo ${v}"\n}\n'
+        'fs other() {\n\timage "busybox"\n\trun "echo o"\n}\n'
+    )
+    compiled = compile_source(SourceFile("build.hlb", text), ["buildApp", "other"], AMD64, args={"v": "1.4.0"})
+    plan = compiled.plan(AMD64, cache_to=[CacheEntry("registry", {"ref": "r/{target}:ci"})])
+    assert [str(c) for s in plan.solves for c in s.cache_exports] == [
+        "type=registry,ref=r/buildapp:ci",
+        "type=registry,ref=r/other:ci",
+    ]
+
+
+def test_a_local_placeholder_import_keeps_its_directory() -> None:
+    plan = plan_of(TWO, ["a", "b"], cache_from=[CacheEntry("local", {"src": "/c/{target}"})])
+    assert [str(c) for c in plan.solves[0].cache_imports] == ["type=local,src=/c/a", "type=local,src=/c/b"]
+
+
+def test_gha_and_s3_places_are_their_scope_bucket_and_name() -> None:
+    gha = {"url": "http://127.0.0.1:1/", "token": "t"}
+    plan = plan_of(
+        TWO,
+        ["a", "b"],
+        cache_from=[CacheEntry("gha", {**gha, "scope": "other"})],
+        cache_to=[CacheEntry("gha", {**gha, "scope": "mine"}), CacheEntry("s3", {"bucket": "b", "region": "r"})],
+    )
+    assert plan.warnings == []  # each target exports to its own scope and name: nothing is overwritten
+    a = plan.solves[0]
+    assert [c.attrs.get("scope") for c in a.cache_imports] == ["other", "other-a", "other-b"]
+    assert [(c.type, c.attrs.get("scope"), c.attrs.get("name")) for c in a.cache_exports] == [
+        ("gha", "mine-a", None),
+        ("s3", None, "buildkit-a"),
+    ]
+
+
+def test_two_outputs_of_one_step_are_not_the_same_graph(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HLB_REGISTRY", "127.0.0.1:5000")
+    text = (EXAMPLES / "dependencies.hlb").read_text()
+    plan = plan_of(text, ["install", "snapshotModules"])
+    section, push = plan.solves
+    assert section.head == push.head and section.result != push.result
+    assert "built once with" not in render(plan, cwd=".")
+
+
+def test_inline_for_some_targets_only_warns_for_the_others() -> None:
+    text = TWO + 'fs pushed() {\n\ta\n\tdockerPush "r/app:1"\n}\n'
+    plan = plan_of(text, ["b", "pushed"], cache_to=[CacheEntry("inline")])
+    assert plan.warnings == [
+        "--cache-to type=inline: b exports no image, so no inline cache of it is exported; "
+        "use type=registry or type=local for those"
+    ]

@@ -246,4 +246,4 @@ def test_require_image_on_a_mount_that_is_not_primed_is_an_error() -> None:
         compiled(text, ("default",), registry=FakeRegistry({"docker.io/library/alpine:latest"}))
     (d,) = e.value.errors
     assert d.location() == "build.hlb:4:60"
-    assert d.message.startswith("`requireImage` applies to a writable mount of an image by tag")
+    assert d.message.startswith("`requireImage` applies to a primed mount (a writable mount of an image by tag, bound")
