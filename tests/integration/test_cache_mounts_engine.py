@@ -78,3 +78,28 @@ fs {name}() {{
     renamed = build(engine, path, "renamed")
     assert not ran(renamed, f"step-{nonce}") and "CACHED" in renamed, renamed
     assert ran(build(engine, path, "owned"), f"step-{nonce}")
+
+
+def test_spellings_of_one_mount_point_are_one_cache(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    """The default id is the mount point cleaned as Dockerfile's frontend does: `//m`, `/m/` and `/m` are one."""
+    path = tmp_path / "build.hlb"
+    path.write_text(
+        f"""
+fs write() {{
+	image "busybox:latest"
+	run "echo data-{nonce} > /m-{nonce}/f; echo wrote-{nonce}" with option {{
+		cacheMount "//m-{nonce}"
+	}}
+}}
+
+fs read() {{
+	image "busybox:latest"
+	run "cat /m-{nonce}/f 2>/dev/null || echo empty-{nonce}" with option {{
+		cacheMount "/m-{nonce}/"
+	}}
+}}
+"""
+    )
+    assert ran(build(engine, path, "write"), f"wrote-{nonce}")
+    read = build(engine, path, "read")
+    assert ran(read, f"data-{nonce}") and not ran(read, f"empty-{nonce}"), read
