@@ -36,6 +36,9 @@ SCALARS = (STRING, INT, BOOL)
 NOOP_BUILTINS = ("breakpoint",)  # accepted anywhere with any arguments; does nothing outside a debugger
 LOCAL_SCHEMES = ("", "file")
 REMOTE_SCHEMES = ("git", "git+https", "git+ssh")
+# How many modules an import chain may hold (the root module included): each is checked
+# while the module importing it is, so the chain is bounded as the nesting of blocks is.
+MAX_IMPORT_DEPTH = 32
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -161,6 +164,10 @@ class ModuleLoader:
             return None
         if key in self.done:
             return self.done[key]
+        if len(self.active) >= MAX_IMPORT_DEPTH:
+            hint = "import the deepest modules from a module higher up the chain"
+            self.diagnostics.append(cat.too_deep(span, "imports", MAX_IMPORT_DEPTH, hint=hint))
+            return None
         try:
             source = self.read(key, shown)
         except (OSError, UnicodeError):

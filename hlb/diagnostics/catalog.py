@@ -96,7 +96,10 @@ def unexpected_character(span: Span, char: str) -> Diagnostic:
     return _diag(UNEXPECTED_CHARACTER, span, f"unexpected character {char!r}")
 
 
-def too_deep(span: Span, what: str, limit: int, hint: str | None = None) -> Diagnostic:
+def too_deep(span: Span, what: str, limit: int | None, hint: str | None = None) -> Diagnostic:
+    """``what`` nests past ``limit`` at ``span``; None: past what Python's stack holds (no fixed limit)."""
+    if limit is None:
+        return _diag(TOO_DEEP, span, f"{what} nest too deeply to evaluate", hint=hint)
     return _diag(TOO_DEEP, span, f"{what} nest more than {limit} deep", label=f"level {limit + 1}", hint=hint)
 
 
