@@ -8,6 +8,8 @@ from the file's line index on demand, so spans stay cheap to create.
 from __future__ import annotations
 
 import bisect
+import errno
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +44,7 @@ class SourceFile:
     @classmethod
     def read(cls, path: str | Path, name: str | None = None) -> SourceFile:
         p = Path(path)
+        _refuse_special(p)
         data = p.read_bytes()
         return cls(name if name is not None else str(path), data.decode("utf-8", errors="replace"))
 
@@ -99,3 +102,12 @@ class Span:
     def __repr__(self) -> str:
         p, q = self.begin, self.finish
         return f"<Span {self.file.name}:{p.line}:{p.column}-{q.line}:{q.column}>"
+
+
+def _refuse_special(path: Path) -> None:
+    """A module is a regular file: reading a device (`/dev/zero`) or a FIFO could never end."""
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EINVAL, "not a regular file (a device, FIFO or socket)", str(path))
