@@ -48,7 +48,7 @@ def _section(call: Call, ref: str, section: FsValue, *, ref_arg: int) -> FsValue
         export["ignore-error"] = "true"
     exporters: tuple[Exporter, ...] = ()
     if kind == "local":
-        path = os.path.normpath(os.path.join(call.module_dir, os.path.expanduser(ref)))
+        path = os.path.normpath(os.path.join(call.module_dir, os.path.expanduser(call.host_text(ref, ref_arg))))
         imports = (CacheEntry("local", {"src": path}),)
         exports = (CacheEntry("local", {"dest": path, **export}),)
         title = f"cacheContext {ref} (local)"

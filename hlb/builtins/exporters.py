@@ -31,7 +31,7 @@ def _ref(call: Call, ref: str, arg: int = 0) -> str:
 def _local_path(call: Call, path: str) -> str:
     if not path:
         call.fail(cat.invalid_value(call.arg_span(0), "the local path is empty", hint='for example: "./dist"'))
-    path = os.path.expanduser(path)
+    path = os.path.expanduser(call.host_text(path, 0))
     return os.path.normpath(os.path.join(call.module_dir, path))
 
 

@@ -251,6 +251,9 @@ def local_run(call: Call, command: str, *args: str) -> str:
 
 
 def _local_argv(call: Call, command: str, args: tuple[str, ...]) -> list[str]:
+    call.host_text(command, 0, "a command")
+    for i, a in enumerate(args):
+        call.host_text(a, i + 1, "an argument of a command")
     if args:
         return [command, *args]
     if not call.options.has(LocalShlex):

@@ -18,7 +18,7 @@ from hlb.cli.run import command_line_spans
 from hlb.diagnostics import HlbError
 from hlb.llb import Platform, default_platform
 from hlb.llb.dump import to_json
-from hlb.solver.address import resolve
+from hlb.solver.address import AddressError, resolve
 from hlb.solver.gateway import GatewayResolver
 from hlb.solver.registry import RegistryClient
 
@@ -48,7 +48,12 @@ def compile_command(args: argparse.Namespace) -> int:
     except OSError as e:
         cannot_read(args.file, e)
         return 1
-    with GatewayResolver(resolve()) as resolver:
+    try:
+        address = resolve()
+    except AddressError as e:  # BUILDKIT_HOST or DOCKER_HOST names no address hlb can use
+        print(f"hlb: error: {e}", file=sys.stderr)
+        return 2
+    with GatewayResolver(address) as resolver:
         try:
             compiled = compile_source(
                 source,

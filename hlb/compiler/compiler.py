@@ -501,8 +501,8 @@ class _Compiler:
         return out
 
     def options(self, b: Builtin, with_: ast.Expr | None, subject: Value, frame: _Frame) -> Options:
-        if with_ is None:
-            return Options()
+        if with_ is None or (isinstance(with_, ast.FuncLit) and not with_.body.stmts):
+            return Options()  # `with option {}` is accepted on any call, even one without options
         self.subject.append(subject)
         try:
             opt = self.expr(with_, b.option_type, frame)
