@@ -66,3 +66,16 @@ def test_marshal_of_an_output_already_marshalled_in_the_pass() -> None:
     s = _chain(3)
     d = marshal(s.output, AMD64)
     assert len(d.ops) == 4
+
+
+def test_a_function_of_20000_steps_compiles() -> None:
+    """The whole pipeline (parse, check, compile, marshal) on a long flat function; 100,000 steps
+    also compile (about two minutes, too slow for the unit suite)."""
+    from hlb.api import compile_source
+    from hlb.source import SourceFile
+
+    n = 20_000
+    text = "fs default() {\n\tscratch\n" + "".join(f'\tmkdir "/d{i}" 0o755\n' for i in range(n)) + "}\n"
+    d = compile_source(SourceFile("t.hlb", text), ["default"], AMD64).targets[0].definition
+    assert len(d.ops) == n + 1
+    assert pb.Op.FromString(d.ops[-2]).file.actions[0].mkdir.path == f"/d{n - 1}"
