@@ -14,7 +14,9 @@ the first of them: the lexer rejects such a file before reading any token.
 from __future__ import annotations
 
 import bisect
+import errno
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,7 +75,9 @@ class SourceFile:
     @classmethod
     def read(cls, path: str | Path, name: str | None = None) -> SourceFile:
         """The file at ``path``; OSError propagates. Bytes that are not UTF-8 set :attr:`invalid`."""
-        return cls.from_bytes(name if name is not None else str(path), Path(path).read_bytes())
+        p = Path(path)
+        _refuse_special(p)
+        return cls.from_bytes(name if name is not None else str(path), p.read_bytes())
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> SourceFile:
@@ -138,3 +142,12 @@ class Span:
     def __repr__(self) -> str:
         p, q = self.begin, self.finish
         return f"<Span {self.file.name}:{p.line}:{p.column}-{q.line}:{q.column}>"
+
+
+def _refuse_special(path: Path) -> None:
+    """A module is a regular file: reading a device (`/dev/zero`) or a FIFO could never end."""
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EINVAL, "not a regular file (a device, FIFO or socket)", str(path))

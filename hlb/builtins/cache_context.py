@@ -58,7 +58,7 @@ def _section(call: Call, ref: str, section: FsValue, *, ref_arg: int) -> FsValue
                     hint='name a directory of the module, for example "./.hlb-cache"',
                 )
             )
-        path = os.path.normpath(os.path.join(call.module_dir, os.path.expanduser(ref)))
+        path = os.path.normpath(os.path.join(call.module_dir, os.path.expanduser(call.host_text(ref, ref_arg))))
         imports = (CacheEntry("local", {"src": path}),)
         exports = (CacheEntry("local", {"dest": path, **export}),)
         title = f"cacheContext {ref} (local)"

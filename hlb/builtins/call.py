@@ -104,6 +104,19 @@ class Call:
     def fail(self, diagnostic: Diagnostic) -> NoReturn:
         raise CompileError(diagnostic)
 
+    def host_text(self, value: str, arg: int, what: str = "a path of this machine") -> str:
+        """``value`` for the machine running hlb (a path, a command): a string may hold a NUL
+        character, the operating system takes none, so one is a diagnostic at the argument."""
+        if "\0" in value:
+            self.fail(
+                cat.invalid_value(
+                    self.arg_span(arg),
+                    f"{what} cannot contain a NUL character",
+                    hint="hlb strings may hold NUL characters; paths and commands of this machine cannot",
+                )
+            )
+        return value
+
     def constraints(self, name: str | None = None) -> Constraints:
         c = Constraints(locations=self.ctx.locations(self.span))
         return c.with_name(name) if name else c

@@ -40,7 +40,7 @@ def _local_path(call: Call, path: str, file: bool = False) -> str:
                 hint='for example: "./dist/rootfs.tar"',
             )
         )
-    path = os.path.expanduser(path)
+    path = os.path.expanduser(call.host_text(path, 0))
     return os.path.normpath(os.path.join(call.module_dir, path))
 
 

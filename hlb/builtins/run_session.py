@@ -87,6 +87,7 @@ def local_path(call: Call, path: str, arg: int) -> tuple[str, str]:
     """``path`` of the client machine: (its absolute path, the key its ids derive from)."""
     if not path:
         call.fail(cat.invalid_value(call.arg_span(arg), "empty path"))
+    call.host_text(path, arg)
     if path == "~" or path.startswith("~/"):
         return os.path.normpath(os.path.expanduser(path)), posixpath.normpath(path)
     if os.path.isabs(path):
@@ -145,11 +146,11 @@ def forward(call: Call, src: str, dest: str) -> RunSSH:
             call.fail(cat.invalid_value(call.arg_span(0), f"no directory `{os.path.dirname(abs_path)}` for the socket"))
         sock_id, url = derived_id("unix://" + key), "unix://" + abs_path
     elif src.startswith("tcp://"):
-        parts = urlsplit(src)
         try:
+            parts = urlsplit(src)
             port = parts.port
-        except ValueError:
-            port = None
+        except ValueError:  # an unclosed `[` of an IPv6 host, a port that is no number
+            call.fail(cat.invalid_value(call.arg_span(0), f"`{src}` is not a `tcp://host:port` address"))
         if not parts.hostname or port is None or parts.path not in ("", "/"):
             call.fail(cat.invalid_value(call.arg_span(0), f"`{src}` is not a `tcp://host:port` address"))
         sock_id, url = derived_id(src), src

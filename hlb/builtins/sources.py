@@ -204,7 +204,10 @@ def http(call: Call, url: str) -> FsValue:
 
     Example: `http "https://dl.example.com/tool-1.0.tar.gz"`
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:  # an unclosed `[` of an IPv6 host
+        call.fail(cat.invalid_value(call.arg_span(0), f"`{url}` is not a valid URL: {e}"))
     if parts.scheme not in ("http", "https") or not parts.netloc:
         call.fail(
             cat.invalid_value(
@@ -359,7 +362,7 @@ def local(call: Call, path: str) -> FsValue:
 
     Example: `local "."`
     """
-    written = path or "."
+    written = call.host_text(path, 0) or "."
     if written == "~" or written.startswith("~/"):
         key_path = posixpath.normpath(written)
         absolute = os.path.expanduser(written)

@@ -275,6 +275,9 @@ def _run_group(argv: list[str], *, cwd: str, stdout: int, stderr: int) -> subpro
 
 
 def _local_argv(call: Call, command: str, args: tuple[str, ...]) -> list[str]:
+    call.host_text(command, 0, "a command")
+    for i, a in enumerate(args):
+        call.host_text(a, i + 1, "an argument of a command")
     if args:
         return [command, *args]
     if not call.options.has(LocalShlex):

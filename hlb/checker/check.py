@@ -36,6 +36,9 @@ SCALARS = (STRING, INT, BOOL)
 NOOP_BUILTINS = ("breakpoint",)  # accepted anywhere with any arguments; does nothing outside a debugger
 LOCAL_SCHEMES = ("", "file")
 REMOTE_SCHEMES = ("git", "git+https", "git+ssh")
+# How many modules an import chain may hold (the root module included): each is checked
+# while the module importing it is, so the chain is bounded as the nesting of blocks is.
+MAX_IMPORT_DEPTH = 32
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -161,6 +164,10 @@ class ModuleLoader:
             return None
         if key in self.done:
             return self.done[key]
+        if len(self.active) >= MAX_IMPORT_DEPTH:
+            hint = "import the deepest modules from a module higher up the chain"
+            self.diagnostics.append(cat.too_deep(span, "imports", MAX_IMPORT_DEPTH, hint=hint))
+            return None
         try:
             source = self.read(key, shown)
         except (OSError, UnicodeError):
@@ -207,6 +214,9 @@ def _check(module: ast.Module, loader: ModuleLoader) -> CheckResult:
         checker.check()
     ordered = sorted(checker.diagnostics, key=lambda d: d.primary.span.start)  # stable: one span keeps its order
     return CheckResult(checker.checked, ordered)
+
+
+_Node = tuple[int, int]  # a call-graph node: (id(function or import), leading statements evaluated; -1: all)
 
 
 @dataclass
@@ -298,18 +308,135 @@ class _Checker:
     # -- pass 2 -------------------------------------------------------------------
 
     def check(self) -> None:
+        funcs = [
+            d for d in self.module.decls if isinstance(d, ast.FuncDecl) and self.checked.funcs.get(d.name.name) is d
+        ]
+        for func in funcs:  # first: an import expression may call a function whose signature is broken
+            self._signature(func)
         for decl in self.module.decls:
             if isinstance(decl, ast.ExportDecl):
                 self._export(decl)
             elif isinstance(decl, ast.ImportDecl):
                 self._import(decl)
-        funcs = [
-            d for d in self.module.decls if isinstance(d, ast.FuncDecl) and self.checked.funcs.get(d.name.name) is d
+        for func in funcs:
+            self._func(func)
+        self._recursion()
+
+    def _recursion(self) -> None:
+        """Report each call cycle among this module's functions (and the fs imports they call through).
+
+        Calls into other modules cannot close a cycle (import cycles are errors). Calling a bind
+        evaluates its function again, up to the bound call when that call ends the evaluation
+        (a `dockerPush` bound as a `string`), else whole. The search is iterative, so a call chain
+        of any length is checked without deep recursion.
+        """
+        decls: dict[int, ast.FuncDecl | ast.ImportDecl] = {}
+        edges: dict[_Node, list[tuple[ast.CallStmt | ast.CallExpr, _Node]]] = {}
+
+        def node(decl: ast.FuncDecl | ast.ImportDecl, upto: int = -1) -> _Node:
+            decls[id(decl)] = decl
+            return (id(decl), upto)
+
+        def edges_of(n: _Node) -> list[tuple[ast.CallStmt | ast.CallExpr, _Node]]:
+            if n in edges:
+                return edges[n]
+            decl = decls[n[0]]
+            roots: Sequence[ast.Block | ast.Stmt | ast.Expr]
+            if isinstance(decl, ast.ImportDecl):
+                roots = [decl.expr]
+            else:
+                stmts = decl.body.stmts if decl.body is not None else ()
+                roots = stmts if n[1] < 0 else stmts[: n[1]]
+            out: list[tuple[ast.CallStmt | ast.CallExpr, _Node]] = []
+            edges[n] = out
+            for root in roots:
+                for call in _calls_in(root):
+                    target = self._evaluates(call)
+                    if target is not None:
+                        out.append((call, node(*target)))
+            return out
+
+        starts = [
+            node(d)
+            for d in self.module.decls
+            if isinstance(d, ast.ImportDecl)
+            or (isinstance(d, ast.FuncDecl) and self.checked.funcs.get(d.name.name) is d)
         ]
-        for decl in funcs:
-            self._signature(decl)
-        for decl in funcs:
-            self._func(decl)
+        state: dict[_Node, int] = {}  # 1 while on the search path, 2 once done
+        reported: set[tuple[_Node, _Node]] = set()
+        for start in starts:
+            if start in state:
+                continue
+            path = [start]
+            via: list[ast.CallStmt | ast.CallExpr] = []  # via[i]: the call from path[i] to path[i + 1]
+            pending = [iter(edges_of(start))]
+            state[start] = 1
+            while pending:
+                for call, target in pending[-1]:
+                    seen = state.get(target)
+                    if seen is None:
+                        state[target] = 1
+                        path.append(target)
+                        via.append(call)
+                        pending.append(iter(edges_of(target)))
+                        break
+                    if seen == 1 and (path[-1], target) not in reported:
+                        reported.add((path[-1], target))
+                        first = path.index(target)
+                        self._cycle([decls[n[0]] for n in path[first:]], [*via[first:], call])
+                else:
+                    pending.pop()
+                    state[path.pop()] = 2
+                    if via:
+                        via.pop()
+
+    def _evaluates(self, call: ast.CallStmt | ast.CallExpr) -> tuple[ast.FuncDecl | ast.ImportDecl, int] | None:
+        """What of this module evaluating ``call`` evaluates: a function or an fs import, and how many
+        of its leading statements (-1: all); None for builtins, parameters and other modules."""
+        callee = self.checked.callees.get(id(call))
+        if callee is None or callee.module is not None:
+            return None
+        if callee.func is not None:
+            return callee.func, -1
+        if callee.bind is not None:
+            bind = callee.bind
+            bound = self.checked.callees.get(id(bind.call))
+            b = bound.builtin if bound is not None else None
+            # The compiler ends the evaluation at a bound call of another type than the bind's (a
+            # pushed digest out of an fs block); such a call is a statement of the function's body.
+            if b is not None and not b.type.is_option and bind.type is not None and bind.type != b.type:
+                stmts = bind.func.body.stmts if bind.func.body is not None else ()
+                k = next((i for i, st in enumerate(stmts) if st is bind.call), None)
+                if k is not None:
+                    return bind.func, k + 1
+            return bind.func, -1
+        if callee.unresolved is not None:
+            imp = self.checked.imports.get(callee.unresolved.name.name)
+            return (imp.decl, -1) if imp is not None else None
+        return None
+
+    def _cycle(
+        self, nodes: Sequence[ast.FuncDecl | ast.ImportDecl], calls: Sequence[ast.CallStmt | ast.CallExpr]
+    ) -> None:
+        def name(n: ast.FuncDecl | ast.ImportDecl) -> str:
+            return f"`{n.name.name}`" if isinstance(n, ast.FuncDecl) else f"import `{n.name.name}`"
+
+        def called(call: ast.CallStmt | ast.CallExpr, target: ast.FuncDecl | ast.ImportDecl) -> str:
+            text = call.func.text
+            if isinstance(target, ast.FuncDecl) and text == target.name.name:
+                return f"`{text}`"
+            return f"`{text}` (which evaluates {name(target)})"
+
+        targets = [*nodes[1:], nodes[0]]
+        if len(calls) == 1 and calls[0].func.text == name(nodes[0]).strip("`"):
+            chain = [name(nodes[0])]
+        else:
+            chain = [name(nodes[0]), *(called(c, t) for c, t in zip(calls, targets, strict=True))]
+        along = [
+            (c.func.span, f"{name(n)} calls {called(c, t)}")
+            for n, c, t in zip(nodes[:-1], calls[:-1], targets[:-1], strict=True)
+        ]
+        self.error(cat.recursion(calls[-1].func.span, chain, along))
 
     def _export(self, decl: ast.ExportDecl) -> None:
         name = decl.name.name
@@ -683,6 +810,30 @@ def _choice_label(callee: Callee, param: str) -> str:
         return _CHOICE_LABELS[param]
     name = callee.builtin.name if callee.builtin else param
     return f"{name} {param}" if name != param else param
+
+
+def _calls_in(root: ast.Block | ast.Stmt | ast.Expr) -> list[ast.CallStmt | ast.CallExpr]:
+    """Every call in ``root`` (statements, arguments, `with` blocks, interpolations), in source order."""
+    out: list[ast.CallStmt | ast.CallExpr] = []
+    todo: list[ast.Block | ast.Stmt | ast.Expr] = [root]
+    while todo:
+        node = todo.pop()
+        match node:
+            case ast.Block():
+                todo.extend(reversed(node.stmts))
+            case ast.CallStmt():
+                out.append(node)
+                todo.extend(reversed([*node.args, *((node.with_,) if node.with_ is not None else ())]))
+            case ast.CallExpr():
+                out.append(node)
+                todo.extend(reversed(node.args))
+            case ast.ExprStmt():
+                todo.append(node.expr)
+            case ast.FuncLit():
+                todo.append(node.body)
+            case ast.StringLit():
+                todo.extend(reversed([p.expr for p in node.parts if isinstance(p, ast.Interpolation) and p.expr]))
+    return out
 
 
 def declared_or_none(ref: ast.TypeRef) -> Type | None:

@@ -19,10 +19,10 @@ def hlb_files(paths: Sequence[str]) -> tuple[list[str], list[str]]:
     found: list[str] = []
     missing: list[str] = []
     for p in paths:
-        if p == STDIN or os.path.isfile(p):
-            found.append(p)
-        elif os.path.isdir(p):
+        if p != STDIN and os.path.isdir(p):
             found += sorted(str(f) for f in Path(p).rglob("*.hlb") if f.is_file())
+        elif p == STDIN or os.path.exists(p):  # a device or FIFO is refused when it is read
+            found.append(p)
         else:
             missing.append(p)
     return found, missing

@@ -18,7 +18,7 @@ from hlb.cli.target_args import add_arg_flag, command_line
 from hlb.diagnostics import HlbError
 from hlb.llb import Platform, default_platform
 from hlb.llb.dump import to_json
-from hlb.solver.address import resolve
+from hlb.solver.address import AddressError, resolve
 from hlb.solver.gateway import GatewayResolver
 from hlb.solver.registry import RegistryClient
 
@@ -58,7 +58,12 @@ def compile_command(args: argparse.Namespace) -> int:
     if cmdline.diagnostics:
         print_diagnostics(cmdline.diagnostics)
         return 2  # a malformed or repeated --arg: a usage error
-    with GatewayResolver(resolve()) as resolver:
+    try:
+        address = resolve()
+    except AddressError as e:  # BUILDKIT_HOST or DOCKER_HOST names no address hlb can use
+        print(f"hlb: error: {e}", file=sys.stderr)
+        return 2
+    with GatewayResolver(address) as resolver:
         try:
             compiled = compile_source(
                 source,

@@ -58,6 +58,10 @@ from hlb.values import (
     Value,
 )
 
+# How many calls may be evaluated one inside another (a function calling a function, a call in
+# the arguments, options or block literal of another): each takes a few Python frames.
+MAX_CALL_DEPTH = 100
+
 
 @dataclass
 class CompiledTarget:
@@ -205,6 +209,7 @@ class _Compiler:
         self.notices: dict[Notice, None] = {}  # in the order given, each once
         self._presence: dict[tuple[str, Platform], Presence] = {}
         self._declared: dict[int, dict[int, frozenset[str]]] = {}  # id(module) -> id(call) -> effects bound there
+        self.depth = 0  # calls being evaluated, each inside the one before
 
     # -- CompileContext ----------------------------------------------------------------
 
@@ -362,60 +367,78 @@ class _Compiler:
         current: Value,
         frame: _Frame,
     ) -> Value:
-        callee = frame.module.callee(node)
-        if callee.noop:
-            return current
-        if callee.unresolved is not None:
-            callee = self.fetched_callee(callee.unresolved, frame)
-        if callee.param is not None:
-            value = frame.values[callee.param.name.name]
-            if isinstance(value, _Variadic):
-                if isinstance(current, Options):
-                    return current + _concat_options(value.items)
-                return value.items[-1] if value.items else current
-            if isinstance(current, Options) and isinstance(value, Options):
-                return current + value
-            return _carry(current, value)
-        module = callee.module or frame.module
-        if callee.func is not None or callee.bind is not None:
-            func = callee.func if callee.func is not None else callee.bind.func  # type: ignore[union-attr]
-            values: list[_FrameValue] = self.user_args(func, args, frame)
-            if callee.bind is not None:
-                return _carry(current, self.call_bind(callee.bind, module, values, current, node.span))
-            return self.call_func(func, module, values, current, node.span)
-        b = callee.builtin
-        assert b is not None
-        if b.lower is None:
+        if self.depth >= MAX_CALL_DEPTH:
             raise CompileError(
-                cat.unsupported(
+                cat.too_deep(
                     node.func.span,
-                    f"compiling `{b.name}`",
-                    "this version checks it but cannot compile it yet",
+                    "calls",
+                    MAX_CALL_DEPTH,
+                    hint="a call inside the arguments, options or body of another nests; "
+                    "build the inner parts in functions called one after another",
                 )
             )
-        bargs = self.builtin_args(b, args, frame)
-        binds = self.active.get(id(node), frozenset())
-        declared = self.declared_binds(frame.module, node)
-        if b.type.is_option:
-            # An option's lowering sees the value its call applies to (the fs a `run` starts from).
-            options = self.options(b, with_, self.subject[-1], frame)
-            call = Call(
-                b.name, node.span, tuple(a.span for a in args), self.subject[-1], options, self, binds, declared
-            )
+        self.depth += 1
+        try:
+            callee = frame.module.callee(node)
+            if callee.noop:
+                return current
+            if callee.unresolved is not None:
+                callee = self.fetched_callee(callee.unresolved, frame)
+            if callee.param is not None:
+                value = frame.values[callee.param.name.name]
+                if isinstance(value, _Variadic):
+                    if isinstance(current, Options):
+                        return current + _concat_options(value.items)
+                    return value.items[-1] if value.items else current
+                if isinstance(current, Options) and isinstance(value, Options):
+                    return current + value
+                return _carry(current, value)
+            module = callee.module or frame.module
+            if callee.func is not None or callee.bind is not None:
+                func = callee.func if callee.func is not None else callee.bind.func  # type: ignore[union-attr]
+                values: list[_FrameValue] = self.user_args(func, args, frame)
+                if callee.bind is not None:
+                    return _carry(current, self.call_bind(callee.bind, module, values, current, node.span))
+                return self.call_func(func, module, values, current, node.span)
+            b = callee.builtin
+            assert b is not None
+            if b.lower is None:
+                raise CompileError(
+                    cat.unsupported(
+                        node.func.span,
+                        f"compiling `{b.name}`",
+                        "this version checks it but cannot compile it yet",
+                    )
+                )
+            bargs = self.builtin_args(b, args, frame)
+            binds = self.active.get(id(node), frozenset())
+            declared = self.declared_binds(frame.module, node)
+            if b.type.is_option:
+                # An option's lowering sees the value its call applies to (the fs a `run` starts from).
+                options = self.options(b, with_, self.subject[-1], frame)
+                call = Call(
+                    b.name, node.span, tuple(a.span for a in args), self.subject[-1], options, self, binds, declared
+                )
+                self.calling = node.span
+                base = current if isinstance(current, Options) else Options()
+                item = b.lower(call, *bargs)
+                if self._observe is not None:
+                    self._observe(node.span, item)
+                return base.append(item)
+            options = self.options(b, with_, current, frame)
+            call = Call(b.name, node.span, tuple(a.span for a in args), current, options, self, binds, declared)
             self.calling = node.span
-            base = current if isinstance(current, Options) else Options()
-            item = b.lower(call, *bargs)
-            if self._observe is not None:
-                self._observe(node.span, item)
-            return base.append(item)
-        options = self.options(b, with_, current, frame)
-        call = Call(b.name, node.span, tuple(a.span for a in args), current, options, self, binds, declared)
-        self.calling = node.span
-        result: Value = b.lower(call, *bargs)
-        result = _carry(current, result, *bargs, *_option_values(options))
-        if binds and self.bound_type is not None and self.bound_type != b.type:
-            raise _BindResult(result)  # e.g. a pushed digest out of an fs block
-        return result
+            result: Value = b.lower(call, *bargs)
+            result = _carry(current, result, *bargs, *_option_values(options))
+            if binds and self.bound_type is not None and self.bound_type != b.type:
+                raise _BindResult(result)  # e.g. a pushed digest out of an fs block
+            return result
+        except RecursionError:
+            # Within the limits above Python's stack suffices; this is for what they cannot
+            # foresee (a module fetched while compiling, checked deep in the evaluation).
+            raise CompileError(cat.too_deep(node.func.span, "calls and blocks", None)) from None
+        finally:
+            self.depth -= 1
 
     # -- modules imported from an fs or a computed path ------------------------------------
 
@@ -537,8 +560,8 @@ class _Compiler:
         return out
 
     def options(self, b: Builtin, with_: ast.Expr | None, subject: Value, frame: _Frame) -> Options:
-        if with_ is None:
-            return Options()
+        if with_ is None or (isinstance(with_, ast.FuncLit) and not with_.body.stmts):
+            return Options()  # `with option {}` is accepted on any call, even one without options
         self.subject.append(subject)
         try:
             opt = self.expr(with_, b.option_type, frame)

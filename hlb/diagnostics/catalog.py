@@ -28,6 +28,7 @@ UNTERMINATED = _code("E0103", "unterminated", "a string, block or list that is n
 INVALID_ESCAPE = _code("E0104", "invalid-escape", "an escape sequence Go's strconv rejects")
 INVALID_NUMBER = _code("E0105", "invalid-number", "a digit outside the literal's base")
 INVALID_UTF8 = _code("E0106", "invalid-utf8", "a source file that is not valid UTF-8")
+TOO_DEEP = _code("E0107", "too-deep", "blocks, lists, strings or imports nested past hlb's limit")
 
 # E02xx: names and scopes
 UNDEFINED_NAME = _code("E0201", "undefined-name", "an identifier that is not in scope")
@@ -39,6 +40,7 @@ WRONG_ARG_COUNT = _code("E0302", "wrong-arg-count", "a call with too many or too
 INVALID_VALUE = _code("E0303", "invalid-value", "an argument whose value the builtin rejects")
 
 UNSUPPORTED = _code("E0304", "unsupported", "a construct this version of hlb does not implement yet")
+RECURSION = _code("E0305", "recursion", "a function that calls itself, directly or through others")
 
 # E04xx: modules and binds
 CALL_IMPORT = _code("E0401", "call-import", "an imported module's name used as a call")
@@ -104,6 +106,13 @@ def unexpected_character(span: Span, char: str) -> Diagnostic:
     return _diag(UNEXPECTED_CHARACTER, span, f"unexpected character {char!r}")
 
 
+def too_deep(span: Span, what: str, limit: int | None, hint: str | None = None) -> Diagnostic:
+    """``what`` nests past ``limit`` at ``span``; None: past what Python's stack holds (no fixed limit)."""
+    if limit is None:
+        return _diag(TOO_DEEP, span, f"{what} nest too deeply to evaluate", hint=hint)
+    return _diag(TOO_DEEP, span, f"{what} nest more than {limit} deep", label=f"level {limit + 1}", hint=hint)
+
+
 def unterminated(span: Span, what: str, hint: str | None = None) -> Diagnostic:
     return _diag(UNTERMINATED, span, f"unterminated {what}", hint=hint)
 
@@ -145,6 +154,25 @@ def unknown_type(span: Span, name: str) -> Diagnostic:
     guess = closest(name, types[:-1])
     hint = f"did you mean `{guess}`?" if guess else "types are " + _one_of([f"`{t}`" for t in types])
     return _diag(UNDEFINED_NAME, span, f"unknown type `{name}`", hint=hint)
+
+
+def recursion(span: Span, chain: Sequence[str], along: Sequence[tuple[Span, str]]) -> Diagnostic:
+    """A call cycle; ``chain`` names the callers along it then the first again (`a`, `b`, `a`).
+
+    One element (`a`): a function that calls itself.
+    """
+    if len(chain) == 1:
+        message = f"recursive call: {chain[0]} calls itself"
+    else:
+        message = "recursive call: " + " calls ".join(chain)
+    return _diag(
+        RECURSION,
+        span,
+        message,
+        label="closes the cycle",
+        secondary=[Label(s, m) for s, m in along],
+        hint="hlb evaluates every call when it compiles, so a call cycle never ends; break the cycle",
+    )
 
 
 def unsupported(span: Span, what: str, hint: str | None = None) -> Diagnostic:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -88,11 +89,25 @@ class Marshaller:
         return pb.Input(digest=self._done[id(out.vertex)], index=out.index)
 
     def add(self, v: Vertex) -> str:
+        """Emit ``v`` after its inputs, depth first in input order; iterative, so a graph may be
+        any number of ops deep (a function of 100,000 steps is a chain 100,000 ops long)."""
+        if id(v) in self._done:
+            return self._done[id(v)]
+        stack: list[tuple[Vertex, Iterator[Output]]] = [(v, iter(v.inputs()))]
+        while stack:
+            top, pending = stack[-1]
+            for inp in pending:
+                if id(inp.vertex) not in self._done:
+                    stack.append((inp.vertex, iter(inp.vertex.inputs())))
+                    break
+            else:
+                stack.pop()
+                if id(top) not in self._done:  # a vertex reached twice on the stack is emitted once
+                    self._emit(top)
+        return self._done[id(v)]
+
+    def _emit(self, v: Vertex) -> str:
         key = id(v)
-        if key in self._done:
-            return self._done[key]
-        for inp in v.inputs():
-            self.add(inp.vertex)
         op, caps = v.to_pb(self)
         raw = v if isinstance(v, RawVertex) else None
         if raw is not None:

@@ -125,7 +125,10 @@ def parse_git_url(url: str) -> GitRemote:
         scheme = m.group(0)[:-3].lower()
         if scheme not in GIT_PROTOCOLS:
             raise GitURLError(f"unsupported protocol `{scheme}`")
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as e:  # an unclosed `[` of an IPv6 host
+            raise GitURLError(str(e)) from None
         remote = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
         return GitRemote(scheme, parts.netloc.rpartition("@")[2], parts.path, remote)
     scp = _SCP.match(url)

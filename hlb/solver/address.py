@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -129,7 +129,7 @@ def parse(url: str, source: str, env: Mapping[str, str], tls: TLSConfig | None =
         _check_tcp(url, source)
         return Address("buildkit", url, source, _checked_tls(tls, url, source))
     if scheme == "docker-container":
-        name = urlsplit(url).netloc
+        name = _split(url, source).netloc
         _need(bool(_CONTAINER_NAME.match(name)), f"{source} {url!r}: {name!r} is not a container name")
         _no_tls(tls, url, source)
         return Address("buildkit", url, source)
@@ -141,7 +141,7 @@ def parse(url: str, source: str, env: Mapping[str, str], tls: TLSConfig | None =
 
 def docker(url: str, source: str, env: Mapping[str, str]) -> Address:
     """A Docker engine at ``unix://PATH`` or ``tcp://HOST:PORT`` (TLS from DOCKER_TLS_VERIFY/DOCKER_CERT_PATH)."""
-    scheme = urlsplit(url).scheme
+    scheme = _split(url, source).scheme
     if scheme == "unix":
         _need(bool(url.partition("://")[2]), f"{source} {url!r} names no socket path")
         return Address("docker", url, source)
@@ -155,8 +155,16 @@ def docker(url: str, source: str, env: Mapping[str, str]) -> Address:
     raise AddressError(f"unsupported Docker engine address {url} (from {source}): use unix:// or tcp://")
 
 
+def _split(url: str, source: str) -> SplitResult:
+    """``urlsplit``, its errors (an unclosed `[` of an IPv6 host) as :class:`AddressError`."""
+    try:
+        return urlsplit(url)
+    except ValueError as e:
+        raise AddressError(f"{source} {url!r} is not a valid address: {e}") from None
+
+
 def _check_tcp(url: str, source: str, default_port: bool = False) -> None:
-    parts = urlsplit(url)
+    parts = _split(url, source)
     try:
         port = parts.port
     except ValueError:

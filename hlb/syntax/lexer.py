@@ -61,6 +61,10 @@ _PUNCT = {
     "\n": "_NL",
     ".": "STRAY_DOT",  # `.` only belongs in `module.name`, which _word lexes; others are syntax errors
 }
+# How many blocks, lists, strings, interpolations and heredocs may be open at once: deeper
+# nesting is a `too-deep` diagnostic at the opener past the limit (every later stage walks
+# the syntax tree recursively; this bound keeps them all within Python's stack).
+MAX_NESTING = 64
 # What each open construct on the stack is called, and the character that closes it.
 _CLOSERS = {"LBRACE": "}", "LPAR": ")", "INTERP": "}", "STRING": '"', "HEREDOC": "heredoc terminator"}
 _OPENED = {"LBRACE": "block", "LPAR": "list", "INTERP": "interpolation", "STRING": "string", "HEREDOC": "heredoc"}
@@ -94,6 +98,18 @@ class Scanner:
 
     def _fail(self, diagnostic: Diagnostic) -> LexError:
         return LexError(diagnostic)
+
+    def _open(self, kind: str, start: int, end: int) -> None:
+        if len(self.stack) >= MAX_NESTING:
+            raise self._fail(
+                cat.too_deep(
+                    self._span(start, end),
+                    "blocks, lists, strings and interpolations",
+                    MAX_NESTING,
+                    hint="move the inner part into a function of its own and call it",
+                )
+            )
+        self.stack.append((kind, start))
 
     def _top(self) -> str | None:
         return self.stack[-1][0] if self.stack else None
@@ -131,8 +147,8 @@ class Scanner:
                 yield tok
                 continue
             if ch == '"':
+                self._open("STRING", self.pos, self.pos + 1)
                 yield self._tok("DQUOTE", self.pos, self.pos + 1)
-                self.stack.append(("STRING", self.pos))
                 self.pos += 1
                 continue
             if ch == "`":
@@ -153,7 +169,7 @@ class Scanner:
         start = self.pos
         self.pos += 1
         if kind in ("LBRACE", "LPAR"):
-            self.stack.append((kind, start))
+            self._open(kind, start, start + 1)
         elif kind in ("RBRACE", "RPAR"):
             return self._close(kind, start)
         return self._tok(kind, start, start + 1)
@@ -224,7 +240,7 @@ class Scanner:
             self.pos = pos + 2
             yield self._tok("STR_ESCAPE", pos, pos + 2)
         elif text.startswith("${", pos):
-            self.stack.append(("INTERP", pos))
+            self._open("INTERP", pos, pos + 2)
             self.pos = pos + 2
             yield self._tok("INTERP_START", pos, pos + 2)
         else:
@@ -238,7 +254,7 @@ class Scanner:
     def _heredoc_start(self, m: re.Match[str]) -> Token:
         tag = m.group(1) or m.group(2)
         raw = m.group(2) is not None
-        self.stack.append(("HEREDOC", m.start()))
+        self._open("HEREDOC", m.start(), m.end())
         self.heredocs.append((re.compile(rf"\b{tag}\b", re.ASCII), raw))
         self.pos = m.end()
         return self._tok("RAW_HEREDOC_START" if raw else "HEREDOC_START", m.start(), m.end())
@@ -264,7 +280,7 @@ class Scanner:
                 yield self._tok("HD_ESCAPE", pos, pos + 2)
                 return
             if text.startswith("${", pos):
-                self.stack.append(("INTERP", pos))
+                self._open("INTERP", pos, pos + 2)
                 self.pos = pos + 2
                 yield self._tok("INTERP_START", pos, pos + 2)
                 return
