@@ -50,6 +50,29 @@ _STR_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 # (see hlb/syntax/lexer.py): `\$` at the start of one is the escape for `$` (group 1); any other backslash pair
 # there, and every backslash inside a fragment of text, stays as written (group 2).
 _HD_FRAGMENTS = re.compile(r"\\(\$)|(\\[^\n]|[^\t\n\f\r $\\][^\t\n\f\r $]*)")
+# Where a long text may be cut for decoding: after a character that starts no escape (strings), after a blank or
+# a `$`, which end a heredoc fragment.
+_STR_CUT = re.compile(r"[^\\]")
+_HD_CUT = re.compile(r"[\t\n\f\r $]")
+_CHUNK = 1 << 16
+
+
+def _decode(text: str, pattern: re.Pattern[str], repl: Callable[[int], Any], cut: re.Pattern[str]) -> str:
+    """``pattern.sub(repl(offset), piece)`` over pieces of about 64 KiB of ``text``, cut where ``cut`` matches.
+
+    ``re.sub`` keeps every piece of its result until it joins them: on a whole text, one or two objects per
+    match, 50-100 bytes per character of a text made of escapes. ``repl`` is given each piece's offset.
+    """
+    if len(text) <= _CHUNK:
+        return pattern.sub(repl(0), text)
+    out: list[str] = []
+    start, n = 0, len(text)
+    while start < n:
+        m = cut.search(text, start + _CHUNK) if start + _CHUNK < n else None
+        end = m.end() if m else n
+        out.append(pattern.sub(repl(start), text[start:end]))
+        start = end
+    return "".join(out)
 
 
 def _parts(children: list[Any], text: Callable[[Token], str]) -> tuple[str | ast.Interpolation, ...]:
@@ -143,15 +166,18 @@ class ToAst:
         start = tok.start_pos
         assert start is not None
 
-        def escape(m: re.Match[str]) -> str:
-            decoded = _ESCAPES.get(m[1])
-            if decoded is not None:
-                return decoded
-            s = start + m.start()
-            self.diagnostics.append(cat.invalid_escape(Span(self.source, s, s + 2), m[0]))
-            return m[0]
+        def escapes(offset: int) -> Callable[[re.Match[str]], str]:
+            def escape(m: re.Match[str]) -> str:
+                decoded = _ESCAPES.get(m[1])
+                if decoded is not None:
+                    return decoded
+                s = start + offset + m.start()
+                self.diagnostics.append(cat.invalid_escape(Span(self.source, s, s + 2), m[0]))
+                return m[0]
 
-        return _STR_ESCAPE.sub(escape, text)
+            return escape
+
+        return _decode(text, _STR_ESCAPE, escapes, _STR_CUT)
 
     def interpolation(self, meta: Any, children: list[Any]) -> ast.Interpolation:
         expr = children[1] if len(children) == 3 else None
@@ -161,7 +187,7 @@ class ToAst:
         def text(tok: Token) -> str:
             # In heredocs only `\$` is an escape; other backslash pairs stay as written.
             s: str = tok.value
-            return _HD_FRAGMENTS.sub(r"\1\2", s) if "\\$" in s else s
+            return _decode(s, _HD_FRAGMENTS, lambda _: r"\1\2", _HD_CUT) if "\\$" in s else s
 
         return ast.StringLit(self._span(meta), _parts(children[1:-1], text), heredoc=_mode(children[0]))
 
