@@ -130,6 +130,9 @@ class ToAst:
                 if start is None:
                     start = s
                 end = e
+        # The tree is walked once: letting go of its tokens and subtrees as soon as they are turned into AST
+        # keeps the peak near the larger of the two instead of their sum.
+        tree.children = []
         return getattr(self, tree.data)(_Meta(start or 0, end or 0), values), start, end
 
     def _span(self, meta: Any) -> Span:
