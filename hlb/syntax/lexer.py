@@ -47,10 +47,15 @@ _SPACE = re.compile(r"[\r\t ]+")
 _COMMENT = re.compile(r"#[^\n]*")
 _HEREDOC = re.compile(r"<<[-~]?(?:(\w+)\b|`(\w+)`)", re.ASCII)
 # Go's RE2 `\s` is [\t\n\f\r ] (no \v), spelled out so Python agrees.
-_HD_SPACES = re.compile(r"[\t\n\f\r ]+")
-_HD_TEXT = re.compile(r"\$|[^\t\n\f\r $]+")
-_HD_RAW_TEXT = re.compile(r"[^\t\n\f\r ]+")
-_STR_PLAIN = re.compile(r'(?:\$(?!\{)|[^"$\\])+')
+# A heredoc's body is a sequence of fragments, each tried in openllb/hlb's order at the end of the last: the
+# terminator, spaces, an escape (a backslash and any character but a newline), `${`, a lone `$`, other text.
+# One HD_CHARS token covers a whole run of fragments up to a terminator or a `${` (the transformer finds the
+# escapes in it again); the repetition is possessive (`++`), so the regex engine keeps no backtracking state per
+# fragment, which costs it ~170 bytes each.
+_HD_FRAGMENT = r"[\t\n\f\r ]+|\\[^\n]|\$(?!\{)|[^\t\n\f\r $]+"
+_HD_RAW_FRAGMENT = r"[\t\n\f\r ]+|[^\t\n\f\r ]+"
+# A string's text up to `"`, `${` or a backslash that starts no escape (an error): plain text and escapes.
+_STR_RUN = re.compile(r'(?:[^"$\\]+|\$(?!\{)|\\[^\n])++')
 _PUNCT = {
     "{": "LBRACE",
     "}": "RBRACE",
@@ -84,7 +89,7 @@ class Scanner:
         self.text = source.text
         self.pos = 0
         self.stack: list[tuple[str, int]] = []  # (opener kind, offset)
-        self.heredocs: list[tuple[re.Pattern[str], bool]] = []  # open heredocs: (terminator, raw)
+        self.heredocs: list[tuple[re.Pattern[str], re.Pattern[str]]] = []  # open heredocs: (terminator, text run)
         self.comments: list[Comment] = []
 
     # -- helpers -----------------------------------------------------------
@@ -234,18 +239,14 @@ class Scanner:
             self.stack.pop()
             self.pos = pos + 1
             yield self._tok("DQUOTE_END", pos, pos + 1)
-        elif ch == "\\":
-            if pos + 1 >= len(text) or text[pos + 1] == "\n":
-                raise self._fail(cat.invalid_escape(self._span(pos, min(pos + 2, len(text))), "\\<newline>"))
-            self.pos = pos + 2
-            yield self._tok("STR_ESCAPE", pos, pos + 2)
         elif text.startswith("${", pos):
             self._open("INTERP", pos, pos + 2)
             self.pos = pos + 2
             yield self._tok("INTERP_START", pos, pos + 2)
         else:
-            m = _STR_PLAIN.match(text, pos)
-            assert m
+            m = _STR_RUN.match(text, pos)
+            if m is None:  # a backslash before a newline or the end of the file
+                raise self._fail(cat.invalid_escape(self._span(pos, min(pos + 2, len(text))), "\\<newline>"))
             self.pos = m.end()
             yield self._tok("STR_CHARS", pos, m.end())
 
@@ -255,17 +256,20 @@ class Scanner:
         tag = m.group(1) or m.group(2)
         raw = m.group(2) is not None
         self._open("HEREDOC", m.start(), m.end())
-        self.heredocs.append((re.compile(rf"\b{tag}\b", re.ASCII), raw))
+        terminator = rf"\b{tag}\b"
+        fragment = _HD_RAW_FRAGMENT if raw else _HD_FRAGMENT
+        run = re.compile(rf"(?:(?!{terminator})(?:{fragment}))++", re.ASCII)
+        self.heredocs.append((re.compile(terminator, re.ASCII), run))
         self.pos = m.end()
         return self._tok("RAW_HEREDOC_START" if raw else "HEREDOC_START", m.start(), m.end())
 
     def _heredoc_body(self) -> Iterator[Token]:
-        """One fragment; rules tried in openllb/hlb's order: terminator, spaces, escape, `${`, text.
+        """The terminator, a `${`, or the run of text fragments up to one of them.
 
         The terminator is the tag as a whole word wherever a fragment starts, even mid-line.
         """
         text, pos = self.text, self.pos
-        end, raw = self.heredocs[-1]
+        end, run = self.heredocs[-1]
         m = end.match(text, pos)
         if m:
             self.stack.pop()
@@ -273,19 +277,13 @@ class Scanner:
             self.pos = m.end()
             yield self._tok("HEREDOC_END", pos, m.end())
             return
-        m = _HD_SPACES.match(text, pos)
-        if m is None and not raw:
-            if text.startswith("\\", pos) and pos + 1 < len(text) and text[pos + 1] != "\n":
-                self.pos = pos + 2
-                yield self._tok("HD_ESCAPE", pos, pos + 2)
-                return
-            if text.startswith("${", pos):
-                self._open("INTERP", pos, pos + 2)
-                self.pos = pos + 2
-                yield self._tok("INTERP_START", pos, pos + 2)
-                return
-        m = m or (_HD_RAW_TEXT if raw else _HD_TEXT).match(text, pos)
-        assert m
+        m = run.match(text, pos)
+        if m is None:  # only `${` starts no text fragment (a raw heredoc has no interpolation)
+            assert text.startswith("${", pos)
+            self._open("INTERP", pos, pos + 2)
+            self.pos = pos + 2
+            yield self._tok("INTERP_START", pos, pos + 2)
+            return
         self.pos = m.end()
         yield self._tok("HD_CHARS", pos, m.end())
 

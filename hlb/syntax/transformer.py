@@ -7,6 +7,7 @@ does not hide the rest of the file. Lark's Tree and Token never leave this packa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -43,16 +44,51 @@ class _Meta:
         self.end_pos = end_pos
 
 
+# In a string's text: an escape (the lexer leaves no other backslash in it).
+_STR_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+# In a heredoc's text, the fragments that start with a backslash or with a character that is not a blank or `$`
+# (see hlb/syntax/lexer.py): `\$` at the start of one is the escape for `$` (group 1); any other backslash pair
+# there, and every backslash inside a fragment of text, stays as written (group 2).
+_HD_FRAGMENTS = re.compile(r"\\(\$)|(\\[^\n]|[^\t\n\f\r $\\][^\t\n\f\r $]*)")
+# Where a long text may be cut for decoding: after a character that starts no escape (strings), after a blank or
+# a `$`, which end a heredoc fragment.
+_STR_CUT = re.compile(r"[^\\]")
+_HD_CUT = re.compile(r"[\t\n\f\r $]")
+_CHUNK = 1 << 16
+
+
+def _decode(text: str, pattern: re.Pattern[str], repl: Callable[[int], Any], cut: re.Pattern[str]) -> str:
+    """``pattern.sub(repl(offset), piece)`` over pieces of about 64 KiB of ``text``, cut where ``cut`` matches.
+
+    ``re.sub`` keeps every piece of its result until it joins them: on a whole text, one or two objects per
+    match, 50-100 bytes per character of a text made of escapes. ``repl`` is given each piece's offset.
+    """
+    if len(text) <= _CHUNK:
+        return pattern.sub(repl(0), text)
+    out: list[str] = []
+    start, n = 0, len(text)
+    while start < n:
+        m = cut.search(text, start + _CHUNK) if start + _CHUNK < n else None
+        end = m.end() if m else n
+        out.append(pattern.sub(repl(start), text[start:end]))
+        start = end
+    return "".join(out)
+
+
 def _parts(children: list[Any], text: Callable[[Token], str]) -> tuple[str | ast.Interpolation, ...]:
     """A string's parts: interpolations, and the text between them decoded by ``text`` and joined."""
     parts: list[str | ast.Interpolation] = []
+    run: list[str] = []
     for child in children:
         if isinstance(child, ast.Interpolation):
+            if run:
+                parts.append("".join(run))
+                run = []
             parts.append(child)
-        elif parts and isinstance(parts[-1], str):
-            parts[-1] += text(child)
         else:
-            parts.append(text(child))
+            run.append(text(child))
+    if run:
+        parts.append("".join(run))
     return tuple(parts)
 
 
@@ -94,6 +130,9 @@ class ToAst:
                 if start is None:
                     start = s
                 end = e
+        # The tree is walked once: letting go of its tokens and subtrees as soon as they are turned into AST
+        # keeps the peak near the larger of the two instead of their sum.
+        tree.children = []
         return getattr(self, tree.data)(_Meta(start or 0, end or 0), values), start, end
 
     def _span(self, meta: Any) -> Span:
@@ -120,17 +159,28 @@ class ToAst:
     # -- literals ------------------------------------------------------------
 
     def string(self, meta: Any, children: list[Any]) -> ast.StringLit:
-        def text(tok: Token) -> str:
-            return self._escape(tok) if tok.type == "STR_ESCAPE" else str(tok)
+        return ast.StringLit(self._span(meta), _parts(children[1:-1], self._str_text))
 
-        return ast.StringLit(self._span(meta), _parts(children[1:-1], text))
+    def _str_text(self, tok: Token) -> str:
+        """A string's text with its escapes decoded; an invalid one is kept as written and reported."""
+        text: str = tok.value  # the lexer's slice of the source (a Token is a second copy)
+        if "\\" not in text:
+            return text
+        start = tok.start_pos
+        assert start is not None
 
-    def _escape(self, tok: Token) -> str:
-        ch = str(tok)[1]
-        if ch in _ESCAPES:
-            return _ESCAPES[ch]
-        self.diagnostics.append(cat.invalid_escape(self._tspan(tok), str(tok)))
-        return str(tok)
+        def escapes(offset: int) -> Callable[[re.Match[str]], str]:
+            def escape(m: re.Match[str]) -> str:
+                decoded = _ESCAPES.get(m[1])
+                if decoded is not None:
+                    return decoded
+                s = start + offset + m.start()
+                self.diagnostics.append(cat.invalid_escape(Span(self.source, s, s + 2), m[0]))
+                return m[0]
+
+            return escape
+
+        return _decode(text, _STR_ESCAPE, escapes, _STR_CUT)
 
     def interpolation(self, meta: Any, children: list[Any]) -> ast.Interpolation:
         expr = children[1] if len(children) == 3 else None
@@ -139,16 +189,17 @@ class ToAst:
     def heredoc(self, meta: Any, children: list[Any]) -> ast.StringLit:
         def text(tok: Token) -> str:
             # In heredocs only `\$` is an escape; other backslash pairs stay as written.
-            return "$" if tok.type == "HD_ESCAPE" and str(tok) == "\\$" else str(tok)
+            s: str = tok.value
+            return _decode(s, _HD_FRAGMENTS, lambda _: r"\1\2", _HD_CUT) if "\\$" in s else s
 
         return ast.StringLit(self._span(meta), _parts(children[1:-1], text), heredoc=_mode(children[0]))
 
     def raw_heredoc(self, meta: Any, children: list[Token]) -> ast.StringLit:
-        text = "".join(str(c) for c in children[1:-1])
+        text = "".join(c.value for c in children[1:-1])
         return ast.StringLit(self._span(meta), (text,), raw=True, heredoc=_mode(children[0]))
 
     def raw_string(self, meta: Any, children: list[Token]) -> ast.StringLit:
-        return ast.StringLit(self._span(meta), (str(children[0])[1:-1],), raw=True)
+        return ast.StringLit(self._span(meta), (children[0].value[1:-1],), raw=True)
 
     def decimal(self, meta: Any, children: list[Token]) -> ast.IntLit:
         return self._int(meta, str(children[0]), 10, str(children[0]), "decimal")
