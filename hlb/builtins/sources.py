@@ -410,10 +410,13 @@ def include_patterns(call: Call, *patterns: str) -> LocalInclude:
     """Sync only the files matching one of these patterns.
 
     Patterns use the `.dockerignore` syntax and are relative to the synced
-    directory. Ignored when the path is a single file.
+    directory (`./src` is `src`). A pattern that can never match is an
+    error: an empty one, `.`, an absolute one (`/src`) and one that climbs
+    out with `..`. Ignored when the path is a single file.
 
     Example: `local "." with includePatterns("go.mod", "go.sum", "**/*.go")`
     """
+    _check_patterns(call, patterns, include=True)
     return LocalInclude(patterns)
 
 
@@ -422,11 +425,57 @@ def exclude_patterns(call: Call, *patterns: str) -> LocalExclude:
     """Do not sync the files matching one of these patterns.
 
     Patterns use the `.dockerignore` syntax and are relative to the synced
-    directory. Ignored when the path is a single file.
+    directory (`./src` is `src`). A pattern that can never match is an
+    error, as for `includePatterns`. Ignored when the path is a single file.
 
     Example: `local "." with excludePatterns(".git", "node_modules")`
     """
+    _check_patterns(call, patterns, include=False)
     return LocalExclude(patterns)
+
+
+def _check_patterns(call: Call, patterns: tuple[str, ...], include: bool) -> None:
+    """A pattern that can never match a path inside the synced directory is a diagnostic at it.
+
+    Patterns are cleaned like Go's ``filepath.Clean`` (``./a`` is ``a``, ``a/../b`` is ``b``) and matched
+    against paths relative to the directory (``src/main.go``): after cleaning, a pattern that is empty,
+    ``.`` (the directory itself, never one of its paths), absolute (``/a``: no relative path starts with
+    ``/``; only a ``.dockerignore`` file drops a leading ``/``) or that climbs out with ``..`` matches nothing.
+    """
+    for i, pattern in enumerate(patterns):
+        problem = _never_matches(pattern)
+        if problem is None:
+            continue
+        reason, hint = problem
+        if hint is None and include:
+            hint = "to sync everything, leave out includePatterns; `**` matches every path"
+        call.fail(cat.invalid_value(call.arg_span(i), f"the pattern `{pattern}` can never match: {reason}", hint))
+
+
+def _never_matches(pattern: str) -> tuple[str, str | None] | None:
+    """(why, hint) when ``pattern`` can match no path inside the synced directory."""
+    text = pattern.strip()
+    if not text:
+        return "it is empty", "leave it out"
+    cleaned = posixpath.normpath(text)  # Go's Clean on the relative paths that matter here
+    bang = "!" if cleaned.startswith("!") else ""
+    body = cleaned[len(bang) :]
+    if not body:
+        return "`!` excepts nothing", "an exception names what to keep, e.g. `!keep.txt`"
+    if body.startswith("/"):
+        relative = body.lstrip("/") or "**"
+        return (
+            "it is absolute, and patterns match paths relative to the synced directory",
+            f"write `{bang}{relative}`",
+        )
+    if body == ".." or body.startswith("../"):
+        return (
+            "it climbs out of the synced directory with `..`",
+            "only files inside the directory are synced: sync a directory that contains them",
+        )
+    if body == ".":
+        return "`.` is the synced directory itself, and patterns match the paths inside it", None
+    return None
 
 
 # -- frontend -------------------------------------------------------------------------

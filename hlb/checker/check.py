@@ -154,7 +154,9 @@ class ModuleLoader:
         self.active: list[tuple[Path, str]] = []
         self.diagnostics: list[Diagnostic] = []
 
-    def load(self, path: Path, span: Span, shown: str) -> CheckedModule | None:
+    def load(self, path: Path, span: Span, shown: str, written: str | None = None) -> CheckedModule | None:
+        """The checked module at ``path`` (None after an error); ``written`` is the import's path as the
+        program spells it, for diagnostics at ``span``."""
         key = Path(os.path.normpath(path.absolute()))
         chain = [k for k, _ in self.active]
         if key in chain:
@@ -170,7 +172,11 @@ class ModuleLoader:
             return None
         try:
             source = self.read(key, shown)
-        except (OSError, UnicodeError):
+        except OSError as e:
+            self.diagnostics.append(cat.import_not_found(span, written or str(path), e))
+            self.done[key] = None
+            return None
+        except UnicodeError:
             self.diagnostics.append(cat.import_not_found(span, str(path)))
             self.done[key] = None
             return None
@@ -470,11 +476,13 @@ class _Checker:
             return
         path_text = uri.split("://", 1)[1] if scheme else uri
         path = self._module_dir() / Path(path_text).expanduser()
-        if not path.is_file():
-            self.error(cat.import_not_found(expr.span, path_text))
+        try:
+            path.stat()  # a missing file; what else cannot be read (a directory, a FIFO...) the loader says
+        except OSError as e:
+            self.error(cat.import_not_found(expr.span, path_text, e))
             return
         imp.path = path
-        imp.module = self.loader.load(path, expr.span, _shown(path))
+        imp.module = self.loader.load(path, expr.span, _shown(path), path_text)
 
     def _module_dir(self) -> Path:
         name = self.module.file.name

@@ -45,9 +45,13 @@ def add_parser(commands: Any) -> None:
 
 def compile_command(args: argparse.Namespace) -> int:
     try:
-        platform = Platform.parse(args.platform) if args.platform else default_platform()
+        platform = Platform.parse_flag(args.platform) if args.platform is not None else default_platform()
     except ValueError as e:
         print(f"hlb: error: --platform: {e}", file=sys.stderr)
+        return 2
+    if not args.target.strip():
+        hint = "give an fs function's name, e.g. -t default"
+        print(f"hlb: error: -t {args.target!r} names no target: {hint}", file=sys.stderr)
         return 2
     try:
         source = read_source(args.file)

@@ -101,17 +101,33 @@ def address_of(args: argparse.Namespace) -> Address:
 
 
 def targets_of(values: list[str] | None) -> list[str]:
-    names = [n.strip() for v in values or ["default"] for n in v.split(",")]
-    return list(dict.fromkeys(n for n in names if n))
+    """The target names of ``-t`` flags (repeatable, comma-separated), in order, each once.
+
+    Raises ValueError for a flag that names no target (``-t ''``, ``-t ,``, ``-t a,,b``): a build of
+    nothing is never what was asked for.
+    """
+    names: list[str] = []
+    for v in values or ["default"]:
+        parts = [n.strip() for n in v.split(",")]
+        if not all(parts):
+            what = "names no target" if not any(parts) else "has an empty target name"
+            raise ValueError(f"-t {v!r} {what}: give function names, e.g. -t default or -t app,test")
+        names.extend(parts)
+    return list(dict.fromkeys(names))
 
 
 def run(args: argparse.Namespace) -> int:
     err = sys.stderr
     color = err.isatty() and not os.environ.get("NO_COLOR")
     try:
-        platform = Platform.parse(args.platform) if args.platform else default_platform()
+        platform = Platform.parse_flag(args.platform) if args.platform is not None else default_platform()
     except ValueError as e:
         print(f"hlb: error: --platform: {e}", file=err)
+        return 2
+    try:
+        names = targets_of(args.target)
+    except ValueError as e:
+        print(f"hlb: error: {e}", file=err)
         return 2
     try:
         progress_mode = choose_mode(getattr(args, "progress", "auto"), err)
@@ -131,7 +147,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for warning in (*cache_from.warnings, *cache_to.warnings):
         print(f"hlb: warning: {warning}", file=err)
-    names = targets_of(args.target)
     cmdline = command_line("run", names, args.arg)
     if cmdline.diagnostics:
         print(render_all(cmdline.diagnostics, color=color), file=err)

@@ -508,7 +508,9 @@ class _Compiler:
         full = os.path.join(self.module_dir(importer.module.span), os.path.expanduser(path))
         try:
             source = SourceFile.read(full, os.path.relpath(full))
-        except (OSError, UnicodeError):
+        except OSError as e:
+            raise CompileError(cat.import_not_found(decl.expr.span, path, e)) from None
+        except UnicodeError:
             raise CompileError(cat.import_not_found(decl.expr.span, path)) from None
         return self.check_fetched(source)
 

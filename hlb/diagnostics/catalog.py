@@ -46,7 +46,9 @@ RECURSION = _code("E0305", "recursion", "a function that calls itself, directly 
 CALL_IMPORT = _code("E0401", "call-import", "an imported module's name used as a call")
 DOT_ON_NON_IMPORT = _code("E0402", "dot-on-non-import", "`x.y` where `x` is not an import")
 CALL_UNEXPORTED = _code("E0403", "call-unexported", "`mod.f` where the module does not export `f`")
-IMPORT_NOT_FOUND = _code("E0404", "import-not-found", "a local import whose file does not exist")
+IMPORT_NOT_FOUND = _code(
+    "E0404", "import-not-found", "a local import whose file does not exist or cannot be read as a module"
+)
 IMPORT_CYCLE = _code("E0405", "import-cycle", "modules that import each other in a cycle")
 INVALID_MODULE_URI = _code("E0406", "invalid-module-uri", "an import path with a scheme hlb cannot fetch")
 NO_BIND_TARGET = _code("E0411", "no-bind-target", "`as` with no name after it")
@@ -251,8 +253,20 @@ def undefined_in_module(span: Span, name: str, imported: Span, suggestion: str |
     )
 
 
-def import_not_found(span: Span, path: str) -> Diagnostic:
-    return _diag(IMPORT_NOT_FOUND, span, f'no such file "{path}"', hint="paths are relative to the importing module")
+def import_not_found(span: Span, path: str, error: OSError | None = None) -> Diagnostic:
+    """A local import that cannot be read: missing, a directory, unreadable, not a regular file..."""
+    if error is None or isinstance(error, FileNotFoundError):
+        return _diag(
+            IMPORT_NOT_FOUND, span, f'no such file "{path}"', hint="paths are relative to the importing module"
+        )
+    if isinstance(error, IsADirectoryError):
+        reason, hint = "is a directory", "an import names a module file (a .hlb file), not a directory"
+    elif isinstance(error, PermissionError):
+        reason, hint = "permission denied", "the file must be readable by the user running hlb"
+    else:
+        reason = error.strerror or str(error)
+        hint = "an import names a module file (a .hlb file)"
+    return _diag(IMPORT_NOT_FOUND, span, f'cannot import "{path}": {reason}', hint=hint)
 
 
 def import_fetch_failed(span: Span, name: str, reason: str, path: str = "module.hlb") -> Diagnostic:

@@ -389,14 +389,56 @@ class ContentStore:
 
 
 def read_index(root: str) -> dict[str, Any]:
+    """The OCI layout's ``index.json`` (an empty index when there is none).
+
+    Raises OSError when it cannot be read, and ValueError naming the file and what is wrong when it
+    is not JSON or not an OCI image index (the parts hlb reads: manifests, their annotations and digests).
+    """
+    path = os.path.join(root, "index.json")
     try:
-        with open(os.path.join(root, "index.json")) as f:
-            index = json.load(f)
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         return {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}
-    if not isinstance(index, dict) or not isinstance(index.get("manifests", []), list):
-        raise ValueError(f"{root}/index.json is not an OCI image index")
-    return index
+    try:
+        index = json.loads(data)
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path}: not JSON: {e}") from None
+    problem = _index_problem(index)
+    if problem:
+        raise ValueError(f"{path}: not an OCI image index: {problem}")
+    return dict(index)
+
+
+def _index_problem(index: object) -> str:
+    """What makes ``index`` no OCI image index hlb can read, or ``""``."""
+    if not isinstance(index, dict):
+        return f"the document is {_json_kind(index)}, not an object"
+    manifests = index.get("manifests", [])
+    if not isinstance(manifests, list):
+        return f'"manifests" is {_json_kind(manifests)}, not a list'
+    for i, m in enumerate(manifests):
+        if not isinstance(m, dict):
+            return f'"manifests"[{i}] is {_json_kind(m)}, not an object'
+        if not isinstance(m.get("annotations") or {}, dict):
+            return f'"manifests"[{i}].annotations is {_json_kind(m["annotations"])}, not an object'
+        if not isinstance(m.get("digest", ""), str):
+            return f'"manifests"[{i}].digest is {_json_kind(m["digest"])}, not a string'
+    return ""
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
 
 
 def tagged_digest(root: str, tag: str) -> str | None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -171,6 +173,7 @@ def _check_tcp(url: str, source: str, default_port: bool = False) -> None:
         raise AddressError(f"{source} {url!r}: the port is not a number from 0 to 65535") from None
     _need(bool(parts.hostname), f"{source} {url!r} names no host")
     _need(port is not None or default_port, f"{source} {url!r} names no port (tcp://HOST:PORT)")
+    _need(port != 0, f"{source} {url!r}: port 0 is not a port a daemon listens on; give its port (tcp://HOST:PORT)")
 
 
 def _checked_tls(tls: TLSConfig | None, url: str, source: str) -> TLSConfig | None:
@@ -180,7 +183,65 @@ def _checked_tls(tls: TLSConfig | None, url: str, source: str) -> TLSConfig | No
         raise AddressError("--tlsservername needs --tlscacert (or --tlscert and --tlskey)")
     if bool(tls.cert) != bool(tls.key):
         raise AddressError("--tlscert and --tlskey go together (a client certificate and its key)")
+    check_tls_files(tls)
     return tls
+
+
+def check_tls_files(tls: TLSConfig) -> None:
+    """Each TLS file can be read and holds what its flag says, before any connection is made (gRPC's own
+    errors name none of them); raises :class:`AddressError` ("--tlscacert: cannot read CA file F: why")."""
+    ca = _pem_file(tls.ca, "CA file", "--tlscacert", _CERTIFICATE)
+    cert = _pem_file(tls.cert, "certificate file", "--tlscert", _CERTIFICATE)
+    key = _pem_file(tls.key, "key file", "--tlskey", _PRIVATE_KEY)
+    if ca is not None:
+        try:
+            ssl.create_default_context(cadata=ca.decode("ascii", "replace"))
+        except (ssl.SSLError, ValueError) as e:
+            raise AddressError(
+                f"--tlscacert: cannot read CA file {tls.ca}: not a valid PEM certificate{_ssl_reason(e)}"
+            ) from None
+    if key is not None and b"ENCRYPTED" in key:
+        raise AddressError(f"--tlskey: cannot read key file {tls.key}: an encrypted key (give it unencrypted)")
+    if cert is not None and key is not None:
+        assert tls.cert is not None and tls.key is not None
+        try:
+            ssl.create_default_context().load_cert_chain(tls.cert, tls.key, password=lambda: b"")
+        except (OSError, ssl.SSLError) as e:
+            raise AddressError(
+                f"--tlscert, --tlskey: {tls.cert} and {tls.key} are not a certificate and its key{_ssl_reason(e)}"
+            ) from None
+
+
+_CERTIFICATE = (re.compile(rb"-----BEGIN CERTIFICATE-----"), "no PEM certificate in it (-----BEGIN CERTIFICATE-----)")
+_PRIVATE_KEY = (
+    re.compile(rb"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----"),
+    "no PEM private key in it (-----BEGIN PRIVATE KEY-----)",
+)
+
+
+def _pem_file(path: str | None, what: str, flag: str, expect: tuple[re.Pattern[bytes], str]) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path):
+            raise AddressError(f"{flag}: cannot read {what} {path}: not a regular file")  # a FIFO would block
+        with open(path, "rb") as f:
+            data = f.read(_MAX_PEM)
+    except OSError as e:
+        raise AddressError(f"{flag}: cannot read {what} {path}: {(e.strerror or str(e)).lower()}") from None
+    pattern, missing = expect
+    if not pattern.search(data):
+        raise AddressError(f"{flag}: cannot read {what} {path}: {missing}")
+    return data
+
+
+_MAX_PEM = 1 << 20  # certificates and keys are a few KiB; a larger file is not one
+
+
+def _ssl_reason(e: Exception) -> str:
+    """`` (why)`` when OpenSSL says why (``key values mismatch``), else ``""``."""
+    reason = e.reason if isinstance(e, ssl.SSLError) else None
+    return f" ({reason.lower().replace('_', ' ')})" if reason else ""
 
 
 def _no_tls(tls: TLSConfig | None, url: str, source: str) -> None:

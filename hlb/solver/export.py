@@ -222,8 +222,11 @@ def plan_caches(imports: Sequence[CacheEntry], exports: Sequence[CacheEntry]) ->
                 tag = attrs.get("tag") or "latest"
                 try:
                     digest = tagged_digest(src, tag) if os.path.isdir(src) else None
-                except (OSError, ValueError) as err:
-                    out.skipped[i] = (False, f"{src} cannot be read: {err}")
+                except OSError as err:  # index.json unreadable: this import fails, the build goes on
+                    out.skipped[i] = (False, f"{err.filename or src}: cannot be read: {err.strerror or err}")
+                    continue
+                except ValueError as err:  # index.json not JSON or not an OCI index (the message names it)
+                    out.skipped[i] = (False, str(err))
                     continue
                 if digest is None:
                     out.skipped[i] = (True, f"no cache tagged {tag!r} in {src} yet")

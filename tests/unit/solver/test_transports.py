@@ -81,8 +81,8 @@ def test_address_errors(flag: str | None, env: dict[str, str], tls: TLSConfig | 
     assert message in str(e.value)
 
 
-def test_tls_for_tcp_and_docker_tls_verify() -> None:
-    tls = TLSConfig(ca="ca.pem", cert="c.pem", key="k.pem", server_name="buildkitd")
+def test_tls_for_tcp_and_docker_tls_verify(certs: Path) -> None:
+    tls = TLSConfig(ca=f"{certs}/ca.pem", cert=f"{certs}/cert.pem", key=f"{certs}/key.pem", server_name="buildkitd")
     assert resolve("tcp://h:1", env={}, tls=tls).tls == tls
     assert resolve("tcp://h:1", env={}).tls is None
     env = {"DOCKER_HOST": "tcp://h:2376", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/certs"}
@@ -118,12 +118,16 @@ def test_unreachable_unix_and_tcp(tmp_path: Path) -> None:
         BuildkitClient(resolve(env={"DOCKER_HOST": f"tcp://127.0.0.1:{port}"}))
 
 
-def test_missing_tls_files_are_named(tmp_path: Path) -> None:
+def test_missing_tls_files_are_named(tmp_path: Path, certs: Path) -> None:
+    # Checked when the address is resolved, before any connection (see test_tls_files.py); a file that goes
+    # missing after that is still named when the client connects.
+    (tmp_path / "ca.pem").write_bytes((certs / "ca.pem").read_bytes())
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         port = listener.getsockname()[1]
         address = resolve(f"tcp://127.0.0.1:{port}", env={}, tls=TLSConfig(ca=str(tmp_path / "ca.pem")))
+        (tmp_path / "ca.pem").unlink()
         probe(address)
         with pytest.raises(TransportError, match=r"reading the TLS files: No such file or directory: .*ca\.pem"):
             BuildkitClient(address)
