@@ -6,13 +6,14 @@ diagnostic it found (warnings included), so callers render them in one place.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hlb.checker import CheckedModule, CheckResult, ModuleLoader, check_module
 from hlb.compiler import CompiledTarget, compile_targets
-from hlb.compiler.plan import Plan, Solve, build_plan
+from hlb.compiler.compiler import Pusher
+from hlb.compiler.plan import Plan, build_plan
 from hlb.compiler.target_args import ArgValue
 from hlb.diagnostics import Diagnostic, HlbError
 from hlb.llb import Platform
@@ -63,7 +64,7 @@ def compile_source(
     target_spans: Mapping[str, Span] | None = None,
     resolver: ImageResolver | None = None,
     manifests: ManifestResolver | None = None,
-    push: Callable[[Solve], str] | None = None,
+    push: Pusher | None = None,
     *,
     args: Mapping[str, ArgValue] | None = None,
     arg_spans: Mapping[str, Span] | None = None,

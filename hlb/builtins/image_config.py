@@ -2,7 +2,7 @@
 
 They leave the filesystem's content (and its LLB) unchanged and set fields of
 the OCI image config that ``dockerPush``, ``dockerLoad`` and
-``downloadDockerTarball`` export (:func:`hlb.builtins.oci_config.oci_config`).
+``downloadDockerTarball`` export (:func:`hlb.oci_config.oci_config`).
 History entries follow openllb/hlb: ``ENTRYPOINT`` and ``LABEL`` are recorded
 (empty layers, consecutive labels sharing one entry); ``cmd``, ``expose``,
 ``volumes`` and ``stopSignal`` are not.

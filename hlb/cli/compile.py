@@ -12,13 +12,13 @@ import argparse
 import sys
 from typing import Any
 
+from hlb.address import AddressError, resolve
 from hlb.api import compile_source
 from hlb.cli.common import cannot_read, print_diagnostics, read_source
 from hlb.cli.target_args import add_arg_flag, command_line
 from hlb.diagnostics import HlbError
 from hlb.llb import Platform, default_platform
 from hlb.llb.dump import to_json
-from hlb.solver.address import AddressError, resolve
 from hlb.solver.gateway import GatewayResolver
 from hlb.solver.registry import RegistryClient
 

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from hlb import cache_options
+from hlb.address import Address, AddressError, TLSConfig, resolve
 from hlb.api import Compiled, compile_source, load
 from hlb.cli.runner import CompilePusher, CompileStatus, Runner
 from hlb.cli.target_args import add_arg_flag, command_line
@@ -17,12 +18,11 @@ from hlb.diagnostics import HlbError, render_all
 from hlb.llb import Platform, default_platform
 from hlb.progress.display import MODES, choose_mode, open_progress
 from hlb.resolver import EffectFailed
-from hlb.solver.address import Address, AddressError, TLSConfig, resolve
 from hlb.solver.client import BuildkitClient
 from hlb.solver.gateway import GatewayResolver
 from hlb.solver.registry import RegistryClient
-from hlb.solver.transport import TransportError
 from hlb.source import SourceFile
+from hlb.transport import TransportError
 
 
 def add_parser(commands: Any) -> None:
@@ -158,7 +158,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     compile_status = CompileStatus(progress_mode)
     resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle)
-    pusher = None if address is None else CompilePusher(address, source, color, progress_mode, cache_from.entries)
+    pusher = (
+        None if address is None else CompilePusher(address, source, color, progress_mode, platform, cache_from.entries)
+    )
     try:
         failed: HlbError | EffectFailed | None = None
         try:

@@ -15,23 +15,23 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from hlb import cache_options
+from hlb.address import Address
 from hlb.cli.attachments import attachables_for, caches_of, outputs_of
-from hlb.compiler.plan import CLI_FROM, Solve
 from hlb.compiler.plan import Node as PlanNode
+from hlb.compiler.plan import Solve, solve_for_effect
 from hlb.diagnostics import Diagnostic, Label, render_all
 from hlb.diagnostics import catalog as cat
-from hlb.llb import Definition
+from hlb.llb import Definition, Platform
 from hlb.progress.display import PlainProgress, Progress, SolveProgress, open_progress
 from hlb.progress.events import StatusBatch, VertexState
 from hlb.progress.tracker import Tracker
 from hlb.resolver import EffectFailed
 from hlb.solver import export
-from hlb.solver.address import Address
 from hlb.solver.client import BuildkitClient, Cancelled, SolveOptions
 from hlb.solver.errors import SolveError, SolveFailure
-from hlb.solver.transport import TransportError
 from hlb.source import SourceFile, Span
-from hlb.values import CacheEntry, Exporter
+from hlb.transport import TransportError
+from hlb.values import Attachment, CacheEntry, Effect, Exporter
 
 FAIL_LOG_LINES = 10
 INTERRUPTED = 130  # the exit code of a solve ended by Ctrl-C (main.py prints `hlb: interrupted`)
@@ -70,9 +70,11 @@ class CompilePusher:
         source: SourceFile,
         color: bool,
         progress_mode: str,
+        platform: Platform,
         cache_from: Sequence[CacheEntry] = (),
     ) -> None:
         self.address = address
+        self.platform = platform
         self.cache_from = tuple(cache_from)  # --cache-from: these pushes import it too
         self.source = source
         self.color = color
@@ -80,7 +82,9 @@ class CompilePusher:
         self._client: BuildkitClient | None = None
         self._runner: Runner | None = None
 
-    def push(self, solve: Solve) -> str:
+    def push(self, effect: Effect, attachments: Mapping[str, Attachment]) -> str:
+        """Run the push ``effect`` now (with the cache imports it needs) and return its digest."""
+        solve = solve_for_effect(effect, attachments, self.platform, self.cache_from)
         if self._runner is None:
             try:
                 self._client = BuildkitClient(self.address)
@@ -89,7 +93,6 @@ class CompilePusher:
                 raise EffectFailed(1) from e
             progress = open_progress(self.progress_mode, sys.stderr)
             self._runner = Runner(self._client, self.source, self.color, many=False, progress=progress)
-        solve.add_caches(imports=self.cache_from, origin=CLI_FROM)
         code = self._runner.solve(solve)
         if code:
             raise EffectFailed(code)

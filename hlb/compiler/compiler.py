@@ -23,11 +23,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from hlb.builtins.call import Call, CompileError
 from hlb.builtins.spec import Builtin
-from hlb.checker import CheckedModule
+from hlb.checker import CheckedModule, ModuleLoader, check_module
 from hlb.checker.check import LOCAL_SCHEMES, Bind, Callee, Import, declared
 from hlb.compiler.target_args import ArgValue, Bound, TargetDecl, bind_arguments, display_name
 from hlb.diagnostics import Diagnostic
@@ -37,12 +36,8 @@ from hlb.llb import Constraints, Definition, Platform, Position, Range, SourceLo
 from hlb.llb.source import git as git_source
 from hlb.resolver import ImageResolver, ManifestResolver, ModuleReader, Presence, ResolveError, presence
 from hlb.source import SourceFile, Span
-from hlb.syntax import ast
+from hlb.syntax import ast, parse_module
 from hlb.types import FS, STRING, Kind, Type
-
-if TYPE_CHECKING:
-    from hlb.compiler.plan import Solve
-
 from hlb.values import (
     Attachment,
     Effect,
@@ -61,6 +56,9 @@ from hlb.values import (
 # How many calls may be evaluated one inside another (a function calling a function, a call in
 # the arguments, options or block literal of another): each takes a few Python frames.
 MAX_CALL_DEPTH = 100
+
+# Runs a push while compiling (`dockerPush ... as digest`): its effect and the attachments known so far -> its digest.
+Pusher = Callable[[Effect, Mapping[str, Attachment]], str]
 
 
 @dataclass
@@ -103,7 +101,7 @@ def compile_targets(
     target_spans: Mapping[str, Span] | None = None,
     resolver: ImageResolver | None = None,
     manifests: ManifestResolver | None = None,
-    push: Callable[[Solve], str] | None = None,
+    push: Pusher | None = None,
     args: Mapping[str, ArgValue] | None = None,
     arg_spans: Mapping[str, Span] | None = None,
     observe: Callable[[Span, object], None] | None = None,
@@ -113,8 +111,10 @@ def compile_targets(
 
     ``args`` give the targets' parameters (``NAME`` or ``TARGET.NAME`` -> value,
     see :mod:`hlb.compiler.target_args`); ``arg_spans`` locate each ``NAME=VALUE``.
-    ``push`` runs a push solve while compiling and returns its digest (for
-    `dockerPush ... as digest`); without it such binds are diagnostics.
+    ``push`` runs a push while compiling and returns its digest (for
+    `dockerPush ... as digest`): it gets the push's effect and the attachments
+    known so far, and the caller builds the solve; without it such binds are
+    diagnostics.
     ``observe`` is called with the span and the value of every option item a
     builtin option call lowers to (``hlb lint`` locates cache mounts with it).
     With ``local_run`` false a `localRun` is a diagnostic instead of a command run here.
@@ -187,7 +187,7 @@ class _Compiler:
         platform: Platform,
         resolver: ImageResolver | None = None,
         manifests: ManifestResolver | None = None,
-        push: Callable[[Solve], str] | None = None,
+        push: Pusher | None = None,
         observe: Callable[[Span, object], None] | None = None,
         local_run: bool = True,
     ) -> None:
@@ -268,9 +268,7 @@ class _Compiler:
                     "do not build",
                 )
             )
-        from hlb.compiler.plan import solve_for_effect  # the plan module builds on this one
-
-        return self._push(solve_for_effect(effect, self.attachments, self.platform))
+        return self._push(effect, dict(self.attachments))
 
     def module_dir(self, span: Span) -> str:
         name = span.file.name
@@ -515,9 +513,6 @@ class _Compiler:
         return self.check_fetched(source)
 
     def check_fetched(self, source: SourceFile) -> CheckedModule:
-        from hlb.checker import ModuleLoader, check_module
-        from hlb.syntax import parse_module
-
         parsed = parse_module(source)
         errors = [d for d in parsed.diagnostics if d.is_error]
         if parsed.module is not None and not errors:

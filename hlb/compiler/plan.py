@@ -34,11 +34,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hlb import cache_options
-from hlb.builtins.oci_config import oci_config
 from hlb.compiler.compiler import CompiledTarget
 from hlb.llb import Definition, Platform, digest_of
 from hlb.llb.needs import needs_of
 from hlb.llb.reference import parse as parse_ref
+from hlb.oci_config import oci_config
 from hlb.source import Span
 from hlb.values import (
     Attachment,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from hlb.diagnostics.diagnostic import Code, Diagnostic, Label, Severity
+from hlb.diagnostics.suggest import closest
 from hlb.source import Span
 
 CODES: dict[str, Code] = {}
@@ -150,7 +151,6 @@ def undefined_name(span: Span, name: str, suggestion: str | None = None) -> Diag
 
 
 def unknown_type(span: Span, name: str) -> Diagnostic:
-    from hlb.diagnostics.suggest import closest
 
     types = ["fs", "string", "int", "bool", "pipeline", "option::<builtin>"]
     guess = closest(name, types[:-1])
@@ -399,7 +399,6 @@ def invalid_value(span: Span, message: str, hint: str | None = None) -> Diagnost
 
 
 def invalid_choice(span: Span, what: str, value: str, choices: Sequence[str]) -> Diagnostic:
-    from hlb.diagnostics.suggest import closest
 
     guess = closest(value, choices)
     hint = f"did you mean `{guess}`?" if guess else None

@@ -27,7 +27,7 @@ from typing import Protocol
 import grpc
 
 from hlb._proto import health_pb2, health_pb2_grpc
-from hlb.solver.transport import DockerHost, splice
+from hlb.transport import DockerHost, splice
 
 MAX_MESSAGE = 16 * 1024 * 1024
 GRPC_OPTIONS = [

@@ -11,15 +11,15 @@ from typing import Any
 import grpc
 
 from hlb._proto import control_pb2, control_pb2_grpc
+from hlb.address import Address
 from hlb.llb import Definition
 from hlb.progress.events import LogEvent, StatusBatch, StatusEvent, VertexEvent, WarningEvent
 from hlb.session import Attachable, Session, new_id
 from hlb.session.grpc_transport import ControlSessionPipe
 from hlb.session.session import GRPC_OPTIONS
-from hlb.solver.address import Address
 from hlb.solver.connhelper import ContainerDialer, check_container
 from hlb.solver.errors import SolveError, SolveFailure, decode, step_paths
-from hlb.solver.transport import DockerHost, Relay, TransportError, Upgraded, dial_tcp, probe
+from hlb.transport import DockerHost, Relay, TransportError, Upgraded, dial_tcp, probe
 from hlb.values import CacheEntry  # one type for a cache entry, from the plan to the wire
 
 StatusHandler = Callable[[StatusBatch], None]

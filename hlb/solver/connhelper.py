@@ -18,8 +18,8 @@ import subprocess
 import threading
 from collections.abc import Sequence
 
-from hlb.solver.address import Address
-from hlb.solver.transport import TransportError, Upgraded
+from hlb.address import Address
+from hlb.transport import TransportError, Upgraded
 
 _KEEP_STDERR = 4096
 

@@ -38,15 +38,15 @@ from typing import Any
 import grpc
 
 from hlb._proto import gateway_pb2, gateway_pb2_grpc, status_pb2
+from hlb.address import DEFAULT_DOCKER_HOST, Address
 from hlb.llb import Definition
 from hlb.session import Attachable, Session
 from hlb.session.content import ContentStore, tag_descriptor, tagged_digest
 from hlb.session.filesend import DirTarget, FileSend, FileTarget, Target, file_target
-from hlb.solver.address import DEFAULT_DOCKER_HOST, Address
 from hlb.solver.client import BuildkitClient, CacheEntry, SolveOptions, SolveResult, StatusHandler, wait_future
 from hlb.solver.errors import SolveError, SolveFailure, decode
 from hlb.solver.gateway import BUILD_ID_KEY, describe_rpc_error
-from hlb.solver.transport import DockerHost, TransportError
+from hlb.transport import DockerHost, TransportError
 
 IMAGE_CONFIG_KEY = "containerimage.config"
 DIGEST_KEY = "containerimage.digest"

@@ -46,16 +46,16 @@ import grpc
 from google.protobuf.message import Message
 
 from hlb._proto import control_pb2, gateway_pb2, gateway_pb2_grpc, ops_pb2
+from hlb.address import Address
 from hlb.llb.definition import Definition
 from hlb.llb.platform import Platform
 from hlb.llb.reference import parse as parse_ref
 from hlb.progress.events import StatusBatch
 from hlb.resolver import BUILTIN_FRONTENDS, FrontendError, FrontendResult, ResolvedImage, ResolveError, not_found
 from hlb.session import Session, new_id
-from hlb.solver.address import Address
 from hlb.solver.client import BuildkitClient, StatusHandler, _StatusStream, wait_future
 from hlb.solver.errors import decode
-from hlb.solver.transport import TransportError
+from hlb.transport import TransportError
 
 ResolveMode = Literal["default", "pull", "local"]
 BUILD_ID_KEY = "buildkit-controlapi-buildid"

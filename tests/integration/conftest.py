@@ -29,7 +29,7 @@ from types import ModuleType
 
 import pytest
 
-from hlb.solver.address import resolve
+from hlb.address import resolve
 from hlb.solver.client import BuildkitClient
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,10 +14,10 @@ import pytest
 from conftest import ROOT, Engine
 
 from hlb._proto import control_pb2
+from hlb.address import Address, resolve
 from hlb.llb.platform import Platform
 from hlb.resolver import ResolveError
 from hlb.solver import GatewayResolver
-from hlb.solver.address import Address, resolve
 from hlb.solver.client import BuildkitClient
 
 AMD64 = Platform("linux", "amd64")

@@ -11,11 +11,11 @@ import pytest
 from hlb.api import compile_source
 from hlb.builtins import image_config
 from hlb.builtins.call import Call
-from hlb.builtins.oci_config import oci_config
 from hlb.builtins.spec import Builtin
 from hlb.diagnostics import Diagnostic, HlbError
 from hlb.llb import Platform, SourceLocation, State
 from hlb.llb.dump import to_json
+from hlb.oci_config import oci_config
 from hlb.resolver import ImageResolver
 from hlb.source import SourceFile, Span
 from hlb.values import Attachment, FsValue, History, ImageSpec, Options

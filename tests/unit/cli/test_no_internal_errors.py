@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from conftest import Run
 
+from hlb.address import AddressError, parse, resolve
 from hlb.api import compile_source
 from hlb.checker import ModuleLoader, check_module
 from hlb.diagnostics import HlbError
 from hlb.llb import Platform
-from hlb.solver.address import AddressError, parse, resolve
 from hlb.source import SourceFile
 from hlb.syntax import parse_module
 

@@ -16,8 +16,8 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from hlb.api import compile_source
-from hlb.builtins.oci_config import oci_config
 from hlb.llb import Platform
+from hlb.oci_config import oci_config
 from hlb.source import SourceFile
 
 CASES = Path(__file__).parents[2] / "cases" / "compile"

@@ -9,7 +9,7 @@ import grpc
 from google.protobuf import any_pb2
 
 from hlb._proto import status_pb2
-from hlb.solver.address import resolve
+from hlb.address import resolve
 from hlb.solver.errors import decode
 
 

@@ -22,11 +22,11 @@ from hlb._proto import (
     gateway_pb2,
     gateway_pb2_grpc,
 )
+from hlb.address import Address
 from hlb.llb.platform import Platform
 from hlb.progress.events import LogEvent, StatusBatch, StatusEvent, VertexEvent
 from hlb.resolver import ResolvedImage, ResolveError
 from hlb.solver import GatewayResolver, default_resolve_mode
-from hlb.solver.address import Address
 from hlb.solver.client import BuildkitClient
 from hlb.solver.gateway import (
     BUILD_ID_KEY,

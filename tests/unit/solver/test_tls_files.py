@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from hlb.address import AddressError, TLSConfig, resolve
 from hlb.cli.main import main
-from hlb.solver.address import AddressError, TLSConfig, resolve
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

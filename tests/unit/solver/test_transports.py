@@ -23,11 +23,11 @@ import grpc
 import pytest
 
 from hlb._proto import control_pb2, control_pb2_grpc, health_pb2, health_pb2_grpc
+from hlb.address import AddressError, TLSConfig, resolve
 from hlb.session import Session
-from hlb.solver.address import AddressError, TLSConfig, resolve
 from hlb.solver.client import BuildkitClient
 from hlb.solver.connhelper import ContainerDialer, check_container, container_argv
-from hlb.solver.transport import DockerHost, Relay, TransportError, probe
+from hlb.transport import DockerHost, Relay, TransportError, probe
 
 # -- addresses ------------------------------------------------------------------------------
 

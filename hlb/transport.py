@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from hlb.solver.address import Address, TLSConfig
+from hlb.address import Address, TLSConfig
 
 _CHUNK = 256 * 1024
 CONNECT_TIMEOUT = 10.0
