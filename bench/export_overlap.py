@@ -103,7 +103,7 @@ def one_solve(build: str, cache: str) -> int:
     """The sequential form: the plan's push solve with the cache export on it, run as one solve."""
     from hlb.address import resolve
     from hlb.api import compile_source, load
-    from hlb.cli.runner import Runner
+    from hlb.build.runner import Runner
     from hlb.llb import default_platform
     from hlb.progress.display import PlainProgress
     from hlb.solver.client import BuildkitClient

@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
+from hlb.address import Address
+from hlb.address import resolve as resolve_address
 from hlb.checker import CheckedModule, CheckResult, ModuleLoader, check_module
 from hlb.compiler import CompiledTarget, compile_targets
 from hlb.compiler.compiler import Pusher
@@ -21,6 +24,9 @@ from hlb.resolver import ImageResolver, ManifestResolver
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast, parse_module
 from hlb.values import Attachment, CacheEntry, Notice
+
+if TYPE_CHECKING:
+    from hlb.build import Outcome
 
 
 def load(path: str | Path) -> SourceFile:
@@ -55,6 +61,17 @@ class Compiled:
     def plan(self, platform: Platform, **caches: Sequence[CacheEntry]) -> Plan:
         """The solves that building the targets takes (see :mod:`hlb.compiler.plan`)."""
         return build_plan(self.targets, self.attachments, platform, notices=self.notices, **caches)
+
+
+def build(compiled: Compiled, plan: Plan, address: Address | None = None, *, out: TextIO | None = None) -> Outcome:
+    """Run ``plan`` (from ``compiled.plan(...)``) on a daemon: ``address``, else ``BUILDKIT_HOST``, else the
+    Docker engine; progress goes to ``out`` (stderr) as ``--progress plain`` prints it. Returns the exit code
+    and each finished solve's exporter response. Raises :class:`hlb.address.AddressError` or
+    :class:`hlb.transport.TransportError` when the daemon cannot be reached.
+    """
+    from hlb import build as running  # the solver, sessions and grpc load only when a build runs
+
+    return running.build(plan, compiled.source, address or resolve_address(), out=out)
 
 
 def compile_source(

@@ -16,7 +16,7 @@ buildx does, with a warning.
 
 :func:`import_step` and :func:`export_step` name the progress vertices the
 daemon reports for an entry, so the run summary can say what happened to each
-cache (:mod:`hlb.cli.runner`).
+cache (:mod:`hlb.build.runner`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ from typing import Any
 from hlb import cache_options
 from hlb.address import Address, AddressError, TLSConfig, resolve
 from hlb.api import Compiled, compile_source, load
-from hlb.cli.runner import CompilePusher, CompileStatus, Runner
+from hlb.build import execute
+from hlb.build.runner import CompilePusher, CompileStatus
 from hlb.cli.target_args import add_arg_flag, command_line
 from hlb.compiler.plan import Plan, PlanError
 from hlb.compiler.plan import render as render_plan
@@ -225,11 +226,7 @@ def _build(compiled: Compiled, plan: Plan, color: bool, address: Address, progre
         return 1
     progress = open_progress(progress_mode, err)
     with client:
-        runner = Runner(client, compiled.source, color, many=len(plan.solves) > 1, progress=progress)
         try:
-            return runner.node(plan.root)
-        except KeyboardInterrupt:
-            client.cancel()  # solves still running on other threads: the daemon stops their builds
-            raise
+            return execute(plan, client, compiled.source, progress=progress, color=color).code
         finally:
             progress.close()  # the final frame (tty), then the summaries it held back

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from hlb import cache_options
 from hlb.address import Address
-from hlb.cli.attachments import attachables_for, caches_of, outputs_of
+from hlb.build.attachments import attachables_for, caches_of, outputs_of
 from hlb.compiler.plan import Node as PlanNode
 from hlb.compiler.plan import Solve, solve_for_effect
 from hlb.diagnostics import Diagnostic, Label, render_all
