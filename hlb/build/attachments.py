@@ -22,11 +22,12 @@ from hlb.solver import export
 from hlb.values import LocalDir, SecretFile, SSHSocket
 
 
-def attachables_for(solve: Solve) -> list[Attachable]:
+def attachables_for(solve: Solve, caches: export.Caches) -> list[Attachable]:
+    """The services of ``solve``'s session; ``caches`` are its cache entries as prepared for the solve."""
     return [
         *filesync_for(solve),
         *filesend_for(solve),
-        *content_for(solve),
+        *caches.attachables(),  # the content store local cache imports and exports go through
         *auth_for(solve),
         *secrets_for(solve),
         *ssh_for(solve),
@@ -41,16 +42,7 @@ def filesync_for(solve: Solve) -> list[Attachable]:
 
 def filesend_for(solve: Solve) -> list[Attachable]:
     """FileSend.DiffCopy receiving `download*` exporter output (and `dockerLoad` from a standalone daemon)."""
-    return export.filesend(outputs_of(solve))
-
-
-def content_for(solve: Solve) -> list[Attachable]:
-    """The content store `type=local` cache imports and exports go through (one OCI layout per directory)."""
-    return caches_of(solve).attachables()
-
-
-def outputs_of(solve: Solve) -> list[export.Output]:
-    return [export.Output(x.type, dict(x.attrs), x.dest) for x in solve.exporters]
+    return export.filesend(solve.exporters)
 
 
 def caches_of(solve: Solve) -> export.Caches:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from hlb import cache_options
 from hlb.address import Address
-from hlb.build.attachments import attachables_for, caches_of, outputs_of
+from hlb.build.attachments import attachables_for, caches_of
 from hlb.compiler.plan import Node as PlanNode
 from hlb.compiler.plan import Solve, solve_for_effect
 from hlb.diagnostics import Diagnostic, Label, render_all
@@ -145,7 +145,7 @@ class Runner:
         start = time.monotonic()
         try:
             # Which exporters the daemon runs (dockerLoad is `moby` on the engine) and the caches as sent.
-            exports = export.plan_exports(outputs_of(s), self.client.address)
+            exports = export.plan_exports(s.exporters, self.client.address)
             caches = caches_of(s)
         except (ValueError, OSError) as e:
             printer.close()
@@ -159,7 +159,7 @@ class Runner:
             entitlements=list(s.entitlements),
         )
         try:
-            session = self.client.open_session(attachables_for(s))
+            session = self.client.open_session(attachables_for(s, caches))
             try:
                 result = export.solve(
                     self.client,

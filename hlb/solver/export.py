@@ -22,7 +22,6 @@ config (env, workdir, user, entrypoint...), the Control API has no field for
 it with a Definition, so the solve is a gateway-mode build: ``Control.Solve``
 with the exporters and no definition, ``LLBBridge.Solve`` of the definition,
 then ``LLBBridge.Return`` of its ref with metadata ``containerimage.config``.
-:func:`push` is that for one pushed image, returning its digest.
 """
 
 from __future__ import annotations
@@ -47,21 +46,13 @@ from hlb.solver.client import BuildkitClient, CacheEntry, SolveOptions, SolveRes
 from hlb.solver.errors import SolveError, SolveFailure, decode
 from hlb.solver.gateway import BUILD_ID_KEY, describe_rpc_error
 from hlb.transport import DockerHost, TransportError
+from hlb.values import Exporter
 
 IMAGE_CONFIG_KEY = "containerimage.config"
 DIGEST_KEY = "containerimage.digest"
 CACHE_MANIFEST_KEY = "cache.manifest"
 IMAGE_TYPES = ("image", "docker", "oci", "moby")
 _UNKNOWN_JOB = "no such job"
-
-
-@dataclass(frozen=True, slots=True)
-class Output:
-    """One exporter of a solve, as the plan gives it; ``dest`` is a local path or ``""``."""
-
-    type: str
-    attrs: Mapping[str, str] = field(default_factory=dict)
-    dest: str = ""
 
 
 @dataclass
@@ -72,13 +63,13 @@ class Exports:
     described: list[str]  # per exporter, for the summary: "pushed", "loaded", "wrote DIR"...
 
 
-def filesend(outputs: Sequence[Output], env: Mapping[str, str] | None = None) -> list[Attachable]:
+def filesend(outputs: Sequence[Exporter], env: Mapping[str, str] | None = None) -> list[Attachable]:
     """The FileSend service a session needs for ``outputs`` (none when nothing comes back here)."""
     targets = file_targets(outputs, env)
     return [FileSend(targets)] if targets else []
 
 
-def plan_exports(outputs: Sequence[Output], address: Address, env: Mapping[str, str] | None = None) -> Exports:
+def plan_exports(outputs: Sequence[Exporter], address: Address, env: Mapping[str, str] | None = None) -> Exports:
     """The exporters the daemon at ``address`` runs for ``outputs``, and the session's FileSend targets."""
     exporters: list[CacheEntry] = []
     described: list[str] = []
@@ -103,11 +94,11 @@ def plan_exports(outputs: Sequence[Output], address: Address, env: Mapping[str, 
     return Exports(exporters, targets, any(x.type in IMAGE_TYPES for x in exporters), described)
 
 
-def out_entry(out: Output) -> CacheEntry:
+def out_entry(out: Exporter) -> CacheEntry:
     return CacheEntry(out.type, {k: v for k, v in out.attrs.items() if k != "dest"})
 
 
-def file_targets(outputs: Sequence[Output], env: Mapping[str, str] | None = None) -> dict[int, Target]:
+def file_targets(outputs: Sequence[Exporter], env: Mapping[str, str] | None = None) -> dict[int, Target]:
     """Exporter index -> where FileSend writes its output (the same for every backend).
 
     A load into Docker (``docker`` without a destination) always gets a target
@@ -343,38 +334,6 @@ def _status_of(err: grpc.RpcError) -> status_pb2.Status:
     return status_pb2.Status(code=code, message=err.details() if hasattr(err, "details") else str(err))
 
 
-def push(
-    client: BuildkitClient,
-    definition: Definition,
-    ref: str,
-    *,
-    image_config: bytes | None = None,
-    attrs: Mapping[str, str] | None = None,
-    session: Session | None = None,
-    options: SolveOptions | None = None,
-    on_status: StatusHandler | None = None,
-) -> str:
-    """Build ``definition`` and push it as image ``ref``; returns the pushed manifest digest (``sha256:...``).
-
-    ``image_config`` (OCI image config JSON) becomes the image's config;
-    ``attrs`` adds image exporter attrs (e.g. ``compression``); ``options``
-    carries cache imports/exports and entitlements (its exporters are
-    replaced). Raises :class:`SolveError` when the build or the push fails and
-    :class:`TransportError` when the daemon cannot be reached.
-    """
-    exporter = CacheEntry("image", {**(attrs or {}), "name": ref, "push": "true"})
-    options = options or SolveOptions()
-    opts = SolveOptions(
-        cache_imports=options.cache_imports,
-        cache_exports=options.cache_exports,
-        frontend_attrs=options.frontend_attrs,
-        exporters=[exporter],
-        entitlements=options.entitlements,
-    )
-    result = solve(client, definition, session=session, options=opts, image_config=image_config, on_status=on_status)
-    return pushed_digest(result.exporter_response, ref)
-
-
 def pushed_digest(exporter_response: Mapping[str, str], ref: str) -> str:
     digest = exporter_response.get(DIGEST_KEY, "")
     if not digest:
@@ -386,11 +345,9 @@ __all__ = [
     "Caches",
     "DockerLoadSink",
     "Exports",
-    "Output",
     "finish_caches",
     "plan_caches",
     "plan_exports",
-    "push",
     "pushed_digest",
     "solve",
 ]
