@@ -10,21 +10,13 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import Run
 
 from hlb.checker import ModuleLoader, check_module
-from hlb.cli.main import main
 from hlb.source import SourceFile
 from hlb.syntax import parse_module
 
 MODULE = "export f\nfs f() { scratch; }\n"
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = int(e.code or 0)
-    return code, capsys.readouterr().err
 
 
 @pytest.fixture
@@ -49,10 +41,10 @@ CASES = [
 @pytest.mark.parametrize("command", [["check"], ["compile"], ["run", "--tree"]])
 @pytest.mark.parametrize(("path", "message"), CASES, ids=[c[0] for c in CASES])
 def test_an_unreadable_import_says_what_it_is(
-    command: list[str], path: str, message: str, tree: Path, capsys: pytest.CaptureFixture[str]
+    command: list[str], path: str, message: str, tree: Path, hlb: Run
 ) -> None:
     (tree / "build.hlb").write_text(f'import u from "{path}"\nfs default() {{ u.f; }}\n')
-    code, err = run([*command, "build.hlb"], capsys)
+    code, _, err = hlb([*command, "build.hlb"])
     assert code == 1
     first = err.splitlines()[0]
     assert first == f"build.hlb:1:15: error: {message} [import-not-found]", err
@@ -61,9 +53,9 @@ def test_an_unreadable_import_says_what_it_is(
 
 
 @pytest.mark.parametrize(("path", "message"), CASES[:2], ids=[c[0] for c in CASES[:2]])
-def test_a_computed_import_path_too(path: str, message: str, tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_computed_import_path_too(path: str, message: str, tree: Path, hlb: Run) -> None:
     (tree / "build.hlb").write_text(f'import u from format("%s", "{path}")\nfs default() {{ u.f; }}\n')
-    code, err = run(["compile", "build.hlb"], capsys)
+    code, _, err = hlb(["compile", "build.hlb"])
     assert code == 1
     assert err.splitlines()[0] == f"build.hlb:1:15: error: {message} [import-not-found]", err
 

@@ -8,20 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import Run
 
-from hlb.cli.main import main
 from hlb.llb.platform import KNOWN_ARCH, KNOWN_OS, Platform
 
 SOURCE = 'fs default() {\n  scratch\n  mkfile "/a" 0o644 "x"\n}\n'
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -35,23 +26,21 @@ def module(tmp_path: Path) -> str:
 
 
 @pytest.mark.parametrize("value", ["", ",", " , ", "default,,other", "default,"])
-def test_run_with_a_target_flag_naming_nothing_is_a_usage_error(
-    value: str, module: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, err = run(["run", "--tree", "-t", value, module], capsys)
+def test_run_with_a_target_flag_naming_nothing_is_a_usage_error(value: str, module: str, hlb: Run) -> None:
+    code, out, err = hlb(["run", "--tree", "-t", value, module])
     assert code == 2, (out, err)
     assert err.startswith(f"hlb: error: -t {value!r} ") and err.count("\n") == 1, err
     assert out == ""
 
 
-def test_run_with_targets_still_builds_each_once(module: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(["run", "--tree", "-t", "default", "-t", " default ", module], capsys)
+def test_run_with_targets_still_builds_each_once(module: str, hlb: Run) -> None:
+    code, out, err = hlb(["run", "--tree", "-t", "default", "-t", " default ", module])
     assert code == 0, err
     assert out.count("default") >= 1
 
 
-def test_compile_with_an_empty_target_is_a_usage_error(module: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(["compile", "-t", "", module], capsys)
+def test_compile_with_an_empty_target_is_a_usage_error(module: str, hlb: Run) -> None:
+    code, out, err = hlb(["compile", "-t", "", module])
     assert (code, out) == (2, "")
     assert err == "hlb: error: -t '' names no target: give an fs function's name, e.g. -t default\n"
 
@@ -75,10 +64,10 @@ BAD_PLATFORMS = [
 @pytest.mark.parametrize("command", ["run", "compile"])
 @pytest.mark.parametrize(("value", "reason"), BAD_PLATFORMS, ids=[v or "empty" for v, _ in BAD_PLATFORMS])
 def test_a_platform_that_is_not_one_is_a_usage_error(
-    command: str, value: str, reason: str, module: str, capsys: pytest.CaptureFixture[str]
+    command: str, value: str, reason: str, module: str, hlb: Run
 ) -> None:
     argv = [command, "--platform", value, module] + (["--tree"] if command == "run" else [])
-    code, out, err = run(argv, capsys)
+    code, out, err = hlb(argv)
     assert (code, out) == (2, ""), err
     assert err.startswith("hlb: error: --platform: ") and err.count("\n") == 1, err
     assert reason in err and "os/arch[/variant]" in err
