@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 
 def load(path: str | Path) -> SourceFile:
-    """Read a module; OSError propagates (the CLI reports it)."""
-    return SourceFile.read(path)
+    """Read a module (a regular file or a pipe); OSError propagates (the CLI reports it)."""
+    return SourceFile.read(path, pipe=True)
 
 
 def parse(source: SourceFile) -> ast.Module:

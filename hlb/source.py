@@ -73,10 +73,14 @@ class SourceFile:
         object.__setattr__(self, "_line_starts", tuple(starts))
 
     @classmethod
-    def read(cls, path: str | Path, name: str | None = None) -> SourceFile:
-        """The file at ``path``; OSError propagates. Bytes that are not UTF-8 set :attr:`invalid`."""
+    def read(cls, path: str | Path, name: str | None = None, *, pipe: bool = False) -> SourceFile:
+        """The file at ``path``; OSError propagates. Bytes that are not UTF-8 set :attr:`invalid`.
+
+        With ``pipe``, a FIFO is read too (a file named on the command line: ``hlb check <(gen)``); an
+        import of one, and any device, is refused.
+        """
         p = Path(path)
-        _refuse_special(p)
+        _refuse_special(p, pipe=pipe)
         return cls.from_bytes(name if name is not None else str(path), p.read_bytes())
 
     @classmethod
@@ -144,12 +148,12 @@ class Span:
         return f"<Span {self.file.name}:{p.line}:{p.column}-{q.line}:{q.column}>"
 
 
-def _refuse_special(path: Path) -> None:
-    """A module is a regular file: reading a device (`/dev/zero`) or a FIFO could never end."""
+def _refuse_special(path: Path, *, pipe: bool = False) -> None:
+    """A module is a regular file (or, with ``pipe``, a FIFO): a device (`/dev/zero`) may never end."""
     mode = path.stat().st_mode
     if stat.S_ISDIR(mode):
         raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
-    if not stat.S_ISREG(mode):
+    if not (stat.S_ISREG(mode) or (pipe and stat.S_ISFIFO(mode))):
         raise OSError(errno.EINVAL, f"not a regular file ({_special_kind(mode)})", str(path))
 
 

@@ -171,6 +171,10 @@ class CacheEntry:
     type: str
     attrs: Mapping[str, str] = field(default_factory=dict)
 
+    def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """What makes two entries the same (secrets included, unlike the masked text)."""
+        return (self.type, tuple(sorted(self.attrs.items())))
+
     def __str__(self) -> str:
         """As buildx writes it, with secret values (tokens, keys) as ``***``: this is what --tree and summaries show."""
         shown = (f"{k}={'***' if k in SECRET_CACHE_ATTRS and v else v}" for k, v in self.attrs.items())

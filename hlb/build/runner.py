@@ -72,9 +72,11 @@ class CompilePusher:
         progress_mode: str,
         platform: Platform,
         cache_from: Sequence[CacheEntry] = (),
+        targets: Sequence[str] = (),
     ) -> None:
         self.address = address
         self.platform = platform
+        self.targets = tuple(targets)  # the requested targets: --cache-from is imported per target
         self.cache_from = tuple(cache_from)  # --cache-from: these pushes import it too
         self.source = source
         self.color = color
@@ -84,7 +86,7 @@ class CompilePusher:
 
     def push(self, effect: Effect, attachments: Mapping[str, Attachment]) -> str:
         """Run the push ``effect`` now (with the cache imports it needs) and return its digest."""
-        solve = solve_for_effect(effect, attachments, self.platform, self.cache_from)
+        solve = solve_for_effect(effect, attachments, self.platform, self.cache_from, self.targets)
         if self._runner is None:
             try:
                 self._client = BuildkitClient(self.address)
@@ -276,8 +278,8 @@ def _missed_groups(s: Solve, imports: Sequence[CacheOutcome]) -> list[str]:
     itself and one part per target; finding any of them is not a miss)."""
     groups: dict[str, bool] = {}
     for o in imports:
-        key = s.import_groups.get(str(o.entry), str(o.entry))
-        groups[key] = groups.get(key, True) and o.status == MISS
+        for key in s.import_groups.get(o.entry.key(), {str(o.entry)}):
+            groups[key] = groups.get(key, True) and o.status == MISS
     return [k for k, missed in groups.items() if missed]
 
 

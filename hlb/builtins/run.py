@@ -334,8 +334,8 @@ def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
 
     Writes are discarded unless the mount is bound with `as name`: `name` is
     then the mount's filesystem after the run. A writable mount of an image by
-    tag starts empty while the image does not exist yet. Options: `readonly`,
-    `tmpfs`, `sourcePath`, `cache`, `requireImage`.
+    tag bound with `as` (a primed mount) starts empty while the image does not
+    exist yet. Options: `readonly`, `tmpfs`, `sourcePath`, `cache`, `requireImage`.
 
     Example: `run "ls /src" with option { mount fs { local "."; } "/src" with readonly; }`
     """
@@ -616,11 +616,11 @@ def mount_tmpfs(call: Call) -> Tmpfs:
 def mount_require_image(call: Call) -> RequireImage:
     """Make a missing image an error instead of a mount that starts empty.
 
-    A writable mount of an image by tag (a primed mount) starts empty while
-    the image does not exist yet; with `requireImage` compiling fails
-    instead. Only such mounts take it.
+    A writable mount of an image by tag bound with `as` (a primed mount)
+    starts empty while the image does not exist yet; with `requireImage`
+    compiling fails instead. Only such mounts take it.
 
-    Example: `mount fs { image "127.0.0.1:5000/app/node-modules:latest"; } "/src/node_modules" with requireImage`
+    Example: `mount fs { image "127.0.0.1:5000/app/node-modules:latest"; } "/src/node_modules" with requireImage as x`
     """
     return RequireImage(call.span)
 

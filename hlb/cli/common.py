@@ -33,7 +33,7 @@ def read_source(path: str) -> SourceFile:
     if path == STDIN:
         stdin = getattr(sys.stdin, "buffer", None)
         return SourceFile.from_bytes("<stdin>", stdin.read()) if stdin else SourceFile("<stdin>", sys.stdin.read())
-    return SourceFile.read(path)
+    return SourceFile.read(path, pipe=True)  # named on the command line: process substitution works
 
 
 def use_color() -> bool:

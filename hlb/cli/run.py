@@ -159,9 +159,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     compile_status = CompileStatus(progress_mode)
     resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle)
-    pusher = (
-        None if address is None else CompilePusher(address, source, color, progress_mode, platform, cache_from.entries)
-    )
+    pusher = None
+    if address is not None:
+        pusher = CompilePusher(address, source, color, progress_mode, platform, cache_from.entries, names)
     try:
         failed: HlbError | EffectFailed | None = None
         try:

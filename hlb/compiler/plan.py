@@ -16,9 +16,9 @@ solves its evaluation started (pushes, loads, downloads, cache sections):
   the target's solve is kept only to export the cache: the image and the cache
   are exported by two concurrent solves of one graph instead of one after the
   other. ``type=inline`` goes with the solves that export an image;
-* when several target solves would export to one ``--cache-to`` ref, each gets
-  its own (``-<target>`` added to the tag, or ``{target}`` in the ref replaced)
-  and every solve imports all of them;
+* when several targets are requested, each target's ``--cache-to`` export gets
+  its own place (``-<target>`` added to its name, or ``{target}`` replaced), and a
+  ``--cache-from`` imports the place itself and every target's part;
 * a requested cache import or export that no solve can make is a
   :class:`PlanError`; two exports that would overwrite each other are warnings.
 
@@ -75,7 +75,7 @@ class Solve:
     image_config: bytes | None = None  # containerimage.config for image-producing exporters
     notes: tuple[str, ...] = ()  # what the user should know about this solve (--tree and the summary show it)
     origins: dict[str, str] = field(default_factory=dict)  # 'cache_imports ENTRY' -> who asked for it
-    import_groups: dict[str, str] = field(default_factory=dict)  # str(import) -> the --cache-from it is part of
+    import_groups: dict[object, set[str]] = field(default_factory=dict)  # import's key -> the --cache-froms it serves
 
     @property
     def head(self) -> str | None:
@@ -94,12 +94,12 @@ class Solve:
         for which, entries in (("cache_imports", imports), ("cache_exports", exports)):
             have = list(getattr(self, which))
             for c in entries:
-                if all(str(c) != str(h) for h in have):
+                if all(c.key() != h.key() for h in have):
                     have.append(c)
                     if origin:
-                        self.origins.setdefault(f"{which} {c}", origin)
-                    if group and which == "cache_imports":
-                        self.import_groups.setdefault(str(c), group)
+                        self.origins.setdefault(f"{which} {c.key()}", origin)
+                if group and which == "cache_imports":
+                    self.import_groups.setdefault(c.key(), set()).add(group)
             setattr(self, which, tuple(have))
 
 
@@ -158,10 +158,15 @@ def build_plan(
 
 
 def solve_for_effect(
-    effect: Effect, attachments: Mapping[str, Attachment], platform: Platform, cache_from: Sequence[CacheEntry] = ()
+    effect: Effect,
+    attachments: Mapping[str, Attachment],
+    platform: Platform,
+    cache_from: Sequence[CacheEntry] = (),
+    targets: Sequence[str] = (),
 ) -> Solve:
-    """The solve of one side solve on its own (a push run while compiling), with the cache imports it needs."""
-    builder = _Builder(attachments, platform, tuple(cache_from), ())
+    """The solve of one side solve on its own (a push run while compiling), with the cache imports it needs;
+    ``targets`` are the requested targets' names (a ``--cache-from`` is imported per target as in the plan)."""
+    builder = _Builder(attachments, platform, tuple(cache_from), (), tuple(targets))
     for e in _effects(effect.fs):
         builder.effect(e)
     solve = builder.effect(effect)
@@ -185,8 +190,10 @@ class _Builder:
         platform: Platform,
         cache_from: tuple[CacheEntry, ...],
         cache_to: tuple[CacheEntry, ...],
+        target_names: tuple[str, ...] = (),
     ) -> None:
         self.platform = platform
+        self.target_names = target_names  # when there are no requested targets of its own (solve_for_effect)
         self.cache_from = cache_from
         self.cache_to = cache_to
         self.solves: list[Solve] = []
@@ -249,11 +256,11 @@ class _Builder:
 
     def _names(self) -> list[str]:
         """The requested targets' names as they go into per-target cache refs, one per target, in order."""
-        return _unique_names([t.name for t in self.targets])
+        return _unique_names([t.name for t in self.targets] or list(self.target_names))
 
     def _cli_exports(self, problems: list[str]) -> None:
         """Attach ``--cache-to``: each target's own solve exports it; several targets each export their own."""
-        names = dict(zip((id(t) for t in self.targets), self._names(), strict=True))
+        names = dict(zip((id(t) for t in self.targets), _unique_names([t.name for t in self.targets]), strict=True))
         several = len(set(names.values())) > 1
         for requested in self.cache_to:
             if requested.type == "inline":
@@ -296,7 +303,7 @@ class _Builder:
         for c in self.cache_from:
             if _has_placeholder(c):
                 parts = [_per_target(c, n, False) for n in names]
-            elif several and c.type in cache_options.BACKENDS and cache_options.BACKENDS[c.type].per_target:
+            elif several and _splittable(c):
                 parts = [c, *(_per_target(c, n, True) for n in names)]
             else:
                 parts = [c]
@@ -386,10 +393,17 @@ def _unique_names(names: Sequence[str]) -> list[str]:
     out = []
     for n in names:
         base = n.split("(", 1)[0].strip()
-        clean = base.lower() if base.isidentifier() else "stage"
+        named = base != "" and all(part.isidentifier() for part in base.split("."))
+        clean = base.replace(".", "-").lower() if named else "stage"  # `lib.build` -> lib-build
         seen[clean] = seen.get(clean, 0) + 1
         out.append(clean if seen[clean] == 1 else f"{clean}-{seen[clean]}")
     return out
+
+
+def _splittable(c: CacheEntry) -> bool:
+    """Whether ``c`` can have per-target parts (not a ref pinned to a digest: that names one cache)."""
+    backend = cache_options.BACKENDS.get(c.type)
+    return backend is not None and bool(backend.per_target) and "@" not in c.attrs.get("ref", "")
 
 
 def _has_placeholder(c: CacheEntry) -> bool:
@@ -568,7 +582,7 @@ def solve_details(s: Solve, cwd: str, solves: Sequence[Solve] = ()) -> list[str]
 
 
 def _origin(s: Solve, which: str, c: CacheEntry) -> str:
-    origin = s.origins.get(f"{which} {c}", "")
+    origin = s.origins.get(f"{which} {c.key()}", "")
     return f"  (from {origin})" if origin else ""
 
 

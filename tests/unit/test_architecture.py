@@ -62,6 +62,7 @@ def imports_of(path: Path) -> set[str]:
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)  # `from hlb import cli` imports hlb.cli
     return {m for m in found if m.startswith("hlb")}
 
 
@@ -88,6 +89,7 @@ def lazy_imports_of(path: Path) -> set[str]:
             for inner in ast.walk(node):
                 if isinstance(inner, ast.ImportFrom) and inner.module and inner.module.startswith("hlb"):
                     found.add(inner.module)
+                    found.update(f"{inner.module}.{a.name}" for a in inner.names)
                 elif isinstance(inner, ast.Import):
                     found.update(a.name for a in inner.names if a.name.startswith("hlb"))
     return found

@@ -442,3 +442,33 @@ def test_inline_for_some_targets_only_warns_for_the_others() -> None:
         "--cache-to type=inline: b exports no image, so no inline cache of it is exported; "
         "use type=registry or type=local for those"
     ]
+
+
+def test_a_digest_pinned_cache_from_is_not_split_per_target() -> None:
+    pinned = CacheEntry("registry", {"ref": "r.io/x@sha256:" + "a" * 64})
+    plan = plan_of(TWO, ["a", "b"], cache_from=[pinned])
+    assert [str(c) for c in plan.solves[0].cache_imports] == [str(pinned)]
+
+
+def test_a_push_run_while_compiling_imports_per_target_parts_too() -> None:
+    from hlb.compiler.plan import solve_for_effect
+    from hlb.values import Effect, Exporter
+
+    compiled = compile_text(TWO, ["a"])
+    fs = compiled.targets[0].fs
+    assert fs is not None
+    effect = Effect("dockerPush", "dockerPush r/app:1", fs, compiled.targets[0].span, (Exporter("image", {}),))
+    frm = CacheEntry("registry", {"ref": "r/{target}:ci"})
+    solve = solve_for_effect(effect, {}, AMD64, [frm], ["a", "b"])
+    assert [str(c) for c in solve.cache_imports] == ["type=registry,ref=r/a:ci", "type=registry,ref=r/b:ci"]
+
+
+def test_imported_functions_as_targets_are_named_by_module_and_function() -> None:
+    from hlb.compiler.plan import _unique_names
+
+    assert _unique_names(["lib.buildApp", "lib.test", 'release(tag="1")', "fs { image }"]) == [
+        "lib-buildapp",
+        "lib-test",
+        "release",
+        "stage",
+    ]
