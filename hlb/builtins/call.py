@@ -133,7 +133,7 @@ def image_ref(call: Call, ref: str, arg: int = 0) -> Reference:
 def platform_args(call: Call, os_: str, arch: str) -> Platform:
     """The platform of a `platform("linux", "arm64")` option; a malformed part is a diagnostic at it."""
     for i, part in enumerate((os_, arch)):
-        if not part or "/" in part:
+        if not part.strip() or "/" in part:  # blank: Platform.parse strips it to nothing
             what = "an operating system" if i == 0 else "an architecture"
             call.fail(
                 cat.invalid_value(

@@ -189,7 +189,13 @@ def secret(call: Call, local_path_: str, mount_point_: str) -> RunSecret:
     elif stat.S_ISDIR(st.st_mode):
         include = [p for o in call.options.of(Patterns) for p in o.include]
         exclude = [p for o in call.options.of(Patterns) for p in o.exclude]
-        files = [rel for rel in walk_files(abs_path) if selected(rel, include, exclude)]
+        try:
+            found = walk_files(abs_path)
+        except OSError as e:  # a directory under it that cannot be listed
+            call.fail(
+                cat.invalid_value(call.arg_span(0), f"cannot read secret `{local_path_}`: {e.strerror}: {e.filename}")
+            )
+        files = [rel for rel in found if selected(rel, include, exclude)]
         if not files:
             call.fail(cat.invalid_value(call.arg_span(0), f"no files to mount as secrets in `{local_path_}`"))
     else:

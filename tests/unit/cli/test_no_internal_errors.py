@@ -193,3 +193,40 @@ def test_a_fifo_is_refused(tmp_path: Path) -> None:
         [sys.executable, "-m", "hlb", "compile", str(fifo)], capture_output=True, text=True, timeout=60, check=False
     )
     assert r.returncode == 1 and "not a regular file" in r.stderr, r.stderr
+
+
+# Found by bench/fuzz_fast.py (issue 10 item 11).
+
+
+@pytest.mark.parametrize(
+    ("args", "where", "message"),
+    [
+        ('"linux" " "', "3:48", "` ` is not an architecture"),
+        ('"\\t" "amd64"', "3:40", "`\t` is not an operating system"),
+    ],
+    ids=["blank-arch", "blank-os"],
+)
+def test_a_blank_platform_part_is_a_diagnostic(args: str, where: str, message: str, tmp_path: Path) -> None:
+    """`platform "é" " "` was a ValueError (the part strips to nothing in Platform.parse)."""
+    text = f'fs default() {{\n\tscratch\n\timage "alpine" with option {{ platform {args}; }}\n}}\n'
+    assert compile_text(text, tmp_path) == [("invalid-value", where, message)]
+
+
+def test_a_secret_directory_with_an_unlistable_directory_is_a_diagnostic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`secret "/"` was a PermissionError (listing /proc/1/fdinfo in a container, even as root)."""
+    (tmp_path / "s" / "locked").mkdir(parents=True)
+    (tmp_path / "s" / "a").write_text("x")
+    scandir = os.scandir
+
+    def refuse(path: str) -> object:
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    text = 'fs default() {\n\timage "alpine"\n\trun "x" with option { secret "./s" "/s"; }\n}\n'
+    ((slug, where, message),) = compile_text(text, tmp_path)
+    assert (slug, where) == ("invalid-value", "3:31")
+    assert message == f"cannot read secret `./s`: Permission denied: {tmp_path / 's' / 'locked'}"
