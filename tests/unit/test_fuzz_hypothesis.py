@@ -395,6 +395,10 @@ for _i in range(CHAIN):
     (MODULE_DIR / "chain" / f"m{_i}.hlb").write_text(_next or 'export f\nfs f() { image "alpine"; }\n')
 
 
+SHAPES = ["copy-nesting", "mount-nesting", "format-nesting", "paren-nesting", "import-chain", "nul-or-url",
+          "with-on-option-less-call", "bind-in-own-with", "flat"]  # fmt: skip
+
+
 class Typed:
     """A well-typed program generator over one `random.Random`."""
 
@@ -407,6 +411,7 @@ class Typed:
         self.current = ""
         self.imports: list[str] = []
         self.budget = 0
+        self.shapes: list[str] = []  # the shapes drawn, for the test that they all are
 
     def chance(self, p: float) -> bool:
         return self.r.random() < p
@@ -458,7 +463,7 @@ class Typed:
             return r.choice(["scratch", 'image("alpine")', "scratch", 'fs { image "busybox"; }'])
         if t == "pipeline":
             stages = [n for ft, n, ps in self.funcs if ft in ("fs", "pipeline") and not ps and self.callable(n)]
-            return "stage(" + ", ".join(stages[:4]) + ")"
+            return "stage(" + ", ".join(stages[:4] or ["fs { scratch }"]) + ")"
         if t.startswith("option"):
             if self.budget > 0 and self.chance(0.6):
                 self.budget -= 1
@@ -528,6 +533,7 @@ class Typed:
         """A statement of an fs body with one of the shapes of issue 10."""
         r = self.r
         k = r.randrange(8)
+        self.shapes.append(SHAPES[k])
         if k == 0:  # copy nesting
             n = r.choice([10, 40, 63, 64, 100, 200, 300])
             return "copy " + "fs { copy " * (n - 1) + "fs { scratch }" + ' "/" "/" }' * (n - 1) + ' "/" "/"'
@@ -571,6 +577,7 @@ class Typed:
 
     def flat(self) -> str:
         n = self.r.choice([100, 300, 600, 1000, 1500])
+        self.shapes.append("flat")
         step = self.r.choice(['mkdir "/d{i}" 0o755', 'env "K{i}" "v"', 'mkfile "/f{i}" 0o644 "x"', 'run "echo {i}"'])
         return "\n\t".join(['image "alpine"', *(step.format(i=i) for i in range(n))])
 
@@ -590,7 +597,7 @@ class Typed:
             if t in ("fs", "string", "pipeline") or t.startswith("option"):
                 k = r.randrange(1, 5)
                 if t == "pipeline":
-                    body = "{ " + self.expr("pipeline") + " }"
+                    body = "{ stage " + self.expr("pipeline").removeprefix("stage(")[:-1].replace(",", "") + " }"
                 elif t == "fs" and self.chance(self.flat_chance):
                     body = "{\n\t" + self.flat() + "\n}"
                 else:
@@ -613,8 +620,12 @@ def typed_program(rng: random.Random, flat: float = 0.02) -> str:
     return Typed(rng, flat).program()
 
 
-def typed_programs() -> st.SearchStrategy[str]:
-    return st.randoms(use_true_random=False).map(typed_program)
+def typed_programs(flat: float = 0.02) -> st.SearchStrategy[str]:
+    return st.randoms(use_true_random=False).map(lambda r: typed_program(r, flat))
+
+
+def mutated_typed_programs() -> st.SearchStrategy[str]:
+    return st.randoms(use_true_random=False).map(lambda r: mutate(r, typed_program(r, 0.0), r.randint(1, 4)))
 
 
 # -- the properties --------------------------------------------------------------------------------
@@ -742,6 +753,18 @@ def test_mutated_programs_only_produce_diagnostics(text: str) -> None:
 
 
 @SHORT
+@given(typed_programs(flat=0.005))
+def test_well_typed_programs_compile_or_produce_diagnostics(text: str) -> None:
+    assert_only_diagnostics(text)
+
+
+@SHORT
+@given(mutated_typed_programs())
+def test_mutated_well_typed_programs_only_produce_diagnostics(text: str) -> None:
+    assert_only_diagnostics(text)
+
+
+@SHORT
 @given(st.text(max_size=200))
 def test_arbitrary_text_only_produces_diagnostics(text: str) -> None:
     assert_only_diagnostics(text)
@@ -765,8 +788,29 @@ def test_the_generators_reach_the_checker() -> None:
     assert clean >= 10, clean
 
 
+def test_the_typed_programs_reach_the_compiler_with_every_shape() -> None:
+    """Most well-typed programs check cleanly and most of those compile to LLB; every shape of issue
+    10 is drawn."""
+    clean = compiled = 0
+    shapes: set[str] = set()
+    for i in range(300):
+        gen = Typed(random.Random(i), flat=0.01)
+        parsed = parse_module(SourceFile(str(MAIN), gen.program()))
+        shapes.update(gen.shapes)
+        assert parsed.module is not None and parsed.ok, [str(d) for d in parsed.diagnostics]
+        checked = check_module(parsed.module, ModuleLoader())
+        if any(d.is_error for d in checked.diagnostics):
+            continue
+        clean += 1
+        result = compile_targets(checked.checked, ["default"], AMD64, local_run=False)
+        compiled += result.ok and len(result.targets[0].definition.ops) > 1
+    assert shapes == set(SHAPES), set(SHAPES) - shapes
+    assert clean >= 150, clean
+    assert compiled >= clean // 2, (compiled, clean)
+
+
 @pytest.mark.fuzz_long
 @LONG
-@given(st.one_of(programs(), mutants(), mutants()))
+@given(st.one_of(programs(), mutants(), mutants(), typed_programs(), mutated_typed_programs()))
 def test_fuzz_long(text: str) -> None:
     assert_only_diagnostics(text)
