@@ -23,7 +23,7 @@ import stat
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from hlb.builtins.call import Call
+from hlb.builtins.call import Call, owner_id, permissions
 from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
 from hlb.llb.exec import SecretMount, SSHMount
@@ -322,7 +322,7 @@ def ssh_uid(call: Call, id: int) -> FileOwner:
 
     Example: `ssh with uid(1000)`
     """
-    return FileOwner(uid=id)
+    return FileOwner(uid=owner_id(call, id))
 
 
 @builtin("option::ssh gid(int id)")
@@ -333,7 +333,7 @@ def ssh_gid(call: Call, id: int) -> FileOwner:
 
     Example: `ssh with gid(1000)`
     """
-    return FileOwner(gid=id)
+    return FileOwner(gid=owner_id(call, id))
 
 
 @builtin("option::ssh mode(int filemode)")
@@ -344,7 +344,7 @@ def ssh_mode(call: Call, filemode: int) -> FileOwner:
 
     Example: `ssh with mode(0o660)`
     """
-    return FileOwner(mode=filemode)
+    return FileOwner(mode=permissions(call, filemode))
 
 
 # -- option::forward ------------------------------------------------------------------
@@ -358,7 +358,7 @@ def forward_uid(call: Call, id: int) -> FileOwner:
 
     Example: `forward "unix:///var/run/docker.sock" "/var/run/docker.sock" with uid(1000)`
     """
-    return FileOwner(uid=id)
+    return FileOwner(uid=owner_id(call, id))
 
 
 @builtin("option::forward gid(int id)")
@@ -369,7 +369,7 @@ def forward_gid(call: Call, id: int) -> FileOwner:
 
     Example: `forward "unix:///var/run/docker.sock" "/var/run/docker.sock" with gid(999)`
     """
-    return FileOwner(gid=id)
+    return FileOwner(gid=owner_id(call, id))
 
 
 @builtin("option::forward mode(int filemode)")
@@ -380,7 +380,7 @@ def forward_mode(call: Call, filemode: int) -> FileOwner:
 
     Example: `forward "unix:///var/run/docker.sock" "/var/run/docker.sock" with mode(0o660)`
     """
-    return FileOwner(mode=filemode)
+    return FileOwner(mode=permissions(call, filemode))
 
 
 # -- option::secret -------------------------------------------------------------------
@@ -394,7 +394,7 @@ def secret_uid(call: Call, id: int) -> FileOwner:
 
     Example: `secret "./token" "/run/secrets/token" with uid(1000)`
     """
-    return FileOwner(uid=id)
+    return FileOwner(uid=owner_id(call, id))
 
 
 @builtin("option::secret gid(int id)")
@@ -405,7 +405,7 @@ def secret_gid(call: Call, id: int) -> FileOwner:
 
     Example: `secret "./token" "/run/secrets/token" with gid(1000)`
     """
-    return FileOwner(gid=id)
+    return FileOwner(gid=owner_id(call, id))
 
 
 @builtin("option::secret mode(int filemode)")
@@ -416,7 +416,7 @@ def secret_mode(call: Call, filemode: int) -> FileOwner:
 
     Example: `secret "./token" "/run/secrets/token" with mode(0o440)`
     """
-    return FileOwner(mode=filemode)
+    return FileOwner(mode=permissions(call, filemode))
 
 
 @builtin("option::secret includePatterns(variadic string pattern)")
