@@ -1,6 +1,6 @@
-"""Property fuzzing with Hypothesis: any text gets diagnostics from parse + check, never an exception.
+"""Property fuzzing with Hypothesis: any text gets diagnostics from parse + check + compile, never an exception.
 
-Two sources of programs:
+Three sources of programs:
 
 * ``programs()`` builds syntactically plausible modules from the grammar: imports (local, deprecated,
   fs and git forms), exports, declarations of every type with parameters (variadic too) and binds
@@ -10,8 +10,16 @@ Two sources of programs:
   clauses, binds and comments. Most of them check cleanly or nearly so; names and types are drawn
   from small pools so that calls, arities and types line up often enough to reach the checker's
   deeper paths.
-* ``mutants()`` takes a valid program of the corpus and deletes, inserts, duplicates and swaps
-  tokens and characters.
+* ``typed_programs()`` (``Typed``) builds programs from the builtin table whose calls line up with
+  the signatures, so most of them check cleanly and get compiled, with the shapes that once crashed
+  compile (issue 10) now and then; plain functions of a ``random.Random``, which bench/fuzz_fast.py
+  draws a million of without Hypothesis.
+* ``mutants()`` takes a valid program of the corpus (``mutated_typed_programs()`` a typed one) and
+  deletes, inserts, duplicates and swaps tokens and characters.
+
+A program that checks without errors is compiled: every parameterless fs/pipeline target, without a
+daemon and without running ``localRun``, and each fs target's LLB marshalled. Anything but hlb's
+diagnostics (``HlbError``) is a failure: what the CLI reports as an internal error (exit 70).
 
 Every program that parses without errors is also formatted (``hlb.syntax.printer``): the output must parse with no
 new kind of error, format to itself, and check with the same kinds of errors as the original.
