@@ -133,7 +133,7 @@ def image_ref(call: Call, ref: str, arg: int = 0) -> Reference:
 def platform_args(call: Call, os_: str, arch: str) -> Platform:
     """The platform of a `platform("linux", "arm64")` option; a malformed part is a diagnostic at it."""
     for i, part in enumerate((os_, arch)):
-        if not part or "/" in part:
+        if not part.strip() or "/" in part:  # blank: Platform.parse strips it to nothing
             what = "an operating system" if i == 0 else "an architecture"
             call.fail(
                 cat.invalid_value(
@@ -141,3 +141,27 @@ def platform_args(call: Call, os_: str, arch: str) -> Platform:
                 )
             )
     return Platform.parse(f"{os_}/{arch}")
+
+
+MAX_ID = 2**32 - 1  # uid and gid of mounts are uint32 in the LLB
+MAX_PERMISSIONS = 0o7777
+
+
+def owner_id(call: Call, id: int) -> int:
+    """The `uid`/`gid` option's id; one the LLB cannot carry is a diagnostic at it."""
+    if not 0 <= id <= MAX_ID:
+        call.fail(cat.invalid_value(call.arg_span(0), f"the id {id} is out of range", hint=f"ids are 0 to {MAX_ID}"))
+    return id
+
+
+def permissions(call: Call, filemode: int) -> int:
+    """The `mode` option's permission bits; more than 0o7777 is a diagnostic at it."""
+    if not 0 <= filemode <= MAX_PERMISSIONS:
+        call.fail(
+            cat.invalid_value(
+                call.arg_span(0),
+                f"file mode {filemode:#o} is out of range",
+                hint="permission bits are between 0o0 and 0o7777, for example 0o600",
+            )
+        )
+    return filemode

@@ -14,7 +14,7 @@ import posixpath
 import shlex as _shlex
 from dataclasses import dataclass, replace
 
-from hlb.builtins.call import Call
+from hlb.builtins.call import Call, owner_id
 from hlb.builtins.registry import builtin
 from hlb.builtins.run_session import RunSecret, RunSSH, mount_point
 from hlb.diagnostics import catalog as cat
@@ -687,7 +687,7 @@ def cache_mount_uid(call: Call, id: int) -> Owner:
 
     Example: `cacheMount "/home/node/.npm" with option { uid 1000; gid 1000; }`
     """
-    return Owner(uid=id)
+    return Owner(uid=owner_id(call, id))
 
 
 @builtin("option::cacheMount gid(int id)")
@@ -699,7 +699,7 @@ def cache_mount_gid(call: Call, id: int) -> Owner:
 
     Example: `cacheMount "/home/node/.npm" with gid(1000)`
     """
-    return Owner(gid=id)
+    return Owner(gid=owner_id(call, id))
 
 
 @builtin("option::cacheMount mode(int filemode)")

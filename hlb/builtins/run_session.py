@@ -23,7 +23,7 @@ import stat
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from hlb.builtins.call import Call
+from hlb.builtins.call import Call, owner_id, permissions
 from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
 from hlb.llb.exec import SecretMount, SSHMount
@@ -189,7 +189,13 @@ def secret(call: Call, local_path_: str, mount_point_: str) -> RunSecret:
     elif stat.S_ISDIR(st.st_mode):
         include = [p for o in call.options.of(Patterns) for p in o.include]
         exclude = [p for o in call.options.of(Patterns) for p in o.exclude]
-        files = [rel for rel in walk_files(abs_path) if selected(rel, include, exclude)]
+        try:
+            found = walk_files(abs_path)
+        except OSError as e:  # a directory under it that cannot be listed
+            call.fail(
+                cat.invalid_value(call.arg_span(0), f"cannot read secret `{local_path_}`: {e.strerror}: {e.filename}")
+            )
+        files = [rel for rel in found if selected(rel, include, exclude)]
         if not files:
             call.fail(cat.invalid_value(call.arg_span(0), f"no files to mount as secrets in `{local_path_}`"))
     else:
@@ -316,7 +322,7 @@ def ssh_uid(call: Call, id: int) -> FileOwner:
 
     Example: `ssh with uid(1000)`
     """
-    return FileOwner(uid=id)
+    return FileOwner(uid=owner_id(call, id))
 
 
 @builtin("option::ssh gid(int id)")
@@ -327,7 +333,7 @@ def ssh_gid(call: Call, id: int) -> FileOwner:
 
     Example: `ssh with gid(1000)`
     """
-    return FileOwner(gid=id)
+    return FileOwner(gid=owner_id(call, id))
 
 
 @builtin("option::ssh mode(int filemode)")
@@ -338,7 +344,7 @@ def ssh_mode(call: Call, filemode: int) -> FileOwner:
 
     Example: `ssh with mode(0o660)`
     """
-    return FileOwner(mode=filemode)
+    return FileOwner(mode=permissions(call, filemode))
 
 
 # -- option::forward ------------------------------------------------------------------
@@ -352,7 +358,7 @@ def forward_uid(call: Call, id: int) -> FileOwner:
 
     Example: `forward "unix:///var/run/docker.sock" "/var/run/docker.sock" with uid(1000)`
     """
-    return FileOwner(uid=id)
+    return FileOwner(uid=owner_id(call, id))
 
 
 @builtin("option::forward gid(int id)")
@@ -363,7 +369,7 @@ def forward_gid(call: Call, id: int) -> FileOwner:
 
     Example: `forward "unix:///var/run/docker.sock" "/var/run/docker.sock" with gid(999)`
     """
-    return FileOwner(gid=id)
+    return FileOwner(gid=owner_id(call, id))
 
 
 @builtin("option::forward mode(int filemode)")
@@ -374,7 +380,7 @@ def forward_mode(call: Call, filemode: int) -> FileOwner:
 
     Example: `forward "unix:///var/run/docker.sock" "/var/run/docker.sock" with mode(0o660)`
     """
-    return FileOwner(mode=filemode)
+    return FileOwner(mode=permissions(call, filemode))
 
 
 # -- option::secret -------------------------------------------------------------------
@@ -388,7 +394,7 @@ def secret_uid(call: Call, id: int) -> FileOwner:
 
     Example: `secret "./token" "/run/secrets/token" with uid(1000)`
     """
-    return FileOwner(uid=id)
+    return FileOwner(uid=owner_id(call, id))
 
 
 @builtin("option::secret gid(int id)")
@@ -399,7 +405,7 @@ def secret_gid(call: Call, id: int) -> FileOwner:
 
     Example: `secret "./token" "/run/secrets/token" with gid(1000)`
     """
-    return FileOwner(gid=id)
+    return FileOwner(gid=owner_id(call, id))
 
 
 @builtin("option::secret mode(int filemode)")
@@ -410,7 +416,7 @@ def secret_mode(call: Call, filemode: int) -> FileOwner:
 
     Example: `secret "./token" "/run/secrets/token" with mode(0o440)`
     """
-    return FileOwner(mode=filemode)
+    return FileOwner(mode=permissions(call, filemode))
 
 
 @builtin("option::secret includePatterns(variadic string pattern)")

@@ -343,5 +343,8 @@ class _Printer:
         m = _OPENER.match(out)
         assert m is not None
         tag = m.group().lstrip("<-~").strip("`")
-        body = out[m.end() : len(out) - len(tag)]
-        return m.group() + body.rstrip("\t") + "\t" * o.indent + tag
+        body = out[m.end() : len(out) - len(tag)].rstrip("\t")
+        tabs = o.indent
+        if not tabs and body and not body[-1].isspace():
+            tabs = 1  # text before the terminator on its line (`x<tab>EOM`): keep a tab between them
+        return m.group() + body + "\t" * tabs + tag

@@ -197,3 +197,77 @@ def test_a_pipe_named_on_the_command_line_is_read(tmp_path: Path) -> None:
         w.write('fs default() {\n\timage "busybox"\n}\n')
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+
+
+# Found by bench/fuzz_fast.py (issue 10 item 11).
+
+
+@pytest.mark.parametrize(
+    ("args", "where", "message"),
+    [
+        ('"linux" " "', "3:48", "` ` is not an architecture"),
+        ('"\\t" "amd64"', "3:40", "`\t` is not an operating system"),
+    ],
+    ids=["blank-arch", "blank-os"],
+)
+def test_a_blank_platform_part_is_a_diagnostic(args: str, where: str, message: str, tmp_path: Path) -> None:
+    """`platform "é" " "` was a ValueError (the part strips to nothing in Platform.parse)."""
+    text = f'fs default() {{\n\tscratch\n\timage "alpine" with option {{ platform {args}; }}\n}}\n'
+    assert compile_text(text, tmp_path) == [("invalid-value", where, message)]
+
+
+def test_a_secret_directory_with_an_unlistable_directory_is_a_diagnostic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`secret "/"` was a PermissionError (listing /proc/1/fdinfo in a container, even as root)."""
+    (tmp_path / "s" / "locked").mkdir(parents=True)
+    (tmp_path / "s" / "a").write_text("x")
+    scandir = os.scandir
+
+    def refuse(path: str) -> object:
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    text = 'fs default() {\n\timage "alpine"\n\trun "x" with option { secret "./s" "/s"; }\n}\n'
+    ((slug, where, message),) = compile_text(text, tmp_path)
+    assert (slug, where) == ("invalid-value", "3:31")
+    assert message == f"cannot read secret `./s`: Permission denied: {tmp_path / 's' / 'locked'}"
+
+
+ID, MODE = "the id 4294967296 is out of range", "file mode 0o10000 is out of range"
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        pytest.param('secret "./s" "/s" with option { uid 4294967296; }', ID, id="secret-uid"),
+        pytest.param('secret "./s" "/s" with option { gid 4294967296; }', ID, id="secret-gid"),
+        pytest.param('secret "./s" "/s" with option { mode 0o10000; }', MODE, id="secret-mode"),
+        pytest.param("ssh with option { uid 4294967296; }", ID, id="ssh-uid"),
+        pytest.param("ssh with option { mode 0o10000; }", MODE, id="ssh-mode"),
+        pytest.param('forward "tcp://127.0.0.1:80" "/s" with option { gid 4294967296; }', ID, id="forward-gid"),
+        pytest.param('forward "tcp://127.0.0.1:80" "/s" with option { mode 0o10000; }', MODE, id="forward-mode"),
+        pytest.param('cacheMount "/c" with option { uid 4294967296; }', ID, id="cacheMount-uid"),
+        pytest.param('cacheMount "/c" with option { gid 4294967296; }', ID, id="cacheMount-gid"),
+    ],
+)
+def test_an_owner_id_or_mode_the_llb_cannot_carry_is_a_diagnostic(option: str, message: str, tmp_path: Path) -> None:
+    """`secret ... with option { uid 4294967296 }` was a ValueError from protobuf (uid, gid, mode are uint32)."""
+    (tmp_path / "s").write_text("x")
+    line = f'\trun "x" with option {{ {option}; }}'
+    number = next(w for w in option.split() if w[0].isdigit())
+    text = f'fs default() {{\n\timage "alpine"\n{line}\n}}\n'
+    assert compile_text(text, tmp_path) == [("invalid-value", f"3:{line.index(number) + 1}", message)]
+
+
+def test_owner_ids_and_modes_in_range_compile(tmp_path: Path) -> None:
+    (tmp_path / "s").write_text("x")
+    text = (
+        'fs default() {\n\timage "alpine"\n\trun "x" with option {\n'
+        '\t\tsecret "./s" "/s" with option { uid 4294967295; gid 0; mode 0o7777; }\n'
+        "\t\tssh with option { uid 1000; gid 1000; mode 0o600; }\n"
+        '\t\tcacheMount "/c" with option { uid 4294967295; gid 4294967295; }\n\t}\n}\n'
+    )
+    assert compile_text(text, tmp_path) == []

@@ -108,6 +108,9 @@ VECTORS = [
         'fs a(string x) {\n\trun "y" with option {\n\t\tmount fs { run <<~EOM\n\t\techo ${x}\n\t\tEOM } "/m"\n\t}\n}\n',
     ),
     ("raw heredoc verbatim", "fs a() { run <<`EOM` ${x} \\$ EOM }", "fs a() { run <<`EOM` ${x} \\$ EOM }\n"),
+    # found by bench/fuzz_fast.py: at the top level the tab was dropped, leaving `(EOM`, an unterminated heredoc
+    ("heredoc text before the terminator", "fs a() { run <<~EOM\nx\n(\tEOM\n}", "fs a() { run <<~EOM\nx\n(\tEOM }\n"),
+    ("one-line heredoc, tab before the terminator", "fs a() { run <<EOM x\tEOM }", "fs a() { run <<EOM x\tEOM }\n"),
     (
         "nested blocks",
         'fs a() { run "x" with option { mount fs { image "b"; run "c" } "/m" } }',
