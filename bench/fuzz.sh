@@ -6,7 +6,7 @@
 #                                     (bench/fuzz_long.py, ~60/s)
 #   bench/fuzz.sh --fast [--inputs N] [--seed S] [--procs P] [--minutes M]
 #                                     N (default 1,000,000) inputs without Hypothesis, in P processes (default 2)
-#                                     seeded S, S+1...; the same checks (bench/fuzz_fast.py, ~200-250/s a process)
+#                                     seeded S, S+1...; the same checks (bench/fuzz_fast.py, ~350-400/s a process)
 #
 # For the pytest form, which stops at the first failure and shrinks it:
 #   HLB_FUZZ_EXAMPLES=20000 .venv/bin/python -m pytest -m fuzz_long tests/unit/test_fuzz_hypothesis.py
