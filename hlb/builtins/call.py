@@ -154,14 +154,14 @@ def owner_id(call: Call, id: int) -> int:
     return id
 
 
-def permissions(call: Call, filemode: int) -> int:
+def permissions(call: Call, filemode: int, example: str = "0o600") -> int:
     """The `mode` option's permission bits; more than 0o7777 is a diagnostic at it."""
     if not 0 <= filemode <= MAX_PERMISSIONS:
         call.fail(
             cat.invalid_value(
                 call.arg_span(0),
                 f"file mode {filemode:#o} is out of range",
-                hint="permission bits are between 0o0 and 0o7777, for example 0o600",
+                hint=f"permission bits are between 0o0 and 0o7777, for example {example}",
             )
         )
     return filemode

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hlb.builtins.call import Call
+from hlb.builtins.call import Call, permissions
 from hlb.builtins.file_options import CreatedTime, FileOwner, lower_owner, lower_time, owner_of, timestamp_of
 from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
@@ -20,7 +20,6 @@ from hlb.llb import merge as llb_merge
 from hlb.llb.file import copy_name, normalize_path
 from hlb.values import FsValue, Options
 
-MAX_MODE = 0o7777
 
 # -- option values -------------------------------------------------------------
 
@@ -238,15 +237,7 @@ def chmod(call: Call, filemode: int) -> Chmod:
 
     Example: `copy src "/entrypoint.sh" "/entrypoint.sh" with chmod(0o755)`
     """
-    if not 0 <= filemode <= MAX_MODE:
-        call.fail(
-            cat.invalid_value(
-                call.arg_span(0),
-                f"file mode {filemode:#o} is out of range",
-                hint="permission bits are between 0o0 and 0o7777, for example 0o755",
-            )
-        )
-    return Chmod(filemode)
+    return Chmod(permissions(call, filemode, example="0o755"))
 
 
 @builtin("option::copy createdTime(string created)")
