@@ -20,7 +20,6 @@ from hlb.llb import merge as llb_merge
 from hlb.llb.file import copy_name, normalize_path
 from hlb.values import FsValue, Options
 
-
 # -- option values -------------------------------------------------------------
 
 
