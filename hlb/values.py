@@ -151,6 +151,9 @@ Attachment: TypeAlias = LocalDir | SecretFile | SSHSocket
 # -- side solves -------------------------------------------------------------------------
 
 
+IMAGE_EXPORTERS = ("image", "docker", "oci", "moby")  # exporters that write an image (and so its config)
+
+
 @dataclass(frozen=True, slots=True)
 class Exporter:
     """A BuildKit exporter of a solve: ``type`` and its attrs, as ``SolveRequest.Exporters`` holds them.

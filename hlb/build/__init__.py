@@ -45,8 +45,7 @@ def execute(
     except KeyboardInterrupt:
         client.cancel()  # solves still running on other threads: the daemon stops their builds
         raise
-    by_id = {id(s): s for s in plan.solves}
-    return Outcome(code, {by_id[k].index: v for k, v in runner.responses.items() if k in by_id})
+    return Outcome(code, {s.index: response for s, response in runner.responses.items()})
 
 
 def build(plan: Plan, source: SourceFile, address: Address, *, out: TextIO | None = None) -> Outcome:

@@ -31,7 +31,7 @@ from hlb.solver.client import BuildkitClient, Cancelled, SolveOptions
 from hlb.solver.errors import SolveError, SolveFailure
 from hlb.source import SourceFile, Span
 from hlb.transport import TransportError
-from hlb.values import Attachment, CacheEntry, Effect, Exporter
+from hlb.values import IMAGE_EXPORTERS, Attachment, CacheEntry, Effect, Exporter
 
 FAIL_LOG_LINES = 10
 INTERRUPTED = 130  # the exit code of a solve ended by Ctrl-C (main.py prints `hlb: interrupted`)
@@ -98,7 +98,7 @@ class CompilePusher:
         code = self._runner.solve(solve)
         if code:
             raise EffectFailed(code)
-        return export.pushed_digest(self._runner.responses[id(solve)], solve.title)
+        return export.pushed_digest(self._runner.responses[solve], solve.title)
 
     def close(self) -> None:
         if self._runner is not None:
@@ -119,7 +119,7 @@ class Runner:
         self.color = color
         self.many = many
         self.lock = threading.Lock()
-        self.responses: dict[int, dict[str, str]] = {}  # id(solve) -> its exporter response
+        self.responses: dict[Solve, dict[str, str]] = {}  # each finished solve's exporter response
         self.failed: dict[str, Solve] = {}  # failing vertex digest -> the first solve that reported it
 
     def node(self, node: PlanNode) -> int:
@@ -203,7 +203,7 @@ class Runner:
                     self.progress.print(f"hlb: {s.title}: failed at the same step as solve {first.index} (above)")
             return 1
         took = time.monotonic() - start
-        self.responses[id(s)] = dict(result.exporter_response)
+        self.responses[s] = dict(result.exporter_response)
         with self.lock:
             session_id = session.id if session is not None else ""
             outcomes = cache_outcomes(s, printer.tracker, caches, session_id)
@@ -346,7 +346,7 @@ def cache_outcomes(
         else:
             out.append(CacheOutcome(cache_options.IMPORT, entry, IMPORTED))
     remote = cache_options.remote_exports(s.cache_exports)
-    images = any(x.type in export.IMAGE_TYPES for x in s.exporters)
+    images = any(x.type in IMAGE_EXPORTERS for x in s.exporters)
     index = 0
     for entry in s.cache_exports:
         if entry.type == "inline":

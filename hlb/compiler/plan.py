@@ -41,6 +41,7 @@ from hlb.llb.reference import parse as parse_ref
 from hlb.oci_config import oci_config
 from hlb.source import Span
 from hlb.values import (
+    IMAGE_EXPORTERS,
     Attachment,
     CacheEntry,
     Effect,
@@ -55,8 +56,6 @@ from hlb.values import (
     Single,
     SSHSocket,
 )
-
-IMAGE_EXPORTERS = ("image", "docker", "oci", "moby")
 
 
 @dataclass(eq=False)

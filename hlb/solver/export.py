@@ -46,12 +46,11 @@ from hlb.solver.client import BuildkitClient, CacheEntry, SolveOptions, SolveRes
 from hlb.solver.errors import SolveError, SolveFailure, decode
 from hlb.solver.gateway import BUILD_ID_KEY, describe_rpc_error
 from hlb.transport import DockerHost, TransportError
-from hlb.values import Exporter
+from hlb.values import IMAGE_EXPORTERS, Exporter
 
 IMAGE_CONFIG_KEY = "containerimage.config"
 DIGEST_KEY = "containerimage.digest"
 CACHE_MANIFEST_KEY = "cache.manifest"
-IMAGE_TYPES = ("image", "docker", "oci", "moby")
 _UNKNOWN_JOB = "no such job"
 
 
@@ -91,7 +90,7 @@ def plan_exports(outputs: Sequence[Exporter], address: Address, env: Mapping[str
             pushed = out.type == "image" and attrs.get("push") in ("true", "")
             described.append(f"pushed {name}" if pushed else f"exported {out.type}")
     targets = file_targets(outputs, env)
-    return Exports(exporters, targets, any(x.type in IMAGE_TYPES for x in exporters), described)
+    return Exports(exporters, targets, any(x.type in IMAGE_EXPORTERS for x in exporters), described)
 
 
 def out_entry(out: Exporter) -> CacheEntry:
@@ -254,7 +253,7 @@ def solve(
     on_status: StatusHandler | None = None,
 ) -> SolveResult:
     """One solve; a gateway-mode build when ``image_config`` must reach an image exporter."""
-    if image_config is None or not any(x.type in IMAGE_TYPES for x in options.exporters):
+    if image_config is None or not any(x.type in IMAGE_EXPORTERS for x in options.exporters):
         return client.solve(definition, session=session, on_status=on_status, options=options)
     frontend = _ConfigFrontend(client, definition, image_config, options.cache_imports)
     return client.solve(None, session=session, on_status=on_status, options=options, frontend=frontend)
