@@ -260,7 +260,7 @@ def parse(text: str, direction: str, env: Mapping[str, str] | None = None) -> Pa
     out = Parsed([], [])
     for given in entries:
         entry = complete(given, env)
-        out.warnings += check(entry, direction, what=f"{flag} {redacted(entry)}")
+        out.warnings += check(entry, direction, what=f"{flag} {entry}")
         out.entries.append(entry)
     return out
 
@@ -275,8 +275,8 @@ def parse_all(values: Iterable[str], direction: str, env: Mapping[str, str] | No
             key = daemon_key(e)
             if key in seen:
                 if direction == EXPORT:
-                    raise CacheFlagError(f"--cache-to {redacted(e)} is given twice")
-                out.warnings.append(f"--cache-from {redacted(e)} is given twice; it is imported once")
+                    raise CacheFlagError(f"--cache-to {e} is given twice")
+                out.warnings.append(f"--cache-from {e} is given twice; it is imported once")
                 continue
             seen[key] = e
             out.entries.append(e)
@@ -325,7 +325,7 @@ def check(entry: CacheEntry, direction: str, what: str = "") -> list[str]:
     buildx does) and a key that applies only to the other direction.
     """
     flag = flag_of(direction)
-    what = what or f"{flag} {redacted(entry)}"
+    what = what or f"{flag} {entry}"
     backend = BACKENDS.get(entry.type)
     if backend is None:
         near = _closest(entry.type, BACKENDS)
@@ -402,11 +402,6 @@ def _closest(word: str, names: Iterable[str]) -> str:
 
 
 # -- display -----------------------------------------------------------------------------
-
-
-def redacted(entry: CacheEntry) -> str:
-    """``type=...,key=value`` with secret values (tokens, keys) shown as ``***``."""
-    return str(entry)
 
 
 def secrets(entries: Iterable[CacheEntry]) -> list[str]:
@@ -504,7 +499,6 @@ __all__ = [
     "import_step",
     "parse",
     "parse_all",
-    "redacted",
     "remote_exports",
     "scrub",
     "secrets",
