@@ -29,12 +29,12 @@ N = TypeVar("N", bound=Node)
 
 @dataclass(frozen=True, slots=True)
 class _Slot:
-    """A field that holds nodes: one (or None), or a tuple (or None) of nodes, or of nodes among other values."""
+    """A field that holds nodes: one node or a tuple of them (either may be None)."""
 
     name: str
     types: tuple[type[Node], ...]  # the node classes its annotation names
-    many: bool
-    mixed: bool
+    many: bool  # a tuple
+    mixed: bool  # other values (text) may stand in it beside the nodes
 
 
 _SLOTS: dict[type[Node], tuple[_Slot, ...]] = {}
@@ -46,12 +46,9 @@ def _slots(cls: type[Node]) -> tuple[_Slot, ...]:
         hints = typing.get_type_hints(cls)
         found = ()
         for f in fields(cls):
-            hint = hints[f.name]
-            many = _origin(hint) is tuple
-            items = typing.get_args(hint)[0] if many else hint  # tuple[X, ...]
-            types, others = _named(items)
-            if types:
-                found += (_Slot(f.name, types, many, many and others),)
+            named, others = _named(hints[f.name])
+            if named:
+                found += (_Slot(f.name, named, _origin(hints[f.name]) is tuple, others),)
         _SLOTS[cls] = found
     return found
 
@@ -94,7 +91,8 @@ def _children(node: Node, slots: tuple[_Slot, ...]) -> list[Node]:
         if value is None:
             continue
         if not slot.many:
-            out.append(value)
+            if not slot.mixed or isinstance(value, Node):
+                out.append(value)
         elif slot.mixed:
             for v in value:
                 if isinstance(v, Node):
@@ -193,7 +191,6 @@ class NodeVisitor(Generic[T]):
 
     def generic_visit(self, node: Node, *args: Any) -> Any:
         """Visit the children of ``node`` with the same arguments (returns None)."""
-        slots = _SLOTS.get(type(node))
-        for child in _children(node, _slots(type(node)) if slots is None else slots):
+        for child in _children(node, _slots(type(node))):
             self.visit(child, *args)
         return None

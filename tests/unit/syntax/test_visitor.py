@@ -75,6 +75,7 @@ class _Probe(ast.Node):
     maybe: ast.Ident | None
     many: tuple[ast.Ident | str, ...]
     some: tuple[ast.Ident, ...] | None
+    either: ast.Ident | str
     count: int
     label: str
 
@@ -82,10 +83,10 @@ class _Probe(ast.Node):
 def test_a_new_node_class_gets_children_from_its_fields() -> None:
     span = Span(SourceFile("p", "abcdef"), 0, 6)
     a, b, c, d = (ast.Ident(Span(span.file, i, i + 1), n) for i, n in enumerate("abcd"))
-    probe = _Probe(span, a, None, ("text", b, c), (d,), 3, "e")
-    assert child_fields(_Probe) == ("one", "maybe", "many", "some")
+    probe = _Probe(span, a, None, ("text", b, c), (d,), "text", 3, "e")
+    assert child_fields(_Probe) == ("one", "maybe", "many", "some", "either")
     assert list(iter_child_nodes(probe)) == [a, b, c, d]
-    assert list(iter_child_nodes(_Probe(span, a, b, (), None, 0, ""))) == [a, b]
+    assert list(iter_child_nodes(_Probe(span, a, b, (), None, c, 0, ""))) == [a, b, c]
 
 
 def test_walk_reaches_every_node_in_source_order() -> None:
