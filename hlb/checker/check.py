@@ -30,6 +30,7 @@ from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast, parse_module
+from hlb.syntax.visitor import NodeVisitor, find_all
 from hlb.types import BOOL, FS, INT, PIPELINE, STRING, Kind, Type, accepts, same_kind
 
 SCALARS = (STRING, INT, BOOL)
@@ -234,7 +235,7 @@ class _Frame:
     closure: bool = False  # `with` blocks in this function may bind (not in option functions)
 
 
-class _Checker:
+class _Checker(NodeVisitor[None]):
     def __init__(self, module: ast.Module, loader: ModuleLoader) -> None:
         self.module = module
         self.loader = loader
@@ -282,34 +283,11 @@ class _Checker:
         """The binds with a closure: in a non-option function body or its calls' `with` blocks."""
         if decl.body is None or declared_or_none(decl.type) is None or decl.type.name.startswith("option"):
             return []
-        found: list[Bind] = []
-
-        def walk(block: ast.Block, expected: Type, closure: bool) -> None:
-            for stmt in block.stmts:
-                if not isinstance(stmt, ast.CallStmt):
-                    continue
-                b = None if stmt.func.selector else lookup(self.builtins, stmt.func.name.name, [expected])
-                if stmt.bind is not None and closure:
-                    found.extend(self._bind_names(stmt, b, decl))
-                if isinstance(stmt.with_, ast.FuncLit) and stmt.with_.type.name.startswith("option"):
-                    walk(stmt.with_.body, Type.option(stmt.func.name.name), True)
-                for arg in stmt.args:  # argument literals have no closure, their `with` blocks do
-                    if isinstance(arg, ast.FuncLit) and (lit := declared_or_none(arg.type)) is not None:
-                        walk(arg.body, lit, False)
-
         t = declared_or_none(decl.type)
         assert t is not None
-        walk(decl.body, t, True)
-        return found
-
-    def _bind_names(self, stmt: ast.CallStmt, b: Builtin | None, decl: ast.FuncDecl) -> list[Bind]:
-        bind = stmt.bind
-        assert bind is not None
-        effects = {e.name: e.type for e in b.effects} if b is not None else {}
-        if bind.target is not None:
-            first = b.effects[0] if b is not None and b.effects else None
-            return [Bind(bind.target, first.name if first else "", stmt, decl, first.type if first else None)]
-        return [Bind(p.target, p.effect.name, stmt, decl, effects.get(p.effect.name)) for p in bind.pairs or ()]
+        binds = _Binds(self.builtins, decl)
+        binds.visit(decl.body, t, True)
+        return binds.found
 
     # -- pass 2 -------------------------------------------------------------------
 
@@ -463,7 +441,7 @@ class _Checker:
                 )
             )
         frame = _Frame(None, {})
-        self._expr(decl.expr, [STRING, FS], frame, closure=False)
+        self.visit(decl.expr, [STRING, FS], frame, False, False)
         expr = decl.expr
         if imp is None or not isinstance(expr, ast.StringLit) or not expr.is_constant:
             return  # fs imports and computed paths are fetched when the build runs
@@ -509,7 +487,7 @@ class _Checker:
         closure = not t.is_option  # binds need a closure: never in option functions
         self._params_in_scope = {p.name.name for p in (*decl.params, *(decl.effects or ()))}
         try:
-            self._block(decl.body, t, _Frame(decl, params, closure), closure)
+            self.visit(decl.body, t, _Frame(decl, params, closure), closure)
         finally:
             self._params_in_scope = set()
 
@@ -522,14 +500,17 @@ class _Checker:
             self.error(cat.unknown_type(ref.span, ref.name))
         return t
 
-    def _block(self, block: ast.Block, t: Type, frame: _Frame, closure: bool) -> None:
-        for stmt in block.stmts:
-            if isinstance(stmt, ast.ExprStmt):
-                self._expr(stmt.expr, [t], frame, closure=False)
-            else:
-                self._call_stmt(stmt, t, frame, closure)
+    # A block and its statements are visited with the block's type, the frame and whether
+    # binds have a closure.
 
-    def _call_stmt(self, stmt: ast.CallStmt, t: Type, frame: _Frame, closure: bool) -> None:
+    def visit_Block(self, block: ast.Block, t: Type, frame: _Frame, closure: bool) -> None:
+        for stmt in block.stmts:  # what generic_visit does, without its cost on every block checked
+            self.visit(stmt, t, frame, closure)
+
+    def visit_ExprStmt(self, stmt: ast.ExprStmt, t: Type, frame: _Frame, closure: bool) -> None:
+        self.visit(stmt.expr, [t], frame, False, False)
+
+    def visit_CallStmt(self, stmt: ast.CallStmt, t: Type, frame: _Frame, closure: bool) -> None:
         expected = [t]
         func = stmt.func
         if func.selector is None and func.name.name == "parallel" and self.checked.lookup("parallel") is None:
@@ -558,7 +539,7 @@ class _Checker:
             self.error(cat.invalid_value(stmt.with_.span, f"`{stmt.func.text}` takes no options"))
             return
         # Every `with` block in a function body has the function as closure, even inside argument literals.
-        self._expr(stmt.with_, [callee.builtin.option_type], frame, closure=frame.closure, in_with=True)
+        self.visit(stmt.with_, [callee.builtin.option_type], frame, frame.closure, True)
 
     def _bind(self, stmt: ast.CallStmt, callee: Callee, closure: bool) -> None:
         bind = stmt.bind
@@ -723,7 +704,7 @@ class _Checker:
         choices = [p.choices for p in callee.builtin.params] if callee.builtin is not None else []
         for i, arg in enumerate(args):
             j = min(i, len(params) - 1)
-            self._expr(arg, [params[j][1]], frame, closure=False)
+            self.visit(arg, [params[j][1]], frame, False, False)
             value = arg.value if isinstance(arg, ast.StringLit) and arg.is_constant else None
             if j < len(choices) and choices[j] and value is not None and value not in choices[j]:
                 self.error(cat.invalid_choice(arg.span, _choice_label(callee, params[j][0]), value, choices[j]))
@@ -747,28 +728,35 @@ class _Checker:
         )
         return params, name, sig
 
-    def _expr(
-        self, expr: ast.Expr, expected: Sequence[Type], frame: _Frame, closure: bool, in_with: bool = False
+    # An expression is visited with the types it may have, the frame, whether its `with` blocks
+    # may bind (closure) and whether it is a `with` block.
+
+    def visit_StringLit(
+        self, expr: ast.StringLit, expected: Sequence[Type], frame: _Frame, closure: bool, in_with: bool
     ) -> None:
-        match expr:
-            case ast.StringLit():
-                self._literal(expr, STRING, expected)
-                for part in expr.parts:
-                    if isinstance(part, ast.Interpolation):
-                        self._interpolation(part, frame)
-            case ast.IntLit():
-                self._literal(expr, INT, expected)
-            case ast.BoolLit():
-                self._literal(expr, BOOL, expected)
-            case ast.FuncLit():
-                self._func_lit(expr, expected, frame, closure, in_with)
-            case ast.CallExpr():
-                callee = self._resolve(expr.func, expected, frame, expr, expr.args)
-                if callee is None:
-                    for arg in expr.args:
-                        self._expr_loose(arg, frame)
-                elif not callee.noop and callee.unresolved is None:
-                    self._args(expr, expr.args, callee, frame)
+        self._literal(expr, STRING, expected)
+        for part in expr.parts:  # its interpolations (a loop, not generic_visit: check runs this for every string)
+            if isinstance(part, ast.Interpolation):
+                self.visit(part, expected, frame, closure, in_with)
+
+    def visit_IntLit(self, expr: ast.IntLit, expected: Sequence[Type], *_: object) -> None:
+        self._literal(expr, INT, expected)
+
+    def visit_BoolLit(self, expr: ast.BoolLit, expected: Sequence[Type], *_: object) -> None:
+        self._literal(expr, BOOL, expected)
+
+    def visit_FuncLit(
+        self, expr: ast.FuncLit, expected: Sequence[Type], frame: _Frame, closure: bool, in_with: bool
+    ) -> None:
+        self._func_lit(expr, expected, frame, closure, in_with)
+
+    def visit_CallExpr(self, expr: ast.CallExpr, expected: Sequence[Type], frame: _Frame, *_: object) -> None:
+        callee = self._resolve(expr.func, expected, frame, expr, expr.args)
+        if callee is None:
+            for arg in expr.args:
+                self._expr_loose(arg, frame)
+        elif not callee.noop and callee.unresolved is None:
+            self._args(expr, expr.args, callee, frame)
 
     def _expr_loose(self, expr: ast.Expr, frame: _Frame) -> None:
         """Check an expression whose expected type is unknown (its call is in error or unresolved)."""
@@ -777,17 +765,18 @@ class _Checker:
             if t is not None and not (t.is_option and t.target is None):
                 self._func_lit(expr, [t], frame, closure=False)
         elif isinstance(expr, ast.StringLit):
-            self._expr(expr, [STRING], frame, closure=False)
+            self.visit(expr, [STRING], frame, False, False)
 
     def _literal(self, expr: ast.Literal, t: Type, expected: Sequence[Type]) -> None:
         if not any(accepts(e, t) for e in expected):
             self.error(cat.type_mismatch(expr.span, str(t), _names(expected)))
 
-    def _interpolation(self, part: ast.Interpolation, frame: _Frame) -> None:
+    def visit_Interpolation(self, part: ast.Interpolation, _expected: object, frame: _Frame, *_: object) -> None:
+        """An interpolation takes a scalar, whatever its string is expected to be."""
         if part.expr is None:
             self.error(cat.invalid_value(part.span, "empty interpolation", hint="write `${name}`"))
             return
-        self._expr(part.expr, SCALARS, frame, closure=False)
+        self.visit(part.expr, SCALARS, frame, False, False)
 
     def _func_lit(
         self, lit: ast.FuncLit, expected: Sequence[Type], frame: _Frame, closure: bool, in_with: bool = False
@@ -806,7 +795,7 @@ class _Checker:
             self.error(cat.invalid_value(lit.type.span, "an `option` block needs a call to apply to"))
             return
         self.checked.literal_types[id(lit)] = t
-        self._block(lit.body, t, frame, closure and t.is_option)
+        self.visit(lit.body, t, frame, closure and t.is_option)
 
 
 _CHOICE_LABELS = {"networkmode": "network mode", "securitymode": "security mode", "sharingmode": "sharing mode"}
@@ -822,26 +811,43 @@ def _choice_label(callee: Callee, param: str) -> str:
 
 def _calls_in(root: ast.Block | ast.Stmt | ast.Expr) -> list[ast.CallStmt | ast.CallExpr]:
     """Every call in ``root`` (statements, arguments, `with` blocks, interpolations), in source order."""
-    out: list[ast.CallStmt | ast.CallExpr] = []
-    todo: list[ast.Block | ast.Stmt | ast.Expr] = [root]
-    while todo:
-        node = todo.pop()
-        match node:
-            case ast.Block():
-                todo.extend(reversed(node.stmts))
-            case ast.CallStmt():
-                out.append(node)
-                todo.extend(reversed([*node.args, *((node.with_,) if node.with_ is not None else ())]))
-            case ast.CallExpr():
-                out.append(node)
-                todo.extend(reversed(node.args))
-            case ast.ExprStmt():
-                todo.append(node.expr)
-            case ast.FuncLit():
-                todo.append(node.body)
-            case ast.StringLit():
-                todo.extend(reversed([p.expr for p in node.parts if isinstance(p, ast.Interpolation) and p.expr]))
-    return out
+    return list(find_all(root, ast.CallStmt, ast.CallExpr))
+
+
+class _Binds(NodeVisitor[None]):
+    """The binds with a closure in a function body: in its statements and their calls' `with` blocks.
+
+    A block is visited with its type and whether its binds have a closure (argument literals have
+    none; their `with` blocks do, the function's)."""
+
+    def __init__(self, builtins: Mapping[str, tuple[Builtin, ...]], decl: ast.FuncDecl) -> None:
+        self.builtins = builtins
+        self.decl = decl
+        self.found: list[Bind] = []
+
+    def visit_Block(self, block: ast.Block, expected: Type, closure: bool) -> None:
+        for stmt in block.stmts:
+            if isinstance(stmt, ast.CallStmt):  # a literal statement binds nothing
+                self.visit_CallStmt(stmt, expected, closure)
+
+    def visit_CallStmt(self, stmt: ast.CallStmt, expected: Type, closure: bool) -> None:
+        b = None if stmt.func.selector else lookup(self.builtins, stmt.func.name.name, [expected])
+        if stmt.bind is not None and closure:
+            self.found += self._names(stmt, b)
+        if isinstance(stmt.with_, ast.FuncLit) and stmt.with_.type.name.startswith("option"):
+            self.visit(stmt.with_.body, Type.option(stmt.func.name.name), True)
+        for arg in stmt.args:
+            if isinstance(arg, ast.FuncLit) and (lit := declared_or_none(arg.type)) is not None:
+                self.visit(arg.body, lit, False)
+
+    def _names(self, stmt: ast.CallStmt, b: Builtin | None) -> list[Bind]:
+        bind, decl = stmt.bind, self.decl
+        assert bind is not None
+        effects = {e.name: e.type for e in b.effects} if b is not None else {}
+        if bind.target is not None:
+            first = b.effects[0] if b is not None and b.effects else None
+            return [Bind(bind.target, first.name if first else "", stmt, decl, first.type if first else None)]
+        return [Bind(p.target, p.effect.name, stmt, decl, effects.get(p.effect.name)) for p in bind.pairs or ()]
 
 
 def declared_or_none(ref: ast.TypeRef) -> Type | None:

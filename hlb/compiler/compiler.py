@@ -37,6 +37,7 @@ from hlb.llb.source import git as git_source
 from hlb.resolver import ImageResolver, ManifestResolver, ModuleReader, Presence, ResolveError, presence
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast, parse_module
+from hlb.syntax.visitor import NodeVisitor
 from hlb.types import FS, STRING, Kind, Type
 from hlb.values import (
     Attachment,
@@ -180,7 +181,7 @@ class _BindResult(Exception):
         self.value = value
 
 
-class _Compiler:
+class _Compiler(NodeVisitor[Value]):
     def __init__(
         self,
         checked: CheckedModule,
@@ -351,11 +352,14 @@ class _Compiler:
 
     def block(self, block: ast.Block, t: Type, current: Value, frame: _Frame) -> Value:
         for stmt in block.stmts:
-            if isinstance(stmt, ast.ExprStmt):
-                current = self.expr(stmt.expr, t, frame)
-            else:
-                current = self.call(stmt, stmt.args, stmt.with_, current, frame)
+            current = self.visit(stmt, t, current, frame)
         return current
+
+    def visit_ExprStmt(self, stmt: ast.ExprStmt, t: Type, current: Value, frame: _Frame) -> Value:
+        return self.expr(stmt.expr, t, frame)
+
+    def visit_CallStmt(self, stmt: ast.CallStmt, t: Type, current: Value, frame: _Frame) -> Value:
+        return self.call(stmt, stmt.args, stmt.with_, current, frame)
 
     def call(
         self,
@@ -568,22 +572,25 @@ class _Compiler:
         return opt
 
     def expr(self, expr: ast.Expr, t: Type, frame: _Frame) -> Value:
-        match expr:
-            case ast.StringLit():
-                return self.string(expr, frame)
-            case ast.IntLit() | ast.BoolLit():
-                return expr.value
-            case ast.FuncLit():
-                lit_type = frame.module.literal_type(expr)
-                return self.block(expr.body, lit_type, zero_value(lit_type), frame)
-            case ast.CallExpr():
-                # A call starts from the zero value of what it returns (an fs function passed
-                # as a `pipeline` argument still starts from scratch).
-                callee = frame.module.callee(expr)
-                start = t if callee.noop or callee.unresolved is not None else callee.type
-                return self.call(expr, expr.args, None, zero_value(start), frame)
+        return self.visit(expr, t, frame)
 
-    def string(self, lit: ast.StringLit, frame: _Frame) -> str:
+    def visit_IntLit(self, expr: ast.IntLit | ast.BoolLit, t: Type, frame: _Frame) -> Value:
+        return expr.value
+
+    visit_BoolLit = visit_IntLit
+
+    def visit_FuncLit(self, expr: ast.FuncLit, t: Type, frame: _Frame) -> Value:
+        lit_type = frame.module.literal_type(expr)
+        return self.block(expr.body, lit_type, zero_value(lit_type), frame)
+
+    def visit_CallExpr(self, expr: ast.CallExpr, t: Type, frame: _Frame) -> Value:
+        # A call starts from the zero value of what it returns (an fs function passed
+        # as a `pipeline` argument still starts from scratch).
+        callee = frame.module.callee(expr)
+        start = t if callee.noop or callee.unresolved is not None else callee.type
+        return self.call(expr, expr.args, None, zero_value(start), frame)
+
+    def visit_StringLit(self, lit: ast.StringLit, t: Type, frame: _Frame) -> str:
         out: list[str] = []
         for part in lit.parts:
             if isinstance(part, str):

@@ -14,24 +14,28 @@ from hlb.source import SourceFile, Span
 
 
 @dataclass(frozen=True, slots=True)
-class Ident:
+class Node:
+    """A syntax node: every node has a span. Its other fields that hold nodes (alone, optional, or
+    in a tuple) are its children, in field order (see :mod:`hlb.syntax.visitor`)."""
+
     span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Ident(Node):
     name: str
 
 
 @dataclass(frozen=True, slots=True)
-class TypeRef:
-    """A type as written: ``fs``, ``string``, ``option::run``..."""
-
-    span: Span
-    name: str
+class TypeRef(Ident):
+    """A type as written: ``fs``, ``string``, ``option::run``... (a name, in the place of a type)."""
 
 
 # -- expressions ---------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class StringLit:
+class StringLit(Node):
     """A double-quoted string, a raw string, or a heredoc.
 
     ``parts`` hold decoded text and interpolations. For heredocs, ``heredoc``
@@ -39,7 +43,6 @@ class StringLit:
     ``<<~``) and :meth:`finish` turns the joined parts into the value.
     """
 
-    span: Span
     parts: tuple[str | Interpolation, ...]  # decoded text and interpolations
     raw: bool = False
     heredoc: str | None = None
@@ -92,29 +95,25 @@ def _dedent(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Interpolation:
-    span: Span
+class Interpolation(Node):
     expr: Expr | None
 
 
 @dataclass(frozen=True, slots=True)
-class IntLit:
-    span: Span
+class IntLit(Node):
     value: int
     base: int  # 10, 2, 8 or 16
 
 
 @dataclass(frozen=True, slots=True)
-class BoolLit:
-    span: Span
+class BoolLit(Node):
     value: bool
 
 
 @dataclass(frozen=True, slots=True)
-class IdentExpr:
+class IdentExpr(Node):
     """``name`` or ``module.name``."""
 
-    span: Span
     name: Ident
     selector: Ident | None = None
 
@@ -124,20 +123,18 @@ class IdentExpr:
 
 
 @dataclass(frozen=True, slots=True)
-class CallExpr:
+class CallExpr(Node):
     """``f`` (no arguments) or ``f(a, b)``."""
 
-    span: Span
     func: IdentExpr
     args: tuple[Expr, ...] = ()
     parens: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class FuncLit:
+class FuncLit(Node):
     """A block literal introduced by its type: ``fs { ... }``, ``option { ... }``."""
 
-    span: Span
     type: TypeRef
     body: Block
 
@@ -150,24 +147,21 @@ Expr: TypeAlias = StringLit | IntLit | BoolLit | CallExpr | FuncLit
 
 
 @dataclass(frozen=True, slots=True)
-class BindPair:
-    span: Span
+class BindPair(Node):
     effect: Ident
     target: Ident
 
 
 @dataclass(frozen=True, slots=True)
-class BindClause:
+class BindClause(Node):
     """``as name``, ``as (effect name, ...)`` or a bare ``as`` (an error)."""
 
-    span: Span
     target: Ident | None = None
     pairs: tuple[BindPair, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class CallStmt:
-    span: Span
+class CallStmt(Node):
     func: IdentExpr
     args: tuple[Expr, ...]
     with_: Expr | None = None
@@ -175,8 +169,7 @@ class CallStmt:
 
 
 @dataclass(frozen=True, slots=True)
-class ExprStmt:
-    span: Span
+class ExprStmt(Node):
     expr: Literal
 
 
@@ -184,8 +177,7 @@ Stmt: TypeAlias = CallStmt | ExprStmt
 
 
 @dataclass(frozen=True, slots=True)
-class Block:
-    span: Span
+class Block(Node):
     stmts: tuple[Stmt, ...]
 
 
@@ -193,16 +185,14 @@ class Block:
 
 
 @dataclass(frozen=True, slots=True)
-class Field:
-    span: Span
+class Field(Node):
     type: TypeRef
     name: Ident
     variadic: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class FuncDecl:
-    span: Span
+class FuncDecl(Node):
     type: TypeRef
     name: Ident
     params: tuple[Field, ...]
@@ -212,16 +202,14 @@ class FuncDecl:
 
 
 @dataclass(frozen=True, slots=True)
-class ImportDecl:
-    span: Span
+class ImportDecl(Node):
     name: Ident
     expr: Expr
     deprecated: bool = False  # `import name "path"` without `from`
 
 
 @dataclass(frozen=True, slots=True)
-class ExportDecl:
-    span: Span
+class ExportDecl(Node):
     name: Ident
 
 
@@ -229,14 +217,12 @@ Decl: TypeAlias = FuncDecl | ImportDecl | ExportDecl
 
 
 @dataclass(frozen=True, slots=True)
-class Comment:
-    span: Span
+class Comment(Node):
     text: str
 
 
 @dataclass(frozen=True, slots=True)
-class Module:
-    span: Span
+class Module(Node):
     file: SourceFile
     decls: tuple[Decl, ...]
     comments: tuple[Comment, ...] = ()

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 
 from hlb.syntax import ast
+from hlb.syntax.visitor import NodeVisitor
 
 _OPENER = re.compile(r"<<[-~]?(?:`\w+`|\w+)", re.ASCII)
 _NEWLINE = "\n"
@@ -50,7 +51,9 @@ def format_module(module: ast.Module) -> str:
     return _Printer(module).module()
 
 
-class _Printer:
+class _Printer(NodeVisitor[str]):
+    """Prints a node visited with its options (``visit(node, opts)``)."""
+
     def __init__(self, module: ast.Module) -> None:
         self.m = module
         self.text = module.file.text
@@ -129,7 +132,7 @@ class _Printer:
                 s = item if item == _NEWLINE else self.comment_group(item, _Opts())
             else:
                 assert isinstance(item, ast.FuncDecl | ast.ImportDecl | ast.ExportDecl)
-                s = self.decl(item)
+                s = self.visit(item, _Opts())
             if len(s) == 1:
                 if skip_newlines:
                     continue
@@ -149,14 +152,18 @@ class _Printer:
             out.pop()
         return "".join(out).strip() + "\n"
 
-    def decl(self, d: ast.Decl) -> str:
-        o = _Opts()
-        if isinstance(d, ast.ImportDecl):
-            if d.deprecated:
-                return f"import {d.name.name} {self.expr(d.expr, o)}"
-            return f"import {d.name.name} from {self.expr(d.expr, o)}"
-        if isinstance(d, ast.ExportDecl):
-            return f"export {d.name.name}"
+    def generic_visit(self, node: ast.Node, *args: object) -> str:
+        raise AssertionError(node)  # pragma: no cover - every node the printer visits has its method
+
+    def visit_ImportDecl(self, d: ast.ImportDecl, o: _Opts) -> str:
+        if d.deprecated:
+            return f"import {d.name.name} {self.visit(d.expr, o)}"
+        return f"import {d.name.name} from {self.visit(d.expr, o)}"
+
+    def visit_ExportDecl(self, d: ast.ExportDecl, o: _Opts) -> str:
+        return f"export {d.name.name}"
+
+    def visit_FuncDecl(self, d: ast.FuncDecl, o: _Opts) -> str:
         params = self.field_list(d.params, self.after(d.name.span.end, "("), o)
         sig = f"{d.type.name} {d.name.name}{params}"
         if d.effects is not None:
@@ -164,7 +171,7 @@ class _Printer:
             binds_open = self.after(start + len("binds"), "(")
             sig += " binds " + self.field_list(d.effects, binds_open, o)
         if d.body is not None:
-            sig += " " + self.block(d.body, o)
+            sig += " " + self.visit(d.body, o)
         return sig
 
     def after(self, pos: int, char: str) -> int:
@@ -227,7 +234,7 @@ class _Printer:
 
     # -- blocks and statements -----------------------------------------------------------
 
-    def block(self, block: ast.Block, o: _Opts) -> str:
+    def visit_Block(self, block: ast.Block, o: _Opts) -> str:
         items: list[str | tuple[ast.Stmt, str]] = []
         toks, _ = self.scan(block.span.start + 1)
         items += self.loose(toks)
@@ -243,7 +250,7 @@ class _Printer:
             return "{}"
         has_newline = not o.no_newline and any(isinstance(i, str) or i[1].endswith("\n") for i in items)
         if not has_newline:
-            stmts = [self.stmt(s, o) for s, _ in (i for i in items if not isinstance(i, str))]
+            stmts = [self.visit(s, o) for s, _ in (i for i in items if not isinstance(i, str))]
             return "{ " + "; ".join(stmts) + " }" if stmts else "{}"
         deeper = _Opts(o.indent + 1, o.no_newline)
         indent = "\t" * (o.indent + 1)
@@ -253,7 +260,7 @@ class _Printer:
             if isinstance(item, str):
                 s = item if item == _NEWLINE else self.comment_group(item, deeper)
             else:
-                s = self.stmt(item[0], deeper) + item[1]
+                s = self.visit(item[0], deeper) + item[1]
             if n > 0 and s == _NEWLINE:
                 if skip_newlines:
                     continue
@@ -270,20 +277,21 @@ class _Printer:
                 lines[k] = indent + lines[k]
         return "{" + "\n".join(lines) + "\n" + "\t" * o.indent + "}"
 
-    def stmt(self, s: ast.Stmt, o: _Opts) -> str:
-        if isinstance(s, ast.ExprStmt):
-            return self.expr(s.expr, o)
+    def visit_ExprStmt(self, s: ast.ExprStmt, o: _Opts) -> str:
+        return self.visit(s.expr, o)
+
+    def visit_CallStmt(self, s: ast.CallStmt, o: _Opts) -> str:
         out = s.func.text
         if s.args:
-            out += " " + " ".join(self.expr(a, o) for a in s.args)
+            out += " " + " ".join(self.visit(a, o) for a in s.args)
         w = s.with_
         if w is not None and not (isinstance(w, ast.FuncLit) and not w.body.stmts):
-            out += " with " + self.expr(w, o)
+            out += " with " + self.visit(w, o)
         if s.bind is not None:
-            out += " " + self.bind(s.bind, o)
+            out += " " + self.visit(s.bind, o)
         return out
 
-    def bind(self, b: ast.BindClause, o: _Opts) -> str:
+    def visit_BindClause(self, b: ast.BindClause, o: _Opts) -> str:
         if b.target is not None:
             return f"as {b.target.name}"
         if b.pairs is None:
@@ -296,31 +304,29 @@ class _Printer:
 
     # -- expressions ---------------------------------------------------------------------
 
-    def expr(self, e: ast.Expr, o: _Opts) -> str:
-        match e:
-            case ast.StringLit():
-                return self.string(e, o)
-            case ast.IntLit():
-                if e.base == 10:
-                    return str(e.value)
-                text = e.span.text
-                try:
-                    int(text[2:], e.base)
-                except ValueError:
-                    return text  # an invalid literal (already reported) is kept as written
-                prefix = {2: "0b", 8: "0o", 16: "0x"}[e.base]
-                return prefix + format(e.value, {2: "b", 8: "o", 16: "x"}[e.base])
-            case ast.BoolLit():
-                return "true" if e.value else "false"
-            case ast.FuncLit():
-                return f"{e.type.name} {self.block(e.body, o)}"
-            case ast.CallExpr():
-                if not e.parens:
-                    return e.func.text
-                return e.func.text + self.list(list(e.args), self.after(e.func.span.end, "("), self.expr, o)
-        raise AssertionError(e)  # pragma: no cover
+    def visit_IntLit(self, e: ast.IntLit, o: _Opts) -> str:
+        if e.base == 10:
+            return str(e.value)
+        text = e.span.text
+        try:
+            int(text[2:], e.base)
+        except ValueError:
+            return text  # an invalid literal (already reported) is kept as written
+        prefix = {2: "0b", 8: "0o", 16: "0x"}[e.base]
+        return prefix + format(e.value, {2: "b", 8: "o", 16: "x"}[e.base])
 
-    def string(self, lit: ast.StringLit, o: _Opts) -> str:
+    def visit_BoolLit(self, e: ast.BoolLit, o: _Opts) -> str:
+        return "true" if e.value else "false"
+
+    def visit_FuncLit(self, e: ast.FuncLit, o: _Opts) -> str:
+        return f"{e.type.name} {self.visit(e.body, o)}"
+
+    def visit_CallExpr(self, e: ast.CallExpr, o: _Opts) -> str:
+        if not e.parens:
+            return e.func.text
+        return e.func.text + self.list(list(e.args), self.after(e.func.span.end, "("), self.visit, o)
+
+    def visit_StringLit(self, lit: ast.StringLit, o: _Opts) -> str:
         text = lit.span.text
         if lit.raw:
             return text  # raw strings and raw heredocs print as written
@@ -333,7 +339,7 @@ class _Printer:
             if isinstance(part, ast.Interpolation):
                 a, b = part.span.start - base, part.span.end - base
                 pieces.append(text[pos:a])
-                body = self.expr(part.expr, inner) if part.expr is not None else ""
+                body = self.visit(part.expr, inner) if part.expr is not None else ""
                 pieces.append("${" + body + "}")
                 pos = b
         pieces.append(text[pos:])
