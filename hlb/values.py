@@ -11,9 +11,9 @@ plan gives each solve the attachments its own graph references.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from hlb.llb import State
 from hlb.source import Span
@@ -251,29 +251,57 @@ class Pipeline:
     request: Request | None = None
 
 
+N = TypeVar("N")
+
+
+class Grouping(Generic[N]):
+    """The algebra of parallel and sequential groups (openllb/hlb's), for request trees and the plan's tree.
+
+    Grouping members drops the empty ones (None), spreads a member that is a group of the same kind
+    (``same_kind`` gives its members, None for anything else) into the group, and gives None for no
+    member, the member itself for one, and ``make(members)`` for several.
+    """
+
+    def __init__(self, same_kind: Callable[[N], Sequence[N] | None], make: Callable[[tuple[N, ...]], N]) -> None:
+        self.same_kind = same_kind
+        self.make = make
+
+    def __call__(self, members: Iterable[N | None]) -> N | None:
+        flat: list[N] = []
+        for m in members:
+            if m is None:
+                continue
+            inner = self.same_kind(m)
+            if inner is None:
+                flat.append(m)
+            else:
+                flat.extend(inner)
+        if not flat:
+            return None
+        if len(flat) == 1:
+            return flat[0]
+        return self.make(tuple(flat))
+
+
+def _parallel_members(r: Request) -> tuple[Request, ...] | None:
+    return r.children if isinstance(r, Parallel) else None
+
+
+def _sequential_members(r: Request) -> tuple[Request, ...] | None:
+    return r.children if isinstance(r, Sequential) else None
+
+
+_PARALLEL = Grouping(_parallel_members, Parallel)
+_SEQUENTIAL = Grouping(_sequential_members, Sequential)
+
+
 def parallel(*requests: Request | None) -> Request | None:
-    """Drop empty members, flatten nested parallels, collapse a single member (openllb/hlb's algebra)."""
-    return _group(Parallel, requests)
+    """Drop empty members, flatten nested parallels, collapse a single member (see :class:`Grouping`)."""
+    return _PARALLEL(requests)
 
 
 def sequential(*requests: Request | None) -> Request | None:
-    return _group(Sequential, requests)
-
-
-def _group(kind: type[Parallel] | type[Sequential], requests: tuple[Request | None, ...]) -> Request | None:
-    flat: list[Request] = []
-    for r in requests:
-        if r is None:
-            continue
-        if isinstance(r, kind):
-            flat.extend(r.children)
-        else:
-            flat.append(r)
-    if not flat:
-        return None
-    if len(flat) == 1:
-        return flat[0]
-    return kind(tuple(flat))
+    return _SEQUENTIAL(requests)
 
 
 Value: TypeAlias = FsValue | str | int | bool | Options | Pipeline

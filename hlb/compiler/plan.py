@@ -47,6 +47,7 @@ from hlb.values import (
     Effect,
     Exporter,
     FsValue,
+    Grouping,
     LocalDir,
     Notice,
     Parallel,
@@ -510,19 +511,13 @@ def _effects(fs: FsValue) -> list[Effect]:
 
 
 def _group(parallel: bool, nodes: Sequence[Node | None]) -> Node | None:
-    flat: list[Node] = []
-    for n in nodes:
-        if n is None:
-            continue
-        if isinstance(n, Group) and n.parallel == parallel:
-            flat.extend(n.children)
-        else:
-            flat.append(n)
-    if not flat:
-        return None
-    if len(flat) == 1:
-        return flat[0]
-    return Group(parallel, tuple(flat))
+    def members(n: Node) -> tuple[Node, ...] | None:
+        return n.children if isinstance(n, Group) and n.parallel == parallel else None
+
+    def make(children: tuple[Node, ...]) -> Node:
+        return Group(parallel, children)
+
+    return Grouping(members, make)(nodes)
 
 
 # -- rendering ---------------------------------------------------------------------------
