@@ -27,8 +27,9 @@ from hlb.builtins.call import Call, CompileError
 from hlb.builtins.spec import Builtin
 from hlb.checker import CheckedModule
 from hlb.checker.check import Bind, Callee, declared
+from hlb.compiler.attachments import record
 from hlb.compiler.modules import FetchedModules
-from hlb.compiler.modules import git_module as git_module  # where it was first defined
+from hlb.compiler.modules import git_module as git_module  # re-exported: callers import it from here
 from hlb.compiler.target_args import Bound, Requested, TargetDecl, bind_arguments, display_name
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
@@ -42,14 +43,11 @@ from hlb.values import (
     Attachment,
     Effect,
     FsValue,
-    LocalDir,
     Notice,
     Options,
     Pipeline,
     Request,
-    SecretFile,
     Single,
-    SSHSocket,
     Value,
 )
 
@@ -223,18 +221,7 @@ class _Compiler:
         return self._local_run
 
     def attach(self, item: Attachment) -> None:
-        key = f"{type(item).__name__}:{item.name if isinstance(item, LocalDir) else item.id}"
-        known = self.attachments.setdefault(key, item)
-        if known != item:
-            # One id naming two different things would serve one of them for both.
-            raise CompileError(
-                cat.invalid_value(
-                    self.calling or Span(self.checked.module.file, 0, 0),
-                    f"{_describe(item)} gets the same id as {_describe(known)}",
-                    hint="ids come from the path as written in each module; "
-                    "write one of the two paths differently (e.g. `./sub/token` instead of `./token`)",
-                )
-            )
+        record(self.attachments, item, self.calling or Span(self.checked.module.file, 0, 0))
 
     def notice(self, notice: Notice) -> None:
         self.notices.setdefault(notice)
@@ -529,16 +516,6 @@ def _carry(current: Value, result: Value, *inputs: object) -> Value:
         return result
     own = result.effects
     return FsValue(result.state, result.image).with_effects(*effects, *own)
-
-
-def _describe(a: Attachment) -> str:
-    match a:
-        case LocalDir():
-            return f"the local directory `{a.path}`"
-        case SecretFile():
-            return f"the secret `{a.path}`"
-        case SSHSocket():
-            return f"the socket `{', '.join(a.paths) or '$SSH_AUTH_SOCK'}`"
 
 
 def _option_values(options: Options) -> list[object]:
