@@ -11,7 +11,7 @@ plan gives each solve the attachments its own graph references.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeAlias, TypeVar
 
@@ -231,17 +231,32 @@ class Single:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Parallel:
-    children: tuple[Request, ...]
+N = TypeVar("N")
 
 
 @dataclass(frozen=True, slots=True)
-class Sequential:
-    children: tuple[Request, ...]
+class Group(Generic[N]):
+    """Members run together (``parallel``) or one after another: a tree of requests, or of a plan's solves."""
+
+    parallel: bool
+    children: tuple[N | Group[N], ...]
 
 
-Request: TypeAlias = Single | Parallel | Sequential
+def group(parallel: bool, members: Iterable[N | Group[N] | None]) -> N | Group[N] | None:
+    """The algebra of groups (openllb/hlb's): empty members (None) are dropped, a member that is a group of
+    the same kind is spread into this one, and no member is None, one member is itself."""
+    flat: list[N | Group[N]] = []
+    for m in members:
+        if isinstance(m, Group) and m.parallel == parallel:
+            flat.extend(m.children)
+        elif m is not None:
+            flat.append(m)
+    if not flat:
+        return None
+    return flat[0] if len(flat) == 1 else Group(parallel, tuple(flat))
+
+
+Request: TypeAlias = Single | Group[Single]
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,57 +266,12 @@ class Pipeline:
     request: Request | None = None
 
 
-N = TypeVar("N")
-
-
-class Grouping(Generic[N]):
-    """The algebra of parallel and sequential groups (openllb/hlb's), for request trees and the plan's tree.
-
-    Grouping members drops the empty ones (None), spreads a member that is a group of the same kind
-    (``same_kind`` gives its members, None for anything else) into the group, and gives None for no
-    member, the member itself for one, and ``make(members)`` for several.
-    """
-
-    def __init__(self, same_kind: Callable[[N], Sequence[N] | None], make: Callable[[tuple[N, ...]], N]) -> None:
-        self.same_kind = same_kind
-        self.make = make
-
-    def __call__(self, members: Iterable[N | None]) -> N | None:
-        flat: list[N] = []
-        for m in members:
-            if m is None:
-                continue
-            inner = self.same_kind(m)
-            if inner is None:
-                flat.append(m)
-            else:
-                flat.extend(inner)
-        if not flat:
-            return None
-        if len(flat) == 1:
-            return flat[0]
-        return self.make(tuple(flat))
-
-
-def _parallel_members(r: Request) -> tuple[Request, ...] | None:
-    return r.children if isinstance(r, Parallel) else None
-
-
-def _sequential_members(r: Request) -> tuple[Request, ...] | None:
-    return r.children if isinstance(r, Sequential) else None
-
-
-_PARALLEL = Grouping(_parallel_members, Parallel)
-_SEQUENTIAL = Grouping(_sequential_members, Sequential)
-
-
 def parallel(*requests: Request | None) -> Request | None:
-    """Drop empty members, flatten nested parallels, collapse a single member (see :class:`Grouping`)."""
-    return _PARALLEL(requests)
+    return group(True, requests)
 
 
 def sequential(*requests: Request | None) -> Request | None:
-    return _SEQUENTIAL(requests)
+    return group(False, requests)
 
 
 Value: TypeAlias = FsValue | str | int | bool | Options | Pipeline
