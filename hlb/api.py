@@ -15,12 +15,11 @@ from hlb.address import Address
 from hlb.address import resolve as resolve_address
 from hlb.checker import CheckedModule, CheckResult, ModuleLoader, check_module
 from hlb.compiler import CompiledTarget, compile_targets
-from hlb.compiler.compiler import Pusher
 from hlb.compiler.plan import Plan, build_plan
-from hlb.compiler.target_args import ArgValue
+from hlb.compiler.target_args import ArgValue, Requested
 from hlb.diagnostics import Diagnostic, HlbError
 from hlb.llb import Platform
-from hlb.resolver import ImageResolver, ManifestResolver
+from hlb.resolver import ImageResolver, ManifestResolver, Pusher, Services
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast, parse_module
 from hlb.values import Attachment, CacheEntry, Notice
@@ -86,6 +85,7 @@ def compile_source(
     args: Mapping[str, ArgValue] | None = None,
     arg_spans: Mapping[str, Span] | None = None,
     local_run: bool = True,
+    services: Services | None = None,
 ) -> Compiled:
     """Parse, check and compile ``targets`` of ``source``; raises :class:`HlbError` with every diagnostic.
 
@@ -96,20 +96,21 @@ def compile_source(
     ``arg_spans`` locate the names and each ``NAME=VALUE`` on a command line,
     so errors point there. With ``local_run`` false, a `localRun` is a
     diagnostic instead of a command run on this machine.
+
+    ``services`` name what compiling may ask of a daemon and the registries
+    (:class:`hlb.resolver.Services`); ``resolver`` (a daemon), ``manifests`` (a
+    registry client) and ``push`` instead give each object for every service its
+    methods provide. Giving both ways is a ValueError.
     """
+    if services is None:
+        services = Services.of(resolver, manifests, push)
+    elif resolver is not None or manifests is not None or push is not None:
+        raise ValueError("compile_source: give `services`, or `resolver`, `manifests` and `push`, not both")
     module = parse(source)
     checked = check(module)
+    requested = Requested(args or {}, target_spans or {}, arg_spans or {})
     result = compile_targets(
-        checked.checked,
-        targets,
-        platform,
-        target_spans=target_spans,
-        resolver=resolver,
-        manifests=manifests,
-        push=push,
-        args=args,
-        arg_spans=arg_spans,
-        local_run=local_run,
+        checked.checked, targets, platform, services=services, requested=requested, local_run=local_run
     )
     warnings = checked.diagnostics + [d for d in result.diagnostics if not d.is_error]
     if not result.ok:

@@ -1,22 +1,22 @@
 """What the compiler asks of a daemon or a registry while it compiles: image configs, manifests, frontends.
 
-The compiler never talks to BuildKit or a registry itself; the CLI hands it an
-:class:`ImageResolver` backed by the solver (a gateway-mode solve calling
-``LLBBridge.ResolveImageConfig``) and a :class:`ManifestResolver` backed by
-``hlb.solver.registry``'s client, and tests hand it fakes of their own. The
-image resolver may also be a :class:`FrontendRunner` (the solver's is): the
-``frontend`` builtin runs frontends through it.
+The compiler never talks to BuildKit or a registry itself: it is given :class:`Services`, each one
+optional. The CLI fills the daemon's slots with the solver's gateway-mode build (``LLBBridge``: image
+configs, frontends, files of built filesystems) and the registry's with ``hlb.solver.registry``'s
+client; tests give fakes of their own. A service that is not there is a diagnostic where a program
+needs it (``hlb run --tree`` has no daemon), never a guess.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeAlias, runtime_checkable
 
 from hlb.llb.definition import Definition
 from hlb.llb.platform import Platform
+from hlb.values import Attachment, Effect
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +79,18 @@ class Presence(enum.Enum):
     UNKNOWN = "unknown"  # no registry client, or the registry could not be asked (offline, refused access)
 
 
-def presence(ref: str, platform: Platform, registry: object, daemon: ImageResolver | None) -> Presence:
+def presence(
+    ref: str, platform: Platform, registry: TagChecker | None, daemon: ImageResolver | None, probe: ImageProber | None
+) -> Presence:
     """Whether ``ref`` (a normalised reference with a tag) exists for a build on ``platform``.
 
     The registry is asked first: it is there without a daemon (``hlb run --tree``)
     and a ``HEAD`` is cheap. Only its 404 counts as missing; then a connected
     daemon has the last word, since its own image store (``docker build``,
-    ``docker tag``) and its registry configuration may have the image.
+    ``docker tag``) and its registry configuration may have the image; it is
+    asked through ``probe`` when there is one (a missing image is then no failed step).
     """
-    if not isinstance(registry, TagChecker):
+    if registry is None:
         return Presence.UNKNOWN
     try:
         if registry.exists(ref):
@@ -97,8 +100,8 @@ def presence(ref: str, platform: Platform, registry: object, daemon: ImageResolv
     if daemon is None:
         return Presence.NOT_IN_REGISTRY
     try:
-        if isinstance(daemon, ImageProber):
-            return Presence.FOUND if daemon.has_image(ref, platform) else Presence.MISSING
+        if probe is not None:
+            return Presence.FOUND if probe.has_image(ref, platform) else Presence.MISSING
         daemon.resolve(ref, platform)
     except ResolveError as e:
         # Only "not found" is missing; any other failure (access, a broken daemon) cannot tell.
@@ -155,3 +158,45 @@ class ModuleReader(Protocol):
     def read_file(self, definition: Definition, path: str) -> bytes:
         """Build ``definition`` and read ``path`` from its result; raises :class:`ResolveError`."""
         ...
+
+
+# Runs a push while compiling (`dockerPush ... as digest`): its effect and the attachments known so far -> its digest.
+Pusher: TypeAlias = Callable[[Effect, Mapping[str, Attachment]], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What compiling may ask of the world outside, each None when there is none.
+
+    The daemon's parts: ``images`` (image configs), ``probe`` (whether it has an image, quietly),
+    ``frontends`` (the ``frontend`` builtin) and ``modules`` (the ``module.hlb`` of an ``fs`` import);
+    the registries': ``manifests`` and ``tags`` (whether a tag exists); ``push`` runs a push while
+    compiling (``dockerPush ... as digest``) and returns its digest.
+    """
+
+    images: ImageResolver | None = None
+    probe: ImageProber | None = None
+    frontends: FrontendRunner | None = None
+    modules: ModuleReader | None = None
+    manifests: ManifestResolver | None = None
+    tags: TagChecker | None = None
+    push: Pusher | None = None
+
+    @classmethod
+    def of(
+        cls, daemon: ImageResolver | None, registry: ManifestResolver | None, push: Pusher | None = None
+    ) -> Services:
+        """The services of one daemon object and one registry client, each in every slot its methods fill.
+
+        For callers that hand over whole objects (``hlb.api.compile_source(resolver=..., manifests=...)``);
+        the CLI names each service itself.
+        """
+        return cls(
+            images=daemon,
+            probe=daemon if isinstance(daemon, ImageProber) else None,
+            frontends=daemon if isinstance(daemon, FrontendRunner) else None,
+            modules=daemon if isinstance(daemon, ModuleReader) else None,
+            manifests=registry,
+            tags=registry if isinstance(registry, TagChecker) else None,
+            push=push,
+        )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import errno
+import os
 import re
 import stat
 from dataclasses import dataclass, field
@@ -146,6 +147,23 @@ class Span:
     def __repr__(self) -> str:
         p, q = self.begin, self.finish
         return f"<Span {self.file.name}:{p.line}:{p.column}-{q.line}:{q.column}>"
+
+
+STDIN_NAMES = ("-", "<stdin>")  # how a module read from standard input is named
+
+
+def module_dir(file: SourceFile) -> str:
+    """The absolute directory of a module's file: the working directory for a module read from stdin."""
+    if file.name in STDIN_NAMES:
+        return os.getcwd()
+    return os.path.dirname(os.path.abspath(file.name))
+
+
+def client_path(written: str, base: str) -> str:
+    """A path of the machine running hlb as a program writes it, made absolute and normal: ``~`` and
+    ``~user`` start at a home directory, and a relative path is relative to ``base`` (the directory of
+    the module that wrote it, :func:`module_dir`)."""
+    return os.path.normpath(os.path.join(base, os.path.expanduser(written)))
 
 
 def _refuse_special(path: Path, *, pipe: bool = False) -> None:

@@ -11,9 +11,9 @@ plan gives each solve the attachments its own graph references.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from hlb.llb import State
 from hlb.source import Span
@@ -231,17 +231,32 @@ class Single:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Parallel:
-    children: tuple[Request, ...]
+N = TypeVar("N")
 
 
 @dataclass(frozen=True, slots=True)
-class Sequential:
-    children: tuple[Request, ...]
+class Group(Generic[N]):
+    """Members run together (``parallel``) or one after another: a tree of requests, or of a plan's solves."""
+
+    parallel: bool
+    children: tuple[N | Group[N], ...]
 
 
-Request: TypeAlias = Single | Parallel | Sequential
+def group(parallel: bool, members: Iterable[N | Group[N] | None]) -> N | Group[N] | None:
+    """The algebra of groups (openllb/hlb's): empty members (None) are dropped, a member that is a group of
+    the same kind is spread into this one, and no member is None, one member is itself."""
+    flat: list[N | Group[N]] = []
+    for m in members:
+        if isinstance(m, Group) and m.parallel == parallel:
+            flat.extend(m.children)
+        elif m is not None:
+            flat.append(m)
+    if not flat:
+        return None
+    return flat[0] if len(flat) == 1 else Group(parallel, tuple(flat))
+
+
+Request: TypeAlias = Single | Group[Single]
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,28 +267,11 @@ class Pipeline:
 
 
 def parallel(*requests: Request | None) -> Request | None:
-    """Drop empty members, flatten nested parallels, collapse a single member (openllb/hlb's algebra)."""
-    return _group(Parallel, requests)
+    return group(True, requests)
 
 
 def sequential(*requests: Request | None) -> Request | None:
-    return _group(Sequential, requests)
-
-
-def _group(kind: type[Parallel] | type[Sequential], requests: tuple[Request | None, ...]) -> Request | None:
-    flat: list[Request] = []
-    for r in requests:
-        if r is None:
-            continue
-        if isinstance(r, kind):
-            flat.extend(r.children)
-        else:
-            flat.append(r)
-    if not flat:
-        return None
-    if len(flat) == 1:
-        return flat[0]
-    return kind(tuple(flat))
+    return group(False, requests)
 
 
 Value: TypeAlias = FsValue | str | int | bool | Options | Pipeline

@@ -9,7 +9,6 @@ in the daemon's cache; the section's result is the call's value.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from hlb import cache_options
@@ -17,6 +16,7 @@ from hlb.builtins.call import Call, image_ref
 from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
 from hlb.llb.source import SourceOp
+from hlb.source import client_path
 from hlb.values import CacheEntry, Effect, Exporter, FsValue
 
 MODES = ("min", "max")
@@ -58,7 +58,7 @@ def _section(call: Call, ref: str, section: FsValue, *, ref_arg: int) -> FsValue
                     hint='name a directory of the module, for example "./.hlb-cache"',
                 )
             )
-        path = os.path.normpath(os.path.join(call.module_dir, os.path.expanduser(call.host_text(ref, ref_arg))))
+        path = client_path(call.host_text(ref, ref_arg), call.module_dir)
         imports = (CacheEntry("local", {"src": path}),)
         exports = (CacheEntry("local", {"dest": path, **export}),)
         title = f"cacheContext {ref} (local)"

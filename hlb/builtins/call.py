@@ -10,7 +10,7 @@ from hlb.diagnostics import catalog as cat
 from hlb.llb import Constraints, Platform, SourceLocation
 from hlb.llb.reference import Reference
 from hlb.llb.reference import parse as parse_ref
-from hlb.resolver import ImageResolver, ManifestResolver, Presence
+from hlb.resolver import FrontendRunner, ImageResolver, ManifestResolver, Presence
 from hlb.source import Span
 from hlb.values import Attachment, Effect, FsValue, Notice, Options, Value
 
@@ -38,6 +38,11 @@ class CompileContext(Protocol):
     @property
     def manifests(self) -> ManifestResolver | None:
         """Fetches image manifests from registries; None when compiling without registry access."""
+        ...
+
+    @property
+    def frontends(self) -> FrontendRunner | None:
+        """Runs frontends on the daemon while compiling; None when compiling without one."""
         ...
 
     @property

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from hlb.builtins.call import Call, image_ref
 from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
+from hlb.source import client_path
 from hlb.values import Effect, Exporter, FsValue
 
 
@@ -40,8 +41,7 @@ def _local_path(call: Call, path: str, file: bool = False) -> str:
                 hint='for example: "./dist/rootfs.tar"',
             )
         )
-    path = os.path.expanduser(call.host_text(path, 0))
-    return os.path.normpath(os.path.join(call.module_dir, path))
+    return client_path(call.host_text(path, 0), call.module_dir)
 
 
 def _export(call: Call, title: str, exporter: Exporter, image_name: str = "") -> FsValue:

@@ -28,6 +28,7 @@ from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
 from hlb.llb.exec import SecretMount, SSHMount
 from hlb.llb.state import join_dir
+from hlb.source import client_path
 from hlb.values import SecretFile, SSHSocket
 
 # -- option values -------------------------------------------------------------------
@@ -87,12 +88,7 @@ def local_path(call: Call, path: str, arg: int) -> tuple[str, str]:
     """``path`` of the client machine: (its absolute path, the key its ids derive from)."""
     if not path:
         call.fail(cat.invalid_value(call.arg_span(arg), "empty path"))
-    call.host_text(path, arg)
-    if path == "~" or path.startswith("~/"):
-        return os.path.normpath(os.path.expanduser(path)), posixpath.normpath(path)
-    if os.path.isabs(path):
-        return os.path.normpath(path), posixpath.normpath(path)
-    return os.path.normpath(os.path.join(call.module_dir, path)), posixpath.normpath(path)
+    return client_path(call.host_text(path, arg), call.module_dir), posixpath.normpath(path)
 
 
 def derived_id(key: str) -> str:

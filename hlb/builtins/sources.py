@@ -30,8 +30,8 @@ from hlb.llb.source import GitURLError, parse_git_url
 from hlb.llb.source import git as git_source
 from hlb.llb.source import http as http_source
 from hlb.llb.source import local as local_source
-from hlb.resolver import BUILTIN_FRONTENDS, FrontendRunner, ResolveError
-from hlb.source import Span
+from hlb.resolver import BUILTIN_FRONTENDS, ResolveError
+from hlb.source import Span, client_path
 from hlb.values import FsValue, LocalDir, SSHSocket
 
 # -- option values -------------------------------------------------------------------
@@ -363,15 +363,8 @@ def local(call: Call, path: str) -> FsValue:
     Example: `local "."`
     """
     written = call.host_text(path, 0) or "."
-    if written == "~" or written.startswith("~/"):
-        key_path = posixpath.normpath(written)
-        absolute = os.path.expanduser(written)
-    elif os.path.isabs(written):
-        key_path = absolute = written
-    else:
-        key_path = posixpath.normpath(written)
-        absolute = os.path.join(call.module_dir, written)
-    absolute = os.path.normpath(absolute)
+    key_path = written if os.path.isabs(written) else posixpath.normpath(written)
+    absolute = client_path(written, call.module_dir)
     if not os.path.exists(absolute):
         call.fail(
             cat.invalid_value(
@@ -506,8 +499,8 @@ def frontend(call: Call, source: str) -> FsValue:
     """
     if source not in BUILTIN_FRONTENDS:
         source = str(image_ref(call, source))
-    runner = call.ctx.resolver
-    if not isinstance(runner, FrontendRunner):
+    runner = call.ctx.frontends
+    if runner is None:
         call.fail(
             cat.invalid_value(
                 call.span,

@@ -28,7 +28,7 @@ from hlb.builtins.spec import Builtin, lookup
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
-from hlb.source import SourceFile, Span
+from hlb.source import SourceFile, Span, client_path, module_dir
 from hlb.syntax import ast, parse_module
 from hlb.syntax.visitor import NodeVisitor, find_all
 from hlb.types import BOOL, FS, INT, PIPELINE, STRING, Kind, Type, accepts, same_kind
@@ -453,7 +453,7 @@ class _Checker(NodeVisitor[None]):
             self.error(cat.invalid_module_uri(expr.span, uri, scheme))
             return
         path_text = uri.split("://", 1)[1] if scheme else uri
-        path = self._module_dir() / Path(path_text).expanduser()
+        path = Path(client_path(path_text, module_dir(self.module.file)))
         try:
             path.stat()  # a missing file; what else cannot be read (a directory, a FIFO...) the loader says
         except OSError as e:
@@ -461,10 +461,6 @@ class _Checker(NodeVisitor[None]):
             return
         imp.path = path
         imp.module = self.loader.load(path, expr.span, _shown(path), path_text)
-
-    def _module_dir(self) -> Path:
-        name = self.module.file.name
-        return Path.cwd() if name in ("-", "<stdin>") else Path(name).parent
 
     def _signature(self, decl: ast.FuncDecl) -> None:
         """Report unknown types and repeated parameters; calls to a broken signature are not checked."""

@@ -19,6 +19,7 @@ from hlb.cli.target_args import add_arg_flag, command_line
 from hlb.diagnostics import HlbError
 from hlb.llb import Platform, default_platform
 from hlb.llb.dump import to_json
+from hlb.solver import compile_services
 from hlb.solver.gateway import GatewayResolver
 from hlb.solver.registry import RegistryClient
 
@@ -74,11 +75,10 @@ def compile_command(args: argparse.Namespace) -> int:
                 [args.target],
                 platform,
                 cmdline.target_spans,
-                resolver,
-                manifests=RegistryClient(),
                 args=cmdline.args,
                 arg_spans=cmdline.arg_spans,
                 local_run=not args.no_local_run,
+                services=compile_services(resolver, RegistryClient()),
             )
         except HlbError as e:
             print_diagnostics(e.diagnostics)

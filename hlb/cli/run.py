@@ -19,6 +19,7 @@ from hlb.diagnostics import HlbError, render_all
 from hlb.llb import Platform, default_platform
 from hlb.progress.display import MODES, choose_mode, open_progress
 from hlb.resolver import EffectFailed
+from hlb.solver import compile_services
 from hlb.solver.client import BuildkitClient
 from hlb.solver.gateway import GatewayResolver
 from hlb.solver.registry import RegistryClient
@@ -170,12 +171,10 @@ def run(args: argparse.Namespace) -> int:
                 names,
                 platform,
                 cmdline.target_spans,
-                resolver=resolver,
-                manifests=RegistryClient(),
-                push=pusher.push if pusher is not None else None,
                 args=cmdline.args,
                 arg_spans=cmdline.arg_spans,
                 local_run=not args.no_local_run,
+                services=compile_services(resolver, RegistryClient(), pusher.push if pusher is not None else None),
             )
         except (HlbError, EffectFailed) as e:
             failed = e

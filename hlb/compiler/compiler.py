@@ -20,46 +20,41 @@ after the run, a pushed digest) instead of its usual result.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hlb.builtins.call import Call, CompileError
 from hlb.builtins.spec import Builtin
-from hlb.checker import CheckedModule, ModuleLoader, check_module
-from hlb.checker.check import LOCAL_SCHEMES, Bind, Callee, Import, declared
-from hlb.compiler.target_args import ArgValue, Bound, TargetDecl, bind_arguments, display_name
+from hlb.checker import CheckedModule
+from hlb.checker.check import Bind, Callee, declared
+from hlb.compiler.attachments import record
+from hlb.compiler.modules import FetchedModules
+from hlb.compiler.modules import git_module as git_module  # re-exported: callers import it from here
+from hlb.compiler.target_args import Bound, Requested, TargetDecl, bind_arguments, display_name
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
-from hlb.llb import Constraints, Definition, Platform, Position, Range, SourceLocation, SourceMap, State
-from hlb.llb.source import git as git_source
-from hlb.resolver import ImageResolver, ManifestResolver, ModuleReader, Presence, ResolveError, presence
-from hlb.source import SourceFile, Span
-from hlb.syntax import ast, parse_module
+from hlb.llb import Definition, Platform, Position, Range, SourceLocation, SourceMap
+from hlb.resolver import FrontendRunner, ImageResolver, ManifestResolver, Presence, Services, presence
+from hlb.source import SourceFile, Span, module_dir
+from hlb.syntax import ast
 from hlb.syntax.visitor import NodeVisitor
 from hlb.types import FS, STRING, Kind, Type
 from hlb.values import (
     Attachment,
     Effect,
     FsValue,
-    LocalDir,
     Notice,
     Options,
     Pipeline,
     Request,
-    SecretFile,
     Single,
-    SSHSocket,
     Value,
 )
 
 # How many calls may be evaluated one inside another (a function calling a function, a call in
 # the arguments, options or block literal of another): each takes a few Python frames.
 MAX_CALL_DEPTH = 100
-
-# Runs a push while compiling (`dockerPush ... as digest`): its effect and the attachments known so far -> its digest.
-Pusher = Callable[[Effect, Mapping[str, Attachment]], str]
 
 
 @dataclass
@@ -99,36 +94,35 @@ def compile_targets(
     names: Sequence[str],
     platform: Platform,
     *,
-    target_spans: Mapping[str, Span] | None = None,
+    services: Services | None = None,
     resolver: ImageResolver | None = None,
-    manifests: ManifestResolver | None = None,
-    push: Pusher | None = None,
-    args: Mapping[str, ArgValue] | None = None,
-    arg_spans: Mapping[str, Span] | None = None,
+    requested: Requested | None = None,
     observe: Callable[[Span, object], None] | None = None,
     local_run: bool = True,
 ) -> CompileResult:
-    """Compile each named target; ``target_spans`` locate the names on the command line.
+    """Compile each named target.
 
-    ``args`` give the targets' parameters (``NAME`` or ``TARGET.NAME`` -> value,
-    see :mod:`hlb.compiler.target_args`); ``arg_spans`` locate each ``NAME=VALUE``.
-    ``push`` runs a push while compiling and returns its digest (for
-    `dockerPush ... as digest`): it gets the push's effect and the attachments
-    known so far, and the caller builds the solve; without it such binds are
-    diagnostics.
-    ``observe`` is called with the span and the value of every option item a
-    builtin option call lowers to (``hlb lint`` locates cache mounts with it).
+    ``services`` are what compiling may ask of a daemon and the registries (none: a diagnostic where a
+    program needs one); ``resolver`` alone stands for ``Services.of(resolver, None)``. ``requested``
+    gives the targets' parameters and where the command line wrote them
+    (:class:`~hlb.compiler.target_args.Requested`). A push run while compiling (for
+    `dockerPush ... as digest`) gets its effect and the attachments known so far; without
+    ``services.push`` such binds are diagnostics. ``observe`` is called with the span and the value of
+    every option item a builtin option call lowers to (``hlb lint`` locates cache mounts with it).
     With ``local_run`` false a `localRun` is a diagnostic instead of a command run here.
     """
+    if services is None:
+        services = Services.of(resolver, None)
+    requested = requested or Requested()
     result = CompileResult()
-    compiler = _Compiler(checked, platform, resolver, manifests, push, observe, local_run)
+    compiler = _Compiler(checked, platform, services, observe, local_run)
     found: list[TargetDecl] = []
     for name in names:
         try:
-            found.append(compiler.find_target(name, (target_spans or {}).get(name)))
+            found.append(compiler.find_target(name, requested.target_spans.get(name)))
         except CompileError as e:
             result.diagnostics.extend(e.diagnostics)
-    bound, errors = bind_arguments(found, args or {}, arg_spans, requested=names)
+    bound, errors = bind_arguments(found, requested.args, requested.arg_spans, requested=names)
     result.diagnostics.extend(errors)
     for t in found:
         if t.name not in bound:
@@ -186,9 +180,7 @@ class _Compiler(NodeVisitor[Value]):
         self,
         checked: CheckedModule,
         platform: Platform,
-        resolver: ImageResolver | None = None,
-        manifests: ManifestResolver | None = None,
-        push: Pusher | None = None,
+        services: Services,
         observe: Callable[[Span, object], None] | None = None,
         local_run: bool = True,
     ) -> None:
@@ -196,49 +188,41 @@ class _Compiler(NodeVisitor[Value]):
         self._local_run = local_run
         self._observe = observe
         self.platform = platform
-        self._resolver = resolver
-        self._manifests = manifests
-        self._push = push
+        self.services = services
+        self.modules = FetchedModules(services.modules, platform)
         self.attachments: dict[str, Attachment] = {}  # by kind and id (local name, secret id, ssh id)
         self._maps: dict[str, SourceMap] = {}
         self.stack: list[Span] = []  # call sites of the user functions being evaluated
         self.subject: list[Value] = [FsValue.scratch()]  # what the options being evaluated apply to
-        self.active: dict[int, frozenset[str]] = {}  # id(bound call) -> the effects bound there
+        self.active: dict[Span, frozenset[str]] = {}  # a bound call (by its span) -> the effects bound there
         self.bound_type: Type | None = None  # the type of the bind being evaluated
         self.calling: Span | None = None  # the builtin call being lowered
-        self.fetched: dict[int, CheckedModule] = {}  # id(import) -> the module fetched for it
         self.notices: dict[Notice, None] = {}  # in the order given, each once
         self._presence: dict[tuple[str, Platform], Presence] = {}
-        self._declared: dict[int, dict[int, frozenset[str]]] = {}  # id(module) -> id(call) -> effects bound there
+        self._declared: dict[Span, frozenset[str]] = {}  # a call (by its span) -> the effects bound there
+        self._declared_in: set[SourceFile] = set()  # the modules whose binds _declared has
         self.depth = 0  # calls being evaluated, each inside the one before
 
     # -- CompileContext ----------------------------------------------------------------
 
     @property
     def resolver(self) -> ImageResolver | None:
-        return self._resolver
+        return self.services.images
 
     @property
     def manifests(self) -> ManifestResolver | None:
-        return self._manifests
+        return self.services.manifests
+
+    @property
+    def frontends(self) -> FrontendRunner | None:
+        return self.services.frontends
 
     @property
     def local_run(self) -> bool:
         return self._local_run
 
     def attach(self, item: Attachment) -> None:
-        key = f"{type(item).__name__}:{item.name if isinstance(item, LocalDir) else item.id}"
-        known = self.attachments.setdefault(key, item)
-        if known != item:
-            # One id naming two different things would serve one of them for both.
-            raise CompileError(
-                cat.invalid_value(
-                    self.calling or Span(self.checked.module.file, 0, 0),
-                    f"{_describe(item)} gets the same id as {_describe(known)}",
-                    hint="ids come from the path as written in each module; "
-                    "write one of the two paths differently (e.g. `./sub/token` instead of `./token`)",
-                )
-            )
+        record(self.attachments, item, self.calling or Span(self.checked.module.file, 0, 0))
 
     def notice(self, notice: Notice) -> None:
         self.notices.setdefault(notice)
@@ -246,21 +230,21 @@ class _Compiler(NodeVisitor[Value]):
     def image_presence(self, ref: str, platform: Platform) -> Presence:
         key = (ref, platform)
         if key not in self._presence:
-            self._presence[key] = presence(ref, platform, self._manifests, self._resolver)
+            svc = self.services
+            self._presence[key] = presence(ref, platform, svc.tags, svc.images, svc.probe)
         return self._presence[key]
 
     def declared_binds(self, module: CheckedModule, node: ast.CallStmt | ast.CallExpr) -> frozenset[str]:
         """The effects ``node`` binds with ``as`` in its module's source."""
-        calls = self._declared.get(id(module))
-        if calls is None:
-            calls = self._declared[id(module)] = {}
+        if module.module.file not in self._declared_in:
+            self._declared_in.add(module.module.file)
             for b in module.binds.values():
-                calls[id(b.call)] = calls.get(id(b.call), frozenset()) | {b.effect}
-        return calls.get(id(node), frozenset())
+                self._declared[b.call.span] = self._declared.get(b.call.span, frozenset()) | {b.effect}
+        return self._declared.get(node.span, frozenset())
 
     def push_now(self, effect: Effect) -> str:
         where = self.calling or effect.span
-        if self._push is None:
+        if self.services.push is None:
             raise CompileError(
                 cat.unsupported(
                     where,
@@ -269,13 +253,10 @@ class _Compiler(NodeVisitor[Value]):
                     "do not build",
                 )
             )
-        return self._push(effect, dict(self.attachments))
+        return self.services.push(effect, dict(self.attachments))
 
     def module_dir(self, span: Span) -> str:
-        name = span.file.name
-        if name in ("-", "<stdin>"):
-            return os.getcwd()
-        return os.path.dirname(os.path.abspath(name))
+        return module_dir(span.file)
 
     def locations(self, span: Span) -> tuple[SourceLocation, ...]:
         spans = [span, *reversed(self.stack)]
@@ -335,7 +316,7 @@ class _Compiler(NodeVisitor[Value]):
         self, bind: Bind, module: CheckedModule, args: list[_FrameValue], current: Value, site: Span
     ) -> Value:
         """Re-evaluate the bind's function with the binding active; its bound call gives the value."""
-        key = id(bind.call)
+        key = bind.call.span
         saved = self.active.get(key), self.bound_type
         self.active[key] = self.active.get(key, frozenset()) | {bind.effect}
         self.bound_type = bind.type
@@ -413,7 +394,7 @@ class _Compiler(NodeVisitor[Value]):
                     )
                 )
             bargs = self.builtin_args(b, args, frame)
-            binds = self.active.get(id(node), frozenset())
+            binds = self.active.get(node.span, frozenset())
             declared = self.declared_binds(frame.module, node)
             if b.type.is_option:
                 # An option's lowering sees the value its call applies to (the fs a `run` starts from).
@@ -445,86 +426,14 @@ class _Compiler(NodeVisitor[Value]):
     # -- modules imported from an fs or a computed path ------------------------------------
 
     def fetched_callee(self, ident: ast.IdentExpr, frame: _Frame) -> Callee:
-        """``mod.name`` where ``mod`` is fetched while compiling: the function or bind it names, checked."""
-        assert ident.selector is not None
+        """``mod.name`` where ``mod`` is fetched while compiling (see :mod:`hlb.compiler.modules`)."""
         imp = frame.module.imports[ident.name.name]
-        other = self.fetched.get(id(imp))
-        if other is None:
-            other = self.fetched[id(imp)] = self.fetch_module(imp, frame)
-        member = ident.selector.name
-        exported = member in other.exports or not other.exports
-        func = other.funcs.get(member)
-        bind = other.binds.get(member)
-        if not exported or (func is None and bind is None):
-            names = sorted(other.exports or other.funcs)
-            raise CompileError(
-                cat.undefined_in_module(ident.selector.span, member, imp.decl.name.span, closest(member, names))
-            )
-        return Callee(func=func, module=other) if func is not None else Callee(bind=bind, module=other)
+        expr = imp.decl.expr
 
-    def fetch_module(self, imp: Import, frame: _Frame) -> CheckedModule:
-        decl = imp.decl
-        expr = decl.expr
-        value = self.expr(expr, FS if isinstance(expr, ast.FuncLit) else STRING, _Frame(frame.module, {}))
-        path = "module.hlb"
-        if isinstance(value, str):
-            remote = git_module(value)
-            if remote is None:
-                return self.load_path(decl, value, frame.module)
-            url, ref, path = remote
-            if url.startswith("ssh://"):
-                raise CompileError(
-                    cat.unsupported(
-                        expr.span,
-                        "importing a module over ssh",
-                        "use a git:// or git+https:// URI, or `import lib from fs { git ...; }`",
-                    )
-                )
-            op = git_source(url, ref, constraints=Constraints(locations=self.locations(expr.span)))
-            value = FsValue(State(op.output()))
-        assert isinstance(value, FsValue)
-        reader = self._resolver
-        if not isinstance(reader, ModuleReader):
-            raise CompileError(
-                cat.unsupported(
-                    expr.span,
-                    "importing a module from an fs without a daemon",
-                    f"`hlb run` builds the fs and reads its {path} while compiling",
-                )
-            )
-        definition = value.state.marshal(value.state.platform or self.platform)
-        try:
-            data = reader.read_file(definition, path)
-        except ResolveError as e:
-            raise CompileError(cat.import_fetch_failed(expr.span, decl.name.name, str(e), path)) from None
-        source = SourceFile.from_bytes(f"<import {decl.name.name}>/{path}", data)
-        return self.check_fetched(source)
+        def value() -> Value:
+            return self.expr(expr, FS if isinstance(expr, ast.FuncLit) else STRING, _Frame(frame.module, {}))
 
-    def load_path(self, decl: ast.ImportDecl, uri: str, importer: CheckedModule) -> CheckedModule:
-        scheme = uri.split("://", 1)[0] if "://" in uri else ""
-        if scheme not in LOCAL_SCHEMES:
-            raise CompileError(
-                cat.unsupported(decl.expr.span, f"importing a module from a `{scheme}://` URI", "import it from an fs")
-            )
-        path = uri.split("://", 1)[1] if scheme else uri
-        full = os.path.join(self.module_dir(importer.module.span), os.path.expanduser(path))
-        try:
-            source = SourceFile.read(full, os.path.relpath(full))
-        except OSError as e:
-            raise CompileError(cat.import_not_found(decl.expr.span, path, e)) from None
-        except UnicodeError:
-            raise CompileError(cat.import_not_found(decl.expr.span, path)) from None
-        return self.check_fetched(source)
-
-    def check_fetched(self, source: SourceFile) -> CheckedModule:
-        parsed = parse_module(source)
-        errors = [d for d in parsed.diagnostics if d.is_error]
-        if parsed.module is not None and not errors:
-            result = check_module(parsed.module, ModuleLoader())
-            errors = [d for d in result.diagnostics if d.is_error]
-            if not errors:
-                return result.checked
-        raise CompileError(*errors)
+        return self.modules.callee(imp, ident, frame.module, value, self.locations)
 
     def user_args(self, func: ast.FuncDecl, args: Sequence[ast.Expr], frame: _Frame) -> list[_FrameValue]:
         values: list[_FrameValue] = []
@@ -614,37 +523,6 @@ def _carry(current: Value, result: Value, *inputs: object) -> Value:
         return result
     own = result.effects
     return FsValue(result.state, result.image).with_effects(*effects, *own)
-
-
-GIT_MODULE_SCHEMES = {"git": "git://", "git+https": "https://", "git+ssh": "ssh://"}
-
-
-def git_module(uri: str) -> tuple[str, str, str] | None:
-    """(remote, ref, file) of a `git://host/path[@ref][:file]` module URI (file defaults to build.hlb); else None.
-
-    `git://` keeps the git protocol, `git+https://` fetches over https, `git+ssh://` over ssh.
-    """
-    scheme, sep, rest = uri.partition("://")
-    if not sep or scheme not in GIT_MODULE_SCHEMES:
-        return None
-    host, _, path = rest.partition("/")
-    file = "build.hlb"
-    if ":" in path:
-        path, file = path.rsplit(":", 1)
-    ref = ""
-    if "@" in path:
-        path, ref = path.rsplit("@", 1)
-    return f"{GIT_MODULE_SCHEMES[scheme]}{host}/{path}", ref, file.lstrip("/") or "build.hlb"
-
-
-def _describe(a: Attachment) -> str:
-    match a:
-        case LocalDir():
-            return f"the local directory `{a.path}`"
-        case SecretFile():
-            return f"the secret `{a.path}`"
-        case SSHSocket():
-            return f"the socket `{', '.join(a.paths) or '$SSH_AUTH_SOCK'}`"
 
 
 def _option_values(options: Options) -> list[object]:

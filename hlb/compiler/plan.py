@@ -47,14 +47,14 @@ from hlb.values import (
     Effect,
     Exporter,
     FsValue,
+    Group,
     LocalDir,
     Notice,
-    Parallel,
     Request,
     SecretFile,
-    Sequential,
     Single,
     SSHSocket,
+    group,
 )
 
 
@@ -102,13 +102,7 @@ class Solve:
             setattr(self, which, tuple(have))
 
 
-@dataclass(frozen=True, slots=True)
-class Group:
-    parallel: bool
-    children: tuple[Node, ...]
-
-
-Node = Solve | Group
+Node = Solve | Group[Solve]  # the plan as a tree: solves in parallel and sequential groups
 
 
 @dataclass
@@ -209,9 +203,9 @@ class _Builder:
         match r:
             case Single():
                 return self.single(r)
-            case Parallel():
+            case Group(parallel=True):
                 return [s for c in r.children for s in self.request(c)]
-            case Sequential():
+            case Group():
                 done: list[Solve] = []
                 for c in r.children:
                     solves = self.request(c)
@@ -322,9 +316,9 @@ class _Builder:
         for s in self.solves:
             depth(s, frozenset())
         stages = [
-            _group(True, [s for s in self.solves if level[s] == n]) for n in range(max(level.values(), default=-1) + 1)
+            group(True, [s for s in self.solves if level[s] == n]) for n in range(max(level.values(), default=-1) + 1)
         ]
-        return _group(False, stages)
+        return group(False, stages)
 
     def effect(self, e: Effect) -> Solve:
         """The side solve ``e`` (the same solve for an identical side solve reached from another target)."""
@@ -507,22 +501,6 @@ def _effects(fs: FsValue) -> list[Effect]:
 
     visit(fs.effects)
     return out
-
-
-def _group(parallel: bool, nodes: Sequence[Node | None]) -> Node | None:
-    flat: list[Node] = []
-    for n in nodes:
-        if n is None:
-            continue
-        if isinstance(n, Group) and n.parallel == parallel:
-            flat.extend(n.children)
-        else:
-            flat.append(n)
-    if not flat:
-        return None
-    if len(flat) == 1:
-        return flat[0]
-    return Group(parallel, tuple(flat))
 
 
 # -- rendering ---------------------------------------------------------------------------

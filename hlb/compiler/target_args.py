@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hlb.builtins.gofmt import quote
 from hlb.checker.check import Bind, declared
@@ -39,6 +39,16 @@ INT64_MAX = 2**63 - 1
 _INT = re.compile(r"0|[1-9][0-9]*|0[bB][01]+|0[oO][0-7]+|0[xX][0-9a-fA-F]+")
 INT_HINT = "write an int as hlb does: decimal `42`, or `0x2a`, `0o52`, `0b101010` (64-bit, no sign)"
 BOOL_HINT = "a bool is `true` or `false`"
+
+
+@dataclass(frozen=True)
+class Requested:
+    """The targets' parameters as given (``NAME`` or ``TARGET.NAME`` -> value) and, for diagnostics, where
+    a command line wrote each target name and each ``NAME=VALUE`` (a library caller may give none)."""
+
+    args: Mapping[str, ArgValue] = field(default_factory=dict)
+    target_spans: Mapping[str, Span] = field(default_factory=dict)
+    arg_spans: Mapping[str, Span] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

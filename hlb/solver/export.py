@@ -29,29 +29,27 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 
-from hlb._proto import gateway_pb2, gateway_pb2_grpc, status_pb2
+from hlb._proto import gateway_pb2, status_pb2
 from hlb.address import DEFAULT_DOCKER_HOST, Address
 from hlb.llb import Definition
 from hlb.session import Attachable, Session
 from hlb.session.content import ContentStore, tag_descriptor, tagged_digest
 from hlb.session.filesend import DirTarget, FileSend, FileTarget, Target, file_target
-from hlb.solver.client import BuildkitClient, CacheEntry, SolveOptions, SolveResult, StatusHandler, wait_future
+from hlb.solver.client import BuildkitClient, CacheEntry, SolveOptions, SolveResult, StatusHandler
 from hlb.solver.errors import SolveError, SolveFailure, decode
-from hlb.solver.gateway import BUILD_ID_KEY, describe_rpc_error
+from hlb.solver.gateway import Bridge, describe_rpc_error, unregistered
 from hlb.transport import DockerHost, TransportError
 from hlb.values import IMAGE_EXPORTERS, Exporter
 
 IMAGE_CONFIG_KEY = "containerimage.config"
 DIGEST_KEY = "containerimage.digest"
 CACHE_MANIFEST_KEY = "cache.manifest"
-_UNKNOWN_JOB = "no such job"
 
 
 @dataclass
@@ -269,41 +267,33 @@ class _ConfigFrontend:
         self.definition = definition
         self.config = config
         self.cache_imports = cache_imports
-        self.bridge = gateway_pb2_grpc.LLBBridgeStub(client.channel)
 
     def __call__(self, ref: str, register_timeout: float = 5.0) -> None:
-        metadata = ((BUILD_ID_KEY, ref),)
+        bridge = Bridge(self.client.channel, ref, register_timeout)
         req = gateway_pb2.SolveRequest(
             Definition=self.definition.to_pb(), allowResultReturn=True, allowResultArrayRef=True
         )
         for c in self.cache_imports:  # sub-solves do not inherit Control's cache imports
             req.CacheImports.add(Type=c.type, Attrs=dict(c.attrs))
-        deadline = time.monotonic() + register_timeout
-        while True:
-            try:
-                resp = wait_future(self.bridge.Solve.future(req, metadata=metadata))
-                break
-            except grpc.RpcError as e:
-                message = decode(e).message
-                if _UNKNOWN_JOB in message and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                    continue
-                if e.code() == grpc.StatusCode.UNAVAILABLE:
-                    what = self.client.address.describe()
-                    raise TransportError(str(describe_rpc_error(e, "LLBBridge.Solve", what))) from e
-                if e.code() == grpc.StatusCode.CANCELLED or _UNKNOWN_JOB in message:
-                    raise SolveError(decode(e)) from e
-                # The build failed: hand the daemon's error (typed details and all) back through Return,
-                # so Control.Solve fails with it and the history records it.
-                self._return(gateway_pb2.ReturnRequest(error=_status_of(e)), metadata)
-                return
+        try:
+            resp = bridge.call("Solve", req)
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.UNAVAILABLE:
+                what = self.client.address.describe()
+                raise TransportError(str(describe_rpc_error(e, "LLBBridge.Solve", what))) from e
+            if e.code() == grpc.StatusCode.CANCELLED or unregistered(e):
+                raise SolveError(decode(e)) from e
+            # The build failed: hand the daemon's error (typed details and all) back through Return,
+            # so Control.Solve fails with it and the history records it.
+            self._return(bridge, gateway_pb2.ReturnRequest(error=_status_of(e)))
+            return
         result = gateway_pb2.Result(metadata={IMAGE_CONFIG_KEY: self.config})
         result.ref.id = _ref_id(resp)
-        self._return(gateway_pb2.ReturnRequest(result=result), metadata)
+        self._return(bridge, gateway_pb2.ReturnRequest(result=result))
 
-    def _return(self, req: gateway_pb2.ReturnRequest, metadata: Any) -> None:
+    def _return(self, bridge: Bridge, req: gateway_pb2.ReturnRequest) -> None:
         try:
-            wait_future(self.bridge.Return.future(req, metadata=metadata, timeout=60))
+            bridge.once("Return", req, timeout=60)
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.UNAVAILABLE:
                 what = self.client.address.describe()

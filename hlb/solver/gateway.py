@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -205,6 +205,46 @@ def _one_line(ref: str, message: str) -> str:
     return message.removeprefix(f"{ref}: ")
 
 
+class Bridge:
+    """The LLBBridge of one gateway-mode build: every call carries the build's id, and a call the daemon
+    answers with "no such job" (it has not registered the build's ``Control.Solve`` yet) is sent again
+    until ``register_timeout`` has passed. ``before_each`` runs before every attempt (it may raise)."""
+
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        ref: str,
+        register_timeout: float,
+        before_each: Callable[[], None] | None = None,
+    ) -> None:
+        self._stub = gateway_pb2_grpc.LLBBridgeStub(channel)
+        self._metadata = ((BUILD_ID_KEY, ref),)
+        self.register_timeout = register_timeout
+        self._before_each = before_each
+
+    def call(self, method: str, request: Message, timeout: float | None = None) -> Any:
+        """``LLBBridge.<method>(request)``; raises the last :class:`grpc.RpcError` (see :func:`unregistered`)."""
+        deadline = time.monotonic() + self.register_timeout
+        while True:
+            if self._before_each is not None:
+                self._before_each()
+            try:
+                return self.once(method, request, timeout)
+            except grpc.RpcError as e:
+                if not unregistered(e) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+
+    def once(self, method: str, request: Message, timeout: float | None = None) -> Any:
+        """``LLBBridge.<method>(request)``, one attempt (``Return``, which ends the build)."""
+        return wait_future(getattr(self._stub, method).future(request, metadata=self._metadata, timeout=timeout))
+
+
+def unregistered(err: grpc.RpcError) -> bool:
+    """Whether the daemon refused a bridge call because it does not know the build (yet, or any more)."""
+    return _UNKNOWN_JOB in decode(err).message
+
+
 @dataclass(frozen=True, slots=True)
 class _Key:
     ref: str
@@ -223,8 +263,7 @@ class _Build:
         self._call_timeout = call_timeout
         self.session: Session | None = client.open_session()
         self.ref = new_id()
-        self._bridge = gateway_pb2_grpc.LLBBridgeStub(client.channel)
-        self._metadata = ((BUILD_ID_KEY, self.ref),)
+        self._bridge = Bridge(client.channel, self.ref, register_timeout, self._check_solve)
         req = control_pb2.SolveRequest(Ref=self.ref, Session=self.session.id if self.session else "", Frontend="")
         self._status = _StatusStream(client.control, self.ref, on_status) if on_status else None
         self._solve: Any = client.control.Solve.future(req)
@@ -235,29 +274,20 @@ class _Build:
 
     def call(self, method: str, request: Message, response: type[_R], *, timeout: float | None = None) -> _R:
         """Call ``LLBBridge.<method>``, retrying while the daemon has not registered the build yet."""
-        deadline = time.monotonic() + self._register_timeout
-        while True:
+        try:
+            result = self._bridge.call(method, request, timeout or self._call_timeout)
+        except grpc.RpcError as e:
+            err = describe_rpc_error(e, f"LLBBridge.{method}", self._daemon)
+            if _UNKNOWN_JOB not in str(err):
+                raise err from e
             self._check_solve()
-            future = getattr(self._bridge, method).future(
-                request, metadata=self._metadata, timeout=timeout or self._call_timeout
-            )
-            try:
-                result = wait_future(future)
-            except grpc.RpcError as e:
-                err = describe_rpc_error(e, f"LLBBridge.{method}", self._daemon)
-                if _UNKNOWN_JOB not in str(err):
-                    raise err from e
-                if time.monotonic() < deadline:
-                    time.sleep(0.05)
-                    continue
-                self._check_solve()
-                waited = f"{self._register_timeout:g} s"
-                raise GatewayError(
-                    f"{self._daemon} did not register the gateway build in {waited} ({err})", fatal=True
-                ) from e
-            if not isinstance(result, response):
-                raise GatewayError(f"LLBBridge.{method} answered {type(result).__name__}", fatal=True)
-            return result
+            waited = f"{self._register_timeout:g} s"
+            raise GatewayError(
+                f"{self._daemon} did not register the gateway build in {waited} ({err})", fatal=True
+            ) from e
+        if not isinstance(result, response):
+            raise GatewayError(f"LLBBridge.{method} answered {type(result).__name__}", fatal=True)
+        return result
 
     def _check_solve(self) -> None:
         """A gateway Solve only ends early when something went wrong: report that instead."""
@@ -273,7 +303,7 @@ class _Build:
         """``Return`` an empty result and wait for the Solve; cancel it if that does not end it."""
         try:
             if not self._solve.done():
-                self._bridge.Return(return_request(), metadata=self._metadata, timeout=timeout)
+                self._bridge.once("Return", return_request(), timeout)
                 self._solve.result(timeout=timeout)
         except (grpc.RpcError, grpc.FutureTimeoutError, grpc.FutureCancelledError):
             pass  # the build failed or the daemon is gone: cancelling below is all that is left
@@ -492,4 +522,4 @@ class GatewayResolver:
         self.close()
 
 
-__all__ = ["GatewayError", "GatewayResolver", "ResolveMode", "default_resolve_mode"]
+__all__ = ["Bridge", "GatewayError", "GatewayResolver", "ResolveMode", "default_resolve_mode"]

@@ -28,8 +28,20 @@ FORBIDDEN = {
     "hlb.transport": ["hlb.solver", "hlb.session", "hlb.cli"],
     "hlb.address": ["hlb.solver", "hlb.session", "hlb.transport", "hlb.cli"],
     "hlb.oci_config": ["hlb.builtins", "hlb.compiler", "hlb.solver", "hlb.cli"],
+    # What compiling asks of a daemon and registries: interfaces only, implemented by hlb.solver (and by fakes).
+    "hlb.resolver": [
+        "hlb.syntax",
+        "hlb.checker",
+        "hlb.compiler",
+        "hlb.builtins",
+        "hlb.solver",
+        "hlb.session",
+        "hlb.cli",
+    ],
     # The compiler evaluates; the plan turns its results into solves. The compiler never reaches for the plan.
     "hlb.compiler.compiler": ["hlb.compiler.plan"],
+    # Fetching imported modules knows nothing of evaluation: the compiler hands it the import's value.
+    "hlb.compiler.modules": ["hlb.compiler.compiler", "hlb.compiler.plan"],
     "hlb.compiler.plan": ["hlb.builtins", "hlb.solver", "hlb.session"],
     # Running a plan is the library's (hlb.build), not the command line's.
     "hlb.build": ["hlb.cli"],

@@ -1,7 +1,7 @@
 """`frontend` compiled with a fake frontend runner (tests/cases/compile/frontend/*.hlb).
 
 The real builtin runs the frontend on the daemon while compiling; here the
-compiler's resolver is a fake that answers every frontend with one fixed
+compiler's frontend runner is a fake that answers every frontend with one fixed
 Definition (built by hlb.llb, as a Dockerfile frontend's would be: names and
 source locations in a `Dockerfile`) and image config. The snapshot shows those
 ops verbatim under the program's own. Update with
@@ -70,7 +70,7 @@ class FakeFrontends:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeFrontends:
     runner = FakeFrontends()
-    monkeypatch.setattr(compiler_module._Compiler, "resolver", runner)
+    monkeypatch.setattr(compiler_module._Compiler, "frontends", runner)
     return runner
 
 
