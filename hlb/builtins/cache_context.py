@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from hlb import cache_options
 from hlb.builtins.call import Call, image_ref
 from hlb.builtins.registry import builtin
+from hlb.builtins.spec import Choice
 from hlb.diagnostics import catalog as cat
 from hlb.llb.source import SourceOp
 from hlb.values import CacheEntry, Effect, Exporter, FsValue
 
-MODES = ("min", "max")
-BACKENDS = ("registry", "local", "inline")
+MODES = Choice("cache export mode", {"min": "min", "max": "max"})
+BACKENDS = Choice("cache backend", {"registry": "registry", "local": "local", "inline": "inline"})
 IMAGE_SCHEME = "docker-image://"
 
 
@@ -104,7 +105,7 @@ def cache_context_fs(call: Call, cache: FsValue, section: FsValue) -> FsValue:
     The form of HLB's design discussion: `cache` is an `fs` whose source is an
     `image`, and that reference is the registry cache ref. Sections nest, each
     its own solve with its own cache; `hlb run --tree` shows every solve's
-    cache imports and exports. Options: `mode`, `ignoreError`, `backend`.
+    cache imports and exports.
 
     Example: `cacheContext fs { image "127.0.0.1:5000/cache/app:deps"; } fs { image "golang:1.22"; run "go version"; }`
     """
@@ -118,7 +119,6 @@ def cache_context(call: Call, ref: str, section: FsValue) -> FsValue:
     `ref` is a registry ref unless `backend` selects `local` (a directory of
     the module) or `inline`. Sections nest, each its own solve with its own
     cache; `hlb run --tree` shows every solve's cache imports and exports.
-    Options: `mode`, `ignoreError`, `backend`.
 
     Example: `cacheContext "127.0.0.1:5000/cache/app:deps" fs { image "golang:1.22"; run "go mod download"; }`
     """

@@ -37,7 +37,7 @@ def create_parents(call: Call) -> CreateParents:
 
 
 @dataclass(frozen=True, slots=True)
-class FileOwner:
+class FileChown:
     owner: Chown
 
 
@@ -47,7 +47,7 @@ class CreatedTime:
 
 
 def owner_of(options: Options) -> Chown | None:
-    o = options.last(FileOwner)
+    o = options.last(FileChown)
     return o.owner if o else None
 
 
@@ -58,14 +58,14 @@ def timestamp_of(options: Options) -> int:
 
 
 @builtin("option::mkdir chown(string owner)")
-def mkdir_chown(call: Call, owner: str) -> FileOwner:
+def mkdir_chown(call: Call, owner: str) -> FileChown:
     """Give the new directory this owner, `user:group` (names or numeric ids).
 
     Names are resolved in this filesystem's `/etc/passwd` and `/etc/group`.
 
     Example: `mkdir "/home/app/data" 0o755 with chown("1000:1000")`
     """
-    return FileOwner(lower_owner(call, owner))
+    return FileChown(lower_owner(call, owner))
 
 
 @builtin("option::mkdir createdTime(string created)")
@@ -80,14 +80,14 @@ def mkdir_created_time(call: Call, created: str) -> CreatedTime:
 
 
 @builtin("option::mkfile chown(string owner)")
-def mkfile_chown(call: Call, owner: str) -> FileOwner:
+def mkfile_chown(call: Call, owner: str) -> FileChown:
     """Give the new file this owner, `user:group` (names or numeric ids).
 
     Names are resolved in this filesystem's `/etc/passwd` and `/etc/group`.
 
     Example: `mkfile "/home/app/.profile" 0o644 "umask 022" with chown("1000:1000")`
     """
-    return FileOwner(lower_owner(call, owner))
+    return FileChown(lower_owner(call, owner))
 
 
 @builtin("option::mkfile createdTime(string created)")

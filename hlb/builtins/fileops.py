@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hlb.builtins.call import Call, permissions
-from hlb.builtins.file_options import CreatedTime, FileOwner, lower_owner, lower_time, owner_of, timestamp_of
+from hlb.builtins.file_options import CreatedTime, FileChown, lower_owner, lower_time, owner_of, timestamp_of
 from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Copy, CopyInfo, Rm
@@ -81,7 +81,6 @@ def rm(call: Call, path: str) -> FsValue:
     """Remove a file or directory (recursively) from the filesystem.
 
     A missing path fails the build unless `allowNotFound` is given.
-    Options: `allowNotFound`, `allowWildcard`.
 
     Example: `rm "/var/cache/apk"`
     """
@@ -121,9 +120,7 @@ def copy(call: Call, input: FsValue, src: str, dst: str) -> FsValue:
     """Copy `src` of another filesystem to `dst` of this one.
 
     A directory is copied as a whole, or only what it holds with
-    `contentsOnly`. A relative `dst` joins the working directory. Options: `followSymlinks`, `contentsOnly`, `unpack`,
-    `createDestPath`, `allowWildcard`, `allowEmptyWildcard`, `chown`, `chmod`,
-    `createdTime`, `includePatterns`, `excludePatterns`.
+    `contentsOnly`. A relative `dst` joins the working directory.
 
     Example: `copy fs { local "."; } "src" "/app/src"`
     """
@@ -218,14 +215,14 @@ def allow_empty_wildcard(call: Call) -> AllowEmptyWildcard:
 
 
 @builtin("option::copy chown(string owner)")
-def copy_chown(call: Call, owner: str) -> FileOwner:
+def copy_chown(call: Call, owner: str) -> FileChown:
     """Give the copied files this owner, `user:group` (names or numeric ids).
 
     Names are looked up in `/etc/passwd` and `/etc/group` of this filesystem.
 
     Example: `copy src "/app" "/app" with chown("1000:1000")`
     """
-    return FileOwner(lower_owner(call, owner))
+    return FileChown(lower_owner(call, owner))
 
 
 @builtin("option::copy chmod(int filemode)")

@@ -38,7 +38,7 @@ def image(call: Call, ref: str) -> FsValue:
     The reference is normalised as Docker does: `alpine` is
     `docker.io/library/alpine:latest`. A Docker engine uses images of its
     image store without contacting a registry. With `resolve` the image's
-    config (env, working dir, user...) applies too. Options: `platform`, `resolve`.
+    config (env, working dir, user...) applies too.
 
     Example: `image "busybox:latest"`
     """
@@ -81,9 +81,7 @@ def run(call: Call, *command: str) -> FsValue:
     """Run a command in the filesystem and continue with the result.
 
     One argument runs through `/bin/sh -c` (or the `shell` prefix; split into
-    words with `shlex`); several are the argv as given. Options: `env`, `dir`,
-    `user`, `mount`, `cacheMount`, `readonlyRootfs`, `ignoreCache`, `network`,
-    `security`, `shlex`, `host`, `ssh`, `forward`, `secret`.
+    words with `shlex`); several are the argv as given.
 
     Example: `run "echo hello > /hello"`
     """
@@ -98,8 +96,7 @@ def mkdir(call: Call, path: str, filemode: int) -> FsValue:
     """Create a directory with the given permissions.
 
     A relative path joins the working directory; a missing parent fails the
-    build unless `createParents`. Options: `createParents`, `chown`,
-    `createdTime`.
+    build unless `createParents`.
 
     Example: `mkdir "/out" 0o755`
     """
@@ -114,7 +111,7 @@ def mkfile(call: Call, path: str, filemode: int, content: str) -> FsValue:
     """Create a file with the given permissions and content.
 
     A relative path joins the working directory; an existing file is
-    replaced. Options: `chown`, `createdTime`.
+    replaced.
 
     Example: `mkfile "/hello" 0o644 "hello world"`
     """

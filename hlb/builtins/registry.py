@@ -10,7 +10,7 @@ from hlb.builtins.spec import Builtin, Registry
 
 _registry = Registry()
 builtin = _registry.decorator
-declare = _registry.declare
+declare = _registry.declare  # for builtins made from data (the owner options), not written as functions
 
 # Modules that declare builtins; importing them registers their declarations.
 _MODULES = (
@@ -38,3 +38,19 @@ def table() -> Mapping[str, tuple[Builtin, ...]]:
 
 def all_builtins() -> list[Builtin]:
     return [b for overloads in table().values() for b in overloads]
+
+
+def options_of(b: Builtin) -> tuple[str, ...]:
+    """The names of the options ``b`` takes (``with``), in declaration order."""
+    table()
+    return _registry.options_of(b)
+
+
+def documentation(b: Builtin) -> str:
+    """``b``'s documentation with the list of its options, derived from the table, before the example."""
+    options = options_of(b)
+    if not options:
+        return b.doc
+    *text, example = b.doc.split("\n\n")
+    listed = ", ".join(f"`{o}`" for o in options)
+    return "\n\n".join([*text, f"Options: {listed}.", example])

@@ -14,9 +14,11 @@ import posixpath
 import shlex as _shlex
 from dataclasses import dataclass, replace
 
-from hlb.builtins.call import Call, owner_id
+from hlb.builtins.call import Call
+from hlb.builtins.owner import Owned, Owner, declare_owner_options, owner_of
 from hlb.builtins.registry import builtin
 from hlb.builtins.run_session import RunSecret, RunSSH, mount_point
+from hlb.builtins.spec import Choice
 from hlb.diagnostics import catalog as cat
 from hlb.llb import CacheSharing, Mkdir, Mkfile, Mount, NetMode, Output, RunOptions, SecurityMode, State
 from hlb.llb.definition import marshal
@@ -29,9 +31,19 @@ from hlb.resolver import Presence
 from hlb.source import Span
 from hlb.values import FsValue, Notice
 
-SHARING_MODES = ("shared", "private", "locked")
-NETWORK_MODES = ("unset", "host", "none")
-SECURITY_MODES = ("sandbox", "insecure")
+SHARING = Choice("sharing mode", {m.name.lower(): m for m in CacheSharing})
+NETWORK = Choice("network mode", {"unset": NetMode.SANDBOX, "host": NetMode.HOST, "none": NetMode.NONE})
+SECURITY = Choice("security mode", {"sandbox": SecurityMode.SANDBOX, "insecure": SecurityMode.INSECURE})
+
+CACHE_DIR = Owned(
+    "the cache directory",
+    0o755,
+    "readable by everyone and writable by its owner",
+    'cacheMount "/home/node/.npm"',
+    0o700,
+    note="Each `uid`/`gid`/`mode` combination is a cache of its own, and a mount with any of them is another cache "
+    "than one without.",
+)
 
 # -- option values -------------------------------------------------------------
 
@@ -131,13 +143,6 @@ class CacheId:
 @dataclass(frozen=True, slots=True)
 class Sharing:
     mode: CacheSharing
-
-
-@dataclass(frozen=True, slots=True)
-class Owner:
-    uid: int | None = None
-    gid: int | None = None
-    mode: int | None = None
 
 
 # -- lowering of run -------------------------------------------------------------
@@ -335,7 +340,7 @@ def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
     Writes are discarded unless the mount is bound with `as name`: `name` is
     then the mount's filesystem after the run. A writable mount of an image by
     tag bound with `as` (a primed mount) starts empty while the image does not
-    exist yet. Options: `readonly`, `tmpfs`, `sourcePath`, `cache`, `requireImage`.
+    exist yet.
 
     Example: `run "ls /src" with option { mount fs { local "."; } "/src" with readonly; }`
     """
@@ -435,8 +440,7 @@ def cache_mount(call: Call, mount_point: str) -> RunMount:
 
     Like Dockerfile's `RUN --mount=type=cache`. One id with one `uid`/`gid`/`mode`
     is one cache, whatever its sharing (default `shared`); the id defaults to the
-    cleaned mount point (`/root/.npm/` is `/root/.npm`). Options: `id`,
-    `sharing`, `readonly`, `uid`, `gid`, `mode`.
+    cleaned mount point (`/root/.npm/` is `/root/.npm`).
 
     Example: `run "go build ./..." with option { cacheMount "/root/.cache/go-build"; }`
     """
@@ -444,13 +448,10 @@ def cache_mount(call: Call, mount_point: str) -> RunMount:
     opts = call.options
     cache_id = opts.last(CacheId)
     sharing = opts.last(Sharing)
-    owner = [o for o in opts.of(Owner)]
     source = None
     selector = ""
-    if owner:
-        uid = next((o.uid for o in reversed(owner) if o.uid is not None), 0)
-        gid = next((o.gid for o in reversed(owner) if o.gid is not None), 0)
-        mode = next((o.mode for o in reversed(owner) if o.mode is not None), 0o755)
+    if opts.has(Owner):  # the cache's base: a directory of that owner and mode
+        uid, gid, mode = owner_of(opts, CACHE_DIR.default_mode)
         perms = State().file(
             Mkdir("/cache", mode, owner=Chown(uid, gid)),
             call.constraints("[internal] setting cache mount permissions"),
@@ -494,8 +495,8 @@ def ignore_cache(call: Call) -> IgnoreCache:
     return IgnoreCache()
 
 
-@builtin("option::run network(string networkmode)", choices={"networkmode": NETWORK_MODES})
-def network(call: Call, networkmode: str) -> Network:
+@builtin("option::run network(string networkmode)", choices={"networkmode": NETWORK})
+def network(call: Call, networkmode: NetMode) -> Network:
     """The network of this `run`: `unset`, `host` or `none`.
 
     `unset` (default) leaves it to BuildKit (its CNI network, else the host's);
@@ -504,14 +505,11 @@ def network(call: Call, networkmode: str) -> Network:
 
     Example: `run "go test ./..." with network("none")`
     """
-    modes = {"unset": NetMode.SANDBOX, "host": NetMode.HOST, "none": NetMode.NONE}
-    if networkmode not in modes:
-        call.fail(cat.invalid_choice(call.arg_span(0), "network mode", networkmode, NETWORK_MODES))
-    return Network(modes[networkmode])
+    return Network(networkmode)
 
 
-@builtin("option::run security(string securitymode)", choices={"securitymode": SECURITY_MODES})
-def security(call: Call, securitymode: str) -> Security:
+@builtin("option::run security(string securitymode)", choices={"securitymode": SECURITY})
+def security(call: Call, securitymode: SecurityMode) -> Security:
     """The security mode of this `run`: `sandbox` or `insecure`.
 
     `sandbox` (default) applies the default seccomp profile and capabilities;
@@ -520,10 +518,7 @@ def security(call: Call, securitymode: str) -> Security:
 
     Example: `run "mount -t tmpfs none /mnt" with security("insecure")`
     """
-    modes = {"sandbox": SecurityMode.SANDBOX, "insecure": SecurityMode.INSECURE}
-    if securitymode not in modes:
-        call.fail(cat.invalid_choice(call.arg_span(0), "security mode", securitymode, SECURITY_MODES))
-    return Security(modes[securitymode])
+    return Security(securitymode)
 
 
 @builtin("option::run shlex()")
@@ -586,8 +581,8 @@ def mount_readonly(call: Call) -> Readonly:
     return Readonly()
 
 
-@builtin("option::mount cache(string cacheid, string sharingmode)", choices={"sharingmode": SHARING_MODES})
-def mount_cache(call: Call, cacheid: str, sharingmode: str) -> CacheOpt:
+@builtin("option::mount cache(string cacheid, string sharingmode)", choices={"sharingmode": SHARING})
+def mount_cache(call: Call, cacheid: str, sharingmode: CacheSharing) -> CacheOpt:
     """Make the mount a persistent cache, kept between builds under `cacheid`.
 
     The cache starts as the input, which is part of its identity: one `cacheid`
@@ -597,7 +592,7 @@ def mount_cache(call: Call, cacheid: str, sharingmode: str) -> CacheOpt:
 
     Example: `mount scratch "/root/.cache" with cache("go-build", "locked")`
     """
-    return CacheOpt(cacheid, _sharing(call, sharingmode, 1))
+    return CacheOpt(cacheid, sharingmode)
 
 
 @builtin("option::mount tmpfs()")
@@ -664,8 +659,8 @@ def cache_mount_id(call: Call, cacheid: str) -> CacheId:
     return CacheId(cacheid)
 
 
-@builtin("option::cacheMount sharing(string mode)", choices={"mode": SHARING_MODES})
-def cache_mount_sharing(call: Call, mode: str) -> Sharing:
+@builtin("option::cacheMount sharing(string mode)", choices={"mode": SHARING})
+def cache_mount_sharing(call: Call, mode: CacheSharing) -> Sharing:
     """How concurrent builds share the cache: `shared`, `private` or `locked`.
 
     `shared` (default): all write at once; `private`: each concurrent writer
@@ -674,48 +669,7 @@ def cache_mount_sharing(call: Call, mode: str) -> Sharing:
 
     Example: `cacheMount "/var/cache/apt" with sharing("locked")`
     """
-    return Sharing(_sharing(call, mode, 0))
+    return Sharing(mode)
 
 
-@builtin("option::cacheMount uid(int id)")
-def cache_mount_uid(call: Call, id: int) -> Owner:
-    """Set the numeric owner of the cache directory.
-
-    The default is 0 (root); set it when the command runs as another user.
-    Each `uid`/`gid`/`mode` combination is a cache of its own, and a mount
-    with any of them is another cache than one without.
-
-    Example: `cacheMount "/home/node/.npm" with option { uid 1000; gid 1000; }`
-    """
-    return Owner(uid=owner_id(call, id))
-
-
-@builtin("option::cacheMount gid(int id)")
-def cache_mount_gid(call: Call, id: int) -> Owner:
-    """Set the numeric group of the cache directory.
-
-    The default is 0 (root); set it when the command runs as another group.
-    Like `uid`, it makes the mount another cache.
-
-    Example: `cacheMount "/home/node/.npm" with gid(1000)`
-    """
-    return Owner(gid=owner_id(call, id))
-
-
-@builtin("option::cacheMount mode(int filemode)")
-def cache_mount_mode(call: Call, filemode: int) -> Owner:
-    """Set the permissions of the cache directory.
-
-    The default is 0o755. Like `uid`, it makes the mount another cache: each
-    mode has its own directory, created with that mode.
-
-    Example: `cacheMount "/cache" with mode(0o700)`
-    """
-    return Owner(mode=filemode)
-
-
-def _sharing(call: Call, text: str, arg: int) -> CacheSharing:
-    try:
-        return CacheSharing.parse(text)
-    except ValueError:
-        call.fail(cat.invalid_choice(call.arg_span(arg), "sharing mode", text, SHARING_MODES))
+declare_owner_options("cacheMount", CACHE_DIR)

@@ -200,7 +200,7 @@ def http(call: Call, url: str) -> FsValue:
 
     BuildKit, not the machine running hlb, performs the GET request and caches
     the download. The file is named after the URL's last path element unless
-    `filename` says otherwise. Options: `checksum`, `chmod`, `filename`.
+    `filename` says otherwise.
 
     Example: `http "https://dl.example.com/tool-1.0.tar.gz"`
     """
@@ -358,7 +358,6 @@ def local(call: Call, path: str) -> FsValue:
     A relative path is relative to the directory of the module that calls
     `local`, and `~/` is the home directory. A directory is synced whole; a
     single file is synced alone (its include and exclude patterns are ignored).
-    Options: `includePatterns`, `excludePatterns`.
 
     Example: `local "."`
     """
@@ -500,7 +499,7 @@ def frontend(call: Call, source: str) -> FsValue:
     `source` is `dockerfile.v0` (the daemon's Dockerfile frontend) or a gateway frontend image
     (`docker/dockerfile:1`). It builds on the daemon while the module compiles, so a failing step fails
     the compile; its result and image config (env, working dir, user...) become this filesystem. Its
-    inputs cannot read `local` directories yet. Options: `input`, `opt`.
+    inputs cannot read `local` directories yet.
 
     Example: `frontend "dockerfile.v0" with option { input "dockerfile" fs { git "https://x.org/app.git" "main"; }; }`
     """

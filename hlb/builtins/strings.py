@@ -224,7 +224,7 @@ def local_run(call: Call, command: str, *args: str) -> str:
     One argument runs through `/bin/sh -c` (unless `shlex`), several are the
     argv as given. It runs in the module's directory with hlb's environment;
     trailing newlines are trimmed, and a non-zero exit fails unless
-    `ignoreError`. Options: `ignoreError`, `includeStderr`, `onlyStderr`, `shlex`.
+    `ignoreError`.
 
     Example: `localRun "git rev-parse --short HEAD"`
     """
