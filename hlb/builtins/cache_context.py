@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from hlb import cache_options
 from hlb.builtins.call import Call, image_ref
-from hlb.builtins.registry import builtin
+from hlb.builtins.registry import builtin, flag
 from hlb.builtins.spec import Choice
 from hlb.diagnostics import catalog as cat
 from hlb.llb.source import SourceOp
@@ -31,11 +31,6 @@ class Mode:
 
 
 @dataclass(frozen=True, slots=True)
-class IgnoreError:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
 class Backend:
     backend: str
 
@@ -46,7 +41,7 @@ def _section(call: Call, ref: str, section: FsValue, *, ref_arg: int) -> FsValue
     backend = opts.last(Backend)
     kind = backend.backend if backend else "registry"
     export: dict[str, str] = {"mode": mode.mode if mode else "min"}
-    if opts.has(IgnoreError):
+    if IGNORE_ERROR.given(opts):
         export["ignore-error"] = "true"
     exporters: tuple[Exporter, ...] = ()
     if kind == "local":
@@ -138,16 +133,16 @@ def mode(call: Call, mode: str) -> Mode:
     return Mode(mode)
 
 
-@builtin("option::cacheContext ignoreError()")
-def ignore_error(call: Call) -> IgnoreError:
+IGNORE_ERROR = flag(
+    "option::cacheContext ignoreError()",
     """Do not fail the build when importing or exporting the section's cache fails.
 
     A missing or unreachable cache only costs time; the section itself must
     still build.
 
     Example: `cacheContext "127.0.0.1:5000/cache/app:deps" fs { image "busybox"; } with ignoreError`
-    """
-    return IgnoreError()
+    """,
+)
 
 
 @builtin("option::cacheContext backend(string backend)", choices={"backend": BACKENDS})

@@ -15,6 +15,16 @@ from hlb.source import Span
 from hlb.values import Attachment, Effect, FsValue, Notice, Options, Value
 
 
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """The value of an option without arguments (`readonly`, `unpack`...): it is given or not."""
+
+    option: str  # its type and name: "option::copy unpack"
+
+    def given(self, options: Options) -> bool:
+        return self in options.items
+
+
 class CompileError(Exception):
     """A user mistake found while lowering (bad image ref, bad mode...); ``more`` are further ones."""
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from hlb.builtins.call import Call
-from hlb.builtins.registry import builtin
+from hlb.builtins.registry import builtin, flag
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Chown
 from hlb.values import Options
@@ -19,21 +19,16 @@ TIME_HINT = 'write the time in RFC 3339, for example "2020-01-01T00:00:00Z" or "
 # -- option values -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CreateParents:
-    pass
-
-
-@builtin("option::mkdir createParents()")
-def create_parents(call: Call) -> CreateParents:
+CREATE_PARENTS = flag(
+    "option::mkdir createParents()",
     """Create missing parent directories, like `mkdir -p`.
 
     The parents get the same permissions as the directory; an existing
     directory is then no error either.
 
     Example: `mkdir "/a/b/c" 0o755 with createParents`
-    """
-    return CreateParents()
+    """,
+)
 
 
 @dataclass(frozen=True, slots=True)

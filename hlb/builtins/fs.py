@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hlb.builtins.call import Call, image_ref
-from hlb.builtins.file_options import CreateParents, owner_of, timestamp_of
+from hlb.builtins.file_options import CREATE_PARENTS, owner_of, timestamp_of
 from hlb.builtins.registry import builtin
 from hlb.builtins.run import lower_run
 from hlb.builtins.sources import ImagePlatform, Resolve, apply_image_config, pinned_ref
@@ -101,7 +101,7 @@ def mkdir(call: Call, path: str, filemode: int) -> FsValue:
     Example: `mkdir "/out" 0o755`
     """
     o = call.options
-    action = Mkdir(path, filemode, o.has(CreateParents), owner_of(o), timestamp_of(o))
+    action = Mkdir(path, filemode, CREATE_PARENTS.given(o), owner_of(o), timestamp_of(o))
     name = f"mkdir {normalize_path(call.fs.state.cwd, path)}"
     return call.fs.with_state(call.fs.state.file(action, call.constraints(name)))
 

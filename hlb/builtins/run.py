@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from hlb.builtins.call import Call
 from hlb.builtins.owner import Owned, Owner, declare_owner_options, owner_of
-from hlb.builtins.registry import builtin
+from hlb.builtins.registry import builtin, flag
 from hlb.builtins.run_session import RunSecret, RunSSH, mount_point
 from hlb.builtins.spec import Choice
 from hlb.diagnostics import catalog as cat
@@ -80,28 +80,8 @@ class RunMount:
 
 
 @dataclass(frozen=True, slots=True)
-class Readonly:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class ReadonlyRootfs:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
 class RequireImage:
     span: Span  # where `requireImage` was written
-
-
-@dataclass(frozen=True, slots=True)
-class IgnoreCache:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Shlex:
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +97,6 @@ class Security:
 @dataclass(frozen=True, slots=True)
 class ExtraHost:
     host: HostIP
-
-
-@dataclass(frozen=True, slots=True)
-class Tmpfs:
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +138,7 @@ def lower_run(call: Call, command: tuple[str, ...]) -> FsValue:
     user = opts.last(RunUser)
     network, security = opts.last(Network), opts.last(Security)
     constraints = call.constraints(name)
-    if opts.has(IgnoreCache):
+    if IGNORE_CACHE.given(opts):
         constraints = replace(constraints, ignore_cache=True)
     run_mounts = _shim_readonly_mountpoints(call, [i for i in opts.items if isinstance(i, (RunMount, RunSecret))])
     _check_mounts(call, tuple(m.mount for m in run_mounts))
@@ -172,7 +147,7 @@ def lower_run(call: Call, command: tuple[str, ...]) -> FsValue:
         cwd=cwd,
         user=user.name if user else None,
         mounts=tuple(m.mount for m in run_mounts),
-        readonly_rootfs=opts.has(ReadonlyRootfs),
+        readonly_rootfs=READONLY_ROOTFS.given(opts),
         network=network.mode if network else NetMode.SANDBOX,
         security=security.mode if security else SecurityMode.SANDBOX,
         extra_hosts=tuple(h.host for h in opts.of(ExtraHost)),
@@ -201,7 +176,7 @@ def _argv(call: Call, command: tuple[str, ...]) -> list[str]:
         call.fail(cat.invalid_value(call.span, "`run` needs a command", hint='for example: run "make install"'))
     if len(command) > 1:
         return list(command)
-    if not call.options.has(Shlex):
+    if not SHLEX.given(call.options):
         return list(call.fs.state.shell_args(command[0]))
     try:
         words = _shlex.split(command[0])
@@ -346,7 +321,7 @@ def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
     """
     target = _target(call, mount_point, arg=1)
     opts = call.options
-    readonly = opts.has(Readonly)
+    readonly = MOUNT_READONLY.given(opts)
     cache = opts.last(CacheOpt)
     source_path = opts.last(SourcePath)
     selector = source_path.path if source_path else ""
@@ -355,7 +330,7 @@ def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
     # A primed mount is the snapshot pattern: written with `as` (its result is pushed back), writable, of an
     # image by tag. Any other mount of a missing image stays an error (a misspelt tag is not an empty mount).
     declared = bound or "target" in call.declared
-    writable = not (readonly or cache or source_path or opts.has(Tmpfs))
+    writable = not (readonly or cache or source_path or MOUNT_TMPFS.given(opts))
     primed = primed_image(input) if declared and writable else None
     require = opts.last(RequireImage)
     if require is not None and primed is None:
@@ -367,7 +342,7 @@ def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
                 hint="other mounts always need their input: drop `requireImage`",
             )
         )
-    if opts.has(Tmpfs):
+    if MOUNT_TMPFS.given(opts):
         if cache is not None or source_path is not None:
             call.fail(cat.invalid_value(call.span, "a `tmpfs` mount cannot also be a `cache` or have a `sourcePath`"))
         if source is not None:
@@ -460,7 +435,7 @@ def cache_mount(call: Call, mount_point: str) -> RunMount:
     m = Mount(
         target,
         source,
-        readonly=opts.has(Readonly),
+        readonly=CACHE_MOUNT_READONLY.given(opts),
         selector=selector,
         cache_id=cache_id.id if cache_id else target,
         cache_sharing=sharing.mode if sharing else CacheSharing.SHARED,
@@ -468,8 +443,8 @@ def cache_mount(call: Call, mount_point: str) -> RunMount:
     return RunMount(m)
 
 
-@builtin("option::run readonlyRootfs()")
-def readonly_rootfs(call: Call) -> ReadonlyRootfs:
+READONLY_ROOTFS = flag(
+    "option::run readonlyRootfs()",
     """Mount the filesystem at `/` read-only for this `run`.
 
     The command can still write to its other mounts. As in BuildKit's Go
@@ -477,12 +452,12 @@ def readonly_rootfs(call: Call) -> ReadonlyRootfs:
     runs when a mount bound with `as` (or a later step using one) needs it.
 
     Example: `run "go vet ./..." with option { readonlyRootfs; mount scratch "/out" as report; }`
-    """
-    return ReadonlyRootfs()
+    """,
+)
 
 
-@builtin("option::run ignoreCache()")
-def ignore_cache(call: Call) -> IgnoreCache:
+IGNORE_CACHE = flag(
+    "option::run ignoreCache()",
     """Always execute this `run`, never reusing a cached result.
 
     The exec op is marked with LLB's `ignore_cache` (openllb/hlb adds a random
@@ -491,8 +466,8 @@ def ignore_cache(call: Call) -> IgnoreCache:
     mounts without `uid`/`gid`/`mode`).
 
     Example: `run "apk update" with ignoreCache`
-    """
-    return IgnoreCache()
+    """,
+)
 
 
 @builtin("option::run network(string networkmode)", choices={"networkmode": NETWORK})
@@ -521,8 +496,8 @@ def security(call: Call, securitymode: SecurityMode) -> Security:
     return Security(securitymode)
 
 
-@builtin("option::run shlex()")
-def shlex(call: Call) -> Shlex:
+SHLEX = flag(
+    "option::run shlex()",
     """Split a one-argument command into words instead of running it with `/bin/sh -c`.
 
     The words are split with shell quoting rules and executed directly, so
@@ -530,8 +505,8 @@ def shlex(call: Call) -> Shlex:
     Commands of several arguments are unaffected.
 
     Example: `run "/bin/app --version" with shlex`
-    """
-    return Shlex()
+    """,
+)
 
 
 @builtin("option::run host(string hostname, string address)")
@@ -569,16 +544,16 @@ def _ip(call: Call, address: str) -> str:
 # -- option::mount and option::cacheMount ------------------------------------------
 
 
-@builtin("option::mount readonly()")
-def mount_readonly(call: Call) -> Readonly:
+MOUNT_READONLY = flag(
+    "option::mount readonly()",
     """Mount the input read-only.
 
     The command cannot change the mounted files, and a bound mount's result
     is then the input as it was.
 
     Example: `mount src "/src" with readonly`
-    """
-    return Readonly()
+    """,
+)
 
 
 @builtin("option::mount cache(string cacheid, string sharingmode)", choices={"sharingmode": SHARING})
@@ -595,16 +570,16 @@ def mount_cache(call: Call, cacheid: str, sharingmode: CacheSharing) -> CacheOpt
     return CacheOpt(cacheid, sharingmode)
 
 
-@builtin("option::mount tmpfs()")
-def mount_tmpfs(call: Call) -> Tmpfs:
+MOUNT_TMPFS = flag(
+    "option::mount tmpfs()",
     """Mount an empty in-memory tmpfs instead of the input filesystem.
 
     Its content is lost when the `run` ends. The input must be `scratch`,
     and a tmpfs mount cannot be bound, cached or given a `sourcePath`.
 
     Example: `mount scratch "/tmp" with tmpfs`
-    """
-    return Tmpfs()
+    """,
+)
 
 
 @builtin("option::mount requireImage()")
@@ -633,15 +608,15 @@ def mount_source_path(call: Call, path: str) -> SourcePath:
     return SourcePath(path)
 
 
-@builtin("option::cacheMount readonly()")
-def cache_mount_readonly(call: Call) -> Readonly:
+CACHE_MOUNT_READONLY = flag(
+    "option::cacheMount readonly()",
     """Mount the cache read-only.
 
     The command reads what earlier builds left in the cache without changing it.
 
     Example: `cacheMount "/root/.npm" with readonly`
-    """
-    return Readonly()
+    """,
+)
 
 
 @builtin("option::cacheMount id(string cacheid)")

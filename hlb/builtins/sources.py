@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hlb.builtins.call import Call, image_ref, platform_args
-from hlb.builtins.registry import builtin
+from hlb.builtins.registry import builtin, flag
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Platform, State
 from hlb.llb.definition_op import from_definition, source_identifiers
@@ -60,11 +60,6 @@ class HttpChmod:
 @dataclass(frozen=True, slots=True)
 class HttpFilename:
     name: str
-
-
-@dataclass(frozen=True, slots=True)
-class KeepGitDir:
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,19 +328,19 @@ def git(call: Call, remote: str, ref: str) -> FsValue:
         call.fail(cat.invalid_value(call.arg_span(0), f"the git remote `{remote}` names no host"))
     if parsed.scheme == "ssh":
         call.ctx.attach(SSHSocket("default"))  # the daemon mounts the client's SSH agent to fetch
-    op = git_source(remote, ref, keep_git_dir=call.options.has(KeepGitDir), constraints=call.constraints())
+    op = git_source(remote, ref, keep_git_dir=KEEP_GIT_DIR.given(call.options), constraints=call.constraints())
     return FsValue(State(op.output()))
 
 
-@builtin("option::git keepGitDir()")
-def keep_git_dir(call: Call) -> KeepGitDir:
+KEEP_GIT_DIR = flag(
+    "option::git keepGitDir()",
     """Keep the repository's `.git` directory in the checkout.
 
     Needed by builds that run `git describe` or read commit metadata.
 
     Example: `git "https://github.com/openllb/hlb.git" "master" with keepGitDir`
-    """
-    return KeepGitDir()
+    """,
+)
 
 
 # -- local ----------------------------------------------------------------------------
