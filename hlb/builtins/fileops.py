@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hlb.builtins.call import Call, permissions
+from hlb.builtins.call import Call, Patterns, patterns_of, permissions
 from hlb.builtins.file_options import CreatedTime, FileChown, lower_owner, lower_time, owner_of, timestamp_of
 from hlb.builtins.registry import builtin, flags
 from hlb.diagnostics import catalog as cat
@@ -26,16 +26,6 @@ from hlb.values import FsValue, Options
 @dataclass(frozen=True, slots=True)
 class Chmod:
     mode: int
-
-
-@dataclass(frozen=True, slots=True)
-class IncludePatterns:
-    patterns: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ExcludePatterns:
-    patterns: tuple[str, ...]
 
 
 # -- rm -----------------------------------------------------------------------------
@@ -94,6 +84,7 @@ def copy(call: Call, input: FsValue, src: str, dst: str) -> FsValue:
 
 def copy_info(o: Options) -> CopyInfo:
     chmod = o.last(Chmod)
+    include, exclude = patterns_of(o)
     return CopyInfo(
         owner=owner_of(o),
         mode=chmod.mode if chmod else None,
@@ -104,8 +95,8 @@ def copy_info(o: Options) -> CopyInfo:
         allow_wildcard=COPY["allowWildcard"].given(o),
         allow_empty_wildcard=COPY["allowEmptyWildcard"].given(o),
         timestamp=timestamp_of(o),
-        include_patterns=tuple(p for i in o.of(IncludePatterns) for p in i.patterns),
-        exclude_patterns=tuple(p for e in o.of(ExcludePatterns) for p in e.patterns),
+        include_patterns=include,
+        exclude_patterns=exclude,
     )
 
 
@@ -187,25 +178,25 @@ def copy_created_time(call: Call, created: str) -> CreatedTime:
 
 
 @builtin("option::copy includePatterns(variadic string pattern)")
-def include_patterns(call: Call, *pattern: str) -> IncludePatterns:
+def include_patterns(call: Call, *pattern: str) -> Patterns:
     """Copy only the files under `src` that match one of these patterns.
 
     Ignored when `src` is a single file.
 
     Example: `copy src "/" "/app" with includePatterns("**/*.go", "go.mod")`
     """
-    return IncludePatterns(pattern)
+    return Patterns(include=pattern)
 
 
 @builtin("option::copy excludePatterns(variadic string pattern)")
-def exclude_patterns(call: Call, *pattern: str) -> ExcludePatterns:
+def exclude_patterns(call: Call, *pattern: str) -> Patterns:
     """Skip the files under `src` that match one of these patterns.
 
     Ignored when `src` is a single file.
 
     Example: `copy src "/" "/app" with excludePatterns("**/*_test.go")`
     """
-    return ExcludePatterns(pattern)
+    return Patterns(exclude=pattern)
 
 
 # -- merge and diff ---------------------------------------------------------------------

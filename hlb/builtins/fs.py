@@ -16,6 +16,8 @@ from hlb.llb.file import normalize_path
 from hlb.resolver import ResolveError
 from hlb.values import FsValue
 
+NO_DAEMON = "compile with a reachable daemon (BUILDKIT_HOST or DOCKER_HOST), or drop `resolve`"
+
 # -- sources -------------------------------------------------------------------
 
 
@@ -52,15 +54,7 @@ def image(call: Call, ref: str) -> FsValue:
     if want is None:
         op = image_source(str(parsed), constraints=constraints)
         return FsValue(State(op.output(), platform=platform))
-    resolver = call.ctx.resolver
-    if resolver is None:
-        call.fail(
-            cat.invalid_value(
-                want.span,
-                f"resolving `{ref}` needs a BuildKit connection",
-                hint="compile with a reachable daemon (BUILDKIT_HOST or DOCKER_HOST), or drop `resolve`",
-            )
-        )
+    resolver = call.needs(call.ctx.resolver, want.span, f"resolving `{ref}` needs a BuildKit connection", NO_DAEMON)
     try:
         resolved = resolver.resolve(str(parsed), platform)
         # A reference with a digest is already pinned; otherwise pin the digest it resolved to.

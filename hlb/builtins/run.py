@@ -80,23 +80,16 @@ class RunMount:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheOpt:
+    """A mount's `cache(cacheid, sharingmode)`."""
+
+    id: str
+    sharing: CacheSharing
+
+
+@dataclass(frozen=True, slots=True)
 class RequireImage:
     span: Span  # where `requireImage` was written
-
-
-@dataclass(frozen=True, slots=True)
-class Network:
-    mode: NetMode
-
-
-@dataclass(frozen=True, slots=True)
-class Security:
-    mode: SecurityMode
-
-
-@dataclass(frozen=True, slots=True)
-class ExtraHost:
-    host: HostIP
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,19 +98,8 @@ class SourcePath:
 
 
 @dataclass(frozen=True, slots=True)
-class CacheOpt:
-    id: str
-    sharing: CacheSharing
-
-
-@dataclass(frozen=True, slots=True)
 class CacheId:
     id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Sharing:
-    mode: CacheSharing
 
 
 # -- lowering of run -------------------------------------------------------------
@@ -136,7 +118,7 @@ def lower_run(call: Call, command: tuple[str, ...]) -> FsValue:
     for d in opts.of(RunDir):
         cwd = join_dir(cwd, d.path)
     user = opts.last(RunUser)
-    network, security = opts.last(Network), opts.last(Security)
+    network, security = opts.last(NetMode), opts.last(SecurityMode)
     constraints = call.constraints(name)
     if IGNORE_CACHE.given(opts):
         constraints = replace(constraints, ignore_cache=True)
@@ -148,9 +130,9 @@ def lower_run(call: Call, command: tuple[str, ...]) -> FsValue:
         user=user.name if user else None,
         mounts=tuple(m.mount for m in run_mounts),
         readonly_rootfs=READONLY_ROOTFS.given(opts),
-        network=network.mode if network else NetMode.SANDBOX,
-        security=security.mode if security else SecurityMode.SANDBOX,
-        extra_hosts=tuple(h.host for h in opts.of(ExtraHost)),
+        network=network if network is not None else NetMode.SANDBOX,
+        security=security if security is not None else SecurityMode.SANDBOX,
+        extra_hosts=tuple(opts.of(HostIP)),
         secrets=tuple(s for r in opts.of(RunSecret) for s in r.mounts),
         ssh=tuple(s.mount for s in opts.of(RunSSH)),
         constraints=constraints,
@@ -422,7 +404,7 @@ def cache_mount(call: Call, mount_point: str) -> RunMount:
     target = _target(call, mount_point, arg=0)
     opts = call.options
     cache_id = opts.last(CacheId)
-    sharing = opts.last(Sharing)
+    sharing = opts.last(CacheSharing)
     source = None
     selector = ""
     if opts.has(Owner):  # the cache's base: a directory of that owner and mode
@@ -438,7 +420,7 @@ def cache_mount(call: Call, mount_point: str) -> RunMount:
         readonly=CACHE_MOUNT_READONLY.given(opts),
         selector=selector,
         cache_id=cache_id.id if cache_id else target,
-        cache_sharing=sharing.mode if sharing else CacheSharing.SHARED,
+        cache_sharing=sharing if sharing is not None else CacheSharing.SHARED,
     )
     return RunMount(m)
 
@@ -471,7 +453,7 @@ IGNORE_CACHE = flag(
 
 
 @builtin("option::run network(string networkmode)", choices={"networkmode": NETWORK})
-def network(call: Call, networkmode: NetMode) -> Network:
+def network(call: Call, networkmode: NetMode) -> NetMode:
     """The network of this `run`: `unset`, `host` or `none`.
 
     `unset` (default) leaves it to BuildKit (its CNI network, else the host's);
@@ -480,11 +462,11 @@ def network(call: Call, networkmode: NetMode) -> Network:
 
     Example: `run "go test ./..." with network("none")`
     """
-    return Network(networkmode)
+    return networkmode
 
 
 @builtin("option::run security(string securitymode)", choices={"securitymode": SECURITY})
-def security(call: Call, securitymode: SecurityMode) -> Security:
+def security(call: Call, securitymode: SecurityMode) -> SecurityMode:
     """The security mode of this `run`: `sandbox` or `insecure`.
 
     `sandbox` (default) applies the default seccomp profile and capabilities;
@@ -493,7 +475,7 @@ def security(call: Call, securitymode: SecurityMode) -> Security:
 
     Example: `run "mount -t tmpfs none /mnt" with security("insecure")`
     """
-    return Security(securitymode)
+    return securitymode
 
 
 SHLEX = flag(
@@ -510,7 +492,7 @@ SHLEX = flag(
 
 
 @builtin("option::run host(string hostname, string address)")
-def host(call: Call, hostname: str, address: str) -> ExtraHost:
+def host(call: Call, hostname: str, address: str) -> HostIP:
     """Add an `/etc/hosts` entry for this `run`.
 
     `address` must be an IP address; `hostname` may list several names
@@ -520,7 +502,7 @@ def host(call: Call, hostname: str, address: str) -> ExtraHost:
     """
     if not hostname.strip():
         call.fail(cat.invalid_value(call.arg_span(0), "empty host name"))
-    return ExtraHost(HostIP(hostname, _ip(call, address)))
+    return HostIP(hostname, _ip(call, address))
 
 
 def _target(call: Call, text: str, arg: int) -> str:
@@ -635,7 +617,7 @@ def cache_mount_id(call: Call, cacheid: str) -> CacheId:
 
 
 @builtin("option::cacheMount sharing(string mode)", choices={"mode": SHARING})
-def cache_mount_sharing(call: Call, mode: CacheSharing) -> Sharing:
+def cache_mount_sharing(call: Call, mode: CacheSharing) -> CacheSharing:
     """How concurrent builds share the cache: `shared`, `private` or `locked`.
 
     `shared` (default): all write at once; `private`: each concurrent writer
@@ -644,7 +626,7 @@ def cache_mount_sharing(call: Call, mode: CacheSharing) -> Sharing:
 
     Example: `cacheMount "/var/cache/apt" with sharing("locked")`
     """
-    return Sharing(mode)
+    return mode
 
 
 declare_owner_options("cacheMount", CACHE_DIR)

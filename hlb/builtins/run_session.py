@@ -20,10 +20,11 @@ import os
 import posixpath
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from hlb.builtins.call import Call
+from hlb.builtins.call import Call, Patterns, patterns_of
 from hlb.builtins.owner import Owned, declare_owner_options, owner_of
 from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
@@ -56,12 +57,6 @@ class SocketTarget:
 @dataclass(frozen=True, slots=True)
 class LocalPaths:
     paths: tuple[tuple[str, str], ...]  # (absolute path, id key)
-
-
-@dataclass(frozen=True, slots=True)
-class Patterns:
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
 
 
 def mount_point(call: Call, text: str, arg: int) -> str:
@@ -185,8 +180,7 @@ def secret(call: Call, local_path_: str, mount_point_: str) -> RunSecret:
     if stat.S_ISREG(st.st_mode):
         files = [""]
     elif stat.S_ISDIR(st.st_mode):
-        include = [p for o in call.options.of(Patterns) for p in o.include]
-        exclude = [p for o in call.options.of(Patterns) for p in o.exclude]
+        include, exclude = patterns_of(call.options)
         try:
             found = walk_files(abs_path)
         except OSError as e:  # a directory under it that cannot be listed
@@ -230,7 +224,7 @@ def walk_files(root: str) -> list[str]:
     return out
 
 
-def selected(rel: str, include: list[str], exclude: list[str]) -> bool:
+def selected(rel: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
     """fsutil's filter: an include pattern matches the file or a parent; excludes apply in order, `!` re-includes."""
     if include and not any(_matches_or_parent(p, rel) for p in include):
         return False

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from hlb.builtins.call import Call, image_ref, platform_args
+from hlb.builtins.call import Call, Patterns, image_ref, patterns_of, platform_args
 from hlb.builtins.registry import builtin, flag
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Platform, State
@@ -60,16 +60,6 @@ class HttpChmod:
 @dataclass(frozen=True, slots=True)
 class HttpFilename:
     name: str
-
-
-@dataclass(frozen=True, slots=True)
-class LocalInclude:
-    patterns: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LocalExclude:
-    patterns: tuple[str, ...]
 
 
 # -- option::image -----------------------------------------------------------------
@@ -374,10 +364,7 @@ def local(call: Call, path: str) -> FsValue:
                 hint=f"looked for {absolute}; a relative path is relative to the module's directory",
             )
         )
-    include = call.options.last(LocalInclude)
-    exclude = call.options.last(LocalExclude)
-    includes = include.patterns if include else ()
-    excludes = exclude.patterns if exclude else ()
+    includes, excludes = patterns_of(call.options, last=True)
     directory = absolute
     if not os.path.isdir(absolute):
         directory, base = os.path.split(absolute)
@@ -400,7 +387,7 @@ def local(call: Call, path: str) -> FsValue:
 
 
 @builtin("option::local includePatterns(variadic string pattern)")
-def include_patterns(call: Call, *patterns: str) -> LocalInclude:
+def include_patterns(call: Call, *patterns: str) -> Patterns:
     """Sync only the files matching one of these patterns.
 
     Patterns use the `.dockerignore` syntax and are relative to the synced
@@ -411,11 +398,11 @@ def include_patterns(call: Call, *patterns: str) -> LocalInclude:
     Example: `local "." with includePatterns("go.mod", "go.sum", "**/*.go")`
     """
     _check_patterns(call, patterns, include=True)
-    return LocalInclude(patterns)
+    return Patterns(include=patterns)
 
 
 @builtin("option::local excludePatterns(variadic string pattern)")
-def exclude_patterns(call: Call, *patterns: str) -> LocalExclude:
+def exclude_patterns(call: Call, *patterns: str) -> Patterns:
     """Do not sync the files matching one of these patterns.
 
     Patterns use the `.dockerignore` syntax and are relative to the synced
@@ -425,7 +412,7 @@ def exclude_patterns(call: Call, *patterns: str) -> LocalExclude:
     Example: `local "." with excludePatterns(".git", "node_modules")`
     """
     _check_patterns(call, patterns, include=False)
-    return LocalExclude(patterns)
+    return Patterns(exclude=patterns)
 
 
 def _check_patterns(call: Call, patterns: tuple[str, ...], include: bool) -> None:

@@ -94,6 +94,9 @@ class ManifestPlatform:
     platform: Platform
 
 
+NO_REGISTRY = "this compilation has no registry client; `manifest` is evaluated only when compiling with one"
+
+
 @builtin("string manifest(string ref) binds (string digest, string config, string index)")
 def manifest(call: Call, ref: str) -> str:
     """Fetch an image's manifest for the build's platform from its registry, as JSON.
@@ -108,15 +111,8 @@ def manifest(call: Call, ref: str) -> str:
     parsed = image_ref(call, ref)
     chosen = call.options.last(ManifestPlatform)
     wanted = chosen.platform if chosen else call.ctx.platform
-    resolver: ManifestResolver | None = call.ctx.manifests
-    if resolver is None:
-        call.fail(
-            cat.invalid_value(
-                call.span,
-                f"`manifest` needs registry access to fetch `{parsed}`",
-                hint="this compilation has no registry client; `manifest` is evaluated only when compiling with one",
-            )
-        )
+    need = f"`manifest` needs registry access to fetch `{parsed}`"
+    resolver: ManifestResolver = call.needs(call.ctx.manifests, call.span, need, NO_REGISTRY)
     try:
         resolved = resolver.manifest(str(parsed), wanted)
     except ResolveError as e:  # its message names the reference and the cause
