@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hlb.builtins.call import Call, Patterns, patterns_of, permissions
-from hlb.builtins.file_options import CreatedTime, FileChown, lower_owner, lower_time, owner_of, timestamp_of
+from hlb.builtins.file_options import declare_file_options, owner_of, timestamp_of
 from hlb.builtins.registry import builtin, flags
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Copy, CopyInfo, Rm
@@ -144,15 +144,7 @@ COPY = flags(
 )
 
 
-@builtin("option::copy chown(string owner)")
-def copy_chown(call: Call, owner: str) -> FileChown:
-    """Give the copied files this owner, `user:group` (names or numeric ids).
-
-    Names are looked up in `/etc/passwd` and `/etc/group` of this filesystem.
-
-    Example: `copy src "/app" "/app" with chown("1000:1000")`
-    """
-    return FileChown(lower_owner(call, owner))
+declare_file_options("copy", "the copied files", 'copy src "/app" "/app"')
 
 
 @builtin("option::copy chmod(int filemode)")
@@ -164,17 +156,6 @@ def chmod(call: Call, filemode: int) -> Chmod:
     Example: `copy src "/entrypoint.sh" "/entrypoint.sh" with chmod(0o755)`
     """
     return Chmod(permissions(call, filemode, example="0o755"))
-
-
-@builtin("option::copy createdTime(string created)")
-def copy_created_time(call: Call, created: str) -> CreatedTime:
-    """Set the modification time of the copied files, written in RFC 3339.
-
-    A fixed time makes the layer reproducible across builds.
-
-    Example: `copy src "/app" "/app" with createdTime("2020-01-01T00:00:00Z")`
-    """
-    return CreatedTime(lower_time(call, created))
 
 
 @builtin("option::copy includePatterns(variadic string pattern)")
