@@ -121,3 +121,8 @@ def test_a_cache_mounts_owner_options_make_its_base_directory() -> None:
     ops = [e["op"] for e in to_json_obj(c.targets[0].definition, with_sources=False)["ops"]]
     (mkdir,) = [a["mkdir"] for o in ops if "file" in o for a in o["file"]["actions"]]  # type: ignore[index]
     assert mkdir["mode"] == 0o700 and mkdir["owner"]["user"]["byID"] == 1001 and mkdir["owner"]["group"]["byID"] == 7
+
+
+@pytest.mark.parametrize(("b", "i", "choice"), CHOICES, ids=[f"{b.type} {b.name}" for b, _, _ in CHOICES])
+def test_the_documentation_of_a_choice_names_every_value_of_the_table(b: Builtin, i: int, choice: Choice) -> None:
+    assert all(f"`{v}`" in b.doc for v in choice.names), (b.signature(), choice.names)
