@@ -13,25 +13,21 @@ from dataclasses import dataclass
 
 from hlb import cache_options
 from hlb.builtins.call import Call, image_ref
-from hlb.builtins.registry import builtin
+from hlb.builtins.registry import builtin, flag
+from hlb.builtins.spec import Choice
 from hlb.diagnostics import catalog as cat
 from hlb.llb.source import SourceOp
 from hlb.source import client_path
 from hlb.values import CacheEntry, Effect, Exporter, FsValue
 
-MODES = ("min", "max")
-BACKENDS = ("registry", "local", "inline")
+MODES = Choice("cache export mode", {"min": "min", "max": "max"})
+BACKENDS = Choice("cache backend", {"registry": "registry", "local": "local", "inline": "inline"})
 IMAGE_SCHEME = "docker-image://"
 
 
 @dataclass(frozen=True, slots=True)
 class Mode:
     mode: str
-
-
-@dataclass(frozen=True, slots=True)
-class IgnoreError:
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +41,7 @@ def _section(call: Call, ref: str, section: FsValue, *, ref_arg: int) -> FsValue
     backend = opts.last(Backend)
     kind = backend.backend if backend else "registry"
     export: dict[str, str] = {"mode": mode.mode if mode else "min"}
-    if opts.has(IgnoreError):
+    if IGNORE_ERROR.given(opts):
         export["ignore-error"] = "true"
     exporters: tuple[Exporter, ...] = ()
     if kind == "local":
@@ -104,7 +100,7 @@ def cache_context_fs(call: Call, cache: FsValue, section: FsValue) -> FsValue:
     The form of HLB's design discussion: `cache` is an `fs` whose source is an
     `image`, and that reference is the registry cache ref. Sections nest, each
     its own solve with its own cache; `hlb run --tree` shows every solve's
-    cache imports and exports. Options: `mode`, `ignoreError`, `backend`.
+    cache imports and exports.
 
     Example: `cacheContext fs { image "127.0.0.1:5000/cache/app:deps"; } fs { image "golang:1.22"; run "go version"; }`
     """
@@ -118,7 +114,6 @@ def cache_context(call: Call, ref: str, section: FsValue) -> FsValue:
     `ref` is a registry ref unless `backend` selects `local` (a directory of
     the module) or `inline`. Sections nest, each its own solve with its own
     cache; `hlb run --tree` shows every solve's cache imports and exports.
-    Options: `mode`, `ignoreError`, `backend`.
 
     Example: `cacheContext "127.0.0.1:5000/cache/app:deps" fs { image "golang:1.22"; run "go mod download"; }`
     """
@@ -138,16 +133,16 @@ def mode(call: Call, mode: str) -> Mode:
     return Mode(mode)
 
 
-@builtin("option::cacheContext ignoreError()")
-def ignore_error(call: Call) -> IgnoreError:
+IGNORE_ERROR = flag(
+    "option::cacheContext ignoreError()",
     """Do not fail the build when importing or exporting the section's cache fails.
 
     A missing or unreachable cache only costs time; the section itself must
     still build.
 
     Example: `cacheContext "127.0.0.1:5000/cache/app:deps" fs { image "busybox"; } with ignoreError`
-    """
-    return IgnoreError()
+    """,
+)
 
 
 @builtin("option::cacheContext backend(string backend)", choices={"backend": BACKENDS})

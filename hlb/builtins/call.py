@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NoReturn, Protocol
+from typing import NoReturn, Protocol, TypeVar
 
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
@@ -13,6 +13,37 @@ from hlb.llb.reference import parse as parse_ref
 from hlb.resolver import FrontendRunner, ImageResolver, ManifestResolver, Presence
 from hlb.source import Span
 from hlb.values import Attachment, Effect, FsValue, Notice, Options, Value
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """The value of an option without arguments (`readonly`, `unpack`...): it is given or not."""
+
+    option: str  # its type and name: "option::copy unpack"
+
+    def given(self, options: Options) -> bool:
+        return self in options.items
+
+
+@dataclass(frozen=True, slots=True)
+class Patterns:
+    """An `includePatterns` (``include``) or `excludePatterns` (``exclude``) option."""
+
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+
+
+def patterns_of(options: Options, *, last: bool = False) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The (include, exclude) patterns of ``options``: every option's in order, or (``last``) the last option's."""
+    given = options.of(Patterns)
+    include = [o.include for o in given if o.include is not None]
+    exclude = [o.exclude for o in given if o.exclude is not None]
+    if last:
+        return (include[-1] if include else ()), (exclude[-1] if exclude else ())
+    return tuple(p for ps in include for p in ps), tuple(p for ps in exclude for p in ps)
+
+
+S = TypeVar("S")
 
 
 class CompileError(Exception):
@@ -121,6 +152,13 @@ class Call:
                 )
             )
         return value
+
+    def needs(self, service: S | None, span: Span, message: str, hint: str) -> S:
+        """``service`` (the daemon's image resolver, a registry client...), or a diagnostic at ``span``
+        when compiling without it."""
+        if service is None:
+            self.fail(cat.invalid_value(span, message, hint=hint))
+        return service
 
     def constraints(self, name: str | None = None) -> Constraints:
         c = Constraints(locations=self.ctx.locations(self.span))

@@ -11,18 +11,12 @@ the Docker engine for ``dockerLoad``) is the solver's choice.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from hlb.builtins.call import Call, image_ref
-from hlb.builtins.registry import builtin
+from hlb.builtins.registry import builtin, flag
 from hlb.diagnostics import catalog as cat
 from hlb.source import client_path
 from hlb.values import Effect, Exporter, FsValue
-
-
-@dataclass(frozen=True, slots=True)
-class Stargz:
-    pass
 
 
 def _ref(call: Call, ref: str, arg: int = 0) -> str:
@@ -62,7 +56,7 @@ def docker_push(call: Call, ref: str) -> FsValue | str:
     """
     name = _ref(call, ref)
     attrs = {"name": name, "push": "true"}
-    if call.options.has(Stargz):
+    if STARGZ.given(call.options):
         attrs.update({"compression": "estargz", "oci-mediatypes": "true", "force-compression": "true"})
     if "digest" in call.binds:
         # `as digest`: the push happens now, and its digest is the value of the bind.
@@ -73,16 +67,16 @@ def docker_push(call: Call, ref: str) -> FsValue | str:
     return _export(call, f"dockerPush {name}", Exporter("image", attrs), name)
 
 
-@builtin("option::dockerPush stargz()")
-def stargz(call: Call) -> Stargz:
+STARGZ = flag(
+    "option::dockerPush stargz()",
     """Push the layers compressed as eStargz, which runtimes can pull lazily.
 
     eStargz layers are ordinary gzip layers to other runtimes, so the image
     still runs everywhere. Not available on the Docker engine backend.
 
     Example: `dockerPush "127.0.0.1:5000/app:latest" with stargz`
-    """
-    return Stargz()
+    """,
+)
 
 
 @builtin("fs dockerLoad(string ref)")

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from hlb.builtins.call import Call
-from hlb.builtins.registry import builtin
+from hlb.builtins.registry import declare, flag
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Chown
 from hlb.values import Options
@@ -19,25 +19,20 @@ TIME_HINT = 'write the time in RFC 3339, for example "2020-01-01T00:00:00Z" or "
 # -- option values -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CreateParents:
-    pass
-
-
-@builtin("option::mkdir createParents()")
-def create_parents(call: Call) -> CreateParents:
+CREATE_PARENTS = flag(
+    "option::mkdir createParents()",
     """Create missing parent directories, like `mkdir -p`.
 
     The parents get the same permissions as the directory; an existing
     directory is then no error either.
 
     Example: `mkdir "/a/b/c" 0o755 with createParents`
-    """
-    return CreateParents()
+    """,
+)
 
 
 @dataclass(frozen=True, slots=True)
-class FileOwner:
+class FileChown:
     owner: Chown
 
 
@@ -47,7 +42,7 @@ class CreatedTime:
 
 
 def owner_of(options: Options) -> Chown | None:
-    o = options.last(FileOwner)
+    o = options.last(FileChown)
     return o.owner if o else None
 
 
@@ -57,48 +52,40 @@ def timestamp_of(options: Options) -> int:
     return t.unix_nanos if t else -1
 
 
-@builtin("option::mkdir chown(string owner)")
-def mkdir_chown(call: Call, owner: str) -> FileOwner:
-    """Give the new directory this owner, `user:group` (names or numeric ids).
+def declare_file_options(option: str, what: str, example: str) -> None:
+    """Declare ``chown`` and ``createdTime`` of ``option::<option>`` (``mkdir``, ``mkfile``, ``copy``).
 
-    Names are resolved in this filesystem's `/etc/passwd` and `/etc/group`.
-
-    Example: `mkdir "/home/app/data" 0o755 with chown("1000:1000")`
+    ``what`` names the files they apply to ("the new directory"); ``example`` is a call they are added to.
     """
-    return FileOwner(lower_owner(call, owner))
+
+    def chown(call: Call, owner: str) -> FileChown:
+        return FileChown(lower_owner(call, owner))
+
+    def created_time(call: Call, created: str) -> CreatedTime:
+        return CreatedTime(lower_time(call, created))
+
+    declare(
+        f"option::{option} chown(string owner)",
+        f"""Give {what} this owner, `user:group` (names or numeric ids).
+
+        Names are resolved in this filesystem's `/etc/passwd` and `/etc/group`.
+
+        Example: `{example} with chown("1000:1000")`""",
+        chown,
+    )
+    declare(
+        f"option::{option} createdTime(string created)",
+        f"""Set the modification time of {what}, written in RFC 3339.
+
+        A fixed time makes the layer reproducible across builds.
+
+        Example: `{example} with createdTime("2020-01-01T00:00:00Z")`""",
+        created_time,
+    )
 
 
-@builtin("option::mkdir createdTime(string created)")
-def mkdir_created_time(call: Call, created: str) -> CreatedTime:
-    """Set the new directory's modification time, written in RFC 3339.
-
-    A fixed time makes the layer reproducible across builds.
-
-    Example: `mkdir "/out" 0o755 with createdTime("2020-01-01T00:00:00Z")`
-    """
-    return CreatedTime(lower_time(call, created))
-
-
-@builtin("option::mkfile chown(string owner)")
-def mkfile_chown(call: Call, owner: str) -> FileOwner:
-    """Give the new file this owner, `user:group` (names or numeric ids).
-
-    Names are resolved in this filesystem's `/etc/passwd` and `/etc/group`.
-
-    Example: `mkfile "/home/app/.profile" 0o644 "umask 022" with chown("1000:1000")`
-    """
-    return FileOwner(lower_owner(call, owner))
-
-
-@builtin("option::mkfile createdTime(string created)")
-def mkfile_created_time(call: Call, created: str) -> CreatedTime:
-    """Set the new file's modification time, written in RFC 3339.
-
-    A fixed time makes the layer reproducible across builds.
-
-    Example: `mkfile "/VERSION" 0o644 "1.0.0" with createdTime("2020-01-01T00:00:00Z")`
-    """
-    return CreatedTime(lower_time(call, created))
+declare_file_options("mkdir", "the new directory", 'mkdir "/out" 0o755')
+declare_file_options("mkfile", "the new file", 'mkfile "/VERSION" 0o644 "1.0.0"')
 
 
 # -- owners ------------------------------------------------------------------------

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hlb.builtins.call import Call, permissions
-from hlb.builtins.file_options import CreatedTime, FileOwner, lower_owner, lower_time, owner_of, timestamp_of
-from hlb.builtins.registry import builtin
+from hlb.builtins.call import Call, Patterns, patterns_of, permissions
+from hlb.builtins.file_options import declare_file_options, owner_of, timestamp_of
+from hlb.builtins.registry import builtin, flags
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Copy, CopyInfo, Rm
 from hlb.llb import diff as llb_diff
@@ -24,53 +24,8 @@ from hlb.values import FsValue, Options
 
 
 @dataclass(frozen=True, slots=True)
-class AllowNotFound:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class AllowWildcard:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class FollowSymlinks:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class ContentsOnly:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Unpack:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class CreateDestPath:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class AllowEmptyWildcard:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
 class Chmod:
     mode: int
-
-
-@dataclass(frozen=True, slots=True)
-class IncludePatterns:
-    patterns: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ExcludePatterns:
-    patterns: tuple[str, ...]
 
 
 # -- rm -----------------------------------------------------------------------------
@@ -81,36 +36,32 @@ def rm(call: Call, path: str) -> FsValue:
     """Remove a file or directory (recursively) from the filesystem.
 
     A missing path fails the build unless `allowNotFound` is given.
-    Options: `allowNotFound`, `allowWildcard`.
 
     Example: `rm "/var/cache/apk"`
     """
     state = call.fs.state
-    action = Rm(path, call.options.has(AllowNotFound), call.options.has(AllowWildcard))
+    action = Rm(path, RM["allowNotFound"].given(call.options), RM["allowWildcard"].given(call.options))
     name = f"rm {normalize_path(state.cwd, path)}"
     return call.fs.with_state(state.file(action, call.constraints(name)))
 
 
-@builtin("option::rm allowNotFound()")
-def allow_not_found(call: Call) -> AllowNotFound:
-    """Succeed when the path to remove does not exist.
+RM = flags(
+    "option::rm",
+    {
+        "allowNotFound": """Succeed when the path to remove does not exist.
 
     The filesystem is then unchanged.
 
     Example: `rm "/tmp/build.log" with allowNotFound`
-    """
-    return AllowNotFound()
-
-
-@builtin("option::rm allowWildcard()")
-def rm_allow_wildcard(call: Call) -> AllowWildcard:
-    """Read the path as a wildcard pattern and remove every match.
+    """,
+        "allowWildcard": """Read the path as a wildcard pattern and remove every match.
 
     `*`, `?` and `[…]` match within one path element.
 
     Example: `rm "/tmp/*.log" with allowWildcard`
-    """
-    return AllowWildcard()
+    """,
+    },
+)
 
 
 # -- copy ----------------------------------------------------------------------------
@@ -121,9 +72,7 @@ def copy(call: Call, input: FsValue, src: str, dst: str) -> FsValue:
     """Copy `src` of another filesystem to `dst` of this one.
 
     A directory is copied as a whole, or only what it holds with
-    `contentsOnly`. A relative `dst` joins the working directory. Options: `followSymlinks`, `contentsOnly`, `unpack`,
-    `createDestPath`, `allowWildcard`, `allowEmptyWildcard`, `chown`, `chmod`,
-    `createdTime`, `includePatterns`, `excludePatterns`.
+    `contentsOnly`. A relative `dst` joins the working directory.
 
     Example: `copy fs { local "."; } "src" "/app/src"`
     """
@@ -135,97 +84,67 @@ def copy(call: Call, input: FsValue, src: str, dst: str) -> FsValue:
 
 def copy_info(o: Options) -> CopyInfo:
     chmod = o.last(Chmod)
+    include, exclude = patterns_of(o)
     return CopyInfo(
         owner=owner_of(o),
         mode=chmod.mode if chmod else None,
-        follow_symlinks=o.has(FollowSymlinks),
-        dir_contents_only=o.has(ContentsOnly),
-        attempt_unpack=o.has(Unpack),
-        create_dest_path=o.has(CreateDestPath),
-        allow_wildcard=o.has(AllowWildcard),
-        allow_empty_wildcard=o.has(AllowEmptyWildcard),
+        follow_symlinks=COPY["followSymlinks"].given(o),
+        dir_contents_only=COPY["contentsOnly"].given(o),
+        attempt_unpack=COPY["unpack"].given(o),
+        create_dest_path=COPY["createDestPath"].given(o),
+        allow_wildcard=COPY["allowWildcard"].given(o),
+        allow_empty_wildcard=COPY["allowEmptyWildcard"].given(o),
         timestamp=timestamp_of(o),
-        include_patterns=tuple(p for i in o.of(IncludePatterns) for p in i.patterns),
-        exclude_patterns=tuple(p for e in o.of(ExcludePatterns) for p in e.patterns),
+        include_patterns=include,
+        exclude_patterns=exclude,
     )
 
 
-@builtin("option::copy followSymlinks()")
-def follow_symlinks(call: Call) -> FollowSymlinks:
-    """Copy what a symlink at `src` points to instead of the symlink itself.
+COPY = flags(
+    "option::copy",
+    {
+        "followSymlinks": """Copy what a symlink at `src` points to instead of the symlink itself.
 
     The link is resolved inside the input filesystem.
 
     Example: `copy src "/usr/bin/python3" "/opt/python3" with followSymlinks`
-    """
-    return FollowSymlinks()
-
-
-@builtin("option::copy contentsOnly()")
-def contents_only(call: Call) -> ContentsOnly:
-    """When `src` is a directory, copy what it holds rather than the directory itself.
+    """,
+        "contentsOnly": """When `src` is a directory, copy what it holds rather than the directory itself.
 
     The entries of `src` land directly in `dst`.
 
     Example: `copy src "/build/out" "/app" with contentsOnly`
-    """
-    return ContentsOnly()
-
-
-@builtin("option::copy unpack()")
-def unpack(call: Call) -> Unpack:
-    """When `src` is an archive (tar, optionally compressed), extract it into `dst`.
+    """,
+        "unpack": """When `src` is an archive (tar, optionally compressed), extract it into `dst`.
 
     A file that is not an archive is copied as is.
 
     Example: `copy src "/downloads/tool.tar.gz" "/opt/tool" with unpack`
-    """
-    return Unpack()
-
-
-@builtin("option::copy createDestPath()")
-def create_dest_path(call: Call) -> CreateDestPath:
-    """Create the missing parent directories of `dst`.
+    """,
+        "createDestPath": """Create the missing parent directories of `dst`.
 
     Without it a missing parent fails the build.
 
     Example: `copy src "/config.yaml" "/etc/app/conf.d/config.yaml" with createDestPath`
-    """
-    return CreateDestPath()
-
-
-@builtin("option::copy allowWildcard()")
-def copy_allow_wildcard(call: Call) -> AllowWildcard:
-    """Read `src` as a wildcard pattern and copy every match.
+    """,
+        "allowWildcard": """Read `src` as a wildcard pattern and copy every match.
 
     `*`, `?` and `[…]` match within one path element; no match is an error
     unless `allowEmptyWildcard`.
 
     Example: `copy src "/src/*.go" "/app/" with allowWildcard`
-    """
-    return AllowWildcard()
-
-
-@builtin("option::copy allowEmptyWildcard()")
-def allow_empty_wildcard(call: Call) -> AllowEmptyWildcard:
-    """Succeed when the wildcard `src` matches nothing.
+    """,
+        "allowEmptyWildcard": """Succeed when the wildcard `src` matches nothing.
 
     Nothing is copied then; use it with `allowWildcard`.
 
     Example: `copy src "/docs/*.md" "/app/docs/" with option { allowWildcard; allowEmptyWildcard; }`
-    """
-    return AllowEmptyWildcard()
+    """,
+    },
+)
 
 
-@builtin("option::copy chown(string owner)")
-def copy_chown(call: Call, owner: str) -> FileOwner:
-    """Give the copied files this owner, `user:group` (names or numeric ids).
-
-    Names are looked up in `/etc/passwd` and `/etc/group` of this filesystem.
-
-    Example: `copy src "/app" "/app" with chown("1000:1000")`
-    """
-    return FileOwner(lower_owner(call, owner))
+declare_file_options("copy", "the copied files", 'copy src "/app" "/app"')
 
 
 @builtin("option::copy chmod(int filemode)")
@@ -239,37 +158,26 @@ def chmod(call: Call, filemode: int) -> Chmod:
     return Chmod(permissions(call, filemode, example="0o755"))
 
 
-@builtin("option::copy createdTime(string created)")
-def copy_created_time(call: Call, created: str) -> CreatedTime:
-    """Set the modification time of the copied files, written in RFC 3339.
-
-    A fixed time makes the layer reproducible across builds.
-
-    Example: `copy src "/app" "/app" with createdTime("2020-01-01T00:00:00Z")`
-    """
-    return CreatedTime(lower_time(call, created))
-
-
 @builtin("option::copy includePatterns(variadic string pattern)")
-def include_patterns(call: Call, *pattern: str) -> IncludePatterns:
+def include_patterns(call: Call, *pattern: str) -> Patterns:
     """Copy only the files under `src` that match one of these patterns.
 
     Ignored when `src` is a single file.
 
     Example: `copy src "/" "/app" with includePatterns("**/*.go", "go.mod")`
     """
-    return IncludePatterns(pattern)
+    return Patterns(include=pattern)
 
 
 @builtin("option::copy excludePatterns(variadic string pattern)")
-def exclude_patterns(call: Call, *pattern: str) -> ExcludePatterns:
+def exclude_patterns(call: Call, *pattern: str) -> Patterns:
     """Skip the files under `src` that match one of these patterns.
 
     Ignored when `src` is a single file.
 
     Example: `copy src "/" "/app" with excludePatterns("**/*_test.go")`
     """
-    return ExcludePatterns(pattern)
+    return Patterns(exclude=pattern)
 
 
 # -- merge and diff ---------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hlb.builtins.call import Call, image_ref
-from hlb.builtins.file_options import CreateParents, owner_of, timestamp_of
+from hlb.builtins.file_options import CREATE_PARENTS, owner_of, timestamp_of
 from hlb.builtins.registry import builtin
 from hlb.builtins.run import lower_run
 from hlb.builtins.sources import ImagePlatform, Resolve, apply_image_config, pinned_ref
@@ -15,6 +15,8 @@ from hlb.llb import image as image_source
 from hlb.llb.file import normalize_path
 from hlb.resolver import ResolveError
 from hlb.values import FsValue
+
+NO_DAEMON = "compile with a reachable daemon (BUILDKIT_HOST or DOCKER_HOST), or drop `resolve`"
 
 # -- sources -------------------------------------------------------------------
 
@@ -38,7 +40,7 @@ def image(call: Call, ref: str) -> FsValue:
     The reference is normalised as Docker does: `alpine` is
     `docker.io/library/alpine:latest`. A Docker engine uses images of its
     image store without contacting a registry. With `resolve` the image's
-    config (env, working dir, user...) applies too. Options: `platform`, `resolve`.
+    config (env, working dir, user...) applies too.
 
     Example: `image "busybox:latest"`
     """
@@ -52,15 +54,7 @@ def image(call: Call, ref: str) -> FsValue:
     if want is None:
         op = image_source(str(parsed), constraints=constraints)
         return FsValue(State(op.output(), platform=platform))
-    resolver = call.ctx.resolver
-    if resolver is None:
-        call.fail(
-            cat.invalid_value(
-                want.span,
-                f"resolving `{ref}` needs a BuildKit connection",
-                hint="compile with a reachable daemon (BUILDKIT_HOST or DOCKER_HOST), or drop `resolve`",
-            )
-        )
+    resolver = call.needs(call.ctx.resolver, want.span, f"resolving `{ref}` needs a BuildKit connection", NO_DAEMON)
     try:
         resolved = resolver.resolve(str(parsed), platform)
         # A reference with a digest is already pinned; otherwise pin the digest it resolved to.
@@ -81,9 +75,7 @@ def run(call: Call, *command: str) -> FsValue:
     """Run a command in the filesystem and continue with the result.
 
     One argument runs through `/bin/sh -c` (or the `shell` prefix; split into
-    words with `shlex`); several are the argv as given. Options: `env`, `dir`,
-    `user`, `mount`, `cacheMount`, `readonlyRootfs`, `ignoreCache`, `network`,
-    `security`, `shlex`, `host`, `ssh`, `forward`, `secret`.
+    words with `shlex`); several are the argv as given.
 
     Example: `run "echo hello > /hello"`
     """
@@ -98,13 +90,12 @@ def mkdir(call: Call, path: str, filemode: int) -> FsValue:
     """Create a directory with the given permissions.
 
     A relative path joins the working directory; a missing parent fails the
-    build unless `createParents`. Options: `createParents`, `chown`,
-    `createdTime`.
+    build unless `createParents`.
 
     Example: `mkdir "/out" 0o755`
     """
     o = call.options
-    action = Mkdir(path, filemode, o.has(CreateParents), owner_of(o), timestamp_of(o))
+    action = Mkdir(path, filemode, CREATE_PARENTS.given(o), owner_of(o), timestamp_of(o))
     name = f"mkdir {normalize_path(call.fs.state.cwd, path)}"
     return call.fs.with_state(call.fs.state.file(action, call.constraints(name)))
 
@@ -114,7 +105,7 @@ def mkfile(call: Call, path: str, filemode: int, content: str) -> FsValue:
     """Create a file with the given permissions and content.
 
     A relative path joins the working directory; an existing file is
-    replaced. Options: `chown`, `createdTime`.
+    replaced.
 
     Example: `mkfile "/hello" 0o644 "hello world"`
     """

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Mapping
+from types import MappingProxyType
 
-from hlb.builtins.spec import Builtin, Registry
+from hlb.builtins.call import Call, Flag
+from hlb.builtins.spec import Builtin, Registry, parse_signature
 
 _registry = Registry()
 builtin = _registry.decorator
-declare = _registry.declare
+declare = _registry.declare  # for builtins made from data (the owner options), not written as functions
 
 # Modules that declare builtins; importing them registers their declarations.
 _MODULES = (
@@ -38,3 +40,39 @@ def table() -> Mapping[str, tuple[Builtin, ...]]:
 
 def all_builtins() -> list[Builtin]:
     return [b for overloads in table().values() for b in overloads]
+
+
+def flag(signature: str, doc: str) -> Flag:
+    """Declare an option without arguments (``option::copy unpack()``); its lowering gives the returned Flag,
+    which the lowering of what it applies to asks with ``FLAG.given(call.options)``."""
+    ret, name, params, _ = parse_signature(signature)
+    if params:
+        raise ValueError(f"a flag takes no arguments: {signature!r}")
+    value = Flag(f"{ret} {name}")
+
+    def lower(call: Call) -> Flag:
+        return value
+
+    declare(signature, doc, lower)
+    return value
+
+
+def flags(option: str, docs: Mapping[str, str]) -> Mapping[str, Flag]:
+    """Declare the options without arguments of ``option`` (``option::copy``), each by its name and documentation."""
+    return MappingProxyType({name: flag(f"{option} {name}()", doc) for name, doc in docs.items()})
+
+
+def options_of(b: Builtin) -> tuple[str, ...]:
+    """The names of the options ``b`` takes (``with``), in declaration order."""
+    table()
+    return _registry.options_of(b)
+
+
+def documentation(b: Builtin) -> str:
+    """``b``'s documentation with the list of its options, derived from the table, before the example."""
+    options = options_of(b)
+    if not options:
+        return b.doc
+    *text, example = b.doc.split("\n\n")
+    listed = ", ".join(f"`{o}`" for o in options)
+    return "\n\n".join([*text, f"Options: {listed}.", example])

@@ -14,9 +14,11 @@ import posixpath
 import shlex as _shlex
 from dataclasses import dataclass, replace
 
-from hlb.builtins.call import Call, owner_id
-from hlb.builtins.registry import builtin
+from hlb.builtins.call import Call
+from hlb.builtins.owner import Owned, Owner, declare_owner_options, owner_of
+from hlb.builtins.registry import builtin, flag
 from hlb.builtins.run_session import RunSecret, RunSSH, mount_point
+from hlb.builtins.spec import Choice
 from hlb.diagnostics import catalog as cat
 from hlb.llb import CacheSharing, Mkdir, Mkfile, Mount, NetMode, Output, RunOptions, SecurityMode, State
 from hlb.llb.definition import marshal
@@ -29,9 +31,19 @@ from hlb.resolver import Presence
 from hlb.source import Span
 from hlb.values import FsValue, Notice
 
-SHARING_MODES = ("shared", "private", "locked")
-NETWORK_MODES = ("unset", "host", "none")
-SECURITY_MODES = ("sandbox", "insecure")
+SHARING = Choice("sharing mode", {m.name.lower(): m for m in CacheSharing})
+NETWORK = Choice("network mode", {"unset": NetMode.SANDBOX, "host": NetMode.HOST, "none": NetMode.NONE})
+SECURITY = Choice("security mode", {"sandbox": SecurityMode.SANDBOX, "insecure": SecurityMode.INSECURE})
+
+CACHE_DIR = Owned(
+    "the cache directory",
+    0o755,
+    "readable by everyone and writable by its owner",
+    'cacheMount "/home/node/.npm"',
+    0o700,
+    note="Each `uid`/`gid`/`mode` combination is a cache of its own, and a mount with any of them is another cache "
+    "than one without.",
+)
 
 # -- option values -------------------------------------------------------------
 
@@ -68,13 +80,11 @@ class RunMount:
 
 
 @dataclass(frozen=True, slots=True)
-class Readonly:
-    pass
+class CacheOpt:
+    """A mount's `cache(cacheid, sharingmode)`."""
 
-
-@dataclass(frozen=True, slots=True)
-class ReadonlyRootfs:
-    pass
+    id: str
+    sharing: CacheSharing
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,61 +93,13 @@ class RequireImage:
 
 
 @dataclass(frozen=True, slots=True)
-class IgnoreCache:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Shlex:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Network:
-    mode: NetMode
-
-
-@dataclass(frozen=True, slots=True)
-class Security:
-    mode: SecurityMode
-
-
-@dataclass(frozen=True, slots=True)
-class ExtraHost:
-    host: HostIP
-
-
-@dataclass(frozen=True, slots=True)
-class Tmpfs:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
 class SourcePath:
     path: str
 
 
 @dataclass(frozen=True, slots=True)
-class CacheOpt:
-    id: str
-    sharing: CacheSharing
-
-
-@dataclass(frozen=True, slots=True)
 class CacheId:
     id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Sharing:
-    mode: CacheSharing
-
-
-@dataclass(frozen=True, slots=True)
-class Owner:
-    uid: int | None = None
-    gid: int | None = None
-    mode: int | None = None
 
 
 # -- lowering of run -------------------------------------------------------------
@@ -156,9 +118,9 @@ def lower_run(call: Call, command: tuple[str, ...]) -> FsValue:
     for d in opts.of(RunDir):
         cwd = join_dir(cwd, d.path)
     user = opts.last(RunUser)
-    network, security = opts.last(Network), opts.last(Security)
+    network, security = opts.last(NetMode), opts.last(SecurityMode)
     constraints = call.constraints(name)
-    if opts.has(IgnoreCache):
+    if IGNORE_CACHE.given(opts):
         constraints = replace(constraints, ignore_cache=True)
     run_mounts = _shim_readonly_mountpoints(call, [i for i in opts.items if isinstance(i, (RunMount, RunSecret))])
     _check_mounts(call, tuple(m.mount for m in run_mounts))
@@ -167,10 +129,10 @@ def lower_run(call: Call, command: tuple[str, ...]) -> FsValue:
         cwd=cwd,
         user=user.name if user else None,
         mounts=tuple(m.mount for m in run_mounts),
-        readonly_rootfs=opts.has(ReadonlyRootfs),
-        network=network.mode if network else NetMode.SANDBOX,
-        security=security.mode if security else SecurityMode.SANDBOX,
-        extra_hosts=tuple(h.host for h in opts.of(ExtraHost)),
+        readonly_rootfs=READONLY_ROOTFS.given(opts),
+        network=network if network is not None else NetMode.SANDBOX,
+        security=security if security is not None else SecurityMode.SANDBOX,
+        extra_hosts=tuple(opts.of(HostIP)),
         secrets=tuple(s for r in opts.of(RunSecret) for s in r.mounts),
         ssh=tuple(s.mount for s in opts.of(RunSSH)),
         constraints=constraints,
@@ -196,7 +158,7 @@ def _argv(call: Call, command: tuple[str, ...]) -> list[str]:
         call.fail(cat.invalid_value(call.span, "`run` needs a command", hint='for example: run "make install"'))
     if len(command) > 1:
         return list(command)
-    if not call.options.has(Shlex):
+    if not SHLEX.given(call.options):
         return list(call.fs.state.shell_args(command[0]))
     try:
         words = _shlex.split(command[0])
@@ -335,13 +297,13 @@ def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
     Writes are discarded unless the mount is bound with `as name`: `name` is
     then the mount's filesystem after the run. A writable mount of an image by
     tag bound with `as` (a primed mount) starts empty while the image does not
-    exist yet. Options: `readonly`, `tmpfs`, `sourcePath`, `cache`, `requireImage`.
+    exist yet.
 
     Example: `run "ls /src" with option { mount fs { local "."; } "/src" with readonly; }`
     """
     target = _target(call, mount_point, arg=1)
     opts = call.options
-    readonly = opts.has(Readonly)
+    readonly = MOUNT_READONLY.given(opts)
     cache = opts.last(CacheOpt)
     source_path = opts.last(SourcePath)
     selector = source_path.path if source_path else ""
@@ -350,7 +312,7 @@ def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
     # A primed mount is the snapshot pattern: written with `as` (its result is pushed back), writable, of an
     # image by tag. Any other mount of a missing image stays an error (a misspelt tag is not an empty mount).
     declared = bound or "target" in call.declared
-    writable = not (readonly or cache or source_path or opts.has(Tmpfs))
+    writable = not (readonly or cache or source_path or MOUNT_TMPFS.given(opts))
     primed = primed_image(input) if declared and writable else None
     require = opts.last(RequireImage)
     if require is not None and primed is None:
@@ -362,7 +324,7 @@ def mount(call: Call, input: FsValue, mount_point: str) -> RunMount:
                 hint="other mounts always need their input: drop `requireImage`",
             )
         )
-    if opts.has(Tmpfs):
+    if MOUNT_TMPFS.given(opts):
         if cache is not None or source_path is not None:
             call.fail(cat.invalid_value(call.span, "a `tmpfs` mount cannot also be a `cache` or have a `sourcePath`"))
         if source is not None:
@@ -435,22 +397,18 @@ def cache_mount(call: Call, mount_point: str) -> RunMount:
 
     Like Dockerfile's `RUN --mount=type=cache`. One id with one `uid`/`gid`/`mode`
     is one cache, whatever its sharing (default `shared`); the id defaults to the
-    cleaned mount point (`/root/.npm/` is `/root/.npm`). Options: `id`,
-    `sharing`, `readonly`, `uid`, `gid`, `mode`.
+    cleaned mount point (`/root/.npm/` is `/root/.npm`).
 
     Example: `run "go build ./..." with option { cacheMount "/root/.cache/go-build"; }`
     """
     target = _target(call, mount_point, arg=0)
     opts = call.options
     cache_id = opts.last(CacheId)
-    sharing = opts.last(Sharing)
-    owner = [o for o in opts.of(Owner)]
+    sharing = opts.last(CacheSharing)
     source = None
     selector = ""
-    if owner:
-        uid = next((o.uid for o in reversed(owner) if o.uid is not None), 0)
-        gid = next((o.gid for o in reversed(owner) if o.gid is not None), 0)
-        mode = next((o.mode for o in reversed(owner) if o.mode is not None), 0o755)
+    if opts.has(Owner):  # the cache's base: a directory of that owner and mode
+        uid, gid, mode = owner_of(opts, CACHE_DIR.default_mode)
         perms = State().file(
             Mkdir("/cache", mode, owner=Chown(uid, gid)),
             call.constraints("[internal] setting cache mount permissions"),
@@ -459,16 +417,16 @@ def cache_mount(call: Call, mount_point: str) -> RunMount:
     m = Mount(
         target,
         source,
-        readonly=opts.has(Readonly),
+        readonly=CACHE_MOUNT_READONLY.given(opts),
         selector=selector,
         cache_id=cache_id.id if cache_id else target,
-        cache_sharing=sharing.mode if sharing else CacheSharing.SHARED,
+        cache_sharing=sharing if sharing is not None else CacheSharing.SHARED,
     )
     return RunMount(m)
 
 
-@builtin("option::run readonlyRootfs()")
-def readonly_rootfs(call: Call) -> ReadonlyRootfs:
+READONLY_ROOTFS = flag(
+    "option::run readonlyRootfs()",
     """Mount the filesystem at `/` read-only for this `run`.
 
     The command can still write to its other mounts. As in BuildKit's Go
@@ -476,12 +434,12 @@ def readonly_rootfs(call: Call) -> ReadonlyRootfs:
     runs when a mount bound with `as` (or a later step using one) needs it.
 
     Example: `run "go vet ./..." with option { readonlyRootfs; mount scratch "/out" as report; }`
-    """
-    return ReadonlyRootfs()
+    """,
+)
 
 
-@builtin("option::run ignoreCache()")
-def ignore_cache(call: Call) -> IgnoreCache:
+IGNORE_CACHE = flag(
+    "option::run ignoreCache()",
     """Always execute this `run`, never reusing a cached result.
 
     The exec op is marked with LLB's `ignore_cache` (openllb/hlb adds a random
@@ -490,12 +448,12 @@ def ignore_cache(call: Call) -> IgnoreCache:
     mounts without `uid`/`gid`/`mode`).
 
     Example: `run "apk update" with ignoreCache`
-    """
-    return IgnoreCache()
+    """,
+)
 
 
-@builtin("option::run network(string networkmode)", choices={"networkmode": NETWORK_MODES})
-def network(call: Call, networkmode: str) -> Network:
+@builtin("option::run network(string networkmode)", choices={"networkmode": NETWORK})
+def network(call: Call, networkmode: NetMode) -> NetMode:
     """The network of this `run`: `unset`, `host` or `none`.
 
     `unset` (default) leaves it to BuildKit (its CNI network, else the host's);
@@ -504,14 +462,11 @@ def network(call: Call, networkmode: str) -> Network:
 
     Example: `run "go test ./..." with network("none")`
     """
-    modes = {"unset": NetMode.SANDBOX, "host": NetMode.HOST, "none": NetMode.NONE}
-    if networkmode not in modes:
-        call.fail(cat.invalid_choice(call.arg_span(0), "network mode", networkmode, NETWORK_MODES))
-    return Network(modes[networkmode])
+    return networkmode
 
 
-@builtin("option::run security(string securitymode)", choices={"securitymode": SECURITY_MODES})
-def security(call: Call, securitymode: str) -> Security:
+@builtin("option::run security(string securitymode)", choices={"securitymode": SECURITY})
+def security(call: Call, securitymode: SecurityMode) -> SecurityMode:
     """The security mode of this `run`: `sandbox` or `insecure`.
 
     `sandbox` (default) applies the default seccomp profile and capabilities;
@@ -520,14 +475,11 @@ def security(call: Call, securitymode: str) -> Security:
 
     Example: `run "mount -t tmpfs none /mnt" with security("insecure")`
     """
-    modes = {"sandbox": SecurityMode.SANDBOX, "insecure": SecurityMode.INSECURE}
-    if securitymode not in modes:
-        call.fail(cat.invalid_choice(call.arg_span(0), "security mode", securitymode, SECURITY_MODES))
-    return Security(modes[securitymode])
+    return securitymode
 
 
-@builtin("option::run shlex()")
-def shlex(call: Call) -> Shlex:
+SHLEX = flag(
+    "option::run shlex()",
     """Split a one-argument command into words instead of running it with `/bin/sh -c`.
 
     The words are split with shell quoting rules and executed directly, so
@@ -535,12 +487,12 @@ def shlex(call: Call) -> Shlex:
     Commands of several arguments are unaffected.
 
     Example: `run "/bin/app --version" with shlex`
-    """
-    return Shlex()
+    """,
+)
 
 
 @builtin("option::run host(string hostname, string address)")
-def host(call: Call, hostname: str, address: str) -> ExtraHost:
+def host(call: Call, hostname: str, address: str) -> HostIP:
     """Add an `/etc/hosts` entry for this `run`.
 
     `address` must be an IP address; `hostname` may list several names
@@ -550,7 +502,7 @@ def host(call: Call, hostname: str, address: str) -> ExtraHost:
     """
     if not hostname.strip():
         call.fail(cat.invalid_value(call.arg_span(0), "empty host name"))
-    return ExtraHost(HostIP(hostname, _ip(call, address)))
+    return HostIP(hostname, _ip(call, address))
 
 
 def _target(call: Call, text: str, arg: int) -> str:
@@ -574,20 +526,20 @@ def _ip(call: Call, address: str) -> str:
 # -- option::mount and option::cacheMount ------------------------------------------
 
 
-@builtin("option::mount readonly()")
-def mount_readonly(call: Call) -> Readonly:
+MOUNT_READONLY = flag(
+    "option::mount readonly()",
     """Mount the input read-only.
 
     The command cannot change the mounted files, and a bound mount's result
     is then the input as it was.
 
     Example: `mount src "/src" with readonly`
-    """
-    return Readonly()
+    """,
+)
 
 
-@builtin("option::mount cache(string cacheid, string sharingmode)", choices={"sharingmode": SHARING_MODES})
-def mount_cache(call: Call, cacheid: str, sharingmode: str) -> CacheOpt:
+@builtin("option::mount cache(string cacheid, string sharingmode)", choices={"sharingmode": SHARING})
+def mount_cache(call: Call, cacheid: str, sharingmode: CacheSharing) -> CacheOpt:
     """Make the mount a persistent cache, kept between builds under `cacheid`.
 
     The cache starts as the input, which is part of its identity: one `cacheid`
@@ -597,19 +549,19 @@ def mount_cache(call: Call, cacheid: str, sharingmode: str) -> CacheOpt:
 
     Example: `mount scratch "/root/.cache" with cache("go-build", "locked")`
     """
-    return CacheOpt(cacheid, _sharing(call, sharingmode, 1))
+    return CacheOpt(cacheid, sharingmode)
 
 
-@builtin("option::mount tmpfs()")
-def mount_tmpfs(call: Call) -> Tmpfs:
+MOUNT_TMPFS = flag(
+    "option::mount tmpfs()",
     """Mount an empty in-memory tmpfs instead of the input filesystem.
 
     Its content is lost when the `run` ends. The input must be `scratch`,
     and a tmpfs mount cannot be bound, cached or given a `sourcePath`.
 
     Example: `mount scratch "/tmp" with tmpfs`
-    """
-    return Tmpfs()
+    """,
+)
 
 
 @builtin("option::mount requireImage()")
@@ -638,15 +590,15 @@ def mount_source_path(call: Call, path: str) -> SourcePath:
     return SourcePath(path)
 
 
-@builtin("option::cacheMount readonly()")
-def cache_mount_readonly(call: Call) -> Readonly:
+CACHE_MOUNT_READONLY = flag(
+    "option::cacheMount readonly()",
     """Mount the cache read-only.
 
     The command reads what earlier builds left in the cache without changing it.
 
     Example: `cacheMount "/root/.npm" with readonly`
-    """
-    return Readonly()
+    """,
+)
 
 
 @builtin("option::cacheMount id(string cacheid)")
@@ -664,8 +616,8 @@ def cache_mount_id(call: Call, cacheid: str) -> CacheId:
     return CacheId(cacheid)
 
 
-@builtin("option::cacheMount sharing(string mode)", choices={"mode": SHARING_MODES})
-def cache_mount_sharing(call: Call, mode: str) -> Sharing:
+@builtin("option::cacheMount sharing(string mode)", choices={"mode": SHARING})
+def cache_mount_sharing(call: Call, mode: CacheSharing) -> CacheSharing:
     """How concurrent builds share the cache: `shared`, `private` or `locked`.
 
     `shared` (default): all write at once; `private`: each concurrent writer
@@ -674,48 +626,7 @@ def cache_mount_sharing(call: Call, mode: str) -> Sharing:
 
     Example: `cacheMount "/var/cache/apt" with sharing("locked")`
     """
-    return Sharing(_sharing(call, mode, 0))
+    return mode
 
 
-@builtin("option::cacheMount uid(int id)")
-def cache_mount_uid(call: Call, id: int) -> Owner:
-    """Set the numeric owner of the cache directory.
-
-    The default is 0 (root); set it when the command runs as another user.
-    Each `uid`/`gid`/`mode` combination is a cache of its own, and a mount
-    with any of them is another cache than one without.
-
-    Example: `cacheMount "/home/node/.npm" with option { uid 1000; gid 1000; }`
-    """
-    return Owner(uid=owner_id(call, id))
-
-
-@builtin("option::cacheMount gid(int id)")
-def cache_mount_gid(call: Call, id: int) -> Owner:
-    """Set the numeric group of the cache directory.
-
-    The default is 0 (root); set it when the command runs as another group.
-    Like `uid`, it makes the mount another cache.
-
-    Example: `cacheMount "/home/node/.npm" with gid(1000)`
-    """
-    return Owner(gid=owner_id(call, id))
-
-
-@builtin("option::cacheMount mode(int filemode)")
-def cache_mount_mode(call: Call, filemode: int) -> Owner:
-    """Set the permissions of the cache directory.
-
-    The default is 0o755. Like `uid`, it makes the mount another cache: each
-    mode has its own directory, created with that mode.
-
-    Example: `cacheMount "/cache" with mode(0o700)`
-    """
-    return Owner(mode=filemode)
-
-
-def _sharing(call: Call, text: str, arg: int) -> CacheSharing:
-    try:
-        return CacheSharing.parse(text)
-    except ValueError:
-        call.fail(cat.invalid_choice(call.arg_span(arg), "sharing mode", text, SHARING_MODES))
+declare_owner_options("cacheMount", CACHE_DIR)

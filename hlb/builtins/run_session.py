@@ -20,10 +20,12 @@ import os
 import posixpath
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from hlb.builtins.call import Call, owner_id, permissions
+from hlb.builtins.call import Call, Patterns, patterns_of
+from hlb.builtins.owner import Owned, declare_owner_options, owner_of
 from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
 from hlb.llb.exec import SecretMount, SSHMount
@@ -58,19 +60,6 @@ class LocalPaths:
     paths: tuple[tuple[str, str], ...]  # (absolute path, id key)
 
 
-@dataclass(frozen=True, slots=True)
-class FileOwner:
-    uid: int | None = None
-    gid: int | None = None
-    mode: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Patterns:
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-
-
 def mount_point(call: Call, text: str, arg: int) -> str:
     """The absolute mount point, cleaned as Go's ``path.Clean`` does; ``arg`` locates errors.
 
@@ -91,16 +80,21 @@ def local_path(call: Call, path: str, arg: int) -> tuple[str, str]:
     return client_path(call.host_text(path, arg), call.module_dir), posixpath.normpath(path)
 
 
+SSH_SOCKET = Owned("the SSH agent socket", 0o600, "usable by its owner only", "ssh", 0o660)
+FORWARDED = Owned(
+    "the forwarded socket",
+    0o600,
+    "usable by its owner only",
+    'forward "unix:///var/run/docker.sock" "/var/run/docker.sock"',
+    0o660,
+)
+SECRET = Owned(
+    "the mounted secret files", 0o400, "readable by its owner only", 'secret "./token" "/run/secrets/token"', 0o440
+)
+
+
 def derived_id(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def _owner(call: Call, default_mode: int) -> tuple[int, int, int]:
-    owners = call.options.of(FileOwner)
-    uid = next((o.uid for o in reversed(owners) if o.uid is not None), 0)
-    gid = next((o.gid for o in reversed(owners) if o.gid is not None), 0)
-    mode = next((o.mode for o in reversed(owners) if o.mode is not None), default_mode)
-    return uid, gid, mode
 
 
 # -- option::run ----------------------------------------------------------------------
@@ -113,7 +107,7 @@ def ssh(call: Call) -> RunSSH:
     The agent behind `$SSH_AUTH_SOCK` is forwarded unless `localPaths` names
     other sockets or keys. The socket is mounted at `/run/buildkit/ssh_agent.N`
     (mode 0o600) unless `target` says otherwise; the first socket of a `run`
-    is its `SSH_AUTH_SOCK`. Options: `target`, `localPaths`, `uid`, `gid`, `mode`.
+    is its `SSH_AUTH_SOCK`.
 
     Example: `run "git clone git@github.com:acme/private.git" with ssh`
     """
@@ -121,7 +115,7 @@ def ssh(call: Call) -> RunSSH:
     sock_id = derived_id("\x00".join(key for _, key in paths)) if paths else "default"
     call.ctx.attach(SSHSocket(sock_id, tuple(abs_path for abs_path, _ in paths)))
     target = call.options.last(SocketTarget)
-    uid, gid, mode = _owner(call, 0o600)
+    uid, gid, mode = owner_of(call.options, SSH_SOCKET.default_mode)
     return RunSSH(SSHMount(sock_id, target.path if target else "", uid, gid, mode))
 
 
@@ -131,7 +125,7 @@ def forward(call: Call, src: str, dest: str) -> RunSSH:
 
     `src` is a `unix://path` socket (relative to the module) or a
     `tcp://host:port` address of the machine running hlb, proxied through the
-    session for the duration of the build. Options: `uid`, `gid`, `mode`.
+    session for the duration of the build.
 
     Example: `run "docker ps" with forward("unix:///var/run/docker.sock", "/var/run/docker.sock")`
     """
@@ -159,7 +153,7 @@ def forward(call: Call, src: str, dest: str) -> RunSSH:
             )
         )
     call.ctx.attach(SSHSocket(sock_id, (url,)))
-    uid, gid, mode = _owner(call, 0o600)
+    uid, gid, mode = owner_of(call.options, FORWARDED.default_mode)
     return RunSSH(SSHMount(sock_id, target, uid, gid, mode))
 
 
@@ -169,8 +163,7 @@ def secret(call: Call, local_path_: str, mount_point_: str) -> RunSecret:
 
     Secrets live in a tmpfs and never enter the image or the build cache. A
     directory gives one secret per file, mounted under `mountPoint` at its
-    relative path. Options: `uid`, `gid`, `mode`, `includePatterns`,
-    `excludePatterns`.
+    relative path.
 
     Example: `run "cat /run/secrets/npmrc" with secret("./.npmrc", "/run/secrets/npmrc")`
     """
@@ -183,8 +176,7 @@ def secret(call: Call, local_path_: str, mount_point_: str) -> RunSecret:
     if stat.S_ISREG(st.st_mode):
         files = [""]
     elif stat.S_ISDIR(st.st_mode):
-        include = [p for o in call.options.of(Patterns) for p in o.include]
-        exclude = [p for o in call.options.of(Patterns) for p in o.exclude]
+        include, exclude = patterns_of(call.options)
         try:
             found = walk_files(abs_path)
         except OSError as e:  # a directory under it that cannot be listed
@@ -196,7 +188,7 @@ def secret(call: Call, local_path_: str, mount_point_: str) -> RunSecret:
             call.fail(cat.invalid_value(call.arg_span(0), f"no files to mount as secrets in `{local_path_}`"))
     else:
         call.fail(cat.invalid_value(call.arg_span(0), f"secret `{local_path_}` is not a file or a directory"))
-    uid, gid, mode = _owner(call, 0o400)
+    uid, gid, mode = owner_of(call.options, SECRET.default_mode)
     mounts = []
     for rel in files:
         file_key = posixpath.join(key, rel) if rel else key
@@ -228,7 +220,7 @@ def walk_files(root: str) -> list[str]:
     return out
 
 
-def selected(rel: str, include: list[str], exclude: list[str]) -> bool:
+def selected(rel: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
     """fsutil's filter: an include pattern matches the file or a parent; excludes apply in order, `!` re-includes."""
     if include and not any(_matches_or_parent(p, rel) for p in include):
         return False
@@ -310,109 +302,15 @@ def ssh_local_paths(call: Call, *paths: str) -> LocalPaths:
     return LocalPaths(tuple(resolved))
 
 
-@builtin("option::ssh uid(int id)")
-def ssh_uid(call: Call, id: int) -> FileOwner:
-    """Set the numeric owner of the SSH agent socket.
-
-    The default is 0 (root); set it when the command runs as another user.
-
-    Example: `ssh with uid(1000)`
-    """
-    return FileOwner(uid=owner_id(call, id))
-
-
-@builtin("option::ssh gid(int id)")
-def ssh_gid(call: Call, id: int) -> FileOwner:
-    """Set the numeric group of the SSH agent socket.
-
-    The default is 0 (root); set it when the command runs as another group.
-
-    Example: `ssh with gid(1000)`
-    """
-    return FileOwner(gid=owner_id(call, id))
-
-
-@builtin("option::ssh mode(int filemode)")
-def ssh_mode(call: Call, filemode: int) -> FileOwner:
-    """Set the permissions of the SSH agent socket.
-
-    The default is 0o600, usable by its owner only.
-
-    Example: `ssh with mode(0o660)`
-    """
-    return FileOwner(mode=permissions(call, filemode))
-
+declare_owner_options("ssh", SSH_SOCKET)
 
 # -- option::forward ------------------------------------------------------------------
 
-
-@builtin("option::forward uid(int id)")
-def forward_uid(call: Call, id: int) -> FileOwner:
-    """Set the numeric owner of the forwarded socket.
-
-    The default is 0 (root); set it when the command runs as another user.
-
-    Example: `forward "unix:///var/run/docker.sock" "/var/run/docker.sock" with uid(1000)`
-    """
-    return FileOwner(uid=owner_id(call, id))
-
-
-@builtin("option::forward gid(int id)")
-def forward_gid(call: Call, id: int) -> FileOwner:
-    """Set the numeric group of the forwarded socket.
-
-    The default is 0 (root); set it when the command runs as another group.
-
-    Example: `forward "unix:///var/run/docker.sock" "/var/run/docker.sock" with gid(999)`
-    """
-    return FileOwner(gid=owner_id(call, id))
-
-
-@builtin("option::forward mode(int filemode)")
-def forward_mode(call: Call, filemode: int) -> FileOwner:
-    """Set the permissions of the forwarded socket.
-
-    The default is 0o600, usable by its owner only.
-
-    Example: `forward "unix:///var/run/docker.sock" "/var/run/docker.sock" with mode(0o660)`
-    """
-    return FileOwner(mode=permissions(call, filemode))
-
+declare_owner_options("forward", FORWARDED)
 
 # -- option::secret -------------------------------------------------------------------
 
-
-@builtin("option::secret uid(int id)")
-def secret_uid(call: Call, id: int) -> FileOwner:
-    """Set the numeric owner of the mounted secret files.
-
-    The default is 0 (root); set it when the command runs as another user.
-
-    Example: `secret "./token" "/run/secrets/token" with uid(1000)`
-    """
-    return FileOwner(uid=owner_id(call, id))
-
-
-@builtin("option::secret gid(int id)")
-def secret_gid(call: Call, id: int) -> FileOwner:
-    """Set the numeric group of the mounted secret files.
-
-    The default is 0 (root); set it when the command runs as another group.
-
-    Example: `secret "./token" "/run/secrets/token" with gid(1000)`
-    """
-    return FileOwner(gid=owner_id(call, id))
-
-
-@builtin("option::secret mode(int filemode)")
-def secret_mode(call: Call, filemode: int) -> FileOwner:
-    """Set the permissions of the mounted secret files.
-
-    BuildKit's default is 0o400, readable by the owner only.
-
-    Example: `secret "./token" "/run/secrets/token" with mode(0o440)`
-    """
-    return FileOwner(mode=permissions(call, filemode))
+declare_owner_options("secret", SECRET)
 
 
 @builtin("option::secret includePatterns(variadic string pattern)")

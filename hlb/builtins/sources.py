@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from hlb.builtins.call import Call, image_ref, platform_args
-from hlb.builtins.registry import builtin
+from hlb.builtins.call import Call, Patterns, image_ref, patterns_of, platform_args
+from hlb.builtins.registry import builtin, flag
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Platform, State
 from hlb.llb.definition_op import from_definition, source_identifiers
@@ -60,21 +60,6 @@ class HttpChmod:
 @dataclass(frozen=True, slots=True)
 class HttpFilename:
     name: str
-
-
-@dataclass(frozen=True, slots=True)
-class KeepGitDir:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class LocalInclude:
-    patterns: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LocalExclude:
-    patterns: tuple[str, ...]
 
 
 # -- option::image -----------------------------------------------------------------
@@ -200,7 +185,7 @@ def http(call: Call, url: str) -> FsValue:
 
     BuildKit, not the machine running hlb, performs the GET request and caches
     the download. The file is named after the URL's last path element unless
-    `filename` says otherwise. Options: `checksum`, `chmod`, `filename`.
+    `filename` says otherwise.
 
     Example: `http "https://dl.example.com/tool-1.0.tar.gz"`
     """
@@ -333,19 +318,19 @@ def git(call: Call, remote: str, ref: str) -> FsValue:
         call.fail(cat.invalid_value(call.arg_span(0), f"the git remote `{remote}` names no host"))
     if parsed.scheme == "ssh":
         call.ctx.attach(SSHSocket("default"))  # the daemon mounts the client's SSH agent to fetch
-    op = git_source(remote, ref, keep_git_dir=call.options.has(KeepGitDir), constraints=call.constraints())
+    op = git_source(remote, ref, keep_git_dir=KEEP_GIT_DIR.given(call.options), constraints=call.constraints())
     return FsValue(State(op.output()))
 
 
-@builtin("option::git keepGitDir()")
-def keep_git_dir(call: Call) -> KeepGitDir:
+KEEP_GIT_DIR = flag(
+    "option::git keepGitDir()",
     """Keep the repository's `.git` directory in the checkout.
 
     Needed by builds that run `git describe` or read commit metadata.
 
     Example: `git "https://github.com/openllb/hlb.git" "master" with keepGitDir`
-    """
-    return KeepGitDir()
+    """,
+)
 
 
 # -- local ----------------------------------------------------------------------------
@@ -358,7 +343,6 @@ def local(call: Call, path: str) -> FsValue:
     A relative path is relative to the directory of the module that calls
     `local`, and `~/` is the home directory. A directory is synced whole; a
     single file is synced alone (its include and exclude patterns are ignored).
-    Options: `includePatterns`, `excludePatterns`.
 
     Example: `local "."`
     """
@@ -373,10 +357,7 @@ def local(call: Call, path: str) -> FsValue:
                 hint=f"looked for {absolute}; a relative path is relative to the module's directory",
             )
         )
-    include = call.options.last(LocalInclude)
-    exclude = call.options.last(LocalExclude)
-    includes = include.patterns if include else ()
-    excludes = exclude.patterns if exclude else ()
+    includes, excludes = patterns_of(call.options, last=True)
     directory = absolute
     if not os.path.isdir(absolute):
         directory, base = os.path.split(absolute)
@@ -399,7 +380,7 @@ def local(call: Call, path: str) -> FsValue:
 
 
 @builtin("option::local includePatterns(variadic string pattern)")
-def include_patterns(call: Call, *patterns: str) -> LocalInclude:
+def include_patterns(call: Call, *patterns: str) -> Patterns:
     """Sync only the files matching one of these patterns.
 
     Patterns use the `.dockerignore` syntax and are relative to the synced
@@ -410,11 +391,11 @@ def include_patterns(call: Call, *patterns: str) -> LocalInclude:
     Example: `local "." with includePatterns("go.mod", "go.sum", "**/*.go")`
     """
     _check_patterns(call, patterns, include=True)
-    return LocalInclude(patterns)
+    return Patterns(include=patterns)
 
 
 @builtin("option::local excludePatterns(variadic string pattern)")
-def exclude_patterns(call: Call, *patterns: str) -> LocalExclude:
+def exclude_patterns(call: Call, *patterns: str) -> Patterns:
     """Do not sync the files matching one of these patterns.
 
     Patterns use the `.dockerignore` syntax and are relative to the synced
@@ -424,7 +405,7 @@ def exclude_patterns(call: Call, *patterns: str) -> LocalExclude:
     Example: `local "." with excludePatterns(".git", "node_modules")`
     """
     _check_patterns(call, patterns, include=False)
-    return LocalExclude(patterns)
+    return Patterns(exclude=patterns)
 
 
 def _check_patterns(call: Call, patterns: tuple[str, ...], include: bool) -> None:
@@ -493,7 +474,7 @@ def frontend(call: Call, source: str) -> FsValue:
     `source` is `dockerfile.v0` (the daemon's Dockerfile frontend) or a gateway frontend image
     (`docker/dockerfile:1`). It builds on the daemon while the module compiles, so a failing step fails
     the compile; its result and image config (env, working dir, user...) become this filesystem. Its
-    inputs cannot read `local` directories yet. Options: `input`, `opt`.
+    inputs cannot read `local` directories yet.
 
     Example: `frontend "dockerfile.v0" with option { input "dockerfile" fs { git "https://x.org/app.git" "main"; }; }`
     """

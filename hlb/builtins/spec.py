@@ -13,14 +13,19 @@ same name and different return types (``env`` is both ``fs`` and ``option::run``
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hlb.diagnostics import catalog as cat
 from hlb.types import Type, same_kind
+
+if TYPE_CHECKING:
+    from hlb.builtins.call import Call
 
 Lowering = Callable[..., Any]
 
@@ -31,11 +36,32 @@ _SIGNATURE = re.compile(
 
 
 @dataclass(frozen=True, slots=True)
+class Choice:
+    """An enum-like string parameter: each accepted value maps to what the lowering receives.
+
+    ``label`` names the parameter in messages (``sharing mode``). The checker
+    rejects a constant outside ``values``; the lowering gets the mapped value,
+    converted (or reported at the argument) before it runs.
+    """
+
+    label: str
+    values: Mapping[str, object]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.values)
+
+
+@dataclass(frozen=True, slots=True)
 class Param:
     name: str
     type: Type
     variadic: bool = False
-    choices: tuple[str, ...] = ()  # the accepted values of an enum-like string, checked when constant
+    choice: Choice | None = None  # the accepted values of an enum-like string
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return self.choice.names if self.choice else ()
 
     def __str__(self) -> str:
         return f"{'variadic ' if self.variadic else ''}{self.type} {self.name}"
@@ -47,7 +73,7 @@ class Builtin:
     type: Type  # the kind of value a call produces
     params: tuple[Param, ...]
     doc: str
-    lower: Lowering | None  # None: declared and checked, lowered from issue #4 on
+    lower: Lowering  # the arguments of a choice parameter arrive converted
     effects: tuple[Param, ...] = ()
 
     @property
@@ -96,6 +122,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._by_name: dict[str, list[Builtin]] = {}
+        self._declared: list[Builtin] = []  # in declaration order
         self._frozen = False
 
     def register(self, b: Builtin) -> None:
@@ -109,42 +136,59 @@ class Registry:
             # Overloads of one type are told apart by their first argument's type.
             raise ValueError(f"builtin {b.signature()} overloads another with the same first parameter type")
         overloads.append(b)
+        self._declared.append(b)
 
     def freeze(self) -> Mapping[str, tuple[Builtin, ...]]:
         self._frozen = True
         return MappingProxyType({k: tuple(v) for k, v in self._by_name.items()})
 
     def decorator(
-        self, signature: str, *, choices: Mapping[str, tuple[str, ...]] | None = None
+        self, signature: str, *, choices: Mapping[str, Choice] | None = None
     ) -> Callable[[Lowering], Builtin]:
         """``@builtin("fs image(string ref)")`` over the lowering; its docstring is the documentation."""
 
         def wrap(fn: Lowering) -> Builtin:
-            return self.declare(signature, inspect.cleandoc(fn.__doc__ or ""), choices=choices, lower=fn)
+            return self.declare(signature, fn.__doc__ or "", fn, choices=choices)
 
         return wrap
 
     def declare(
-        self,
-        signature: str,
-        doc: str,
-        *,
-        choices: Mapping[str, tuple[str, ...]] | None = None,
-        lower: Lowering | None = None,
+        self, signature: str, doc: str, lower: Lowering, *, choices: Mapping[str, Choice] | None = None
     ) -> Builtin:
-        """Declare a builtin; without ``lower`` it is checked but not compiled yet."""
+        """Declare a builtin: its signature, documentation and lowering."""
         ret, name, params, effects = parse_signature(signature)
         doc = inspect.cleandoc(doc)
         if not doc:
             raise ValueError(f"builtin {signature!r} has no documentation")
         choices = dict(choices or {})
-        unknown = set(choices) - {p.name for p in params}
+        unknown = set(choices) - {p.name for p in params if not p.variadic}
         if unknown:
             raise ValueError(f"choices for unknown parameters {sorted(unknown)} in {signature!r}")
-        params = tuple(replace(p, choices=tuple(choices.get(p.name, ()))) for p in params)
-        b = Builtin(name, ret, params, doc, lower, effects)
+        params = tuple(replace(p, choice=choices.get(p.name)) for p in params)
+        b = Builtin(name, ret, params, doc, _converting(lower, params) if choices else lower, effects)
         self.register(b)
         return b
+
+    def options_of(self, b: Builtin) -> tuple[str, ...]:
+        """The names of the options ``b`` takes with ``with``, in declaration order."""
+        return tuple(dict.fromkeys(o.name for o in self._declared if o.type == b.option_type))
+
+
+def _converting(lower: Lowering, params: tuple[Param, ...]) -> Lowering:
+    """``lower`` given each choice argument as its mapped value; a value outside the choice is a diagnostic."""
+    chosen = [(i, p.choice) for i, p in enumerate(params) if p.choice is not None]
+
+    @functools.wraps(lower)
+    def convert(call: Call, *args: Any) -> Any:
+        converted = list(args)
+        for i, choice in chosen:
+            value = args[i]
+            if value not in choice.values:
+                call.fail(cat.invalid_choice(call.arg_span(i), choice.label, value, choice.names))
+            converted[i] = choice.values[value]
+        return lower(call, *converted)
+
+    return convert
 
 
 def lookup(

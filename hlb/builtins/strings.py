@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from hlb.builtins.call import Call, image_ref, platform_args
 from hlb.builtins.gofmt import sprintf
 from hlb.builtins.gotemplate import TemplateError, execute
-from hlb.builtins.registry import builtin
+from hlb.builtins.registry import builtin, flags
 from hlb.diagnostics import catalog as cat
 from hlb.llb.platform import Platform, normalize_arch
 from hlb.resolver import ManifestResolver, ResolveError
@@ -33,26 +33,6 @@ STDERR_LINES = 10  # the last lines of a failing localRun's stderr that its diag
 class TemplateField:
     name: str
     value: str
-
-
-@dataclass(frozen=True, slots=True)
-class IgnoreError:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class IncludeStderr:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class OnlyStderr:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class LocalShlex:
-    pass
 
 
 # -- formatting -------------------------------------------------------------------------
@@ -114,6 +94,9 @@ class ManifestPlatform:
     platform: Platform
 
 
+NO_REGISTRY = "this compilation has no registry client; `manifest` is evaluated only when compiling with one"
+
+
 @builtin("string manifest(string ref) binds (string digest, string config, string index)")
 def manifest(call: Call, ref: str) -> str:
     """Fetch an image's manifest for the build's platform from its registry, as JSON.
@@ -128,15 +111,8 @@ def manifest(call: Call, ref: str) -> str:
     parsed = image_ref(call, ref)
     chosen = call.options.last(ManifestPlatform)
     wanted = chosen.platform if chosen else call.ctx.platform
-    resolver: ManifestResolver | None = call.ctx.manifests
-    if resolver is None:
-        call.fail(
-            cat.invalid_value(
-                call.span,
-                f"`manifest` needs registry access to fetch `{parsed}`",
-                hint="this compilation has no registry client; `manifest` is evaluated only when compiling with one",
-            )
-        )
+    need = f"`manifest` needs registry access to fetch `{parsed}`"
+    resolver: ManifestResolver = call.needs(call.ctx.manifests, call.span, need, NO_REGISTRY)
     try:
         resolved = resolver.manifest(str(parsed), wanted)
     except ResolveError as e:  # its message names the reference and the cause
@@ -224,7 +200,7 @@ def local_run(call: Call, command: str, *args: str) -> str:
     One argument runs through `/bin/sh -c` (unless `shlex`), several are the
     argv as given. It runs in the module's directory with hlb's environment;
     trailing newlines are trimmed, and a non-zero exit fails unless
-    `ignoreError`. Options: `ignoreError`, `includeStderr`, `onlyStderr`, `shlex`.
+    `ignoreError`.
 
     Example: `localRun "git rev-parse --short HEAD"`
     """
@@ -237,8 +213,8 @@ def local_run(call: Call, command: str, *args: str) -> str:
             )
         )
     argv = _local_argv(call, command, args)
-    only_stderr = call.options.has(OnlyStderr)
-    merged = call.options.has(IncludeStderr) and not only_stderr
+    only_stderr = LOCAL_RUN["onlyStderr"].given(call.options)
+    merged = LOCAL_RUN["includeStderr"].given(call.options) and not only_stderr
     try:
         proc = _run_group(
             argv,
@@ -249,7 +225,7 @@ def local_run(call: Call, command: str, *args: str) -> str:
     except OSError as e:
         call.fail(cat.invalid_value(call.arg_span(0), f"`localRun` could not start `{argv[0]}`: {e.strerror or e}"))
     output = proc.stderr if only_stderr else proc.stdout
-    if proc.returncode != 0 and not call.options.has(IgnoreError):
+    if proc.returncode != 0 and not LOCAL_RUN["ignoreError"].given(call.options):
         errors = (proc.stdout if merged else proc.stderr).decode("utf-8", "replace").rstrip("\n").splitlines()
         status = f"status {proc.returncode}" if proc.returncode > 0 else f"signal {-proc.returncode}"
         notes = [*errors[-STDERR_LINES:], "use `with ignoreError` to take its output anyway"]
@@ -280,7 +256,7 @@ def _local_argv(call: Call, command: str, args: tuple[str, ...]) -> list[str]:
         call.host_text(a, i + 1, "an argument of a command")
     if args:
         return [command, *args]
-    if not call.options.has(LocalShlex):
+    if not LOCAL_RUN["shlex"].given(call.options):
         return ["/bin/sh", "-c", command]
     try:
         words = _shlex.split(command)
@@ -291,49 +267,36 @@ def _local_argv(call: Call, command: str, args: tuple[str, ...]) -> list[str]:
     return words
 
 
-@builtin("option::localRun ignoreError()")
-def ignore_error(call: Call) -> IgnoreError:
-    """Use the output even when the command exits with a non-zero status.
+LOCAL_RUN = flags(
+    "option::localRun",
+    {
+        "ignoreError": """Use the output even when the command exits with a non-zero status.
 
     The command must still start: a missing program is an error.
 
     Example: `localRun "git describe --tags" with ignoreError`
-    """
-    return IgnoreError()
-
-
-@builtin("option::localRun includeStderr()")
-def include_stderr(call: Call) -> IncludeStderr:
-    """Capture standard error too, interleaved with standard output.
+    """,
+        "includeStderr": """Capture standard error too, interleaved with standard output.
 
     Trailing newlines are trimmed as for standard output alone.
 
     Example: `localRun "go version" with includeStderr`
-    """
-    return IncludeStderr()
-
-
-@builtin("option::localRun onlyStderr()")
-def only_stderr(call: Call) -> OnlyStderr:
-    """Capture standard error only, discarding standard output.
+    """,
+        "onlyStderr": """Capture standard error only, discarding standard output.
 
     For tools that print what you need there, such as `java -version`.
 
     Example: `localRun "java -version" with onlyStderr`
-    """
-    return OnlyStderr()
-
-
-@builtin("option::localRun shlex()")
-def local_shlex(call: Call) -> LocalShlex:
-    """Split a one-argument command into words instead of running it with `/bin/sh -c`.
+    """,
+        "shlex": """Split a one-argument command into words instead of running it with `/bin/sh -c`.
 
     The words follow shell quoting rules and run directly; commands of
     several arguments are unaffected.
 
     Example: `localRun "git rev-parse HEAD" with shlex`
-    """
-    return LocalShlex()
+    """,
+    },
+)
 
 
 # -- the client machine, read through these so tests can stand in for it -----------------------

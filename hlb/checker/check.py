@@ -697,13 +697,14 @@ class _Checker(NodeVisitor[None]):
             for arg in args:
                 self._expr_loose(arg, frame)
             return
-        choices = [p.choices for p in callee.builtin.params] if callee.builtin is not None else []
+        choices = [p.choice for p in callee.builtin.params] if callee.builtin is not None else []
         for i, arg in enumerate(args):
             j = min(i, len(params) - 1)
             self.visit(arg, [params[j][1]], frame, False, False)
             value = arg.value if isinstance(arg, ast.StringLit) and arg.is_constant else None
-            if j < len(choices) and choices[j] and value is not None and value not in choices[j]:
-                self.error(cat.invalid_choice(arg.span, _choice_label(callee, params[j][0]), value, choices[j]))
+            choice = choices[j] if j < len(choices) else None
+            if choice is not None and value is not None and value not in choice.values:
+                self.error(cat.invalid_choice(arg.span, choice.label, value, choice.names))
 
     def _params_of(self, callee: Callee) -> tuple[list[tuple[str, Type, bool]], str, str]:
         if callee.builtin is not None:
@@ -792,17 +793,6 @@ class _Checker(NodeVisitor[None]):
             return
         self.checked.literal_types[id(lit)] = t
         self.visit(lit.body, t, frame, closure and t.is_option)
-
-
-_CHOICE_LABELS = {"networkmode": "network mode", "securitymode": "security mode", "sharingmode": "sharing mode"}
-
-
-def _choice_label(callee: Callee, param: str) -> str:
-    """How a message names an enum parameter: `sharing mode` for `sharing(string mode)`."""
-    if param in _CHOICE_LABELS:
-        return _CHOICE_LABELS[param]
-    name = callee.builtin.name if callee.builtin else param
-    return f"{name} {param}" if name != param else param
 
 
 def _calls_in(root: ast.Block | ast.Stmt | ast.Expr) -> list[ast.CallStmt | ast.CallExpr]:

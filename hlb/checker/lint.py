@@ -31,13 +31,6 @@ from hlb.types import Kind
 
 
 @dataclass(frozen=True, slots=True)
-class Edit:
-    start: int
-    end: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
 class Finding:
     diagnostic: Diagnostic
     fix: tuple[Edit, ...] = ()
@@ -86,6 +79,15 @@ def lint(
 def _where(f: Finding) -> tuple[str, int]:
     span = f.diagnostic.primary.span
     return span.file.name, span.start
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """A fix's change to the module's text: ``text`` replaces the characters from ``start`` to ``end``."""
+
+    start: int
+    end: int
+    text: str
 
 
 def apply(text: str, findings: Sequence[Finding]) -> str:

@@ -385,14 +385,6 @@ class _Compiler(NodeVisitor[Value]):
                 return self.call_func(func, module, values, current, node.span)
             b = callee.builtin
             assert b is not None
-            if b.lower is None:
-                raise CompileError(
-                    cat.unsupported(
-                        node.func.span,
-                        f"compiling `{b.name}`",
-                        "this version checks it but cannot compile it yet",
-                    )
-                )
             bargs = self.builtin_args(b, args, frame)
             binds = self.active.get(node.span, frozenset())
             declared = self.declared_binds(frame.module, node)
