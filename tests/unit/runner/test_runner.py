@@ -5,6 +5,8 @@ parallel unless a pipeline's stage orders them, one session per solve with exact
 its services, each solve's exporters, caches and entitlements sent as planned, the
 first failure ending a sequence, failures and cache outcomes reported, and each
 finished solve's exporter response in the outcome.
+
+(The directory is not named after hlb.build: pytest does not collect below directories named `build`.)
 """
 
 from __future__ import annotations
