@@ -6,20 +6,20 @@ import argparse
 from typing import Any
 
 from hlb.checker import ModuleLoader, check_module
-from hlb.cli.common import cannot_read, hlb_files, print_diagnostics, read_source
+from hlb.cli.common import add_files_command, cannot_read, hlb_files, print_diagnostics, read_source
 from hlb.diagnostics import Diagnostic
 from hlb.syntax import parse_module
 
 
 def add_parser(commands: Any) -> None:
-    p = commands.add_parser(
+    add_files_command(
+        commands,
         "check",
+        check,
         help="parse and type-check .hlb files without building",
         description="Parse and type-check modules (and the local modules they import) without contacting "
         "a daemon. Warnings are printed; the exit status is 1 when there are errors.",
     )
-    p.add_argument("files", nargs="*", default=["build.hlb"], help="files or directories (default: build.hlb)")
-    p.set_defaults(func=check)
 
 
 def check(args: argparse.Namespace) -> int:

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from hlb.diagnostics import Diagnostic, render_all
 from hlb.source import SourceFile
 
 STDIN = "-"
+
+
+def add_files_command(
+    commands: Any, name: str, func: Callable[[argparse.Namespace], int], help: str, description: str
+) -> argparse.ArgumentParser:
+    """The parser of a command over modules (``hlb check``, ``hlb lint``): ``files``, by default build.hlb."""
+    p: argparse.ArgumentParser = commands.add_parser(name, help=help, description=description)
+    p.add_argument("files", nargs="*", default=["build.hlb"], help="files or directories (default: build.hlb)")
+    p.set_defaults(func=func)
+    return p
 
 
 def hlb_files(paths: Sequence[str]) -> tuple[list[str], list[str]]:

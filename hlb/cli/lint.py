@@ -14,7 +14,16 @@ from typing import Any
 
 from hlb.checker import ModuleLoader, check_module
 from hlb.checker.lint import Finding, apply, lint
-from hlb.cli.common import STDIN, cannot_read, cannot_write, hlb_files, print_diagnostics, read_source, rewrite
+from hlb.cli.common import (
+    STDIN,
+    add_files_command,
+    cannot_read,
+    cannot_write,
+    hlb_files,
+    print_diagnostics,
+    read_source,
+    rewrite,
+)
 from hlb.compiler.cache_mounts import cache_uses
 from hlb.diagnostics import Diagnostic
 from hlb.llb import default_platform
@@ -23,15 +32,15 @@ from hlb.syntax import parse_module
 
 
 def add_parser(commands: Any) -> None:
-    p = commands.add_parser(
+    p = add_files_command(
+        commands,
         "lint",
+        run_lint,
         help="report deprecated forms, unused names and cache mounts that conflict",
         description="Check modules and report findings beyond errors. The exit status is 1 when there is "
         "any finding; --fix rewrites the mechanical ones (deprecated forms, unused imports) in place.",
     )
-    p.add_argument("files", nargs="*", default=["build.hlb"], help="files or directories (default: build.hlb)")
     p.add_argument("--fix", action="store_true", help="rewrite the files with the mechanical fixes applied")
-    p.set_defaults(func=run_lint)
 
 
 def run_lint(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeAlias, assert_never
+from typing import TYPE_CHECKING, Any, TypeAlias, assert_never
 
 from google.protobuf.message import Message
 
@@ -159,21 +159,9 @@ def _action_pb(a: FileAction, cwd: str, base: int) -> tuple[str, Message]:
     """The action's oneof field name and message; paths are made absolute against ``cwd``."""
     match a:
         case Mkdir():
-            return "mkdir", pb.FileActionMkDir(
-                path=normalize_path(cwd, a.path),
-                mode=a.mode & 0o777,
-                makeParents=a.make_parents,
-                owner=_owner_pb(a.owner, base),
-                timestamp=a.timestamp,
-            )
+            return "mkdir", pb.FileActionMkDir(makeParents=a.make_parents, **_created_pb(a, cwd, base))
         case Mkfile():
-            return "mkfile", pb.FileActionMkFile(
-                path=normalize_path(cwd, a.path),
-                mode=a.mode & 0o777,
-                data=a.data,
-                owner=_owner_pb(a.owner, base),
-                timestamp=a.timestamp,
-            )
+            return "mkfile", pb.FileActionMkFile(data=a.data, **_created_pb(a, cwd, base))
         case Rm():
             return "rm", pb.FileActionRm(
                 path=normalize_path(cwd, a.path), allowNotFound=a.allow_not_found, allowWildcard=a.allow_wildcard
@@ -182,6 +170,16 @@ def _action_pb(a: FileAction, cwd: str, base: int) -> tuple[str, Message]:
             return "copy", _copy_pb(a, cwd, base)
         case _:
             assert_never(a)
+
+
+def _created_pb(a: Mkdir | Mkfile, cwd: str, base: int) -> dict[str, Any]:
+    """The fields mkdir and mkfile share: what they create, where, and with which owner, mode and time."""
+    return {
+        "path": normalize_path(cwd, a.path),
+        "mode": a.mode & 0o777,
+        "owner": _owner_pb(a.owner, base),
+        "timestamp": a.timestamp,
+    }
 
 
 def _owner_pb(owner: Chown | None, base: int) -> pb.ChownOpt | None:

@@ -17,12 +17,14 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from hlb.progress.events import LogEvent, StatusBatch, StatusEvent, VertexEvent, WarningEvent
 from hlb.progress.tracker import Tracker
 
+_Event = TypeVar("_Event", VertexEvent, StatusEvent, LogEvent, WarningEvent)
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
@@ -58,79 +60,68 @@ def _b64(data: bytes) -> str:
 
 def to_json(batch: StatusBatch, prefix: str = "") -> dict[str, Any]:
     """``batch`` as the Go ``SolveStatus`` JSON object (a dict in the same key order)."""
-    out: dict[str, Any] = {}
-    if batch.vertexes:
-        out["vertexes"] = [_vertex(v, prefix) for v in batch.vertexes]
-    if batch.statuses:
-        out["statuses"] = [_status(s) for s in batch.statuses]
-    if batch.logs:
-        out["logs"] = [_log(lg) for lg in batch.logs]
-    if batch.warnings:
-        out["warnings"] = [_warning(w) for w in batch.warnings]
-    return out
+    return _struct(
+        vertexes=[_vertex(v, prefix) for v in batch.vertexes],
+        statuses=[_status(s) for s in batch.statuses],
+        logs=[_log(lg) for lg in batch.logs],
+        warnings=[_warning(w) for w in batch.warnings],
+    )
+
+
+def _struct(always: tuple[str, ...] = (), **fields: Any) -> dict[str, Any]:
+    """A Go struct as ``encoding/json`` writes it: its fields in order, the empty ones (``None``, ``""``,
+    0, ``False``, ``[]``) left out (``omitempty``) except those named in ``always`` (no ``omitempty``)."""
+    return {name: value for name, value in fields.items() if value or name in always}
+
+
+def _time(t: float | None) -> str | None:
+    return None if t is None else go_time(t)
 
 
 def _vertex(v: VertexEvent, prefix: str) -> dict[str, Any]:
-    d: dict[str, Any] = {}
-    if v.digest:
-        d["digest"] = v.digest
-    if v.inputs:
-        d["inputs"] = list(v.inputs)
-    name = add_prefix(prefix, v.name) if prefix else v.name
-    if name:
-        d["name"] = name
-    if v.started is not None:
-        d["started"] = go_time(v.started)
-    if v.completed is not None:
-        d["completed"] = go_time(v.completed)
-    if v.cached:
-        d["cached"] = True
-    if v.error:
-        d["error"] = v.error
-    return d
+    return _struct(
+        digest=v.digest,
+        inputs=list(v.inputs),
+        name=add_prefix(prefix, v.name) if prefix else v.name,
+        started=_time(v.started),
+        completed=_time(v.completed),
+        cached=v.cached,
+        error=v.error,
+    )
 
 
 def _status(s: StatusEvent) -> dict[str, Any]:
-    d: dict[str, Any] = {"id": s.id}
-    if s.vertex:
-        d["vertex"] = s.vertex
-    if s.name:
-        d["name"] = s.name
-    if s.total:
-        d["total"] = s.total
-    d["current"] = s.current
-    d["timestamp"] = go_time(s.timestamp)
-    if s.started is not None:
-        d["started"] = go_time(s.started)
-    if s.completed is not None:
-        d["completed"] = go_time(s.completed)
-    return d
+    return _struct(
+        ("id", "current", "timestamp"),
+        id=s.id,
+        vertex=s.vertex,
+        name=s.name,
+        total=s.total,
+        current=s.current,
+        timestamp=go_time(s.timestamp),
+        started=_time(s.started),
+        completed=_time(s.completed),
+    )
 
 
 def _log(lg: LogEvent) -> dict[str, Any]:
-    d: dict[str, Any] = {}
-    if lg.vertex:
-        d["vertex"] = lg.vertex
-    if lg.stream:
-        d["stream"] = lg.stream
-    d["data"] = _b64(lg.data)
-    d["timestamp"] = go_time(lg.timestamp)
-    return d
+    return _struct(
+        ("data", "timestamp"),
+        vertex=lg.vertex,
+        stream=lg.stream,
+        data=_b64(lg.data),
+        timestamp=go_time(lg.timestamp),
+    )
 
 
 def _warning(w: WarningEvent) -> dict[str, Any]:
-    d: dict[str, Any] = {}
-    if w.vertex:
-        d["vertex"] = w.vertex
-    if w.level:
-        d["level"] = w.level
-    if w.short:
-        d["short"] = _b64(w.short.encode())
-    if w.detail:
-        d["detail"] = [_b64(x.encode()) for x in w.detail]
-    if w.url:
-        d["url"] = w.url
-    return d
+    return _struct(
+        vertex=w.vertex,
+        level=w.level,
+        short=_b64(w.short.encode()),
+        detail=[_b64(x.encode()) for x in w.detail],
+        url=w.url,
+    )
 
 
 def encode(batch: StatusBatch, prefix: str = "") -> str:
@@ -144,56 +135,61 @@ def encode(batch: StatusBatch, prefix: str = "") -> str:
 def decode(line: str) -> StatusBatch:
     """A rawjson line back as a batch (times to the microsecond)."""
     obj = json.loads(line)
-
-    def t(d: dict[str, Any], key: str) -> float | None:
-        return parse_time(d[key]) if key in d else None
-
     return StatusBatch(
-        vertexes=tuple(
-            VertexEvent(
-                digest=v.get("digest", ""),
-                name=v.get("name", ""),
-                inputs=tuple(v.get("inputs", ())),
-                cached=v.get("cached", False),
-                started=t(v, "started"),
-                completed=t(v, "completed"),
-                error=v.get("error", ""),
-            )
-            for v in obj.get("vertexes", ())
-        ),
-        statuses=tuple(
-            StatusEvent(
-                id=s["id"],
-                vertex=s.get("vertex", ""),
-                name=s.get("name", ""),
-                current=s["current"],
-                total=s.get("total", 0),
-                timestamp=t(s, "timestamp"),
-                started=t(s, "started"),
-                completed=t(s, "completed"),
-            )
-            for s in obj.get("statuses", ())
-        ),
-        logs=tuple(
-            LogEvent(
-                vertex=lg.get("vertex", ""),
-                stream=lg.get("stream", 0),
-                data=base64.b64decode(lg["data"] or ""),
-                timestamp=t(lg, "timestamp"),
-            )
-            for lg in obj.get("logs", ())
-        ),
-        warnings=tuple(
-            WarningEvent(
-                vertex=w.get("vertex", ""),
-                level=w.get("level", 0),
-                short=base64.b64decode(w.get("short", "")).decode("utf-8", "replace"),
-                detail=tuple(base64.b64decode(x).decode("utf-8", "replace") for x in w.get("detail", ())),
-                url=w.get("url", ""),
-            )
-            for w in obj.get("warnings", ())
-        ),
+        vertexes=tuple(_event(VertexEvent, v) for v in obj.get("vertexes", ())),
+        statuses=tuple(_event(StatusEvent, s) for s in obj.get("statuses", ())),
+        logs=tuple(_event(LogEvent, lg) for lg in obj.get("logs", ())),
+        warnings=tuple(_event(WarningEvent, w) for w in obj.get("warnings", ())),
     )
+
+
+def _b64_text(data: str) -> str:
+    return base64.b64decode(data).decode("utf-8", "replace")
+
+
+_TIME = (None, parse_time)
+_STRING = ("", str)
+# Per event, its fields as the JSON object names them: (the value when left out, JSON value -> field value).
+_FIELDS: dict[type, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
+    VertexEvent: {
+        "digest": _STRING,
+        "name": _STRING,
+        "inputs": ((), tuple),
+        "cached": (False, bool),
+        "started": _TIME,
+        "completed": _TIME,
+        "error": _STRING,
+    },
+    StatusEvent: {
+        "id": _STRING,
+        "vertex": _STRING,
+        "name": _STRING,
+        "current": (0, int),
+        "total": (0, int),
+        "timestamp": _TIME,
+        "started": _TIME,
+        "completed": _TIME,
+    },
+    LogEvent: {
+        "vertex": _STRING,
+        "stream": (0, int),
+        "data": (b"", lambda d: base64.b64decode(d or "")),
+        "timestamp": _TIME,
+    },
+    WarningEvent: {
+        "vertex": _STRING,
+        "level": (0, int),
+        "short": ("", _b64_text),
+        "detail": ((), lambda texts: tuple(map(_b64_text, texts))),
+        "url": _STRING,
+    },
+}
+
+
+def _event(cls: type[_Event], obj: dict[str, Any]) -> _Event:
+    """The event ``cls`` from its Go JSON object (a field left out is its empty value)."""
+    fields = {name: convert(obj[name]) if name in obj else empty for name, (empty, convert) in _FIELDS[cls].items()}
+    return cls(**fields)
 
 
 class RawJSONWriter:

@@ -1,7 +1,7 @@
 """`run` options and mounts on the real engine, checked from inside the commands.
 
 Secrets, SSH sockets and forwarded sockets need the session services of issue #5;
-their LLB is covered by tests/unit/compiler/test_snapshots_run.py.
+their LLB is covered by tests/unit/compiler/test_snapshots.py.
 """
 
 from __future__ import annotations

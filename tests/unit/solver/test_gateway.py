@@ -140,16 +140,27 @@ class FakeDaemon:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._builds: dict[str, threading.Event] = {}
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """End every Solve still running or still to register: the server is going away."""
+        with self._lock:
+            self._stopped.set()
+            for done in self._builds.values():
+                done.set()
 
     # Control
     def Solve(self, request: control_pb2.SolveRequest, context: grpc.ServicerContext) -> control_pb2.SolveResponse:
         self.solves.append(request)
         assert request.Frontend == "" and not request.HasField("Definition")
-        time.sleep(self.register_delay)
+        self._stopped.wait(self.register_delay)
         done = threading.Event()
         with self._lock:
             self._builds[request.Ref] = done
-        context.add_callback(done.set)  # cancelled by the client
+            if self._stopped.is_set():
+                done.set()
+        if not context.add_callback(done.set):  # ended by the client (Return, or cancelled) ...
+            done.set()  # ... before the build registered: no callback will come
         done.wait(30)
         with self._lock:
             del self._builds[request.Ref]
@@ -215,7 +226,8 @@ class Served:
 def _serve(daemon: FakeDaemon, *, bridge: bool = True) -> Iterator[Served]:
     with tempfile.TemporaryDirectory() as d:
         sock = Path(d) / "buildkitd.sock"
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        handlers = futures.ThreadPoolExecutor(max_workers=8)
+        server = grpc.server(handlers)
         control_pb2_grpc.add_ControlServicer_to_server(_Control(daemon), server)
         if bridge:
             gateway_pb2_grpc.add_LLBBridgeServicer_to_server(_Bridge(daemon), server)
@@ -224,7 +236,9 @@ def _serve(daemon: FakeDaemon, *, bridge: bool = True) -> Iterator[Served]:
         try:
             yield Served(daemon, Address("buildkit", f"unix://{sock}", "test"))
         finally:
+            daemon.stop()
             server.stop(grace=None)
+            handlers.shutdown(wait=True)  # a handler still running is this test's time, not the interpreter's exit
 
 
 @pytest.fixture

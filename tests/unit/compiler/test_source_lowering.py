@@ -1,24 +1,20 @@
-"""Sources: snapshots of `image` options, `http`, `git` and `local` (tests/cases/compile/sources/), and
-what their lowerings do beyond the LLB (image configs from a resolver, attachments, diagnostics).
-
-The `resolve/` cases compile with a fake resolver; the others without one.
-"""
+"""Sources: what the lowerings of `image` options, `http`, `git` and `local` do beyond their LLB
+(snapshotted from tests/cases/compile/sources/ by test_snapshots.py): image configs from a
+resolver, attachments, diagnostics."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from syrupy.assertion import SnapshotAssertion
+from compile_fakes import FakeResolver
 
 from hlb.api import check, parse
 from hlb.compiler import CompileResult, compile_targets
 from hlb.llb import Platform
-from hlb.llb.dump import to_json, to_json_obj
-from hlb.resolver import ResolvedImage, ResolveError
+from hlb.llb.dump import to_json_obj
 from hlb.source import SourceFile
 from hlb.values import FsValue, LocalDir, SSHSocket
 
@@ -29,54 +25,9 @@ AMD64 = Platform("linux", "amd64")
 
 @pytest.fixture(autouse=True)
 def _in_cases_dir(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The shared fixture names each case relative to tests/cases/compile, and a module's
-    # directory is that name made absolute: run from there so `local "."` finds the case dir.
+    # The programs are named like the cases (`sources/inline.hlb`), and a module's directory
+    # is its name made absolute: run from tests/cases/compile so `local "."` finds the case dir.
     monkeypatch.chdir(CASES)
-
-
-@pytest.mark.parametrize("path", sorted(AREA.glob("*.hlb")), ids=lambda p: p.stem)
-def test_llb_snapshot(path: Path, snapshot: SnapshotAssertion, llb_json: Callable[[Path], str]) -> None:
-    assert llb_json(path) == snapshot
-
-
-# -- a fake resolver ----------------------------------------------------------------------
-
-
-class FakeResolver:
-    """Answers with a fixed config per platform and records what it was asked."""
-
-    def __init__(self, fail: str = "") -> None:
-        self.calls: list[tuple[str, Platform]] = []
-        self.fail = fail
-
-    def config(self, platform: Platform) -> bytes:
-        image = {
-            "architecture": platform.architecture,
-            "os": platform.os,
-            **({"variant": "v8"} if platform.architecture == "arm64" else {}),
-            "config": {
-                "Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/app", "EMPTY="],
-                "WorkingDir": "/home/app",
-                "User": "app:app",
-                "Entrypoint": ["/entrypoint.sh"],
-                "Cmd": ["serve", "--port", "8080"],
-                "Labels": {"org.opencontainers.image.title": "app", "maintainer": "me"},
-                "ExposedPorts": {"8080/tcp": {}, "53/udp": {}},
-                "Volumes": {"/data": {}},
-                "StopSignal": "SIGQUIT",
-                "Healthcheck": {"Test": ["CMD", "true"]},
-            },
-            "rootfs": {"type": "layers", "diff_ids": []},
-        }
-        return json.dumps(image).encode()
-
-    def resolve(self, ref: str, platform: Platform) -> ResolvedImage:
-        self.calls.append((ref, platform))
-        if self.fail:
-            raise ResolveError(self.fail)
-        config = self.config(platform)
-        digest = "sha256:" + hashlib.sha256(ref.encode()).hexdigest()  # the index digest, platform independent
-        return ResolvedImage(ref, digest, config)
 
 
 def compile_text(
@@ -103,14 +54,6 @@ def source_of(result: CompileResult) -> dict[str, object]:
     source = first["source"]
     assert isinstance(source, dict)
     return source
-
-
-@pytest.mark.parametrize("path", sorted((AREA / "resolve").glob("*.hlb")), ids=lambda p: p.stem)
-def test_resolved_llb_snapshot(path: Path, snapshot: SnapshotAssertion) -> None:
-    source = SourceFile(str(path.relative_to(CASES)), path.read_text())
-    result = compile_targets(check(parse(source)).checked, ["default"], AMD64, resolver=FakeResolver())
-    assert [d.message for d in result.diagnostics] == []
-    assert to_json(result.targets[0].definition) == snapshot
 
 
 # -- image ----------------------------------------------------------------------------------

@@ -1,17 +1,11 @@
-"""Snapshots of `run` and its options (tests/cases/compile/run/*.hlb).
-
-The cases run from tests/cases/compile so relative local paths (secrets,
-SSH keys, forwarded sockets) resolve against the case's own directory.
-Update with `pytest tests/unit/compiler/test_snapshots_run.py --snapshot-update`.
-"""
+"""`run` and its options beyond their LLB (snapshotted from tests/cases/compile/run/ by
+test_snapshots.py): diagnostics at the offending argument, what the session is given."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from syrupy.assertion import SnapshotAssertion
 
 from hlb.api import compile_source
 from hlb.diagnostics import Diagnostic
@@ -22,16 +16,6 @@ from hlb.values import SecretFile, SSHSocket
 
 CASES = Path(__file__).parents[2] / "cases" / "compile"
 AMD64 = Platform("linux", "amd64")
-
-
-@pytest.fixture(autouse=True)
-def _in_cases_dir(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(CASES)
-
-
-@pytest.mark.parametrize("path", sorted((CASES / "run").glob("*.hlb")), ids=lambda p: p.stem)
-def test_llb_snapshot(path: Path, snapshot: SnapshotAssertion, llb_json: Callable[[Path], str]) -> None:
-    assert llb_json(path) == snapshot
 
 
 def _errors(path: Path, text: str) -> tuple[Diagnostic, ...]:

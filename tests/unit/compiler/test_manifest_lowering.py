@@ -1,57 +1,31 @@
-"""`manifest` compiled with a fake registry client (tests/cases/compile/strings_registry/*.hlb).
+"""`manifest` compiled with a fake registry client: what the lowering asks for and the
+diagnostics it gives (its LLB is snapshotted from tests/cases/compile/strings_registry/
+by test_snapshots.py).
 
 The real builtin fetches from a registry; here the compiler's context offers a
 fake as its `manifests` attribute, which is where the lowering looks for a
-registry client. The snapshots show the fake's answers written to files; the
-other tests check what the lowering asks for and the diagnostics it gives.
-Update with `pytest tests/unit/compiler/test_snapshots_manifest.py --snapshot-update`.
+registry client.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from syrupy.assertion import SnapshotAssertion
+from compile_fakes import FakeManifests
 
 from hlb.api import compile_source
 from hlb.compiler import compiler as compiler_module
 from hlb.diagnostics import HlbError
 from hlb.llb import Platform
 from hlb.llb.dump import to_json_obj
-from hlb.resolver import ResolvedManifest, ResolveError
 from hlb.source import SourceFile
 
 CASES = Path(__file__).parents[2] / "cases" / "compile"
 AMD64 = Platform("linux", "amd64")
 ARM64 = Platform("linux", "arm64")
-
-
-class FakeManifests:
-    """A registry client answering from fixed documents; records what it was asked."""
-
-    def __init__(self, single: bool = False, fail: str = "") -> None:
-        self.calls: list[tuple[str, Platform]] = []
-        self.single = single
-        self.fail = fail
-
-    def manifest(self, ref: str, platform: Platform) -> ResolvedManifest:
-        self.calls.append((ref, platform))
-        if self.fail:
-            raise ResolveError(self.fail)
-        config = json.dumps({"architecture": platform.architecture, "os": platform.os}).encode()
-        manifest = json.dumps({"schemaVersion": 2, "config": {"digest": _sha(config)}, "arch": platform.architecture})
-        index = None if self.single else json.dumps({"schemaVersion": 2, "manifests": [], "of": ref}).encode()
-        digest = _sha(index or manifest.encode())
-        return ResolvedManifest(ref, digest, manifest.encode(), config, index)
-
-
-def _sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @pytest.fixture
@@ -72,13 +46,6 @@ def compile_files(text: str) -> dict[str, str]:
                 mkfile = action["mkfile"]
                 files[mkfile["path"]] = base64.b64decode(mkfile.get("data", "")).decode()
     return files
-
-
-@pytest.mark.parametrize("path", sorted((CASES / "strings_registry").glob("*.hlb")), ids=lambda p: p.stem)
-def test_llb_snapshot(
-    path: Path, snapshot: SnapshotAssertion, llb_json: Callable[[Path], str], fake: FakeManifests
-) -> None:
-    assert llb_json(path) == snapshot
 
 
 def test_manifest_and_its_binds_give_the_registry_answers(fake: FakeManifests) -> None:
