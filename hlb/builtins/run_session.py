@@ -116,7 +116,7 @@ def ssh(call: Call) -> RunSSH:
     call.ctx.attach(SSHSocket(sock_id, tuple(abs_path for abs_path, _ in paths)))
     target = call.options.last(SocketTarget)
     uid, gid, mode = owner_of(call.options, SSH_SOCKET.default_mode)
-    return RunSSH(SSHMount(sock_id, target.path if target else "", uid, gid, mode))
+    return RunSSH(SSHMount(sock_id, target.path if target else "", uid=uid, gid=gid, mode=mode))
 
 
 @builtin("option::run forward(string src, string dest)")
@@ -154,7 +154,7 @@ def forward(call: Call, src: str, dest: str) -> RunSSH:
         )
     call.ctx.attach(SSHSocket(sock_id, (url,)))
     uid, gid, mode = owner_of(call.options, FORWARDED.default_mode)
-    return RunSSH(SSHMount(sock_id, target, uid, gid, mode))
+    return RunSSH(SSHMount(sock_id, target, uid=uid, gid=gid, mode=mode))
 
 
 @builtin("option::run secret(string localPath, string mountPoint)")
@@ -195,7 +195,7 @@ def secret(call: Call, local_path_: str, mount_point_: str) -> RunSecret:
         secret_id = derived_id(file_key)
         call.ctx.attach(SecretFile(secret_id, os.path.join(abs_path, rel) if rel else abs_path))
         dest = posixpath.join(target, rel) if rel else target
-        mounts.append(SecretMount(dest, secret_id, uid, gid, mode))
+        mounts.append(SecretMount(dest, secret_id, uid=uid, gid=gid, mode=mode))
     return RunSecret(tuple(mounts))
 
 

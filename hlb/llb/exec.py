@@ -24,12 +24,6 @@ class CacheSharing(enum.Enum):
     PRIVATE = pb.CacheSharingOpt.PRIVATE
     LOCKED = pb.CacheSharingOpt.LOCKED
 
-    @classmethod
-    def parse(cls, text: str) -> CacheSharing:
-        if text != text.lower() or text.upper() not in cls.__members__:
-            raise ValueError(text)
-        return cls[text.upper()]
-
 
 class NetMode(enum.Enum):
     SANDBOX = pb.NetMode.UNSET
@@ -59,20 +53,27 @@ class Mount:
         return not (self.no_output or self.readonly or self.cache_id or self.tmpfs)
 
 
-@dataclass(frozen=True, slots=True)
-class SecretMount:
-    """A secret served by the client, mounted as a file at ``target`` (Go's ``AddSecret``)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServedFile:
+    """What a file the client serves into an exec has: its owner, mode, and whether it may be missing."""
 
-    target: str
-    id: str
     uid: int = 0
     gid: int = 0
-    mode: int = 0o400
+    mode: int = 0o600
     optional: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class SSHMount:
+class SecretMount(ServedFile):
+    """A secret served by the client, mounted as a file at ``target`` (Go's ``AddSecret``)."""
+
+    target: str
+    id: str
+    mode: int = field(default=0o400, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SSHMount(ServedFile):
     """An SSH agent socket (or a forwarded socket) served by the client (Go's ``AddSSHSocket``).
 
     An empty ``target`` becomes ``/run/buildkit/ssh_agent.N``, N the socket's
@@ -81,10 +82,6 @@ class SSHMount:
 
     id: str = ""
     target: str = ""
-    uid: int = 0
-    gid: int = 0
-    mode: int = 0o600
-    optional: bool = False
 
 
 @dataclass(frozen=True, slots=True)
