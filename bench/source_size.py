@@ -14,10 +14,11 @@ Inputs (N MiB each, default 10):
 * ``heredoc``: the same bytes in a ``<<EOM`` heredoc;
 * ``comment``: one comment line of N MiB;
 * ``lines``: 100,000 short lines (one statement each);
-* ``oneline``: 583,000 statements on one line separated by ``;``.
+* ``oneline``: 583,000 statements on one line separated by ``;``;
+* ``copies``: 100,000 lines of ``copy scratch "/" "/dN"`` (each step adds an image history entry).
 
-For ``compile``, the LLB holds the string's bytes itself (the JSON dump twice: the mkfile data and the source map):
-what counts is the peak over that.
+For ``compile`` (``--format binary``), the output holds the string's bytes twice itself (the mkfile data and
+the source map): 2 B/byte of the peak is that.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def _lines(_: int) -> str:
     return "fs default() {\n\tscratch\n" + body + "}\n"
 
 
+def _copies(_: int) -> str:
+    body = "".join(f'\tcopy scratch "/" "/d{i}"\n' for i in range(100_000))
+    return "fs default() {\n\tscratch\n" + body + "}\n"
+
+
 def _oneline(_: int) -> str:
     return "fs default() { scratch; " + "; ".join('mkdir "/d" 0o755' for _ in range(583_000)) + " }\n"
 
@@ -64,6 +70,7 @@ INPUTS: dict[str, Callable[[int], str]] = {
     "comment": _comment,
     "lines": _lines,
     "oneline": _oneline,
+    "copies": _copies,
 }
 BASE = 'fs default() { scratch; mkfile "/f" 0o644 "x" }\n'
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,9 +33,14 @@ class Definition:
 
     ops: list[bytes] = field(default_factory=list)
     metadata: dict[str, pb.OpMetadata] = field(default_factory=dict)
-    source: pb.Source | None = None
+    sources: Sources | None = None  # what ``source`` is made of
     head: str | None = None  # digest of the result vertex; None for scratch
     op_kinds: dict[str, str] = field(default_factory=dict)  # digest -> source, exec, file, merge, diff
+
+    @property
+    def source(self) -> pb.Source | None:
+        """The ``pb.Source``: the source files and each op's locations in them (built when first read)."""
+        return None if self.sources is None else self.sources.message
 
     @property
     def empty(self) -> bool:
@@ -53,8 +59,78 @@ class Definition:
         return d
 
     def serialize(self) -> bytes:
-        """Deterministic bytes, identical to Go's ``proto.MarshalOptions{Deterministic: true}``."""
-        return wire.marshal(self.to_pb())
+        """Deterministic bytes, identical to Go's ``proto.MarshalOptions{Deterministic: true}``.
+
+        The bytes ``wire.marshal(self.to_pb())`` gives, written from the fields directly: ``to_pb`` copies
+        every op and the source files into a message first (for a 10 MB mkfile, two more copies of it). The
+        op bytes and the source files' bytes are joined once, into the result.
+        """
+        out = wire.Writer()
+        for op in self.ops:  # Definition.def = 1: the op bytes themselves, by reference
+            out.bytes_field(1, op)
+        for dgst in sorted(self.metadata, key=lambda k: k.encode("utf-8")):  # metadata = 2, a map by key
+            value = wire.Writer()
+            value.message(self.metadata[dgst])
+            entry = wire.Writer()
+            entry.bytes_field(1, dgst.encode("utf-8"))
+            entry.message_field(2, value)
+            out.message_field(2, entry)
+        if self.sources is not None:  # Source = 3
+            out.message_field(3, self.sources.write())
+        return out.getvalue()
+
+
+@dataclass
+class Sources:
+    """The source files ops point into (``maps``, in the order first pointed into) and each op's locations.
+
+    ``message`` (the ``pb.Source``) is built from them only when read: ``Definition.serialize`` writes the
+    files' bytes from ``maps`` directly (a message would hold another copy of each file, and reading it back
+    out a third).
+    """
+
+    maps: tuple[SourceMap, ...] = ()
+    locations: dict[str, list[SourceLocation]] = field(default_factory=dict)  # by op digest, in marshal order
+
+    @functools.cached_property
+    def locations_pb(self) -> pb.Source:
+        """A ``pb.Source`` with the locations only."""
+        src = pb.Source()
+        for dgst, locs in self.locations.items():
+            entry = src.locations[dgst]
+            entry.SetInParent()
+            for loc in locs:
+                index = next(i for i, s in enumerate(self.maps) if s is loc.source)
+                pl = entry.locations.add(sourceIndex=index)
+                for r in loc.ranges:
+                    pl.ranges.add(
+                        start=pb.Position(line=r.start.line, character=r.start.character),
+                        end=pb.Position(line=r.end.line, character=r.end.character),
+                    )
+        return src
+
+    @functools.cached_property
+    def message(self) -> pb.Source:
+        src = pb.Source()
+        src.CopyFrom(self.locations_pb)
+        for sm in self.maps:
+            src.infos.append(pb.SourceInfo(filename=sm.filename, data=sm.data, language=sm.language))
+        return src
+
+    def write(self) -> wire.Writer:
+        """The bytes of ``message``, each file's bytes by reference."""
+        out = wire.Writer()
+        out.message(self.locations_pb)  # locations = 1
+        for sm in self.maps:  # infos = 2; proto3 leaves out empty fields
+            info = wire.Writer()
+            if sm.filename:
+                info.bytes_field(1, sm.filename.encode("utf-8"))
+            if sm.data:
+                info.bytes_field(2, sm.data)
+            if sm.language:
+                info.bytes_field(4, sm.language.encode("utf-8"))
+            out.message_field(2, info)
+        return out
 
 
 @runtime_checkable
@@ -195,22 +271,4 @@ def marshal(out: Output | None, platform: Platform) -> Definition:
     for cap in graph_caps:
         term_md.caps[cap] = True
     metadata[term_digest] = term_md
-    return Definition([*m.defs, term_bytes], metadata, _source(m), head.digest, m.kinds)
-
-
-def _source(m: Marshaller) -> pb.Source:
-    src = pb.Source()
-    for sm in m.maps:
-        src.infos.append(pb.SourceInfo(filename=sm.filename, data=sm.data, language=sm.language))
-    for dgst, locs in m.locations.items():
-        entry = src.locations[dgst]
-        entry.SetInParent()
-        for loc in locs:
-            index = next(i for i, s in enumerate(m.maps) if s is loc.source)
-            pl = entry.locations.add(sourceIndex=index)
-            for r in loc.ranges:
-                pl.ranges.add(
-                    start=pb.Position(line=r.start.line, character=r.start.character),
-                    end=pb.Position(line=r.end.line, character=r.end.character),
-                )
-    return src
+    return Definition([*m.defs, term_bytes], metadata, Sources(tuple(m.maps), m.locations), head.digest, m.kinds)

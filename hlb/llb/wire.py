@@ -15,6 +15,12 @@ This encoder walks the message descriptor and writes the Go order. Presence
 follows proto3 as both libraries implement it: zero scalars are omitted
 except oneof members; set sub-messages are written even when empty; repeated
 numeric fields are packed.
+
+Large bytes and string fields (an mkfile's data, a source map's file) are written by reference: a
+:class:`Writer` keeps small fields in a bytearray and a large field's bytes as a part of their own, and a
+nested message's parts are taken over by its parent, not copied into it, so the bytes of a 10 MB field
+are copied once, when the parts are joined at the end (a bytearray per level of nesting copied them once
+per level).
 """
 
 from __future__ import annotations
@@ -31,12 +37,72 @@ _ZIGZAG = frozenset({FD.TYPE_SINT32, FD.TYPE_SINT64})
 _FIXED64 = {FD.TYPE_FIXED64: "<Q", FD.TYPE_SFIXED64: "<q", FD.TYPE_DOUBLE: "<d"}
 _FIXED32 = {FD.TYPE_FIXED32: "<I", FD.TYPE_SFIXED32: "<i", FD.TYPE_FLOAT: "<f"}
 _LEN = frozenset({FD.TYPE_STRING, FD.TYPE_BYTES, FD.TYPE_MESSAGE})
+_LARGE = 1 << 12  # a bytes or string field at least this long is kept by reference
+
+
+class Writer:
+    """Encoded fields: small ones in :attr:`buf`, large bytes as parts of their own (never copied until
+    :meth:`getvalue`)."""
+
+    __slots__ = ("parts", "buf", "_parts_size")
+
+    def __init__(self) -> None:
+        self.parts: list[bytes | bytearray] = []
+        self.buf = bytearray()
+        self._parts_size = 0
+
+    def __len__(self) -> int:
+        return self._parts_size + len(self.buf)
+
+    def _flush(self) -> None:
+        if self.buf:
+            self.parts.append(self.buf)
+            self._parts_size += len(self.buf)
+            self.buf = bytearray()
+
+    def data(self, data: bytes) -> None:
+        """Raw bytes: appended to the buffer when small, else kept as a part."""
+        if len(data) < _LARGE:
+            self.buf += data
+            return
+        self._flush()
+        self.parts.append(data)
+        self._parts_size += len(data)
+
+    def adopt(self, other: Writer) -> None:
+        """Append ``other``'s bytes, taking over its large parts by reference."""
+        if other.parts:
+            self._flush()
+            self.parts.extend(other.parts)
+            self._parts_size += other._parts_size
+        self.buf += other.buf
+
+    def bytes_field(self, number: int, data: bytes) -> None:
+        """A length-delimited field of ``data`` (bytes, a string's UTF-8, an encoded message)."""
+        _tag(number, 2, self.buf)
+        _varint(len(data), self.buf)
+        self.data(data)
+
+    def message_field(self, number: int, body: Writer) -> None:
+        """A length-delimited field whose content is ``body``'s bytes."""
+        _tag(number, 2, self.buf)
+        _varint(len(body), self.buf)
+        self.adopt(body)
+
+    def message(self, msg: Message) -> None:
+        """The fields of ``msg``, in protobuf-go's order."""
+        _message(msg, self)
+
+    def getvalue(self) -> bytes:
+        if not self.parts:
+            return bytes(self.buf)
+        return b"".join([*self.parts, self.buf])
 
 
 def marshal(msg: Message) -> bytes:
-    out = bytearray()
+    out = Writer()
     _message(msg, out)
-    return bytes(out)
+    return out.getvalue()
 
 
 def _varint(value: int, out: bytearray) -> None:
@@ -68,7 +134,7 @@ def _in_real_oneof(fd: FD) -> bool:
     return oneof is not None and not getattr(oneof, "is_synthetic", False)
 
 
-def _message(msg: Message, out: bytearray) -> None:
+def _message(msg: Message, out: Writer) -> None:
     fields = msg.ListFields()  # set fields, in field-number order
     regular = [(fd, v) for fd, v in fields if not _in_real_oneof(fd)]
     oneofs = [(fd, v) for fd, v in fields if _in_real_oneof(fd)]
@@ -81,25 +147,23 @@ def _message(msg: Message, out: bytearray) -> None:
             _single(fd, value, out)
 
 
-def _map(fd: FD, container: Any, out: bytearray) -> None:
+def _map(fd: FD, container: Any, out: Writer) -> None:
     entry_type = fd.message_type
     assert entry_type is not None
     key_fd = entry_type.fields_by_number[1]
     val_fd = entry_type.fields_by_number[2]
     for key in sorted(container, key=_map_key):
-        entry = bytearray()
+        entry = Writer()
         _single(key_fd, key, entry)  # Go writes key and value even when zero
         _single(val_fd, container[key], entry)
-        _tag(fd.number, 2, out)
-        _varint(len(entry), out)
-        out += entry
+        out.message_field(fd.number, entry)
 
 
 def _map_key(key: Any) -> Any:
     return key.encode("utf-8") if isinstance(key, str) else key
 
 
-def _repeated(fd: FD, values: Iterable[Any], out: bytearray) -> None:
+def _repeated(fd: FD, values: Iterable[Any], out: Writer) -> None:
     if fd.type in _LEN or not fd.is_packed:
         for v in values:
             _single(fd, v, out)
@@ -107,27 +171,22 @@ def _repeated(fd: FD, values: Iterable[Any], out: bytearray) -> None:
     packed = bytearray()
     for v in values:
         _scalar(fd, v, packed)
-    _tag(fd.number, 2, out)
-    _varint(len(packed), out)
-    out += packed
+    _tag(fd.number, 2, out.buf)
+    _varint(len(packed), out.buf)
+    out.buf += packed
 
 
-def _single(fd: FD, value: Any, out: bytearray) -> None:
+def _single(fd: FD, value: Any, out: Writer) -> None:
     t = fd.type
     if t == FD.TYPE_MESSAGE:
-        body = bytearray()
+        body = Writer()
         _message(value, body)
-        _tag(fd.number, 2, out)
-        _varint(len(body), out)
-        out += body
+        out.message_field(fd.number, body)
     elif t in (FD.TYPE_STRING, FD.TYPE_BYTES):
-        data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
-        _tag(fd.number, 2, out)
-        _varint(len(data), out)
-        out += data
+        out.bytes_field(fd.number, value.encode("utf-8") if isinstance(value, str) else value)
     else:
-        _tag(fd.number, _wire_type(t), out)
-        _scalar(fd, value, out)
+        _tag(fd.number, _wire_type(t), out.buf)
+        _scalar(fd, value, out.buf)
 
 
 def _wire_type(t: int) -> int:

@@ -12,6 +12,8 @@ from pathlib import Path
 from lark import Lark, Token
 from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedInput, UnexpectedToken
+from lark.lexer import LexerThread
+from lark.parsers.lalr_parser import _Parser
 
 from hlb._gc import paused
 from hlb.diagnostics import Diagnostic
@@ -102,8 +104,9 @@ def parse_module(source: SourceFile) -> ParseResult:
 
 def _parse_module(source: SourceFile) -> ParseResult:
     scanner = Scanner(source)
+    to_ast = ToAst(source)
     try:
-        tree = _parser().parse(scanner)  # type: ignore[arg-type,unused-ignore]
+        decls = _parse(scanner, to_ast)
     except LexError as e:
         return ParseResult(None, [e.diagnostic])
     except UnexpectedToken as e:
@@ -111,13 +114,32 @@ def _parse_module(source: SourceFile) -> ParseResult:
     except UnexpectedInput as e:  # pragma: no cover - the scanner reports characters itself
         span = Span(source, e.pos_in_stream or 0, (e.pos_in_stream or 0) + 1)
         return ParseResult(None, [cat.syntax_error(span, "input", [])])
-    to_ast = ToAst(source)
-    decls = to_ast.transform(tree)
     comments = tuple(scanner.comments)
     own_line = {c.span.begin.line: c for c in comments if _own_line(c)}
     decls = [_with_doc(d, own_line) for d in decls]
     module = ast.Module(Span(source, 0, len(source.text)), source, tuple(decls), comments)
     return ParseResult(module, to_ast.diagnostics)
+
+
+def _parse(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
+    """Run Lark's LALR parser over the scanner's tokens with ``to_ast``'s methods as its reduce callbacks.
+
+    Lark would build a parse tree (a Tree per rule, every token kept) and then the AST from it; its
+    parse tree builder makes the callbacks from ``to_ast`` instead (the same child filtering and inlining
+    of ``_rules``), so each rule becomes AST as it is reduced and each token is freed after its rule: the
+    peak is the AST and the parser's stack, not the AST plus the tree. Errors are Lark's own (the same
+    ``UnexpectedToken`` and interactive parser for the expected tokens). The parser is made per parse (the
+    callbacks belong to this module's ``ToAst``) from Lark 1.x's parts: ``_parse_tree_builder``, the LALR
+    table and driver ``_Parser``, and the frontend's lexer thread; every parse test goes through them.
+    """
+    lark = _parser()
+    frontend = lark.parser
+    callbacks = lark._parse_tree_builder.create_callback(to_ast)  # type: ignore[no-untyped-call]
+    lalr = _Parser(frontend.parser._parse_table, callbacks)
+    tokens = frontend._make_lexer_thread(scanner)
+    assert isinstance(tokens, LexerThread)
+    decls: list[ast.Decl] = lalr.parse(tokens, "start")
+    return decls
 
 
 def _syntax_error(source: SourceFile, e: UnexpectedToken) -> Diagnostic:

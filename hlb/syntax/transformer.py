@@ -1,4 +1,9 @@
-"""Lark parse tree -> :mod:`hlb.syntax.ast`.
+"""Lark's LALR reductions -> :mod:`hlb.syntax.ast`, with no parse tree in between.
+
+:class:`ToAst`'s methods are the parser's callbacks: the parser calls the method named after each rule
+as it reduces it, with the rule's values (tokens, AST nodes, the small position-carrying parts below),
+so no Lark ``Tree`` is built and each token can be freed once its rule is reduced. A rule's span runs
+from the start of its first value to the end of its last.
 
 The transformer is total: literal problems (bad escapes, digits outside a base)
 are recorded as diagnostics and a placeholder value is used, so one mistake
@@ -9,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from lark import Token, Tree
 
@@ -34,14 +39,23 @@ _BASES = {"b": (2, "binary"), "o": (8, "octal"), "x": (16, "hexadecimal")}
 INT64_MAX = 2**63 - 1
 
 
-class _Meta:
-    """The positions a rule method needs (Lark's ``propagate_positions`` computes more, slower)."""
+class _Part:
+    """A rule's value that is not an AST node (a with clause, an effects or parameter list), with its extent."""
 
-    __slots__ = ("start_pos", "end_pos")
+    __slots__ = ("value", "start_pos", "end_pos")
 
-    def __init__(self, start_pos: int, end_pos: int) -> None:
+    def __init__(self, value: Any, start_pos: int, end_pos: int) -> None:
+        self.value = value
         self.start_pos = start_pos
         self.end_pos = end_pos
+
+
+def _start(x: Any) -> int:
+    return cast(int, x.start_pos if isinstance(x, (Token, _Part)) else x.span.start)
+
+
+def _end(x: Any) -> int:
+    return cast(int, x.end_pos if isinstance(x, (Token, _Part)) else x.span.end)
 
 
 # In a string's text: an escape (the lexer leaves no other backslash in it).
@@ -75,21 +89,34 @@ def _decode(text: str, pattern: re.Pattern[str], repl: Callable[[int], Any], cut
     return "".join(out)
 
 
-def _parts(children: list[Any], text: Callable[[Token], str]) -> tuple[str | ast.Interpolation, ...]:
-    """A string's parts: interpolations, and the text between them decoded by ``text`` and joined."""
+_SHORT = 64  # texts up to this length are shared between equal literals
+
+
+def _parts(
+    children: list[Any], text: Callable[[Token], str], share: Callable[[Any], Any]
+) -> tuple[str | ast.Interpolation, ...]:
+    """A string's parts: interpolations, and the text between them decoded by ``text`` and joined
+    (a short text shared with ``share``)."""
     parts: list[str | ast.Interpolation] = []
     run: list[str] = []
     for child in children:
         if isinstance(child, ast.Interpolation):
             if run:
-                parts.append("".join(run))
+                parts.append(_joined(run, share))
                 run = []
             parts.append(child)
         else:
             run.append(text(child))
     if run:
-        parts.append("".join(run))
+        parts.append(_joined(run, share))
+    if len(parts) == 1 and isinstance(parts[0], str) and len(parts[0]) <= _SHORT:
+        return cast(tuple[str], share((parts[0],)))
     return tuple(parts)
+
+
+def _joined(run: list[str], share: Callable[[Any], Any]) -> str:
+    s = run[0] if len(run) == 1 else "".join(run)
+    return cast(str, share(s)) if len(s) <= _SHORT else s
 
 
 def _mode(opener: Token) -> str:
@@ -103,63 +130,44 @@ def _is_tok(x: object, type_: str) -> bool:
 
 
 class ToAst:
-    """Calls the method named after each rule with (meta, transformed children), bottom-up.
+    """The parser's callbacks: the method named after each rule, called with the rule's values as it is reduced.
 
-    A direct walk rather than Lark's ``Transformer``: its per-node dispatch
-    wrappers cost more than the whole AST construction on large modules.
+    Not Lark's ``Transformer`` over a tree: the parser calls these directly (see hlb/syntax/parser.py).
     """
 
     def __init__(self, source: SourceFile) -> None:
         self.source = source
         self.diagnostics: list[Diagnostic] = []
+        # One object for each distinct identifier, short text and integer value of the module: the same
+        # names, paths and modes recur on every line, and each copy costs 30-60 bytes.
+        self._shared: dict[Any, Any] = {}
 
-    def transform(self, tree: Tree[Token]) -> Any:
-        return self._node(tree)[0]
+    def _share(self, value: Any) -> Any:
+        return self._shared.setdefault(value, value)
 
-    def _node(self, tree: Tree[Token]) -> tuple[Any, int | None, int | None]:
-        """(value, start, end): a rule's extent runs from its first token to its last."""
-        values: list[Any] = []
-        start = end = None
-        for c in tree.children:
-            if isinstance(c, Tree):
-                v, s, e = self._node(c)
-            else:
-                v, s, e = c, c.start_pos, c.end_pos
-            values.append(v)
-            if s is not None:
-                if start is None:
-                    start = s
-                end = e
-        # The tree is walked once: letting go of its tokens and subtrees as soon as they are turned into AST
-        # keeps the peak near the larger of the two instead of their sum.
-        tree.children = []
-        return getattr(self, tree.data)(_Meta(start or 0, end or 0), values), start, end
-
-    def _span(self, meta: Any) -> Span:
-        return Span(self.source, meta.start_pos, meta.end_pos)
-
-    def _tspan(self, tok: Token) -> Span:
-        assert tok.start_pos is not None and tok.end_pos is not None
-        return Span(self.source, tok.start_pos, tok.end_pos)
+    def _span(self, children: list[Any]) -> Span:
+        return Span(self.source, _start(children[0]), _end(children[-1]))
 
     # -- names ---------------------------------------------------------------
 
-    def name(self, meta: Any, children: list[Token]) -> ast.Ident:
-        return ast.Ident(self._span(meta), str(children[0]))
+    def name(self, children: list[Token]) -> ast.Ident:
+        tok = children[0]
+        return ast.Ident(Span(self.source, tok.start_pos, tok.end_pos), self._share(tok.value))  # type: ignore[arg-type]
 
-    def type_name(self, meta: Any, children: list[Token]) -> ast.TypeRef:
-        return ast.TypeRef(self._span(meta), str(children[0]))
+    def type_name(self, children: list[Token]) -> ast.TypeRef:
+        tok = children[0]
+        return ast.TypeRef(Span(self.source, tok.start_pos, tok.end_pos), self._share(tok.value))  # type: ignore[arg-type]
 
-    def ident_expr(self, meta: Any, children: list[ast.Ident]) -> ast.IdentExpr:
-        return ast.IdentExpr(self._span(meta), children[0])
+    def ident_expr(self, children: list[ast.Ident]) -> ast.IdentExpr:
+        return ast.IdentExpr(children[0].span, children[0])  # the same extent: one Span for both
 
-    def selector(self, meta: Any, children: list[Any]) -> ast.IdentExpr:
-        return ast.IdentExpr(self._span(meta), children[0], children[2])
+    def selector(self, children: list[Any]) -> ast.IdentExpr:
+        return ast.IdentExpr(self._span(children), children[0], children[2])
 
     # -- literals ------------------------------------------------------------
 
-    def string(self, meta: Any, children: list[Any]) -> ast.StringLit:
-        return ast.StringLit(self._span(meta), _parts(children[1:-1], self._str_text))
+    def string(self, children: list[Any]) -> ast.StringLit:
+        return ast.StringLit(self._span(children), _parts(children[1:-1], self._str_text, self._share))
 
     def _str_text(self, tok: Token) -> str:
         """A string's text with its escapes decoded; an invalid one is kept as written and reported."""
@@ -182,112 +190,117 @@ class ToAst:
 
         return _decode(text, _STR_ESCAPE, escapes, _STR_CUT)
 
-    def interpolation(self, meta: Any, children: list[Any]) -> ast.Interpolation:
+    def interpolation(self, children: list[Any]) -> ast.Interpolation:
         expr = children[1] if len(children) == 3 else None
-        return ast.Interpolation(self._span(meta), expr)
+        return ast.Interpolation(self._span(children), expr)
 
-    def heredoc(self, meta: Any, children: list[Any]) -> ast.StringLit:
+    def heredoc(self, children: list[Any]) -> ast.StringLit:
         def text(tok: Token) -> str:
             # In heredocs only `\$` is an escape; other backslash pairs stay as written.
             s: str = tok.value
             return _decode(s, _HD_FRAGMENTS, lambda _: r"\1\2", _HD_CUT) if "\\$" in s else s
 
-        return ast.StringLit(self._span(meta), _parts(children[1:-1], text), heredoc=_mode(children[0]))
+        parts = _parts(children[1:-1], text, self._share)
+        return ast.StringLit(self._span(children), parts, heredoc=_mode(children[0]))
 
-    def raw_heredoc(self, meta: Any, children: list[Token]) -> ast.StringLit:
+    def raw_heredoc(self, children: list[Token]) -> ast.StringLit:
         text = "".join(c.value for c in children[1:-1])
-        return ast.StringLit(self._span(meta), (text,), raw=True, heredoc=_mode(children[0]))
+        return ast.StringLit(self._span(children), (text,), raw=True, heredoc=_mode(children[0]))
 
-    def raw_string(self, meta: Any, children: list[Token]) -> ast.StringLit:
-        return ast.StringLit(self._span(meta), (children[0].value[1:-1],), raw=True)
+    def raw_string(self, children: list[Token]) -> ast.StringLit:
+        return ast.StringLit(self._span(children), (children[0].value[1:-1],), raw=True)
 
-    def decimal(self, meta: Any, children: list[Token]) -> ast.IntLit:
-        return self._int(meta, str(children[0]), 10, str(children[0]), "decimal")
+    def decimal(self, children: list[Token]) -> ast.IntLit:
+        text: str = children[0].value
+        return self._int(children, text, 10, text, "decimal")
 
-    def numeric(self, meta: Any, children: list[Token]) -> ast.IntLit:
-        text = str(children[0])
+    def numeric(self, children: list[Token]) -> ast.IntLit:
+        text: str = children[0].value
         base, base_name = _BASES[text[1].lower()]
-        return self._int(meta, text, base, text[2:], base_name)
+        return self._int(children, text, base, text[2:], base_name)
 
-    def _int(self, meta: Any, text: str, base: int, digits: str, base_name: str) -> ast.IntLit:
+    def _int(self, children: list[Token], text: str, base: int, digits: str, base_name: str) -> ast.IntLit:
+        span = self._span(children)
         try:
             value = int(digits, base)
         except ValueError:
-            self.diagnostics.append(cat.invalid_number(self._span(meta), text, base_name))
+            self.diagnostics.append(cat.invalid_number(span, text, base_name))
             value = 0
         if value > INT64_MAX:
-            self.diagnostics.append(cat.invalid_number(self._span(meta), text, "64-bit integer"))
+            self.diagnostics.append(cat.invalid_number(span, text, "64-bit integer"))
             value = 0
-        return ast.IntLit(self._span(meta), value, base)
+        return ast.IntLit(span, self._share(value), base)
 
-    def bool_lit(self, meta: Any, children: list[Token]) -> ast.BoolLit:
-        return ast.BoolLit(self._span(meta), str(children[0]) == "true")
+    def bool_lit(self, children: list[Token]) -> ast.BoolLit:
+        return ast.BoolLit(self._span(children), children[0].value == "true")
 
     # -- expressions ---------------------------------------------------------
 
-    def call_expr(self, meta: Any, children: list[Any]) -> ast.CallExpr:
-        return ast.CallExpr(self._span(meta), children[0])
+    def call_expr(self, children: list[Any]) -> ast.CallExpr:
+        return ast.CallExpr(children[0].span, children[0])
 
-    def call_paren(self, meta: Any, children: list[Any]) -> ast.CallExpr:
+    def call_paren(self, children: list[Any]) -> ast.CallExpr:
         args = tuple(c for c in children[1:] if not isinstance(c, Token))
-        return ast.CallExpr(self._span(meta), children[0], args, parens=True)
+        return ast.CallExpr(self._span(children), children[0], args, parens=True)
 
-    def func_lit(self, meta: Any, children: list[Any]) -> ast.FuncLit:
-        return ast.FuncLit(self._span(meta), children[0], children[1])
+    def func_lit(self, children: list[Any]) -> ast.FuncLit:
+        return ast.FuncLit(self._span(children), children[0], children[1])
 
     # -- statements ----------------------------------------------------------
 
-    def block(self, meta: Any, children: list[Any]) -> ast.Block:
+    def block(self, children: list[Any]) -> ast.Block:
         stmts = tuple(c for c in children if not isinstance(c, Token))
-        return ast.Block(self._span(meta), stmts)
+        return ast.Block(self._span(children), stmts)
 
-    def call_stmt(self, meta: Any, children: list[Any]) -> ast.CallStmt:
+    def call_stmt(self, children: list[Any]) -> ast.CallStmt:
         func, *rest = children
         with_: ast.Expr | None = None
         bind: ast.BindClause | None = None
         args: list[ast.Expr] = []
         for c in rest:
-            if isinstance(c, tuple) and c[0] == "with":
-                with_ = c[1]
+            if isinstance(c, _Part):
+                with_ = c.value
             elif isinstance(c, ast.BindClause):
                 bind = c
             else:
                 args.append(c)
-        return ast.CallStmt(self._span(meta), func, tuple(args), with_, bind)
+        span = func.span if len(children) == 1 else self._span(children)
+        return ast.CallStmt(span, func, tuple(args), with_, bind)
 
-    def expr_stmt(self, meta: Any, children: list[Any]) -> ast.ExprStmt:
-        return ast.ExprStmt(self._span(meta), children[0])
+    def expr_stmt(self, children: list[Any]) -> ast.ExprStmt:
+        return ast.ExprStmt(children[0].span, children[0])
 
-    def with_clause(self, meta: Any, children: list[Any]) -> tuple[str, ast.Expr]:
-        return ("with", children[1])
+    def with_clause(self, children: list[Any]) -> _Part:
+        return _Part(children[1], _start(children[0]), _end(children[1]))
 
-    def bind_clause(self, meta: Any, children: list[Any]) -> ast.BindClause:
-        return ast.BindClause(self._span(meta))
+    def bind_clause(self, children: list[Any]) -> ast.BindClause:
+        return ast.BindClause(self._span(children))
 
-    def bind_name(self, meta: Any, children: list[Any]) -> ast.BindClause:
-        return ast.BindClause(self._span(meta), target=children[1])
+    def bind_name(self, children: list[Any]) -> ast.BindClause:
+        return ast.BindClause(self._span(children), target=children[1])
 
-    def bind_list(self, meta: Any, children: list[Any]) -> ast.BindClause:
+    def bind_list(self, children: list[Any]) -> ast.BindClause:
         pairs = tuple(c for c in children if isinstance(c, ast.BindPair))
-        return ast.BindClause(self._span(meta), pairs=pairs)
+        return ast.BindClause(self._span(children), pairs=pairs)
 
-    def bind_pair(self, meta: Any, children: list[ast.Ident]) -> ast.BindPair:
-        return ast.BindPair(self._span(meta), children[0], children[1])
+    def bind_pair(self, children: list[ast.Ident]) -> ast.BindPair:
+        return ast.BindPair(self._span(children), children[0], children[1])
 
     # -- declarations --------------------------------------------------------
 
-    def field(self, meta: Any, children: list[Any]) -> ast.Field:
+    def field(self, children: list[Any]) -> ast.Field:
         variadic = _is_tok(children[0], "VARIADIC")
         type_, name = children[-2], children[-1]
-        return ast.Field(self._span(meta), type_, name, variadic)
+        return ast.Field(self._span(children), type_, name, variadic)
 
-    def params(self, meta: Any, children: list[Any]) -> tuple[ast.Field, ...]:
-        return tuple(c for c in children if isinstance(c, ast.Field))
+    def params(self, children: list[Any]) -> _Part:
+        fields = tuple(c for c in children if isinstance(c, ast.Field))
+        return _Part(fields, _start(children[0]), _end(children[-1]))
 
-    def effects(self, meta: Any, children: list[Any]) -> tuple[str, tuple[ast.Field, ...]]:
-        return ("effects", children[1])
+    def effects(self, children: list[Any]) -> _Part:
+        return _Part(children[1].value, _start(children[0]), _end(children[1]))
 
-    def func_decl(self, meta: Any, children: list[Any]) -> ast.FuncDecl:
+    def func_decl(self, children: list[Any]) -> ast.FuncDecl:
         type_, name, params, *rest = children
         effects: tuple[ast.Field, ...] | None = None
         body: ast.Block | None = None
@@ -295,17 +308,17 @@ class ToAst:
             if isinstance(c, ast.Block):
                 body = c
             else:
-                effects = c[1]
-        return ast.FuncDecl(self._span(meta), type_, name, params, effects, body)
+                effects = c.value
+        return ast.FuncDecl(self._span(children), type_, name, params.value, effects, body)
 
-    def import_decl(self, meta: Any, children: list[Any]) -> ast.ImportDecl:
-        return ast.ImportDecl(self._span(meta), children[1], children[3])
+    def import_decl(self, children: list[Any]) -> ast.ImportDecl:
+        return ast.ImportDecl(self._span(children), children[1], children[3])
 
-    def import_deprecated(self, meta: Any, children: list[Any]) -> ast.ImportDecl:
-        return ast.ImportDecl(self._span(meta), children[1], children[2], deprecated=True)
+    def import_deprecated(self, children: list[Any]) -> ast.ImportDecl:
+        return ast.ImportDecl(self._span(children), children[1], children[2], deprecated=True)
 
-    def export_decl(self, meta: Any, children: list[Any]) -> ast.ExportDecl:
-        return ast.ExportDecl(self._span(meta), children[1])
+    def export_decl(self, children: list[Any]) -> ast.ExportDecl:
+        return ast.ExportDecl(self._span(children), children[1])
 
-    def start(self, meta: Any, children: list[Any]) -> list[ast.Decl]:
+    def start(self, children: list[Any]) -> list[ast.Decl]:
         return [c for c in children if not isinstance(c, (Token, Tree))]
