@@ -165,7 +165,11 @@ def run_prune(args: argparse.Namespace) -> int:
             return 0
         result = admin.prune(request)
         for c in result.missed:
-            print(f"hlb: warning: {_mount_name(c)} was not pruned (in use, or gone already)", file=sys.stderr)
+            print(
+                f"hlb: warning: the daemon did not prune {_mount_name(c)} (in use by now, gone already, "
+                "or kept for --keep-storage)",
+                file=sys.stderr,
+            )
         if args.json:
             print(json.dumps(prune_json(request, result), indent=2))
         else:

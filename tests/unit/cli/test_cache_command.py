@@ -52,12 +52,15 @@ class FakeControl(control_pb2_grpc.ControlServicer):
     def __init__(self) -> None:
         self.records = records()
         self.prunes: list[Any] = []
+        self.taken_before_prune: set[str] = set()  # records a build starts using between DiskUsage and Prune
 
     def DiskUsage(self, request: Any, context: grpc.ServicerContext) -> Any:
         return control_pb2.DiskUsageResponse(record=self.records)
 
     def Prune(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         self.prunes.append(request)
+        for r in self.records:
+            r.InUse = r.InUse or r.ID in self.taken_before_prune
         ids = {f.removeprefix("id==") for f in request.filter}
         gone = [r for r in self.records if not r.InUse and (not ids or r.ID in ids)]
         self.records = [r for r in self.records if r not in gone]
@@ -186,6 +189,15 @@ def test_prune_by_id_sends_one_id_filter_per_record_and_the_other_id_survives(
     assert "Total reclaimed: 12.35MB (1 record)" in out
     code, out, _ = hlb(["cache", "ls", "--addr", addr])
     assert "/root/.cache" in out and "m1" not in out
+
+
+def test_a_selected_record_the_daemon_kept_is_named(daemon: tuple[FakeControl, str], hlb: Run) -> None:
+    control, addr = daemon
+    control.taken_before_prune = {"m1"}
+    code, out, err = hlb(["cache", "prune", "--id", "npm", "-f", "--addr", addr])
+    assert code == 0, err
+    assert "the daemon did not prune cache mount m1 (id 'npm', 12.35MB) (in use by now" in err
+    assert "Total reclaimed: 0B (0 records)" in out
 
 
 def test_prune_of_an_unknown_id_prunes_nothing(daemon: tuple[FakeControl, str], hlb: Run) -> None:
