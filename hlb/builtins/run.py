@@ -511,10 +511,10 @@ def _seed(call: Call, p: Persist, target: str) -> tuple[Seeded, Output | None]:
         )
         return Seeded(p, "", text), None
     if found is Presence.UNKNOWN:
-        why = f"hlb could not ask the registry whether `{p.ref}` exists, so {where.split(': ', 1)[1]} starts empty"
-        return Seeded(
-            p, "", f"{where} starts empty: the registry of `{p.ref}` could not be asked", f"{p.span}: {why}"
-        ), None
+        note = f"{where} starts empty: the registry of `{p.ref}` could not be asked"
+        warning = f"{p.span}: cannot tell whether `{p.ref}` exists (its registry could not be asked), so the cache "
+        warning += f"mount at {target} starts empty, and pushing it (--persist-caches) fails if it stays unreachable"
+        return Seeded(p, "", note, warning), None
     seed, unpinned = _pinned(call, p.ref, platform)
     constraints = call.constraints(f"[persist] seed of the cache mount {target}: {seed}")
     op = image_source(seed, constraints=replace(constraints, locations=call.ctx.locations(p.span)))
