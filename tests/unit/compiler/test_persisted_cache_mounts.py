@@ -9,6 +9,8 @@ into an image pushed to REF, with a per-run value so the copy always runs.
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from syrupy.assertion import SnapshotAssertion
@@ -243,3 +245,17 @@ def test_a_push_while_compiling_never_pushes_caches() -> None:
     assert any(isinstance(e, PersistEffect) for e in fs.effects)
     solve = solve_for_effect(effect, c.attachments, AMD64)
     assert isinstance(effect, Effect) and solve.kind == "dockerPush"
+
+
+def test_the_tree_in_the_docs_is_what_hlb_prints() -> None:
+    docs = (Path(__file__).parents[3] / "docs" / "language.md").read_text()
+    section = docs[docs.index("### Persisted cache mounts") :]
+    module = section[section.index("```hlb\n") + 7 : section.index("```", section.index("```hlb\n") + 7)]
+    marker = section.index("<!-- persist tree:")
+    tree = section[
+        section.index("```text\n", marker) + 8 : section.index("```", section.index("```text\n", marker) + 8)
+    ]
+    c = compile_source(SourceFile("build.hlb", module), ["install"], AMD64, manifests=Registry())  # type: ignore[arg-type]
+    printed = render(persist_plan(c, stamp="docs"), cwd="/")
+    per_run = re.compile(r"(solve 2: .*, )[0-9a-f]{12}\)")  # the push's digest differs every run
+    assert per_run.sub(r"\1<digest>)", printed) == per_run.sub(r"\1<digest>)", tree)
