@@ -736,11 +736,10 @@ def cache_mount_id(call: Call, cacheid: str) -> CacheId:
 def cache_mount_persist(call: Call, ref: str) -> Persist:
     """Move the cache between machines as the image `ref`: seed it from there, push it back on request.
 
-    The mount starts from `ref` pinned by digest the first time a daemon
-    sees that digest (a `ref` that does not exist yet is a cold start, with a
-    note); `hlb run --persist-caches` pushes the cache's contents to `ref`
-    after every other solve succeeded. Each push is a new digest, so the
-    next build reruns the step once on the new seed.
+    The cache starts from `ref` pinned by digest (empty, with a note, while
+    `ref` does not exist); `hlb run --persist-caches` pushes its contents to
+    `ref` after every other solve succeeded. A push that changes the cache
+    changes the digest, so the next builds run the step once on the new seed.
 
     Example: `cacheMount "/root/.npm" with persist("127.0.0.1:5000/cache/npm:latest")`
     """

@@ -253,6 +253,11 @@ class _Builder:
         solves that run each step that its cache is not pushed; returns the warnings (see the module docs)."""
         warnings: list[str] = []
         others = list(self.solves)
+        if push and not self.persisted:
+            warnings.append(
+                "--persist-caches: no cache mount of the requested targets is written with `persist`, so nothing "
+                'is pushed (cacheMount "/root/.npm" with persist("REGISTRY/cache/npm:latest") persists one)'
+            )
         first: dict[tuple[str, str, str, str], PersistEffect] = {}
         for e in self.persisted:
             first.setdefault(e.identity(self.platform), e)

@@ -259,3 +259,11 @@ def test_the_tree_in_the_docs_is_what_hlb_prints() -> None:
     printed = render(persist_plan(c, stamp="docs"), cwd="/")
     per_run = re.compile(r"(solve 2: .*, )[0-9a-f]{12}\)")  # the push's digest differs every run
     assert per_run.sub(r"\1<digest>)", printed) == per_run.sub(r"\1<digest>)", tree)
+
+
+def test_persist_caches_without_any_persisted_cache_is_a_warning() -> None:
+    text = 'fs default() {\n\timage "busybox:latest"\n\trun "x" with option { cacheMount "/root/.npm"; }\n}\n'
+    plan = persist_plan(compiled(text, targets=("default",)))
+    assert [s.title for s in plan.solves] == ["target default"]
+    (warning,) = plan.warnings
+    assert warning.startswith("--persist-caches: no cache mount of the requested targets is written with `persist`")
