@@ -58,9 +58,25 @@ class Compiled:
     attachments: dict[str, Attachment] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)  # shown on the solves that build their step
 
-    def plan(self, platform: Platform, **caches: Sequence[CacheEntry]) -> Plan:
-        """The solves that building the targets takes (see :mod:`hlb.compiler.plan`)."""
-        return build_plan(self.targets, self.attachments, platform, notices=self.notices, **caches)
+    def plan(
+        self,
+        platform: Platform,
+        *,
+        persist_caches: bool = False,
+        persist_stamp: str = "",
+        **caches: Sequence[CacheEntry],
+    ) -> Plan:
+        """The solves that building the targets takes (see :mod:`hlb.compiler.plan`); ``persist_caches`` pushes
+        the persisted cache mounts after the build (``hlb run --persist-caches``)."""
+        return build_plan(
+            self.targets,
+            self.attachments,
+            platform,
+            notices=self.notices,
+            persist_caches=persist_caches,
+            persist_stamp=persist_stamp,
+            **caches,
+        )
 
 
 def build(compiled: Compiled, plan: Plan, address: Address | None = None, *, out: TextIO | None = None) -> Outcome:
