@@ -8,6 +8,9 @@ test (`HLB_REGISTRY=127.0.0.1:5000/<nonce>`), so nothing is found that this test
 from __future__ import annotations
 
 import re
+import shlex
+import shutil
+from pathlib import Path
 
 from conftest import ROOT, Engine, PrivateEngine, private_engine_running
 
@@ -31,7 +34,7 @@ def cached(stderr: str, label: str) -> tuple[int, int]:
 
 def logged(stderr: str, prefix: str) -> list[str]:
     """The lines a step printed that start with ``prefix`` (plain progress: `#N 0.123 text`), once each."""
-    lines = re.findall(rf"^#\d+ [\d.]+ ({re.escape(prefix)}.*)$", stderr, re.M)
+    lines = re.findall(rf"^(?:\[\d+\] )?#\d+ [\d.]+ ({re.escape(prefix)}.*)$", stderr, re.M)  # [N]: solve N of several
     return list(dict.fromkeys(lines))
 
 
@@ -129,3 +132,47 @@ def test_dependencies_start_from_nothing_then_from_the_snapshot_then_from_the_re
         assert "warning" not in warm.lower(), warm
         done, total = cached(warm, section)
         assert done == total, warm
+
+
+def workflow_commands(name: str, cache: str) -> list[list[str]]:
+    """The `hlb run` command lines of examples/ci/NAME, as its shell runs them with `$CACHE` set."""
+    text = (ROOT / "examples" / "ci" / name).read_text()
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith("hlb run ")]
+    assert lines, name
+    return [[word.replace("$CACHE", cache) for word in shlex.split(line)[2:]] for line in lines]
+
+
+def test_ci_workflows_nightly_on_one_runner_then_commits_on_others(nonce: str, tmp_path: Path) -> None:
+    """examples/ci: the nightly job on a new runner fills and pushes the caches; the next push to main, on another
+    new runner, reruns the install on the new seed without fetching anything; a pull request on a third is warm
+    from the registry, and once it adds a package it fetches only that one."""
+    r = f"127.0.0.1:5000/{nonce}"
+    cache = f"{r}/example/ci/build-cache:main"
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "examples" / "ci", project)
+    (nightly,) = workflow_commands("scheduled.yml", cache)
+    on_main, on_pull_request = workflow_commands("build.yml", cache)
+    assert "--persist-caches" in nightly and "--cache-to" not in on_pull_request
+
+    def run(machine: PrivateEngine, args: list[str]) -> str:
+        env = machine.env | {"HLB_REGISTRY": r}
+        done = Engine(env).hlb("run", "--progress", "plain", *args, cwd=project, timeout=600)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        return done.stderr
+
+    with private_engine_running() as first:
+        cold = run(first, nightly)
+        assert logged(cold, "fetching") == ["fetching left-pad 1.3.0", "fetching is-even 1.0.0"], cold
+        assert f"pushed {r}/example/ci/npm-cache:latest@sha256:" in cold, cold
+    with private_engine_running() as second:
+        # The seed is the mount's input, so a new seed reruns the install once; it finds every package.
+        main = run(second, on_main)
+        assert "is seeded from" in main and logged(main, "fetching") == [], main
+        assert "warning" not in main.lower(), main
+    with private_engine_running() as third:
+        # main's export has the step on today's seed: a pull request skips it.
+        pull_request = run(third, on_pull_request)
+        assert cached(pull_request, "app") == (4, 4), pull_request
+        (project / "packages.txt").write_text("left-pad 1.3.0\nis-even 1.0.0\nis-odd 3.0.1\n")
+        added = run(third, on_pull_request)
+        assert logged(added, "fetching") == ["fetching is-odd 3.0.1"], added

@@ -53,6 +53,17 @@ def test_examples_check_and_format_unchanged(attrs: str, text: str, tmp_path: Pa
     assert module is not None and format_module(module) == text
 
 
+TUTORIAL = [m.group(3) for m in FENCE.finditer((ROOT / "docs" / "caching.md").read_text()) if m.group(1) == "hlb"]
+
+
+@pytest.mark.parametrize("text", TUTORIAL, ids=[f"caching{i}" for i in range(len(TUTORIAL))])
+def test_the_caching_tutorial_checks_and_formats_unchanged(text: str, tmp_path: Path) -> None:
+    source, diags = check(text, tmp_path)
+    assert not diags, [str(d) for d in diags]
+    module = parse_module(source).module
+    assert module is not None and format_module(module) == text
+
+
 @pytest.mark.parametrize("text", [t for _, t in blocks("hlb-deprecated")])
 def test_deprecated_examples_only_warn(text: str, tmp_path: Path) -> None:
     _, diags = check(text, tmp_path)
