@@ -271,14 +271,17 @@ class _Diff:
         return causes
 
     def _match(self, op: Op) -> Op | None:
-        """The op of the run before at the same `.hlb` location (else with the same text), of the same kind."""
+        """The op of the run before that ``op`` replaces, of the same kind: one with the same `.hlb` text (the
+        statement moved, or its inputs changed), else one at the same location whose text is gone (it was
+        edited; a statement still present elsewhere was not, and ``op`` is then new)."""
         new_digests = {o.digest for o in self.new.ops}
-        for key in ("at", "what"):
+        new_texts = {(o.kind, o.what) for o in self.new.ops}
+        for key in ("what", "at"):
             candidates = [
                 o
                 for o in self.old.ops
                 if o.kind == op.kind and getattr(o, key) and getattr(o, key) == getattr(op, key)
-                if o.digest not in new_digests
+                if o.digest not in new_digests and (key == "what" or (o.kind, o.what) not in new_texts)
             ]
             if candidates:
                 free = [o for o in candidates if o.digest not in self._used] or candidates
