@@ -26,6 +26,7 @@ from hlb.values import Attachment, CacheEntry, Notice
 
 if TYPE_CHECKING:
     from hlb.build import Outcome
+    from hlb.explain import Explanation
 
 
 def load(path: str | Path) -> SourceFile:
@@ -71,6 +72,17 @@ def build(compiled: Compiled, plan: Plan, address: Address | None = None, *, out
     from hlb import build as running  # the solver, sessions and grpc load only when a build runs
 
     return running.build(plan, compiled.source, address or resolve_address(), out=out)
+
+
+def explain(path: str | Path, targets: Sequence[str] = ("default",)) -> Explanation | None:
+    """Why the first step of the last recorded ``hlb run`` of ``path`` (with ``targets`` as ``-t`` gave them) ran
+    again, compared with the run before it (:mod:`hlb.explain`); None when fewer than two runs are recorded.
+    A record that cannot be read counts as none (``hlb explain`` prints its warning)."""
+    from hlb.build import record  # run records import the solver (grpc): only when asked for
+    from hlb.explain import explain as compare
+
+    runs, _ = record.load(record.project_of(str(path)), record.key_of(targets))
+    return compare(runs[-2], runs[-1]) if len(runs) >= 2 else None
 
 
 def compile_source(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from test_explain import module, run_of
 
+from hlb import api
 from hlb.build import record
 from hlb.cli.main import main
 
@@ -60,3 +61,12 @@ def test_a_corrupt_record_is_a_warning_not_a_traceback(project: Path, capsys: py
 def test_stdin_is_a_usage_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["explain", "-"]) == 2
     assert "not stdin" in capsys.readouterr().err
+
+
+def test_the_library_explains_the_last_two_runs(project: Path) -> None:
+    assert api.explain(project / "build.hlb") is None
+    record.save(run_of(project, module(env="a")))
+    assert api.explain(project / "build.hlb") is None
+    record.save(run_of(project, module(env="b"), ran=6))
+    result = api.explain(project / "build.hlb")
+    assert result is not None and [c.kind for c in result.causes] == ["env"]
