@@ -144,6 +144,13 @@ def explain(old: Run, new: Run) -> Explanation:
         ran = set(new.ran)
         again = [o for o in steps if o.digest in ran]
         if not again:
+            kept = {o.digest for o in new.ops}
+            if new.truncated and any(d not in kept for d in new.ran):
+                note = (
+                    f"the first step that ran again is beyond the first {len(new.ops)} steps the record keeps "
+                    f"(this graph has {len(new.ops) + new.truncated})"
+                )
+                return Explanation(None, [], False, note)
             return Explanation(None, [], False, "nothing ran again: every step of the last run was cached")
     step = again[0]
     if not diff.dirty[step.digest]:

@@ -46,8 +46,8 @@ from hlb.values import LocalDir
 
 FORMAT = 1
 KEEP_RUNS = 3
-MAX_OPS = 5000  # ops kept per run (a generated graph of 100,000 steps keeps its first ones)
-MAX_BYTES = 4 << 20  # a record file larger than this drops its older runs' file lists, then older runs
+MAX_OPS = 2000  # ops kept per run (a generated graph of 100,000 steps keeps its first ones)
+MAX_BYTES = 4 << 20  # a record larger than this drops its older runs' file lists, then older runs
 LONG = 512  # a string longer than this is kept as a preview and a hash
 PREVIEW = 160
 IMAGE = "docker-image://"
@@ -185,49 +185,54 @@ def save(run: Run, env: Mapping[str, str] | None = None) -> tuple[Run | None, st
 
 
 def _bounded(runs: list[Run]) -> str:
-    """The record's text, under MAX_BYTES: older runs lose their file lists first, then the oldest runs go."""
+    """The record's text, under MAX_BYTES: older runs lose their file lists first, then the oldest runs go
+    down to the two a comparison needs, then (a record that is still too large) the newest alone is kept."""
     data = [r.to_json() for r in runs]
+    stripped = False
     while True:
         text = json.dumps({"format": FORMAT, "runs": data}, separators=(",", ":"))
-        if len(text) <= MAX_BYTES or not data:
+        if len(text) <= MAX_BYTES or len(data) <= 1:
             return text
-        trimmed = False
-        for r in data[:-1]:
-            for summary in r["locals"].values():
-                if summary.get("files"):
-                    summary["files"], trimmed = {}, True
-        if not trimmed:
-            if len(data) == 1:
-                data[0]["ops"], data[0]["truncated"] = data[0]["ops"][:100], len(data[0]["ops"])
-                for summary in data[0]["locals"].values():
+        if not stripped:
+            for r in data[:-1]:
+                for summary in r["locals"].values():
                     summary["files"] = {}
-            else:
-                data = data[1:]
+            stripped = True
+        elif len(data) > 2:
+            data = data[1:]
+        else:
+            data = data[-1:]
 
 
 # -- what a run is made of ------------------------------------------------------------------
 
 
-def ops_of(definitions: Iterable[Definition], limit: int = MAX_OPS) -> tuple[list[Op], int]:
-    """The ops of ``definitions`` (deduplicated, in topological order) and how many were left out."""
+def ops_of(definitions: Iterable[Definition], limit: int | None = None) -> tuple[list[Op], int]:
+    """The ops of ``definitions`` (deduplicated, in topological order; the first ``limit``, default
+    :data:`MAX_OPS`) and how many were left out."""
+    limit = MAX_OPS if limit is None else limit
     out: dict[str, Op] = {}
-    dropped = 0
+    every: set[str] = set()
+    lines: dict[int, list[str]] = {}  # each source file's lines, by id of its SourceMap (decoded once)
     for definition in definitions:
-        if definition.empty:
+        every.update(definition.op_kinds)
+        room = limit - len(out)
+        if definition.empty or room <= 0:
             continue
+        known = sum(1 for d in definition.op_kinds if d in out)
+        if len(definition.ops) > room + known:  # only the ops that can still be kept are decoded
+            cut = definition.ops[: room + known]
+            definition = Definition(cut, definition.metadata, definition.sources, None, definition.op_kinds)
         dump = to_json_obj(definition, with_sources=False)
         locations = definition.sources.locations if definition.sources is not None else {}
         for entry in dump["ops"]:
             dgst = entry["digest"]
             kind = definition.op_kinds.get(dgst)
-            if kind is None or dgst in out:
-                continue  # the terminal op, or an op another solve has
-            if len(out) >= limit:
-                dropped += 1
-                continue
+            if kind is None or dgst in out or len(out) >= limit:
+                continue  # the terminal op, an op another solve has, or one over the limit
             op = entry["op"]
             meta = entry.get("metadata", {})
-            where, text = _where(locations.get(dgst, []))
+            where, text = _where(locations.get(dgst, []), lines)
             facts = _facts(kind, op)
             out[dgst] = Op(
                 dgst,
@@ -238,16 +243,18 @@ def ops_of(definitions: Iterable[Definition], limit: int = MAX_OPS) -> tuple[lis
                 facts,
                 bool(meta.get("ignoreCache")),
             )
-    return list(out.values()), dropped
+    return list(out.values()), len(every) - len(out)
 
 
-def _where(locations: Sequence[Any]) -> tuple[str, str]:
+def _where(locations: Sequence[Any], files: dict[int, list[str]]) -> tuple[str, str]:
     """file:line:col of an op's first location and the first line of the `.hlb` text there."""
     for loc in locations:
         for r in loc.ranges:
             name = loc.source.filename
             path = name if name.startswith("<") else os.path.abspath(name)
-            lines = loc.source.data.decode("utf-8", "replace").splitlines()
+            lines = files.get(id(loc.source))
+            if lines is None:
+                lines = files[id(loc.source)] = loc.source.data.decode("utf-8", "replace").splitlines()
             text = ""
             if 0 < r.start.line <= len(lines):
                 line = lines[r.start.line - 1]

@@ -227,3 +227,14 @@ def test_a_corrupt_record_is_ignored_with_a_warning(tmp_path: Path, text: str, p
     previous, warning = record.save(run, env)
     assert previous is None and "is corrupt" in warning
     assert record.load("/p/build.hlb", "default", env) == ([run], "")
+
+
+def test_a_graph_over_the_cap_keeps_its_first_steps(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(record, "MAX_OPS", 3)
+    old = run_of(project, module(cmd="a"))
+    new = run_of(project, module(cmd="b"), ran=6)
+    assert [o.what for o in new.ops] == ['image "busybox:latest"', 'local("src")', 'copy local("src") "." "/app"']
+    assert new.truncated == 2
+    assert explain(old, new).render() == (
+        "the first step that ran again is beyond the first 3 steps the record keeps (this graph has 5)"
+    )
