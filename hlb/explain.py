@@ -345,6 +345,12 @@ def fact_causes(before: Op, now: Op, run: Run | None = None) -> list[Cause]:
             if bi.startswith(IMAGE) and ni.startswith(IMAGE) and bi.split("@")[0] == ni.split("@")[0]:
                 text = f"the image `{ni.removeprefix(IMAGE).split('@')[0]}` now resolves to a new digest"
                 out.append(Cause("image", text, now.at, {"before": bi, "now": ni}))
+            elif bi.startswith(LOCAL) and ni.startswith(LOCAL):
+                text = (
+                    "it is another directory to the daemon: its id (the module's path as given to hlb, the path "
+                    "as written, its include and exclude patterns) changed"
+                )
+                out.append(Cause("source", text, now.at, {"before": bi, "now": ni}))
             else:
                 out.append(Cause("source", f"it was `{before.what}`", now.at, {"before": bi, "now": ni}))
         elif b.get("attrs") != n.get("attrs"):

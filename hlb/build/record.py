@@ -333,17 +333,21 @@ def unpinned_images(ops: Iterable[Op]) -> list[Op]:
     return [o for o in ops if o.source.startswith(IMAGE) and "@" not in o.source]
 
 
-def resolve_images(resolver: GatewayResolver, ops: Iterable[Op], default: Platform) -> dict[str, str]:
-    """Each unpinned image's digest as ``resolver`` (the daemon) resolves it now; one it cannot is left out."""
+def resolve_images(resolver: GatewayResolver, ops: Iterable[Op], default: Platform) -> tuple[dict[str, str], list[str]]:
+    """Each unpinned image's digest as ``resolver`` (the daemon) resolves it now, and why any could not be."""
     out: dict[str, str] = {}
+    problems: list[str] = []
     for op in unpinned_images(ops):
         if op.source in out:
             continue
+        ref = op.source.removeprefix(IMAGE)
         try:
-            out[op.source] = resolver.resolve(op.source.removeprefix(IMAGE), image_platform(op) or default).digest
-        except (ResolveError, GatewayError, TransportError):
-            continue
-    return out
+            out[op.source] = resolver.resolve(ref, image_platform(op) or default).digest
+        except (ResolveError, GatewayError, TransportError) as e:
+            problems.append(f"cannot resolve the image {ref} now, so its digest is not compared: {e}")
+            if not isinstance(e, ResolveError):
+                break  # the daemon cannot be reached: the other images cannot be resolved either
+    return out, problems
 
 
 def source_hashes(definitions: Iterable[Definition]) -> dict[str, str]:
@@ -376,7 +380,7 @@ class Recorder:
         def resolve() -> None:
             resolver = GatewayResolver(client)
             try:
-                self._images = resolve_images(resolver, ops, self.platform)
+                self._images, _ = resolve_images(resolver, ops, self.platform)
             except Exception:  # the record is a convenience: a failure here must not fail the build
                 self._images = {}
             finally:
@@ -434,5 +438,6 @@ def planned_run(
                 except (OSError, WalkError) as e:
                     problems.append(f"cannot read the local directory {a.path}: {e}")
     if resolver is not None:
-        run.images = resolve_images(resolver, run.ops, platform)
+        run.images, unresolved = resolve_images(resolver, run.ops, platform)
+        problems += unresolved
     return run, problems

@@ -32,12 +32,15 @@ def module(env: str = "dev", cmd: str = "npm ci") -> str:
     return MODULE.replace("{env}", env).replace("{cmd}", cmd)
 
 
-def run_of(tmp_path: Path, text: str, *, ran: int | None = 1, images: dict[str, str] | None = None) -> Run:
+def run_of(
+    tmp_path: Path, text: str, *, ran: int | None = 1, images: dict[str, str] | None = None, name: str | None = None
+) -> Run:
     """The run of ``text`` as `hlb run` would record it, its `local` read from ``tmp_path/src`` now; the steps
-    at line ``ran`` and below ran (as the daemon runs every step after the first one not cached), None: none."""
+    at line ``ran`` and below ran (as the daemon runs every step after the first one not cached), None: none;
+    ``name`` is the module's path as the command line gives it (default: absolute)."""
     path = tmp_path / "build.hlb"
     path.write_text(text)
-    source = SourceFile.read(path)
+    source = SourceFile.read(path, name)  # `name`: the module's path as given on the command line
     compiled = compile_source(source, ["default"], PLATFORM)
     run, problems = record.planned_run(compiled.plan(PLATFORM), source, ["default"], PLATFORM)
     assert problems == []
@@ -239,3 +242,14 @@ def test_a_graph_over_the_cap_keeps_its_first_steps(project: Path, monkeypatch: 
     assert explain(old, new).render() == (
         "the first step that ran again is beyond the first 3 steps the record keeps (this graph has 5)"
     )
+
+
+def test_a_local_named_differently_says_why(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)
+    old = run_of(project, module(), name=str(project / "build.hlb"))  # hlb run /abs/build.hlb
+    new = run_of(project, module(), name="build.hlb")  # then hlb run build.hlb
+    text = explain(old, new).render(str(project))
+    assert text.startswith(
+        '`copy local("src") "." "/app"` (build.hlb:5) runs again because `local("src")` (build.hlb:5)'
+    )
+    assert "is another directory to the daemon: its id" in text

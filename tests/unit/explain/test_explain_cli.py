@@ -70,3 +70,18 @@ def test_the_library_explains_the_last_two_runs(project: Path) -> None:
     record.save(run_of(project, module(env="b"), ran=6))
     result = api.explain(project / "build.hlb")
     assert result is not None and [c.kind for c in result.causes] == ["env"]
+
+
+def test_plan_without_a_daemon_says_the_images_were_not_compared(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record.save(run_of(project, module(), name="build.hlb"))
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{project}/no-daemon.sock")
+    monkeypatch.delenv("BUILDKIT_HOST", raising=False)
+    assert main(["explain", "--plan"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("nothing would run again")
+    assert "hlb: warning: cannot resolve the image docker.io/library/busybox:latest now, so its digest is not" in err
+    (project / "build.hlb").write_text(module(cmd="make"))
+    assert main(["explain", "--plan"]) == 0
+    assert capsys.readouterr().out.startswith('`run "make"` (build.hlb:6) would run again because its command changed')
