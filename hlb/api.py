@@ -26,6 +26,7 @@ from hlb.values import Attachment, CacheEntry, Notice
 
 if TYPE_CHECKING:
     from hlb.build import Outcome
+    from hlb.cache_admin import CacheAdmin, Declared
     from hlb.explain import Explanation
 
 
@@ -58,9 +59,25 @@ class Compiled:
     attachments: dict[str, Attachment] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)  # shown on the solves that build their step
 
-    def plan(self, platform: Platform, **caches: Sequence[CacheEntry]) -> Plan:
-        """The solves that building the targets takes (see :mod:`hlb.compiler.plan`)."""
-        return build_plan(self.targets, self.attachments, platform, notices=self.notices, **caches)
+    def plan(
+        self,
+        platform: Platform,
+        *,
+        persist_caches: bool = False,
+        persist_stamp: str = "",
+        **caches: Sequence[CacheEntry],
+    ) -> Plan:
+        """The solves that building the targets takes (see :mod:`hlb.compiler.plan`); ``persist_caches`` pushes
+        the persisted cache mounts after the build (``hlb run --persist-caches``)."""
+        return build_plan(
+            self.targets,
+            self.attachments,
+            platform,
+            notices=self.notices,
+            persist_caches=persist_caches,
+            persist_stamp=persist_stamp,
+            **caches,
+        )
 
 
 def build(compiled: Compiled, plan: Plan, address: Address | None = None, *, out: TextIO | None = None) -> Outcome:
@@ -72,6 +89,24 @@ def build(compiled: Compiled, plan: Plan, address: Address | None = None, *, out
     from hlb import build as running  # the solver, sessions and grpc load only when a build runs
 
     return running.build(plan, compiled.source, address or resolve_address(), out=out)
+
+
+def cache_admin(address: Address | None = None) -> CacheAdmin:
+    """The cache mounts and build cache of a daemon (``hlb cache``): ``address``, else ``BUILDKIT_HOST``, else
+    the Docker engine. Use it in a ``with``; see :mod:`hlb.cache_admin`. Raises
+    :class:`hlb.address.AddressError` or :class:`hlb.transport.TransportError`.
+    """
+    from hlb import cache_admin as admin  # grpc loads only for a command that talks to the daemon
+
+    return admin.connect(address or resolve_address())
+
+
+def declared_cache_mounts(source: SourceFile, platform: Platform | None = None) -> dict[str, list[Declared]]:
+    """Cache id -> where ``source`` and its local imports declare mounts of it; no daemon is asked.
+    Raises :class:`HlbError` when the module has errors."""
+    from hlb import cache_admin as admin
+
+    return admin.declared_mounts(source, platform)
 
 
 def explain(path: str | Path, targets: Sequence[str] = ("default",)) -> Explanation | None:

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hlb.compiler.plan import Plan
+from hlb.compiler.plan import Plan, Solve
 from hlb.llb import Definition, Platform
 from hlb.llb.dump import to_json_obj
 from hlb.progress.tracker import Tracker
@@ -389,8 +389,12 @@ class Recorder:
         self._resolving = threading.Thread(target=resolve, name="hlb-record-images", daemon=True)
         self._resolving.start()
 
-    def solved(self, definition: Definition, tracker: Tracker, attachables: Sequence[Attachable]) -> None:
-        """A solve finished: note its graph, which of its steps ran, and the local directories it sent."""
+    def solved(self, solve: Solve, tracker: Tracker, attachables: Sequence[Attachable]) -> None:
+        """A solve finished: note its graph, which of its steps ran, and the local directories it sent. The
+        push of a persisted cache mount is left out: its copy runs every time by design (hlb.persist)."""
+        if solve.kind == "persist":
+            return
+        definition = solve.definition
         with self.lock:
             self.definitions.append(definition)
             for dgst in definition.op_kinds:

@@ -7,6 +7,7 @@ daemon does while hlb compiles is shown by :class:`CompileStatus`.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -22,14 +23,15 @@ from hlb.compiler.plan import Node as PlanNode
 from hlb.compiler.plan import Solve, solve_for_effect
 from hlb.diagnostics import Diagnostic, Label, render_all
 from hlb.diagnostics import catalog as cat
-from hlb.llb import Definition, Platform
+from hlb.llb import Definition, Platform, default_platform
 from hlb.progress.display import PlainProgress, Progress, SolveProgress, open_progress
 from hlb.progress.events import StatusBatch, VertexState
 from hlb.progress.tracker import Tracker
-from hlb.resolver import EffectFailed
+from hlb.resolver import EffectFailed, ResolveError
 from hlb.solver import export
 from hlb.solver.client import BuildkitClient, Cancelled, SolveOptions
 from hlb.solver.errors import SolveError, SolveFailure
+from hlb.solver.registry import RegistryClient
 from hlb.source import SourceFile, Span
 from hlb.transport import TransportError
 from hlb.values import IMAGE_EXPORTERS, Attachment, CacheEntry, Effect, Exporter
@@ -214,14 +216,40 @@ class Runner:
         took = time.monotonic() - start
         self.responses[s] = dict(result.exporter_response)
         if self.recorder is not None:
-            self.recorder.solved(s.definition, printer.tracker, attachables)
+            self.recorder.solved(s, printer.tracker, attachables)
+        pushed = persisted(s, result.exporter_response, took) if s.kind == "persist" else ""
         with self.lock:
             session_id = session.id if session is not None else ""
             outcomes = cache_outcomes(s, printer.tracker, caches, session_id)
             self.progress.print(solve_summary(s, printer.tracker, result.exporter_response, took, outcomes))
+            if pushed:
+                self.progress.print(pushed)
             for note in notes:
                 self.progress.print(f"  note: {note}")
         return 0
+
+
+def persisted(s: Solve, response: Mapping[str, str], took: float) -> str:
+    """The summary line of a persisted cache's push: how much went to the registry, and how long it took."""
+    ref = next((x.attrs.get("name", "") for x in s.exporters), "")
+    digest = response.get(export.DIGEST_KEY, "")
+    try:
+        m = RegistryClient().manifest(f"{ref}@{digest}", s.fs.state.platform or default_platform())
+        doc = json.loads(m.manifest)
+        layers = [int(x.get("size", 0)) for x in doc.get("layers", [])]
+        size = sum(layers) + int(doc.get("config", {}).get("size", 0)) + len(m.manifest)
+    except (ResolveError, ValueError, TypeError, AttributeError) as e:
+        return f"  cache pushed in {took:.2f}s (its size is unknown: {e})"
+    return f"  cache pushed: {_size(size)} in {len(layers)} layer{'s' if len(layers) != 1 else ''}, {took:.2f}s"
+
+
+def _size(n: int) -> str:
+    x, unit = float(n), "B"
+    for bigger in ("kB", "MB", "GB"):
+        if x < 1000:
+            break
+        x, unit = x / 1000, bigger
+    return f"{n} B" if unit == "B" else f"{x:.1f} {unit}"
 
 
 def _result(future: Future[int]) -> int:

@@ -18,7 +18,7 @@ from hlb.builtins.gofmt import quote
 from hlb.builtins.registry import builtin
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
-from hlb.values import FsValue, History
+from hlb.values import FsValue
 
 _PORT = re.compile(r"^(?P<start>\d+)(?:-(?P<end>\d+))?(?:/(?P<proto>[A-Za-z]+))?$")
 _PROTOCOLS = ("tcp", "udp", "sctp")
@@ -112,11 +112,10 @@ def label(call: Call, key: str, value: str) -> FsValue:
     image = call.fs.image
     labels = tuple(kv for kv in image.labels if kv[0] != key) + ((key, value),)
     history = image.history
-    if history and history[-1].created_by.startswith("LABEL "):
-        history = (*history[:-1], replace(history[-1], created_by=f"{history[-1].created_by} {key}={value}"))
-    else:
-        history = (*history, History(f"LABEL {key}={value}", True))
-    return call.fs.with_image(replace(image, labels=labels, history=history))
+    if not (history and history[-1].created_by.startswith("LABEL ")):
+        return call.fs.with_image(replace(image, labels=labels)).history(f"LABEL {key}={value}", True)
+    merged = replace(history[-1], created_by=f"{history[-1].created_by} {key}={value}")  # one LABEL entry, as docker
+    return call.fs.with_image(replace(image, labels=labels, history=(*history[:-1], merged)))
 
 
 @builtin("fs expose(variadic string ports)")

@@ -67,7 +67,7 @@ def declare_owner_options(option: str, owned: Owned) -> None:
         return Owner(gid=owner_id(call, id))
 
     def filemode(call: Call, filemode: int) -> Owner:
-        return Owner(mode=permissions(call, filemode, example=mode))
+        return Owner(mode=permissions(call, filemode))  # the hint's example as before: 0o600
 
     default = "The default is 0 (root); set it when the command runs as another"
     declare(f"option::{option} uid(int id)", doc("Set the numeric owner of", f"{default} user.", "uid(1000)"), uid)

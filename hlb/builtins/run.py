@@ -14,22 +14,37 @@ import posixpath
 import shlex as _shlex
 from dataclasses import dataclass, replace
 
-from hlb.builtins.call import Call
+from hlb.builtins.call import Call, image_ref
 from hlb.builtins.owner import Owned, Owner, declare_owner_options, owner_of
 from hlb.builtins.registry import builtin, flag
 from hlb.builtins.run_session import RunSecret, RunSSH, mount_point
+from hlb.builtins.sources import pinned_ref
 from hlb.builtins.spec import Choice
 from hlb.diagnostics import catalog as cat
-from hlb.llb import CacheSharing, Mkdir, Mkfile, Mount, NetMode, Output, RunOptions, SecurityMode, State
+from hlb.llb import (
+    CacheSharing,
+    Constraints,
+    Mkdir,
+    Mkfile,
+    Mount,
+    NetMode,
+    Output,
+    Platform,
+    RunOptions,
+    SecurityMode,
+    State,
+)
 from hlb.llb.definition import marshal
 from hlb.llb.exec import HostIP
 from hlb.llb.file import Chown
 from hlb.llb.reference import parse as parse_ref
 from hlb.llb.source import SourceOp
+from hlb.llb.source import image as image_source
 from hlb.llb.state import join_dir
-from hlb.resolver import Presence
+from hlb.persist import IMAGE_DIR, persist_effect
+from hlb.resolver import Presence, ResolveError
 from hlb.source import Span
-from hlb.values import FsValue, Notice
+from hlb.values import Effect, FsValue, Notice
 
 SHARING = Choice("sharing mode", {m.name.lower(): m for m in CacheSharing})
 NETWORK = Choice("network mode", {"unset": NetMode.SANDBOX, "host": NetMode.HOST, "none": NetMode.NONE})
@@ -77,6 +92,29 @@ class RunMount:
     fs: FsValue | None = None
     bound: bool = False
     note: str = ""
+    persist: Seeded | None = None  # a persisted cache mount: how it was seeded, where it is pushed
+
+
+@dataclass(frozen=True, slots=True)
+class Persist:
+    """A cache mount's `persist "REF"`: ``ref`` normalised, with a tag; ``span`` the option call."""
+
+    ref: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Seeded:
+    """How a persisted cache mount starts: from ``seed`` (REF@digest), or empty ("").
+
+    ``note`` is shown under every solve that runs the step; ``warning`` (the
+    registry could not be asked) is a warning of the plan.
+    """
+
+    persist: Persist
+    seed: str
+    note: str
+    warning: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,18 +177,42 @@ def lower_run(call: Call, command: tuple[str, ...]) -> FsValue:
     )
     exec_state = state.run(args, run_opts)
     notes = [m.note for m in run_mounts if m.note]
-    if notes:
+    persisted = [m for m in run_mounts if m.persist is not None]
+    effects = []
+    if notes or persisted:
         # The step is the exec: every solve whose graph has it shows the notes.
         step = marshal(Output(exec_state.op), state.platform or call.ctx.platform).head
         assert step is not None
         for text in notes:
             call.ctx.notice(Notice(text, step))
+        # The state the command ran in (its env, working dir and platform): the copy of the cache runs there.
+        ran_in = replace(state, env=env.env)
+        effects = [_persist(call, m, ran_in, step) for m in persisted]
     history = "RUN " + " ".join(args)
     bound = next((m for m in reversed(run_mounts) if m.bound), None)
     if bound is not None and bound.fs is not None:
         out = exec_state.mount_output(bound.mount.target)
-        return bound.fs.with_state(bound.fs.state.with_output(out)).history(history)
-    return call.fs.with_state(exec_state.root()).history(history)
+        return bound.fs.with_state(bound.fs.state.with_output(out)).history(history).with_effects(*effects)
+    return call.fs.with_state(exec_state.root()).history(history).with_effects(*effects)
+
+
+def _persist(call: Call, m: RunMount, ran_in: State, step: str) -> Effect:
+    """The push of a persisted cache mount (made by the plan only with `--persist-caches`) and its seed note."""
+    seeded = m.persist
+    assert seeded is not None
+    call.ctx.notice(Notice(seeded.note, step))
+    p = seeded.persist
+    name = f"[persist] copy the cache mount {m.mount.target} (id {m.mount.cache_id}) out for {p.ref}"
+    return persist_effect(
+        ref=p.ref,
+        mount=m.mount,
+        rootfs=FsValue(ran_in),
+        step=step,
+        seed=seeded.seed,
+        warning=seeded.warning,
+        constraints=Constraints(locations=call.ctx.locations(p.span)).with_name(name),
+        span=p.span,
+    )
 
 
 def _argv(call: Call, command: tuple[str, ...]) -> list[str]:
@@ -414,6 +476,12 @@ def cache_mount(call: Call, mount_point: str) -> RunMount:
             call.constraints("[internal] setting cache mount permissions"),
         )
         source, selector = perms.output, "/cache"
+    persist = opts.last(Persist)
+    seeded = None
+    if persist is not None:
+        seeded, seed_source = _seed(call, persist, target)
+        if seed_source is not None:  # the pushed image's /cache, with the owner and mode it was pushed with
+            source, selector = seed_source, IMAGE_DIR
     m = Mount(
         target,
         source,
@@ -422,7 +490,55 @@ def cache_mount(call: Call, mount_point: str) -> RunMount:
         cache_id=cache_id.id if cache_id else target,
         cache_sharing=sharing if sharing is not None else CacheSharing.SHARED,
     )
-    return RunMount(m)
+    return RunMount(m, persist=seeded)
+
+
+def _seed(call: Call, p: Persist, target: str) -> tuple[Seeded, Output | None]:
+    """How a persisted cache mount starts: from its image pinned by digest, or empty while there is none.
+
+    A pinned seed keeps the step's cache key stable until a new image is pushed (the key has the mount's
+    input); an image that does not exist yet is a cold start, and a registry that cannot be asked a
+    cold start with a warning (never a failed build: the cache is an optimisation).
+    """
+    platform = call.fs.state.platform or call.ctx.platform
+    found = call.ctx.image_presence(p.ref, platform)
+    where = f"{p.span}: the cache mount at {target}"
+    if found is Presence.MISSING:
+        return Seeded(p, "", f"{where} starts empty: `{p.ref}` does not exist yet (the first push creates it)"), None
+    if found is Presence.NOT_IN_REGISTRY:  # no daemon to ask (`hlb run --tree`)
+        text = (
+            f"{where} starts empty: `{p.ref}` is not in its registry (unless the engine has it in its own image store)"
+        )
+        return Seeded(p, "", text), None
+    if found is Presence.UNKNOWN:
+        note = f"{where} starts empty: the registry of `{p.ref}` could not be asked"
+        warning = f"{p.span}: cannot tell whether `{p.ref}` exists (its registry could not be asked), so the cache "
+        warning += f"mount at {target} starts empty, and pushing it (--persist-caches) fails if it stays unreachable"
+        return Seeded(p, "", note, warning), None
+    seed, unpinned = _pinned(call, p.ref, platform)
+    constraints = call.constraints(f"[persist] seed of the cache mount {target}: {seed}")
+    op = image_source(seed, constraints=replace(constraints, locations=call.ctx.locations(p.span)))
+    note = f"{where} is seeded from {seed} when this daemon has no such cache yet"
+    return Seeded(p, seed, note + (f" (not pinned: {unpinned})" if unpinned else "")), op.output()
+
+
+def _pinned(call: Call, ref: str, platform: Platform) -> tuple[str, str]:
+    """``ref@digest`` as its registry (else the daemon) resolves it, or ``ref`` and why it is not pinned."""
+    why = "no registry or daemon to resolve its digest"
+    registry, daemon = call.ctx.manifests, call.ctx.resolver
+    for service in (registry, daemon):
+        if service is None:
+            continue
+        try:
+            if service is registry:
+                digest = registry.manifest(ref, platform).digest
+            else:
+                assert daemon is not None
+                digest = daemon.resolve(ref, platform).digest
+            return str(pinned_ref(ref, digest)), ""
+        except (ResolveError, ValueError) as e:
+            why = str(e)
+    return ref, why
 
 
 READONLY_ROOTFS = flag(
@@ -614,6 +730,29 @@ def cache_mount_id(call: Call, cacheid: str) -> CacheId:
     if not cacheid:
         call.fail(cat.invalid_value(call.arg_span(0), "empty cache id"))
     return CacheId(cacheid)
+
+
+@builtin("option::cacheMount persist(string ref)")
+def cache_mount_persist(call: Call, ref: str) -> Persist:
+    """Move the cache between machines as the image `ref`: seed it from there, push it back on request.
+
+    The cache starts from `ref` pinned by digest (empty, with a note, while
+    `ref` does not exist); `hlb run --persist-caches` pushes its contents to
+    `ref` after every other solve succeeded. A push that changes the cache
+    changes the digest, so the next builds run the step once on the new seed.
+
+    Example: `cacheMount "/root/.npm" with persist("127.0.0.1:5000/cache/npm:latest")`
+    """
+    parsed = image_ref(call, ref)
+    if parsed.digest:
+        call.fail(
+            cat.invalid_value(
+                call.arg_span(0),
+                f"`{ref}` names a digest, and a persisted cache is pushed back to a tag",
+                hint=f'name a tag: persist "{parsed.name}:{parsed.tag or "latest"}"',
+            )
+        )
+    return Persist(str(parsed), call.span)
 
 
 @builtin("option::cacheMount sharing(string mode)", choices={"mode": SHARING})

@@ -341,8 +341,9 @@ def local(call: Call, path: str) -> FsValue:
     """A filesystem with files of the machine running hlb, synced to BuildKit.
 
     A relative path is relative to the directory of the module that calls
-    `local`, and `~/` is the home directory. A directory is synced whole; a
-    single file is synced alone (its include and exclude patterns are ignored).
+    `local`; `~/` is the home directory and `~user/` another user's. A
+    directory is synced whole; a single file is synced alone (its include and
+    exclude patterns are ignored).
 
     Example: `local "."`
     """
@@ -480,15 +481,12 @@ def frontend(call: Call, source: str) -> FsValue:
     """
     if source not in BUILTIN_FRONTENDS:
         source = str(image_ref(call, source))
-    runner = call.ctx.frontends
-    if runner is None:
-        call.fail(
-            cat.invalid_value(
-                call.span,
-                f"`frontend` runs `{source}` on the BuildKit daemon while compiling, and there is none",
-                hint="compile with a reachable daemon (BUILDKIT_HOST or DOCKER_HOST)",
-            )
-        )
+    runner = call.needs(
+        call.ctx.frontends,
+        call.span,
+        f"`frontend` runs `{source}` on the BuildKit daemon while compiling, and there is none",
+        "compile with a reachable daemon (BUILDKIT_HOST or DOCKER_HOST)",
+    )
     platform = call.ctx.platform
     inputs = {i.key: i.value for i in call.options.of(FrontendInput)}  # a key given twice: the last wins
     definitions = {key: fs.state.marshal(platform) for key, fs in inputs.items()}

@@ -114,15 +114,15 @@ class CheckedModule:
     binds: dict[str, Bind] = field(default_factory=dict)
     imports: dict[str, Import] = field(default_factory=dict)
     exports: dict[str, ast.ExportDecl] = field(default_factory=dict)
-    callees: dict[int, Callee] = field(default_factory=dict)  # id(call node) -> callee
-    literal_types: dict[int, Type] = field(default_factory=dict)  # id(FuncLit) -> type
+    callees: dict[Span, Callee] = field(default_factory=dict)  # a call (by its span: no two calls share one) -> callee
+    literal_types: dict[Span, Type] = field(default_factory=dict)  # a FuncLit (by its span) -> its type
     used: set[str] = field(default_factory=set)  # module-scope names referenced somewhere
 
     def callee(self, node: ast.CallStmt | ast.CallExpr) -> Callee:
-        return self.callees[id(node)]
+        return self.callees[node.span]
 
     def literal_type(self, node: ast.FuncLit) -> Type:
-        return self.literal_types[id(node)]
+        return self.literal_types[node.span]
 
     def lookup(self, name: str) -> Symbol | None:
         return self.funcs.get(name) or self.binds.get(name) or self.imports.get(name)
@@ -377,14 +377,14 @@ class _Checker(NodeVisitor[None]):
     def _evaluates(self, call: ast.CallStmt | ast.CallExpr) -> tuple[ast.FuncDecl | ast.ImportDecl, int] | None:
         """What of this module evaluating ``call`` evaluates: a function or an fs import, and how many
         of its leading statements (-1: all); None for builtins, parameters and other modules."""
-        callee = self.checked.callees.get(id(call))
+        callee = self.checked.callees.get(call.span)
         if callee is None or callee.module is not None:
             return None
         if callee.func is not None:
             return callee.func, -1
         if callee.bind is not None:
             bind = callee.bind
-            bound = self.checked.callees.get(id(bind.call))
+            bound = self.checked.callees.get(bind.call.span)
             b = bound.builtin if bound is not None else None
             # The compiler ends the evaluation at a bound call of another type than the bind's (a
             # pushed digest out of an fs block); such a call is a statement of the function's body.
@@ -587,7 +587,7 @@ class _Checker(NodeVisitor[None]):
             where = ident.selector.span if ident.selector else ident.span
             self.error(cat.type_mismatch(where, str(callee.type), _names(expected), self._options_hint(expected)))
             return None
-        self.checked.callees[id(node)] = callee
+        self.checked.callees[node.span] = callee
         return callee
 
     def _callee_of(self, sym: Symbol, ident: ast.IdentExpr, module: CheckedModule | None = None) -> Callee | None:
@@ -791,7 +791,7 @@ class _Checker(NodeVisitor[None]):
         if t.is_option and t.target is None:
             self.error(cat.invalid_value(lit.type.span, "an `option` block needs a call to apply to"))
             return
-        self.checked.literal_types[id(lit)] = t
+        self.checked.literal_types[lit.span] = t
         self.visit(lit.body, t, frame, closure and t.is_option)
 
 

@@ -22,6 +22,7 @@ COMMANDS = {
     "lint": "hlb.cli.lint",
     "format": "hlb.cli.fmt",
     "fmt": "hlb.cli.fmt",
+    "cache": "hlb.cli.cache",
 }
 
 

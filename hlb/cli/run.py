@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import uuid
 from typing import Any
 
 from hlb import cache_options
@@ -70,6 +71,12 @@ def add_parser(commands: Any) -> None:
         help="export each target's build cache (several targets: one each, or {target} in the ref): "
         "type=registry,ref=REF[,mode=max] | "
         "type=local,dest=DIR | type=inline | type=gha | type=s3,... (repeatable; checked before building)",
+    )
+    p.add_argument(
+        "--persist-caches",
+        action="store_true",
+        help="after the build succeeds, push every cache mount written with `persist REF` to its REF "
+        "(for a scheduled job or the main branch; without it, persisted caches are only seeded)",
     )
     add_address_flags(p)
     p.add_argument(
@@ -194,7 +201,13 @@ def run(args: argparse.Namespace) -> int:
         if compiled.warnings:
             print(render_all(compiled.warnings, color=color), file=err)
         try:
-            plan = compiled.plan(platform, cache_from=cache_from.entries, cache_to=cache_to.entries)
+            plan = compiled.plan(
+                platform,
+                cache_from=cache_from.entries,
+                cache_to=cache_to.entries,
+                persist_caches=args.persist_caches,
+                persist_stamp=uuid.uuid4().hex,  # the copies of persisted caches run every time
+            )
         except PlanError as e:
             for problem in e.problems:
                 print(f"hlb: error: {problem}", file=err)

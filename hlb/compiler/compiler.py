@@ -29,7 +29,6 @@ from hlb.checker import CheckedModule
 from hlb.checker.check import Bind, Callee, declared
 from hlb.compiler.attachments import record
 from hlb.compiler.modules import FetchedModules
-from hlb.compiler.modules import git_module as git_module  # re-exported: callers import it from here
 from hlb.compiler.target_args import Bound, Requested, TargetDecl, bind_arguments, display_name
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
@@ -194,6 +193,8 @@ class _Compiler(NodeVisitor[Value]):
         self._maps: dict[str, SourceMap] = {}
         self.stack: list[Span] = []  # call sites of the user functions being evaluated
         self.subject: list[Value] = [FsValue.scratch()]  # what the options being evaluated apply to
+        # Calls are told apart by their spans: no two calls of one file share an extent (the parser may share one
+        # Span between a call and the expression or statement that is only that call, never between two calls).
         self.active: dict[Span, frozenset[str]] = {}  # a bound call (by its span) -> the effects bound there
         self.bound_type: Type | None = None  # the type of the bind being evaluated
         self.calling: Span | None = None  # the builtin call being lowered

@@ -20,7 +20,14 @@ solves its evaluation started (pushes, loads, downloads, cache sections):
   its own place (``-<target>`` added to its name, or ``{target}`` replaced), and a
   ``--cache-from`` imports the place itself and every target's part;
 * a requested cache import or export that no solve can make is a
-  :class:`PlanError`; two exports that would overwrite each other are warnings.
+  :class:`PlanError`; two exports that would overwrite each other are warnings;
+* a persisted cache mount (``cacheMount ... with persist "REF"``, a
+  :class:`~hlb.persist.PersistEffect` on the value) is pushed only with
+  ``persist_caches`` (``hlb run --persist-caches``): one side solve per cache and
+  ref, after every other solve of the plan (a failed build pushes nothing), whose
+  copy of the cache carries ``persist_stamp`` so it runs every time. Without it,
+  the solves that run the step say that the cache is not pushed. Two caches
+  pushed to one ref are a warning (the last push wins).
 
 ``render`` prints the plan for ``hlb run --tree``.
 """
@@ -39,6 +46,7 @@ from hlb.llb import Definition, Platform, digest_of
 from hlb.llb.needs import needs_of
 from hlb.llb.reference import parse as parse_ref
 from hlb.oci_config import oci_config
+from hlb.persist import PersistEffect, copy_out
 from hlb.source import Span
 from hlb.values import (
     IMAGE_EXPORTERS,
@@ -133,21 +141,28 @@ def build_plan(
     cache_from: Sequence[CacheEntry] = (),
     cache_to: Sequence[CacheEntry] = (),
     notices: Sequence[Notice] = (),
+    persist_caches: bool = False,
+    persist_stamp: str = "",
 ) -> Plan:
     """The plan for ``targets``; ``cache_from``/``cache_to`` are ``hlb run``'s flags (see the module docs).
 
-    Each of ``notices`` becomes a note of every solve whose graph has its step.
+    Each of ``notices`` becomes a note of every solve whose graph has its step. ``persist_caches``
+    (``--persist-caches``) pushes the persisted cache mounts after the build; ``persist_stamp`` (a value
+    that differs every run) makes their copies run.
     Raises :class:`PlanError` when a requested cache entry cannot be attached to any solve.
     """
     builder = _Builder(attachments, platform, tuple(cache_from), tuple(cache_to))
     for t in targets:
         if t.request is not None:
             builder.request(t.request)
+    pushes = builder.persist(persist_caches, persist_stamp)
     warnings = builder.attach_caches()
     for s in builder.solves:
         texts = [n.text for n in notices if n.digest in s.definition.op_kinds]
         s.notes = tuple(dict.fromkeys((*s.notes, *texts)))
-    return Plan(builder.tree(), builder.solves, warnings)
+    for s, text in builder.later_notes:
+        s.notes = tuple(dict.fromkeys((*s.notes, text)))
+    return Plan(builder.tree(), builder.solves, [*pushes, *warnings])
 
 
 def solve_for_effect(
@@ -161,7 +176,8 @@ def solve_for_effect(
     ``targets`` are the requested targets' names (a ``--cache-from`` is imported per target as in the plan)."""
     builder = _Builder(attachments, platform, tuple(cache_from), (), tuple(targets))
     for e in _effects(effect.fs):
-        builder.effect(e)
+        if not isinstance(e, PersistEffect):  # caches are pushed after the build, never while compiling
+            builder.effect(e)
     solve = builder.effect(effect)
     builder.attach_caches()
     return solve
@@ -194,6 +210,8 @@ class _Builder:
         self.warnings: list[str] = []
         self.deps: dict[Solve, list[Solve]] = {}  # the solves that must finish before each solve
         self.side: dict[object, Solve] = {}
+        self.persisted: list[PersistEffect] = []  # the persisted cache mounts of the requested targets
+        self.later_notes: list[tuple[Solve, str]] = []  # notes after the notices of the steps (see build_plan)
         self.locals = {a.name: a for a in attachments.values() if isinstance(a, LocalDir)}
         self.secrets = {a.id: a for a in attachments.values() if isinstance(a, SecretFile)}
         self.ssh = {a.id: a for a in attachments.values() if isinstance(a, SSHSocket)}
@@ -215,7 +233,9 @@ class _Builder:
                 return done
 
     def single(self, r: Single) -> list[Solve]:
-        solves = [self.effect(e) for e in _effects(r.fs)]
+        effects = _effects(r.fs)
+        self.persisted += [e for e in effects if isinstance(e, PersistEffect) and e not in self.persisted]
+        solves = [self.effect(e) for e in effects if not isinstance(e, PersistEffect)]
         definition = r.fs.state.marshal(r.fs.state.platform or self.platform)
         own = None
         if not definition.empty:
@@ -227,6 +247,49 @@ class _Builder:
                 solves.append(own)
         self.targets.append(_Target(r.name, own, solves))
         return solves
+
+    def persist(self, push: bool, stamp: str) -> list[str]:
+        """The pushes of the persisted cache mounts (``push``), each after every other solve, or a note on the
+        solves that run each step that its cache is not pushed; returns the warnings (see the module docs)."""
+        warnings: list[str] = []
+        others = list(self.solves)
+        if push and not self.persisted:
+            warnings.append(
+                "--persist-caches: no cache mount of the requested targets is written with `persist`, so nothing "
+                'is pushed (cacheMount "/root/.npm" with persist("REGISTRY/cache/npm:latest") persists one)'
+            )
+        first: dict[tuple[str, str, str, str], PersistEffect] = {}
+        for e in self.persisted:
+            first.setdefault(e.identity(self.platform), e)
+        for e in first.values():
+            if e.warning and e.warning not in warnings:
+                warnings.append(e.warning)
+            where = f"{e.span}: the cache mount at {e.mount.target} (id {e.mount.cache_id})"
+            if not push:
+                for s in others:
+                    if e.step in s.definition.op_kinds:
+                        text = f"{where} is not pushed to {e.ref} (hlb run --persist-caches pushes it after the build)"
+                        self.later_notes.append((s, text))
+                continue
+            fs = copy_out(e, stamp)
+            definition = fs.state.marshal(fs.state.platform or self.platform)
+            s = self.solve(e.kind, e.title, e.span, fs, definition, e.exporters, (), ())
+            s.notes = (
+                f"{where} is copied (sharing locked) and pushed to {e.ref} after every other solve succeeded "
+                "(--persist-caches); the copy runs every time, and the last push to the ref wins",
+            )
+            self.deps[s] = list(others)
+        refs: dict[str, list[PersistEffect]] = {}
+        for e in first.values():
+            refs.setdefault(e.ref, []).append(e)
+        for ref, es in refs.items():
+            if len(es) > 1:
+                which = ", ".join(f"{e.span} (id {e.mount.cache_id})" for e in es)
+                warnings.append(
+                    f"different caches are persisted to one ref, {ref}: {which}; each push overwrites the others and "
+                    "each build seeds its mount with the last one (give each cache its own ref)"
+                )
+        return warnings
 
     def attach_caches(self) -> list[str]:
         """Give every solve the cache entries it needs (see the module docs); returns the plan's warnings."""

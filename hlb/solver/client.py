@@ -41,6 +41,27 @@ class SolveResult:
     duration: float
 
 
+@dataclass(frozen=True, slots=True)
+class DiskRecord:
+    """One record of the daemon's disk usage (``Control.DiskUsage``, or one that ``Control.Prune`` deleted).
+
+    Times are Unix seconds (``last_used_at`` None when never used); ``record_type`` is
+    ``regular`` when the daemon leaves it empty, as BuildKit's own client reads it.
+    """
+
+    id: str
+    record_type: str = "regular"
+    size: int = 0
+    description: str = ""
+    mutable: bool = False
+    in_use: bool = False
+    shared: bool = False
+    created_at: float | None = None
+    last_used_at: float | None = None
+    usage_count: int = 0
+    parents: tuple[str, ...] = ()
+
+
 class Cancelled(Exception):
     """The solve was cancelled by :meth:`BuildkitClient.cancel` (Ctrl-C)."""
 
@@ -125,6 +146,40 @@ class BuildkitClient:
         if text.startswith("cannot reach "):
             return TransportError(text)
         return TransportError(f"cannot reach {self.address.describe()}: {text}")
+
+    def disk_usage(self, filters: Sequence[str] = ()) -> list[DiskRecord]:
+        """Every record of the daemon's build cache (cache mounts included); ``filters`` as BuildKit reads
+        them (several strings are ORed, the comma-separated parts of one string ANDed)."""
+        try:
+            response = wait_future(self.control.DiskUsage.future(control_pb2.DiskUsageRequest(filter=list(filters))))
+        except grpc.RpcError as e:
+            raise self._failed("DiskUsage", e) from e
+        return [to_record(r) for r in response.record]
+
+    def prune(
+        self, filters: Sequence[str] = (), *, all: bool = False, keep_duration: float = 0, keep_bytes: int = 0
+    ) -> list[DiskRecord]:
+        """Prune through the daemon's own ``Control.Prune``; returns the records it deleted.
+
+        ``keep_duration`` (seconds) spares records used more recently; ``keep_bytes`` is v0.13's
+        ``keepBytes`` (field 4, ``reservedSpace`` since v0.17): the daemon keeps that much.
+        """
+        req = control_pb2.PruneRequest(
+            filter=list(filters), all=all, keepDuration=int(keep_duration * 1e9), reservedSpace=keep_bytes
+        )
+        deleted: list[DiskRecord] = []
+        try:
+            for r in self.control.Prune(req):
+                deleted.append(to_record(r))
+        except grpc.RpcError as e:
+            raise self._failed("Prune", e) from e
+        return deleted
+
+    def _failed(self, call: str, err: grpc.RpcError) -> TransportError:
+        if err.code() == grpc.StatusCode.UNAVAILABLE:
+            return self._unreachable(err)
+        details = err.details() if hasattr(err, "details") else str(err)
+        return TransportError(f"{self.address.describe()} answered {call} with an error: {details}")
 
     def open_session(self, attachables: Sequence[Attachable] = ()) -> Session | None:
         """A session serving ``attachables``, attached to the daemon.
@@ -263,6 +318,22 @@ def _ts(msg: Any, name: str) -> float | None:
     return float(t.seconds) + float(t.nanos) / 1e9
 
 
+def to_record(r: control_pb2.UsageRecord) -> DiskRecord:
+    return DiskRecord(
+        id=r.ID,
+        record_type=r.RecordType or "regular",
+        size=r.Size,
+        description=r.Description,
+        mutable=r.Mutable,
+        in_use=r.InUse,
+        shared=r.Shared,
+        created_at=_ts(r, "CreatedAt"),
+        last_used_at=_ts(r, "LastUsedAt"),
+        usage_count=r.UsageCount,
+        parents=tuple(r.Parents) or ((r.Parent,) if r.Parent else ()),
+    )
+
+
 def to_batch(resp: control_pb2.StatusResponse) -> StatusBatch:
     return StatusBatch(
         vertexes=tuple(
@@ -311,6 +382,7 @@ __all__ = [
     "BuildkitClient",
     "CacheEntry",
     "Cancelled",
+    "DiskRecord",
     "SolveError",
     "SolveFailure",
     "SolveOptions",

@@ -278,7 +278,7 @@ class _Build:
             result = self._bridge.call(method, request, timeout or self._call_timeout)
         except grpc.RpcError as e:
             err = describe_rpc_error(e, f"LLBBridge.{method}", self._daemon)
-            if _UNKNOWN_JOB not in str(err):
+            if not unregistered(e):
                 raise err from e
             self._check_solve()
             waited = f"{self._register_timeout:g} s"

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any, cast
 
-from lark import Token, Tree
+from lark import Token
 
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
@@ -321,4 +321,4 @@ class ToAst:
         return ast.ExportDecl(self._span(children), children[1])
 
     def start(self, children: list[Any]) -> list[ast.Decl]:
-        return [c for c in children if not isinstance(c, (Token, Tree))]
+        return [c for c in children if not isinstance(c, Token)]

@@ -2,7 +2,8 @@
 
 A node's children are not listed by hand: they are the values of its dataclass
 fields whose annotations name a node type (alone, optional or in a tuple), in
-field order, which is source order. :func:`child_fields` works them out once
+field order: source order, except a ``Module``'s comments, which come after all
+its declarations. :func:`child_fields` works them out once
 per class; :func:`iter_child_nodes` yields a node's children, :func:`walk` a
 node and everything below it.
 
@@ -103,7 +104,7 @@ def _children(node: Node, slots: tuple[_Slot, ...]) -> list[Node]:
 
 
 def iter_child_nodes(node: Node) -> Iterator[Node]:
-    """The direct children of ``node``, in source order (``None`` fields and plain values left out)."""
+    """The direct children of ``node``, in field order (``None`` fields and plain values left out)."""
     return iter(_children(node, _slots(type(node))))
 
 

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -196,11 +195,12 @@ def _ours(home: Path) -> list[int]:
     return pids
 
 
-def _cleanup(home: Path, proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(10)
-    for pid in _ours(home):
+def _cleanup(home: Path, proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+    for pid in _ours(home):  # dockerd too when it never answered (no process handle then)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
@@ -217,50 +217,32 @@ _bridges = itertools.count()
 
 @contextlib.contextmanager
 def private_engine_running() -> Iterator[PrivateEngine]:
-    """Start a private engine; stop it (by pid) and delete its state on exit."""
+    """Start a private engine; stop it (by pid) and delete its state on exit.
+
+    It is started as `scripts/engine up --name NAME` starts a second engine (one implementation,
+    `start_dockerd`), in a throwaway state directory under /tmp instead of a named one.
+    """
     script = engine_script()
     shared = script.layout_from_env()
-    dockerd = shared.dockerd
-    if os.geteuid() != 0 or not dockerd.exists():
-        pytest.fail(f"a private engine needs root and {dockerd} (scripts/engine up installs it)")
+    if os.geteuid() != 0 or not shared.dockerd.exists():
+        pytest.fail(f"a private engine needs root and {shared.dockerd} (scripts/engine up installs it)")
     home = Path(tempfile.mkdtemp(prefix="hlbpe-", dir="/tmp"))  # short: unix socket paths are limited
-    (home / "daemon.json").write_text(json.dumps(script.DAEMON_JSON))
-    (home / "run").mkdir()
-    # Its own bridge: never docker0 (the shared engine's), and never --bridge=none, with which
-    # dockerd deletes the host's docker0 interface at start.
+    lay = script.Layout(home, base=shared.home)
     n = next(_bridges)
-    bridge = f"hlbpe{os.getpid() % 10000}x{n}"
-    subprocess.run(["ip", "link", "del", bridge], capture_output=True)
-    for cmd in (
-        ["link", "add", bridge, "type", "bridge"],
-        ["addr", "add", f"10.213.{(os.getpid() + n) % 250}.1/24", "dev", bridge],
-    ):
-        subprocess.run(["ip", *cmd], check=True, capture_output=True)
-    env = {**os.environ, "PATH": f"{shared.bin}:{shared.prefix / 'usr' / 'sbin'}:{os.environ.get('PATH', '')}"}
-    argv = [
-        str(dockerd), "--config-file", str(home / "daemon.json"), "--host", f"unix://{home}/run/docker.sock",
-        "--data-root", str(home / "data"), "--exec-root", str(home / "exec"), "--pidfile", str(home / "dockerd.pid"),
-        "--iptables=false", "--bridge", bridge,
-    ]  # fmt: skip
-    with open(home / "dockerd.log", "wb") as log:
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    bridge = script.Bridge(f"hlbpe{os.getpid() % 10000}x{n}", f"10.213.{(os.getpid() + n) % 250}.1/24")
+    proc = None
     try:
-        lay = script.Layout(home)
-        deadline = time.monotonic() + 60
-        while not (lay.socket.exists() and script.ping(lay)):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the private dockerd did not start:\n{(home / 'dockerd.log').read_text()[-3000:]}")
-            time.sleep(0.3)
-        tar = script.busybox_rootfs_tar(shared.bin / "busybox")
-        query = urllib.parse.urlencode(
-            {"fromSrc": "-", "repo": "busybox", "tag": "latest", "changes": script.IMAGE_PATH}
-        )
-        status, body = script.api(lay, "POST", f"/images/create?{query}", body=tar, timeout=120)
-        assert status == 200 and b'"error' not in body, body[-500:]
+        try:
+            proc = script.start_dockerd(lay, lambda _: None, bridge)
+            assert proc is not None, "a new state directory has no dockerd running"
+            script.ensure_busybox(lay, lambda _: None)
+        except script.EngineError as e:
+            pytest.fail(f"the private dockerd did not start: {e}")
         yield PrivateEngine(home, proc)
     finally:
         _cleanup(home, proc)
-        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        with contextlib.suppress(script.EngineError):
+            script.delete_bridge(bridge.name)
 
 
 @pytest.fixture

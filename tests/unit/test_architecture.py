@@ -45,6 +45,18 @@ FORBIDDEN = {
     "hlb.compiler.plan": ["hlb.builtins", "hlb.solver", "hlb.session"],
     # Running a plan is the library's (hlb.build), not the command line's.
     "hlb.build": ["hlb.cli"],
+    "hlb.cache_admin": ["hlb.cli", "hlb.build"],
+    # What a persisted cache mount pushes: a value beside hlb.values, read by the builtins and the plan.
+    "hlb.persist": [
+        "hlb.syntax",
+        "hlb.checker",
+        "hlb.compiler",
+        "hlb.builtins",
+        "hlb.solver",
+        "hlb.session",
+        "hlb.build",
+        "hlb.cli",
+    ],  # `hlb cache`'s library: below the CLI, beside the runner
     "hlb.api": ["hlb.cli"],
 }
 # Modules that import hlb modules inside functions, and why that is not a cycle being hidden.

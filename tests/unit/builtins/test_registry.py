@@ -121,6 +121,7 @@ OURS = [
     "option::cacheMount readonly()",
     "option::cacheMount id(string cacheid)",
     "option::cacheMount sharing(string mode)",
+    "option::cacheMount persist(string ref)",
     "option::cacheMount uid(int id)",
     "option::cacheMount gid(int id)",
     "option::cacheMount mode(int filemode)",

@@ -85,3 +85,33 @@ def test_a_target_placeholder_passes_the_flag_check_and_a_digest_cannot_be_expor
     digest = "127.0.0.1:5000/cache@sha256:" + "0" * 64
     code, _, err = hlb(["run", "--tree", "-t", "appServer", "--cache-to", digest, str(tmp_path / "build.hlb")])
     assert code == 2 and "a cache is exported to a tag, not a digest" in err
+
+
+PERSISTED = (
+    'fs default() {\n\timage "busybox:latest"\n\trun "echo hi" with option {\n'
+    '\t\tcacheMount "/root/.npm" with persist("127.0.0.1:1/cache/npm:latest")\n\t}\n}\n'
+)
+
+
+def test_run_tree_persist_caches_adds_the_push_last_and_warns_of_an_unreachable_registry(
+    hlb: Run, tmp_path: Path
+) -> None:
+    (tmp_path / "build.hlb").write_text(PERSISTED)
+    code, out, err = hlb(["run", "--tree", str(tmp_path / "build.hlb")])
+    assert code == 0, err
+    assert out.startswith("solve 1: target default  (") and "solve 2" not in out
+    assert "is not pushed to 127.0.0.1:1/cache/npm:latest" in out
+    # Port 1 refuses connections: the registry cannot be asked, a cold start with a warning.
+    assert "hlb: warning: " in err and "cannot tell whether `127.0.0.1:1/cache/npm:latest` exists" in err
+    code, first, err = hlb(["run", "--tree", "--persist-caches", str(tmp_path / "build.hlb")])
+    assert code == 0, err
+    assert first.startswith("sequential\n") and "└── solve 2: persist 127.0.0.1:1/cache/npm:latest  (" in first
+    _, second, _ = hlb(["run", "--tree", "--persist-caches", str(tmp_path / "build.hlb")])
+    assert first.splitlines()[1] == second.splitlines()[1]  # the build is the same
+    assert first.splitlines()[3] != second.splitlines()[3]  # the copy differs every run: it always runs
+
+
+def test_run_persist_caches_without_a_persisted_cache_warns(hlb: Run, tmp_path: Path) -> None:
+    (tmp_path / "build.hlb").write_text(BUILD)
+    code, _, err = hlb(["run", "--tree", "--persist-caches", str(tmp_path / "build.hlb")])
+    assert code == 0 and "hlb: warning: --persist-caches: no cache mount of the requested targets" in err

@@ -102,7 +102,7 @@ def test_a_computed_path_import_is_loaded_relative_to_the_module(tmp_path: Path)
 
 
 def test_git_module_uris_name_a_remote_a_ref_and_a_file() -> None:
-    from hlb.compiler.compiler import git_module
+    from hlb.compiler.modules import git_module
 
     assert git_module("git://127.0.0.1:9418/repo.git@v1:lib/module.hlb") == (
         "git://127.0.0.1:9418/repo.git",

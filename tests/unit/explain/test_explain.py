@@ -253,3 +253,27 @@ def test_a_local_named_differently_says_why(project: Path, monkeypatch: pytest.M
         '`copy local("src") "." "/app"` (build.hlb:5) runs again because `local("src")` (build.hlb:5)'
     )
     assert "is another directory to the daemon: its id" in text
+
+
+def test_the_recorder_leaves_out_persist_pushes(project: Path) -> None:
+    from dataclasses import replace
+
+    from hlb.progress.events import VertexEvent
+    from hlb.progress.tracker import Tracker
+
+    path = project / "build.hlb"
+    path.write_text(module())
+    source = SourceFile.read(path)
+    solve = compile_source(source, ["default"], PLATFORM).plan(PLATFORM).solves[0]
+    tracker = Tracker()
+    for i, dgst in enumerate(solve.definition.op_kinds):
+        tracker.apply_vertex(VertexEvent(dgst, "step", cached=i < 3, started=1.0, completed=2.0))
+    recorder = record.Recorder(source, ["default"], PLATFORM)
+    recorder.solved(replace(solve, kind="persist"), tracker, [])
+    assert recorder.finish().ops == []
+    recorder = record.Recorder(source, ["default"], PLATFORM)
+    recorder.solved(solve, tracker, [])
+    run = recorder.finish()
+    assert [o.what for o in run.ops][-2:] == ['run "npm ci"', 'run "echo done"']
+    assert run.ran == list(solve.definition.op_kinds)[3:]
+    assert rerun_step(run) is not None and rerun_step(run).what == 'run "npm ci"'  # type: ignore[union-attr]

@@ -425,3 +425,98 @@ def test_busybox_rootfs_fails_clearly(tmp_path: Path) -> None:
     fake.chmod(0o755)
     with pytest.raises(engine.EngineError, match="--list failed: nope"):
         engine.busybox_rootfs_tar(fake)
+
+
+# -- a second engine beside the default one (--name) ----------------------------------------------
+
+
+def test_a_named_engine_has_its_own_state_and_the_default_ones_packages_and_registry() -> None:
+    env = {"HLB_ENGINE_HOME": "/srv/e"}
+    default, b = engine.layout_from_env(env), engine.layout_from_env(env, name="b")
+    assert engine.layout_from_env(env, name="default") == default
+    assert (b.home, b.name) == (Path("/srv/e/engines/b"), "b")
+    assert b.socket == Path("/srv/e/engines/b/run/docker.sock")
+    assert (b.data, b.exec_root, b.log) == (
+        Path("/srv/e/engines/b/data"),
+        Path("/srv/e/engines/b/exec"),
+        Path("/srv/e/engines/b/log"),
+    )
+    assert (b.prefix, b.pkgs, b.registry) == (default.prefix, default.pkgs, default.registry)
+    assert b.dockerd == default.dockerd and b.base_layout() == default
+    assert engine.bridge_of(default) is None and engine.bridge_of(b) == engine.Bridge("hlbe-b", "")
+    argv = engine.dockerd_argv(b, engine.bridge_of(b))
+    assert argv[argv.index("--bridge") + 1] == "hlbe-b" and "--bridge" not in engine.dockerd_argv(default)
+    assert argv[argv.index("--data-root") + 1] == "/srv/e/engines/b/data"
+
+
+@pytest.mark.parametrize("name", ["B", "1b", "b-c", "abcdefghijk", "b/../x", " "])
+def test_engine_names_fit_a_bridge_name(name: str) -> None:
+    with pytest.raises(engine.EngineError, match="is not an engine name"):
+        engine.layout_from_env({"HLB_ENGINE_HOME": "/srv/e"}, name=name)
+    assert len(engine.bridge_of(engine.layout_from_env({}, name="abcdefghij")).name) <= 15
+
+
+def test_the_default_engine_never_owns_a_named_engines_processes(tmp_path: Path) -> None:
+    default = engine.Layout(tmp_path)
+    b = engine.Layout(tmp_path / "engines" / "b", base=tmp_path, name="b")
+    b_dockerd = engine.dockerd_argv(b, engine.bridge_of(b))
+    assert engine.owned(b_dockerd, b.dockerd, b.home, b.engines)
+    assert not engine.owned(b_dockerd, default.dockerd, default.home, default.engines)
+    assert engine.owned(engine.dockerd_argv(default), default.dockerd, default.home, default.engines)
+    assert not engine.owned(engine.dockerd_argv(default), b.dockerd, b.home, b.engines)
+
+
+def test_leftover_helpers_are_the_ones_naming_this_engines_state(tmp_path: Path) -> None:
+    default = engine.Layout(tmp_path)
+    b = engine.Layout(tmp_path / "engines" / "b", base=tmp_path, name="b")
+    private = engine.Layout(Path("/tmp/hlbpe-x"), base=tmp_path)
+    containerd = str(default.prefix / "usr/bin/containerd")
+    shim = str(default.prefix / "usr/bin/containerd-shim-runc-v2")
+    of_default = ["containerd", "--config", f"{tmp_path}/exec/containerd/containerd.toml"]
+    of_b = [shim, "-namespace", "moby", "-address", f"{b.exec_root}/containerd/containerd.sock"]
+    of_private = ["containerd", f"--config={private.exec_root}/containerd/containerd.toml"]
+    assert engine.is_leftover(default, containerd, of_default)
+    assert not engine.is_leftover(default, shim, of_b) and engine.is_leftover(b, shim, of_b)
+    assert not engine.is_leftover(default, containerd, of_private) and engine.is_leftover(
+        private, containerd, of_private
+    )
+    assert not engine.is_leftover(default, "/usr/bin/containerd", of_default)  # not our prefix's binary
+
+
+def test_purging_the_default_engine_leaves_named_engines_mounts_alone() -> None:
+    mountinfo = (
+        "42 27 254:0 /srv/e/data /srv/e/data rw - ext4 /dev/vda rw\n"
+        "43 27 254:0 /srv/e/engines/b/data /srv/e/engines/b/data rw - ext4 /dev/vda rw\n"
+    )
+    assert engine.mounts_under(Path("/srv/e"), mountinfo, Path("/srv/e/engines")) == ["/srv/e/data"]
+    assert engine.mounts_under(Path("/srv/e/engines/b"), mountinfo) == ["/srv/e/engines/b/data"]
+
+
+def test_a_named_engines_bridge_takes_the_first_free_network() -> None:
+    ip_addr = (
+        "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n"
+        "3: docker0    inet 172.17.0.1/16 brd 172.17.255.255 scope global docker0\n"
+        "7: hlbe-b    inet 10.214.0.1/24 scope global hlbe-b\n"
+        "8: hlbe-c    inet 10.214.1.1/24 scope global hlbe-c\n"
+    )
+    assert engine.used_subnets(ip_addr) == {"127.0.0", "172.17.0", "10.214.0", "10.214.1"}
+    assert engine.free_cidr(ip_addr) == "10.214.2.1/24"
+    assert engine.free_cidr("") == "10.214.0.1/24"
+    full = "".join(f"9: x    inet 10.214.{n}.1/24 scope global x\n" for n in range(256))
+    with pytest.raises(engine.EngineError, match="in use"):
+        engine.free_cidr(full)
+
+
+def test_env_of_a_named_engine(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(engine.os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("HLB_ENGINE_HOME", "/srv/e")
+    assert engine.main(["env", "--json", "--name", "b"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "DOCKER_HOST": "unix:///srv/e/engines/b/run/docker.sock",
+        "HLB_ENGINE_PREFIX": "/srv/e/prefix",
+        "HLB_REGISTRY": "127.0.0.1:5000",
+        "bin": "/srv/e/prefix/usr/bin",
+    }
+    assert engine.main(["env", "--name", "B"]) == 1
+    err = capsys.readouterr().err
+    assert "env failed: --name 'B' is not an engine name" in err and "Traceback" not in err
