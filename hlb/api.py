@@ -27,6 +27,7 @@ from hlb.values import Attachment, CacheEntry, Notice
 if TYPE_CHECKING:
     from hlb.build import Outcome
     from hlb.cache_admin import CacheAdmin, Declared
+    from hlb.explain import Explanation
 
 
 def load(path: str | Path) -> SourceFile:
@@ -106,6 +107,17 @@ def declared_cache_mounts(source: SourceFile, platform: Platform | None = None) 
     from hlb import cache_admin as admin
 
     return admin.declared_mounts(source, platform)
+
+
+def explain(path: str | Path, targets: Sequence[str] = ("default",)) -> Explanation | None:
+    """Why the first step of the last recorded ``hlb run`` of ``path`` (with ``targets`` as ``-t`` gave them) ran
+    again, compared with the run before it (:mod:`hlb.explain`); None when fewer than two runs are recorded.
+    A record that cannot be read counts as none (``hlb explain`` prints its warning)."""
+    from hlb.build import record  # run records import the solver (grpc): only when asked for
+    from hlb.explain import explain as compare
+
+    runs, _ = record.load(record.project_of(str(path)), record.key_of(targets))
+    return compare(runs[-2], runs[-1]) if len(runs) >= 2 else None
 
 
 def compile_source(

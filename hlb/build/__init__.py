@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from hlb.address import Address
+from hlb.build.record import Recorder
 from hlb.build.runner import Runner
 from hlb.compiler.plan import Plan, Solve
 from hlb.progress.display import PlainProgress, Progress
@@ -35,11 +36,13 @@ def execute(
     *,
     progress: Progress | None = None,
     color: bool = False,
+    recorder: Recorder | None = None,
 ) -> Outcome:
-    """Run ``plan`` on ``client``'s daemon; Ctrl-C cancels every solve in flight before it propagates."""
+    """Run ``plan`` on ``client``'s daemon; Ctrl-C cancels every solve in flight before it propagates.
+    ``recorder`` notes each finished solve for `hlb explain` (:mod:`hlb.build.record`)."""
     if plan.root is None:
         return Outcome(0)
-    runner = Runner(client, source, color, many=len(plan.solves) > 1, progress=progress)
+    runner = Runner(client, source, color, many=len(plan.solves) > 1, progress=progress, recorder=recorder)
     try:
         code = runner.node(plan.root)
     except KeyboardInterrupt:

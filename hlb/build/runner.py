@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from hlb import cache_options
 from hlb.address import Address
 from hlb.build.attachments import attachables_for, caches_of
+from hlb.build.record import Recorder
 from hlb.compiler.plan import Node as PlanNode
 from hlb.compiler.plan import Solve, solve_for_effect
 from hlb.diagnostics import Diagnostic, Label, render_all
@@ -113,9 +114,16 @@ class Runner:
     """Runs a plan: sequential groups in order, parallel groups on threads; stops at the first failure."""
 
     def __init__(
-        self, client: BuildkitClient, source: SourceFile, color: bool, many: bool, progress: Progress | None = None
+        self,
+        client: BuildkitClient,
+        source: SourceFile,
+        color: bool,
+        many: bool,
+        progress: Progress | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.progress = progress or PlainProgress(sys.stderr)
+        self.recorder = recorder  # notes each finished solve for `hlb explain`
         self.client = client
         self.source = source
         self.color = color
@@ -163,7 +171,8 @@ class Runner:
             entitlements=list(s.entitlements),
         )
         try:
-            session = self.client.open_session(attachables_for(s, caches))
+            attachables = attachables_for(s, caches)
+            session = self.client.open_session(attachables)
             try:
                 result = export.solve(
                     self.client,
@@ -206,6 +215,8 @@ class Runner:
             return 1
         took = time.monotonic() - start
         self.responses[s] = dict(result.exporter_response)
+        if self.recorder is not None:
+            self.recorder.solved(s, printer.tracker, attachables)
         pushed = persisted(s, result.exporter_response, took) if s.kind == "persist" else ""
         with self.lock:
             session_id = session.id if session is not None else ""

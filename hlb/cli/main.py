@@ -17,6 +17,7 @@ from hlb import __version__
 COMMANDS = {
     "run": "hlb.cli.run",
     "compile": "hlb.cli.compile",
+    "explain": "hlb.cli.explain",
     "check": "hlb.cli.check",
     "lint": "hlb.cli.lint",
     "format": "hlb.cli.fmt",

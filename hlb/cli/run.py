@@ -11,12 +11,13 @@ from typing import Any
 from hlb import cache_options
 from hlb.address import Address, AddressError, TLSConfig, resolve
 from hlb.api import Compiled, compile_source, load
-from hlb.build import execute
+from hlb.build import execute, record
 from hlb.build.runner import CompilePusher, CompileStatus
 from hlb.cli.target_args import add_arg_flag, command_line
 from hlb.compiler.plan import Plan, PlanError
 from hlb.compiler.plan import render as render_plan
 from hlb.diagnostics import HlbError, render_all
+from hlb.explain import rerun_step, show
 from hlb.llb import Platform, default_platform
 from hlb.progress.display import MODES, choose_mode, open_progress
 from hlb.resolver import EffectFailed
@@ -217,13 +218,21 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(render_plan(plan))
             return 0
         assert address is not None
-        return _build(compiled, plan, color, address, progress_mode)
+        recorder = None if args.file == "-" else record.Recorder(source, names, platform)
+        return _build(compiled, plan, color, address, progress_mode, recorder)
     finally:
         if resolver is not None:
             resolver.close()
 
 
-def _build(compiled: Compiled, plan: Plan, color: bool, address: Address, progress_mode: str = "plain") -> int:
+def _build(
+    compiled: Compiled,
+    plan: Plan,
+    color: bool,
+    address: Address,
+    progress_mode: str = "plain",
+    recorder: record.Recorder | None = None,
+) -> int:
     err = sys.stderr
     for t in compiled.targets:
         if t.request is None or (t.fs is not None and t.definition.empty and not t.fs.effects):
@@ -239,6 +248,26 @@ def _build(compiled: Compiled, plan: Plan, color: bool, address: Address, progre
     progress = open_progress(progress_mode, err)
     with client:
         try:
-            return execute(plan, client, compiled.source, progress=progress, color=color).code
+            if recorder is not None:
+                recorder.start(client, plan)
+            code = execute(plan, client, compiled.source, progress=progress, color=color, recorder=recorder).code
         finally:
             progress.close()  # the final frame (tty), then the summaries it held back
+        if code == 0 and recorder is not None:
+            _record(recorder)
+    return code
+
+
+def _record(recorder: record.Recorder) -> None:
+    """Keep the run for `hlb explain`; name the first step that ran again when an earlier run is known."""
+    run = recorder.finish()
+    previous, warning = record.save(run)
+    if warning:
+        print(f"hlb: warning: {warning}", file=sys.stderr)
+    step = rerun_step(run)
+    if previous is None or step is None:
+        return
+    rel = os.path.relpath(run.project)
+    command = "hlb explain" + ("" if rel == "build.hlb" else f" {rel}")
+    command += "" if run.key == "default" else f" -t {run.key}"
+    print(f"hlb: first step not cached: `{step.what}` ({show(step.at)}); `{command}` says why", file=sys.stderr)

@@ -28,6 +28,7 @@ import grpc
 from hlb._proto.fsutil_wire_pb2 import Packet
 from hlb.session.fswalk import Filter, WalkError, can_request_data, follow_links, open_file_beneath, open_root, walk
 from hlb.session.patterns import PatternError
+from hlb.session.summary import LocalSummary
 from hlb.values import LocalDir
 
 SERVICE = "moby.filesync.v1.FileSync"
@@ -90,6 +91,7 @@ class FileSync:
         for d in dirs:
             self.dirs.setdefault(d.name, d)
         self.chunk = chunk
+        self.summaries: dict[str, LocalSummary] = {}  # what each directory's listing was (`hlb explain`)
 
     def methods(self) -> Sequence[str]:
         return (DIFFCOPY,)
@@ -115,10 +117,16 @@ class FileSync:
         except PatternError as e:
             os.close(root)
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        return self._send(root, filters, requests, context)
+        summary = self.summaries.setdefault(name, LocalSummary())
+        return self._send(root, filters, requests, context, summary)
 
     def _send(
-        self, root: int, filters: list[Filter], requests: Iterator[Packet], context: grpc.ServicerContext
+        self,
+        root: int,
+        filters: list[Filter],
+        requests: Iterator[Packet],
+        context: grpc.ServicerContext,
+        summary: LocalSummary | None = None,
     ) -> Iterator[bytes | Packet]:
         inbox: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
         reader = threading.Thread(target=_read, args=(requests, inbox), name="hlb-filesync-recv", daemon=True)
@@ -131,6 +139,8 @@ class FileSync:
                         files[i] = record.path
                     elif can_request_data(record.mode):
                         files[i] = ""  # a hardlink: the daemon links it and asks for nothing
+                    if summary is not None:
+                        summary.add(root, record)
                     yield Packet(type=_STAT, stat=record)
                     # Serve requests as they come: the daemon asks while the listing is still going.
                     while True:
@@ -224,6 +234,18 @@ def _filters(root: int, local: LocalDir, opts: Mapping[str, list[str]]) -> list[
         opts.get("followpaths", []),
     )
     return [declared] if asked == declared else [declared, asked]
+
+
+def summarize(local: LocalDir) -> LocalSummary:
+    """The summary of ``local`` as a solve would send it now (its declared patterns), read on this machine."""
+    summary = LocalSummary()
+    root = open_root(local.path)
+    try:
+        for record in walk(root, [_filter(root, local.include_patterns, local.exclude_patterns, local.follow_paths)]):
+            summary.add(root, record)
+    finally:
+        os.close(root)
+    return summary
 
 
 def _filter(root: int, includes: Sequence[str], excludes: Sequence[str], follow: Sequence[str]) -> Filter:
