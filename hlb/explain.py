@@ -347,8 +347,9 @@ def fact_causes(before: Op, now: Op, run: Run | None = None) -> list[Cause]:
                 out.append(Cause("image", text, now.at, {"before": bi, "now": ni}))
             elif bi.startswith(LOCAL) and ni.startswith(LOCAL):
                 text = (
-                    "it is another directory to the daemon: its id (the module's path as given to hlb, the path "
-                    "as written, its include and exclude patterns) changed"
+                    "it is another directory to the daemon: its id (the module's path from the working directory, "
+                    "the path as written, its include and exclude patterns) changed; run hlb from the same "
+                    "directory each time"
                 )
                 out.append(Cause("source", text, now.at, {"before": bi, "now": ni}))
             else:

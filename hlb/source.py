@@ -159,6 +159,14 @@ def module_dir(file: SourceFile) -> str:
     return os.path.dirname(os.path.abspath(file.name))
 
 
+def module_key(file: SourceFile) -> str:
+    """How a module is named in what must not depend on where a checkout lies (a `local`'s id): its path
+    relative to the working directory, however the command line wrote it."""
+    if file.name in STDIN_NAMES:
+        return file.name
+    return os.path.relpath(os.path.abspath(file.name))
+
+
 def client_path(written: str, base: str) -> str:
     """A path of the machine running hlb as a program writes it, made absolute and normal: ``~`` and
     ``~user`` start at a home directory, and a relative path is relative to ``base`` (the directory of

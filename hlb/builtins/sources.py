@@ -31,7 +31,7 @@ from hlb.llb.source import git as git_source
 from hlb.llb.source import http as http_source
 from hlb.llb.source import local as local_source
 from hlb.resolver import BUILTIN_FRONTENDS, ResolveError
-from hlb.source import Span, client_path
+from hlb.source import Span, client_path, module_key
 from hlb.values import FsValue, LocalDir, SSHSocket
 
 # -- option values -------------------------------------------------------------------
@@ -364,8 +364,10 @@ def local(call: Call, path: str) -> FsValue:
         directory, base = os.path.split(absolute)
         includes, excludes = (base,), ()
     # The id names the directory as the program wrote it (module, path, patterns), never by
-    # where it lies on disk: digests stay the same between runs and between checkouts.
-    key = json.dumps([call.span.file.name, key_path, includes, excludes])
+    # where it lies on disk: digests stay the same between runs and between checkouts. The module is
+    # named relative to the working directory, so `build.hlb`, `./build.hlb` and its absolute path
+    # are one module (and one id), while two modules of one build stay apart.
+    key = json.dumps([module_key(call.span.file), key_path, includes, excludes])
     unique = "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
     name = "hlb-" + unique[7:23]
     op = local_source(

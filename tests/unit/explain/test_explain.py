@@ -244,10 +244,18 @@ def test_a_graph_over_the_cap_keeps_its_first_steps(project: Path, monkeypatch: 
     )
 
 
-def test_a_local_named_differently_says_why(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_module_named_absolutely_or_relatively_is_one_local(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(project)
     old = run_of(project, module(), name=str(project / "build.hlb"))  # hlb run /abs/build.hlb
-    new = run_of(project, module(), name="build.hlb")  # then hlb run build.hlb
+    new = run_of(project, module(), name="./build.hlb")  # then hlb run ./build.hlb: the same ids, no rerun
+    assert "nothing changed" in explain(old, new).render(str(project))
+
+
+def test_a_local_named_differently_says_why(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)
+    old = run_of(project, module(), name="build.hlb")  # hlb run build.hlb
+    monkeypatch.chdir(project.parent)
+    new = run_of(project, module(), name=f"{project.name}/build.hlb")  # then from the parent directory
     text = explain(old, new).render(str(project))
     assert text.startswith(
         '`copy local("src") "." "/app"` (build.hlb:5) runs again because `local("src")` (build.hlb:5)'
