@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hlb.diagnostics import Diagnostic, render_all
+from hlb.llb import Platform, default_platform
 from hlb.source import SourceFile
 
 STDIN = "-"
@@ -62,6 +63,21 @@ def cannot_read(path: str, e: OSError) -> None:
     print(f"hlb: error: cannot read {path}: {e.strerror or e}", file=sys.stderr)
 
 
+def source_of(path: str) -> SourceFile | None:
+    """The module named on the command line (``-``: stdin), or None once why it cannot be read is printed."""
+    try:
+        return read_source(path)
+    except OSError as e:
+        cannot_read(path, e)
+        return None
+
+
+def add_module_argument(p: argparse.ArgumentParser, stdin: bool = True) -> None:
+    """The optional FILE argument of a command that reads one module."""
+    also = "; - reads stdin" if stdin else ""
+    p.add_argument("file", nargs="?", default="build.hlb", help=f"the .hlb module (default: build.hlb{also})")
+
+
 def cannot_write(path: str, e: OSError) -> None:
     print(f"hlb: error: cannot write {path}: {e.strerror or e}; it is unchanged", file=sys.stderr)
 
@@ -99,3 +115,12 @@ def replace_file(path: str, text: str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def platform_flag(value: str | None) -> Platform | None:
+    """``--platform``'s value (this machine's platform when not given), or None once the usage error is printed."""
+    try:
+        return Platform.parse_flag(value) if value is not None else default_platform()
+    except ValueError as e:
+        print(f"hlb: error: --platform: {e}", file=sys.stderr)
+        return None

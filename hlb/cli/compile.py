@@ -13,11 +13,9 @@ import sys
 from typing import Any
 
 from hlb.address import AddressError, resolve
-from hlb.api import compile_source
-from hlb.cli.common import cannot_read, print_diagnostics, read_source
+from hlb.cli.common import add_module_argument, platform_flag, print_diagnostics, source_of
 from hlb.cli.target_args import add_arg_flag, command_line
 from hlb.diagnostics import HlbError
-from hlb.llb import Platform, default_platform
 from hlb.llb.dump import to_json
 from hlb.solver import compile_services
 from hlb.solver.gateway import GatewayResolver
@@ -31,7 +29,7 @@ def add_parser(commands: Any) -> None:
         description="Compile a target of an .hlb file and print its LLB Definition. A daemon is contacted only "
         "when an `image ... with resolve` needs an image config.",
     )
-    p.add_argument("file", nargs="?", default="build.hlb", help="the .hlb module (default: build.hlb; - reads stdin)")
+    add_module_argument(p)
     p.add_argument("-t", "--target", default="default", metavar="TARGET", help="the fs target (default: default)")
     add_arg_flag(p)
     p.add_argument(
@@ -45,19 +43,15 @@ def add_parser(commands: Any) -> None:
 
 
 def compile_command(args: argparse.Namespace) -> int:
-    try:
-        platform = Platform.parse_flag(args.platform) if args.platform is not None else default_platform()
-    except ValueError as e:
-        print(f"hlb: error: --platform: {e}", file=sys.stderr)
+    platform = platform_flag(args.platform)
+    if platform is None:
         return 2
     if not args.target.strip():
         hint = "give an fs function's name, e.g. -t default"
         print(f"hlb: error: -t {args.target!r} names no target: {hint}", file=sys.stderr)
         return 2
-    try:
-        source = read_source(args.file)
-    except OSError as e:
-        cannot_read(args.file, e)
+    source = source_of(args.file)
+    if source is None:
         return 1
     cmdline = command_line("compile", [args.target], args.arg)
     if cmdline.diagnostics:
@@ -70,13 +64,10 @@ def compile_command(args: argparse.Namespace) -> int:
         return 2
     with GatewayResolver(address) as resolver:
         try:
-            compiled = compile_source(
+            compiled = cmdline.compile(
                 source,
                 [args.target],
                 platform,
-                cmdline.target_spans,
-                args=cmdline.args,
-                arg_spans=cmdline.arg_spans,
                 local_run=not args.no_local_run,
                 services=compile_services(resolver, RegistryClient()),
             )

@@ -14,15 +14,13 @@ import sys
 from typing import Any
 
 from hlb.address import AddressError
-from hlb.api import compile_source
 from hlb.build import record
-from hlb.cli.common import cannot_read, print_diagnostics, read_source
-from hlb.cli.run import add_address_flags, address_of, targets_of
+from hlb.cli.common import add_module_argument, platform_flag, print_diagnostics, source_of
+from hlb.cli.run import add_address_flags, address_of, targets_flag
 from hlb.cli.target_args import add_arg_flag, command_line
 from hlb.compiler.plan import PlanError
 from hlb.diagnostics import HlbError
 from hlb.explain import explain
-from hlb.llb import Platform, default_platform
 from hlb.solver import compile_services
 from hlb.solver.gateway import GatewayResolver
 from hlb.solver.registry import RegistryClient
@@ -36,7 +34,7 @@ def add_parser(commands: Any) -> None:
         "the first step that ran again, what changed, at its .hlb line: a local file, an env value, a command, "
         "an image's digest. With --plan, compare the last run with the next one, compiled now, without building.",
     )
-    p.add_argument("file", nargs="?", default="build.hlb", help="the .hlb module (default: build.hlb)")
+    add_module_argument(p, stdin=False)
     p.add_argument(
         "-t",
         "--target",
@@ -57,10 +55,8 @@ def explain_command(args: argparse.Namespace) -> int:
     if args.file == "-":
         print("hlb: error: hlb explain needs the module's file (runs are recorded per file), not stdin", file=err)
         return 2
-    try:
-        names = targets_of(args.target)
-    except ValueError as e:
-        print(f"hlb: error: {e}", file=err)
+    names = targets_flag(args.target)
+    if names is None:
         return 2
     project, key = record.project_of(args.file), record.key_of(names)
     runs, warning = record.load(project, key)
@@ -95,10 +91,8 @@ def explain_command(args: argparse.Namespace) -> int:
 def _planned(args: argparse.Namespace, names: list[str]) -> record.Run | int:
     """The next run as compiled now, or an exit code (what went wrong was printed)."""
     err = sys.stderr
-    try:
-        platform = Platform.parse_flag(args.platform) if args.platform is not None else default_platform()
-    except ValueError as e:
-        print(f"hlb: error: --platform: {e}", file=err)
+    platform = platform_flag(args.platform)
+    if platform is None:
         return 2
     cmdline = command_line("explain", names, args.arg)
     if cmdline.diagnostics:
@@ -109,20 +103,15 @@ def _planned(args: argparse.Namespace, names: list[str]) -> record.Run | int:
     except AddressError as e:
         print(f"hlb: error: {e}", file=err)
         return 2
-    try:
-        source = read_source(args.file)
-    except OSError as e:
-        cannot_read(args.file, e)
+    source = source_of(args.file)
+    if source is None:
         return 1
     with GatewayResolver(address) as resolver:
         try:
-            compiled = compile_source(
+            compiled = cmdline.compile(
                 source,
                 names,
                 platform,
-                cmdline.target_spans,
-                args=cmdline.args,
-                arg_spans=cmdline.arg_spans,
                 services=compile_services(resolver, RegistryClient()),
             )
             plan = compiled.plan(platform)

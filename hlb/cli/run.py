@@ -10,22 +10,21 @@ from typing import Any
 
 from hlb import cache_options
 from hlb.address import Address, AddressError, TLSConfig, resolve
-from hlb.api import Compiled, compile_source, load
+from hlb.api import Compiled
 from hlb.build import execute, record
 from hlb.build.runner import CompilePusher, CompileStatus
+from hlb.cli.common import add_module_argument, platform_flag, source_of
 from hlb.cli.target_args import add_arg_flag, command_line
 from hlb.compiler.plan import Plan, PlanError
 from hlb.compiler.plan import render as render_plan
 from hlb.diagnostics import HlbError, render_all
 from hlb.explain import rerun_step, show
-from hlb.llb import Platform, default_platform
 from hlb.progress.display import MODES, choose_mode, open_progress
 from hlb.resolver import EffectFailed
 from hlb.solver import compile_services
 from hlb.solver.client import BuildkitClient
 from hlb.solver.gateway import GatewayResolver
 from hlb.solver.registry import RegistryClient
-from hlb.source import SourceFile
 from hlb.transport import TransportError
 
 
@@ -35,7 +34,7 @@ def add_parser(commands: Any) -> None:
         help="build targets of a .hlb file",
         description="Compile the targets of an .hlb file to LLB and build them on BuildKit.",
     )
-    p.add_argument("file", nargs="?", default="build.hlb", help="the .hlb module (default: build.hlb; - reads stdin)")
+    add_module_argument(p)
     p.add_argument(
         "-t",
         "--target",
@@ -110,18 +109,17 @@ def address_of(args: argparse.Namespace) -> Address:
     return resolve(args.addr, tls=tls)
 
 
-def targets_of(values: list[str] | None) -> list[str]:
-    """The target names of ``-t`` flags (repeatable, comma-separated), in order, each once.
-
-    Raises ValueError for a flag that names no target (``-t ''``, ``-t ,``, ``-t a,,b``): a build of
-    nothing is never what was asked for.
-    """
+def targets_flag(values: list[str] | None) -> list[str] | None:
+    """The target names of ``-t`` flags (repeatable, comma-separated), in order, each once; None once the
+    usage error is printed for a flag that names no target (``-t ''``, ``-t ,``, ``-t a,,b``): a build of
+    nothing is never what was asked for."""
     names: list[str] = []
     for v in values or ["default"]:
         parts = [n.strip() for n in v.split(",")]
         if not all(parts):
             what = "names no target" if not any(parts) else "has an empty target name"
-            raise ValueError(f"-t {v!r} {what}: give function names, e.g. -t default or -t app,test")
+            print(f"hlb: error: -t {v!r} {what}: give function names, e.g. -t default or -t app,test", file=sys.stderr)
+            return None
         names.extend(parts)
     return list(dict.fromkeys(names))
 
@@ -129,25 +127,19 @@ def targets_of(values: list[str] | None) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     err = sys.stderr
     color = err.isatty() and not os.environ.get("NO_COLOR")
-    try:
-        platform = Platform.parse_flag(args.platform) if args.platform is not None else default_platform()
-    except ValueError as e:
-        print(f"hlb: error: --platform: {e}", file=err)
+    platform = platform_flag(args.platform)
+    if platform is None:
         return 2
-    try:
-        names = targets_of(args.target)
-    except ValueError as e:
-        print(f"hlb: error: {e}", file=err)
+    names = targets_flag(args.target)
+    if names is None:
         return 2
     try:
         progress_mode = choose_mode(getattr(args, "progress", "auto"), err)
     except ValueError as e:
         print(f"hlb: error: {e}", file=err)
         return 2
-    try:
-        source = SourceFile("<stdin>", sys.stdin.read()) if args.file == "-" else load(args.file)
-    except OSError as e:
-        print(f"hlb: error: cannot read {args.file}: {e.strerror or e}", file=err)
+    source = source_of(args.file)
+    if source is None:
         return 1
     try:
         cache_from = cache_options.parse_all(args.cache_from, cache_options.IMPORT)
@@ -174,13 +166,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         failed: HlbError | EffectFailed | None = None
         try:
-            compiled = compile_source(
+            compiled = cmdline.compile(
                 source,
                 names,
                 platform,
-                cmdline.target_spans,
-                args=cmdline.args,
-                arg_spans=cmdline.arg_spans,
                 local_run=not args.no_local_run,
                 services=compile_services(resolver, RegistryClient(), pusher.push if pusher is not None else None),
             )

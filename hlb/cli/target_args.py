@@ -12,9 +12,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from hlb.api import Compiled, compile_source
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
+from hlb.llb import Platform
 from hlb.source import SourceFile, Span
 
 
@@ -35,6 +38,12 @@ class CommandLine:
     args: dict[str, str] = field(default_factory=dict)  # NAME or TARGET.NAME -> the value's text
     arg_spans: dict[str, Span] = field(default_factory=dict)  # each NAME=VALUE
     diagnostics: list[Diagnostic] = field(default_factory=list)  # malformed or repeated arguments
+
+    def compile(self, source: SourceFile, names: Sequence[str], platform: Platform, **options: Any) -> Compiled:
+        """``hlb.api.compile_source`` of ``names`` with this command line's arguments and where it wrote them;
+        ``options`` are compile_source's keywords (``services``, ``local_run``)."""
+        spans = self.target_spans
+        return compile_source(source, names, platform, spans, args=self.args, arg_spans=self.arg_spans, **options)
 
 
 def command_line(command: str, names: Sequence[str], arg_texts: Sequence[str] = ()) -> CommandLine:
