@@ -14,7 +14,10 @@ PROBE = """
 import sys
 from hlb.cli.main import main
 code = main(sys.argv[1:])
-WATCHED = ("grpc", "hlb.solver", "hlb.session", "rich", "google.protobuf", "hlb.llb", "hlb.checker")
+WATCHED = (
+    "grpc", "asyncio", "hlb.solver", "hlb.session", "hlb.build", "hlb.compiler", "rich", "google.protobuf", "hlb.llb",
+    "hlb.checker",
+)
 print("LOADED:" + ",".join(m for m in WATCHED if m in sys.modules))
 raise SystemExit(code)
 """
@@ -32,7 +35,12 @@ def loaded(*argv: str) -> set[str]:
 @pytest.mark.parametrize("command", [["check"], ["lint"]])
 def test_commands_without_a_daemon_do_not_load_grpc(command: list[str]) -> None:
     got = loaded(*command, str(ROOT / "examples" / "hello.hlb"))
-    assert got.isdisjoint({"grpc", "hlb.solver", "hlb.session", "rich"}), got
+    assert got.isdisjoint({"grpc", "asyncio", "hlb.solver", "hlb.session", "hlb.build", "rich"}), got
+
+
+def test_check_does_not_load_the_compiler() -> None:
+    # hlb.llb still loads (the builtins are declared beside their lowerings), the plan and the compiler do not.
+    assert "hlb.compiler" not in loaded("check", str(ROOT / "examples" / "hello.hlb"))
 
 
 @pytest.mark.parametrize("command", [["format", "--check"], ["fmt", "--check"], ["format"]])
