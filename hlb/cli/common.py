@@ -1,4 +1,7 @@
-"""What the front-end commands (check, lint, format) share: finding files and printing diagnostics."""
+"""What the front-end commands (check, lint, format) share: finding files and printing diagnostics.
+
+Kept free of hlb.llb (and so of the generated protobufs): `hlb format` imports nothing else of the compiler.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from hlb.diagnostics import Diagnostic, render_all
-from hlb.llb import Platform, default_platform
 from hlb.source import SourceFile
 
 STDIN = "-"
@@ -115,12 +117,3 @@ def replace_file(path: str, text: str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
-
-
-def platform_flag(value: str | None) -> Platform | None:
-    """``--platform``'s value (this machine's platform when not given), or None once the usage error is printed."""
-    try:
-        return Platform.parse_flag(value) if value is not None else default_platform()
-    except ValueError as e:
-        print(f"hlb: error: --platform: {e}", file=sys.stderr)
-        return None

@@ -13,8 +13,8 @@ import sys
 from typing import Any
 
 from hlb.address import AddressError, resolve
-from hlb.cli.common import add_module_argument, platform_flag, print_diagnostics, source_of
-from hlb.cli.target_args import add_arg_flag, command_line
+from hlb.cli.common import add_module_argument, print_diagnostics, source_of
+from hlb.cli.target_args import add_arg_flag, command_line, platform_flag
 from hlb.diagnostics import HlbError
 from hlb.llb.dump import to_json
 from hlb.solver import compile_services

@@ -15,9 +15,9 @@ from typing import Any
 
 from hlb.address import AddressError
 from hlb.build import record
-from hlb.cli.common import add_module_argument, platform_flag, print_diagnostics, source_of
+from hlb.cli.common import add_module_argument, print_diagnostics, source_of
 from hlb.cli.run import add_address_flags, address_of, targets_flag
-from hlb.cli.target_args import add_arg_flag, command_line
+from hlb.cli.target_args import add_arg_flag, command_line, platform_flag
 from hlb.compiler.plan import PlanError
 from hlb.diagnostics import HlbError
 from hlb.explain import explain

@@ -13,8 +13,8 @@ from hlb.address import Address, AddressError, TLSConfig, resolve
 from hlb.api import Compiled
 from hlb.build import execute, record
 from hlb.build.runner import CompilePusher, CompileStatus
-from hlb.cli.common import add_module_argument, platform_flag, source_of
-from hlb.cli.target_args import add_arg_flag, command_line
+from hlb.cli.common import add_module_argument, source_of
+from hlb.cli.target_args import add_arg_flag, command_line, platform_flag
 from hlb.compiler.plan import Plan, PlanError
 from hlb.compiler.plan import render as render_plan
 from hlb.diagnostics import HlbError, render_all

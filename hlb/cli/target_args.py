@@ -10,6 +10,7 @@ repeats.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from hlb.api import Compiled, compile_source
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
-from hlb.llb import Platform
+from hlb.llb import Platform, default_platform
 from hlb.source import SourceFile, Span
 
 
@@ -72,3 +73,12 @@ def command_line(command: str, names: Sequence[str], arg_texts: Sequence[str] = 
             out.args[key] = value
             out.arg_spans[key] = span
     return out
+
+
+def platform_flag(value: str | None) -> Platform | None:
+    """``--platform``'s value (this machine's platform when not given), or None once the usage error is printed."""
+    try:
+        return Platform.parse_flag(value) if value is not None else default_platform()
+    except ValueError as e:
+        print(f"hlb: error: --platform: {e}", file=sys.stderr)
+        return None

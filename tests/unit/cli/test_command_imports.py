@@ -1,4 +1,5 @@
-"""Each command imports only what it needs: the commands that never talk to a daemon never load grpc."""
+"""Each command imports only what it needs: the commands that never talk to a daemon never load grpc, and
+`hlb format` (which neither checks nor compiles) never loads the LLB package and its generated protobufs."""
 
 from __future__ import annotations
 
@@ -13,32 +14,43 @@ PROBE = """
 import sys
 from hlb.cli.main import main
 code = main(sys.argv[1:])
-print("LOADED:" + ",".join(m for m in ("grpc", "hlb.solver", "hlb.session", "rich") if m in sys.modules))
+WATCHED = (
+    "grpc", "asyncio", "hlb.solver", "hlb.session", "hlb.build", "hlb.compiler", "rich", "google.protobuf", "hlb.llb",
+    "hlb.checker",
+)
+print("LOADED:" + ",".join(m for m in WATCHED if m in sys.modules))
 raise SystemExit(code)
 """
 
 
-@pytest.mark.parametrize("command", [["check"], ["lint"], ["format", "--check"], ["fmt", "--check"]])
-def test_commands_without_a_daemon_do_not_load_grpc(command: list[str]) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, *command, str(ROOT / "examples" / "hello.hlb")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+def loaded(*argv: str) -> set[str]:
+    """The watched modules that ``hlb ARGV`` imported (it must succeed)."""
+    done = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "LOADED:", done.stdout
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("LOADED:"), done.stdout
+    return set(filter(None, last.removeprefix("LOADED:").split(",")))
+
+
+@pytest.mark.parametrize("command", [["check"], ["lint"]])
+def test_commands_without_a_daemon_do_not_load_grpc(command: list[str]) -> None:
+    got = loaded(*command, str(ROOT / "examples" / "hello.hlb"))
+    assert got.isdisjoint({"grpc", "asyncio", "hlb.solver", "hlb.session", "hlb.build", "rich"}), got
+
+
+def test_check_does_not_load_the_compiler() -> None:
+    # hlb.llb still loads (the builtins are declared beside their lowerings), the plan and the compiler do not.
+    assert "hlb.compiler" not in loaded("check", str(ROOT / "examples" / "hello.hlb"))
+
+
+@pytest.mark.parametrize("command", [["format", "--check"], ["fmt", "--check"], ["format"]])
+def test_format_loads_neither_the_checker_nor_protobuf(command: list[str]) -> None:
+    # The parser and the printer only: no grpc, no LLB package, no generated protobufs, no checker.
+    assert loaded(*command, str(ROOT / "examples" / "hello.hlb")) == set()
 
 
 def test_run_loads_the_solver() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, "run", "--tree", str(ROOT / "examples" / "hello.hlb")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "grpc" in done.stdout.strip().splitlines()[-1]
+    assert "grpc" in loaded("run", "--tree", str(ROOT / "examples" / "hello.hlb"))
 
 
 def test_no_local_run_refuses_local_run_and_lint_never_runs_it(tmp_path: Path) -> None:
