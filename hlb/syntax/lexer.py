@@ -20,7 +20,7 @@ Lexical errors raise :class:`LexError` carrying a diagnostic.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from lark import Token
 from lark.lexer import Lexer as LarkLexer
@@ -75,6 +75,10 @@ _CLOSERS = {"LBRACE": "}", "LPAR": ")", "INTERP": "}", "STRING": '"', "HEREDOC":
 _OPENED = {"LBRACE": "block", "LPAR": "list", "INTERP": "interpolation", "STRING": "string", "HEREDOC": "heredoc"}
 
 
+# Lark's Token constructor without its deprecated-keyword shim (a call and a dict per token).
+_new_token: Callable[..., Token] = Token._future_new
+
+
 class LexError(Exception):
     def __init__(self, diagnostic: Diagnostic) -> None:
         super().__init__(str(diagnostic))
@@ -99,7 +103,8 @@ class Scanner:
 
     def _tok(self, type_: str, start: int, end: int, value: str | None = None) -> Token:
         # Only offsets are carried: spans compute lines and columns when a diagnostic needs them.
-        return Token(type_, self.text[start:end] if value is None else value, start_pos=start, end_pos=end)
+        value = self.text[start:end] if value is None else value
+        return _new_token(type_, value, start, None, None, None, None, end)
 
     def _fail(self, diagnostic: Diagnostic) -> LexError:
         return LexError(diagnostic)

@@ -13,6 +13,7 @@ from lark import Lark, Token
 from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import LexerThread
+from lark.parsers.lalr_analysis import Shift
 from lark.parsers.lalr_parser import _Parser
 
 from hlb._gc import paused
@@ -106,7 +107,14 @@ def _parse_module(source: SourceFile) -> ParseResult:
     scanner = Scanner(source)
     to_ast = ToAst(source)
     try:
-        decls = _parse(scanner, to_ast)
+        try:
+            decls = _parse_fast(scanner, to_ast)
+        except _Rejected:
+            # A syntax error: parse again with Lark's own driver, which reports it (the same tokens, the
+            # same callbacks; its UnexpectedToken and interactive parser name what was expected).
+            scanner = Scanner(source)
+            to_ast = ToAst(source)
+            decls = _parse(scanner, to_ast)
     except LexError as e:
         return ParseResult(None, [e.diagnostic])
     except UnexpectedToken as e:
@@ -140,6 +148,73 @@ def _parse(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
     assert isinstance(tokens, LexerThread)
     decls: list[ast.Decl] = lalr.parse(tokens, "start")
     return decls
+
+
+class _Rejected(Exception):
+    """The fast driver met a token its state has no action for."""
+
+
+_Reduce = tuple[int, str, object]  # (values popped, the rule's name, the rule)
+
+
+@functools.cache
+def _table() -> tuple[dict[int, dict[str, int | _Reduce]], int, int]:
+    """Lark's LALR table as plain dicts: a shift (or a goto) is the next state, a reduce ``_Reduce``."""
+    table = _parser().parser.parser._parse_table
+    states: dict[int, dict[str, int | _Reduce]] = {}
+    for state, actions in table.states.items():
+        states[state] = {
+            t: arg if action is Shift else (len(arg.expansion), arg.origin.name, arg)
+            for t, (action, arg) in actions.items()
+        }
+    return states, table.start_states["start"], table.end_states["start"]
+
+
+def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
+    """What :func:`_parse` computes, with the LALR loop inlined (Lark's ``feed_token`` is a method call, a
+    ``try`` and an attribute walk per token). The same table, the same callbacks, the same order of lexing
+    and reducing (a token is pulled once the previous one is shifted), so a lexical error surfaces at the
+    same token; a syntax error raises :class:`_Rejected` and the caller lets Lark's driver report it."""
+    lark = _parser()
+    callbacks = lark._parse_tree_builder.create_callback(to_ast)  # type: ignore[no-untyped-call]
+    states, start, end = _table()
+    stack = [start]
+    values: list[object] = []
+    push_state, push_value = stack.append, values.append
+    for tok in scanner.tokens():
+        kind = tok.type
+        while True:
+            action = states[stack[-1]].get(kind)
+            if action is None:
+                raise _Rejected
+            if action.__class__ is int:
+                push_state(action)
+                push_value(tok)
+                break
+            size, origin, rule = action  # type: ignore[misc]
+            if size:
+                children = values[-size:]
+                del stack[-size:], values[-size:]
+            else:
+                children = []
+            push_value(callbacks[rule](children))
+            push_state(states[stack[-1]][origin])  # type: ignore[arg-type]
+    while True:
+        action = states[stack[-1]].get("$END")
+        if action is None:
+            raise _Rejected
+        assert action.__class__ is not int
+        size, origin, rule = action  # type: ignore[misc]
+        if size:
+            children = values[-size:]
+            del stack[-size:], values[-size:]
+        else:
+            children = []
+        push_value(callbacks[rule](children))
+        push_state(states[stack[-1]][origin])  # type: ignore[arg-type]
+        if stack[-1] == end:
+            decls: list[ast.Decl] = values[-1]  # type: ignore[assignment]
+            return decls
 
 
 def _syntax_error(source: SourceFile, e: UnexpectedToken) -> Diagnostic:
