@@ -17,6 +17,7 @@ one statement do not stop the others.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,7 +30,8 @@ from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
 from hlb.source import SourceFile, Span, client_path, module_dir
-from hlb.syntax import ast, parse_module
+from hlb.syntax import ast
+from hlb.syntax.cache import parse_cached
 from hlb.syntax.visitor import NodeVisitor, find_all
 from hlb.types import BOOL, FS, INT, PIPELINE, STRING, Kind, Type, accepts, same_kind
 
@@ -154,6 +156,9 @@ class ModuleLoader:
         self.done: dict[Path, CheckedModule | None] = {}
         self.active: list[tuple[Path, str]] = []
         self.diagnostics: list[Diagnostic] = []
+        # What each path consulted for an import was when it was read (see hlb/checker/cache.py): the
+        # sha256 of its bytes, or the errno that refused it. A cached result holds while they all still are.
+        self.seen: dict[str, str] = {}
 
     def load(self, path: Path, span: Span, shown: str, written: str | None = None) -> CheckedModule | None:
         """The checked module at ``path`` (None after an error); ``written`` is the import's path as the
@@ -174,14 +179,17 @@ class ModuleLoader:
         try:
             source = self.read(key, shown)
         except OSError as e:
+            self.seen[str(key)] = f"errno:{e.errno}"
             self.diagnostics.append(cat.import_not_found(span, written or str(path), e))
             self.done[key] = None
             return None
         except UnicodeError:
+            self.seen[str(key)] = "unicode"
             self.diagnostics.append(cat.import_not_found(span, str(path)))
             self.done[key] = None
             return None
-        parsed = parse_module(source)
+        self.seen[str(key)] = source_digest(source)
+        parsed = parse_cached(source)
         self.diagnostics.extend(d for d in parsed.diagnostics if d.is_error)
         if parsed.module is None:
             self.done[key] = None
@@ -200,6 +208,11 @@ class ModuleLoader:
         name = module.file.name
         if name not in ("-", "<stdin>"):
             self.active.append((Path(os.path.normpath(Path(name).absolute())), name))
+
+
+def source_digest(source: SourceFile) -> str:
+    """What a module's file held when it was read: the sha256 of its bytes."""
+    return "sha256:" + hashlib.sha256(source.original.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def check_module(module: ast.Module, loader: ModuleLoader | None = None) -> CheckResult:
@@ -457,6 +470,7 @@ class _Checker(NodeVisitor[None]):
         try:
             path.stat()  # a missing file; what else cannot be read (a directory, a FIFO...) the loader says
         except OSError as e:
+            self.loader.seen.setdefault(os.path.normpath(path.absolute()), f"errno:{e.errno}")
             self.error(cat.import_not_found(expr.span, path_text, e))
             return
         imp.path = path

@@ -85,8 +85,9 @@ def _parser() -> Lark:
     return Lark(grammar, **options)
 
 
-def _cache_file() -> Path | None:
-    """A per-user, private place for Lark's table cache (never world-writable /tmp)."""
+def user_cache_dir() -> Path | None:
+    """``$XDG_CACHE_HOME/hlb`` or ``~/.cache/hlb``, created private (never world-writable /tmp); None when
+    it cannot be, or is not the user's."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     d = Path(base) / "hlb"
     try:
@@ -95,7 +96,13 @@ def _cache_file() -> Path | None:
             return None
     except OSError:
         return None
-    return d / f"grammar-lark{lark_version}.cache"
+    return d
+
+
+def _cache_file() -> Path | None:
+    """A per-user, private place for Lark's table cache."""
+    d = user_cache_dir()
+    return d / f"grammar-lark{lark_version}.cache" if d is not None else None
 
 
 def parse_module(source: SourceFile) -> ParseResult:
