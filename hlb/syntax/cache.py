@@ -26,6 +26,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import lark
+
+import hlb
 from hlb.source import SourceFile
 from hlb.syntax.parser import ParseResult, parse_module, user_cache_dir
 
@@ -53,10 +56,6 @@ def code_key() -> bytes:
     """What the front end's results depend on besides their inputs: hlb's version and the name, size and
     modification time of each of its source files (an edited checker is another checker), Lark's and
     Python's versions."""
-    import lark
-
-    import hlb
-
     h = hashlib.sha256()
     h.update(f"{hlb.__version__}\0{lark.__version__}\0{sys.version}\0{sys.implementation.cache_tag}\0".encode())
     root = Path(hlb.__file__).parent
