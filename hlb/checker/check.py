@@ -705,9 +705,8 @@ class _Checker(NodeVisitor[None]):
         variadic = bool(params) and params[-1][2]
         fixed = len(params) - (1 if variadic else 0)
         if (variadic and len(args) < fixed) or (not variadic and len(args) != len(params)):
-            self.error(
-                cat.wrong_arg_count(node.span, name, fixed if variadic else len(params), len(args), signature, variadic)
-            )
+            expected = fixed if variadic else len(params)
+            self.error(cat.wrong_arg_count(node.span, name, expected, len(args), signature(), variadic))
             for arg in args:
                 self._expr_loose(arg, frame)
             return
@@ -715,28 +714,35 @@ class _Checker(NodeVisitor[None]):
         for i, arg in enumerate(args):
             j = min(i, len(params) - 1)
             self.visit(arg, [params[j][1]], frame, False, False)
-            value = arg.value if isinstance(arg, ast.StringLit) and arg.is_constant else None
             choice = choices[j] if j < len(choices) else None
-            if choice is not None and value is not None and value not in choice.values:
+            if choice is None or not isinstance(arg, ast.StringLit) or not arg.is_constant:
+                continue
+            value = arg.value
+            if value not in choice.values:
                 self.error(cat.invalid_choice(arg.span, choice.label, value, choice.names))
 
-    def _params_of(self, callee: Callee) -> tuple[list[tuple[str, Type, bool]], str, str]:
+    def _params_of(self, callee: Callee) -> tuple[Sequence[tuple[str, Type, bool]], str, Callable[[], str]]:
+        """The callee's parameters (name, type, variadic), its name, and its signature for a diagnostic
+        (made only then: most calls are right)."""
         if callee.builtin is not None:
             b = callee.builtin
-            return [(p.name, p.type, p.variadic) for p in b.params], b.name, b.signature()
+            return _builtin_params(b), b.name, b.signature
         if callee.param is not None:
             p = callee.param
-            return [], p.name.name, f"{p.type.name} {p.name.name}"
+            return [], p.name.name, lambda: f"{p.type.name} {p.name.name}"
         f = callee.func or (callee.bind.func if callee.bind else None)
         assert f is not None
         params = [(p.name.name, declared_or_none(p.type) or FS, p.variadic) for p in f.params]
         ret = callee.type
         name = callee.bind.name.name if callee.bind else f.name.name
-        sig = (
-            f"{ret} {name}("
-            + ", ".join(("variadic " if p.variadic else "") + f"{p.type.name} {p.name.name}" for p in f.params)
-            + ")"
-        )
+
+        def sig() -> str:
+            return (
+                f"{ret} {name}("
+                + ", ".join(("variadic " if p.variadic else "") + f"{p.type.name} {p.name.name}" for p in f.params)
+                + ")"
+            )
+
         return params, name, sig
 
     # An expression is visited with the types it may have, the frame, whether its `with` blocks
@@ -858,6 +864,18 @@ def _shown(path: Path) -> str:
     """How diagnostics name an imported file: relative to the working directory when inside it."""
     rel = os.path.relpath(path)
     return rel if not rel.startswith("..") else str(path)
+
+
+_PARAMS: dict[int, tuple[Builtin, tuple[tuple[str, Type, bool], ...]]] = {}
+
+
+def _builtin_params(b: Builtin) -> tuple[tuple[str, Type, bool], ...]:
+    """(name, type, variadic) of each of a builtin's parameters, by the builtin's identity (hashing one
+    would hash all its fields); the entry keeps the builtin, so its id is never another's."""
+    entry = _PARAMS.get(id(b))
+    if entry is None or entry[0] is not b:
+        entry = _PARAMS[id(b)] = (b, tuple((p.name, p.type, p.variadic) for p in b.params))
+    return entry[1]
 
 
 @functools.cache

@@ -5,14 +5,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from lark import Lark, Token
+from lark import Lark, Token, Tree
 from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import LexerThread
+from lark.parse_tree_builder import ChildFilterLALR_NoPlaceholders, ExpandSingleChild
 from lark.parsers.lalr_analysis import Shift
 from lark.parsers.lalr_parser import _Parser
 
@@ -161,33 +164,93 @@ class _Rejected(Exception):
     """The fast driver met a token its state has no action for."""
 
 
-_Reduce = tuple[int, str, object]  # (values popped, the rule's name, the rule)
+# A reduction: (values popped, the rule's name, which of them it keeps, whether a single kept value is the
+# result, the ToAst method that makes the result or None for a list that the parent rule inlines).
+_Include = tuple[tuple[int, bool], ...] | None  # (index, inline it) for each value kept; None: all, as they are
+_Reduce = tuple[int, str, _Include, bool, str | None]
 
 
 @functools.cache
 def _table() -> tuple[dict[int, dict[str, int | _Reduce]], int, int]:
-    """Lark's LALR table as plain dicts: a shift (or a goto) is the next state, a reduce ``_Reduce``."""
-    table = _parser().parser.parser._parse_table
+    """Lark's LALR table as plain dicts: a shift (or a goto) is the next state, a reduce a ``_Reduce``.
+
+    The reductions are read off Lark's own callbacks for a :class:`ToAst` (its parse tree builder: which
+    children a rule keeps, which `_rules` and repetitions it inlines, `?rules` that pass a single child
+    on), so both drivers build the same AST; Lark's `Tree`s for the inlined rules become lists.
+    """
+    lark = _parser()
+    probe = ToAst(SourceFile("", ""))
+    callbacks = lark._parse_tree_builder.create_callback(probe)  # type: ignore[no-untyped-call]
+    reductions: dict[object, _Reduce] = {}
+    for rule, cb in callbacks.items():
+        include: _Include = None
+        if isinstance(cb, ChildFilterLALR_NoPlaceholders):
+            include = tuple((i, bool(x)) for i, x in cb.to_include)
+            cb = cb.node_builder
+        elif type(cb).__name__.startswith("ChildFilter"):
+            raise AssertionError(f"unexpected child filter for {rule}")  # placeholders: not in this grammar
+        single = isinstance(cb, ExpandSingleChild)
+        if single:
+            cb = cb.node_builder
+        method: str | None
+        if getattr(cb, "__self__", None) is probe:
+            method = cb.__name__
+        else:
+            # Lark's default: a Tree named after the rule, which only `_rules` (inlined by their parent) and
+            # `?rules` with a single child (passed on) may produce here.
+            assert isinstance(cb, functools.partial) and cb.func is Tree, (rule, cb)
+            assert rule.origin.name.startswith("_") or single, rule
+            method = None
+        reductions[rule] = (len(rule.expansion), rule.origin.name, include, single, method)
+    table = lark.parser.parser._parse_table
     states: dict[int, dict[str, int | _Reduce]] = {}
     for state, actions in table.states.items():
-        states[state] = {
-            t: arg if action is Shift else (len(arg.expansion), arg.origin.name, arg)
-            for t, (action, arg) in actions.items()
-        }
+        states[state] = {t: arg if action is Shift else reductions[arg] for t, (action, arg) in actions.items()}
     return states, table.start_states["start"], table.end_states["start"]
 
 
 def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
-    """What :func:`_parse` computes, with the LALR loop inlined (Lark's ``feed_token`` is a method call, a
-    ``try`` and an attribute walk per token). The same table, the same callbacks, the same order of lexing
-    and reducing (a token is pulled once the previous one is shifted), so a lexical error surfaces at the
-    same token; a syntax error raises :class:`_Rejected` and the caller lets Lark's driver report it."""
-    lark = _parser()
-    callbacks = lark._parse_tree_builder.create_callback(to_ast)  # type: ignore[no-untyped-call]
+    """What :func:`_parse` computes, with the LALR loop and Lark's child filtering inlined (Lark's
+    ``feed_token`` is a method call, a ``try`` and an attribute walk per token, and each reduction goes
+    through filter objects and builds a ``Tree`` for each inlined rule). The same table, the same ``ToAst``
+    methods on the same children, the same order of lexing and reducing (a token is pulled once the
+    previous one is shifted), so a lexical error surfaces at the same token; a syntax error raises
+    :class:`_Rejected` and the caller lets Lark's driver report it."""
     states, start, end = _table()
+    methods: dict[str | None, Callable[[list[Any]], Any]] = {}
     stack = [start]
-    values: list[object] = []
+    values: list[Any] = []
     push_state, push_value = stack.append, values.append
+
+    def reduce(action: _Reduce) -> None:
+        size, origin, include, single, method = action
+        if size:
+            children = values[-size:]
+            del stack[-size:], values[-size:]
+        else:
+            children = []
+        if include is None:
+            kept = children
+        else:
+            kept = []
+            for i, inline in include:
+                if not inline:
+                    kept.append(children[i])
+                elif kept:
+                    kept += children[i]
+                else:  # left recursion: go on with the list built so far (nothing else holds it)
+                    kept = children[i]
+        if single and len(kept) == 1:
+            push_value(kept[0])
+        elif method is None:
+            push_value(kept)
+        else:
+            fn = methods.get(method)
+            if fn is None:
+                fn = methods[method] = getattr(to_ast, method)
+            push_value(fn(kept))
+        push_state(states[stack[-1]][origin])  # type: ignore[arg-type]
+
     for tok in scanner.tokens():
         kind = tok.type
         while True:
@@ -198,29 +261,15 @@ def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
                 push_state(action)
                 push_value(tok)
                 break
-            size, origin, rule = action  # type: ignore[misc]
-            if size:
-                children = values[-size:]
-                del stack[-size:], values[-size:]
-            else:
-                children = []
-            push_value(callbacks[rule](children))
-            push_state(states[stack[-1]][origin])  # type: ignore[arg-type]
+            reduce(action)  # type: ignore[arg-type]
     while True:
         action = states[stack[-1]].get("$END")
         if action is None:
             raise _Rejected
         assert action.__class__ is not int
-        size, origin, rule = action  # type: ignore[misc]
-        if size:
-            children = values[-size:]
-            del stack[-size:], values[-size:]
-        else:
-            children = []
-        push_value(callbacks[rule](children))
-        push_state(states[stack[-1]][origin])  # type: ignore[arg-type]
+        reduce(action)  # type: ignore[arg-type]
         if stack[-1] == end:
-            decls: list[ast.Decl] = values[-1]  # type: ignore[assignment]
+            decls: list[ast.Decl] = values[-1]
             return decls
 
 
