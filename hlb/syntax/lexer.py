@@ -77,6 +77,7 @@ _OPENED = {"LBRACE": "block", "LPAR": "list", "INTERP": "interpolation", "STRING
 
 # Lark's Token constructor without its deprecated-keyword shim (a call and a dict per token).
 _new_token: Callable[..., Token] = Token._future_new
+_str_new = str.__new__
 
 
 class LexError(Exception):
@@ -88,8 +89,10 @@ class LexError(Exception):
 class Scanner:
     """Turns one source file into Lark tokens."""
 
-    def __init__(self, source: SourceFile) -> None:
+    def __init__(self, source: SourceFile, *, lean: bool = False) -> None:
         self.source = source
+        if lean:
+            self._tok = self._tok_lean  # type: ignore[method-assign]
         self.text = source.text
         self.pos = 0
         self.stack: list[tuple[str, int]] = []  # (opener kind, offset)
@@ -105,6 +108,14 @@ class Scanner:
         # Only offsets are carried: spans compute lines and columns when a diagnostic needs them.
         value = self.text[start:end] if value is None else value
         return _new_token(type_, value, start, None, None, None, None, end)
+
+    def _tok_lean(self, type_: str, start: int, end: int, value: str | None = None) -> Token:
+        """A Token with only what the AST reads (type, value, offsets): for hlb/syntax/parser.py's own driver;
+        Lark's, which reports syntax errors, reads the other fields and gets :meth:`_tok`'s."""
+        value = self.text[start:end] if value is None else value
+        tok: Token = _str_new(Token, value)
+        tok.type, tok.value, tok.start_pos, tok.end_pos = type_, value, start, end
+        return tok
 
     def _fail(self, diagnostic: Diagnostic) -> LexError:
         return LexError(diagnostic)
@@ -130,8 +141,9 @@ class Scanner:
         if self.source.invalid is not None:  # source is UTF-8: a file that is not is rejected whole
             raise self._fail(cat.invalid_utf8(self._span(self.source.invalid, self.source.invalid + 1)))
         text, n = self.text, len(self.text)
+        stack = self.stack
         while self.pos < n:
-            top = self._top()
+            top = stack[-1][0] if stack else None
             if top == "STRING":
                 yield from self._string_body()
                 continue
@@ -139,8 +151,9 @@ class Scanner:
                 yield from self._heredoc_body()
                 continue
             ch = text[self.pos]
-            m = _SPACE.match(text, self.pos)
-            if m:
+            if ch in " \t\r":
+                m = _SPACE.match(text, self.pos)
+                assert m
                 self.pos = m.end()
                 continue
             if ch == "#":
@@ -149,7 +162,7 @@ class Scanner:
                 self.comments.append(Comment(self._span(m.start(), m.end()), m.group()[1:]))
                 self.pos = m.end()
                 continue
-            if ch == "\n" and self._top() == "LPAR":
+            if ch == "\n" and top == "LPAR":
                 self.pos += 1  # newlines separate items inside (...): not tokens there
                 continue
             tok = self._punct(ch)

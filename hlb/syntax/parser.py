@@ -114,7 +114,7 @@ def parse_module(source: SourceFile) -> ParseResult:
 
 
 def _parse_module(source: SourceFile) -> ParseResult:
-    scanner = Scanner(source)
+    scanner = Scanner(source, lean=True)
     to_ast = ToAst(source)
     try:
         try:
@@ -171,8 +171,9 @@ _Reduce = tuple[int, str, _Include, bool, str | None]
 
 
 @functools.cache
-def _table() -> tuple[dict[int, dict[str, int | _Reduce]], int, int]:
-    """Lark's LALR table as plain dicts: a shift (or a goto) is the next state, a reduce a ``_Reduce``.
+def _table() -> tuple[dict[int, dict[str, int | str | _Reduce]], int, int]:
+    """Lark's LALR table as plain dicts: a shift (or a goto) is the next state, a reduce a ``_Reduce``, or
+    the rule's name when it only passes its one child on (``?expr: literal``, ``?literal: string``...).
 
     The reductions are read off Lark's own callbacks for a :class:`ToAst` (its parse tree builder: which
     children a rule keeps, which `_rules` and repetitions it inlines, `?rules` that pass a single child
@@ -181,7 +182,7 @@ def _table() -> tuple[dict[int, dict[str, int | _Reduce]], int, int]:
     lark = _parser()
     probe = ToAst(SourceFile("", ""))
     callbacks = lark._parse_tree_builder.create_callback(probe)  # type: ignore[no-untyped-call]
-    reductions: dict[object, _Reduce] = {}
+    reductions: dict[object, _Reduce | str] = {}
     for rule, cb in callbacks.items():
         include: _Include = None
         if isinstance(cb, ChildFilterLALR_NoPlaceholders):
@@ -201,9 +202,13 @@ def _table() -> tuple[dict[int, dict[str, int | _Reduce]], int, int]:
             assert isinstance(cb, functools.partial) and cb.func is Tree, (rule, cb)
             assert rule.origin.name.startswith("_") or single, rule
             method = None
-        reductions[rule] = (len(rule.expansion), rule.origin.name, include, single, method)
+        size = len(rule.expansion)
+        if size == 1 and single and include in (None, ((0, False),)):
+            reductions[rule] = rule.origin.name  # the child is the value: a goto, nothing to build
+        else:
+            reductions[rule] = (size, rule.origin.name, include, single, method)
     table = lark.parser.parser._parse_table
-    states: dict[int, dict[str, int | _Reduce]] = {}
+    states: dict[int, dict[str, int | str | _Reduce]] = {}
     for state, actions in table.states.items():
         states[state] = {t: arg if action is Shift else reductions[arg] for t, (action, arg) in actions.items()}
     return states, table.start_states["start"], table.end_states["start"]
@@ -255,19 +260,25 @@ def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
         kind = tok.type
         while True:
             action = states[stack[-1]].get(kind)
-            if action is None:
-                raise _Rejected
             if action.__class__ is int:
                 push_state(action)
                 push_value(tok)
                 break
+            if action.__class__ is str:
+                stack[-1] = states[stack[-2]][action]  # type: ignore[assignment]
+                continue
+            if action is None:
+                raise _Rejected
             reduce(action)  # type: ignore[arg-type]
     while True:
         action = states[stack[-1]].get("$END")
         if action is None:
             raise _Rejected
         assert action.__class__ is not int
-        reduce(action)  # type: ignore[arg-type]
+        if action.__class__ is str:
+            stack[-1] = states[stack[-2]][action]  # type: ignore[assignment]
+        else:
+            reduce(action)  # type: ignore[arg-type]
         if stack[-1] == end:
             decls: list[ast.Decl] = values[-1]
             return decls

@@ -35,7 +35,7 @@ def _both(text: str) -> tuple[object, object]:
     out = []
     for drive in (parser._parse, parser._parse_fast):
         to_ast = ToAst(source)
-        scanner = Scanner(source)
+        scanner = Scanner(source, lean=drive is parser._parse_fast)
         try:
             decls = drive(scanner, to_ast)
         except LexError as e:
