@@ -104,7 +104,7 @@ class Callee:
 
 def declared(ref: ast.TypeRef) -> Type:
     """The type a checked declaration names (``group`` is the old name of ``pipeline``)."""
-    t = PIPELINE if ref.name == "group" else Type.parse(ref.name)
+    t = PIPELINE if ref.name == "group" else _parse_type(ref.name)
     assert t is not None, ref
     return t
 
@@ -505,7 +505,7 @@ class _Checker(NodeVisitor[None]):
         if ref.name == "group":
             self.error(cat.deprecated(ref.span, "type `group` is deprecated, use `pipeline` instead", "`pipeline`"))
             return PIPELINE
-        t = Type.parse(ref.name)
+        t = _parse_type(ref.name)
         if t is None:
             self.error(cat.unknown_type(ref.span, ref.name))
         return t
@@ -665,7 +665,7 @@ class _Checker(NodeVisitor[None]):
             case ast.BoolLit():
                 return t == BOOL
             case ast.FuncLit():
-                lit = Type.parse(expr.type.name)
+                lit = _parse_type(expr.type.name)
                 return lit is not None and same_kind(t, lit)
             case ast.CallExpr():
                 name = expr.func.name.name
@@ -778,7 +778,7 @@ class _Checker(NodeVisitor[None]):
     def _expr_loose(self, expr: ast.Expr, frame: _Frame) -> None:
         """Check an expression whose expected type is unknown (its call is in error or unresolved)."""
         if isinstance(expr, ast.FuncLit):
-            t = Type.parse(expr.type.name)
+            t = _parse_type(expr.type.name)
             if t is not None and not (t.is_option and t.target is None):
                 self._func_lit(expr, [t], frame, closure=False)
         elif isinstance(expr, ast.StringLit):
@@ -857,7 +857,7 @@ class _Binds(NodeVisitor[None]):
 
 
 def declared_or_none(ref: ast.TypeRef) -> Type | None:
-    return PIPELINE if ref.name == "group" else Type.parse(ref.name)
+    return PIPELINE if ref.name == "group" else _parse_type(ref.name)
 
 
 def _shown(path: Path) -> str:
@@ -865,6 +865,9 @@ def _shown(path: Path) -> str:
     rel = os.path.relpath(path)
     return rel if not rel.startswith("..") else str(path)
 
+
+# Type.parse, once per distinct name (a module names the same few types on every line); a Type is immutable.
+_parse_type = functools.lru_cache(maxsize=1024)(Type.parse)
 
 _PARAMS: dict[int, tuple[Builtin, tuple[tuple[str, Type, bool], ...]]] = {}
 
