@@ -837,8 +837,8 @@ class _Binds(NodeVisitor[None]):
                 self.visit_CallStmt(stmt, expected, closure)
 
     def visit_CallStmt(self, stmt: ast.CallStmt, expected: Type, closure: bool) -> None:
-        b = None if stmt.func.selector else lookup(self.builtins, stmt.func.name.name, [expected])
         if stmt.bind is not None and closure:
+            b = None if stmt.func.selector else lookup(self.builtins, stmt.func.name.name, [expected])
             self.found += self._names(stmt, b)
         if isinstance(stmt.with_, ast.FuncLit) and stmt.with_.type.name.startswith("option"):
             self.visit(stmt.with_.body, Type.option(stmt.func.name.name), True)
