@@ -203,17 +203,19 @@ def _table() -> tuple[dict[int, dict[str, int | str | _Reduce]], int, int]:
             assert rule.origin.name.startswith("_") or single, rule
             method = None
         size = len(rule.expansion)
+        # Exact types, as the loop tests them by class: a grammar Lark has just compiled (no table cache yet)
+        # names rules with its Token (a str subclass), one loaded from its cache with str.
         if size == 1 and (
             (single and include in (None, ((0, False),)))  # `?expr: literal`
             or (method is None and not single and include == ((0, True),))  # `_seps: _NL+`: the list goes on
         ):
-            reductions[rule] = rule.origin.name  # the child is the value: a goto, nothing to build
+            reductions[rule] = str(rule.origin.name)  # the child is the value: a goto, nothing to build
         else:
-            reductions[rule] = (size, rule.origin.name, include, single, method)
+            reductions[rule] = (size, str(rule.origin.name), include, single, method)
     table = lark.parser.parser._parse_table
     states: dict[int, dict[str, int | str | _Reduce]] = {}
     for state, actions in table.states.items():
-        states[state] = {t: arg if action is Shift else reductions[arg] for t, (action, arg) in actions.items()}
+        states[state] = {t: int(arg) if action is Shift else reductions[arg] for t, (action, arg) in actions.items()}
     return states, table.start_states["start"], table.end_states["start"]
 
 

@@ -59,3 +59,19 @@ def test_a_syntax_error_is_reported_by_lark() -> None:
     assert result.module is None
     assert [d.code.slug for d in result.diagnostics] == ["syntax"]
     assert "`with`" in result.diagnostics[0].message
+
+
+def test_without_lark_table_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a machine's first run Lark computes its tables (states named by item sets, not numbers)."""
+    text = 'import u from "./u.hlb"\nfs default() {\n  image "a" with option { platform "linux/amd64"; }\n  u.x\n}\n'
+    cached = parse_module(SourceFile("m.hlb", text))
+    monkeypatch.setattr(parser, "_cache_file", lambda: None)
+    parser._parser.cache_clear()
+    parser._table.cache_clear()
+    try:
+        fresh = parse_module(SourceFile("m.hlb", text))
+        assert fresh.module is not None and cached.module is not None
+        assert _shape(fresh.module.decls) == _shape(cached.module.decls)
+    finally:
+        parser._parser.cache_clear()
+        parser._table.cache_clear()
