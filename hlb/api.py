@@ -21,7 +21,8 @@ from hlb.diagnostics import Diagnostic, HlbError
 from hlb.llb import Platform
 from hlb.resolver import ImageResolver, ManifestResolver, Pusher, Services
 from hlb.source import SourceFile, Span
-from hlb.syntax import ast, parse_module
+from hlb.syntax import ast
+from hlb.syntax.cache import parse_cached
 from hlb.values import Attachment, CacheEntry, Notice
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def load(path: str | Path) -> SourceFile:
 
 
 def parse(source: SourceFile) -> ast.Module:
-    result = parse_module(source)
+    result = parse_cached(source)
     if not result.ok or result.module is None:
         raise HlbError(result.diagnostics)
     return result.module

@@ -17,6 +17,7 @@ one statement do not stop the others.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,7 +30,8 @@ from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
 from hlb.source import SourceFile, Span, client_path, module_dir
-from hlb.syntax import ast, parse_module
+from hlb.syntax import ast
+from hlb.syntax.cache import parse_cached
 from hlb.syntax.visitor import NodeVisitor, find_all
 from hlb.types import BOOL, FS, INT, PIPELINE, STRING, Kind, Type, accepts, same_kind
 
@@ -102,7 +104,7 @@ class Callee:
 
 def declared(ref: ast.TypeRef) -> Type:
     """The type a checked declaration names (``group`` is the old name of ``pipeline``)."""
-    t = PIPELINE if ref.name == "group" else Type.parse(ref.name)
+    t = PIPELINE if ref.name == "group" else _parse_type(ref.name)
     assert t is not None, ref
     return t
 
@@ -154,6 +156,9 @@ class ModuleLoader:
         self.done: dict[Path, CheckedModule | None] = {}
         self.active: list[tuple[Path, str]] = []
         self.diagnostics: list[Diagnostic] = []
+        # What each path consulted for an import was when it was read (see hlb/checker/cache.py): the
+        # sha256 of its bytes, or the errno that refused it. A cached result holds while they all still are.
+        self.seen: dict[str, str] = {}
 
     def load(self, path: Path, span: Span, shown: str, written: str | None = None) -> CheckedModule | None:
         """The checked module at ``path`` (None after an error); ``written`` is the import's path as the
@@ -174,14 +179,17 @@ class ModuleLoader:
         try:
             source = self.read(key, shown)
         except OSError as e:
+            self.seen[str(key)] = f"errno:{e.errno}"
             self.diagnostics.append(cat.import_not_found(span, written or str(path), e))
             self.done[key] = None
             return None
         except UnicodeError:
+            self.seen[str(key)] = "unicode"
             self.diagnostics.append(cat.import_not_found(span, str(path)))
             self.done[key] = None
             return None
-        parsed = parse_module(source)
+        self.seen[str(key)] = source_digest(source)
+        parsed = parse_cached(source)
         self.diagnostics.extend(d for d in parsed.diagnostics if d.is_error)
         if parsed.module is None:
             self.done[key] = None
@@ -200,6 +208,11 @@ class ModuleLoader:
         name = module.file.name
         if name not in ("-", "<stdin>"):
             self.active.append((Path(os.path.normpath(Path(name).absolute())), name))
+
+
+def source_digest(source: SourceFile) -> str:
+    """What a module's file held when it was read: the sha256 of its bytes."""
+    return "sha256:" + hashlib.sha256(source.original.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def check_module(module: ast.Module, loader: ModuleLoader | None = None) -> CheckResult:
@@ -457,6 +470,7 @@ class _Checker(NodeVisitor[None]):
         try:
             path.stat()  # a missing file; what else cannot be read (a directory, a FIFO...) the loader says
         except OSError as e:
+            self.loader.seen.setdefault(os.path.normpath(path.absolute()), f"errno:{e.errno}")
             self.error(cat.import_not_found(expr.span, path_text, e))
             return
         imp.path = path
@@ -491,7 +505,7 @@ class _Checker(NodeVisitor[None]):
         if ref.name == "group":
             self.error(cat.deprecated(ref.span, "type `group` is deprecated, use `pipeline` instead", "`pipeline`"))
             return PIPELINE
-        t = Type.parse(ref.name)
+        t = _parse_type(ref.name)
         if t is None:
             self.error(cat.unknown_type(ref.span, ref.name))
         return t
@@ -651,7 +665,7 @@ class _Checker(NodeVisitor[None]):
             case ast.BoolLit():
                 return t == BOOL
             case ast.FuncLit():
-                lit = Type.parse(expr.type.name)
+                lit = _parse_type(expr.type.name)
                 return lit is not None and same_kind(t, lit)
             case ast.CallExpr():
                 name = expr.func.name.name
@@ -691,9 +705,8 @@ class _Checker(NodeVisitor[None]):
         variadic = bool(params) and params[-1][2]
         fixed = len(params) - (1 if variadic else 0)
         if (variadic and len(args) < fixed) or (not variadic and len(args) != len(params)):
-            self.error(
-                cat.wrong_arg_count(node.span, name, fixed if variadic else len(params), len(args), signature, variadic)
-            )
+            expected = fixed if variadic else len(params)
+            self.error(cat.wrong_arg_count(node.span, name, expected, len(args), signature(), variadic))
             for arg in args:
                 self._expr_loose(arg, frame)
             return
@@ -701,28 +714,35 @@ class _Checker(NodeVisitor[None]):
         for i, arg in enumerate(args):
             j = min(i, len(params) - 1)
             self.visit(arg, [params[j][1]], frame, False, False)
-            value = arg.value if isinstance(arg, ast.StringLit) and arg.is_constant else None
             choice = choices[j] if j < len(choices) else None
-            if choice is not None and value is not None and value not in choice.values:
+            if choice is None or not isinstance(arg, ast.StringLit) or not arg.is_constant:
+                continue
+            value = arg.value
+            if value not in choice.values:
                 self.error(cat.invalid_choice(arg.span, choice.label, value, choice.names))
 
-    def _params_of(self, callee: Callee) -> tuple[list[tuple[str, Type, bool]], str, str]:
+    def _params_of(self, callee: Callee) -> tuple[Sequence[tuple[str, Type, bool]], str, Callable[[], str]]:
+        """The callee's parameters (name, type, variadic), its name, and its signature for a diagnostic
+        (made only then: most calls are right)."""
         if callee.builtin is not None:
             b = callee.builtin
-            return [(p.name, p.type, p.variadic) for p in b.params], b.name, b.signature()
+            return _builtin_params(b), b.name, b.signature
         if callee.param is not None:
             p = callee.param
-            return [], p.name.name, f"{p.type.name} {p.name.name}"
+            return [], p.name.name, lambda: f"{p.type.name} {p.name.name}"
         f = callee.func or (callee.bind.func if callee.bind else None)
         assert f is not None
         params = [(p.name.name, declared_or_none(p.type) or FS, p.variadic) for p in f.params]
         ret = callee.type
         name = callee.bind.name.name if callee.bind else f.name.name
-        sig = (
-            f"{ret} {name}("
-            + ", ".join(("variadic " if p.variadic else "") + f"{p.type.name} {p.name.name}" for p in f.params)
-            + ")"
-        )
+
+        def sig() -> str:
+            return (
+                f"{ret} {name}("
+                + ", ".join(("variadic " if p.variadic else "") + f"{p.type.name} {p.name.name}" for p in f.params)
+                + ")"
+            )
+
         return params, name, sig
 
     # An expression is visited with the types it may have, the frame, whether its `with` blocks
@@ -758,7 +778,7 @@ class _Checker(NodeVisitor[None]):
     def _expr_loose(self, expr: ast.Expr, frame: _Frame) -> None:
         """Check an expression whose expected type is unknown (its call is in error or unresolved)."""
         if isinstance(expr, ast.FuncLit):
-            t = Type.parse(expr.type.name)
+            t = _parse_type(expr.type.name)
             if t is not None and not (t.is_option and t.target is None):
                 self._func_lit(expr, [t], frame, closure=False)
         elif isinstance(expr, ast.StringLit):
@@ -817,8 +837,8 @@ class _Binds(NodeVisitor[None]):
                 self.visit_CallStmt(stmt, expected, closure)
 
     def visit_CallStmt(self, stmt: ast.CallStmt, expected: Type, closure: bool) -> None:
-        b = None if stmt.func.selector else lookup(self.builtins, stmt.func.name.name, [expected])
         if stmt.bind is not None and closure:
+            b = None if stmt.func.selector else lookup(self.builtins, stmt.func.name.name, [expected])
             self.found += self._names(stmt, b)
         if isinstance(stmt.with_, ast.FuncLit) and stmt.with_.type.name.startswith("option"):
             self.visit(stmt.with_.body, Type.option(stmt.func.name.name), True)
@@ -837,13 +857,28 @@ class _Binds(NodeVisitor[None]):
 
 
 def declared_or_none(ref: ast.TypeRef) -> Type | None:
-    return PIPELINE if ref.name == "group" else Type.parse(ref.name)
+    return PIPELINE if ref.name == "group" else _parse_type(ref.name)
 
 
 def _shown(path: Path) -> str:
     """How diagnostics name an imported file: relative to the working directory when inside it."""
     rel = os.path.relpath(path)
     return rel if not rel.startswith("..") else str(path)
+
+
+# Type.parse, once per distinct name (a module names the same few types on every line); a Type is immutable.
+_parse_type = functools.lru_cache(maxsize=1024)(Type.parse)
+
+_PARAMS: dict[int, tuple[Builtin, tuple[tuple[str, Type, bool], ...]]] = {}
+
+
+def _builtin_params(b: Builtin) -> tuple[tuple[str, Type, bool], ...]:
+    """(name, type, variadic) of each of a builtin's parameters, by the builtin's identity (hashing one
+    would hash all its fields); the entry keeps the builtin, so its id is never another's."""
+    entry = _PARAMS.get(id(b))
+    if entry is None or entry[0] is not b:
+        entry = _PARAMS[id(b)] = (b, tuple((p.name, p.type, p.variadic) for p in b.params))
+    return entry[1]
 
 
 @functools.cache

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hlb.checker import ModuleLoader, check_module
+from hlb.checker.cache import check_diagnostics
 from hlb.cli.common import add_files_command, cannot_read, hlb_files, print_diagnostics, read_source
 from hlb.diagnostics import Diagnostic
-from hlb.syntax import parse_module
 
 
 def add_parser(commands: Any) -> None:
@@ -27,23 +26,20 @@ def check(args: argparse.Namespace) -> int:
     failed = bool(missing)
     for path in missing:
         cannot_read(path, FileNotFoundError(2, "no such file or directory"))
-    loader = ModuleLoader()
     for path in files:
-        diagnostics, ok = check_file(path, loader)
+        diagnostics, ok = check_file(path)
         print_diagnostics(diagnostics)
         failed = failed or not ok
     return 1 if failed else 0
 
 
-def check_file(path: str, loader: ModuleLoader) -> tuple[list[Diagnostic], bool]:
-    """Every diagnostic for one file (imports included), and whether it has no errors."""
+def check_file(path: str) -> tuple[list[Diagnostic], bool]:
+    """Every diagnostic for one file (imports included), and whether it has no errors; from hlb's cache
+    when neither the file nor its imports changed since they were last checked."""
     try:
         source = read_source(path)
     except OSError as e:
         cannot_read(path, e)
         return [], False
-    parsed = parse_module(source)
-    diagnostics = list(parsed.diagnostics)
-    if parsed.module is not None:
-        diagnostics += check_module(parsed.module, loader).diagnostics
+    diagnostics = check_diagnostics(source)
     return diagnostics, not any(d.is_error for d in diagnostics)

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from hlb.cli.common import STDIN, cannot_read, cannot_write, hlb_files, print_diagnostics, read_source, rewrite
-from hlb.syntax import parse_module
+from hlb.syntax.cache import parse_cached
 from hlb.syntax.printer import format_module
 
 
@@ -38,7 +38,7 @@ def run_format(args: argparse.Namespace) -> int:
             cannot_read(path, e)
             status = 1
             continue
-        parsed = parse_module(source)
+        parsed = parse_cached(source)
         if parsed.module is None or not parsed.ok:
             print_diagnostics(parsed.diagnostics)
             status = 1

@@ -28,7 +28,7 @@ from hlb.compiler.cache_mounts import cache_uses
 from hlb.diagnostics import Diagnostic
 from hlb.llb import default_platform
 from hlb.source import SourceFile
-from hlb.syntax import parse_module
+from hlb.syntax.cache import parse_cached
 
 
 def add_parser(commands: Any) -> None:
@@ -82,7 +82,7 @@ def _findings(path: str) -> tuple[list[Finding], list[Any] | None, SourceFile | 
     except OSError as e:
         cannot_read(path, e)
         return [], None, None
-    parsed = parse_module(source)
+    parsed = parse_cached(source)
     if parsed.module is None:
         return [], parsed.diagnostics, source
     result = check_module(parsed.module, ModuleLoader())

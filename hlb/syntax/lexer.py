@@ -20,7 +20,7 @@ Lexical errors raise :class:`LexError` carrying a diagnostic.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from lark import Token
 from lark.lexer import Lexer as LarkLexer
@@ -75,6 +75,11 @@ _CLOSERS = {"LBRACE": "}", "LPAR": ")", "INTERP": "}", "STRING": '"', "HEREDOC":
 _OPENED = {"LBRACE": "block", "LPAR": "list", "INTERP": "interpolation", "STRING": "string", "HEREDOC": "heredoc"}
 
 
+# Lark's Token constructor without its deprecated-keyword shim (a call and a dict per token).
+_new_token: Callable[..., Token] = Token._future_new
+_str_new = str.__new__
+
+
 class LexError(Exception):
     def __init__(self, diagnostic: Diagnostic) -> None:
         super().__init__(str(diagnostic))
@@ -84,8 +89,10 @@ class LexError(Exception):
 class Scanner:
     """Turns one source file into Lark tokens."""
 
-    def __init__(self, source: SourceFile) -> None:
+    def __init__(self, source: SourceFile, *, lean: bool = False) -> None:
         self.source = source
+        if lean:
+            self._tok = self._tok_lean  # type: ignore[method-assign]
         self.text = source.text
         self.pos = 0
         self.stack: list[tuple[str, int]] = []  # (opener kind, offset)
@@ -99,7 +106,16 @@ class Scanner:
 
     def _tok(self, type_: str, start: int, end: int, value: str | None = None) -> Token:
         # Only offsets are carried: spans compute lines and columns when a diagnostic needs them.
-        return Token(type_, self.text[start:end] if value is None else value, start_pos=start, end_pos=end)
+        value = self.text[start:end] if value is None else value
+        return _new_token(type_, value, start, None, None, None, None, end)
+
+    def _tok_lean(self, type_: str, start: int, end: int, value: str | None = None) -> Token:
+        """A Token with only what the AST reads (type, value, offsets): for hlb/syntax/parser.py's own driver;
+        Lark's, which reports syntax errors, reads the other fields and gets :meth:`_tok`'s."""
+        value = self.text[start:end] if value is None else value
+        tok: Token = _str_new(Token, value)
+        tok.type, tok.value, tok.start_pos, tok.end_pos = type_, value, start, end
+        return tok
 
     def _fail(self, diagnostic: Diagnostic) -> LexError:
         return LexError(diagnostic)
@@ -125,17 +141,19 @@ class Scanner:
         if self.source.invalid is not None:  # source is UTF-8: a file that is not is rejected whole
             raise self._fail(cat.invalid_utf8(self._span(self.source.invalid, self.source.invalid + 1)))
         text, n = self.text, len(self.text)
+        stack = self.stack
         while self.pos < n:
-            top = self._top()
+            top = stack[-1][0] if stack else None
             if top == "STRING":
-                yield from self._string_body()
+                yield self._string_body()
                 continue
             if top == "HEREDOC":
-                yield from self._heredoc_body()
+                yield self._heredoc_body()
                 continue
             ch = text[self.pos]
-            m = _SPACE.match(text, self.pos)
-            if m:
+            if ch in " \t\r":
+                m = _SPACE.match(text, self.pos)
+                assert m
                 self.pos = m.end()
                 continue
             if ch == "#":
@@ -144,12 +162,12 @@ class Scanner:
                 self.comments.append(Comment(self._span(m.start(), m.end()), m.group()[1:]))
                 self.pos = m.end()
                 continue
-            if ch == "\n" and self._top() == "LPAR":
+            if ch == "\n" and top == "LPAR":
                 self.pos += 1  # newlines separate items inside (...): not tokens there
                 continue
-            tok = self._punct(ch)
-            if tok is not None:
-                yield tok
+            kind = _PUNCT.get(ch)
+            if kind is not None:
+                yield self._punct(kind)
                 continue
             if ch == '"':
                 self._open("STRING", self.pos, self.pos + 1)
@@ -164,13 +182,10 @@ class Scanner:
                 if m:
                     yield self._heredoc_start(m)
                     continue
-            yield from self._word()
+            yield from self._word()  # a tuple: one token, or three for `module.name`
         yield from self._eof()
 
-    def _punct(self, ch: str) -> Token | None:
-        kind = _PUNCT.get(ch)
-        if kind is None:
-            return None
+    def _punct(self, kind: str) -> Token:
         start = self.pos
         self.pos += 1
         if kind in ("LBRACE", "LPAR"):
@@ -192,7 +207,7 @@ class Scanner:
             return self._tok("INTERP_END", start, start + 1)
         return self._tok(kind, start, start + 1)
 
-    def _word(self) -> Iterator[Token]:
+    def _word(self) -> tuple[Token, ...]:
         text = self.text
         m = _WORD.match(text, self.pos)
         if m is not None:
@@ -205,14 +220,13 @@ class Scanner:
             elif kind == "NAME":
                 kind = SOFT_KEYWORDS.get(word, "NAME")
             self.pos = end
-            yield self._tok(kind, start, end)
+            tok = self._tok(kind, start, end)
             if kind in ("NAME", "FROM", "BINDS", "VARIADIC") and text.startswith(".", end):
                 m2 = _NAME.match(text, end + 1)
                 if m2:  # selector: module.name
-                    yield self._tok("DOT", end, end + 1)
-                    yield self._tok("NAME", m2.start(), m2.end())
                     self.pos = m2.end()
-            return
+                    return tok, self._tok("DOT", end, end + 1), self._tok("NAME", m2.start(), m2.end())
+            return (tok,)
         ch = text[self.pos]
         raise self._fail(cat.unexpected_character(self._span(self.pos, self.pos + 1), ch))
 
@@ -230,25 +244,23 @@ class Scanner:
 
     # -- string mode -------------------------------------------------------
 
-    def _string_body(self) -> Iterator[Token]:
+    def _string_body(self) -> Token:
+        """The next token inside a string (the caller has checked there is more text)."""
         text, pos = self.text, self.pos
-        if pos >= len(text):
-            return
         ch = text[pos]
         if ch == '"':
             self.stack.pop()
             self.pos = pos + 1
-            yield self._tok("DQUOTE_END", pos, pos + 1)
-        elif text.startswith("${", pos):
+            return self._tok("DQUOTE_END", pos, pos + 1)
+        if text.startswith("${", pos):
             self._open("INTERP", pos, pos + 2)
             self.pos = pos + 2
-            yield self._tok("INTERP_START", pos, pos + 2)
-        else:
-            m = _STR_RUN.match(text, pos)
-            if m is None:  # a backslash before a newline or the end of the file
-                raise self._fail(cat.invalid_escape(self._span(pos, min(pos + 2, len(text))), "\\<newline>"))
-            self.pos = m.end()
-            yield self._tok("STR_CHARS", pos, m.end())
+            return self._tok("INTERP_START", pos, pos + 2)
+        m = _STR_RUN.match(text, pos)
+        if m is None:  # a backslash before a newline or the end of the file
+            raise self._fail(cat.invalid_escape(self._span(pos, min(pos + 2, len(text))), "\\<newline>"))
+        self.pos = m.end()
+        return self._tok("STR_CHARS", pos, m.end())
 
     # -- heredoc mode --------------------------------------------------------
 
@@ -263,7 +275,7 @@ class Scanner:
         self.pos = m.end()
         return self._tok("RAW_HEREDOC_START" if raw else "HEREDOC_START", m.start(), m.end())
 
-    def _heredoc_body(self) -> Iterator[Token]:
+    def _heredoc_body(self) -> Token:
         """The terminator, a `${`, or the run of text fragments up to one of them.
 
         The terminator is the tag as a whole word wherever a fragment starts, even mid-line.
@@ -275,17 +287,15 @@ class Scanner:
             self.stack.pop()
             self.heredocs.pop()
             self.pos = m.end()
-            yield self._tok("HEREDOC_END", pos, m.end())
-            return
+            return self._tok("HEREDOC_END", pos, m.end())
         m = run.match(text, pos)
         if m is None:  # only `${` starts no text fragment (a raw heredoc has no interpolation)
             assert text.startswith("${", pos)
             self._open("INTERP", pos, pos + 2)
             self.pos = pos + 2
-            yield self._tok("INTERP_START", pos, pos + 2)
-            return
+            return self._tok("INTERP_START", pos, pos + 2)
         self.pos = m.end()
-        yield self._tok("HD_CHARS", pos, m.end())
+        return self._tok("HD_CHARS", pos, m.end())
 
     def _eof(self) -> Iterator[Token]:
         if self.stack:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any, cast
 
-from lark import Lark, Token
+from lark import Lark, Token, Tree
 from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import LexerThread
+from lark.parse_tree_builder import ChildFilterLALR_NoPlaceholders, ExpandSingleChild
+from lark.parsers.lalr_analysis import Shift
 from lark.parsers.lalr_parser import _Parser
 
 from hlb._gc import paused
@@ -84,8 +88,9 @@ def _parser() -> Lark:
     return Lark(grammar, **options)
 
 
-def _cache_file() -> Path | None:
-    """A per-user, private place for Lark's table cache (never world-writable /tmp)."""
+def user_cache_dir() -> Path | None:
+    """``$XDG_CACHE_HOME/hlb`` or ``~/.cache/hlb``, created private (never world-writable /tmp); None when
+    it cannot be, or is not the user's."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     d = Path(base) / "hlb"
     try:
@@ -94,7 +99,13 @@ def _cache_file() -> Path | None:
             return None
     except OSError:
         return None
-    return d / f"grammar-lark{lark_version}.cache"
+    return d
+
+
+def _cache_file() -> Path | None:
+    """A per-user, private place for Lark's table cache."""
+    d = user_cache_dir()
+    return d / f"grammar-lark{lark_version}.cache" if d is not None else None
 
 
 def parse_module(source: SourceFile) -> ParseResult:
@@ -103,10 +114,17 @@ def parse_module(source: SourceFile) -> ParseResult:
 
 
 def _parse_module(source: SourceFile) -> ParseResult:
-    scanner = Scanner(source)
+    scanner = Scanner(source, lean=True)
     to_ast = ToAst(source)
     try:
-        decls = _parse(scanner, to_ast)
+        try:
+            decls = _parse_fast(scanner, to_ast)
+        except _Rejected:
+            # A syntax error: parse again with Lark's own driver, which reports it (the same tokens, the
+            # same callbacks; its UnexpectedToken and interactive parser name what was expected).
+            scanner = Scanner(source)
+            to_ast = ToAst(source)
+            decls = _parse(scanner, to_ast)
     except LexError as e:
         return ParseResult(None, [e.diagnostic])
     except UnexpectedToken as e:
@@ -140,6 +158,163 @@ def _parse(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
     assert isinstance(tokens, LexerThread)
     decls: list[ast.Decl] = lalr.parse(tokens, "start")
     return decls
+
+
+class _Rejected(Exception):
+    """The fast driver met a token its state has no action for."""
+
+
+# A reduction: (values popped, the rule's name, which of them it keeps, whether a single kept value is the
+# result, the ToAst method that makes the result or None for a list that the parent rule inlines).
+_Include = tuple[tuple[int, bool], ...] | None  # (index, inline it) for each value kept; None: all, as they are
+_Reduce = tuple[int, str, _Include, bool, str | None]
+
+
+@functools.cache
+def _table() -> tuple[dict[int, dict[str, int | str | _Reduce]], int, int]:
+    """Lark's LALR table as plain dicts: a shift (or a goto) is the next state, a reduce a ``_Reduce``, or
+    the rule's name when it only passes its one child on (``?expr: literal``, ``?literal: string``...).
+
+    The reductions are read off Lark's own callbacks for a :class:`ToAst` (its parse tree builder: which
+    children a rule keeps, which `_rules` and repetitions it inlines, `?rules` that pass a single child
+    on), so both drivers build the same AST; Lark's `Tree`s for the inlined rules become lists.
+    """
+    lark = _parser()
+    probe = ToAst(SourceFile("", ""))
+    callbacks = lark._parse_tree_builder.create_callback(probe)  # type: ignore[no-untyped-call]
+    reductions: dict[object, _Reduce | str] = {}
+    for rule, cb in callbacks.items():
+        include: _Include = None
+        if isinstance(cb, ChildFilterLALR_NoPlaceholders):
+            include = tuple((i, bool(x)) for i, x in cb.to_include)
+            cb = cb.node_builder
+        elif type(cb).__name__.startswith("ChildFilter"):
+            raise AssertionError(f"unexpected child filter for {rule}")  # placeholders: not in this grammar
+        single = isinstance(cb, ExpandSingleChild)
+        if single:
+            cb = cb.node_builder
+        method: str | None
+        if getattr(cb, "__self__", None) is probe:
+            method = cb.__name__
+        else:
+            # Lark's default: a Tree named after the rule, which only `_rules` (inlined by their parent) and
+            # `?rules` with a single child (passed on) may produce here.
+            assert isinstance(cb, functools.partial) and cb.func is Tree, (rule, cb)
+            assert rule.origin.name.startswith("_") or single, rule
+            method = None
+        size = len(rule.expansion)
+        # Exact types, as the loop tests them by class: a grammar Lark has just compiled (no table cache yet)
+        # names rules with its Token (a str subclass), one loaded from its cache with str.
+        if size == 1 and (
+            (single and include in (None, ((0, False),)))  # `?expr: literal`
+            or (method is None and not single and include == ((0, True),))  # `_seps: _NL+`: the list goes on
+        ):
+            reductions[rule] = str(rule.origin.name)  # the child is the value: a goto, nothing to build
+        else:
+            reductions[rule] = (size, str(rule.origin.name), include, single, method)
+    table = lark.parser.parser._parse_table
+    states: dict[int, dict[str, int | str | _Reduce]] = {}
+    for state, actions in table.states.items():
+        states[state] = {t: int(arg) if action is Shift else reductions[arg] for t, (action, arg) in actions.items()}
+    return states, table.start_states["start"], table.end_states["start"]
+
+
+def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
+    """What :func:`_parse` computes, with the LALR loop and Lark's child filtering inlined (Lark's
+    ``feed_token`` is a method call, a ``try`` and an attribute walk per token, and each reduction goes
+    through filter objects and builds a ``Tree`` for each inlined rule). The same table, the same ``ToAst``
+    methods on the same children, the same order of lexing and reducing (a token is pulled once the
+    previous one is shifted), so a lexical error surfaces at the same token; a syntax error raises
+    :class:`_Rejected` and the caller lets Lark's driver report it."""
+    states: dict[int, dict[str, Any]]
+    states, start, end = _table()
+    methods: dict[str | None, Callable[[list[Any]], Any]] = {}
+    stack = [start]
+    values: list[Any] = []
+    push_state, push_value = stack.append, values.append
+
+    def reduce(action: _Reduce) -> None:
+        size, origin, include, single, method = action
+        if size:
+            children = values[-size:]
+            del stack[-size:], values[-size:]
+        else:
+            children = []
+        if include is None:
+            kept = children
+        else:
+            kept = []
+            for i, inline in include:
+                if not inline:
+                    kept.append(children[i])
+                elif kept:
+                    kept += children[i]
+                else:  # left recursion: go on with the list built so far (nothing else holds it)
+                    kept = children[i]
+        if single and len(kept) == 1:
+            push_value(kept[0])
+        elif method is None:
+            push_value(kept)
+        else:
+            fn = methods.get(method)
+            if fn is None:
+                fn = methods[method] = getattr(to_ast, method)
+            push_value(fn(kept))
+        push_state(states[stack[-1]][origin])  # type: ignore[arg-type]
+
+    for tok in scanner.tokens():
+        kind = tok.type
+        while True:
+            action = states[stack[-1]].get(kind)
+            if action.__class__ is int:
+                push_state(action)
+                push_value(tok)
+                break
+            if action.__class__ is str:
+                stack[-1] = states[stack[-2]][action]  # type: ignore[assignment]
+                continue
+            if action is None:
+                raise _Rejected
+            # reduce(action), inlined: this runs about twice per token
+            size, origin, include, single, method = cast(_Reduce, action)
+            if size:
+                children = values[-size:]
+                del stack[-size:], values[-size:]
+            else:
+                children = []
+            if include is None:
+                kept = children
+            else:
+                kept = []
+                for i, inline in include:
+                    if not inline:
+                        kept.append(children[i])
+                    elif kept:
+                        kept += children[i]
+                    else:
+                        kept = children[i]
+            if single and len(kept) == 1:
+                push_value(kept[0])
+            elif method is None:
+                push_value(kept)
+            else:
+                fn = methods.get(method)
+                if fn is None:
+                    fn = methods[method] = getattr(to_ast, method)
+                push_value(fn(kept))
+            push_state(states[stack[-1]][origin])  # type: ignore[arg-type]
+    while True:
+        action = states[stack[-1]].get("$END")
+        if action is None:
+            raise _Rejected
+        assert action.__class__ is not int
+        if action.__class__ is str:
+            stack[-1] = states[stack[-2]][action]  # type: ignore[assignment]
+        else:
+            reduce(action)  # type: ignore[arg-type]
+        if stack[-1] == end:
+            decls: list[ast.Decl] = values[-1]
+            return decls
 
 
 def _syntax_error(source: SourceFile, e: UnexpectedToken) -> Diagnostic:

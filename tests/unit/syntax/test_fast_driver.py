@@ -1,0 +1,77 @@
+"""The inlined LALR driver (hlb/syntax/parser.py `_parse_fast`) builds what Lark's driver with the same
+callbacks builds, and leaves syntax errors to Lark's driver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hlb.source import SourceFile
+from hlb.syntax import parse_module, parser
+from hlb.syntax.lexer import LexError, Scanner
+from hlb.syntax.transformer import ToAst
+
+ROOT = Path(__file__).resolve().parents[3]
+HLB_FILES = sorted(
+    p for p in ROOT.rglob("*.hlb") if ".venv" not in p.parts and ".git" not in p.parts and p.stat().st_size < 1 << 20
+)
+
+
+def _shape(node: object) -> object:
+    """A node tree as plain values (spans as offsets)."""
+    if isinstance(node, tuple | list):
+        return tuple(_shape(n) for n in node)
+    slots = [s for c in type(node).__mro__ for s in getattr(c, "__slots__", ())]
+    if not slots or isinstance(node, SourceFile):
+        return node if not isinstance(node, SourceFile) else node.text
+    if type(node).__name__ == "Span":
+        return ("span", node.start, node.end)  # type: ignore[attr-defined]
+    return (type(node).__name__, *(_shape(getattr(node, s)) for s in slots))
+
+
+def _both(text: str) -> tuple[object, object]:
+    source = SourceFile("m.hlb", text)
+    out = []
+    for drive in (parser._parse, parser._parse_fast):
+        to_ast = ToAst(source)
+        scanner = Scanner(source, lean=drive is parser._parse_fast)
+        try:
+            decls = drive(scanner, to_ast)
+        except LexError as e:
+            out.append(("lex", str(e.diagnostic)))
+            continue
+        except (parser._Rejected, parser.UnexpectedToken):
+            out.append("syntax error")
+            continue
+        out.append((_shape(tuple(decls)), [str(d) for d in to_ast.diagnostics], _shape(tuple(scanner.comments))))
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize("path", HLB_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_both_drivers_build_the_same_tree(path: Path) -> None:
+    lark, fast = _both(path.read_text(encoding="utf-8", errors="surrogateescape"))
+    assert fast == lark
+
+
+def test_a_syntax_error_is_reported_by_lark() -> None:
+    result = parse_module(SourceFile("m.hlb", 'fs default() {\n  image "a" with with\n}\n'))
+    assert result.module is None
+    assert [d.code.slug for d in result.diagnostics] == ["syntax"]
+    assert "`with`" in result.diagnostics[0].message
+
+
+def test_without_lark_table_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a machine's first run Lark computes its tables (states named by item sets, not numbers)."""
+    text = 'import u from "./u.hlb"\nfs default() {\n  image "a" with option { platform "linux/amd64"; }\n  u.x\n}\n'
+    cached = parse_module(SourceFile("m.hlb", text))
+    monkeypatch.setattr(parser, "_cache_file", lambda: None)
+    parser._parser.cache_clear()
+    parser._table.cache_clear()
+    try:
+        fresh = parse_module(SourceFile("m.hlb", text))
+        assert fresh.module is not None and cached.module is not None
+        assert _shape(fresh.module.decls) == _shape(cached.module.decls)
+    finally:
+        parser._parser.cache_clear()
+        parser._table.cache_clear()
