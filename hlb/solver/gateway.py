@@ -51,6 +51,7 @@ from hlb.llb.definition import Definition
 from hlb.llb.platform import Platform
 from hlb.llb.reference import parse as parse_ref
 from hlb.progress.events import StatusBatch
+from hlb.progress.timeline import mark
 from hlb.resolver import BUILTIN_FRONTENDS, FrontendError, FrontendResult, ResolvedImage, ResolveError, not_found
 from hlb.session import Session, new_id
 from hlb.solver.client import BuildkitClient, StatusHandler, _StatusStream, wait_future
@@ -267,6 +268,7 @@ class _Build:
         req = control_pb2.SolveRequest(Ref=self.ref, Session=self.session.id if self.session else "", Frontend="")
         self._status = _StatusStream(client.control, self.ref, on_status) if on_status else None
         self._solve: Any = client.control.Solve.future(req)
+        mark(f"gateway build {self.ref} sent")
 
     @property
     def session_id(self) -> str:
@@ -301,16 +303,19 @@ class _Build:
 
     def finish(self, timeout: float = 10.0) -> None:
         """``Return`` an empty result and wait for the Solve; cancel it if that does not end it."""
+        mark(f"gateway build {self.ref} returning")
         try:
             if not self._solve.done():
                 self._bridge.once("Return", return_request(), timeout)
                 self._solve.result(timeout=timeout)
+                mark(f"gateway build {self.ref} done")
         except (grpc.RpcError, grpc.FutureTimeoutError, grpc.FutureCancelledError):
             pass  # the build failed or the daemon is gone: cancelling below is all that is left
         finally:
             self._solve.cancel()
             if self._status is not None:
                 self._status.finish(grace=2.0)
+                mark(f"gateway build {self.ref} status drained")
             if self.session is not None:
                 self.session.close()
 
@@ -398,6 +403,7 @@ class GatewayResolver:
                 self._broken = e
                 raise ResolveError(f"cannot resolve image {key.ref}: {e}") from None
             return ResolveError(f"cannot resolve image {key.ref} for {key.platform}: {_one_line(key.ref, str(e))}")
+        mark(f"resolved {key.ref}")
         if not resp.Digest or not resp.Config:
             return ResolveError(f"cannot resolve image {key.ref} for {key.platform}: the daemon returned no config")
         return ResolvedImage(key.ref, resp.Digest, bytes(resp.Config))
