@@ -265,7 +265,11 @@ class _Build:
         self.session: Session | None = client.open_session()
         self.ref = new_id()
         self._bridge = Bridge(client.channel, self.ref, register_timeout, self._check_solve)
-        req = control_pb2.SolveRequest(Ref=self.ref, Session=self.session.id if self.session else "", Frontend="")
+        # Internal: the daemon keeps no build-history record of it (the user's builds are the solves that follow;
+        # a record costs the daemon a database write that every solve of the run would queue behind).
+        req = control_pb2.SolveRequest(
+            Ref=self.ref, Session=self.session.id if self.session else "", Frontend="", Internal=True
+        )
         self._status = _StatusStream(client.control, self.ref, on_status) if on_status else None
         self._solve: Any = client.control.Solve.future(req)
         mark(f"gateway build {self.ref} sent")
