@@ -3,6 +3,7 @@
     eval "$(scripts/engine env)"
     .venv/bin/python bench/local_context.py                 # 1 GiB in 4096 files of 256 KiB
     .venv/bin/python bench/local_context.py --mib 256       # RSS must not grow with the context
+    .venv/bin/python bench/local_context.py --hlb "/path/to/other/.venv/bin/python -m hlb"   # another commit
 
 Each tool builds the equivalent of `FROM scratch` + `COPY . /` (hlb: `copy fs { local DIR } "/" "/"`,
 no export; buildx: `--output type=cacheonly`), runs interleaved:
@@ -76,6 +77,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="cold and warm runs per tool")
     ap.add_argument("--tools", default="hlb,buildx")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--hlb",
+        default=f"{ROOT / '.venv/bin/python'} -m hlb",
+        help="the hlb command, split on spaces (e.g. another checkout's interpreter and module, to compare commits)",
+    )
     args = ap.parse_args()
     if not os.environ.get("DOCKER_HOST"):
         raise SystemExit('set DOCKER_HOST first: eval "$(scripts/engine env)"')
@@ -109,7 +115,7 @@ def main() -> None:
                     if tool == "hlb":
                         hlb_file = build_dir / "build.hlb"
                         hlb_file.write_text(f'fs default() {{\n\tcopy fs {{ local "{ctx}"; }} "/" "/"\n}}\n')
-                        cmd = [str(ROOT / ".venv/bin/python"), "-m", "hlb", "run", str(hlb_file)]
+                        cmd = [*args.hlb.split(), "run", str(hlb_file)]
                     else:
                         cmd = [
                             str(BUILDX),

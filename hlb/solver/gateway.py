@@ -257,7 +257,12 @@ class _Build:
     """One open gateway-mode build: its session, its ``Control.Solve`` and its LLBBridge stub."""
 
     def __init__(
-        self, client: BuildkitClient, on_status: StatusHandler | None, register_timeout: float, call_timeout: float
+        self,
+        client: BuildkitClient,
+        on_status: StatusHandler | None,
+        register_timeout: float,
+        call_timeout: float,
+        history: bool = False,
     ) -> None:
         self._daemon = client.address.describe()
         self._register_timeout = register_timeout
@@ -266,9 +271,9 @@ class _Build:
         self.ref = new_id()
         self._bridge = Bridge(client.channel, self.ref, register_timeout, self._check_solve)
         # Internal: the daemon keeps no build-history record of it (the user's builds are the solves that follow;
-        # a record costs the daemon a database write that every solve of the run would queue behind).
+        # a record costs the daemon a database write, 15-30 ms on the engine, before the build ends).
         req = control_pb2.SolveRequest(
-            Ref=self.ref, Session=self.session.id if self.session else "", Frontend="", Internal=True
+            Ref=self.ref, Session=self.session.id if self.session else "", Frontend="", Internal=not history
         )
         self._status = _StatusStream(client.control, self.ref, on_status) if on_status else None
         self._solve: Any = client.control.Solve.future(req)
@@ -344,7 +349,9 @@ class GatewayResolver:
         register_timeout: float = 5.0,
         call_timeout: float = 300.0,
         frontend_timeout: float = 3600.0,
+        history: bool = False,
     ) -> None:
+        self._history = history  # the daemon records the gateway build in its build history (to watch it)
         if isinstance(target, BuildkitClient):
             self._client: BuildkitClient | None = target
             self._address = target.address
@@ -504,7 +511,9 @@ class GatewayResolver:
         try:
             if self._client is None:
                 self._client = BuildkitClient(self._address)
-            self._build = _Build(self._client, self._on_status, self._register_timeout, self._call_timeout)
+            self._build = _Build(
+                self._client, self._on_status, self._register_timeout, self._call_timeout, self._history
+            )
             self.build_ref = self._build.ref
         except TransportError as e:
             self._broken = GatewayError(str(e), fatal=True)
