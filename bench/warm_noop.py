@@ -101,8 +101,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument(
         "--hlb",
-        default=str(ROOT / ".venv" / "bin" / "hlb"),
-        help="the hlb executable (default: the editable dev install; a wheel install starts faster)",
+        action="append",
+        help="the hlb executable (default: the editable dev install; a wheel install starts faster); repeat it to "
+        "compare several (e.g. two commits), every one interleaved with buildx",
     )
     parser.add_argument("--timeline", action="store_true", help="also print hlb's phases (HLB_DEBUG=1)")
     args = parser.parse_args()
@@ -118,22 +119,28 @@ def main() -> int:
         plugins.mkdir(parents=True)
         (plugins / "docker-buildx").symlink_to(prefix / "usr/libexec/docker/cli-plugins/docker-buildx")
         env["DOCKER_CONFIG"] = str(work / "docker-config")
-        hlb = [args.hlb, "run", "build.hlb"]
-        buildx = ["docker", "buildx", "build", "--progress=plain", "--output", "type=cacheonly", str(ctx)]
-        for cmd in (hlb, buildx):  # warm the caches
+        hlbs = args.hlb or [str(ROOT / ".venv" / "bin" / "hlb")]
+        names = ["hlb"] if len(hlbs) == 1 else [f"hlb{i + 1}" for i in range(len(hlbs))]
+        commands = {name: [exe, "run", "build.hlb"] for name, exe in zip(names, hlbs, strict=True)}
+        commands["buildx"] = ["docker", "buildx", "build", "--progress=plain", "--output", "type=cacheonly", str(ctx)]
+        for cmd in commands.values():  # warm the caches
             timed(cmd, env, work)
-        samples: dict[str, list[float]] = {"hlb": [], "buildx": []}
-        for _ in range(args.runs):  # interleaved, so drift hits both alike
-            samples["hlb"].append(timed(hlb, env, work))
-            samples["buildx"].append(timed(buildx, env, work))
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.runs):  # interleaved, so drift hits all alike
+            for name, cmd in commands.items():
+                samples[name].append(timed(cmd, env, work))
         if args.timeline:
-            timeline(hlb, env, work, args.runs)
+            for name in names:
+                timeline(commands[name], env, work, args.runs)
     med = {k: statistics.median(v) for k, v in samples.items()}
-    ratio = med["hlb"] / med["buildx"]
-    print(f"warm no-op build, {args.runs} runs each (median, min, max in ms); hlb = {args.hlb}")
+    ratio = {name: med[name] / med["buildx"] for name in names}
+    print(f"warm no-op build, {args.runs} runs each (median, min, max in ms)")
+    for name, exe in zip(names, hlbs, strict=True):
+        print(f"  {name} = {exe}")
     for k, v in samples.items():
         print(f"  {k:7s} {med[k] * 1000:7.1f} {min(v) * 1000:7.1f} {max(v) * 1000:7.1f}")
-    print(f"  ratio hlb/buildx: {ratio:.2f}")
+    for name in names:
+        print(f"  ratio {name}/buildx: {ratio[name]:.2f}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
