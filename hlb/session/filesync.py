@@ -16,7 +16,6 @@ time; memory does not depend on the size of the directory's files.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import threading
@@ -147,17 +146,16 @@ class FileSync:
         files: dict[int, str] = {}
         beside = summary.beside(root) if summary is not None else None
         i = -1
-        listing = _walked(root, filters)
         try:
             try:
-                for i, (record, packet) in enumerate(listing):
+                for i, record in enumerate(walk(root, filters)):
                     if can_request_data(record.mode) and not record.linkname:
                         files[i] = record.path
                     elif can_request_data(record.mode):
                         files[i] = ""  # a hardlink: the daemon links it and asks for nothing
                     if beside is not None:
                         beside.add(record)
-                    yield packet
+                    yield stat_packet(record)
                     # Serve requests as they come: the daemon asks while the listing is still going.
                     while not inbox.empty():
                         done = yield from self._handle(root, files, inbox.get(), context)
@@ -176,7 +174,6 @@ class FileSync:
                 if done:
                     return
         finally:
-            listing.close()  # the walk's thread has ended before its directory is closed
             if beside is not None:
                 beside.end()
             os.close(root)
@@ -223,41 +220,6 @@ class FileSync:
         finally:
             os.close(fd)
         yield data_packet(file_id, b"")
-
-
-AHEAD = 256  # records the walk may be ahead of the sender (bounded: memory does not grow with the directory)
-
-
-def _walked(root: int, filters: list[Filter]) -> Generator[tuple[Stat, bytes], None, None]:
-    """``walk(root, filters)`` with each record's STAT packet, walked and encoded on a thread of its own while
-    the sender waits for gRPC to take each message (grpcio: ~0.1 ms a message, the walk ~25 us an entry).
-    A walk error is raised here, in order; closing the generator stops the thread and waits for it."""
-    ahead: queue.Queue[tuple[Stat, bytes] | BaseException | None] = queue.Queue(AHEAD)
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            for record in walk(root, filters):
-                if stop.is_set():
-                    return
-                ahead.put((record, stat_packet(record)))
-            ahead.put(None)
-        except BaseException as e:  # handed to the sender, which raises it
-            ahead.put(e)
-
-    thread = threading.Thread(target=run, name="hlb-filesync-walk", daemon=True)
-    thread.start()
-    try:
-        while (item := ahead.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # free a place in the queue until the thread sees the stop
-            with contextlib.suppress(queue.Empty):
-                ahead.get(timeout=0.05)
-        thread.join()
 
 
 def _read(requests: Iterator[Packet], inbox: queue.SimpleQueue[tuple[int, Any]]) -> None:

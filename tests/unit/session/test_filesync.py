@@ -19,7 +19,6 @@ from hlb.session.fswalk import (
     MODE_STICKY,
     MODE_SYMLINK,
     Filter,
-    WalkError,
     follow_links,
     go_mode,
     open_file_beneath,
@@ -378,37 +377,3 @@ def test_stat_packets_are_the_protobuf_encoding(tmp_path: Path) -> None:
     for stat in (Stat(path="a"), Stat(path="d/" + "x" * 300, mode=0o100644, size=1 << 40, modTime=1, uid=7)):
         assert stat_packet(stat) == Packet(type=Packet.PACKET_STAT, stat=stat).SerializeToString()
     assert Packet.FromString(b"").type == Packet.PACKET_STAT and not Packet.FromString(b"").HasField("stat")
-
-
-def test_the_walk_runs_ahead_on_a_thread_that_ends_with_the_listing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import threading
-
-    from hlb.session import filesync
-
-    tree(tmp_path, [f"f{i:04}" for i in range(600)])
-    monkeypatch.setattr(filesync, "AHEAD", 4)
-    root = open_root(str(tmp_path))
-    try:
-        every = Filter.new([], [])
-        walked = [r.path for r, _ in filesync._walked(root, [every])]
-        assert walked == paths(tmp_path)
-        listing = filesync._walked(root, [every])
-        first, packet = next(listing)
-        assert Packet.FromString(packet).stat == first
-        listing.close()  # the daemon ended the call early: the thread stops, though the walk was not over
-        assert not any(t.name == "hlb-filesync-walk" for t in threading.enumerate())
-
-        def broken(*_: object) -> Iterator[object]:
-            yield from walk(root, [every])
-            raise WalkError("cannot read d: Permission denied")
-
-        monkeypatch.setattr(filesync, "walk", broken)
-        got = []
-        with pytest.raises(WalkError, match="Permission denied"):
-            for record, _ in filesync._walked(root, [every]):
-                got.append(record.path)
-        assert got == walked  # every record before the error, in order
-    finally:
-        os.close(root)
