@@ -112,7 +112,7 @@ def main() -> None:
                     fresh = work / f"ctx-{n}"
                     ctx.rename(fresh)
                     ctx = fresh
-                for tool in tools:
+                for tool in tools[run % len(tools) :] + tools[: run % len(tools)]:  # each run starts elsewhere
                     # New bytes in one file before every command: warm, the one file to send; cold too, so that no
                     # command's copy step is a cache hit on the same content that another sent just before.
                     (ctx / "d000" / "f00000.bin").write_bytes(os.urandom(args.file_kib * 1024))
