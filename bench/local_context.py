@@ -3,6 +3,7 @@
     eval "$(scripts/engine env)"
     .venv/bin/python bench/local_context.py                 # 1 GiB in 4096 files of 256 KiB
     .venv/bin/python bench/local_context.py --mib 256       # RSS must not grow with the context
+    .venv/bin/python bench/local_context.py --hlb "A/.venv/bin/python -m hlb" --hlb "B/.venv/bin/python -m hlb"
 
 Each tool builds the equivalent of `FROM scratch` + `COPY . /` (hlb: `copy fs { local DIR } "/" "/"`,
 no export; buildx: `--output type=cacheonly`), runs interleaved:
@@ -76,10 +77,20 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="cold and warm runs per tool")
     ap.add_argument("--tools", default="hlb,buildx")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--hlb",
+        action="append",
+        help="the hlb command, split on spaces (default: this checkout's `.venv/bin/python -m hlb`); repeat it to "
+        "compare several (e.g. two commits): tools hlb1, hlb2... replace hlb, all interleaved",
+    )
     args = ap.parse_args()
     if not os.environ.get("DOCKER_HOST"):
         raise SystemExit('set DOCKER_HOST first: eval "$(scripts/engine env)"')
-    tools = args.tools.split(",")
+    hlbs = args.hlb or [f"{ROOT / '.venv/bin/python'} -m hlb"]
+    commands = {"hlb": hlbs[0]} if len(hlbs) == 1 else {f"hlb{i + 1}": h for i, h in enumerate(hlbs)}
+    tools = [n for t in args.tools.split(",") for n in (commands if t == "hlb" else [t])]
+    for name, command in commands.items():
+        print(f"{name} = {command}", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="hlb-bench-ctx-"))
     try:
         t0 = time.monotonic()
@@ -101,15 +112,16 @@ def main() -> None:
                     fresh = work / f"ctx-{n}"
                     ctx.rename(fresh)
                     ctx = fresh
-                for tool in tools:
-                    if kind == "warm":
-                        (ctx / "d000" / "f00000.bin").write_bytes(os.urandom(args.file_kib * 1024))
+                for tool in tools[run % len(tools) :] + tools[: run % len(tools)]:  # each run starts elsewhere
+                    # New bytes in one file before every command: warm, the one file to send; cold too, so that no
+                    # command's copy step is a cache hit on the same content that another sent just before.
+                    (ctx / "d000" / "f00000.bin").write_bytes(os.urandom(args.file_kib * 1024))
                     build_dir = work / f"{tool}-{ctx.name}"  # hlb's session shared key follows the cwd
                     build_dir.mkdir(exist_ok=True)
-                    if tool == "hlb":
+                    if tool in commands:
                         hlb_file = build_dir / "build.hlb"
                         hlb_file.write_text(f'fs default() {{\n\tcopy fs {{ local "{ctx}"; }} "/" "/"\n}}\n')
-                        cmd = [str(ROOT / ".venv/bin/python"), "-m", "hlb", "run", str(hlb_file)]
+                        cmd = [*commands[tool].split(), "run", str(hlb_file)]
                     else:
                         cmd = [
                             str(BUILDX),

@@ -7,10 +7,12 @@ cost: start-up, parsing, compiling, connecting, the solve round trip, progress.
 buildx uses the engine's `docker` driver and `--output type=cacheonly` so it
 exports nothing, as hlb does.
 
-    .venv/bin/python bench/warm_noop.py [--runs N]
+    .venv/bin/python bench/warm_noop.py [--runs N] [--timeline]
 
 Needs the engine (scripts/engine up) and prints the median of N runs each and
 the ratio hlb / buildx; results are also written to bench/results/.
+``--timeline`` also runs hlb N more times with ``HLB_DEBUG=1`` and prints the
+median time (since the process started) of each phase it marks, and the exit.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -66,14 +69,43 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
     return elapsed
 
 
+MARK = re.compile(r"^hlb: debug:\s+([\d.]+)s\s+[+-][\d.]+s\s+(\S+)\s+(.*)$")
+IDS = re.compile(r"\b[0-9a-z]{25,26}\b")  # session and build ids
+
+
+def timeline(cmd: list[str], env: dict[str, str], cwd: Path, runs: int) -> None:
+    """The median time of each phase ``hlb --debug`` marks, over ``runs`` runs, in the order first seen."""
+    phases: dict[str, list[float]] = {}
+    walls = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        p = subprocess.run(cmd, env={**env, "HLB_DEBUG": "1"}, cwd=cwd, capture_output=True, text=True)
+        walls.append(time.perf_counter() - start)
+        seen: dict[str, int] = {}
+        for line in p.stderr.splitlines():
+            m = MARK.match(line)
+            if m:
+                what = f"{m.group(2):16s} {IDS.sub('<id>', m.group(3))}"
+                seen[what] = seen.get(what, 0) + 1
+                if seen[what] > 1:
+                    what += f" #{seen[what]}"
+                phases.setdefault(what, []).append(float(m.group(1)))
+    print(f"hlb phases, HLB_DEBUG=1, {runs} runs (median seconds since the process started; thread, phase):")
+    for what, ts in sorted(phases.items(), key=lambda kv: statistics.median(kv[1])):
+        print(f"  {statistics.median(ts):7.3f}  {what}" + (f"  ({len(ts)} of {runs} runs)" if len(ts) != runs else ""))
+    print(f"  {statistics.median(walls):7.3f}  wall (the process, as this script waited for it)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument(
         "--hlb",
-        default=str(ROOT / ".venv" / "bin" / "hlb"),
-        help="the hlb executable (default: the editable dev install; a wheel install starts faster)",
+        action="append",
+        help="the hlb executable (default: the editable dev install; a wheel install starts faster); repeat it to "
+        "compare several (e.g. two commits), every one interleaved with buildx",
     )
+    parser.add_argument("--timeline", action="store_true", help="also print hlb's phases (HLB_DEBUG=1)")
     args = parser.parse_args()
     env = engine_env()
     prefix = Path(env.get("HLB_ENGINE_PREFIX", "/var/lib/hlb-engine/prefix"))
@@ -87,20 +119,28 @@ def main() -> int:
         plugins.mkdir(parents=True)
         (plugins / "docker-buildx").symlink_to(prefix / "usr/libexec/docker/cli-plugins/docker-buildx")
         env["DOCKER_CONFIG"] = str(work / "docker-config")
-        hlb = [args.hlb, "run", "build.hlb"]
-        buildx = ["docker", "buildx", "build", "--progress=plain", "--output", "type=cacheonly", str(ctx)]
-        for cmd in (hlb, buildx):  # warm the caches
+        hlbs = args.hlb or [str(ROOT / ".venv" / "bin" / "hlb")]
+        names = ["hlb"] if len(hlbs) == 1 else [f"hlb{i + 1}" for i in range(len(hlbs))]
+        commands = {name: [exe, "run", "build.hlb"] for name, exe in zip(names, hlbs, strict=True)}
+        commands["buildx"] = ["docker", "buildx", "build", "--progress=plain", "--output", "type=cacheonly", str(ctx)]
+        for cmd in commands.values():  # warm the caches
             timed(cmd, env, work)
-        samples: dict[str, list[float]] = {"hlb": [], "buildx": []}
-        for _ in range(args.runs):  # interleaved, so drift hits both alike
-            samples["hlb"].append(timed(hlb, env, work))
-            samples["buildx"].append(timed(buildx, env, work))
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.runs):  # interleaved, so drift hits all alike
+            for name, cmd in commands.items():
+                samples[name].append(timed(cmd, env, work))
+        if args.timeline:
+            for name in names:
+                timeline(commands[name], env, work, args.runs)
     med = {k: statistics.median(v) for k, v in samples.items()}
-    ratio = med["hlb"] / med["buildx"]
-    print(f"warm no-op build, {args.runs} runs each (median, min, max in ms); hlb = {args.hlb}")
+    ratio = {name: med[name] / med["buildx"] for name in names}
+    print(f"warm no-op build, {args.runs} runs each (median, min, max in ms)")
+    for name, exe in zip(names, hlbs, strict=True):
+        print(f"  {name} = {exe}")
     for k, v in samples.items():
         print(f"  {k:7s} {med[k] * 1000:7.1f} {min(v) * 1000:7.1f} {max(v) * 1000:7.1f}")
-    print(f"  ratio hlb/buildx: {ratio:.2f}")
+    for name in names:
+        print(f"  ratio {name}/buildx: {ratio[name]:.2f}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,9 @@ class Op:
         return str(self.facts.get("identifier", "")) if self.kind == "source" else ""
 
 
+_OP_FIELDS = fields(Op)
+
+
 @dataclass
 class Run:
     project: str  # the module's absolute path
@@ -90,7 +93,11 @@ class Run:
     planned: bool = False  # compiled now, not built (`hlb explain --plan`)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The run as JSON values; shares its lists and dicts with the run (``asdict`` deep-copied every op's
+        facts: ~75 ms for 1,000 steps at the end of each run)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["ops"] = [{f.name: getattr(o, f.name) for f in _OP_FIELDS} for o in self.ops]
+        return out
 
     @classmethod
     def from_json(cls, data: Any) -> Run:
@@ -194,9 +201,8 @@ def _bounded(runs: list[Run]) -> str:
         if len(text) <= MAX_BYTES or len(data) <= 1:
             return text
         if not stripped:
-            for r in data[:-1]:
-                for summary in r["locals"].values():
-                    summary["files"] = {}
+            for r in data[:-1]:  # new dicts: to_json shares the run's own
+                r["locals"] = {name: {**summary, "files": {}} for name, summary in r["locals"].items()}
             stripped = True
         elif len(data) > 2:
             data = data[1:]
@@ -370,23 +376,29 @@ class Recorder:
         self.ran: dict[str, bool] = {}  # digest -> ran (True) or cached (False)
         self._images: dict[str, str] = {}
         self._resolving: threading.Thread | None = None
+        self._planned: tuple[list[Definition], list[Op], int] | None = None  # the plan's definitions and their ops
 
     def start(self, client: BuildkitClient, plan: Plan) -> None:
-        """Ask the daemon, beside the build, which digest each image without one resolves to."""
-        ops, _ = ops_of(s.definition for s in plan.solves)
-        if not unpinned_images(ops):
-            return
+        """Beside the build, on a thread: read the plan's ops (:meth:`finish` reuses them when the run solved
+        the plan as planned) and ask the daemon which digest each image without one resolves to."""
+        definitions = [s.definition for s in plan.solves]
 
-        def resolve() -> None:
-            resolver = GatewayResolver(client)
+        def read_and_resolve() -> None:
             try:
-                self._images, _ = resolve_images(resolver, ops, self.platform)
+                ops, truncated = ops_of(definitions)
+                with self.lock:
+                    self._planned = (definitions, ops, truncated)
+                if not unpinned_images(ops):
+                    return
+                resolver = GatewayResolver(client)
+                try:
+                    self._images, _ = resolve_images(resolver, ops, self.platform)
+                finally:
+                    resolver.close()
             except Exception:  # the record is a convenience: a failure here must not fail the build
                 self._images = {}
-            finally:
-                resolver.close()
 
-        self._resolving = threading.Thread(target=resolve, name="hlb-record-images", daemon=True)
+        self._resolving = threading.Thread(target=read_and_resolve, name="hlb-record-images", daemon=True)
         self._resolving.start()
 
     def solved(self, solve: Solve, tracker: Tracker, attachables: Sequence[Attachable]) -> None:
@@ -410,12 +422,21 @@ class Recorder:
         if self._resolving is not None:
             self._resolving.join(IMAGE_WAIT)
         with self.lock:
-            self.run.ops, self.run.truncated = ops_of(self.definitions)
+            planned = self._planned
+            if planned is not None and _same(planned[0], self.definitions):
+                self.run.ops, self.run.truncated = list(planned[1]), planned[2]
+            else:
+                self.run.ops, self.run.truncated = ops_of(self.definitions)
             self.run.ran = [d for d, ran in self.ran.items() if ran]
             self.run.cached = [d for d, ran in self.ran.items() if not ran]
             self.run.images = dict(self._images)
             self.run.sources = source_hashes(self.definitions)
         return self.run
+
+
+def _same(a: Sequence[Definition], b: Sequence[Definition]) -> bool:
+    """The same definitions in the same order (the run solved its plan as planned)."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 def planned_run(

@@ -19,6 +19,7 @@ from hlb.compiler.plan import Plan, PlanError
 from hlb.compiler.plan import render as render_plan
 from hlb.diagnostics import HlbError, render_all
 from hlb.explain import rerun_step, show
+from hlb.progress import timeline
 from hlb.progress.display import MODES, choose_mode, open_progress
 from hlb.resolver import EffectFailed
 from hlb.solver import compile_services
@@ -85,6 +86,11 @@ def add_parser(commands: Any) -> None:
         help="progress output, as buildx has it: auto (tty on a terminal, else plain; BUILDKIT_PROGRESS "
         "overrides), tty, plain or rawjson (one JSON status message a line) (default: auto)",
     )
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"print a timestamped line for each phase of the run on stderr (as ${timeline.ENV}=1 does)",
+    )
     p.set_defaults(func=run)
 
 
@@ -126,6 +132,9 @@ def targets_flag(values: list[str] | None) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     err = sys.stderr
+    if getattr(args, "debug", False):
+        timeline.TIMELINE.enable()
+    timeline.mark("arguments parsed")
     color = err.isatty() and not os.environ.get("NO_COLOR")
     platform = platform_flag(args.platform)
     if platform is None:
@@ -166,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         failed: HlbError | EffectFailed | None = None
         try:
+            timeline.mark("compile")
             compiled = cmdline.compile(
                 source,
                 names,
@@ -182,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
                 resolver.close()  # only compiling needs it: image configs and frontends are resolved by now
                 resolver = None
             compile_status.close()  # the daemon's compile-time steps print before any diagnostic
+            timeline.mark("compiled")
         if isinstance(failed, EffectFailed):  # a push whose digest is bound failed while compiling; it was reported
             return failed.code
         if failed is not None:
@@ -244,13 +255,16 @@ def _build(
             progress.close()  # the final frame (tty), then the summaries it held back
         if code == 0 and recorder is not None:
             _record(recorder)
+    timeline.mark("build finished")
     return code
 
 
 def _record(recorder: record.Recorder) -> None:
     """Keep the run for `hlb explain`; name the first step that ran again when an earlier run is known."""
     run = recorder.finish()
+    timeline.mark("run record made")
     previous, warning = record.save(run)
+    timeline.mark("run record saved")
     if warning:
         print(f"hlb: warning: {warning}", file=sys.stderr)
     step = rerun_step(run)

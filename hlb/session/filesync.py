@@ -25,7 +25,9 @@ from typing import Any
 
 import grpc
 
+from hlb._proto.fsutil_stat_pb2 import Stat
 from hlb._proto.fsutil_wire_pb2 import Packet
+from hlb.progress.timeline import mark
 from hlb.session.fswalk import Filter, WalkError, can_request_data, follow_links, open_file_beneath, open_root, walk
 from hlb.session.patterns import PatternError
 from hlb.session.summary import LocalSummary
@@ -62,6 +64,15 @@ def data_packet(file_id: int, data: bytes) -> bytes:
     if data:
         return head + b"\x22" + _varint(len(data)) + data  # field 4 (data)
     return head
+
+
+def stat_packet(stat: Stat) -> bytes:
+    """A serialized ``Packet{type: STAT, stat}`` (STAT is 0, proto3's default: the type is not written)."""
+    body = stat.SerializeToString()
+    return b"\x12" + _varint(len(body)) + body  # field 2 (stat)
+
+
+_END_OF_LISTING = b""  # Packet{type: STAT} without a stat: every field is a default
 
 
 def _serialize(m: bytes | Packet) -> bytes:
@@ -118,6 +129,7 @@ class FileSync:
             os.close(root)
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         summary = self.summaries.setdefault(name, LocalSummary())
+        mark(f"filesync {name}: the daemon asks for it")
         return self._send(root, filters, requests, context, summary)
 
     def _send(
@@ -132,6 +144,8 @@ class FileSync:
         reader = threading.Thread(target=_read, args=(requests, inbox), name="hlb-filesync-recv", daemon=True)
         reader.start()
         files: dict[int, str] = {}
+        beside = summary.beside(root) if summary is not None else None
+        i = -1
         try:
             try:
                 for i, record in enumerate(walk(root, filters)):
@@ -139,19 +153,18 @@ class FileSync:
                         files[i] = record.path
                     elif can_request_data(record.mode):
                         files[i] = ""  # a hardlink: the daemon links it and asks for nothing
-                    if summary is not None:
-                        summary.add(root, record)
-                    yield Packet(type=_STAT, stat=record)
+                    if beside is not None:
+                        beside.add(record)
+                    yield stat_packet(record)
                     # Serve requests as they come: the daemon asks while the listing is still going.
-                    while True:
-                        try:
-                            item = inbox.get_nowait()
-                        except queue.Empty:
-                            break
-                        done = yield from self._handle(root, files, item, context)
+                    while not inbox.empty():
+                        done = yield from self._handle(root, files, inbox.get(), context)
                         if done:
                             return
-                yield Packet(type=_STAT)
+                if beside is not None:
+                    beside.end()
+                yield _END_OF_LISTING
+                mark(f"filesync: listing of {i + 1} entries sent")
             except (WalkError, OSError) as e:
                 msg = str(e) if isinstance(e, WalkError) else f"cannot read {getattr(e, 'filename', '')}: {e.strerror}"
                 yield Packet(type=_ERR, data=msg.encode())
@@ -161,6 +174,8 @@ class FileSync:
                 if done:
                     return
         finally:
+            if beside is not None:
+                beside.end()
             os.close(root)
 
     def _handle(
@@ -179,6 +194,7 @@ class FileSync:
                 yield data_packet(value, b"")
             return False
         if kind == _FIN:
+            mark("filesync: FIN")
             yield Packet(type=_FIN)
             return True
         if kind == _ERR:

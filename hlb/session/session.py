@@ -27,6 +27,7 @@ from typing import Protocol
 import grpc
 
 from hlb._proto import health_pb2, health_pb2_grpc
+from hlb.progress.timeline import mark
 from hlb.transport import DockerHost, splice
 
 MAX_MESSAGE = 16 * 1024 * 1024
@@ -134,12 +135,14 @@ class Session:
                 s.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 s.close()
+        mark(f"session {self.id} closing")
         self.server.stop(grace=None)
         for a in self._attachables:  # an attachable with a close() (a private ssh-agent) ends with the session
             close = getattr(a, "close", None)
             if callable(close):
                 close()
         shutil.rmtree(self._dir, ignore_errors=True)
+        mark(f"session {self.id} closed")
 
     def __enter__(self) -> Session:
         return self

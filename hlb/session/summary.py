@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import threading
 from typing import Any
 
@@ -32,6 +33,24 @@ class LocalSummary:
         self.count = 0
         self.hashed_bytes = 0
         self._digest = hashlib.sha256()
+        self._behind: list[threading.Thread] = []  # threads still summarizing a listing (:meth:`beside`)
+
+    def beside(self, root: int) -> Beside:
+        """Summarize a listing of ``root`` on a thread of its own, so the sender only hands records over:
+        reading and hashing small files is not on the listing's path (:meth:`to_json` waits for it)."""
+        b = Beside(self, os.dup(root))
+        with self.lock:
+            self._behind.append(b.thread)
+        return b
+
+    def wait(self) -> None:
+        """Wait until every record handed over (:meth:`beside`) is summarized."""
+        while True:
+            with self.lock:
+                if not self._behind:
+                    return
+                thread = self._behind.pop()
+            thread.join()
 
     def add(self, root: int, record: Stat) -> None:
         """Note ``record`` (as listed below the directory opened as ``root``); hash it if it is small."""
@@ -48,6 +67,7 @@ class LocalSummary:
                 self.files[record.path] = entry
 
     def to_json(self) -> dict[str, Any]:
+        self.wait()
         with self.lock:
             return {
                 "count": self.count,
@@ -55,6 +75,31 @@ class LocalSummary:
                 "files": dict(self.files),
                 "kept": len(self.files),
             }
+
+
+class Beside:
+    """Hands a listing's records to a thread that adds them to a :class:`LocalSummary` in order."""
+
+    def __init__(self, summary: LocalSummary, root: int) -> None:
+        self.summary = summary
+        self.root = root  # a duplicate of the listing's directory descriptor, closed when the thread ends
+        self.records: queue.SimpleQueue[Stat | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="hlb-summary", daemon=True)
+        self.thread.start()
+
+    def add(self, record: Stat) -> None:
+        self.records.put(record)
+
+    def end(self) -> None:
+        """No more records (idempotent)."""
+        self.records.put(None)
+
+    def _run(self) -> None:
+        try:
+            while (record := self.records.get()) is not None:
+                self.summary.add(self.root, record)
+        finally:
+            os.close(self.root)
 
 
 def _hash(root: int, path: str) -> tuple[str, int]:

@@ -14,6 +14,7 @@ from hlb._proto import control_pb2, control_pb2_grpc
 from hlb.address import Address
 from hlb.llb import Definition
 from hlb.progress.events import LogEvent, StatusBatch, StatusEvent, VertexEvent, WarningEvent
+from hlb.progress.timeline import mark
 from hlb.session import Attachable, Session, new_id
 from hlb.session.grpc_transport import ControlSessionPipe
 from hlb.session.session import GRPC_OPTIONS
@@ -75,8 +76,10 @@ class BuildkitClient:
         self._lock = threading.Lock()
         self._active: set[Any] = set()  # Solve futures in flight
         self._cancelled = threading.Event()
+        mark(f"connect to {address.describe()}")
         self.channel = self._connect(address)
         self.control = control_pb2_grpc.ControlStub(self.channel)
+        mark("connected")
 
     def _connect(self, address: Address) -> grpc.Channel:
         """A channel to the daemon; fails fast, naming the address, when nothing listens there."""
@@ -117,6 +120,7 @@ class BuildkitClient:
         self.channel.close()
         if self._relay is not None:
             self._relay.close()
+        mark("client closed")
 
     def __enter__(self) -> BuildkitClient:
         return self
@@ -194,6 +198,7 @@ class BuildkitClient:
             else:
                 pipe = ControlSessionPipe(self.control, session.path, session.headers())
                 session.on_close(pipe.close)
+            mark(f"session {session.id} attached")
         except (TransportError, OSError) as e:
             session.close()
             if isinstance(e, TransportError):
@@ -245,6 +250,7 @@ class BuildkitClient:
         status = _StatusStream(self.control, ref, on_status)
         start = time.monotonic()
         future = self.control.Solve.future(req)
+        mark(f"solve {ref} sent")
         with self._lock:
             self._active.add(future)
         if self._cancelled.is_set():  # cancel() ran between the check above and the add
@@ -270,7 +276,9 @@ class BuildkitClient:
         finally:
             with self._lock:
                 self._active.discard(future)
+        mark(f"solve {ref} done")
         status.finish(grace=5.0)
+        mark(f"solve {ref} status drained")
         return SolveResult(ref, dict(response.ExporterResponse), time.monotonic() - start)
 
 
@@ -297,12 +305,17 @@ class _StatusStream:
         self._thread.start()
 
     def _run(self) -> None:
+        first = True
         try:
             for resp in self._call:
+                if first:
+                    mark("first status")
+                    first = False
                 if self._handler is not None:
                     self._handler(to_batch(resp))
         except grpc.RpcError:
             pass  # progress is best effort: the Solve call reports the build's outcome
+        mark("status stream ended")
 
     def finish(self, grace: float) -> None:
         self._thread.join(grace)

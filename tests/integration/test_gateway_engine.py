@@ -154,7 +154,7 @@ def test_an_unknown_image_fails_fast_and_leaves_no_build_running(
     missing = f"{registry}/hlb-test/missing-{nonce}:x"
     client = engine.client()
     try:
-        resolver = GatewayResolver(client)
+        resolver = GatewayResolver(client, history=True)  # recorded, so the daemon's history shows it running
         start = time.monotonic()
         with pytest.raises(ResolveError) as err:
             resolver.resolve(missing, AMD64)
@@ -188,7 +188,7 @@ _INTERRUPTED = """
 import os, signal, sys
 from hlb.llb.platform import Platform
 from hlb.solver import GatewayResolver, resolve
-with GatewayResolver(resolve()) as resolver:
+with GatewayResolver(resolve(), history=True) as resolver:  # recorded: the test reads how it ended
     resolver.resolve("busybox", Platform("linux", "amd64"))
     print(resolver.build_ref, flush=True)
     os.kill(os.getpid(), signal.SIGINT)

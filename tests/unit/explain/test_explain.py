@@ -198,6 +198,7 @@ def test_records_keep_the_last_runs_under_the_size_cap(
     assert len(kept) <= record.KEEP_RUNS
     assert kept[-1] == runs[-1]  # the newest run is kept whole
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file is left
+    assert all(summary["files"] for r in runs for summary in r.locals.values())  # bounding copies, never strips
 
 
 def test_a_summary_keeps_a_bounded_number_of_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -285,3 +286,35 @@ def test_the_recorder_leaves_out_persist_pushes(project: Path) -> None:
     assert [o.what for o in run.ops][-2:] == ['run "npm ci"', 'run "echo done"']
     assert run.ran == list(solve.definition.op_kinds)[3:]
     assert rerun_step(run) is not None and rerun_step(run).what == 'run "npm ci"'  # type: ignore[union-attr]
+
+
+def test_the_recorder_reads_the_plans_ops_once_beside_the_build(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ops are read on the recorder's thread while the build runs; the end of the run reuses them when the
+    solves finished as planned (reading them costs ~55 ms per 1,000 steps), and reads them again otherwise."""
+    from hlb.progress.tracker import Tracker
+
+    path = project / "build.hlb"
+    path.write_text('fs default() {\n\tscratch\n\tmkfile "/a" 0o644 "a"\n\tmkfile "/b" 0o644 "b"\n}\n')
+    source = SourceFile.read(path)
+    plan = compile_source(source, ["default"], PLATFORM).plan(PLATFORM)
+    expected, _ = record.ops_of(s.definition for s in plan.solves)
+    calls: list[int] = []
+    real = record.ops_of
+
+    def counted(definitions, limit=None):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(definitions, limit)
+
+    monkeypatch.setattr(record, "ops_of", counted)
+    recorder = record.Recorder(source, ["default"], PLATFORM)
+    recorder.start(None, plan)  # type: ignore[arg-type]  # no image without a digest: the daemon is not asked
+    recorder.solved(plan.solves[0], Tracker(), [])
+    run = recorder.finish()
+    assert run.ops == expected
+    assert len(calls) == 1
+    other = record.Recorder(source, ["default"], PLATFORM)  # a run that solved something else than planned
+    other.start(None, plan)  # type: ignore[arg-type]
+    changed = compile_source(source, ["default"], Platform("linux", "arm64")).plan(PLATFORM).solves[0]
+    other.solved(changed, Tracker(), [])
+    assert other.finish().ops == real([changed.definition])[0]
+    assert len(calls) == 3

@@ -333,3 +333,47 @@ def test_encoded_metadata_values_are_decoded() -> None:
 @pytest.mark.parametrize(("file_id", "data"), [(0, b""), (1, b""), (300, b"abc"), (2**32 - 1, b"x" * 70000)])
 def test_data_packets_are_the_protobuf_encoding(file_id: int, data: bytes) -> None:
     assert data_packet(file_id, data) == Packet(type=Packet.PACKET_DATA, ID=file_id, data=data).SerializeToString()
+
+
+def test_the_summary_reads_files_beside_the_listing_and_matches_a_summary_made_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sender only hands each record over: the `hlb explain` summary hashes small files on a thread of its
+    own (it cost ~40 us an entry on the listing's path), and comes out as one made in a single pass."""
+    import threading
+
+    from hlb.session import summary as summary_module
+    from hlb.session.filesync import summarize
+
+    ctx = tmp_path / "ctx"
+    tree(ctx, [f"d{i}/f{j}.txt" for i in range(3) for j in range(20)])
+    (ctx / "big.bin").write_bytes(b"\0" * (summary_module.SMALL + 1))
+    local = LocalDir(name="hlb-1", path=str(ctx))
+    hashed_on: set[str] = set()
+    real = summary_module._hash
+
+    def noting(root: int, path: str) -> tuple[str, int]:
+        hashed_on.add(threading.current_thread().name)
+        return real(root, path)
+
+    monkeypatch.setattr(summary_module, "_hash", noting)
+    sync = FileSync([local])
+    r = Receiver(sync, [("dir-name", "hlb-1")])
+    count = 0
+    while r.next().HasField("stat"):
+        count += 1
+    r.send(Packet(type=Packet.PACKET_FIN))
+    assert r.next().type == Packet.PACKET_FIN
+    served = sync.summaries["hlb-1"].to_json()  # waits for the summary's thread
+    assert hashed_on == {"hlb-summary"}
+    assert served["count"] == count == 3 + 60 + 1
+    assert served == summarize(local).to_json()
+
+
+def test_stat_packets_are_the_protobuf_encoding(tmp_path: Path) -> None:
+    from hlb._proto.fsutil_stat_pb2 import Stat
+    from hlb.session.filesync import stat_packet
+
+    for stat in (Stat(path="a"), Stat(path="d/" + "x" * 300, mode=0o100644, size=1 << 40, modTime=1, uid=7)):
+        assert stat_packet(stat) == Packet(type=Packet.PACKET_STAT, stat=stat).SerializeToString()
+    assert Packet.FromString(b"").type == Packet.PACKET_STAT and not Packet.FromString(b"").HasField("stat")

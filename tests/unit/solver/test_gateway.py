@@ -269,6 +269,14 @@ def test_one_build_serves_every_resolution_and_results_are_cached(served: Served
     assert served.daemon.active() == 0
 
 
+def test_the_gateway_build_is_internal_so_the_daemon_keeps_no_history_record_of_it(served: Served) -> None:
+    """A build-history record costs the daemon a database write (~15-30 ms on the engine) that the user's
+    solves queue behind; the gateway build is hlb's own, as buildx's internal builds are."""
+    with GatewayResolver(served.address) as resolver:
+        resolver.resolve("busybox", AMD64)
+    assert [s.Internal for s in served.daemon.solves] == [True]
+
+
 def test_close_without_any_resolution_starts_nothing(served: Served) -> None:
     GatewayResolver(served.address).close()
     assert served.daemon.solves == [] and served.daemon.returns == []
