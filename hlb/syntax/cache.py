@@ -19,6 +19,7 @@ import contextlib
 import functools
 import hashlib
 import io
+import itertools
 import os
 import pickle
 import sys
@@ -34,6 +35,8 @@ from hlb.syntax.parser import ParseResult, parse_module, user_cache_dir
 
 MAGIC = b"hlb-front-cache 1\n"
 MAX_BYTES = 64 << 20
+PRUNE_EVERY = 64  # stores between two looks at the whole directory (each a stat of every entry)
+_STORES = itertools.count()
 _DISABLE = "HLB_NO_FRONT_CACHE"  # set (to anything non-empty) to bypass the cache
 
 
@@ -159,7 +162,8 @@ def store(key: bytes, value: Any, source: SourceFile | None = None) -> None:
             raise
     except OSError:
         return
-    prune(d, MAX_BYTES)
+    if next(_STORES) % PRUNE_EVERY == 0:  # a process's first store, then one in PRUNE_EVERY, scans the directory
+        prune(d, MAX_BYTES)
 
 
 def prune(d: Path, max_bytes: int) -> None:

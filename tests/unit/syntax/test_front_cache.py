@@ -245,8 +245,18 @@ def test_concurrent_writers_never_leave_a_torn_entry(front: Path) -> None:
     assert not [p for p in front.iterdir() if p.name.startswith(".tmp-")]
 
 
+def test_pruning_scans_the_directory_once_in_prune_every_stores(front: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scans = []
+    monkeypatch.setattr(cache, "prune", lambda d, limit: scans.append(d))
+    monkeypatch.setattr(cache, "_STORES", iter(range(10**6)))
+    for i in range(3 * cache.PRUNE_EVERY):
+        cache.store(cache.make_key("test", str(i)), b"x")
+    assert len(scans) == 3  # not one per store: a directory of many entries made every store slow
+
+
 def test_the_cache_stays_bounded(front: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache, "MAX_BYTES", 300_000)
+    monkeypatch.setattr(cache, "PRUNE_EVERY", 1)
     for i in range(10):
         cache.store(cache.make_key("test", str(i)), bytes(100_000))
     total = sum(p.stat().st_size for p in front.iterdir())
