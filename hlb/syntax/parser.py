@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -219,6 +220,15 @@ def _table() -> tuple[dict[int, dict[str, int | str | _Reduce]], int, int]:
     return states, table.start_states["start"], table.end_states["start"]
 
 
+class _EndToken:
+    """The end of the input, as the driver's last token."""
+
+    type = "$END"
+
+
+_END = _EndToken()
+
+
 def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
     """What :func:`_parse` computes, with the LALR loop and Lark's child filtering inlined (Lark's
     ``feed_token`` is a method call, a ``try`` and an attribute walk per token, and each reduction goes
@@ -233,36 +243,7 @@ def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
     values: list[Any] = []
     push_state, push_value = stack.append, values.append
 
-    def reduce(action: _Reduce) -> None:
-        size, origin, include, single, method = action
-        if size:
-            children = values[-size:]
-            del stack[-size:], values[-size:]
-        else:
-            children = []
-        if include is None:
-            kept = children
-        else:
-            kept = []
-            for i, inline in include:
-                if not inline:
-                    kept.append(children[i])
-                elif kept:
-                    kept += children[i]
-                else:  # left recursion: go on with the list built so far (nothing else holds it)
-                    kept = children[i]
-        if single and len(kept) == 1:
-            push_value(kept[0])
-        elif method is None:
-            push_value(kept)
-        else:
-            fn = methods.get(method)
-            if fn is None:
-                fn = methods[method] = getattr(to_ast, method)
-            push_value(fn(kept))
-        push_state(states[stack[-1]][origin])  # type: ignore[arg-type]
-
-    for tok in scanner.tokens():
+    for tok in itertools.chain(scanner.tokens(), (cast(Any, _END),)):
         kind = tok.type
         while True:
             action = states[stack[-1]].get(kind)
@@ -272,10 +253,13 @@ def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
                 break
             if action.__class__ is str:
                 stack[-1] = states[stack[-2]][action]  # type: ignore[assignment]
+                if stack[-1] == end and kind == "$END":
+                    decls: list[ast.Decl] = values[-1]
+                    return decls
                 continue
             if action is None:
                 raise _Rejected
-            # reduce(action), inlined: this runs about twice per token
+            # the reduction, inlined: it runs about twice per token
             size, origin, include, single, method = cast(_Reduce, action)
             if size:
                 children = values[-size:]
@@ -303,18 +287,10 @@ def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
                     fn = methods[method] = getattr(to_ast, method)
                 push_value(fn(kept))
             push_state(states[stack[-1]][origin])  # type: ignore[arg-type]
-    while True:
-        action = states[stack[-1]].get("$END")
-        if action is None:
-            raise _Rejected
-        assert action.__class__ is not int
-        if action.__class__ is str:
-            stack[-1] = states[stack[-2]][action]  # type: ignore[assignment]
-        else:
-            reduce(action)  # type: ignore[arg-type]
-        if stack[-1] == end:
-            decls: list[ast.Decl] = values[-1]
-            return decls
+            if stack[-1] == end and kind == "$END":
+                result: list[ast.Decl] = values[-1]
+                return result
+    raise _Rejected  # the input ended and the start rule was never reduced
 
 
 def _syntax_error(source: SourceFile, e: UnexpectedToken) -> Diagnostic:
