@@ -58,19 +58,6 @@ class Engine:
         )
 
 
-@pytest.fixture(scope="session", autouse=True)
-def private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """hlb's per-user cache (its records of runs for `hlb explain`) in a directory of this test session, never
-    the user's ~/.cache: every hlb the tests start inherits it."""
-    before = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
-    yield
-    if before is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
-    else:
-        os.environ["XDG_CACHE_HOME"] = before
-
-
 @pytest.fixture(scope="session")
 def engine() -> Engine:
     env = dict(os.environ)

@@ -9,7 +9,6 @@ thread fails in its teardown instead, with where the thread is stuck.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -55,16 +54,3 @@ def _nothing_left_for_the_exit() -> Iterator[None]:
             + "; ".join(left.values()),
             pytrace=False,
         )
-
-
-@pytest.fixture(scope="session", autouse=True)
-def private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """hlb's per-user cache (parsed modules, records of runs, Lark's tables) in a directory of this test
-    session: the suite neither reads what earlier runs left in ~/.cache nor fills it."""
-    before = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
-    yield
-    if before is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
-    else:
-        os.environ["XDG_CACHE_HOME"] = before
