@@ -6,28 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from trees import HLB_FILES, ROOT, shape
 
 from hlb.source import SourceFile
 from hlb.syntax import parse_module, parser
 from hlb.syntax.lexer import LexError, Scanner
 from hlb.syntax.transformer import ToAst
-
-ROOT = Path(__file__).resolve().parents[3]
-HLB_FILES = sorted(
-    p for p in ROOT.rglob("*.hlb") if ".venv" not in p.parts and ".git" not in p.parts and p.stat().st_size < 1 << 20
-)
-
-
-def _shape(node: object) -> object:
-    """A node tree as plain values (spans as offsets)."""
-    if isinstance(node, tuple | list):
-        return tuple(_shape(n) for n in node)
-    slots = [s for c in type(node).__mro__ for s in getattr(c, "__slots__", ())]
-    if not slots or isinstance(node, SourceFile):
-        return node if not isinstance(node, SourceFile) else node.text
-    if type(node).__name__ == "Span":
-        return ("span", node.start, node.end)  # type: ignore[attr-defined]
-    return (type(node).__name__, *(_shape(getattr(node, s)) for s in slots))
 
 
 def _both(text: str) -> tuple[object, object]:
@@ -44,7 +28,7 @@ def _both(text: str) -> tuple[object, object]:
         except (parser._Rejected, parser.UnexpectedToken):
             out.append("syntax error")
             continue
-        out.append((_shape(tuple(decls)), [str(d) for d in to_ast.diagnostics], _shape(tuple(scanner.comments))))
+        out.append((shape(tuple(decls)), [str(d) for d in to_ast.diagnostics], shape(tuple(scanner.comments))))
     return out[0], out[1]
 
 
@@ -71,7 +55,7 @@ def test_without_lark_table_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         fresh = parse_module(SourceFile("m.hlb", text))
         assert fresh.module is not None and cached.module is not None
-        assert _shape(fresh.module.decls) == _shape(cached.module.decls)
+        assert shape(fresh.module.decls) == shape(cached.module.decls)
     finally:
         parser._parser.cache_clear()
         parser._table.cache_clear()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from trees import HLB_FILES, ROOT, shape
 
 import hlb
 from hlb.checker import cache as check_cache
@@ -21,11 +22,6 @@ from hlb.source import SourceFile
 from hlb.syntax import cache, parse_module
 from hlb.syntax.cache import parse_cached
 from hlb.syntax.printer import format_module
-
-ROOT = Path(__file__).resolve().parents[3]
-HLB_FILES = sorted(
-    p for p in ROOT.rglob("*.hlb") if ".venv" not in p.parts and ".git" not in p.parts and p.stat().st_size < 1 << 20
-)
 
 
 @pytest.fixture
@@ -78,21 +74,9 @@ def test_a_hit_is_a_fresh_parse(path: Path, front: Path, calls: Calls) -> None:
         assert hit.module is None
         return
     assert hit.module is not None and hit.module.file is source
-    assert _shape(hit.module) == _shape(fresh.module)
+    assert shape(hit.module) == shape(fresh.module)
     assert hit.module.comments and fresh.module.comments or not fresh.module.comments
     assert format_module(hit.module) == format_module(fresh.module)  # the formatter's comments are there
-
-
-def _shape(node: object) -> object:
-    """A node tree as plain values (spans as offsets), to compare trees of two source file objects."""
-    if isinstance(node, tuple):
-        return tuple(_shape(n) for n in node)
-    slots = [s for c in type(node).__mro__ for s in getattr(c, "__slots__", ())]
-    if not slots or isinstance(node, SourceFile):
-        return node if not isinstance(node, SourceFile) else node.text
-    if type(node).__name__ == "Span":
-        return ("span", node.start, node.end)  # type: ignore[attr-defined]
-    return (type(node).__name__, *(_shape(getattr(node, s)) for s in slots))
 
 
 def _files(tmp_path: Path, **files: str) -> Path:
