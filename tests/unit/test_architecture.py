@@ -13,6 +13,9 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[2] / "hlb"
 
+# What a module beside hlb.values (read by several stages) must not import: any stage.
+BESIDE_VALUES = ["hlb.syntax", "hlb.checker", "hlb.compiler", "hlb.builtins", "hlb.solver", "hlb.session", "hlb.cli"]
+
 # package -> packages it must not import
 FORBIDDEN = {
     "hlb.source": ["hlb.syntax", "hlb.checker", "hlb.compiler", "hlb.llb", "hlb.solver", "hlb.cli"],
@@ -29,15 +32,7 @@ FORBIDDEN = {
     "hlb.address": ["hlb.solver", "hlb.session", "hlb.transport", "hlb.cli"],
     "hlb.oci_config": ["hlb.builtins", "hlb.compiler", "hlb.solver", "hlb.cli"],
     # What compiling asks of a daemon and registries: interfaces only, implemented by hlb.solver (and by fakes).
-    "hlb.resolver": [
-        "hlb.syntax",
-        "hlb.checker",
-        "hlb.compiler",
-        "hlb.builtins",
-        "hlb.solver",
-        "hlb.session",
-        "hlb.cli",
-    ],
+    "hlb.resolver": BESIDE_VALUES,
     # The compiler evaluates; the plan turns its results into solves. The compiler never reaches for the plan.
     "hlb.compiler.compiler": ["hlb.compiler.plan"],
     # Fetching imported modules knows nothing of evaluation: the compiler hands it the import's value.
@@ -45,18 +40,10 @@ FORBIDDEN = {
     "hlb.compiler.plan": ["hlb.builtins", "hlb.solver", "hlb.session"],
     # Running a plan is the library's (hlb.build), not the command line's.
     "hlb.build": ["hlb.cli"],
+    # `hlb cache`'s library: below the CLI, beside the runner.
     "hlb.cache_admin": ["hlb.cli", "hlb.build"],
     # What a persisted cache mount pushes: a value beside hlb.values, read by the builtins and the plan.
-    "hlb.persist": [
-        "hlb.syntax",
-        "hlb.checker",
-        "hlb.compiler",
-        "hlb.builtins",
-        "hlb.solver",
-        "hlb.session",
-        "hlb.build",
-        "hlb.cli",
-    ],  # `hlb cache`'s library: below the CLI, beside the runner
+    "hlb.persist": [*BESIDE_VALUES, "hlb.build"],
     "hlb.api": ["hlb.cli"],
 }
 # Modules that import hlb modules inside functions, and why that is not a cycle being hidden.
