@@ -15,7 +15,6 @@ bench/results/.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from conftest import PrivateEngine, private_engine_running  # noqa: E402
+from results_file import save  # noqa: E402
 
 EXAMPLES = ROOT / "examples" / "caching"
 
@@ -100,9 +100,7 @@ def main() -> int:
     for name, times in samples.items():
         cold, warm = statistics.median(times["cold"]), statistics.median(times["warm"])
         print(f"  {name:13} cold {cold:6.2f}s  warm {warm:6.2f}s  warm/cold {warm / cold:.2f}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"cache_stories-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(samples, indent=2))
+    save("cache_stories", samples)
     return 0
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import socket
 import statistics
@@ -41,6 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
+from results_file import save  # noqa: E402
 from warm_noop import engine_env  # noqa: E402
 
 REGISTRY = "127.0.0.1:5000"
@@ -180,10 +180,7 @@ def main() -> int:
         f"overlapped/buildx {med['overlapped'] / med['buildx']:.2f}"
     )
     record = {"mib": args.mib, "stream_mbit": args.stream_mbit, "samples": samples}
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    (out / f"export_overlap-{stamp}.json").write_text(json.dumps(record, indent=2))
+    save("export_overlap", record)
     return 0
 
 

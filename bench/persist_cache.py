@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from conftest import PrivateEngine, private_engine_running  # noqa: E402
+from results_file import save  # noqa: E402
 
 STEP = "install packages"
 
@@ -127,9 +128,7 @@ def main() -> int:
           f"{med('b_step') / med('cold_step'):.3f}")  # fmt: skip
     print(f"  whole hlb run: A (build + push) {med('cold_wall'):.2f}s, B {med('b_wall'):.2f}s")
     print(f"  push: {samples[0]['push_size']} in {med('push_seconds'):.2f}s")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"persist_cache-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(samples, indent=2))
+    save("persist_cache", samples)
     return 0
 
 

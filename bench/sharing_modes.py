@@ -16,7 +16,6 @@ Needs the engine (scripts/engine up); builds on it with new cache ids, so nothin
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -24,6 +23,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from results_file import save
 
 ROOT = Path(__file__).resolve().parents[1]
 HLB = ROOT / ".venv" / "bin" / "hlb"
@@ -103,9 +104,7 @@ def main() -> None:
         med = {k: statistics.median(s[k] for s in samples[mode]) for k in samples[mode][0]}
         print(f"{mode:8} {med['cold_s']:7.2f} {med['cold_fetches']:>8.0f} (>= {least}) "
               f"{med['warm_s']:7.2f} {med['warm_fetches']:>13.0f}")  # fmt: skip
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"sharing_modes-{int(time.time())}.json").write_text(json.dumps({"args": vars(args), "samples": samples}))
+    save("sharing_modes", {"args": vars(args), "samples": samples})
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ install never pays.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from results_file import save
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,12 +87,7 @@ def main() -> int:
     for k in med:
         if k.startswith("hlb "):
             print(f"  {k} / floor: {med[k] / floor:.2f}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    (out / f"startup-{stamp}.json").write_text(
-        json.dumps({"hlb": installs, "samples": samples, "median": med}, indent=2)
-    )
+    save("startup", {"hlb": installs, "samples": samples, "median": med})
     return 0
 
 

@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_file import save
+
 ROOT = Path(__file__).resolve().parents[1]
 
 HLB = """\
@@ -141,12 +143,7 @@ def main() -> int:
         print(f"  {k:7s} {med[k] * 1000:7.1f} {min(v) * 1000:7.1f} {max(v) * 1000:7.1f}")
     for name in names:
         print(f"  ratio {name}/buildx: {ratio[name]:.2f}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    (out / f"warm_noop-{stamp}.json").write_text(
-        json.dumps({"samples": samples, "median": med, "ratio": ratio}, indent=2)
-    )
+    save("warm_noop", {"samples": samples, "median": med, "ratio": ratio})
     return 0
 
 
