@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from hlb.checker import ModuleLoader, check_module
 from hlb.checker.cache import check_diagnostics
+from hlb.checker.check import ModuleLoader, check_module
 from hlb.source import SourceFile
-from hlb.syntax import parse_module
+from hlb.syntax.parser import parse_module
 
 CHUNK = """# Builds part {i} of the project.
 fs part{i}(string ref, int mode) {{

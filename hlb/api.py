@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from hlb.address import Address
 from hlb.address import resolve as resolve_address
-from hlb.checker import CheckedModule, CheckResult, ModuleLoader, check_module
+from hlb.checker.check import CheckedModule, CheckResult, ModuleLoader, check_module
 from hlb.compiler import CompiledTarget, compile_targets
 from hlb.compiler.plan import Plan, build_plan
 from hlb.compiler.target_args import ArgValue, Requested

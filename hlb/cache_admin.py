@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hlb.address import Address
-from hlb.checker import ModuleLoader, check_module
+from hlb.checker.check import ModuleLoader, check_module
 from hlb.compiler.cache_mounts import cache_uses
 from hlb.diagnostics import HlbError
 from hlb.llb import Platform, default_platform
 from hlb.solver.client import BuildkitClient, DiskRecord
 from hlb.source import SourceFile, Span
-from hlb.syntax import parse_module
+from hlb.syntax.parser import parse_module
 
 CACHE_MOUNT = "exec.cachemount"
 JSON_VERSION = 1

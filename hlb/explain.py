@@ -28,7 +28,8 @@ from typing import Any
 
 from hlb.build.record import IMAGE, LOCAL, Op, Run
 from hlb.source import SourceFile
-from hlb.syntax import ast, parse_module
+from hlb.syntax import ast
+from hlb.syntax.parser import parse_module
 from hlb.syntax.visitor import walk
 
 SHOW_FILES = 5  # changed files named per local; the rest are counted

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import errno
+import hashlib
 import os
 import re
 import stat
@@ -193,3 +194,8 @@ def _special_kind(mode: int) -> str:
     if stat.S_ISSOCK(mode):
         return "a socket"
     return "a special file"
+
+
+def source_digest(source: SourceFile) -> str:
+    """What a module's file held when it was read: the sha256 of its bytes."""
+    return "sha256:" + hashlib.sha256(source.original.encode("utf-8", "surrogateescape")).hexdigest()

@@ -1,5 +1,2 @@
-"""Scopes and types: ``check_module`` turns a parsed module into a checked one."""
-
-from hlb.checker.check import Bind, Callee, CheckedModule, CheckResult, Import, ModuleLoader, check_module
-
-__all__ = ["Bind", "Callee", "CheckResult", "CheckedModule", "Import", "ModuleLoader", "check_module"]
+"""Scopes and types: ``hlb.checker.check.check_module`` turns a parsed module into a checked one. The package
+imports nothing itself, so ``hlb check`` answering from the cache (``hlb.checker.cache``) never loads the checker."""

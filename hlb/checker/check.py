@@ -17,7 +17,6 @@ one statement do not stop the others.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,7 +28,7 @@ from hlb.builtins.spec import Builtin, lookup
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
-from hlb.source import SourceFile, Span, client_path, module_dir
+from hlb.source import SourceFile, Span, client_path, module_dir, source_digest
 from hlb.syntax import ast
 from hlb.syntax.cache import parse_cached
 from hlb.syntax.visitor import NodeVisitor, find_all
@@ -208,11 +207,6 @@ class ModuleLoader:
         name = module.file.name
         if name not in ("-", "<stdin>"):
             self.active.append((Path(os.path.normpath(Path(name).absolute())), name))
-
-
-def source_digest(source: SourceFile) -> str:
-    """What a module's file held when it was read: the sha256 of its bytes."""
-    return "sha256:" + hashlib.sha256(source.original.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def check_module(module: ast.Module, loader: ModuleLoader | None = None) -> CheckResult:

@@ -7,8 +7,7 @@ import sys
 from typing import Any
 
 from hlb.cli.common import STDIN, cannot_read, cannot_write, hlb_files, print_diagnostics, read_source, rewrite
-from hlb.syntax.cache import parse_cached
-from hlb.syntax.printer import format_module
+from hlb.syntax.cache import format_cached
 
 
 def add_parser(commands: Any) -> None:
@@ -38,12 +37,11 @@ def run_format(args: argparse.Namespace) -> int:
             cannot_read(path, e)
             status = 1
             continue
-        parsed = parse_cached(source)
-        if parsed.module is None or not parsed.ok:
-            print_diagnostics(parsed.diagnostics)
+        text, diagnostics = format_cached(source)
+        if text is None:
+            print_diagnostics(diagnostics)
             status = 1
             continue
-        text = format_module(parsed.module)
         if args.check:
             if source.styled(text) != source.original:
                 print(f"would reformat {path}", file=sys.stderr)

@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from hlb.checker import ModuleLoader, check_module
+from hlb.checker.check import ModuleLoader, check_module
 from hlb.checker.lint import Finding, apply, lint
 from hlb.cli.common import (
     STDIN,

@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hlb.builtins.run import RunMount
-from hlb.checker import CheckedModule
-from hlb.checker.check import declared_or_none
+from hlb.checker.check import CheckedModule, declared_or_none
 from hlb.checker.lint import CacheUse
 from hlb.compiler.compiler import compile_targets
 from hlb.llb import ExecOp, FileOp, Mkdir, Mount, Output, Platform, marshal

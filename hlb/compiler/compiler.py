@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 
 from hlb.builtins.call import Call, CompileError
 from hlb.builtins.spec import Builtin
-from hlb.checker import CheckedModule
-from hlb.checker.check import Bind, Callee, declared
+from hlb.checker.check import Bind, Callee, CheckedModule, declared
 from hlb.compiler.attachments import record
 from hlb.compiler.modules import FetchedModules
 from hlb.compiler.target_args import Bound, Requested, TargetDecl, bind_arguments, display_name

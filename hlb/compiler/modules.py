@@ -13,15 +13,15 @@ import os
 from collections.abc import Callable
 
 from hlb.builtins.call import CompileError
-from hlb.checker import CheckedModule, ModuleLoader, check_module
-from hlb.checker.check import LOCAL_SCHEMES, Callee, Import
+from hlb.checker.check import LOCAL_SCHEMES, Callee, CheckedModule, Import, ModuleLoader, check_module
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
 from hlb.llb import Constraints, Platform, SourceLocation, State
 from hlb.llb.source import git as git_source
 from hlb.resolver import ModuleReader, ResolveError
 from hlb.source import SourceFile, Span, client_path, module_dir
-from hlb.syntax import ast, parse_module
+from hlb.syntax import ast
+from hlb.syntax.parser import parse_module
 from hlb.values import FsValue, Value
 
 GIT_MODULE_SCHEMES = {"git": "git://", "git+https": "https://", "git+ssh": "ssh://"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,6 +25,7 @@ from hlb.diagnostics import catalog as cat
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast
 from hlb.syntax.lexer import LarkAdapter, LexError, Scanner
+from hlb.syntax.store import user_cache_dir
 from hlb.syntax.transformer import ToAst
 
 # Human names for terminals, used in "expected ..." hints.
@@ -87,20 +87,6 @@ def _parser() -> Lark:
         except OSError:
             pass
     return Lark(grammar, **options)
-
-
-def user_cache_dir() -> Path | None:
-    """``$XDG_CACHE_HOME/hlb`` or ``~/.cache/hlb``, created private (never world-writable /tmp); None when
-    it cannot be, or is not the user's."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    d = Path(base) / "hlb"
-    try:
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if d.stat().st_uid != os.getuid():
-            return None
-    except OSError:
-        return None
-    return d
 
 
 def _cache_file() -> Path | None:

@@ -11,10 +11,10 @@ import pytest
 
 from hlb.builtins.registry import all_builtins, table
 from hlb.builtins.spec import Builtin
-from hlb.checker import ModuleLoader, check_module
+from hlb.checker.check import ModuleLoader, check_module
 from hlb.diagnostics import Diagnostic, Severity, render
 from hlb.source import SourceFile
-from hlb.syntax import parse_module
+from hlb.syntax.parser import parse_module
 from hlb.syntax.printer import format_module
 
 ROOT = Path(__file__).resolve().parents[2]

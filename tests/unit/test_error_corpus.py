@@ -39,10 +39,10 @@ from pathlib import Path
 
 import pytest
 
-from hlb.checker import ModuleLoader, check_module
+from hlb.checker.check import ModuleLoader, check_module
 from hlb.diagnostics import Diagnostic, render
 from hlb.source import SourceFile
-from hlb.syntax import parse_module
+from hlb.syntax.parser import parse_module
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 ERRORS = CASES / "errors"

@@ -43,12 +43,12 @@ from hypothesis import strategies as st
 
 from hlb.builtins.registry import all_builtins
 from hlb.builtins.spec import Builtin
-from hlb.checker import CheckedModule, ModuleLoader, check_module
+from hlb.checker.check import CheckedModule, ModuleLoader, check_module
 from hlb.compiler.compiler import compile_targets
 from hlb.diagnostics import Diagnostic, HlbError, render_all
 from hlb.llb import Platform
 from hlb.source import SourceFile
-from hlb.syntax import ParseResult, parse_module
+from hlb.syntax.parser import ParseResult, parse_module
 from hlb.types import Kind
 
 try:

@@ -10,12 +10,12 @@ import pytest
 from hlb.api import compile_source
 from hlb.builtins.registry import all_builtins, documentation, options_of, table
 from hlb.builtins.spec import Builtin, Choice
-from hlb.checker import ModuleLoader, check_module
+from hlb.checker.check import ModuleLoader, check_module
 from hlb.diagnostics import HlbError
 from hlb.llb import Platform
 from hlb.llb.dump import to_json_obj
 from hlb.source import SourceFile
-from hlb.syntax import parse_module
+from hlb.syntax.parser import parse_module
 
 AMD64 = Platform("linux", "amd64")
 CHOICES = [(b, i, p.choice) for b in all_builtins() for i, p in enumerate(b.params) if p.choice is not None]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from hlb.api import compile_source
-from hlb.checker import check_module
+from hlb.checker.check import check_module
 from hlb.diagnostics import Diagnostic, HlbError, render
 from hlb.llb import Platform
 from hlb.source import SourceFile
-from hlb.syntax import parse_module
+from hlb.syntax.parser import parse_module
 
 AMD64 = Platform("linux", "amd64")
 

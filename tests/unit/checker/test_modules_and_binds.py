@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hlb.checker import ModuleLoader, check_module
+from hlb.checker.check import ModuleLoader, check_module
 from hlb.diagnostics import Diagnostic, Severity
 from hlb.source import SourceFile
-from hlb.syntax import parse_module
+from hlb.syntax.parser import parse_module
 
 
 def check_file(path: Path) -> list[Diagnostic]:

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from hlb.api import compile_source
-from hlb.checker import ModuleLoader, check_module
+from hlb.checker.check import ModuleLoader, check_module
 from hlb.diagnostics import Diagnostic, HlbError
 from hlb.llb import Platform
 from hlb.source import SourceFile
-from hlb.syntax import parse_module
+from hlb.syntax.parser import parse_module
 
 AMD64 = Platform("linux", "amd64")
 

@@ -16,7 +16,7 @@ from hlb.cli.main import main
 code = main(sys.argv[1:])
 WATCHED = (
     "grpc", "asyncio", "hlb.solver", "hlb.session", "hlb.build", "hlb.compiler", "rich", "google.protobuf", "hlb.llb",
-    "hlb.checker",
+    "hlb.checker.check", "hlb.syntax.parser", "lark",
 )
 print("LOADED:" + ",".join(m for m in WATCHED if m in sys.modules))
 raise SystemExit(code)
@@ -46,7 +46,20 @@ def test_check_does_not_load_the_compiler() -> None:
 @pytest.mark.parametrize("command", [["format", "--check"], ["fmt", "--check"], ["format"]])
 def test_format_loads_neither_the_checker_nor_protobuf(command: list[str]) -> None:
     # The parser and the printer only: no grpc, no LLB package, no generated protobufs, no checker.
-    assert loaded(*command, str(ROOT / "examples" / "hello.hlb")) == set()
+    assert loaded(*command, str(ROOT / "examples" / "hello.hlb")) <= {"lark", "hlb.syntax.parser"}
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
+def test_an_unchanged_module_is_answered_without_the_parser(command: list[str], tmp_path: Path) -> None:
+    # The first run parses (and checks); the second finds the answer in the front cache and loads neither
+    # Lark nor the checker; an edit is a miss that loads them again.
+    build = tmp_path / "build.hlb"
+    build.write_text('fs default() {\n\tscratch\n\tmkfile "/a" 0o644 "x"\n}\n')
+    parser = {"lark", "hlb.syntax.parser"}
+    assert parser <= loaded(*command, str(build))
+    assert loaded(*command, str(build)).isdisjoint({*parser, "hlb.checker.check", "hlb.llb"})
+    build.write_text('fs default() {\n\tscratch\n\tmkfile "/b" 0o644 "x"\n}\n')
+    assert parser <= loaded(*command, str(build))
 
 
 def test_run_loads_the_solver() -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import Run
 
-from hlb.checker import ModuleLoader, check_module
+from hlb.checker.check import ModuleLoader, check_module
 from hlb.source import SourceFile
-from hlb.syntax import parse_module
+from hlb.syntax.parser import parse_module
 
 MODULE = "export f\nfs f() { scratch; }\n"
 

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 from conftest import Run
 
-from hlb.checker import ModuleLoader, check_module
-from hlb.checker.check import MAX_IMPORT_DEPTH
+from hlb.checker.check import MAX_IMPORT_DEPTH, ModuleLoader, check_module
 from hlb.compiler.compiler import MAX_CALL_DEPTH, compile_targets
 from hlb.llb import Platform
 from hlb.source import SourceFile
-from hlb.syntax import parse_module
 from hlb.syntax.lexer import MAX_NESTING
+from hlb.syntax.parser import parse_module
 
 COMMANDS = [["check"], ["lint"], ["format", "--check"], ["compile"]]
 

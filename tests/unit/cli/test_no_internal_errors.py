@@ -14,11 +14,11 @@ from conftest import Run
 
 from hlb.address import AddressError, parse, resolve
 from hlb.api import compile_source
-from hlb.checker import ModuleLoader, check_module
+from hlb.checker.check import ModuleLoader, check_module
 from hlb.diagnostics import HlbError
 from hlb.llb import Platform
 from hlb.source import SourceFile
-from hlb.syntax import parse_module
+from hlb.syntax.parser import parse_module
 
 AMD64 = Platform("linux", "amd64")
 VALID = Path(__file__).parents[2] / "cases" / "valid"

@@ -9,8 +9,9 @@ import pytest
 from trees import HLB_FILES, ROOT, shape
 
 from hlb.source import SourceFile
-from hlb.syntax import parse_module, parser
+from hlb.syntax import parser
 from hlb.syntax.lexer import LexError, Scanner
+from hlb.syntax.parser import parse_module
 from hlb.syntax.transformer import ToAst
 
 

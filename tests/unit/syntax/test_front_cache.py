@@ -1,5 +1,5 @@
-"""The front-end cache (hlb/syntax/cache.py, hlb/checker/cache.py): a hit is what a fresh parse and check
-would give, and anything that could change the answer is a miss."""
+"""The front-end cache (hlb/syntax/store.py, syntax/cache.py, checker/cache.py): a hit is what a fresh parse
+and check would give, and anything that could change the answer is a miss."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ import pytest
 from trees import HLB_FILES, ROOT, shape
 
 import hlb
-from hlb.checker import cache as check_cache
-from hlb.checker import check_module
+from hlb.checker import check as checker
 from hlb.checker.cache import check_diagnostics
+from hlb.checker.check import check_module
 from hlb.diagnostics import render_all
 from hlb.source import SourceFile
-from hlb.syntax import cache, parse_module
-from hlb.syntax.cache import parse_cached
+from hlb.syntax import parser, store
+from hlb.syntax.cache import format_cached, parse_cached
+from hlb.syntax.parser import parse_module
 from hlb.syntax.printer import format_module
 
 
@@ -45,9 +46,9 @@ class Calls:
             self.checks += 1
             return check_module(*args)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(cache, "parse_module", counted_parse)
-        monkeypatch.setattr(check_cache, "parse_module", counted_parse)
-        monkeypatch.setattr(check_cache, "check_module", counted_check)
+        # The caches import these on a miss, from their modules: patched there, every miss is counted.
+        monkeypatch.setattr(parser, "parse_module", counted_parse)
+        monkeypatch.setattr(checker, "check_module", counted_check)
 
 
 @pytest.fixture
@@ -145,28 +146,28 @@ def test_another_hlb_version_is_a_miss(front: Path, calls: Calls, monkeypatch: p
     parse_cached(SourceFile("m.hlb", UTIL))
     assert calls.parses == 1
     monkeypatch.setattr(hlb, "__version__", "99.0.0")
-    cache.code_key.cache_clear()
+    store.code_key.cache_clear()
     try:
         parse_cached(SourceFile("m.hlb", UTIL))
         assert calls.parses == 2
     finally:
         monkeypatch.undo()
-        cache.code_key.cache_clear()
+        store.code_key.cache_clear()
 
 
 def test_an_edited_hlb_source_file_is_a_miss(front: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The key covers hlb's own code, not only its version number (a checkout between two versions)."""
-    before = cache.code_key()
-    checker = Path(check_cache.__file__)
-    st = checker.stat()
+    before = store.code_key()
+    edited = Path(checker.__file__)
+    st = edited.stat()
     try:
-        os.utime(checker, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-        cache.code_key.cache_clear()
-        assert cache.code_key() != before
+        os.utime(edited, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        store.code_key.cache_clear()
+        assert store.code_key() != before
     finally:
-        os.utime(checker, ns=(st.st_atime_ns, st.st_mtime_ns))
-        cache.code_key.cache_clear()
-    assert cache.code_key() == before
+        os.utime(edited, ns=(st.st_atime_ns, st.st_mtime_ns))
+        store.code_key.cache_clear()
+    assert store.code_key() == before
 
 
 CORRUPTIONS = {
@@ -174,7 +175,7 @@ CORRUPTIONS = {
     "empty": lambda data: b"",
     "torn": lambda data: data[: len(data) // 2],
     "flipped": lambda data: data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:],
-    "foreign": lambda data: data[: len(cache.MAGIC)] + b"\x01" * 32 + data[len(cache.MAGIC) + 32 :],
+    "foreign": lambda data: data[: len(store.MAGIC)] + b"\x01" * 32 + data[len(store.MAGIC) + 32 :],
 }
 
 
@@ -194,33 +195,33 @@ def test_a_corrupt_entry_is_a_fresh_parse(how: str, front: Path, calls: Calls) -
 def test_a_pickle_of_something_else_is_refused(front: Path, calls: Calls) -> None:
     """An entry whose payload names a class outside hlb is not loaded, even with a valid header."""
     source = SourceFile("m.hlb", UTIL)
-    key = cache.make_key("parse", source.name, source.original)
+    key = store.make_key("parse", source.name, source.original)
     payload = pickle.dumps(pytest.MonkeyPatch)  # a class from another package
 
     front.mkdir(parents=True, exist_ok=True)
-    (front / key.hex()).write_bytes(cache.MAGIC + key + hashlib.sha256(payload).digest() + payload)
-    assert cache.load(key, source) is None
+    (front / key.hex()).write_bytes(store.MAGIC + key + hashlib.sha256(payload).digest() + payload)
+    assert store.load(key, source) is None
     assert parse_cached(source).module is not None
     assert calls.parses == 1
 
 
 def test_concurrent_writers_never_leave_a_torn_entry(front: Path) -> None:
-    key = cache.make_key("test", "concurrent")
+    key = store.make_key("test", "concurrent")
     values = [bytes([i]) * (1 << 20) for i in range(4)]
-    cache.store(key, values[0])
+    store.store(key, values[0])
     stop = threading.Event()
     seen: list[object] = []
 
     def write(v: bytes) -> None:
         while not stop.is_set():
-            cache.store(key, v)
+            store.store(key, v)
 
     writers = [threading.Thread(target=write, args=(v,)) for v in values]
     for t in writers:
         t.start()
     try:
         for _ in range(200):
-            seen.append(cache.load(key))
+            seen.append(store.load(key))
     finally:
         stop.set()
         for t in writers:
@@ -231,21 +232,21 @@ def test_concurrent_writers_never_leave_a_torn_entry(front: Path) -> None:
 
 def test_pruning_scans_the_directory_once_in_prune_every_stores(front: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scans = []
-    monkeypatch.setattr(cache, "prune", lambda d, limit: scans.append(d))
-    monkeypatch.setattr(cache, "_STORES", iter(range(10**6)))
-    for i in range(3 * cache.PRUNE_EVERY):
-        cache.store(cache.make_key("test", str(i)), b"x")
+    monkeypatch.setattr(store, "prune", lambda d, limit: scans.append(d))
+    monkeypatch.setattr(store, "_STORES", iter(range(10**6)))
+    for i in range(3 * store.PRUNE_EVERY):
+        store.store(store.make_key("test", str(i)), b"x")
     assert len(scans) == 3  # not one per store: a directory of many entries made every store slow
 
 
 def test_the_cache_stays_bounded(front: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cache, "MAX_BYTES", 300_000)
-    monkeypatch.setattr(cache, "PRUNE_EVERY", 1)
+    monkeypatch.setattr(store, "MAX_BYTES", 300_000)
+    monkeypatch.setattr(store, "PRUNE_EVERY", 1)
     for i in range(10):
-        cache.store(cache.make_key("test", str(i)), bytes(100_000))
+        store.store(store.make_key("test", str(i)), bytes(100_000))
     total = sum(p.stat().st_size for p in front.iterdir())
     assert total <= 300_000
-    assert cache.load(cache.make_key("test", "9")) == bytes(100_000)  # the newest are kept
+    assert store.load(store.make_key("test", "9")) == bytes(100_000)  # the newest are kept
 
 
 def test_no_cache_directory_means_no_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: Calls) -> None:
@@ -271,3 +272,14 @@ def test_hlb_check_answers_from_the_cache_and_sees_an_edited_import(
     assert main(["check", str(build)]) == 1
     assert "`imgae` is undefined" in capsys.readouterr().err
     assert calls.checks == 2
+
+
+@pytest.mark.parametrize("path", HLB_FILES[::7], ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_format_hit_is_a_fresh_format(path: Path, front: Path, calls: Calls) -> None:
+    fresh = parse_module(SourceFile.read(path, "m.hlb"))
+    want = format_module(fresh.module) if fresh.module is not None and fresh.ok else None
+    first = format_cached(SourceFile.read(path, "m.hlb"))
+    hit = format_cached(SourceFile.read(path, "m.hlb"))
+    assert calls.parses == 1  # the first format_cached parsed; the second is a hit
+    assert first[0] == hit[0] == want
+    assert render_all(hit[1], color=False) == render_all(first[1], color=False)

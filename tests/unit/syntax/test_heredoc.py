@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from hlb.source import SourceFile
-from hlb.syntax import ast, parse_module
+from hlb.syntax import ast
 from hlb.syntax.ast import heredoc_value
+from hlb.syntax.parser import parse_module
 
 
 def heredoc(body: str) -> ast.StringLit:

@@ -6,7 +6,8 @@ import pytest
 
 from hlb.diagnostics import render
 from hlb.source import SourceFile
-from hlb.syntax import ast, parse_module
+from hlb.syntax import ast
+from hlb.syntax.parser import parse_module
 
 
 def parse(text: str) -> ast.Module:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from hlb.source import SourceFile
-from hlb.syntax import ast, parse_module
+from hlb.syntax import ast
+from hlb.syntax.parser import parse_module
 from hlb.syntax.printer import format_module
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -14,10 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hlb.checker import ModuleLoader, check_module
+from hlb.checker.check import ModuleLoader, check_module
 from hlb.source import SourceFile
-from hlb.syntax import ast, parse_module
+from hlb.syntax import ast
 from hlb.syntax.lexer import Scanner
+from hlb.syntax.parser import parse_module
 from hlb.syntax.printer import format_module
 
 MB = 1 << 20

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from hlb.source import SourceFile, Span
-from hlb.syntax import ast, parse_module
+from hlb.syntax import ast
+from hlb.syntax.parser import parse_module
 from hlb.syntax.visitor import NodeVisitor, child_fields, find_all, iter_child_nodes, walk
 
 # Every node class appears in it: raw strings, heredocs, an empty interpolation, binds with pairs
