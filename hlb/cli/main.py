@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import io
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from hlb import __version__
 
@@ -56,7 +59,33 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run the command in ``argv`` and return its exit status; without ``argv`` (the ``hlb`` command itself),
+    run ``sys.argv``'s and end the process with :func:`exit_now`."""
+    if argv is None:
+        exit_now(dispatch(sys.argv[1:]))
+    return dispatch(argv)
+
+
+def exit_now(status: int) -> NoReturn:
+    """End the process with ``status`` without the interpreter's teardown (freeing every module and object:
+    ~40 ms after ``hlb run``, a tenth of a warm no-op build). What that teardown would still do for the user is
+    done first: the other non-daemon threads are waited for, the ``atexit`` functions run, stdout and stderr
+    are flushed. Every file hlb writes is closed by then (``with`` blocks, atomic renames)."""
+    for t in threading.enumerate():
+        if t is not threading.current_thread() and not t.daemon:
+            t.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
+            if status == 0:
+                status = 1
+    os._exit(status)
+
+
+def dispatch(argv: Sequence[str]) -> int:
+    argv = list(argv)
     parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
     args = parser.parse_args(argv)
     if args.command is None:
