@@ -26,6 +26,7 @@ COMMANDS = {
     "format": "hlb.cli.fmt",
     "fmt": "hlb.cli.fmt",
     "cache": "hlb.cli.cache",
+    "langserver": "hlb.cli.langserver",
 }
 
 

@@ -45,6 +45,8 @@ FORBIDDEN = {
     # What a persisted cache mount pushes: a value beside hlb.values, read by the builtins and the plan.
     "hlb.persist": [*BESIDE_VALUES, "hlb.build"],
     "hlb.api": ["hlb.cli"],
+    # The language server checks and lints as `hlb lint` does, without a daemon: never the solver, sessions or plan.
+    "hlb.lsp": ["hlb.solver", "hlb.session", "hlb.build", "hlb.compiler.plan", "hlb.progress", "hlb.cli", "hlb.api"],
 }
 # Modules that import hlb modules inside functions, and why that is not a cycle being hidden.
 LAZY_ALLOWED = {
@@ -54,6 +56,7 @@ LAZY_ALLOWED = {
     "hlb.progress.display": "rich (~70 ms) is imported only by the tty display",
     "hlb.checker.cache": "a hit answers `hlb check` from the cache; the parser and checker load on a miss only",
     "hlb.syntax.cache": "a hit answers `hlb format` from the cache; the parser (Lark) loads on a miss only",
+    "hlb.cli.langserver": "pygls and the language server load only once pygls is known to be installed",
 }
 PROTO_USERS = ("hlb.llb", "hlb.solver", "hlb.session")
 

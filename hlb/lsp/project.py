@@ -1,0 +1,434 @@
+"""The language server's model of the modules being edited: no protocol here, only hlb.
+
+A :class:`Project` holds the open documents' text (what the editor shows, saved or not) and checks a
+document as ``hlb lint`` does: parse, check (the modules it imports read from the open documents first,
+then from disk), lint (the cache-mount findings included, compiled without a daemon). A module it imports
+is checked once and kept while the text of every file that check read is unchanged, so an edit re-checks
+the edited module and the open modules that import it (:meth:`Project.importers`), not the modules below.
+
+Everything the server answers (hover, definition, references, rename, symbols) reads an
+:class:`Analysis`: the document's last check. A document that does not parse keeps the last one that did
+for those answers, while its syntax error is what is published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hlb.builtins.registry import documentation, table
+from hlb.builtins.spec import Builtin
+from hlb.checker.check import Bind, Callee, CheckedModule, CheckResult, Import, ModuleLoader, check_module
+from hlb.checker.lint import Edit, Finding, lint
+from hlb.compiler.cache_mounts import cache_uses
+from hlb.diagnostics import Diagnostic
+from hlb.diagnostics import catalog as cat
+from hlb.llb import default_platform
+from hlb.source import SourceFile, Span, source_digest
+from hlb.syntax import ast
+from hlb.syntax.parser import ParseResult, parse_module
+from hlb.syntax.printer import format_module
+from hlb.syntax.visitor import find_all
+
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+KEYWORDS = frozenset({"import", "export", "from", "with", "as", "binds", "variadic", "true", "false"})
+
+
+@dataclass
+class _Cached:
+    """An imported module's check, valid while every file it read (``seen``: path -> digest) is unchanged."""
+
+    checked: CheckedModule | None
+    errors: list[Diagnostic]
+    seen: dict[str, str]
+
+
+class _Loader(ModuleLoader):
+    """A :class:`ModuleLoader` that reads the open documents first and reuses the project's checks of
+    unchanged imported modules."""
+
+    def __init__(self, project: Project) -> None:
+        super().__init__(read=project.read)
+        self.project = project
+
+    def load(self, path: Path, span: Span, shown: str, written: str | None = None) -> CheckedModule | None:
+        key = Path(os.path.normpath(path.absolute()))
+        if key in self.done or any(k == key for k, _ in self.active):
+            return super().load(path, span, shown, written)  # loaded in this check already, or a cycle
+        hit = self.project.modules.get(key)
+        if hit is not None and all(self.project.digest(p) == d for p, d in hit.seen.items()):
+            self.done[key] = hit.checked
+            self.diagnostics.extend(hit.errors)
+            self.seen.update(hit.seen)
+            return hit.checked
+        n, before = len(self.diagnostics), set(self.seen)
+        checked = super().load(path, span, shown, written)
+        seen = {p: d for p, d in self.seen.items() if p not in before or p == str(key)}
+        self.project.modules[key] = _Cached(checked, self.diagnostics[n:], seen)
+        return checked
+
+
+@dataclass
+class Analysis:
+    """One check of a document: its source, parse, check and lint findings, and what it read."""
+
+    source: SourceFile
+    parsed: ParseResult
+    result: CheckResult | None
+    findings: list[Finding]
+    diagnostics: list[Diagnostic]  # what the editor shows for this document
+    seen: dict[str, str] = field(default_factory=dict)  # every file the check read (imports): path -> digest
+
+    @property
+    def checked(self) -> CheckedModule | None:
+        return self.result.checked if self.result is not None else None
+
+
+class Project:
+    def __init__(self) -> None:
+        self.docs: dict[str, str] = {}  # absolute path -> the editor's text
+        self.analyses: dict[str, Analysis] = {}  # absolute path -> its last check
+        self.good: dict[str, Analysis] = {}  # absolute path -> its last check that parsed
+        self.modules: dict[Path, _Cached] = {}
+        self._disk: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, digest)
+
+    # -- documents -------------------------------------------------------------------
+
+    def open(self, path: str, text: str) -> None:
+        self.docs[path] = text
+
+    def close(self, path: str) -> None:
+        self.docs.pop(path, None)
+        self.analyses.pop(path, None)
+        self.good.pop(path, None)
+
+    def read(self, path: Path, _shown: str) -> SourceFile:
+        """An imported module's source: the open document's text, else the file on disk (OSError propagates)."""
+        text = self.docs.get(str(path))
+        if text is not None:
+            return SourceFile(str(path), text)
+        return SourceFile.read(path, str(path))
+
+    def digest(self, path: str) -> str:
+        """What :meth:`read` would give for ``path`` now, as :class:`ModuleLoader` records it in ``seen``."""
+        text = self.docs.get(path)
+        if text is not None:
+            return source_digest(SourceFile(path, text))
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            return f"errno:{e.errno}"
+        known = self._disk.get(path)
+        if known is not None and known[:2] == (st.st_mtime_ns, st.st_size):
+            return known[2]
+        try:
+            data = Path(path).read_bytes()
+        except OSError as e:
+            return f"errno:{e.errno}"
+        value = "sha256:" + hashlib.sha256(data).hexdigest()
+        self._disk[path] = (st.st_mtime_ns, st.st_size, value)
+        return value
+
+    def importers(self, path: str) -> list[str]:
+        """The open documents (other than ``path``) whose last check read ``path``."""
+        return [p for p, a in self.analyses.items() if p != path and path in a.seen]
+
+    # -- checking --------------------------------------------------------------------
+
+    def check(self, path: str) -> Analysis:
+        """Check the open document ``path`` (its imports from the open documents or disk)."""
+        source = SourceFile(path, self.docs.get(path, ""))
+        parsed = parse_module(source)
+        result: CheckResult | None = None
+        findings: list[Finding] = []
+        seen: dict[str, str] = {}
+        diags = list(parsed.diagnostics)
+        if parsed.module is not None:
+            loader = _Loader(self)
+            result = check_module(parsed.module, loader)
+            seen = dict(loader.seen)
+            seen.pop(path, None)
+            errors = [d for d in (*parsed.diagnostics, *result.diagnostics) if d.is_error]
+            uses = [] if errors else cache_uses(result.checked, default_platform())
+            findings = lint(result.checked, result.diagnostics, uses)
+            diags += [d for d in result.diagnostics if d.code is not cat.DEPRECATED]  # lint reports those, with fixes
+            diags += [f.diagnostic for f in findings]
+        analysis = Analysis(source, parsed, result, findings, _unique(diags), seen)
+        self.analyses[path] = analysis
+        if parsed.module is not None:
+            self.good[path] = analysis
+        return analysis
+
+    def format(self, path: str) -> str | None:
+        """``hlb format``'s text for the document, or None when it does not parse."""
+        parsed = parse_module(SourceFile(path, self.docs.get(path, "")))
+        if parsed.module is None or not parsed.ok:
+            return None
+        return format_module(parsed.module)
+
+    # -- what is at an offset ----------------------------------------------------------
+
+    def target(self, path: str, offset: int) -> Target | None:
+        """What the name at ``offset`` of the document refers to (from its last check that parsed)."""
+        a = self.good.get(path)
+        if a is None or a.checked is None:
+            return None
+        return target_at(a.checked, offset)
+
+    def modules_in_view(self) -> Iterator[CheckedModule]:
+        """Every checked module the open documents reach (each file once: the open document's own check first)."""
+        done: set[str] = set()
+        stack = [a.checked for a in self.good.values() if a.checked is not None]
+        while stack:
+            m = stack.pop(0)
+            name = m.module.file.name
+            if name in done:
+                continue
+            done.add(name)
+            yield m
+            stack += [i.module for i in m.imports.values() if i.module is not None]
+
+    def references(self, t: Target, include_declaration: bool = True) -> list[Span]:
+        """Where ``t``'s declaration is named in the open documents and the modules they import."""
+        key = t.key
+        if key is None:
+            return []
+        out: list[Span] = []
+        for m in self.modules_in_view():
+            out += _uses_in(m, key)
+        if include_declaration and t.decl is not None:
+            out.append(t.decl)
+        unique = {(s.file.name, s.start, s.end): s for s in out}
+        return sorted(unique.values(), key=lambda s: (s.file.name, s.start))
+
+
+@dataclass(frozen=True)
+class Target:
+    """A name at the cursor: its span, and what it names."""
+
+    span: Span
+    builtin: Builtin | None = None
+    func: ast.FuncDecl | None = None
+    param: ast.Field | None = None
+    bind: Bind | None = None
+    module: Import | None = None  # an import's name
+    owner: ast.FuncDecl | None = None  # for a parameter: its function
+
+    @property
+    def decl(self) -> Span | None:
+        """The span of the declared name (None for a builtin)."""
+        if self.func is not None:
+            return self.func.name.span
+        if self.param is not None:
+            return self.param.name.span
+        if self.bind is not None:
+            return self.bind.name.span
+        if self.module is not None:
+            return self.module.decl.name.span
+        return None
+
+    @property
+    def key(self) -> tuple[str, int] | None:
+        d = self.decl
+        return (d.file.name, d.start) if d is not None else None
+
+    def hover(self) -> str:
+        """Markdown: the signature, then the documentation."""
+        if self.builtin is not None:
+            return f"```hlb\n{self.builtin.signature()}\n```\n\n{documentation(self.builtin)}"
+        if self.func is not None:
+            text = f"```hlb\n{signature(self.func)}\n```"
+            where = self.func.name.span
+            text += f"\n\nDefined in `{os.path.basename(where.file.name)}` line {where.begin.line}."
+            return text + (f"\n\n{self.func.doc}" if self.func.doc else "")
+        if self.param is not None:
+            owner = f" of `{self.owner.name.name}`" if self.owner is not None else ""
+            return f"```hlb\n{_field(self.param)}\n```\n\nParameter{owner}."
+        if self.bind is not None:
+            t = self.bind.type
+            return f"```hlb\n{t or '?'} {self.bind.name.name}\n```\n\nBound with `as` to the `{self.bind.effect}` " + (
+                f"of a call in `{self.bind.func.name.name}`."
+            )
+        if self.module is not None:
+            imp = self.module
+            shown = str(imp.path) if imp.path is not None else imp.decl.expr.span.text
+            return f"```hlb\nimport {imp.decl.name.name} from {imp.decl.expr.span.text}\n```\n\nModule `{shown}`."
+        return ""
+
+
+def signature(f: ast.FuncDecl) -> str:
+    s = f"{f.type.name} {f.name.name}({', '.join(_field(p) for p in f.params)})"
+    if f.effects:
+        s += f" binds ({', '.join(_field(p) for p in f.effects)})"
+    return s
+
+
+def _field(p: ast.Field) -> str:
+    return ("variadic " if p.variadic else "") + f"{p.type.name} {p.name.name}"
+
+
+def _inside(span: Span, offset: int) -> bool:
+    return span.start <= offset <= span.end
+
+
+def target_at(checked: CheckedModule, offset: int) -> Target | None:
+    """The :class:`Target` named at ``offset`` in ``checked``'s module."""
+    module = checked.module
+    for decl in module.decls:
+        if not _inside(decl.span, offset):
+            continue
+        if isinstance(decl, ast.ImportDecl):
+            if _inside(decl.name.span, offset) and decl.name.name in checked.imports:
+                return Target(decl.name.span, module=checked.imports[decl.name.name])
+            return None
+        if isinstance(decl, ast.ExportDecl):
+            sym = checked.lookup(decl.name.name)
+            return _of_symbol(decl.name.span, sym) if _inside(decl.name.span, offset) else None
+        if _inside(decl.name.span, offset):
+            return Target(decl.name.span, func=decl)
+        for p in (*decl.params, *(decl.effects or ())):
+            if _inside(p.name.span, offset):
+                return Target(p.name.span, param=p, owner=decl)
+        if decl.body is None:
+            return None
+        for call in _calls(decl.body):
+            ident = call.func
+            if not _inside(ident.span, offset):
+                if isinstance(call, ast.CallStmt) and call.bind is not None:
+                    for name in _bind_names(call.bind):
+                        if _inside(name.span, offset) and name.name in checked.binds:
+                            return Target(name.span, bind=checked.binds[name.name])
+                continue
+            callee = checked.callees.get(call.span)
+            if ident.selector is not None and _inside(ident.name.span, offset):
+                imp = checked.imports.get(ident.name.name)
+                return Target(ident.name.span, module=imp) if imp is not None else None
+            span = ident.selector.span if ident.selector is not None else ident.name.span
+            return _of_callee(span, callee, decl) if callee is not None else None
+    return None
+
+
+def _calls(root: ast.Block | ast.Expr) -> list[ast.CallStmt | ast.CallExpr]:
+    return list(find_all(root, ast.CallStmt, ast.CallExpr))
+
+
+def _bind_names(b: ast.BindClause) -> list[ast.Ident]:
+    if b.target is not None:
+        return [b.target]
+    return [p.target for p in b.pairs or ()]
+
+
+def _of_symbol(span: Span, sym: object) -> Target | None:
+    if isinstance(sym, ast.FuncDecl):
+        return Target(span, func=sym)
+    if isinstance(sym, Bind):
+        return Target(span, bind=sym)
+    if isinstance(sym, Import):
+        return Target(span, module=sym)
+    return None
+
+
+def _of_callee(span: Span, c: Callee, owner: ast.FuncDecl) -> Target | None:
+    if c.builtin is not None:
+        return Target(span, builtin=c.builtin)
+    if c.func is not None:
+        return Target(span, func=c.func)
+    if c.param is not None:
+        return Target(span, param=c.param, owner=owner)
+    if c.bind is not None:
+        return Target(span, bind=c.bind)
+    return None
+
+
+def _uses_in(m: CheckedModule, key: tuple[str, int]) -> list[Span]:
+    """The spans in ``m`` that name the declaration at ``key`` (file name, start of its name)."""
+
+    def is_key(span: Span | None) -> bool:
+        return span is not None and (span.file.name, span.start) == key
+
+    out: list[Span] = []
+    for decl in m.module.decls:
+        if isinstance(decl, ast.ExportDecl):
+            sym = m.lookup(decl.name.name)
+            t = _of_symbol(decl.name.span, sym)
+            if t is not None and is_key(t.decl):
+                out.append(decl.name.span)
+        elif isinstance(decl, ast.ImportDecl):
+            for call in _calls(decl.expr):
+                out += _call_use(m, call, None, is_key)
+        elif decl.body is not None:
+            for call in _calls(decl.body):
+                out += _call_use(m, call, decl, is_key)
+    return out
+
+
+def _call_use(
+    m: CheckedModule,
+    call: ast.CallStmt | ast.CallExpr,
+    owner: ast.FuncDecl | None,
+    is_key: Callable[[Span | None], bool],
+) -> list[Span]:
+    ident = call.func
+    out: list[Span] = []
+    if ident.selector is not None:
+        imp = m.imports.get(ident.name.name)
+        if imp is not None and is_key(imp.decl.name.span):
+            out.append(ident.name.span)
+    callee = m.callees.get(call.span)
+    if callee is not None and owner is not None:
+        t = _of_callee(ident.selector.span if ident.selector else ident.name.span, callee, owner)
+        if t is not None and is_key(t.decl):
+            out.append(t.span)
+    return out
+
+
+def rename_edits(project: Project, t: Target, new: str) -> dict[str, list[Edit]]:
+    """The edits (per file) that rename ``t`` to ``new``; ValueError says why it cannot be."""
+    if t.builtin is not None:
+        raise ValueError(f"`{t.span.text}` is a builtin")
+    if not IDENT.match(new) or new in KEYWORDS:
+        raise ValueError(f"`{new}` is not an identifier")
+    if new in table():
+        raise ValueError(f"`{new}` is the name of a builtin")
+    d = t.decl
+    assert d is not None
+    owner = project.good.get(d.file.name)
+    checked = owner.checked if owner is not None else None
+    if t.param is not None and t.owner is not None:
+        if any(p.name.name == new for p in (*t.owner.params, *(t.owner.effects or ()))):
+            raise ValueError(f"`{t.owner.name.name}` already has a parameter `{new}`")
+    elif checked is not None and checked.lookup(new) is not None:
+        raise ValueError(f"`{new}` is already declared in {os.path.basename(d.file.name)}")
+    spans = project.references(t)
+    if t.param is not None and t.owner is not None:
+        spans = [s for s in spans if _inside(t.owner.span, s.start) and s.file.name == d.file.name]
+    out: dict[str, list[Edit]] = {}
+    for s in spans:
+        out.setdefault(s.file.name, []).append(Edit(s.start, s.end, new))
+    return out
+
+
+def symbols(module: ast.Module) -> list[tuple[str, str, Span, Span]]:
+    """(name, detail, whole span, name span) of each declaration, in order; kinds are told by ``detail``."""
+    out = []
+    for decl in module.decls:
+        if isinstance(decl, ast.FuncDecl):
+            out.append((decl.name.name, signature(decl), decl.span, decl.name.span))
+        elif isinstance(decl, ast.ImportDecl):
+            out.append((decl.name.name, f"import {decl.expr.span.text}", decl.span, decl.name.span))
+    return out
+
+
+def _unique(diags: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[str, str, int, int, str]] = set()
+    out = []
+    for d in diags:
+        k = (d.code.slug, d.span.file.name, d.span.start, d.span.end, d.message)
+        if k not in seen:
+            seen.add(k)
+            out.append(d)
+    return out

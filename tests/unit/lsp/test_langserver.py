@@ -1,0 +1,263 @@
+"""`hlb langserver` over its real protocol: `python -m hlb langserver` as a subprocess, JSON-RPC over stdio.
+
+One server for the module (starting one takes about a second); each test opens its own files.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsp_client import ROOT, Client, LspError
+
+pytest.importorskip("pygls", reason="the language server is the optional extra hlb[lsp]")
+
+LIB = """\
+export greet
+export shout
+
+# Greets someone.
+# Politely.
+fs greet(string who) {
+\timage "alpine"
+\trun "echo hi ${who}"
+}
+
+fs shout() {
+\tgreet "everyone"
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("lsp")
+    (d / "lib.hlb").write_text(LIB)
+    return d
+
+
+@pytest.fixture(scope="module")
+def client(workdir: Path) -> Iterator[Client]:
+    c = Client(cwd=workdir)
+    c.initialize(workdir)
+    yield c
+    assert c.shutdown() == 0
+
+
+def apply(text: str, edits: list[dict[str, Any]]) -> str:
+    """``text`` with LSP text edits applied (ASCII text: characters are UTF-16 units)."""
+    lines = text.split("\n")
+    starts = [0]
+    for line in lines[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+
+    def off(p: dict[str, int]) -> int:
+        return min(starts[p["line"]] + p["character"], len(text)) if p["line"] < len(starts) else len(text)
+
+    for e in sorted(edits, key=lambda e: off(e["range"]["start"]), reverse=True):
+        text = text[: off(e["range"]["start"])] + e["newText"] + text[off(e["range"]["end"]) :]
+    return text
+
+
+def rng(l1: int, c1: int, l2: int, c2: int) -> dict[str, Any]:
+    return {"start": {"line": l1, "character": c1}, "end": {"line": l2, "character": c2}}
+
+
+def test_an_error_is_a_diagnostic_at_its_range(client: Client, workdir: Path) -> None:
+    diags = client.open(workdir / "err.hlb", 'fs default() {\n\tscratch\n\tnosuch "x"\n}\n')
+    assert [(d["code"], d["range"], d["severity"], d["source"]) for d in diags] == [
+        ("undefined-name", rng(2, 1, 2, 7), 1, "hlb")
+    ]
+    assert "`nosuch`" in diags[0]["message"]
+
+
+def test_related_locations_are_the_diagnostic_labels(client: Client, workdir: Path) -> None:
+    text = "fs a() {\n\tscratch\n}\n\nfs a() {\n\tscratch\n}\n"
+    diags = client.open(workdir / "dup.hlb", text)
+    (d,) = diags
+    assert d["code"] == "duplicate-decl" and d["range"] == rng(0, 3, 0, 4)
+    assert [r["location"]["range"] for r in d["relatedInformation"]] == [rng(4, 3, 4, 4)]
+    assert d["relatedInformation"][0]["location"]["uri"] == (workdir / "dup.hlb").as_uri()
+
+
+def test_positions_count_utf16_code_units(client: Client, workdir: Path) -> None:
+    # 😀 is one Python character and two UTF-16 code units: everything after it on the line shifts by one.
+    path = workdir / "emoji.hlb"
+    diags = client.open(path, 'fs default() {\n\timage "😀"; nosuch\n\timage "😀"; run "x"\n}\n')
+    assert [(d["code"], d["range"]) for d in diags] == [("undefined-name", rng(1, 13, 1, 19))]
+    hover = client.request("textDocument/hover", client.at(path, 2, 14))  # on `run`, after the emoji
+    assert hover["range"] == rng(2, 13, 2, 16)
+    assert "fs run(" in hover["contents"]["value"]
+
+
+def test_hover_on_run_is_its_signature_and_docs(client: Client, workdir: Path) -> None:
+    path = workdir / "hover.hlb"
+    client.open(path, 'fs default() {\n\timage "alpine"\n\trun "make"\n}\n')
+    hover = client.request("textDocument/hover", client.at(path, 2, 2))
+    value = hover["contents"]["value"]
+    assert value.startswith("```hlb\nfs run(variadic string arg)\n```")
+    assert "Options: " in value and "`cacheMount`" in value  # the generated reference's text
+    assert hover["range"] == rng(2, 1, 2, 4)
+
+
+def test_hover_on_a_user_function_is_its_signature_and_doc_comment(client: Client, workdir: Path) -> None:
+    path = workdir / "hover_user.hlb"
+    client.open(path, 'import lib from "./lib.hlb"\n\nfs default() {\n\tlib.greet "you"\n}\n')
+    value = client.request("textDocument/hover", client.at(path, 3, 7))["contents"]["value"]
+    assert "fs greet(string who)" in value
+    assert "Greets someone.\nPolitely." in value
+
+
+def test_completion_in_a_with_option_block_of_run(client: Client, workdir: Path) -> None:
+    path = workdir / "complete.hlb"
+    text = 'fs default() {\n\timage "alpine"\n\trun "make" with option {\n\t\t\n\t}\n}\n'
+    client.open(path, text)
+    items = client.request("textDocument/completion", client.at(path, 3, 2))["items"]
+    labels = {i["label"] for i in items}
+    assert {"cacheMount", "mount", "env", "dir", "secret", "ssh"} <= labels
+    assert not labels & {"image", "scratch", "copy"}  # fs builtins are not options of run
+    env = next(i for i in items if i["label"] == "env")
+    assert env["detail"] == "option::run env(string key, string value)"
+
+
+def test_completion_while_typing_an_unfinished_block(client: Client, workdir: Path) -> None:
+    # The text does not parse (the blocks are not closed yet); the context comes from the text before the cursor.
+    path = workdir / "typing.hlb"
+    text = 'fs default() {\n\timage "alpine"\n\trun "make" with option {\n\t\tcacheMount "/c" with option {\n\t\t\tsh'
+    diags = client.open(path, text)
+    assert diags and diags[0]["code"] in ("unterminated", "syntax")
+    labels = {i["label"] for i in client.request("textDocument/completion", client.at(path, 4, 5))["items"]}
+    assert {"sharing", "id", "readonly"} <= labels and "cacheMount" not in labels
+    client.change(path, 2, [{"range": rng(4, 3, 4, 5), "text": 'sharing "'}])
+    values = [i["label"] for i in client.request("textDocument/completion", client.at(path, 4, 12))["items"]]
+    assert values == ["shared", "private", "locked"]
+
+
+def test_completion_of_statements_functions_and_module_members(client: Client, workdir: Path) -> None:
+    path = workdir / "members.hlb"
+    text = 'import lib from "./lib.hlb"\n\nfs default() {\n\tscratch\n}\n\nstring name() {\n\t"x"\n}\n'
+    client.open(path, text)
+    client.change(path, 2, [{"range": rng(3, 8, 3, 8), "text": "\n\t"}])
+    labels = {i["label"] for i in client.request("textDocument/completion", client.at(path, 4, 1))["items"]}
+    assert {"image", "run", "copy", "default", "lib"} <= labels
+    assert "name" not in labels  # a string function is no fs statement
+    client.change(path, 3, [{"range": rng(4, 1, 4, 1), "text": "lib."}])
+    members = [i["label"] for i in client.request("textDocument/completion", client.at(path, 4, 5))["items"]]
+    assert members == ["greet", "shout"]
+
+
+def test_definition_of_an_imported_function_is_in_its_file(client: Client, workdir: Path) -> None:
+    path = workdir / "def.hlb"
+    client.open(path, 'import lib from "./lib.hlb"\n\nfs default() {\n\tlib.greet "you"\n}\n')
+    loc = client.request("textDocument/definition", client.at(path, 3, 6))
+    assert loc == {"uri": (workdir / "lib.hlb").as_uri(), "range": rng(5, 3, 5, 8)}
+
+
+def test_references_across_modules(client: Client, workdir: Path) -> None:
+    path = workdir / "refs.hlb"
+    client.open(path, 'import lib from "./lib.hlb"\n\nfs default() {\n\tlib.greet "a"\n\tlib.greet "b"\n}\n')
+    locs = client.request("textDocument/references", {**client.at(path, 3, 6), "context": {"includeDeclaration": True}})
+    lib = (workdir / "lib.hlb").as_uri()
+    got = {(loc["uri"], loc["range"]["start"]["line"], loc["range"]["start"]["character"]) for loc in locs}
+    # The declaration, `export greet` and the call in lib.hlb; the calls here; and those of the other open documents.
+    assert {(lib, 0, 7), (lib, 5, 3), (lib, 11, 1), (path.as_uri(), 3, 5), (path.as_uri(), 4, 5)} <= got
+    assert ((workdir / "def.hlb").as_uri(), 3, 5) in got
+    assert all(uri.startswith(workdir.as_uri() + "/") for uri, _, _ in got)
+
+
+def test_rename_a_function_across_its_module_and_importers(client: Client, workdir: Path) -> None:
+    path = workdir / "rename.hlb"
+    text = "fs default() {\n\thelper\n\thelper\n}\n\nfs helper() {\n\tscratch\n}\n\nexport helper\n"
+    client.open(path, text)
+    edit = client.request("textDocument/rename", {**client.at(path, 5, 4), "newName": "base"})
+    assert apply(text, edit["changes"][path.as_uri()]) == text.replace("helper", "base")
+    with pytest.raises(LspError, match="builtin"):
+        client.request("textDocument/rename", {**client.at(path, 5, 4), "newName": "image"})
+    with pytest.raises(LspError, match="already declared"):
+        client.request("textDocument/rename", {**client.at(path, 5, 4), "newName": "default"})
+
+
+def test_formatting_equals_hlb_format(client: Client, workdir: Path) -> None:
+    path = workdir / "fmt.hlb"
+    text = 'fs default(  ) { image "alpine" ;  run "a"\n\n\n  run "b"   # why\n}\nfs other() {scratch}'
+    client.open(path, text)
+    edits = client.request(
+        "textDocument/formatting",
+        {"textDocument": {"uri": path.as_uri()}, "options": {"tabSize": 4, "insertSpaces": False}},
+    )
+    expected = subprocess.run(
+        [sys.executable, "-m", "hlb", "format"], input=text, capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout
+    assert apply(text, edits) == expected != text
+
+
+def test_lint_quick_fixes_are_what_hlb_lint_fix_writes(client: Client, workdir: Path) -> None:
+    path = workdir / "lintme.hlb"
+    text = (
+        'import lib "./lib.hlb"\nimport unused from "./lib.hlb"\n\n'
+        'fs default() {\n\tlib.greet "x"\n}\n\ngroup all() {\n\tparallel default\n}\n'
+    )
+    diags = client.open(path, text)
+    assert sorted(d["code"] for d in diags) == ["deprecated", "deprecated", "deprecated", "unused"]
+    unused = next(d for d in diags if d["code"] == "unused")
+    assert unused["tags"] == [1]
+    actions = client.request(
+        "textDocument/codeAction",
+        {"textDocument": {"uri": path.as_uri()}, "range": unused["range"], "context": {"diagnostics": [unused]}},
+    )
+    quick = [a for a in actions if a["kind"] == "quickfix"]
+    assert len(quick) == 1 and quick[0]["diagnostics"][0]["code"] == "unused"
+    assert apply(text, quick[0]["edit"]["changes"][path.as_uri()]) == text.replace(
+        'import unused from "./lib.hlb"\n', ""
+    )
+    fix_all = next(a for a in actions if a["kind"] == "source.fixAll.hlb")
+    fixed = apply(text, fix_all["edit"]["changes"][path.as_uri()])
+    copy = workdir / "lintme_copy.hlb"
+    copy.write_text(text)
+    subprocess.run([sys.executable, "-m", "hlb", "lint", "--fix", str(copy)], capture_output=True, cwd=ROOT)
+    assert fixed == copy.read_text()
+
+
+def test_an_edit_to_an_imported_module_rechecks_its_importer(client: Client, workdir: Path) -> None:
+    shutil.copy(workdir / "lib.hlb", workdir / "lib2.hlb")
+    main = workdir / "importer.hlb"
+    assert client.open(main, 'import lib from "./lib2.hlb"\n\nfs default() {\n\tlib.greet "x"\n}\n') == []
+    lib = workdir / "lib2.hlb"
+    client.open(lib, LIB)
+    assert client.wait_published(main.as_uri(), 2) == []  # re-checked with the open document's text
+    client.change(lib, 2, [{"range": rng(0, 0, 0, 12), "text": "export shout"}])  # greet no longer exported
+    (d,) = client.wait_published(main.as_uri(), 3)
+    assert d["code"] == "call-unexported" and d["range"] == rng(3, 5, 3, 10)
+
+
+def test_an_error_in_an_imported_module_is_shown_at_the_import(client: Client, workdir: Path) -> None:
+    (workdir / "broken.hlb").write_text("fs x() {\n\tnosuch\n}\n")
+    diags = client.open(workdir / "uses_broken.hlb", 'import b from "./broken.hlb"\n\nfs default() {\n\tscratch\n}\n')
+    errors = [d for d in diags if d["severity"] == 1]
+    assert [(d["code"], d["range"]["start"]["line"]) for d in errors] == [("undefined-name", 0)]
+    assert errors[0]["relatedInformation"][0]["location"] == {
+        "uri": (workdir / "broken.hlb").as_uri(),
+        "range": rng(1, 1, 1, 7),
+    }
+
+
+def test_document_symbols(client: Client, workdir: Path) -> None:
+    path = workdir / "symbols.hlb"
+    client.open(path, LIB)
+    syms = client.request("textDocument/documentSymbol", {"textDocument": {"uri": path.as_uri()}})
+    assert [(s["name"], s["detail"], s["selectionRange"]) for s in syms] == [
+        ("greet", "fs greet(string who)", rng(5, 3, 5, 8)),
+        ("shout", "fs shout()", rng(10, 3, 10, 8)),
+    ]
+
+
+def test_without_pygls_the_command_says_how_to_install_it() -> None:
+    probe = "import sys; sys.modules['pygls'] = None; from hlb.cli.main import main; raise SystemExit(main())"
+    done = subprocess.run([sys.executable, "-c", probe, "langserver"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert "pip install 'hlb[lsp]'" in done.stderr
