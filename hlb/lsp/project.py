@@ -82,6 +82,7 @@ class Analysis:
     findings: list[Finding]
     diagnostics: list[Diagnostic]  # what the editor shows for this document
     seen: dict[str, str] = field(default_factory=dict)  # every file the check read (imports): path -> digest
+    complete: bool = True  # the cache-mount findings were looked for
 
     @property
     def checked(self) -> CheckedModule | None:
@@ -139,8 +140,13 @@ class Project:
 
     # -- checking --------------------------------------------------------------------
 
-    def check(self, path: str) -> Analysis:
-        """Check the open document ``path`` (its imports from the open documents or disk)."""
+    def check(self, path: str, cache_mounts: bool = True) -> Analysis:
+        """Check and lint the open document ``path`` (its imports from the open documents or disk).
+
+        Without ``cache_mounts``, the cache-mount findings (which compile every ``fs`` function of the module
+        and its imports, about a third of the time of a check) are left out: the server leaves them to a
+        check once the typing pauses.
+        """
         source = SourceFile(path, self.docs.get(path, ""))
         parsed = parse_module(source)
         result: CheckResult | None = None
@@ -153,11 +159,11 @@ class Project:
             seen = dict(loader.seen)
             seen.pop(path, None)
             errors = [d for d in (*parsed.diagnostics, *result.diagnostics) if d.is_error]
-            uses = [] if errors else cache_uses(result.checked, default_platform())
+            uses = [] if errors or not cache_mounts else cache_uses(result.checked, default_platform())
             findings = lint(result.checked, result.diagnostics, uses)
             diags += [d for d in result.diagnostics if d.code is not cat.DEPRECATED]  # lint reports those, with fixes
             diags += [f.diagnostic for f in findings]
-        analysis = Analysis(source, parsed, result, findings, _unique(diags), seen)
+        analysis = Analysis(source, parsed, result, findings, _unique(diags), seen, cache_mounts)
         self.analyses[path] = analysis
         if parsed.module is not None:
             self.good[path] = analysis

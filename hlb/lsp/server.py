@@ -7,6 +7,7 @@ negotiated with the client: UTF-16 unless the client offers another).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from typing import Any
@@ -39,6 +40,7 @@ _KIND = {
     "keyword": lsp.CompletionItemKind.Keyword,
 }
 FIX_ALL = "source.fixAll.hlb"
+SETTLE = 0.3  # seconds without a change before the cache-mount findings of the edited modules are looked for
 
 
 class HlbServer(LanguageServer):
@@ -46,6 +48,7 @@ class HlbServer(LanguageServer):
         super().__init__("hlb", __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
         self.project = Project()
         self.uris: dict[str, str] = {}  # path -> the client's uri of an open document
+        self.pending: dict[str, asyncio.TimerHandle] = {}  # path -> its complete check once the typing pauses
 
     # -- conversions ------------------------------------------------------------------
 
@@ -109,17 +112,29 @@ class HlbServer(LanguageServer):
             data={"id": d.code.id},
         )
 
-    def publish(self, path: str) -> None:
-        a = self.project.check(path)
+    def publish(self, path: str, complete: bool = True) -> None:
+        """Check ``path`` and publish its diagnostics; without ``complete``, the cache-mount findings follow
+        once the typing pauses (:data:`SETTLE` seconds without a change)."""
+        pending = self.pending.pop(path, None)
+        if pending is not None:
+            pending.cancel()
+        a = self.project.check(path, cache_mounts=complete)
         self.text_document_publish_diagnostics(
             lsp.PublishDiagnosticsParams(uri=self.uri(path), diagnostics=[self.diagnostic(a, d) for d in a.diagnostics])
         )
+        if not complete and path in self.project.docs:
+            self.pending[path] = asyncio.get_running_loop().call_later(SETTLE, self._settled, path)
 
-    def changed(self, path: str) -> None:
+    def _settled(self, path: str) -> None:
+        self.pending.pop(path, None)
+        if path in self.project.docs:
+            self.publish(path)
+
+    def changed(self, path: str, complete: bool = True) -> None:
         """Re-check ``path`` and the open documents that import it."""
-        self.publish(path)
+        self.publish(path, complete)
         for other in self.project.importers(path):
-            self.publish(other)
+            self.publish(other, complete)
 
 
 def _import_span(a: Analysis, file: str) -> Span:
@@ -154,7 +169,7 @@ def did_change(ls: HlbServer, params: lsp.DidChangeTextDocumentParams) -> None:
     path = ls.path(params.text_document.uri)
     doc = ls.workspace.get_text_document(params.text_document.uri)
     ls.project.open(path, doc.source)
-    ls.changed(path)
+    ls.changed(path, complete=False)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE, lsp.SaveOptions(include_text=True))
@@ -170,6 +185,9 @@ def did_close(ls: HlbServer, params: lsp.DidCloseTextDocumentParams) -> None:
     path = ls.path(params.text_document.uri)
     ls.project.close(path)
     ls.uris.pop(path, None)
+    pending = ls.pending.pop(path, None)
+    if pending is not None:
+        pending.cancel()
     ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[]))
     for other in ls.project.importers(path):  # they now read the file on disk
         ls.publish(other)

@@ -246,6 +246,41 @@ def test_an_error_in_an_imported_module_is_shown_at_the_import(client: Client, w
     }
 
 
+CACHES = """\
+fs a() {
+\timage "alpine"
+\trun "x" with option {
+\t\tcacheMount "/c" with option { sharing "locked"; }
+\t}
+}
+
+fs b() {
+\timage "alpine"
+\trun "y" with option {
+\t\tcacheMount "/c" with option { sharing "locked"; }
+\t}
+}
+"""
+
+
+def test_cache_mount_findings_follow_once_the_typing_pauses(client: Client, workdir: Path) -> None:
+    path = workdir / "caches.hlb"
+    assert client.open(path, CACHES) == []
+    uri = path.as_uri()
+    with client.cond:
+        count = client.published[uri]
+    # `locked` -> `shared` in b: one cache with two sharing modes. The first publish (the check) does not
+    # compile the module; the next, once no change came for a while, has the finding with its other use.
+    assert client.change(path, 2, [{"range": rng(10, 41, 10, 47), "text": "shared"}]) == []
+    (d,) = client.wait_published(uri, count + 2)
+    assert (
+        d["code"] == "cache-sharing-conflict"
+        and d["severity"] == 2
+        and d["range"]["start"] == {"line": 10, "character": 2}
+    )
+    assert [r["location"]["range"]["start"] for r in d["relatedInformation"]] == [{"line": 3, "character": 2}]
+
+
 def test_document_symbols(client: Client, workdir: Path) -> None:
     path = workdir / "symbols.hlb"
     client.open(path, LIB)
