@@ -181,9 +181,20 @@ class Project:
     def target(self, path: str, offset: int) -> Target | None:
         """What the name at ``offset`` of the document refers to (from its last check that parsed)."""
         a = self.good.get(path)
-        if a is None or a.checked is None:
+        if a is None or a.checked is None or offset > self.unchanged(path):
             return None
         return target_at(a.checked, offset)
+
+    def unchanged(self, path: str) -> int:
+        """How much of the document's text its last check that parsed still describes: all of it, or up to the
+        first character that changed since (the text being typed does not parse yet)."""
+        a = self.good.get(path)
+        if a is None:
+            return -1
+        now = SourceFile(path, self.docs.get(path, "")).text
+        if now == a.source.text:
+            return len(now) + 1
+        return len(os.path.commonprefix([now, a.source.text]))
 
     def modules_in_view(self) -> Iterator[CheckedModule]:
         """Every checked module the open documents reach (each file once: the open document's own check first)."""
@@ -438,3 +449,56 @@ def _unique(diags: list[Diagnostic]) -> list[Diagnostic]:
             seen.add(k)
             out.append(d)
     return out
+
+
+TOKEN_TYPES = ("namespace", "type", "function", "parameter", "variable")
+TOKEN_MODIFIERS = ("declaration", "defaultLibrary", "deprecated")
+
+
+def semantic_tokens(checked: CheckedModule) -> list[tuple[Span, str, tuple[str, ...]]]:
+    """The names of ``checked``'s module with what they name (for highlighting), in source order: modules,
+    types, functions (builtins as the default library), parameters and binds. Strings, numbers, comments and
+    keywords are left to the editor's grammar."""
+    out: list[tuple[Span, str, tuple[str, ...]]] = []
+
+    def type_ref(t: ast.TypeRef) -> None:
+        out.append((t.span, "type", ("deprecated",) if t.name == "group" else ()))
+
+    def calls(root: ast.Block | ast.Expr, owner: ast.FuncDecl | None) -> None:
+        for node in find_all(root, ast.CallStmt, ast.CallExpr, ast.FuncLit):
+            if isinstance(node, ast.FuncLit):
+                type_ref(node.type)
+                continue
+            assert isinstance(node, ast.CallStmt | ast.CallExpr)
+            ident = node.func
+            callee = checked.callees.get(node.span)
+            if ident.selector is not None:
+                out.append((ident.name.span, "namespace", ()))
+                out.append((ident.selector.span, "function", ()))
+            elif callee is not None and callee.builtin is not None:
+                deprecated = ident.name.name == "parallel"
+                out.append((ident.name.span, "function", ("defaultLibrary",) + (("deprecated",) if deprecated else ())))
+            elif callee is not None and callee.param is not None:
+                out.append((ident.name.span, "parameter", ()))
+            elif callee is not None and callee.bind is not None:
+                out.append((ident.name.span, "variable", ()))
+            elif callee is not None and callee.func is not None:
+                out.append((ident.name.span, "function", ()))
+            if isinstance(node, ast.CallStmt) and node.bind is not None:
+                out.extend((n.span, "variable", ("declaration",)) for n in _bind_names(node.bind))
+
+    for decl in checked.module.decls:
+        if isinstance(decl, ast.ImportDecl):
+            out.append((decl.name.span, "namespace", ("declaration",)))
+            calls(decl.expr, None)
+        elif isinstance(decl, ast.ExportDecl):
+            out.append((decl.name.span, "function", ()))
+        else:
+            type_ref(decl.type)
+            out.append((decl.name.span, "function", ("declaration",)))
+            for p in (*decl.params, *(decl.effects or ())):
+                type_ref(p.type)
+                out.append((p.name.span, "parameter", ("declaration",)))
+            if decl.body is not None:
+                calls(decl.body, decl)
+    return sorted(out, key=lambda t: t[0].start)

@@ -22,7 +22,7 @@ from hlb.diagnostics import Diagnostic, Severity
 from hlb.diagnostics import catalog as cat
 from hlb.lsp import positions
 from hlb.lsp.complete import complete
-from hlb.lsp.project import Analysis, Project, rename_edits, symbols
+from hlb.lsp.project import TOKEN_MODIFIERS, TOKEN_TYPES, Analysis, Project, rename_edits, semantic_tokens, symbols
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast
 
@@ -261,6 +261,8 @@ def rename(ls: HlbServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit | None:
     t = ls.project.target(path, ls.offset(path, params.position))
     if t is None:
         return None
+    if ls.project.analyses[path] is not ls.project.good.get(path):
+        raise _RenameError("the module does not parse: fix its syntax first")
     try:
         edits = rename_edits(ls.project, t, params.new_name)
     except ValueError as e:
@@ -359,6 +361,30 @@ def _action(ls: HlbServer, a: Analysis, findings: list[Finding], title: str, kin
         edit=lsp.WorkspaceEdit(changes={ls.uri(a.source.name): list(reversed(edits))}),
         is_preferred=len(findings) == 1 or None,
     )
+
+
+@server.feature(
+    lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL,
+    lsp.SemanticTokensLegend(token_types=list(TOKEN_TYPES), token_modifiers=list(TOKEN_MODIFIERS)),
+)
+def semantic_tokens_full(ls: HlbServer, params: lsp.SemanticTokensParams) -> lsp.SemanticTokens:
+    path = ls.path(params.text_document.uri)
+    a = ls.project.good.get(path)
+    if a is None or a.checked is None:
+        return lsp.SemanticTokens(data=[])
+    data: list[int] = []
+    line, char = 0, 0
+    valid = ls.project.unchanged(path)  # while the text does not parse: the names before the first change
+    for span, kind, modifiers in semantic_tokens(a.checked):
+        if span.end >= valid:
+            break
+        (l1, c1), (l2, c2) = positions.span_range(span, ls.encoding)
+        if l1 != l2:
+            continue  # names are on one line
+        data += [l1 - line, c1 - char if l1 == line else c1, c2 - c1, TOKEN_TYPES.index(kind)]
+        data.append(sum(1 << TOKEN_MODIFIERS.index(m) for m in modifiers))
+        line, char = l1, c1
+    return lsp.SemanticTokens(data=data)
 
 
 def serve(tcp: int | None = None, host: str = "127.0.0.1") -> None:

@@ -38,6 +38,7 @@ class Client:
         self.published: dict[str, int] = {}  # uri -> how many times diagnostics were published
         self.cond = threading.Condition()
         self.messages: list[dict[str, Any]] = []
+        self.capabilities: dict[str, Any] = {}
         threading.Thread(target=self._read, daemon=True).start()
 
     # -- transport ----------------------------------------------------------------------
@@ -107,6 +108,7 @@ class Client:
             {"processId": os.getpid(), "rootUri": root.as_uri(), "capabilities": capabilities or {}},
         )
         self.notify("initialized", {})
+        self.capabilities = result["capabilities"]
         return result  # type: ignore[no-any-return]
 
     def shutdown(self) -> int:
@@ -137,6 +139,10 @@ class Client:
                 {"textDocument": {"uri": uri, "version": version}, "contentChanges": changes},
             ),
         )
+
+    def save(self, path: Path) -> Any:
+        uri = path.as_uri()
+        return self._await_diagnostics(uri, lambda: self.notify("textDocument/didSave", {"textDocument": {"uri": uri}}))
 
     def _await_diagnostics(self, uri: str, send: Any, timeout: float = 30) -> Any:
         with self.cond:

@@ -105,6 +105,17 @@ def test_hover_on_run_is_its_signature_and_docs(client: Client, workdir: Path) -
     assert hover["range"] == rng(2, 1, 2, 4)
 
 
+def test_hover_while_the_text_does_not_parse_uses_the_last_parse_before_the_change(
+    client: Client, workdir: Path
+) -> None:
+    path = workdir / "hover_typing.hlb"
+    client.open(path, 'fs default() {\n\timage "alpine"\n\trun "make"\n}\n')
+    diags = client.change(path, 2, [{"range": rng(3, 0, 3, 0), "text": '\tcopy fs {\n\trun "y"\n'}])
+    assert [d["severity"] for d in diags] == [1]  # the block is not closed
+    assert "fs run(" in client.request("textDocument/hover", client.at(path, 2, 2))["contents"]["value"]
+    assert client.request("textDocument/hover", client.at(path, 4, 2)) is None  # after the change: not known yet
+
+
 def test_hover_on_a_user_function_is_its_signature_and_doc_comment(client: Client, workdir: Path) -> None:
     path = workdir / "hover_user.hlb"
     client.open(path, 'import lib from "./lib.hlb"\n\nfs default() {\n\tlib.greet "you"\n}\n')
@@ -288,6 +299,31 @@ def test_document_symbols(client: Client, workdir: Path) -> None:
     assert [(s["name"], s["detail"], s["selectionRange"]) for s in syms] == [
         ("greet", "fs greet(string who)", rng(5, 3, 5, 8)),
         ("shout", "fs shout()", rng(10, 3, 10, 8)),
+    ]
+
+
+def test_semantic_tokens_tell_builtins_functions_parameters_and_modules(client: Client, workdir: Path) -> None:
+    path = workdir / "tokens.hlb"
+    text = 'import lib from "./lib.hlb"\n\nfs default(string who) {\n\tlib.greet who\n\timage "alpine"\n}\n'
+    client.open(path, text)
+    legend = client.capabilities["semanticTokensProvider"]["legend"]
+    data = client.request("textDocument/semanticTokens/full", {"textDocument": {"uri": path.as_uri()}})["data"]
+    tokens, line, char = [], 0, 0
+    for i in range(0, len(data), 5):
+        dl, dc, length, kind, mods = data[i : i + 5]
+        line, char = line + dl, (char + dc if dl == 0 else dc)
+        names = [m for j, m in enumerate(legend["tokenModifiers"]) if mods >> j & 1]
+        tokens.append((line, char, length, legend["tokenTypes"][kind], names))
+    assert tokens == [
+        (0, 7, 3, "namespace", ["declaration"]),
+        (2, 0, 2, "type", []),
+        (2, 3, 7, "function", ["declaration"]),
+        (2, 11, 6, "type", []),
+        (2, 18, 3, "parameter", ["declaration"]),
+        (3, 1, 3, "namespace", []),
+        (3, 5, 5, "function", []),
+        (3, 11, 3, "parameter", []),
+        (4, 1, 5, "function", ["defaultLibrary"]),
     ]
 
 
