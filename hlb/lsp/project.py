@@ -28,6 +28,7 @@ from hlb.compiler.cache_mounts import cache_uses
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.llb import default_platform
+from hlb.lsp.incremental import reparse
 from hlb.source import SourceFile, Span, source_digest
 from hlb.syntax import ast
 from hlb.syntax.parser import ParseResult, parse_module
@@ -148,7 +149,11 @@ class Project:
         check once the typing pauses.
         """
         source = SourceFile(path, self.docs.get(path, ""))
-        parsed = parse_module(source)
+        prev = self.good.get(path)
+        module = None
+        if prev is not None and prev.parsed.module is not None and not prev.parsed.diagnostics:
+            module = reparse(prev.parsed.module, source)  # moves prev's nodes: prev is replaced below
+        parsed = ParseResult(module) if module is not None else parse_module(source)
         result: CheckResult | None = None
         findings: list[Finding] = []
         seen: dict[str, str] = {}
@@ -413,8 +418,7 @@ def rename_edits(project: Project, t: Target, new: str) -> dict[str, list[Edit]]
         raise ValueError(f"`{new}` is the name of a builtin")
     d = t.decl
     assert d is not None
-    owner = project.good.get(d.file.name)
-    checked = owner.checked if owner is not None else None
+    checked = next((m for m in project.modules_in_view() if m.module.file.name == d.file.name), None)
     if t.param is not None and t.owner is not None:
         if any(p.name.name == new for p in (*t.owner.params, *(t.owner.effects or ()))):
             raise ValueError(f"`{t.owner.name.name}` already has a parameter `{new}`")

@@ -331,3 +331,24 @@ def _with_doc(decl: ast.Decl, by_line: dict[int, ast.Comment]) -> ast.Decl:
 def _own_line(c: ast.Comment) -> bool:
     text = c.span.file.line_text(c.span.begin.line)
     return text[: c.span.begin.column - 1].strip() == ""
+
+
+def parse_decls(
+    source: SourceFile, start: int, end: int
+) -> tuple[list[ast.Decl], list[ast.Comment], list[Diagnostic]] | None:
+    """The declarations of ``source.text[start:end]``, a run of whole top-level declarations with the blank
+    lines and comments around them, with spans in ``source``: for the language server, which parses again
+    only the declarations an edit touched. None when the run does not parse on its own (the caller then
+    parses the whole module, which reports why)."""
+    scanner = Scanner(source, lean=True)
+    scanner.text = source.text[:end]
+    scanner.pos = start
+    to_ast = ToAst(source)
+    try:
+        with paused():
+            decls = _parse_fast(scanner, to_ast)
+    except (_Rejected, LexError):
+        return None
+    comments = scanner.comments
+    own_line = {c.span.begin.line: c for c in comments if _own_line(c)}
+    return [_with_doc(d, own_line) for d in decls], comments, to_ast.diagnostics
