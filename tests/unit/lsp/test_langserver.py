@@ -5,17 +5,18 @@ One server for the module (starting one takes about a second); each test opens i
 
 from __future__ import annotations
 
+import json
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from lsp_client import ROOT, Client, LspError
-
-pytest.importorskip("pygls", reason="the language server is the optional extra hlb[lsp]")
 
 LIB = """\
 export greet
@@ -332,3 +333,45 @@ def test_without_pygls_the_command_says_how_to_install_it() -> None:
     done = subprocess.run([sys.executable, "-c", probe, "langserver"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2
     assert "pip install 'hlb[lsp]'" in done.stderr
+
+
+def test_tcp_serves_the_protocol_on_a_port() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hlb", "langserver", "--tcp", str(port)], cwd=ROOT, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+                break
+            except ConnectionRefusedError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the server did not listen"
+                time.sleep(0.05)
+        with conn:
+            body = json.dumps(
+                {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"processId": None, "capabilities": {}}}
+            ).encode()
+            conn.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            reader = conn.makefile("rb")
+            length = 0
+            while (line := reader.readline().strip()) != b"":
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            reply = json.loads(reader.read(length))
+        assert reply["id"] == 1 and reply["result"]["serverInfo"]["name"] == "hlb"
+        assert reply["result"]["capabilities"]["hoverProvider"] is True
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "http"])
+def test_a_port_that_cannot_be_is_a_usage_error(port: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "hlb", "langserver", "--tcp", port], capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode == 2 and "--tcp" in done.stderr, done.stderr
