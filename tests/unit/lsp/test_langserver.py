@@ -375,3 +375,13 @@ def test_a_port_that_cannot_be_is_a_usage_error(port: str) -> None:
         [sys.executable, "-m", "hlb", "langserver", "--tcp", port], capture_output=True, text=True, cwd=ROOT
     )
     assert done.returncode == 2 and "--tcp" in done.stderr, done.stderr
+
+
+def test_the_server_never_loads_the_solver_or_grpc() -> None:
+    probe = (
+        "import sys, hlb.lsp.server\n"
+        "print(','.join(m for m in ('grpc', 'hlb.solver', 'hlb.session', 'hlb.build', 'hlb.compiler.plan')"
+        " if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == ""
