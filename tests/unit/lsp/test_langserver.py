@@ -385,3 +385,17 @@ def test_the_server_never_loads_the_solver_or_grpc() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_a_client_that_prefers_utf8_gets_utf8_positions(workdir: Path) -> None:
+    c = Client(cwd=workdir)
+    try:
+        result = c.initialize(workdir, {"general": {"positionEncodings": ["utf-8", "utf-16"]}})
+        assert result["capabilities"]["positionEncoding"] == "utf-8"
+        path = workdir / "emoji8.hlb"
+        diags = c.open(path, 'fs default() {\n\timage "😀"; nosuch\n}\n')  # 😀 is 4 bytes of UTF-8
+        assert [d["range"] for d in diags] == [rng(1, 15, 1, 21)]
+        hover = c.request("textDocument/hover", c.at(path, 1, 2))
+        assert hover["range"] == rng(1, 1, 1, 6)
+    finally:
+        assert c.shutdown() == 0
