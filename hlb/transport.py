@@ -88,6 +88,9 @@ def tls_context(tls: TLSConfig, what: str) -> ssl.SSLContext:
             if path is not None:
                 open(path, "rb").close()  # names the file that is missing (ssl's own errors do not)
         ctx = ssl.create_default_context(cafile=tls.ca)
+        if tls.skip_verify:  # a docker context's SkipTLSVerify
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
         if tls.cert and tls.key:
             ctx.load_cert_chain(tls.cert, tls.key)
     except (OSError, ssl.SSLError) as e:

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from hlb import cache_options
-from hlb.address import Address, AddressError, TLSConfig, resolve
+from hlb.address import Address, AddressError, TLSConfig, resolve, unreachable_hint
 from hlb.api import Compiled
 from hlb.build import execute, record
 from hlb.build.runner import CompilePusher, CompileStatus
@@ -100,7 +100,13 @@ def add_address_flags(p: argparse.ArgumentParser) -> None:
         "--addr",
         metavar="ADDRESS",
         help="the BuildKit daemon: unix://PATH, tcp://HOST:PORT, docker-container://NAME, or docker:// for the "
-        "Docker engine (default: $BUILDKIT_HOST, else the Docker engine at $DOCKER_HOST or the default socket)",
+        "Docker engine (default: $BUILDKIT_HOST, else the Docker engine the docker CLI uses: --context, "
+        "$DOCKER_HOST, $DOCKER_CONTEXT, the current docker context, the default socket)",
+    )
+    p.add_argument(
+        "--context",
+        metavar="NAME",
+        help="build on the Docker engine of this docker context, as `docker --context NAME` (`docker context ls`)",
     )
     p.add_argument("--tlscacert", metavar="FILE", help="CA certificate to verify a tcp:// daemon with")
     p.add_argument("--tlscert", metavar="FILE", help="client certificate for a tcp:// daemon (with --tlskey)")
@@ -112,7 +118,7 @@ def address_of(args: argparse.Namespace) -> Address:
     """The daemon the flags and the environment name; raises AddressError."""
     files = (args.tlscacert, args.tlscert, args.tlskey, args.tlsservername)
     tls = TLSConfig(*files) if any(files) else None
-    return resolve(args.addr, tls=tls)
+    return resolve(args.addr, tls=tls, context=args.context)
 
 
 def targets_flag(values: list[str] | None) -> list[str] | None:
@@ -243,7 +249,7 @@ def _build(
         client = BuildkitClient(address)
     except TransportError as e:
         print(f"hlb: error: {e}", file=err)
-        print("  hint: start an engine (scripts/engine up), or set DOCKER_HOST or BUILDKIT_HOST", file=err)
+        print(f"  hint: {unreachable_hint(address)}", file=err)
         return 1
     progress = open_progress(progress_mode, err)
     with client:
