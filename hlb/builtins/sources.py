@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from hlb import ignorefile
 from hlb.builtins.call import Call, Patterns, image_ref, patterns_of, platform_args
 from hlb.builtins.registry import builtin, flag
-from hlb import ignorefile
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Platform, State
 from hlb.llb.definition_op import from_definition, source_identifiers

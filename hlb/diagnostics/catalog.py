@@ -220,7 +220,7 @@ def leading_zero(span: Span, name: str) -> Diagnostic:
 
 
 def option_as_statement_hint(written: str, name: str, targets: Sequence[str]) -> str:
-    """The hint of an option (``written``, a call of ``name``) written as a statement instead of in its call's ``with``."""
+    """The hint of an option (``written``, a call of ``name``) written as a statement, not in its call's ``with``."""
     example = f"`{targets[0]} ... with option {{ {written} }}`"
     return f"`{name}` is an option of {all_of_code(targets)}: write it inside `with option {{ ... }}` ({example})"
 

@@ -90,10 +90,8 @@ def test_dockerignore_keeps_files_from_the_daemon_and_hlbignore_wins(
 ) -> None:
     """Issue 14 item 3: what `.dockerignore` lists is never sent; `.hlbignore` replaces it; `!` re-includes."""
     files = {"a.log": "log", "secret.env": f"token-{nonce}", "keep.log": "kept", "main.go": nonce, "sub/b.log": "b"}
-    docker = context(
-        tmp_path / "docker", files | {".dockerignore": "# not for the daemon\n**/*.log\nsecret.env\n!keep.log\n"}
-    )
-    both = context(tmp_path / "both", files | {".dockerignore": "main.go\n", ".hlbignore": "secret.env\n"})
+    context(tmp_path / "docker", files | {".dockerignore": "# not for the daemon\n**/*.log\nsecret.env\n!keep.log\n"})
+    context(tmp_path / "both", files | {".dockerignore": "main.go\n", ".hlbignore": "secret.env\n"})
     build = tmp_path / "build.hlb"
     build.write_text(
         'fs docker() {\n\tlocal "docker"\n\tdownload "out/docker"\n}\n'
