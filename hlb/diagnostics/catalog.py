@@ -508,8 +508,8 @@ def ill_typed_argument(span: Span, value: str, param: str, target: str, decl: Sp
     )
 
 
-def build_failed(span: Span, message: str, notes: Sequence[str] = ()) -> Diagnostic:
-    return _diag("build-failed", span, message, notes=notes)
+def build_failed(span: Span, message: str, notes: Sequence[str] = (), hint: str | None = None) -> Diagnostic:
+    return _diag("build-failed", span, message, notes=notes, hint=hint)
 
 
 def _all_of(items: Sequence[str]) -> str:
