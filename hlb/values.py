@@ -188,6 +188,7 @@ class LocalDir:
     include_patterns: tuple[str, ...] = ()
     exclude_patterns: tuple[str, ...] = ()
     follow_paths: tuple[str, ...] = ()
+    ignore_file: str = ""  # the .hlbignore or .dockerignore whose patterns lead exclude_patterns
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from hlb.progress.tracker import Tracker
 from hlb.resolver import EffectFailed, ResolveError
 from hlb.solver import export
 from hlb.solver.client import BuildkitClient, Cancelled, SolveOptions
-from hlb.solver.errors import SolveError, SolveFailure
+from hlb.solver.errors import SolveError, SolveFailure, explain
 from hlb.solver.registry import RegistryClient
 from hlb.source import SourceFile, Span
 from hlb.transport import TransportError
@@ -431,7 +431,9 @@ def failure_diagnostic(failure: SolveFailure, target: Solve, source: SourceFile,
         tail = v.lines[-FAIL_LOG_LINES:]
         notes.append(f"last {len(tail)} lines of `{v.name}`:\n" + "\n".join(tail))
     primary = spans[0] if spans else target.span  # an export's failure: the call that asked for it
-    d = cat.build_failed(primary, failure.message, notes)
+    op = _op_of(target.definition, failure.vertex)
+    message, hint = explain(failure.message, op)
+    d = cat.build_failed(primary, message, notes, hint)
     if len(spans) > 1:
         where = (
             f"in target `{target.title.removeprefix('target ')}`" if target.kind == "target" else f"in `{target.title}`"
@@ -439,6 +441,13 @@ def failure_diagnostic(failure: SolveFailure, target: Solve, source: SourceFile,
         labels = [Label(s, where if s == target.span else "called from here") for s in spans[1:]]
         d = replace(d, secondary=tuple(labels))
     return d
+
+
+def _op_of(definition: Definition, digest: str | None) -> bytes | None:
+    """The marshalled op of ``definition`` whose digest is ``digest`` (the failing vertex), if it is one of its."""
+    if not digest:
+        return None
+    return next((op for op, d in zip(definition.ops, definition.digests(), strict=True) if d == digest), None)
 
 
 def _spans_for(failure: SolveFailure, target: Solve, source: SourceFile) -> list[Span]:

@@ -604,7 +604,10 @@ def solve_details(s: Solve, cwd: str, solves: Sequence[Solve] = ()) -> list[str]
     for a in s.attachments:
         match a:
             case LocalDir():
-                lines.append(f"local: {_shown(a.path, cwd)} as {a.name}")
+                ignored = ""
+                if a.ignore_file:
+                    ignored = f" (applies {_shown(a.ignore_file, cwd)})"
+                lines.append(f"local: {_shown(a.path, cwd)} as {a.name}{ignored}")
             case SecretFile():
                 lines.append(f"secret: {a.id}")
             case SSHSocket():

@@ -33,6 +33,8 @@ FORBIDDEN = {
     "hlb.oci_config": ["hlb.builtins", "hlb.compiler", "hlb.solver", "hlb.cli"],
     # What compiling asks of a daemon and registries: interfaces only, implemented by hlb.solver (and by fakes).
     "hlb.resolver": BESIDE_VALUES,
+    # How an ignore file reads: read by `local` (the builtins) and by the file transfer's matcher (the session).
+    "hlb.ignorefile": BESIDE_VALUES,
     # The compiler evaluates; the plan turns its results into solves. The compiler never reaches for the plan.
     "hlb.compiler.compiler": ["hlb.compiler.plan"],
     # Fetching imported modules knows nothing of evaluation: the compiler hands it the import's value.
