@@ -43,6 +43,9 @@ _COPY_DEST = re.compile(r"failed to stat (?P<dest>/\S*): lstat (?P<dir>/\S*): no
 _NO_SUCH = re.compile(r"(?P<verb>open|mkdir|lstat|stat) (?P<path>/\S*): no such file or directory")
 
 
+_TOO_MANY_LAYERS = "mount options is too long"  # the snapshotter's overlay lowerdir list exceeds a page
+
+
 def explain(message: str, op: bytes | None) -> tuple[str, str | None]:
     """``message`` (paths already as the step sees them) with the path told as the build wrote it, and a hint.
 
@@ -61,6 +64,12 @@ def explain(message: str, op: bytes | None) -> tuple[str, str | None]:
     if kind == "file":
         return message, _file_hint(message, parsed.file)
     if kind == "exec":
+        if _TOO_MANY_LAYERS in message:
+            return message, (
+                "the step's filesystem has more layers than the kernel's overlay mount can take (every step before "
+                "it on this filesystem is one: a few hundred in a row reach the limit); join consecutive commands "
+                "into one `run` (`a && b`), or build independent parts apart and combine them with `merge`"
+            )
         return _mount_path(message, parsed.exec)
     return message, None
 

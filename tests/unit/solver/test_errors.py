@@ -85,6 +85,16 @@ def test_a_mounts_missing_source_path_is_told_as_that_mounts() -> None:
     assert hint == "the filesystem mounted at `/m` has no `/nonexist/deep`: check the mount's `sourcePath`"
 
 
+def test_a_graph_too_deep_for_overlay_hints_joining_steps() -> None:
+    # What the engine says at step ~430 of a 1,000-`run` chain (measured on this project's engine).
+    message = 'process "/bin/sh -c echo 427 >> /log" did not complete successfully: mount options is too long'
+    op = pb.Op()
+    op.exec.meta.args.extend(["/bin/sh", "-c", "echo 427 >> /log"])
+    told, hint = explain(message, op.SerializeToString())
+    assert told == message
+    assert hint is not None and "one `run`" in hint and "merge" in hint
+
+
 def test_other_failures_are_left_as_they_are() -> None:
     op = pb.Op()
     op.exec.mounts.extend([pb.Mount(input=0, dest="/", output=0)])
