@@ -53,7 +53,7 @@ def parse_secret(value: str, env: Mapping[str, str]) -> tuple[str, tuple[str, st
     flag = f"--secret {value!r}"
     usage = "write --secret id=ID,src=FILE or --secret id=ID,env=VARIABLE"
     try:
-        fields = next(csv.reader([value]), [])
+        fields = next(csv.reader([value], strict=True), [])
     except csv.Error as e:
         raise FlagError(f"{flag}: {e}; {usage}") from None
     kind = sid = src = var = ""

@@ -109,7 +109,7 @@ def bind(attachments: Mapping[str, Attachment], inputs: Inputs, *, warn_unused: 
                 )
         for sid in inputs.ssh:
             if sid not in used_ssh:
-                what = "a plain `ssh`" if sid == "default" else f'an `ssh with id("{sid}")`'
+                what = "plain `ssh`" if sid == "default" else f'`ssh with id("{sid}")`'
                 out.warnings.append(f"--ssh {sid} is not used: the targets built have no {what}")
     return out
 
