@@ -128,13 +128,10 @@ def derived_id(key: str) -> str:
 def ssh(call: Call) -> RunSSH:
     """Give this `run` an SSH agent socket served by the machine running hlb.
 
-    The agent behind `$SSH_AUTH_SOCK` is forwarded unless `localPaths` names
-    other sockets or keys. The socket is mounted at `/run/buildkit/ssh_agent.N`
-    (mode 0o600) unless `target` says otherwise; the first socket of a `run`
-    is its `SSH_AUTH_SOCK`.
-
-    With `id`, the socket or keys are the ones `hlb run --ssh ID=PATH` gives,
-    and `hlb run --ssh default=PATH` replaces `$SSH_AUTH_SOCK` for a plain `ssh`.
+    The agent of `$SSH_AUTH_SOCK` is forwarded unless `localPaths` names sockets
+    or keys, or `id` takes what `hlb run --ssh ID=PATH` gives (`--ssh default=PATH`
+    replaces `$SSH_AUTH_SOCK`). It is mounted at `/run/buildkit/ssh_agent.N` (mode
+    0o600) unless `target` says otherwise; the first is the `run`'s `SSH_AUTH_SOCK`.
 
     Example: `run "git clone git@github.com:acme/private.git" with ssh`
     """
@@ -256,12 +253,10 @@ SECRET_REQUIRED = flag(
 def secret_mount(call: Call, mount_point_: str) -> RunSecret:
     """Mount the secret that `hlb run --secret id=ID,...` gives as a file at `mountPoint`.
 
-    Like Dockerfile's `RUN --mount=type=secret`: the id defaults to the mount
-    point's base name (`/run/secrets/npmrc` is `npmrc`); the file lives in a
-    tmpfs (mode 0o400, root's) and never enters the image or the build cache,
-    and the value is never in the LLB. A secret that no flag gives is not
-    mounted unless `required` makes that an error; `env` exposes the secret as
-    an environment variable instead of a file.
+    As Dockerfile's `RUN --mount=type=secret`: the id is the mount point's base
+    name unless `id` names it; a tmpfs file (0o400, root's) never in the image,
+    the cache or the LLB. A secret no flag gives is not mounted (hlb warns) unless
+    it is `required`; `env` gives it as an environment variable instead.
 
     Example: `run "cat /run/secrets/token" with secretMount("/run/secrets/token")`
     """
