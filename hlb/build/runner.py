@@ -19,6 +19,7 @@ from hlb import cache_options
 from hlb.address import Address
 from hlb.build.attachments import attachables_for, caches_of
 from hlb.build.record import Recorder
+from hlb.compiler.attachments import Inputs, bind
 from hlb.compiler.plan import Node as PlanNode
 from hlb.compiler.plan import Solve, solve_for_effect
 from hlb.diagnostics import Diagnostic, Label, render_all
@@ -76,8 +77,10 @@ class CompilePusher:
         platform: Platform,
         cache_from: Sequence[CacheEntry] = (),
         targets: Sequence[str] = (),
+        inputs: Inputs | None = None,
     ) -> None:
         self.address = address
+        self.inputs = inputs or Inputs()  # --secret/--ssh: a push run while compiling is served them too
         self.platform = platform
         self.targets = tuple(targets)  # the requested targets: --cache-from is imported per target
         self.cache_from = tuple(cache_from)  # --cache-from: these pushes import it too
@@ -89,7 +92,11 @@ class CompilePusher:
 
     def push(self, effect: Effect, attachments: Mapping[str, Attachment]) -> str:
         """Run the push ``effect`` now (with the cache imports it needs) and return its digest."""
-        solve = solve_for_effect(effect, attachments, self.platform, self.cache_from, self.targets)
+        bound = bind(attachments, self.inputs, warn_unused=False)  # the run warns once, after compiling
+        if bound.errors:
+            print(render_all(bound.errors, color=self.color), file=sys.stderr)
+            raise EffectFailed(2)
+        solve = solve_for_effect(effect, bound.attachments, self.platform, self.cache_from, self.targets)
         if self._runner is None:
             try:
                 self._client = BuildkitClient(self.address)

@@ -13,8 +13,10 @@ from hlb.address import Address, AddressError, TLSConfig, resolve, unreachable_h
 from hlb.api import Compiled
 from hlb.build import execute, record
 from hlb.build.runner import CompilePusher, CompileStatus
+from hlb.cli import inputs
 from hlb.cli.common import add_module_argument, source_of
 from hlb.cli.target_args import add_arg_flag, command_line, platform_flag
+from hlb.compiler.attachments import bind
 from hlb.compiler.plan import Plan, PlanError
 from hlb.compiler.plan import render as render_plan
 from hlb.diagnostics import HlbError, render_all
@@ -71,6 +73,22 @@ def add_parser(commands: Any) -> None:
         help="export each target's build cache (several targets: one each, or {target} in the ref): "
         "type=registry,ref=REF[,mode=max] | "
         "type=local,dest=DIR | type=inline | type=gha | type=s3,... (repeatable; checked before building)",
+    )
+    p.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="SECRET",
+        help="a secret for the `secretMount`s with its id, as buildx takes it: id=ID,src=FILE | id=ID,env=VARIABLE "
+        "| id=ID (the variable ID if set, else the file ID); also type=file|env (repeatable)",
+    )
+    p.add_argument(
+        "--ssh",
+        action="append",
+        default=[],
+        metavar="SSH",
+        help="an ssh agent for `ssh with id(ID)`, as buildx takes it: default|ID[=SOCKET|KEY[,KEY]] (no path: "
+        "$SSH_AUTH_SOCK; default serves a plain `ssh`) (repeatable)",
     )
     p.add_argument(
         "--persist-caches",
@@ -164,6 +182,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for warning in (*cache_from.warnings, *cache_to.warnings):
         print(f"hlb: warning: {warning}", file=err)
+    try:
+        given = inputs.parse(args.secret, args.ssh)
+    except inputs.FlagError as e:
+        print(f"hlb: error: {e}", file=err)
+        return 2
     cmdline = command_line("run", names, args.arg)
     if cmdline.diagnostics:
         print(render_all(cmdline.diagnostics, color=color), file=err)
@@ -177,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle)
     pusher = None
     if address is not None:
-        pusher = CompilePusher(address, source, color, progress_mode, platform, cache_from.entries, names)
+        pusher = CompilePusher(address, source, color, progress_mode, platform, cache_from.entries, names, given)
     try:
         failed: HlbError | EffectFailed | None = None
         try:
@@ -206,6 +229,13 @@ def run(args: argparse.Namespace) -> int:
             return 1
         if compiled.warnings:
             print(render_all(compiled.warnings, color=color), file=err)
+        bound = bind(compiled.attachments, given)
+        for text in bound.warnings:
+            print(f"hlb: warning: {text}", file=err)
+        if bound.errors and not args.tree:  # --tree shows them as not given
+            print(render_all(bound.errors, color=color), file=err)
+            return 2  # the command line lacks a --secret or --ssh the build requires
+        compiled.attachments = bound.attachments
         try:
             plan = compiled.plan(
                 platform,

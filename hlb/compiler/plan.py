@@ -60,7 +60,9 @@ from hlb.values import (
     Notice,
     Request,
     SecretFile,
+    SecretInput,
     Single,
+    SSHInput,
     SSHSocket,
     group,
 )
@@ -213,8 +215,8 @@ class _Builder:
         self.persisted: list[PersistEffect] = []  # the persisted cache mounts of the requested targets
         self.later_notes: list[tuple[Solve, str]] = []  # notes after the notices of the steps (see build_plan)
         self.locals = {a.name: a for a in attachments.values() if isinstance(a, LocalDir)}
-        self.secrets = {a.id: a for a in attachments.values() if isinstance(a, SecretFile)}
-        self.ssh = {a.id: a for a in attachments.values() if isinstance(a, SSHSocket)}
+        self.secrets = {a.id: a for a in attachments.values() if isinstance(a, (SecretFile, SecretInput))}
+        self.ssh = {a.id: a for a in attachments.values() if isinstance(a, (SSHSocket, SSHInput))}
 
     def request(self, r: Request) -> list[Solve]:
         """Add the solves of ``r``; returns them (a sequential group orders its members' solves)."""
@@ -610,8 +612,13 @@ def solve_details(s: Solve, cwd: str, solves: Sequence[Solve] = ()) -> list[str]
                 lines.append(f"local: {_shown(a.path, cwd)} as {a.name}{ignored}")
             case SecretFile():
                 lines.append(f"secret: {a.id}")
+            case SecretInput():
+                given = f"{a.source[0]} {_shown(a.source[1], cwd)}" if a.source else "not given"
+                lines.append(f"secret: {a.id} (--secret: {given})")
             case SSHSocket():
                 lines.append(f"ssh: {a.id}")
+            case SSHInput():
+                lines.append(f"ssh: {a.id} (--ssh: not given)")
     if s.entitlements:
         lines.append("entitlements: " + ", ".join(s.entitlements))
     twins = [o for o in solves if o is not s and o.result == s.result and s.result is not None]

@@ -54,6 +54,7 @@ _KINDS = (
     ("E0502", "target-not-found", "`hlb run -t X` where X is not defined"),
     ("E0503", "invalid-target", "a target that cannot be built as given"),
     ("E0504", "invalid-argument", "a target argument (`--arg`) that is malformed, repeated, unknown or ill-typed"),
+    ("E0505", "missing-input", "a secret or ssh id the build needs that no `--secret`/`--ssh` flag of `hlb run` gives"),
     # E09xx: the build itself
     ("E0901", "build-failed", "a step failed on the BuildKit daemon"),
 )
@@ -505,6 +506,17 @@ def ill_typed_argument(span: Span, value: str, param: str, target: str, decl: Sp
         f"`{value}` is not {article} {kind} (the parameter `{param}` of target `{target}`)",
         hint=hint,
         secondary=[Label(decl, "declared here")],
+    )
+
+
+def missing_input(span: Span, what: str, flags: Sequence[str], others: Sequence[Span] = ()) -> Diagnostic:
+    """A required ``what`` (the secret `tok`) used at ``span`` (and ``others``) that none of ``flags`` gives."""
+    return _diag(
+        "missing-input",
+        span,
+        f"{what} is not given on the command line",
+        hint="pass " + " or ".join(f"`{f}`" for f in flags) + " to `hlb run`",
+        secondary=[Label(s, "also used here") for s in others],
     )
 
 

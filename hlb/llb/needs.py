@@ -48,4 +48,6 @@ def needs_of(definition: Definition) -> Needs:
                     add(out.secret_ids, m.secretOpt.ID)
                 elif m.mountType == pb.MountType.SSH:
                     add(out.ssh_ids, m.SSHOpt.ID or "default")
+            for e in op.exec.secretenv:
+                add(out.secret_ids, e.ID)
     return out

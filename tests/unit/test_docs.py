@@ -110,7 +110,14 @@ def module_for(example: str, b: Builtin) -> str:
     return f"{kind} example(fs src) {{\n\t{example}\n}}\n"
 
 
-RUN_SUBOPTIONS = ("option::mount", "option::cacheMount", "option::ssh", "option::forward", "option::secret")
+RUN_SUBOPTIONS = (
+    "option::mount",
+    "option::cacheMount",
+    "option::ssh",
+    "option::forward",
+    "option::secret",
+    "option::secretMount",
+)
 
 
 def test_every_builtin_appears_in_the_hand_written_chapters_or_its_reference() -> None:

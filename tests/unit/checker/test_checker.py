@@ -87,7 +87,7 @@ CASES = [
             "1:49",
             "cannot use fs as type option::run",
             "the options of `run` are `cacheMount`, `dir`, `env`, `forward`, `host`, `ignoreCache`, `mount`, "
-            "`network`, `readonlyRootfs`, `secret`, `security`, `shlex`, `ssh`, `user`",
+            "`network`, `readonlyRootfs`, `secret`, `secretMount`, `security`, `shlex`, `ssh`, `user`",
         ),
     ),
     (
