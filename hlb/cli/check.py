@@ -26,7 +26,7 @@ def check(args: argparse.Namespace) -> int:
     failed = bool(missing)
     for path in missing:
         cannot_read(path, FileNotFoundError(2, "no such file or directory"))
-    out = DiagnosticOutput(args.format)
+    out = DiagnosticOutput(getattr(args, "format", "text"))
     for path in files:
         diagnostics, ok = check_file(path)
         out.add(diagnostics)

@@ -9,8 +9,13 @@ the command line (``build.hlb`` when none is named), after a comma too (``-t app
 from __future__ import annotations
 
 import argparse
+import sys
 from textwrap import dedent
 from typing import Any
+
+import shtab
+
+from hlb.cli.main import build_parser
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -78,18 +83,12 @@ def add_parser(commands: Any) -> None:
 
 
 def run_completion(args: argparse.Namespace) -> int:
-    import sys
-
     sys.stdout.write(script(args.shell))
     return 0
 
 
 def script(shell: str) -> str:
     """The completion script of ``shell`` for every command of ``hlb`` (this imports every command's module)."""
-    import shtab
-
-    from hlb.cli.main import build_parser
-
     parser = build_parser()
     hlb_files = shtab.glob("*.hlb")
     for action in _actions(parser):

@@ -49,7 +49,7 @@ def run_lint(args: argparse.Namespace) -> int:
         cannot_read(path, FileNotFoundError(2, "no such file or directory"))
     status = 1 if missing else 0
     shown: set[tuple[str, str, int, str]] = set()  # a finding in an imported module is shown once
-    out = DiagnosticOutput(args.format)
+    out = DiagnosticOutput(getattr(args, "format", "text"))
     for path in files:
         status = max(status, _lint_file(path, args.fix and path != STDIN, shown, out))
     out.close()

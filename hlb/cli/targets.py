@@ -115,15 +115,16 @@ def run_targets(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render(targets, color=use_color() and sys.stdout.isatty()))
         if not targets:
-            print(f"hlb: {args.file} has no target: declare an fs function, e.g. `fs default() {{ ... }}`", file=sys.stderr)
+            hint = "declare an fs function, e.g. `fs default() { ... }`"
+            print(f"hlb: {args.file} has no target: {hint}", file=sys.stderr)
     return 0
 
 
 def render(targets: list[Target], color: bool = False) -> str:
     """One paragraph a target: its name and ``--arg`` flags, then its doc indented::
 
-        release --arg tag=string --arg push=bool
-            Pushes the image under the tag given.
+    release --arg tag=string --arg push=bool
+        Pushes the image under the tag given.
     """
     bold, reset = ("\x1b[1m", "\x1b[0m") if color else ("", "")
     out: list[str] = []
