@@ -110,7 +110,8 @@ def _where(span: Span) -> dict[str, Any]:
 def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
     """One diagnostic for ``--format json``: where (1-based; ``end_line``/``end_col`` are the span's last
     character), ``severity`` (error, warning, note), ``code`` (``E0201``), ``kind`` (``undefined-name``), the
-    message, ``hints`` (the hint, then the notes) and ``labels`` (the other spans it points at)."""
+    message, ``label`` (what the caret says, often ""), ``hints`` (the hint, then the notes) and ``labels``
+    (the other spans it points at, each with its message)."""
     hints = ([d.hint] if d.hint else []) + list(d.notes)
     labels = [{**_where(lab.span), "message": lab.message} for lab in d.secondary]
     return {
@@ -119,6 +120,7 @@ def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
         "code": d.code.id,
         "kind": d.code.slug,
         "message": d.message,
+        "label": d.primary.message,
         "hints": hints,
         "labels": labels,
     }
