@@ -14,8 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from hlb.checker import ModuleLoader, check_module
-from hlb.checker.check import CheckedModule, declared_or_none
+from hlb.checker.check import CheckedModule, ModuleLoader, check_module, declared_or_none
 from hlb.cli.common import add_module_argument, print_diagnostics, source_of, use_color
 from hlb.compiler.target_args import COMMAND_LINE_KINDS
 from hlb.source import Span
