@@ -13,7 +13,7 @@ from typing import TextIO
 
 from hlb.address import Address
 from hlb.build.record import Recorder
-from hlb.build.runner import Runner
+from hlb.build.runner import Runner, SolveResult
 from hlb.compiler.plan import Plan, Solve
 from hlb.progress.display import PlainProgress, Progress
 from hlb.solver.client import BuildkitClient
@@ -27,6 +27,7 @@ class Outcome:
 
     code: int
     responses: dict[int, dict[str, str]] = field(default_factory=dict)  # solve index -> exporter response
+    results: dict[int, SolveResult] = field(default_factory=dict)  # solve index -> what it did
 
 
 def execute(
@@ -48,7 +49,8 @@ def execute(
     except KeyboardInterrupt:
         client.cancel()  # solves still running on other threads: the daemon stops their builds
         raise
-    return Outcome(code, {s.index: response for s, response in runner.responses.items()})
+    results = {s.index: r for s, r in runner.results.items()}
+    return Outcome(code, {s.index: response for s, response in runner.responses.items()}, results)
 
 
 def build(plan: Plan, source: SourceFile, address: Address, *, out: TextIO | None = None) -> Outcome:

@@ -110,6 +110,10 @@ class CompilePusher:
             raise EffectFailed(code)
         return export.pushed_digest(self._runner.responses[solve], solve.title)
 
+    def results(self) -> list[tuple[Solve, SolveResult]]:
+        """The pushes run so far, each with what it did (`hlb run --metadata-file` lists them)."""
+        return list(self._runner.results.items()) if self._runner is not None else []
+
     def close(self) -> None:
         if self._runner is not None:
             self._runner.progress.close()
@@ -137,6 +141,7 @@ class Runner:
         self.many = many
         self.lock = threading.Lock()
         self.responses: dict[Solve, dict[str, str]] = {}  # each finished solve's exporter response
+        self.results: dict[Solve, SolveResult] = {}  # what each finished solve did (`hlb run --metadata-file`)
         self.failed: dict[str, Solve] = {}  # failing vertex digest -> the first solve that reported it
 
     def node(self, node: PlanNode) -> int:
@@ -228,6 +233,8 @@ class Runner:
         with self.lock:
             session_id = session.id if session is not None else ""
             outcomes = cache_outcomes(s, printer.tracker, caches, session_id)
+            total, cached = step_counts(s.definition, printer.tracker)
+            self.results[s] = SolveResult(dict(result.exporter_response), tuple(outcomes), total, cached, took)
             self.progress.print(solve_summary(s, printer.tracker, result.exporter_response, took, outcomes))
             if pushed:
                 self.progress.print(pushed)
@@ -278,11 +285,27 @@ def lost_daemon_diagnostic(e: TransportError, s: Solve, source: SourceFile, trac
     return failure_diagnostic(failure, s, source, tracker)
 
 
+@dataclass(frozen=True, slots=True)
+class SolveResult:
+    """What a finished solve did: the daemon's exporter response, each cache import's and export's outcome,
+    its steps (exec and file ops that ran or were cached) and how many were cached, and how long it took."""
+
+    response: dict[str, str]
+    caches: tuple[CacheOutcome, ...]
+    steps: int
+    cached: int
+    seconds: float
+
+
+def step_counts(definition: Definition, tracker: Tracker) -> tuple[int, int]:
+    """(steps, cached steps) of a solve: its exec and file ops that ran or were cached (sources are not steps)."""
+    return tracker.summary({d for d, k in definition.op_kinds.items() if k != "source"})
+
+
 def summary(definition: Definition, tracker: Tracker) -> str:
     """``3 of 3 steps cached, 1 source resolved``: what the cache saved this run."""
     kinds = definition.op_kinds
-    steps = {d for d, k in kinds.items() if k != "source"}
-    total, cached = tracker.summary(steps)
+    total, cached = step_counts(definition, tracker)
     sources = sum(1 for d, k in kinds.items() if k == "source" and d in tracker.vertices)
     text = f"{cached} of {total} steps cached"
     if sources:

@@ -26,6 +26,9 @@ COMMANDS = {
     "format": "hlb.cli.fmt",
     "fmt": "hlb.cli.fmt",
     "cache": "hlb.cli.cache",
+    "targets": "hlb.cli.targets",
+    "init": "hlb.cli.init",
+    "completion": "hlb.cli.completion",
 }
 
 

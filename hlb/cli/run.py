@@ -6,18 +6,19 @@ import argparse
 import os
 import sys
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from hlb import cache_options
 from hlb.address import Address, AddressError, TLSConfig, resolve, unreachable_hint
 from hlb.api import Compiled
-from hlb.build import execute, record
-from hlb.build.runner import CompilePusher, CompileStatus
+from hlb.build import execute, metadata, record
+from hlb.build.runner import CompilePusher, CompileStatus, SolveResult
 from hlb.cli import inputs
 from hlb.cli.common import add_module_argument, source_of
 from hlb.cli.target_args import add_arg_flag, command_line, platform_flag
 from hlb.compiler.attachments import bind
-from hlb.compiler.plan import Plan, PlanError
+from hlb.compiler.plan import Plan, PlanError, Solve
 from hlb.compiler.plan import render as render_plan
 from hlb.diagnostics import HlbError, render_all
 from hlb.explain import rerun_step, show
@@ -98,6 +99,13 @@ def add_parser(commands: Any) -> None:
     )
     add_address_flags(p)
     p.add_argument(
+        "--metadata-file",
+        metavar="FILE",
+        help="after a successful build, write what it made as JSON, as buildx does: per target, the image's "
+        "containerimage.digest and image.name, and under hlb.solves each solve's exporter response, cache "
+        "imports and exports, steps cached and duration",
+    )
+    p.add_argument(
         "--progress",
         choices=MODES,
         default="auto",
@@ -171,6 +179,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"hlb: error: {e}", file=err)
         return 2
+    if args.metadata_file is not None:
+        why = "--metadata-file: --tree builds nothing, so there is no result to write" if args.tree else None
+        why = why or metadata.check_path(args.metadata_file)
+        if why:
+            print(f"hlb: error: {why}", file=err)
+            return 2
     source = source_of(args.file)
     if source is None:
         return 1
@@ -255,7 +269,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         assert address is not None
         recorder = None if args.file == "-" else record.Recorder(source, names, platform)
-        return _build(compiled, plan, color, address, progress_mode, recorder)
+        early = pusher.results() if pusher is not None else []
+        return _build(compiled, plan, color, address, progress_mode, recorder, args.metadata_file, early)
     finally:
         if resolver is not None:
             resolver.close()
@@ -268,13 +283,15 @@ def _build(
     address: Address,
     progress_mode: str = "plain",
     recorder: record.Recorder | None = None,
+    metadata_file: str | None = None,
+    compile_pushes: Sequence[tuple[Solve, SolveResult]] = (),
 ) -> int:
     err = sys.stderr
     for t in compiled.targets:
         if t.request is None or (t.fs is not None and t.definition.empty and not t.fs.effects):
             print(f"hlb: {t.name}: the result is an empty filesystem (scratch); nothing to build", file=err)
     if plan.root is None:
-        return 0
+        return _write_metadata(metadata_file, plan, {}, compile_pushes)
     try:
         client = BuildkitClient(address)
     except TransportError as e:
@@ -286,13 +303,30 @@ def _build(
         try:
             if recorder is not None:
                 recorder.start(client, plan)
-            code = execute(plan, client, compiled.source, progress=progress, color=color, recorder=recorder).code
+            outcome = execute(plan, client, compiled.source, progress=progress, color=color, recorder=recorder)
+            code = outcome.code
         finally:
             progress.close()  # the final frame (tty), then the summaries it held back
         if code == 0 and recorder is not None:
             _record(recorder)
     timeline.mark("build finished")
+    if code == 0:
+        code = _write_metadata(metadata_file, plan, outcome.results, compile_pushes)
     return code
+
+
+def _write_metadata(
+    path: str | None, plan: Plan, results: dict[int, SolveResult], early: Sequence[tuple[Solve, SolveResult]]
+) -> int:
+    """``--metadata-file``: written after a successful build only, as buildx does; 1 when it cannot be."""
+    if path is None:
+        return 0
+    try:
+        metadata.write(path, metadata.document(plan, results, early))
+    except OSError as e:
+        print(f"hlb: error: --metadata-file: cannot write {path}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _record(recorder: record.Recorder) -> None:

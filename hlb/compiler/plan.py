@@ -120,6 +120,7 @@ class Plan:
     root: Node | None
     solves: list[Solve] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. two exports that overwrite each other
+    targets: dict[str, tuple[Solve, ...]] = field(default_factory=dict)  # each requested target -> its solves
 
 
 class PlanError(ValueError):
@@ -154,9 +155,9 @@ def build_plan(
     Raises :class:`PlanError` when a requested cache entry cannot be attached to any solve.
     """
     builder = _Builder(attachments, platform, tuple(cache_from), tuple(cache_to))
+    solves_of: dict[str, tuple[Solve, ...]] = {}
     for t in targets:
-        if t.request is not None:
-            builder.request(t.request)
+        solves_of[t.name] = tuple(dict.fromkeys(builder.request(t.request))) if t.request is not None else ()
     pushes = builder.persist(persist_caches, persist_stamp)
     warnings = builder.attach_caches()
     for s in builder.solves:
@@ -164,7 +165,7 @@ def build_plan(
         s.notes = tuple(dict.fromkeys((*s.notes, *texts)))
     for s, text in builder.later_notes:
         s.notes = tuple(dict.fromkeys((*s.notes, text)))
-    return Plan(builder.tree(), builder.solves, [*pushes, *warnings])
+    return Plan(builder.tree(), builder.solves, [*pushes, *warnings], solves_of)
 
 
 def solve_for_effect(
