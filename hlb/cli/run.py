@@ -9,9 +9,10 @@ import uuid
 from typing import Any
 
 from hlb import cache_options
-from hlb.address import Address, AddressError, TLSConfig, resolve
+from hlb.address import Address, AddressError, TLSConfig, resolve, several
 from hlb.api import Compiled
 from hlb.build import execute, record
+from hlb.build.fleet import Fleet, Unreachable
 from hlb.build.runner import CompilePusher, CompileStatus
 from hlb.cli.common import add_module_argument, source_of
 from hlb.cli.target_args import add_arg_flag, command_line, platform_flag
@@ -98,9 +99,12 @@ def add_address_flags(p: argparse.ArgumentParser) -> None:
     """``--addr`` and buildctl's TLS flags."""
     p.add_argument(
         "--addr",
+        action="append",
         metavar="ADDRESS",
-        help="the BuildKit daemon: unix://PATH, tcp://HOST:PORT, docker-container://NAME, or docker:// for the "
-        "Docker engine (default: $BUILDKIT_HOST, else the Docker engine at $DOCKER_HOST or the default socket)",
+        help="the BuildKit daemon: unix://PATH, tcp://HOST:PORT, docker-container://NAME, "
+        "kube-pod://POD?namespace=NS&context=CTX, ssh://USER@HOST[:PORT] or docker:// for a Docker engine "
+        "(default: $BUILDKIT_HOST, else the Docker engine at $DOCKER_HOST or the default socket); "
+        "repeatable or comma-separated for several daemons: `hlb run` builds each target on one of them",
     )
     p.add_argument("--tlscacert", metavar="FILE", help="CA certificate to verify a tcp:// daemon with")
     p.add_argument("--tlscert", metavar="FILE", help="client certificate for a tcp:// daemon (with --tlskey)")
@@ -109,10 +113,21 @@ def add_address_flags(p: argparse.ArgumentParser) -> None:
 
 
 def address_of(args: argparse.Namespace) -> Address:
-    """The daemon the flags and the environment name; raises AddressError."""
+    """The daemon the flags and the environment name; raises AddressError (also for several)."""
+    addresses = addresses_of(args)
+    if len(addresses) > 1:
+        names = ", ".join(a.url for a in addresses)
+        raise AddressError(f"`hlb {args.command}` works on one daemon; {addresses[0].source} names {len(addresses)}: "
+                           f"{names} (give one with --addr)")  # fmt: skip
+    return addresses[0]
+
+
+def addresses_of(args: argparse.Namespace) -> list[Address]:
+    """The daemons the flags and the environment name: one, or a fleet (several --addr, or commas in
+    --addr or BUILDKIT_HOST); raises AddressError."""
     files = (args.tlscacert, args.tlscert, args.tlskey, args.tlsservername)
     tls = TLSConfig(*files) if any(files) else None
-    return resolve(args.addr, tls=tls)
+    return several(args.addr or (), tls=tls) or [resolve(args.addr[0] if args.addr else None, tls=tls)]
 
 
 def targets_flag(values: list[str] | None) -> list[str] | None:
@@ -163,10 +178,13 @@ def run(args: argparse.Namespace) -> int:
         print(render_all(cmdline.diagnostics, color=color), file=err)
         return 2  # a malformed or repeated --arg: a usage error
     try:
-        address = None if args.tree else address_of(args)
+        addresses = addresses_of(args) if not args.tree else several(args.addr or ())
     except AddressError as e:
         print(f"hlb: error: {e}", file=err)
         return 2
+    fleet = Fleet(addresses) if len(addresses) > 1 else None
+    # Compiling (image configs, pushes whose digest is bound) goes to the first target's daemon.
+    address = fleet.place(names[0]) if fleet is not None else (addresses[0] if not args.tree else None)
     compile_status = CompileStatus(progress_mode)
     resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle)
     pusher = None
@@ -215,11 +233,12 @@ def run(args: argparse.Namespace) -> int:
         for warning in plan.warnings:
             print(f"hlb: warning: {warning}", file=err)
         if args.tree:
-            sys.stdout.write(render_plan(plan))
+            daemons = {s: fleet.address_for(s).url for s in plan.solves} if fleet is not None else None
+            sys.stdout.write(render_plan(plan, daemons=daemons))
             return 0
         assert address is not None
         recorder = None if args.file == "-" else record.Recorder(source, names, platform)
-        return _build(compiled, plan, color, address, progress_mode, recorder)
+        return _build(compiled, plan, color, fleet or address, progress_mode, recorder)
     finally:
         if resolver is not None:
             resolver.close()
@@ -229,7 +248,7 @@ def _build(
     compiled: Compiled,
     plan: Plan,
     color: bool,
-    address: Address,
+    address: Address | Fleet,
     progress_mode: str = "plain",
     recorder: record.Recorder | None = None,
 ) -> int:
@@ -240,7 +259,10 @@ def _build(
     if plan.root is None:
         return 0
     try:
-        client = BuildkitClient(address)
+        client = BuildkitClient(address) if isinstance(address, Address) else _connect_fleet(address, plan)
+    except Unreachable as e:
+        _unreachable(e)
+        return 1
     except TransportError as e:
         print(f"hlb: error: {e}", file=err)
         print("  hint: start an engine (scripts/engine up), or set DOCKER_HOST or BUILDKIT_HOST", file=err)
@@ -249,7 +271,7 @@ def _build(
     with client:
         try:
             if recorder is not None:
-                recorder.start(client, plan)
+                recorder.start(client if isinstance(client, BuildkitClient) else client.first(), plan)
             code = execute(plan, client, compiled.source, progress=progress, color=color, recorder=recorder).code
         finally:
             progress.close()  # the final frame (tty), then the summaries it held back
@@ -257,6 +279,24 @@ def _build(
             _record(recorder)
     timeline.mark("build finished")
     return code
+
+
+def _connect_fleet(fleet: Fleet, plan: Plan) -> Fleet:
+    """``fleet`` connected to every daemon a solve of ``plan`` is placed on; raises :class:`Unreachable`."""
+    fleet.connect(plan.solves)
+    return fleet
+
+
+def _unreachable(e: Unreachable) -> None:
+    for _, reason, targets in e.failures:
+        which = ", ".join(targets)
+        print(f"hlb: error: {reason}", file=sys.stderr)
+        print(f"  the target{'s' if len(targets) > 1 else ''} placed on it: {which}", file=sys.stderr)
+    print(
+        "  hint: a target is never moved to another daemon, where its cache mounts and build cache are cold: "
+        "start the daemon, or leave it out of --addr/BUILDKIT_HOST (which moves only its targets)",
+        file=sys.stderr,
+    )
 
 
 def _record(recorder: record.Recorder) -> None:
