@@ -16,6 +16,13 @@ dial-stdio``). hlb adds ``docker://`` for a Docker engine: bare, it means
 ``docker://tcp://host:port`` name one. A ``tcp://`` Docker engine uses TLS when
 ``DOCKER_TLS_VERIFY`` is set, with ``ca.pem``/``cert.pem``/``key.pem`` from
 ``DOCKER_CERT_PATH`` (default ``~/.docker``), as the docker CLI does.
+
+Remote daemons through a helper process, as buildctl and the docker CLI run them:
+``kube-pod://POD[?namespace=NS&context=CTX&container=C]`` (``kubectl exec -i POD --
+buildctl dial-stdio``) and ``ssh://[USER@]HOST[:PORT][/SOCKET]`` (the Docker engine on
+that host: ``ssh ... -- HOST docker system dial-stdio``). Several addresses (``--addr``
+repeated or comma-separated, or a comma-separated ``BUILDKIT_HOST``) make a fleet:
+:func:`several`.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import os
 import re
 import ssl
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import SplitResult, parse_qs, urlsplit
@@ -93,11 +100,42 @@ class Address:
         return parts.hostname or "localhost", port or 2375
 
     @property
+    def kube_pod(self) -> KubePod:
+        """The pod and its namespace, kubectl context and container of a ``kube-pod://`` address."""
+        parts = urlsplit(self.url)
+        query = parse_qs(parts.query)
+        ns, ctx, ctr = (query.get(k, [None])[0] for k in ("namespace", "context", "container"))
+        return KubePod(parts.netloc, ns, ctx, ctr)
+
+    @property
+    def ssh(self) -> SSHHost:
+        """The user, host, port and Docker socket path of an ``ssh://`` address."""
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        return SSHHost(parts.username, host, parts.port, parts.path or None)
+
+    @property
     def container(self) -> tuple[str, str | None]:
         """``(name, docker context)`` of a ``docker-container://`` address."""
         parts = urlsplit(self.url)
         context = parse_qs(parts.query).get("context", [None])[0]
         return parts.netloc, context
+
+
+@dataclass(frozen=True, slots=True)
+class KubePod:
+    pod: str
+    namespace: str | None = None
+    context: str | None = None
+    container: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SSHHost:
+    user: str | None
+    host: str
+    port: int | None = None
+    socket: str | None = None  # the Docker engine's socket on that host (docker's default when None)
 
 
 def resolve(
@@ -124,7 +162,7 @@ def parse(url: str, source: str, env: Mapping[str, str], tls: TLSConfig | None =
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise AddressError(f"{source} {url!r} is not an address: use unix://PATH, tcp://HOST:PORT, "
-                           "docker-container://NAME or docker://")  # fmt: skip
+                           "docker-container://NAME, kube-pod://POD, ssh://USER@HOST or docker://")  # fmt: skip
     if scheme == "docker":
         if tls is not None:
             raise AddressError(f"the --tls* flags do not apply to {url} (from {source}); use DOCKER_TLS_VERIFY")
@@ -143,10 +181,100 @@ def parse(url: str, source: str, env: Mapping[str, str], tls: TLSConfig | None =
         _need(bool(_CONTAINER_NAME.match(name)), f"{source} {url!r}: {name!r} is not a container name")
         _no_tls(tls, url, source)
         return Address("buildkit", url, source)
+    if scheme == "kube-pod":
+        return _kube_pod(url, source, tls)
+    if scheme == "ssh":
+        return _ssh(url, source, tls)
     raise AddressError(
         f"unsupported address scheme `{scheme}://` in {url} (from {source}): use unix://, tcp://, "
-        "docker-container:// or docker://"
+        "docker-container://, kube-pod://, ssh:// or docker://"
     )
+
+
+# Kubernetes names: a pod is a DNS subdomain, a namespace and a container a DNS label (RFC 1123).
+_KUBE_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_KUBE_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_KUBE_PARAMS = ("namespace", "context", "container")
+
+
+def _kube_pod(url: str, source: str, tls: TLSConfig | None) -> Address:
+    """``kube-pod://POD[?namespace=NS&context=CTX&container=C]``: buildctl dial-stdio in a pod, via kubectl."""
+    parts = _split(url, source)
+    usage = "kube-pod://POD?namespace=NS&context=CTX&container=C"
+    pod = parts.netloc
+    _need(bool(pod), f"{source} {url!r} names no pod ({usage})")
+    _need(len(pod) <= 253 and bool(_KUBE_SUBDOMAIN.match(pod)), f"{source} {url!r}: {pod!r} is not a pod name "
+          "(lower-case letters, digits, '-' and '.')")  # fmt: skip
+    _need(parts.path in ("", "/") and not parts.fragment, f"{source} {url!r}: a kube-pod address has no path ({usage})")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    for key, values in query.items():
+        _need(key in _KUBE_PARAMS, f"{source} {url!r}: unknown parameter {key!r} ({usage})")
+        _need(len(values) == 1, f"{source} {url!r}: {key} is given {len(values)} times")
+        _need(bool(values[0]), f"{source} {url!r}: {key} is empty")
+    for key in ("namespace", "container"):
+        value = query.get(key, [""])[0]
+        _need(not value or (len(value) <= 63 and bool(_KUBE_LABEL.match(value))),
+              f"{source} {url!r}: {value!r} is not a {key} name (lower-case letters, digits and '-')")  # fmt: skip
+    _need(not query.get("context", [""])[0].startswith("-"), f"{source} {url!r}: a context name cannot start with '-'")
+    _no_tls(tls, url, source)
+    return Address("buildkit", url, source)
+
+
+def _ssh(url: str, source: str, tls: TLSConfig | None) -> Address:
+    """``ssh://[USER@]HOST[:PORT][/SOCKET]``: the Docker engine on HOST, through ``docker system dial-stdio``."""
+    parts = _split(url, source)
+    _need(parts.password is None, f"{source}: an ssh:// address cannot hold a password; use an ssh key or agent")
+    _need(not parts.query and not parts.fragment, f"{source} {url!r}: an ssh:// address takes no ?query or #fragment")
+    try:
+        port = parts.port
+    except ValueError:
+        raise AddressError(f"{source} {url!r}: the port is not a number from 1 to 65535") from None
+    _need(port != 0, f"{source} {url!r}: port 0 is not an ssh port")
+    host = parts.hostname or ""
+    _need(bool(host), f"{source} {url!r} names no host (ssh://USER@HOST[:PORT])")
+    for what, value in (("host", host), ("user", parts.username or "")):
+        _need(not value.startswith("-"), f"{source} {url!r}: a {what} cannot start with '-'")
+    _need(parts.path in ("", "/") or parts.path.startswith("/"), f"{source} {url!r}: bad socket path")
+    _no_tls(tls, url, source)
+    return Address("docker", url, source)
+
+
+def several(
+    flags: Sequence[str], env: Mapping[str, str] | None = None, *, tls: TLSConfig | None = None
+) -> list[Address]:
+    """The daemons of a fleet: ``--addr`` repeated or comma-separated, else a comma-separated
+    ``BUILDKIT_HOST``; ``[]`` when they name one daemon or none (:func:`resolve` finds it then).
+
+    A comma is taken as a separator only before another ``SCHEME://`` (a socket path may hold one);
+    an empty part and a daemon named twice are errors.
+    """
+    env = os.environ if env is None else env
+    if flags:
+        urls, source = split_addresses(flags, "--addr"), "--addr"
+    elif env.get("BUILDKIT_HOST"):
+        urls, source = split_addresses([env["BUILDKIT_HOST"]], "BUILDKIT_HOST"), "BUILDKIT_HOST"
+    else:
+        return []
+    if len(urls) < 2:
+        return []
+    return [parse(url, source, env, tls) for url in urls]
+
+
+_NEXT_ADDRESS = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def split_addresses(values: Sequence[str], source: str) -> list[str]:
+    """The addresses of ``values`` (each one or several, comma-separated), in order; raises :class:`AddressError`."""
+    urls: list[str] = []
+    for value in values:
+        parts = [p.strip() for p in _NEXT_ADDRESS.split(value)]
+        if not all(p and not p.startswith(",") and not p.endswith(",") for p in parts):
+            raise AddressError(f"{source} {value!r} has an empty address: give one or more, comma-separated")
+        for url in parts:
+            if url in urls:
+                raise AddressError(f"{source} names {url} twice: give each daemon once")
+            urls.append(url)
+    return urls
 
 
 def docker(url: str, source: str, env: Mapping[str, str]) -> Address:

@@ -110,11 +110,13 @@ def probe(address: Address, timeout: float = 5.0) -> None:
 
 @dataclass(frozen=True, slots=True)
 class DockerHost:
-    """Where the Docker engine API listens: ``unix:///path`` or ``tcp://host:port`` (TLS if given)."""
+    """Where the Docker engine API listens: ``unix:///path`` or ``tcp://host:port`` (TLS if given), or
+    what reaches it (``dial``: a helper process such as ``ssh HOST docker system dial-stdio``)."""
 
     url: str
     label: str = ""  # how messages name it: "the Docker engine at ... (from DOCKER_HOST)"
     tls: TLSConfig | None = None
+    dial: Callable[[], socket.socket] | None = field(default=None, compare=False)  # a helper's (ssh://)
 
     @classmethod
     def of(cls, address: Address) -> DockerHost:
@@ -125,6 +127,8 @@ class DockerHost:
         return self.label or f"the Docker engine at {self.url}"
 
     def connect(self, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
+        if self.dial is not None:
+            return self.dial()
         parts = urlsplit(self.url)
         if parts.scheme == "unix":
             return dial_unix(self.url.partition("://")[2], self.what, timeout)

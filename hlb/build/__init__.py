@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from hlb.address import Address
+from hlb.build.fleet import Fleet
 from hlb.build.record import Recorder
 from hlb.build.runner import Runner, SolveResult
 from hlb.compiler.plan import Plan, Solve
@@ -32,14 +33,15 @@ class Outcome:
 
 def execute(
     plan: Plan,
-    client: BuildkitClient,
+    client: BuildkitClient | Fleet,
     source: SourceFile,
     *,
     progress: Progress | None = None,
     color: bool = False,
     recorder: Recorder | None = None,
 ) -> Outcome:
-    """Run ``plan`` on ``client``'s daemon; Ctrl-C cancels every solve in flight before it propagates.
+    """Run ``plan`` on ``client``'s daemon (a fleet's: each solve on its target's); Ctrl-C cancels every
+    solve in flight before it propagates.
     ``recorder`` notes each finished solve for `hlb explain` (:mod:`hlb.build.record`)."""
     if plan.root is None:
         return Outcome(0)
@@ -63,4 +65,4 @@ def build(plan: Plan, source: SourceFile, address: Address, *, out: TextIO | Non
             progress.close()
 
 
-__all__ = ["Outcome", "Solve", "build", "execute"]
+__all__ = ["Fleet", "Outcome", "Solve", "build", "execute"]

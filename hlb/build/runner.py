@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from hlb import cache_options
 from hlb.address import Address
 from hlb.build.attachments import attachables_for, caches_of
+from hlb.build.fleet import Fleet
 from hlb.build.record import Recorder
 from hlb.compiler.attachments import Inputs, bind
 from hlb.compiler.plan import Node as PlanNode
@@ -122,11 +123,12 @@ class CompilePusher:
 
 
 class Runner:
-    """Runs a plan: sequential groups in order, parallel groups on threads; stops at the first failure."""
+    """Runs a plan: sequential groups in order, parallel groups on threads; stops at the first failure.
+    On a :class:`~hlb.build.fleet.Fleet`, each solve runs on its target's daemon (its summary names it)."""
 
     def __init__(
         self,
-        client: BuildkitClient,
+        client: BuildkitClient | Fleet,
         source: SourceFile,
         color: bool,
         many: bool,
@@ -167,9 +169,17 @@ class Runner:
     def solve(self, s: Solve) -> int:
         printer = self.progress.solve(str(s.index) if self.many else "")
         start = time.monotonic()
+        fleet = isinstance(self.client, Fleet)
+        try:
+            client = self.client.client_for(s) if isinstance(self.client, Fleet) else self.client
+        except TransportError as e:
+            printer.close()
+            with self.lock:
+                self.progress.print(f"hlb: error: {s.title}: {e}")
+            return 1
         try:
             # Which exporters the daemon runs (dockerLoad is `moby` on the engine) and the caches as sent.
-            exports = export.plan_exports(s.exporters, self.client.address)
+            exports = export.plan_exports(s.exporters, client.address)
             caches = caches_of(s)
         except (ValueError, OSError) as e:
             printer.close()
@@ -184,10 +194,10 @@ class Runner:
         )
         try:
             attachables = attachables_for(s, caches)
-            session = self.client.open_session(attachables)
+            session = client.open_session(attachables)
             try:
                 result = export.solve(
-                    self.client,
+                    client,
                     s.definition,
                     session=session,
                     options=options,
@@ -235,7 +245,11 @@ class Runner:
             outcomes = cache_outcomes(s, printer.tracker, caches, session_id)
             total, cached = step_counts(s.definition, printer.tracker)
             self.results[s] = SolveResult(dict(result.exporter_response), tuple(outcomes), total, cached, took)
-            self.progress.print(solve_summary(s, printer.tracker, result.exporter_response, took, outcomes))
+            text = solve_summary(s, printer.tracker, result.exporter_response, took, outcomes)
+            if fleet:  # which daemon of several built it, under the first line
+                head, _, rest = text.partition("\n")
+                text = "\n".join(x for x in (head, f"  daemon: {client.address.url}", rest) if x)
+            self.progress.print(text)
             if pushed:
                 self.progress.print(pushed)
             for note in notes:

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from hlb import cache_options
-from hlb.address import Address, AddressError, TLSConfig, resolve, unreachable_hint
+from hlb.address import Address, AddressError, TLSConfig, resolve, several, unreachable_hint
 from hlb.api import Compiled
 from hlb.build import execute, metadata, record
+from hlb.build.fleet import Fleet, Unreachable
 from hlb.build.runner import CompilePusher, CompileStatus, SolveResult
 from hlb.cli import inputs
 from hlb.cli.common import add_module_argument, source_of
@@ -124,10 +125,13 @@ def add_address_flags(p: argparse.ArgumentParser) -> None:
     """``--addr`` and buildctl's TLS flags."""
     p.add_argument(
         "--addr",
+        action="append",
         metavar="ADDRESS",
-        help="the BuildKit daemon: unix://PATH, tcp://HOST:PORT, docker-container://NAME, or docker:// for the "
-        "Docker engine (default: $BUILDKIT_HOST, else the Docker engine the docker CLI uses: --context, "
-        "$DOCKER_HOST, $DOCKER_CONTEXT, the current docker context, the default socket)",
+        help="the BuildKit daemon: unix://PATH, tcp://HOST:PORT, docker-container://NAME, "
+        "kube-pod://POD?namespace=NS&context=CTX, ssh://USER@HOST[:PORT] or docker:// for a Docker engine "
+        "(default: $BUILDKIT_HOST, else the Docker engine the docker CLI uses: --context, $DOCKER_HOST, "
+        "$DOCKER_CONTEXT, the current docker context, the default socket); repeatable or comma-separated for "
+        "several daemons: `hlb run` builds each target on one of them",
     )
     p.add_argument(
         "--context",
@@ -141,10 +145,27 @@ def add_address_flags(p: argparse.ArgumentParser) -> None:
 
 
 def address_of(args: argparse.Namespace) -> Address:
-    """The daemon the flags and the environment name; raises AddressError."""
+    """The daemon the flags and the environment name; raises AddressError (also for several)."""
+    addresses = addresses_of(args)
+    if len(addresses) > 1:
+        names = ", ".join(a.url for a in addresses)
+        raise AddressError(f"`hlb {args.command}` works on one daemon; {addresses[0].source} names {len(addresses)}: "
+                           f"{names} (give one with --addr)")  # fmt: skip
+    return addresses[0]
+
+
+def addresses_of(args: argparse.Namespace) -> list[Address]:
+    """The daemons the flags and the environment name: one, or a fleet (several --addr, or commas in
+    --addr or BUILDKIT_HOST); raises AddressError."""
     files = (args.tlscacert, args.tlscert, args.tlskey, args.tlsservername)
     tls = TLSConfig(*files) if any(files) else None
-    return resolve(args.addr, tls=tls, context=args.context)
+    if args.context is None:
+        fleet = several(args.addr or (), tls=tls)
+        if fleet:
+            return fleet
+    elif args.addr and len(args.addr) > 1:
+        raise AddressError(f"conflicting options: --context {args.context} and --addr: give one of them")
+    return [resolve(args.addr[0] if args.addr else None, tls=tls, context=args.context)]
 
 
 def targets_flag(values: list[str] | None) -> list[str] | None:
@@ -206,10 +227,13 @@ def run(args: argparse.Namespace) -> int:
         print(render_all(cmdline.diagnostics, color=color), file=err)
         return 2  # a malformed or repeated --arg: a usage error
     try:
-        address = None if args.tree else address_of(args)
+        addresses = addresses_of(args) if not args.tree else several(args.addr or ())
     except AddressError as e:
         print(f"hlb: error: {e}", file=err)
         return 2
+    fleet = Fleet(addresses) if len(addresses) > 1 else None
+    # Compiling (image configs, pushes whose digest is bound) goes to the first target's daemon.
+    address = fleet.place(names[0]) if fleet is not None else (addresses[0] if not args.tree else None)
     compile_status = CompileStatus(progress_mode)
     resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle)
     pusher = None
@@ -265,12 +289,13 @@ def run(args: argparse.Namespace) -> int:
         for warning in plan.warnings:
             print(f"hlb: warning: {warning}", file=err)
         if args.tree:
-            sys.stdout.write(render_plan(plan))
+            daemons = {s: fleet.address_for(s).url for s in plan.solves} if fleet is not None else None
+            sys.stdout.write(render_plan(plan, daemons=daemons))
             return 0
         assert address is not None
         recorder = None if args.file == "-" else record.Recorder(source, names, platform)
         early = pusher.results() if pusher is not None else []
-        return _build(compiled, plan, color, address, progress_mode, recorder, args.metadata_file, early)
+        return _build(compiled, plan, color, fleet or address, progress_mode, recorder, args.metadata_file, early)
     finally:
         if resolver is not None:
             resolver.close()
@@ -280,7 +305,7 @@ def _build(
     compiled: Compiled,
     plan: Plan,
     color: bool,
-    address: Address,
+    address: Address | Fleet,
     progress_mode: str = "plain",
     recorder: record.Recorder | None = None,
     metadata_file: str | None = None,
@@ -293,8 +318,12 @@ def _build(
     if plan.root is None:
         return _write_metadata(metadata_file, plan, {}, compile_pushes)
     try:
-        client = BuildkitClient(address)
+        client = _connect_fleet(address, plan) if isinstance(address, Fleet) else BuildkitClient(address)
+    except Unreachable as e:
+        _unreachable(e)
+        return 1
     except TransportError as e:
+        assert isinstance(address, Address)  # a fleet's daemons fail as Unreachable
         print(f"hlb: error: {e}", file=err)
         print(f"  hint: {unreachable_hint(address)}", file=err)
         return 1
@@ -302,7 +331,7 @@ def _build(
     with client:
         try:
             if recorder is not None:
-                recorder.start(client, plan)
+                recorder.start(client if isinstance(client, BuildkitClient) else client.first(), plan)
             outcome = execute(plan, client, compiled.source, progress=progress, color=color, recorder=recorder)
             code = outcome.code
         finally:
@@ -327,6 +356,24 @@ def _write_metadata(
         print(f"hlb: error: --metadata-file: cannot write {path}: {e.strerror or e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _connect_fleet(fleet: Fleet, plan: Plan) -> Fleet:
+    """``fleet`` connected to every daemon a solve of ``plan`` is placed on; raises :class:`Unreachable`."""
+    fleet.connect(plan.solves)
+    return fleet
+
+
+def _unreachable(e: Unreachable) -> None:
+    for _, reason, targets in e.failures:
+        which = ", ".join(targets)
+        print(f"hlb: error: {reason}", file=sys.stderr)
+        print(f"  the target{'s' if len(targets) > 1 else ''} placed on it: {which}", file=sys.stderr)
+    print(
+        "  hint: a target is never moved to another daemon, where its cache mounts and build cache are cold: "
+        "start the daemon, or leave it out of --addr/BUILDKIT_HOST (which moves only its targets)",
+        file=sys.stderr,
+    )
 
 
 def _record(recorder: record.Recorder) -> None:

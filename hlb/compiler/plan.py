@@ -85,6 +85,7 @@ class Solve:
     notes: tuple[str, ...] = ()  # what the user should know about this solve (--tree and the summary show it)
     origins: dict[str, str] = field(default_factory=dict)  # 'cache_imports ENTRY' -> who asked for it
     import_groups: dict[object, set[str]] = field(default_factory=dict)  # import's key -> the --cache-froms it serves
+    target: str = ""  # the requested target whose evaluation started it (places it on a fleet: hlb.build.fleet)
 
     @property
     def head(self) -> str | None:
@@ -183,6 +184,8 @@ def solve_for_effect(
             builder.effect(e)
     solve = builder.effect(effect)
     builder.attach_caches()
+    for s in builder.solves:
+        s.target = targets[0] if targets else ""
     return solve
 
 
@@ -248,6 +251,8 @@ class _Builder:
             if not rebuilt or any(c.type != "inline" for c in self.cache_to):
                 own = self.solve("target", f"target {r.name}", r.span, r.fs, definition, (), (), ())
                 solves.append(own)
+        for s in solves:
+            s.target = s.target or r.name  # a side solve shared by targets goes with the first
         self.targets.append(_Target(r.name, own, solves))
         return solves
 
@@ -277,6 +282,7 @@ class _Builder:
             fs = copy_out(e, stamp)
             definition = fs.state.marshal(fs.state.platform or self.platform)
             s = self.solve(e.kind, e.title, e.span, fs, definition, e.exporters, (), ())
+            s.target = next((o.target for o in others if e.step in o.definition.op_kinds), "")  # where it ran
             s.notes = (
                 f"{where} is copied (sharing locked) and pushed to {e.ref} after every other solve succeeded "
                 "(--persist-caches); the copy runs every time, and the last push to the ref wins",
@@ -572,26 +578,32 @@ def _effects(fs: FsValue) -> list[Effect]:
 # -- rendering ---------------------------------------------------------------------------
 
 
-def render(plan: Plan, *, cwd: str | None = None) -> str:
-    """The plan as a tree, with each solve's exports, cache imports and exports and attachments."""
+def render(plan: Plan, *, cwd: str | None = None, daemons: Mapping[Solve, str] | None = None) -> str:
+    """The plan as a tree, with each solve's exports, cache imports and exports and attachments, and
+    the daemon each is placed on (``daemons``, with several ``--addr``)."""
     if plan.root is None:
         return "nothing to solve\n"
     lines: list[str] = []
-    _render(plan.root, "", "", lines, cwd or os.getcwd(), plan)
+    _render(plan.root, "", "", lines, cwd or os.getcwd(), plan, daemons or {})
     return "\n".join(lines) + "\n"
 
 
-def _render(node: Node, first: str, rest: str, out: list[str], cwd: str, plan: Plan) -> None:
+def _render(
+    node: Node, first: str, rest: str, out: list[str], cwd: str, plan: Plan, daemons: Mapping[Solve, str]
+) -> None:
     if isinstance(node, Group):
         out.append(first + ("parallel" if node.parallel else "sequential"))
         for i, child in enumerate(node.children):
             last = i == len(node.children) - 1
-            _render(child, rest + ("└── " if last else "├── "), rest + ("    " if last else "│   "), out, cwd, plan)
+            more = rest + ("    " if last else "│   ")
+            _render(child, rest + ("└── " if last else "├── "), more, out, cwd, plan, daemons)
         return
     s = node
     where = f"{_shown(s.span.file.name, cwd)}:{s.span.begin.line}:{s.span.begin.column}"
     head = (s.head or "scratch").removeprefix("sha256:")[:12]
     out.append(f"{first}solve {s.index}: {s.title}  ({where}, {len(s.definition.ops) - 1} ops, {head})")
+    if s in daemons:
+        out.append(f"{rest}    daemon: {daemons[s]}")
     for line in solve_details(s, cwd, plan.solves):
         out.append(f"{rest}    {line}")
 
