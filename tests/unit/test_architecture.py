@@ -45,6 +45,8 @@ FORBIDDEN = {
     # What a persisted cache mount pushes: a value beside hlb.values, read by the builtins and the plan.
     "hlb.persist": [*BESIDE_VALUES, "hlb.build"],
     "hlb.api": ["hlb.cli"],
+    # The Pygments lexer is loaded by Pygments' plugin lookup in any process: it reads no stage (no Lark, no grpc).
+    "hlb.highlight": [*BESIDE_VALUES, "hlb.llb", "hlb.progress", "hlb.diagnostics"],
 }
 # Modules that import hlb modules inside functions, and why that is not a cycle being hidden.
 LAZY_ALLOWED = {
