@@ -56,6 +56,7 @@ LAZY_ALLOWED = {
     "hlb.progress.display": "rich (~70 ms) is imported only by the tty display",
     "hlb.checker.cache": "a hit answers `hlb check` from the cache; the parser and checker load on a miss only",
     "hlb.syntax.cache": "a hit answers `hlb format` from the cache; the parser (Lark) loads on a miss only",
+    "hlb.cli.fmt": "the Pygments lexer loads only when `hlb format` prints to a terminal",
 }
 PROTO_USERS = ("hlb.llb", "hlb.solver", "hlb.session")
 

@@ -3,6 +3,8 @@ token, heredocs and interpolation lex as hlb's own lexer reads them, and `pygmen
 
 from __future__ import annotations
 
+import os
+import pty
 import re
 import subprocess
 import sys
@@ -203,3 +205,31 @@ def test_the_lexer_loads_neither_lark_nor_grpc_nor_the_registry() -> None:
 def test_the_builtin_lists_are_current() -> None:
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_highlight.py"), "--check"], capture_output=True)
     assert r.returncode == 0, r.stderr.decode()
+
+
+def format_on_a_terminal(path: Path, **env: str) -> str:
+    """What `hlb format PATH` prints to a terminal (a pseudo-terminal's line discipline adds the \\r)."""
+    master, slave = pty.openpty()
+    environ = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | env
+    script = Path(sys.executable).parent / "hlb"
+    subprocess.run([str(script), "format", str(path)], stdout=slave, check=True, env=environ, timeout=60)
+    os.close(slave)
+    out = b""
+    try:
+        while chunk := os.read(master, 65536):
+            out += chunk
+    except OSError:  # EIO: the terminal's other end is closed and drained
+        pass
+    os.close(master)
+    return out.decode().replace("\r\n", "\n")
+
+
+def test_hlb_format_colours_what_it_prints_to_a_terminal_and_nothing_else(tmp_path: Path) -> None:
+    path = tmp_path / "build.hlb"
+    text = 'fs default() {\n\timage "busybox"\n\trun <<EOM\n echo ${localArch}\n\tEOM\n}\n'
+    path.write_text(text)
+    plain = subprocess.run([sys.executable, "-m", "hlb", "format", str(path)], capture_output=True, text=True)
+    assert plain.stdout == text and "\x1b[" not in plain.stdout
+    colored = format_on_a_terminal(path)
+    assert "\x1b[" in colored and re.sub(r"\x1b\[[0-9;]*m", "", colored) == text
+    assert format_on_a_terminal(path, NO_COLOR="1") == text
