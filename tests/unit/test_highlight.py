@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 from pygments.token import Error, Keyword, Name, Number, String, Token, Whitespace, _TokenType
 
@@ -233,3 +235,14 @@ def test_hlb_format_colours_what_it_prints_to_a_terminal_and_nothing_else(tmp_pa
     colored = format_on_a_terminal(path)
     assert "\x1b[" in colored and re.sub(r"\x1b\[[0-9;]*m", "", colored) == text
     assert format_on_a_terminal(path, NO_COLOR="1") == text
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('fs(){}"`$\\<-~EOM ;\n\t#.,0o7x:abr')), max_size=80), st.data())
+def test_any_text_lexes_into_tokens_that_give_it_back(text: str, data: st.DataObject) -> None:
+    """Half-typed modules (an editor's usual state): no exception, and the tokens cover the text exactly."""
+    sample = HLB_FILES[data.draw(st.integers(0, len(HLB_FILES) - 1))].read_text(errors="replace")
+    cut = data.draw(st.integers(0, len(sample)))
+    for candidate in (text, sample[:cut] + text + sample[cut:]):
+        got = "".join(v for _, _, v in HlbLexer(stripnl=False, ensurenl=False).get_tokens_unprocessed(candidate))
+        assert got == candidate
