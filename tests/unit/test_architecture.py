@@ -47,6 +47,8 @@ FORBIDDEN = {
     # What a persisted cache mount pushes: a value beside hlb.values, read by the builtins and the plan.
     "hlb.persist": [*BESIDE_VALUES, "hlb.build"],
     "hlb.api": ["hlb.cli"],
+    # The Pygments lexer is loaded by Pygments' plugin lookup in any process: it reads no stage (no Lark, no grpc).
+    "hlb.highlight": [*BESIDE_VALUES, "hlb.llb", "hlb.progress", "hlb.diagnostics"],
 }
 # Modules that import hlb modules inside functions, and why that is not a cycle being hidden.
 LAZY_ALLOWED = {
@@ -56,6 +58,7 @@ LAZY_ALLOWED = {
     "hlb.progress.display": "rich (~70 ms) is imported only by the tty display",
     "hlb.checker.cache": "a hit answers `hlb check` from the cache; the parser and checker load on a miss only",
     "hlb.syntax.cache": "a hit answers `hlb format` from the cache; the parser (Lark) loads on a miss only",
+    "hlb.cli.fmt": "the Pygments lexer loads only when `hlb format` prints to a terminal",
 }
 PROTO_USERS = ("hlb.llb", "hlb.solver", "hlb.session")
 
