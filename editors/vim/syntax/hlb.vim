@@ -27,8 +27,9 @@ syntax keyword hlbBuiltin download downloadDockerTarball downloadOCITarball down
 syntax keyword hlbBuiltin expose filename followSymlinks format forward frontend gid git host http id ignoreCache ignoreError
 syntax keyword hlbBuiltin image includePatterns includeStderr input keepGitDir label local localArch localCwd localEnv localOs
 syntax keyword hlbBuiltin localPaths localRun manifest merge mkdir mkfile mode mount network onlyStderr opt persist platform
-syntax keyword hlbBuiltin readonly readonlyRootfs requireImage resolve rm run scratch secret security sharing shell shlex
-syntax keyword hlbBuiltin sourcePath ssh stage stargz stopSignal stringField target template tmpfs uid unpack user volumes
+syntax keyword hlbBuiltin readonly readonlyRootfs requireImage required resolve rm run scratch secret secretMount security
+syntax keyword hlbBuiltin sharing shell shlex sourcePath ssh stage stargz stopSignal stringField target template tmpfs uid
+syntax keyword hlbBuiltin unpack user volumes
 " END BUILTINS
 
 syntax match hlbNumber "\v<0[bBoOxX]\x+>"
