@@ -76,9 +76,14 @@ class CompilePusher:
         platform: Platform,
         cache_from: Sequence[CacheEntry] = (),
         targets: Sequence[str] = (),
+        ignore_cache: bool = False,
+        pull: bool = False,
     ) -> None:
         self.address = address
-        self.platform = platform
+        self.platform = platform  # the platform being compiled (hlb run sets it before each)
+        self.several = False  # several platforms are compiled: a push bound while compiling is refused
+        self.ignore_cache = ignore_cache  # --no-cache
+        self.pull = pull  # --pull
         self.targets = tuple(targets)  # the requested targets: --cache-from is imported per target
         self.cache_from = tuple(cache_from)  # --cache-from: these pushes import it too
         self.source = source
@@ -89,7 +94,23 @@ class CompilePusher:
 
     def push(self, effect: Effect, attachments: Mapping[str, Attachment]) -> str:
         """Run the push ``effect`` now (with the cache imports it needs) and return its digest."""
-        solve = solve_for_effect(effect, attachments, self.platform, self.cache_from, self.targets)
+        if self.several:
+            print(
+                f"hlb: error: {effect.span}: `{effect.title}` binds the digest of one image while compiling; with "
+                "several --platform each platform would push its own image to that name: build one platform, or "
+                "push a multi-platform image with -o type=image,name=REF,push=true",
+                file=sys.stderr,
+            )
+            raise EffectFailed(2)
+        solve = solve_for_effect(
+            effect,
+            attachments,
+            self.platform,
+            self.cache_from,
+            self.targets,
+            ignore_cache=self.ignore_cache,
+            pull=self.pull,
+        )
         if self._runner is None:
             try:
                 self._client = BuildkitClient(self.address)
@@ -100,6 +121,9 @@ class CompilePusher:
             self._runner = Runner(self._client, self.source, self.color, many=False, progress=progress)
         code = self._runner.solve(solve)
         if code:
+            show_held = getattr(self._runner.progress, "show_held", None)
+            if show_held is not None:  # --progress quiet: the failure is shown after all
+                show_held()
             raise EffectFailed(code)
         return export.pushed_digest(self._runner.responses[solve], solve.title)
 
@@ -181,6 +205,7 @@ class Runner:
                     options=options,
                     image_config=s.image_config,
                     on_status=printer.handle,
+                    platforms=[(p.platform, p.definition, p.image_config) for p in s.platforms],
                 )
                 notes = [*s.notes, *export.finish_caches(caches, result.exporter_response)]
             finally:
@@ -271,9 +296,11 @@ def lost_daemon_diagnostic(e: TransportError, s: Solve, source: SourceFile, trac
     return failure_diagnostic(failure, s, source, tracker)
 
 
-def summary(definition: Definition, tracker: Tracker) -> str:
-    """``3 of 3 steps cached, 1 source resolved``: what the cache saved this run."""
-    kinds = definition.op_kinds
+def summary(definition: Definition | Sequence[Definition], tracker: Tracker) -> str:
+    """``3 of 3 steps cached, 1 source resolved``: what the cache saved this run (over every platform's graph)."""
+    kinds: dict[str, str] = {}
+    for d in [definition] if isinstance(definition, Definition) else definition:
+        kinds.update(d.op_kinds)
     steps = {d for d, k in kinds.items() if k != "source"}
     total, cached = tracker.summary(steps)
     sources = sum(1 for d, k in kinds.items() if k == "source" and d in tracker.vertices)
@@ -295,7 +322,8 @@ def solve_summary(
           cache to type=registry,ref=r/cache,mode=max: exported
     """
     label = s.title.removeprefix("target ") if s.kind == "target" else s.title
-    lines = [f"hlb: {label}: {summary(s.definition, tracker)} in {took:.2f}s"]
+    platforms = f" for {', '.join(str(p.platform) for p in s.platforms)}" if s.platforms else ""
+    lines = [f"hlb: {label}: {summary(s.definitions, tracker)}{platforms} in {took:.2f}s"]
     outcomes = list(caches) if caches is not None else cache_outcomes(s, tracker)
     lines += [f"  cache from {o}" for o in outcomes if o.direction == cache_options.IMPORT]
     digest = response.get("containerimage.digest", "")
@@ -419,6 +447,7 @@ def _exported(x: Exporter, digest: str) -> str:
     if x.type in ("moby", "docker") and not x.dest:
         return f"loaded {pinned} into docker"
     where = x.dest or x.attrs.get("dest", "")
+    where = "stdout" if where == "-" else where
     return f"exported {x.type}" + (f" to {where}" if where else "") + (f" ({digest})" if digest else "")
 
 
@@ -442,7 +471,14 @@ def failure_diagnostic(failure: SolveFailure, target: Solve, source: SourceFile,
 
 
 def _spans_for(failure: SolveFailure, target: Solve, source: SourceFile) -> list[Span]:
-    src = target.definition.source
+    src = next(
+        (
+            d.source
+            for d in target.definitions
+            if d.source is not None and failure.vertex and failure.vertex in d.source.locations
+        ),
+        target.definition.source,
+    )
     spans: list[Span] = []
     if src is not None and failure.vertex and failure.vertex in src.locations:
         files: dict[int, SourceFile] = {}

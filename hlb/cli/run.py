@@ -8,25 +8,26 @@ import sys
 import uuid
 from typing import Any
 
-from hlb import cache_options
+from hlb import cache_options, output_options
 from hlb.address import Address, AddressError, TLSConfig, resolve
 from hlb.api import Compiled
 from hlb.build import execute, record
 from hlb.build.runner import CompilePusher, CompileStatus
 from hlb.cli.common import add_module_argument, source_of
-from hlb.cli.target_args import add_arg_flag, command_line, platform_flag
-from hlb.compiler.plan import Plan, PlanError
+from hlb.cli.target_args import add_arg_flag, command_line, platforms_flag
+from hlb.compiler.plan import Plan, PlanError, merge_platforms
 from hlb.compiler.plan import render as render_plan
 from hlb.diagnostics import HlbError, render_all
 from hlb.explain import rerun_step, show
 from hlb.progress import timeline
-from hlb.progress.display import MODES, choose_mode, open_progress
+from hlb.progress.display import MODES, QuietProgress, choose_mode, open_progress
 from hlb.resolver import EffectFailed
 from hlb.solver import compile_services
 from hlb.solver.client import BuildkitClient
-from hlb.solver.gateway import GatewayResolver
+from hlb.solver.gateway import GatewayResolver, ResolveMode
 from hlb.solver.registry import RegistryClient
 from hlb.transport import TransportError
+from hlb.values import IMAGE_EXPORTERS
 
 
 def add_parser(commands: Any) -> None:
@@ -36,6 +37,14 @@ def add_parser(commands: Any) -> None:
         description="Compile the targets of an .hlb file to LLB and build them on BuildKit.",
     )
     add_module_argument(p)
+    p.set_defaults(file=None)  # to tell a FILE given from none (then -f, else build.hlb)
+    p.add_argument(
+        "-f",
+        "--file",
+        dest="file_option",
+        metavar="FILE",
+        help="the .hlb module, as buildx's -f (the same as the FILE argument; give one of the two)",
+    )
     p.add_argument(
         "-t",
         "--target",
@@ -49,7 +58,34 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="do not run `localRun` commands on this machine while compiling: a `localRun` is then an error",
     )
-    p.add_argument("--platform", help="default platform for images, os/arch[/variant] (default: linux/<host arch>)")
+    p.add_argument(
+        "--platform",
+        action="append",
+        metavar="PLATFORMS",
+        help="platform(s) to build, os/arch[/variant]; a comma list or repeated builds each one, and an image "
+        "output becomes a multi-platform image; local is this machine's (default: linux/<host arch>)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        action="append",
+        default=[],
+        metavar="OUTPUT",
+        help="export each target's result, as buildx writes it: DIR (type=local,dest=DIR) | - (a tar on stdout) | "
+        "type=local,dest=DIR | type=tar,dest=FILE|- | type=image,name=REF,push=true | type=registry,name=REF | "
+        "type=docker[,name=REF][,dest=FILE] | type=oci,dest=FILE; several targets: {target} in dest/name "
+        "(repeatable)",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run every step again (each op ignores the cache); BuildKit also empties the cache mounts of those steps",
+    )
+    p.add_argument(
+        "--pull",
+        action="store_true",
+        help="resolve every image again in its registry instead of using a copy the daemon has",
+    )
     p.add_argument(
         "--tree",
         action="store_true",
@@ -84,7 +120,8 @@ def add_parser(commands: Any) -> None:
         choices=MODES,
         default="auto",
         help="progress output, as buildx has it: auto (tty on a terminal, else plain; BUILDKIT_PROGRESS "
-        "overrides), tty, plain or rawjson (one JSON status message a line) (default: auto)",
+        "overrides), tty, plain, rawjson (one JSON status message a line) or quiet (nothing but errors; the "
+        "image ID of each exported image on stdout) (default: auto)",
     )
     p.add_argument(
         "--debug",
@@ -136,11 +173,27 @@ def run(args: argparse.Namespace) -> int:
         timeline.TIMELINE.enable()
     timeline.mark("arguments parsed")
     color = err.isatty() and not os.environ.get("NO_COLOR")
-    platform = platform_flag(args.platform)
-    if platform is None:
+    platforms = platforms_flag(args.platform)
+    if platforms is None:
         return 2
+    platform = platforms[0]
+    if args.file is not None and args.file_option is not None:
+        print(f"hlb: error: the module is given twice ({args.file} and -f {args.file_option}): give one", file=err)
+        return 2
+    args.file = args.file_option or args.file or "build.hlb"
     names = targets_flag(args.target)
     if names is None:
+        return 2
+    try:
+        outputs = output_options.parse_all(args.output, names)
+    except output_options.OutputFlagError as e:
+        print(f"hlb: error: {e}", file=err)
+        return 2
+    if any(o.to_stdout for o in outputs) and sys.stdout.isatty():
+        print(
+            "hlb: error: -o: a tar is not written to a terminal; redirect stdout (-o - > out.tar) or give dest=FILE",
+            file=err,
+        )
         return 2
     try:
         progress_mode = choose_mode(getattr(args, "progress", "auto"), err)
@@ -168,21 +221,33 @@ def run(args: argparse.Namespace) -> int:
         print(f"hlb: error: {e}", file=err)
         return 2
     compile_status = CompileStatus(progress_mode)
-    resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle)
+    mode: ResolveMode | None = "pull" if args.pull else None
+    resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle, resolve_mode=mode)
     pusher = None
     if address is not None:
-        pusher = CompilePusher(address, source, color, progress_mode, platform, cache_from.entries, names)
+        pusher = CompilePusher(
+            address, source, color, progress_mode, platform, cache_from.entries, names, args.no_cache, args.pull
+        )
     try:
         failed: HlbError | EffectFailed | None = None
+        every: list[Compiled] = []
         try:
             timeline.mark("compile")
-            compiled = cmdline.compile(
-                source,
-                names,
-                platform,
-                local_run=not args.no_local_run,
-                services=compile_services(resolver, RegistryClient(), pusher.push if pusher is not None else None),
-            )
+            for p in platforms:  # each platform compiles on its own (its images, their configs)
+                if pusher is not None:
+                    pusher.platform = p
+                    pusher.several = len(platforms) > 1
+                every.append(
+                    cmdline.compile(
+                        source,
+                        names,
+                        p,
+                        local_run=not args.no_local_run,
+                        services=compile_services(
+                            resolver, RegistryClient(), pusher.push if pusher is not None else None
+                        ),
+                    )
+                )
         except (HlbError, EffectFailed) as e:
             failed = e
         finally:
@@ -198,16 +263,28 @@ def run(args: argparse.Namespace) -> int:
         if failed is not None:
             print(render_all(failed.diagnostics, color=color), file=err)
             return 1
+        compiled = every[0]
         if compiled.warnings:
             print(render_all(compiled.warnings, color=color), file=err)
+        stamp = uuid.uuid4().hex  # the copies of persisted caches run every time
         try:
-            plan = compiled.plan(
-                platform,
-                cache_from=cache_from.entries,
-                cache_to=cache_to.entries,
-                persist_caches=args.persist_caches,
-                persist_stamp=uuid.uuid4().hex,  # the copies of persisted caches run every time
-            )
+            plans = [
+                (
+                    p,
+                    c.plan(
+                        p,
+                        cache_from=cache_from.entries,
+                        cache_to=cache_to.entries,
+                        persist_caches=args.persist_caches,
+                        persist_stamp=stamp,
+                        outputs=outputs,
+                        ignore_cache=args.no_cache,
+                        pull=args.pull,
+                    ),
+                )
+                for p, c in zip(platforms, every, strict=True)
+            ]
+            plan = merge_platforms(plans) if len(plans) > 1 else plans[0][1]
         except PlanError as e:
             for problem in e.problems:
                 print(f"hlb: error: {problem}", file=err)
@@ -218,7 +295,8 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(render_plan(plan))
             return 0
         assert address is not None
-        recorder = None if args.file == "-" else record.Recorder(source, names, platform)
+        # `hlb explain` knows one platform's graphs: a multi-platform run is not recorded
+        recorder = None if args.file == "-" or len(platforms) > 1 else record.Recorder(source, names, platform)
         return _build(compiled, plan, color, address, progress_mode, recorder)
     finally:
         if resolver is not None:
@@ -250,13 +328,30 @@ def _build(
         try:
             if recorder is not None:
                 recorder.start(client, plan)
-            code = execute(plan, client, compiled.source, progress=progress, color=color, recorder=recorder).code
+            outcome = execute(plan, client, compiled.source, progress=progress, color=color, recorder=recorder)
+            code = outcome.code
         finally:
             progress.close()  # the final frame (tty), then the summaries it held back
+        if isinstance(progress, QuietProgress):
+            if code:
+                progress.show_held()  # quiet is quiet until something fails
+            else:
+                _print_image_ids(plan, outcome.responses)
         if code == 0 and recorder is not None:
             _record(recorder)
     timeline.mark("build finished")
     return code
+
+
+def _print_image_ids(plan: Plan, responses: dict[int, dict[str, str]]) -> None:
+    """``--progress quiet``'s one output, as buildx's: the ID of each image exported (its config digest, else
+    its manifest's or index's digest), a line each, on stdout."""
+    for s in plan.solves:
+        response = responses.get(s.index, {})
+        if any(x.type in IMAGE_EXPORTERS for x in s.exporters):
+            digest = response.get("containerimage.config.digest") or response.get("containerimage.digest", "")
+            if digest:
+                print(digest)
 
 
 def _record(recorder: record.Recorder) -> None:
