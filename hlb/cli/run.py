@@ -338,7 +338,7 @@ def _build(
             else:
                 _print_image_ids(plan, outcome.responses)
         if code == 0 and recorder is not None:
-            _record(recorder)
+            _record(recorder, quiet=isinstance(progress, QuietProgress))
     timeline.mark("build finished")
     return code
 
@@ -354,7 +354,7 @@ def _print_image_ids(plan: Plan, responses: dict[int, dict[str, str]]) -> None:
                 print(digest)
 
 
-def _record(recorder: record.Recorder) -> None:
+def _record(recorder: record.Recorder, quiet: bool = False) -> None:
     """Keep the run for `hlb explain`; name the first step that ran again when an earlier run is known."""
     run = recorder.finish()
     timeline.mark("run record made")
@@ -363,7 +363,7 @@ def _record(recorder: record.Recorder) -> None:
     if warning:
         print(f"hlb: warning: {warning}", file=sys.stderr)
     step = rerun_step(run)
-    if previous is None or step is None:
+    if previous is None or step is None or quiet:
         return
     rel = os.path.relpath(run.project)
     command = "hlb explain" + ("" if rel == "build.hlb" else f" {rel}")

@@ -185,8 +185,16 @@ def build_plan(
         s.notes = tuple(dict.fromkeys((*s.notes, *texts)))
     for s, text in builder.later_notes:
         s.notes = tuple(dict.fromkeys((*s.notes, text)))
+    emptied: list[str] = []
     for s in builder.solves:
         s.notes = (*s.notes, *_flag_notes(s, ignore_cache, pull))
+        if ignore_cache and s.kind != "persist" and not s.definition.empty:
+            emptied += [i for i in needs_of(s.definition).cache_ids if i not in emptied]
+    if emptied:
+        warnings.append(
+            f"--no-cache empties the cache mounts of the steps it reruns ({', '.join(emptied)}): BuildKit detaches "
+            "every cache mount of an ignore-cache step before the build, so those steps start with an empty cache"
+        )
     return Plan(builder.tree(), builder.solves, [*pushes, *warnings])
 
 
@@ -197,10 +205,7 @@ def _flag_notes(s: Solve, ignore_cache: bool, pull: bool) -> list[str]:
         notes.append("--no-cache: every step runs again (each op is marked ignore-cache)")
         ids = needs_of(s.definition).cache_ids
         if ids:
-            notes.append(
-                "--no-cache also empties the cache mounts of its steps before they run (BuildKit detaches "
-                f"them): {', '.join(ids)}"
-            )
+            notes.append(f"--no-cache: these cache mounts start empty: {', '.join(ids)}")
     if pull and not s.definition.empty:
         images = needs_of(s.definition).images
         if images:
