@@ -295,6 +295,16 @@ class _ConfigFrontend:
         self.cache_imports = cache_imports
         self.image = image  # an image exporter takes the result: it needs each platform's config
 
+    @property
+    def definition(self) -> Definition:
+        """The (first platform's) graph."""
+        return self.parts[0][1]
+
+    @property
+    def config(self) -> bytes | None:
+        """The (first platform's) image config."""
+        return self.parts[0][2]
+
     def __call__(self, ref: str, register_timeout: float = 5.0) -> None:
         bridge = Bridge(self.client.channel, ref, register_timeout)
 
