@@ -68,6 +68,9 @@ def parse(text: str) -> Output:
     except csv.Error as e:
         raise OutputFlagError(f"{where}: {e}") from e
     if len(fields) == 1 and not fields[0].strip().startswith("type="):
+        key = fields[0].partition("=")[0].strip().lower()
+        if key in ("dest", "name", "push"):  # buildx would make a directory named so; surely not what was meant
+            raise OutputFlagError(f"{where}: no type= ({', '.join(TYPES)}), e.g. type=local,{fields[0].strip()}")
         return Output(text, Exporter("local", {}, os.path.abspath(fields[0].strip())))
     attrs: dict[str, str] = {}
     for part in fields:
