@@ -18,6 +18,7 @@ from pathlib import Path
 from conftest import Engine, PrivateEngine
 
 REGISTRY = "127.0.0.1:5000"
+DOCKER = "/var/lib/hlb-engine/prefix/usr/bin/docker"
 INDEX_TYPES = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"
 MANIFEST_TYPES = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
 
@@ -178,3 +179,32 @@ def test_quiet_prints_only_the_image_id_and_errors_when_it_fails(engine: Engine,
     r = engine.hlb("run", str(tmp_path / "bad.hlb"), "--progress", "quiet", "--no-cache")
     assert r.returncode == 1 and r.stdout == ""
     assert "exit code: 3" in r.stderr and "bad.hlb:3" in r.stderr, r.stderr
+
+
+def test_outputs_go_with_the_builds_own_push_on_every_platform(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    f = tmp_path / "both.hlb"
+    image = f"{REGISTRY}/outputs/own:{nonce}"
+    f.write_text(f'fs default() {{\n\tscratch\n\tmkfile "/f" 0o644 "{nonce}"\n\tdockerPush "{image}"\n}}\n')
+    r = engine.hlb("run", str(f), "--platform", "linux/amd64,linux/arm64", "-o", str(tmp_path / "d"))
+    assert r.returncode == 0, r.stderr
+    assert f"pushed {image}@sha256:" in r.stderr  # the .hlb's own push, now of both platforms
+    index, _ = registry_get(f"/v2/outputs/own/manifests/{nonce}", INDEX_TYPES)
+    assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]  # type: ignore[attr-defined,index]
+    assert (tmp_path / "d" / "linux_arm64" / "f").read_text() == nonce
+
+
+def test_pull_looks_the_image_up_in_its_registry(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    """An image the engine's store has under a registry's name, never pushed there: the engine's copy serves a
+    build, and --pull goes to the registry instead, which has no such image."""
+    ref = f"{REGISTRY}/outputs/localonly:{nonce}"
+    subprocess.run([DOCKER, "tag", "busybox:latest", ref], env=engine.env, check=True, capture_output=True)
+    try:
+        f = tmp_path / "pull.hlb"
+        f.write_text(f'fs default() {{\n\timage "{ref}"\n\trun "echo {nonce} > /ok" with network("none")\n}}\n')
+        r = engine.hlb("run", str(f), "-o", str(tmp_path / "a"))
+        assert r.returncode == 0, r.stderr
+        r = engine.hlb("run", str(f), "-o", str(tmp_path / "b"), "--pull")
+        assert r.returncode == 1
+        assert f"{ref}: not found" in r.stderr and "pull.hlb:2:2" in r.stderr, r.stderr
+    finally:
+        subprocess.run([DOCKER, "rmi", ref], env=engine.env, capture_output=True)
