@@ -35,7 +35,7 @@ fs files() {{
 
 fs counted(string stamp) {{
 	image "busybox:latest"
-	run "echo ${{stamp}}; ls /cache > /listing; touch /cache/$(date +%s%N)" with option {{
+	run "echo {nonce} ${{stamp}}; ls /cache > /listing; touch /cache/$(date +%s%N)" with option {{
 		network "none"
 		cacheMount "/cache" with option {{ id "outputs-{nonce}" }}
 	}}
