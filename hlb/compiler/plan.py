@@ -29,6 +29,16 @@ solves its evaluation started (pushes, loads, downloads, cache sections):
   the solves that run the step say that the cache is not pushed. Two caches
   pushed to one ref are a warning (the last push wins).
 
+* ``outputs`` (``hlb run -o``) are exporters of each target's own solve (kept even
+  when a side solve builds the same graph), ``{target}`` replaced by its name;
+* ``ignore_cache`` (``--no-cache``) marks every op of every graph ignore-cache
+  (never a persisted cache's copy: that would empty the cache it copies), and
+  warns that BuildKit empties those steps' cache mounts; ``pull`` (``--pull``)
+  makes every image source ``image.resolvemode=pull``;
+* several platforms (``--platform a,b``) are one plan per platform, merged by
+  :func:`merge_platforms` into solves that build every platform's graph as one
+  multi-platform result.
+
 ``render`` prints the plan for ``hlb run --tree``.
 """
 

@@ -208,3 +208,21 @@ def test_pull_looks_the_image_up_in_its_registry(engine: Engine, tmp_path: Path,
         assert f"{ref}: not found" in r.stderr and "pull.hlb:2:2" in r.stderr, r.stderr
     finally:
         subprocess.run([DOCKER, "rmi", ref], env=engine.env, capture_output=True)
+
+
+def test_a_digest_bound_while_compiling_is_refused_with_several_platforms(
+    engine: Engine, tmp_path: Path, nonce: str
+) -> None:
+    f = tmp_path / "bound.hlb"
+    image = f"{REGISTRY}/outputs/bound:{nonce}"
+    f.write_text(
+        f'fs default() {{\n\tscratch\n\tmkfile "/f" 0o644 "x"\n\tdockerPush "{image}" as digest\n'
+        '\tmkfile "/d" 0o644 digest\n}\n'
+    )
+    r = engine.hlb("run", str(f), "--platform", "linux/amd64,linux/arm64", "-o", str(tmp_path / "d"))
+    assert r.returncode == 2
+    assert f"bound.hlb:4:2: `dockerPush {image}` binds the digest of one image while compiling" in r.stderr
+    assert not (tmp_path / "d").exists()
+    r = engine.hlb("run", str(f), "--platform", "linux/arm64", "-o", str(tmp_path / "d"))  # one platform: fine
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "d" / "d").read_text().startswith("sha256:")
