@@ -79,10 +79,15 @@ class CompilePusher:
         cache_from: Sequence[CacheEntry] = (),
         targets: Sequence[str] = (),
         inputs: Inputs | None = None,
+        ignore_cache: bool = False,
+        pull: bool = False,
     ) -> None:
         self.address = address
         self.inputs = inputs or Inputs()  # --secret/--ssh: a push run while compiling is served them too
-        self.platform = platform
+        self.platform = platform  # the platform being compiled (hlb run sets it before each)
+        self.several = False  # several platforms are compiled: a push bound while compiling is refused
+        self.ignore_cache = ignore_cache  # --no-cache
+        self.pull = pull  # --pull
         self.targets = tuple(targets)  # the requested targets: --cache-from is imported per target
         self.cache_from = tuple(cache_from)  # --cache-from: these pushes import it too
         self.source = source
@@ -93,11 +98,27 @@ class CompilePusher:
 
     def push(self, effect: Effect, attachments: Mapping[str, Attachment]) -> str:
         """Run the push ``effect`` now (with the cache imports it needs) and return its digest."""
+        if self.several:
+            print(
+                f"hlb: error: {effect.span}: `{effect.title}` binds the digest of one image while compiling; with "
+                "several --platform each platform would push its own image to that name: build one platform, or "
+                "push a multi-platform image with -o type=image,name=REF,push=true",
+                file=sys.stderr,
+            )
+            raise EffectFailed(2)
         bound = bind(attachments, self.inputs, warn_unused=False)  # the run warns once, after compiling
         if bound.errors:
             print(render_all(bound.errors, color=self.color), file=sys.stderr)
             raise EffectFailed(2)
-        solve = solve_for_effect(effect, bound.attachments, self.platform, self.cache_from, self.targets)
+        solve = solve_for_effect(
+            effect,
+            bound.attachments,
+            self.platform,
+            self.cache_from,
+            self.targets,
+            ignore_cache=self.ignore_cache,
+            pull=self.pull,
+        )
         if self._runner is None:
             try:
                 self._client = BuildkitClient(self.address)
@@ -108,6 +129,9 @@ class CompilePusher:
             self._runner = Runner(self._client, self.source, self.color, many=False, progress=progress)
         code = self._runner.solve(solve)
         if code:
+            show_held = getattr(self._runner.progress, "show_held", None)
+            if show_held is not None:  # --progress quiet: the failure is shown after all
+                show_held()
             raise EffectFailed(code)
         return export.pushed_digest(self._runner.responses[solve], solve.title)
 
@@ -203,6 +227,7 @@ class Runner:
                     options=options,
                     image_config=s.image_config,
                     on_status=printer.handle,
+                    platforms=[(p.platform, p.definition, p.image_config) for p in s.platforms],
                 )
                 notes = [*s.notes, *export.finish_caches(caches, result.exporter_response)]
             finally:
@@ -243,7 +268,7 @@ class Runner:
         with self.lock:
             session_id = session.id if session is not None else ""
             outcomes = cache_outcomes(s, printer.tracker, caches, session_id)
-            total, cached = step_counts(s.definition, printer.tracker)
+            total, cached = step_counts(s.definitions, printer.tracker)
             self.results[s] = SolveResult(dict(result.exporter_response), tuple(outcomes), total, cached, took)
             text = solve_summary(s, printer.tracker, result.exporter_response, took, outcomes)
             if fleet:  # which daemon of several built it, under the first line
@@ -311,14 +336,20 @@ class SolveResult:
     seconds: float
 
 
-def step_counts(definition: Definition, tracker: Tracker) -> tuple[int, int]:
-    """(steps, cached steps) of a solve: its exec and file ops that ran or were cached (sources are not steps)."""
-    return tracker.summary({d for d, k in definition.op_kinds.items() if k != "source"})
+def step_counts(definition: Definition | Sequence[Definition], tracker: Tracker) -> tuple[int, int]:
+    """(steps, cached steps) of a solve: its exec and file ops that ran or were cached (sources are not steps),
+    over every platform's graph."""
+    kinds: dict[str, str] = {}
+    for d in [definition] if isinstance(definition, Definition) else definition:
+        kinds.update(d.op_kinds)
+    return tracker.summary({d for d, k in kinds.items() if k != "source"})
 
 
-def summary(definition: Definition, tracker: Tracker) -> str:
-    """``3 of 3 steps cached, 1 source resolved``: what the cache saved this run."""
-    kinds = definition.op_kinds
+def summary(definition: Definition | Sequence[Definition], tracker: Tracker) -> str:
+    """``3 of 3 steps cached, 1 source resolved``: what the cache saved this run (over every platform's graph)."""
+    kinds: dict[str, str] = {}
+    for d in [definition] if isinstance(definition, Definition) else definition:
+        kinds.update(d.op_kinds)
     total, cached = step_counts(definition, tracker)
     sources = sum(1 for d, k in kinds.items() if k == "source" and d in tracker.vertices)
     text = f"{cached} of {total} steps cached"
@@ -339,7 +370,8 @@ def solve_summary(
           cache to type=registry,ref=r/cache,mode=max: exported
     """
     label = s.title.removeprefix("target ") if s.kind == "target" else s.title
-    lines = [f"hlb: {label}: {summary(s.definition, tracker)} in {took:.2f}s"]
+    platforms = f" for {', '.join(str(p.platform) for p in s.platforms)}" if s.platforms else ""
+    lines = [f"hlb: {label}: {summary(s.definitions, tracker)}{platforms} in {took:.2f}s"]
     outcomes = list(caches) if caches is not None else cache_outcomes(s, tracker)
     lines += [f"  cache from {o}" for o in outcomes if o.direction == cache_options.IMPORT]
     digest = response.get("containerimage.digest", "")
@@ -463,6 +495,7 @@ def _exported(x: Exporter, digest: str) -> str:
     if x.type in ("moby", "docker") and not x.dest:
         return f"loaded {pinned} into docker"
     where = x.dest or x.attrs.get("dest", "")
+    where = "stdout" if where == "-" else where
     return f"exported {x.type}" + (f" to {where}" if where else "") + (f" ({digest})" if digest else "")
 
 
@@ -495,7 +528,14 @@ def _op_of(definition: Definition, digest: str | None) -> bytes | None:
 
 
 def _spans_for(failure: SolveFailure, target: Solve, source: SourceFile) -> list[Span]:
-    src = target.definition.source
+    src = next(
+        (
+            d.source
+            for d in target.definitions
+            if d.source is not None and failure.vertex and failure.vertex in d.source.locations
+        ),
+        target.definition.source,
+    )
     spans: list[Span] = []
     if src is not None and failure.vertex and failure.vertex in src.locations:
         files: dict[int, SourceFile] = {}

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from hlb import cache_options
+from hlb import cache_options, output_options
 from hlb.address import Address, AddressError, TLSConfig, resolve, several, unreachable_hint
 from hlb.api import Compiled
 from hlb.build import execute, metadata, record
@@ -17,20 +17,21 @@ from hlb.build.fleet import Fleet, Unreachable
 from hlb.build.runner import CompilePusher, CompileStatus, SolveResult
 from hlb.cli import inputs
 from hlb.cli.common import add_module_argument, source_of
-from hlb.cli.target_args import add_arg_flag, command_line, platform_flag
+from hlb.cli.target_args import add_arg_flag, command_line, platforms_flag
 from hlb.compiler.attachments import bind
-from hlb.compiler.plan import Plan, PlanError, Solve
+from hlb.compiler.plan import Plan, PlanError, Solve, merge_platforms
 from hlb.compiler.plan import render as render_plan
 from hlb.diagnostics import HlbError, render_all
 from hlb.explain import rerun_step, show
 from hlb.progress import timeline
-from hlb.progress.display import MODES, choose_mode, open_progress
+from hlb.progress.display import MODES, QuietProgress, choose_mode, open_progress
 from hlb.resolver import EffectFailed
 from hlb.solver import compile_services
 from hlb.solver.client import BuildkitClient
-from hlb.solver.gateway import GatewayResolver
+from hlb.solver.gateway import GatewayResolver, ResolveMode
 from hlb.solver.registry import RegistryClient
 from hlb.transport import TransportError
+from hlb.values import IMAGE_EXPORTERS
 
 
 def add_parser(commands: Any) -> None:
@@ -40,6 +41,14 @@ def add_parser(commands: Any) -> None:
         description="Compile the targets of an .hlb file to LLB and build them on BuildKit.",
     )
     add_module_argument(p)
+    p.set_defaults(file=None)  # to tell a FILE given from none (then -f, else build.hlb)
+    p.add_argument(
+        "-f",
+        "--file",
+        dest="file_option",
+        metavar="FILE",
+        help="the .hlb module, as buildx's -f (the same as the FILE argument; give one of the two)",
+    )
     p.add_argument(
         "-t",
         "--target",
@@ -53,7 +62,34 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="do not run `localRun` commands on this machine while compiling: a `localRun` is then an error",
     )
-    p.add_argument("--platform", help="default platform for images, os/arch[/variant] (default: linux/<host arch>)")
+    p.add_argument(
+        "--platform",
+        action="append",
+        metavar="PLATFORMS",
+        help="platform(s) to build, os/arch[/variant]; a comma list or repeated builds each one, and an image "
+        "output becomes a multi-platform image; local is this machine's (default: linux/<host arch>)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        action="append",
+        default=[],
+        metavar="OUTPUT",
+        help="export each target's result, as buildx writes it: DIR (type=local,dest=DIR) | - (a tar on stdout) | "
+        "type=local,dest=DIR | type=tar,dest=FILE|- | type=image,name=REF,push=true | type=registry,name=REF | "
+        "type=docker[,name=REF][,dest=FILE] | type=oci,dest=FILE; several targets: {target} in dest/name "
+        "(repeatable)",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run every step again (each op ignores the cache); BuildKit also empties the cache mounts of those steps",
+    )
+    p.add_argument(
+        "--pull",
+        action="store_true",
+        help="resolve every image again in its registry instead of using a copy the daemon has",
+    )
     p.add_argument(
         "--tree",
         action="store_true",
@@ -111,7 +147,8 @@ def add_parser(commands: Any) -> None:
         choices=MODES,
         default="auto",
         help="progress output, as buildx has it: auto (tty on a terminal, else plain; BUILDKIT_PROGRESS "
-        "overrides), tty, plain or rawjson (one JSON status message a line) (default: auto)",
+        "overrides), tty, plain, rawjson (one JSON status message a line) or quiet (nothing but errors; the "
+        "image ID of each exported image on stdout) (default: auto)",
     )
     p.add_argument(
         "--debug",
@@ -189,11 +226,27 @@ def run(args: argparse.Namespace) -> int:
         timeline.TIMELINE.enable()
     timeline.mark("arguments parsed")
     color = err.isatty() and not os.environ.get("NO_COLOR")
-    platform = platform_flag(args.platform)
-    if platform is None:
+    platforms = platforms_flag(args.platform)
+    if platforms is None:
         return 2
+    platform = platforms[0]
+    if args.file is not None and args.file_option is not None:
+        print(f"hlb: error: the module is given twice ({args.file} and -f {args.file_option}): give one", file=err)
+        return 2
+    args.file = args.file_option or args.file or "build.hlb"
     names = targets_flag(args.target)
     if names is None:
+        return 2
+    try:
+        outputs = output_options.parse_all(args.output, names)
+    except output_options.OutputFlagError as e:
+        print(f"hlb: error: {e}", file=err)
+        return 2
+    if any(o.to_stdout for o in outputs) and sys.stdout.isatty():
+        print(
+            "hlb: error: -o: a tar is not written to a terminal; redirect stdout (-o - > out.tar) or give dest=FILE",
+            file=err,
+        )
         return 2
     try:
         progress_mode = choose_mode(getattr(args, "progress", "auto"), err)
@@ -235,21 +288,42 @@ def run(args: argparse.Namespace) -> int:
     # Compiling (image configs, pushes whose digest is bound) goes to the first target's daemon.
     address = fleet.place(names[0]) if fleet is not None else (addresses[0] if not args.tree else None)
     compile_status = CompileStatus(progress_mode)
-    resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle)
+    mode: ResolveMode | None = "pull" if args.pull else None
+    resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle, resolve_mode=mode)
     pusher = None
     if address is not None:
-        pusher = CompilePusher(address, source, color, progress_mode, platform, cache_from.entries, names, given)
+        pusher = CompilePusher(
+            address,
+            source,
+            color,
+            progress_mode,
+            platform,
+            cache_from.entries,
+            names,
+            given,
+            ignore_cache=args.no_cache,
+            pull=args.pull,
+        )
     try:
         failed: HlbError | EffectFailed | None = None
+        every: list[Compiled] = []
         try:
             timeline.mark("compile")
-            compiled = cmdline.compile(
-                source,
-                names,
-                platform,
-                local_run=not args.no_local_run,
-                services=compile_services(resolver, RegistryClient(), pusher.push if pusher is not None else None),
-            )
+            for p in platforms:  # each platform compiles on its own (its images, their configs)
+                if pusher is not None:
+                    pusher.platform = p
+                    pusher.several = len(platforms) > 1
+                every.append(
+                    cmdline.compile(
+                        source,
+                        names,
+                        p,
+                        local_run=not args.no_local_run,
+                        services=compile_services(
+                            resolver, RegistryClient(), pusher.push if pusher is not None else None
+                        ),
+                    )
+                )
         except (HlbError, EffectFailed) as e:
             failed = e
         finally:
@@ -265,23 +339,37 @@ def run(args: argparse.Namespace) -> int:
         if failed is not None:
             print(render_all(failed.diagnostics, color=color), file=err)
             return 1
+        compiled = every[0]
         if compiled.warnings:
             print(render_all(compiled.warnings, color=color), file=err)
-        bound = bind(compiled.attachments, given)
-        for text in bound.warnings:
-            print(f"hlb: warning: {text}", file=err)
-        if bound.errors and not args.tree:  # --tree shows them as not given
-            print(render_all(bound.errors, color=color), file=err)
-            return 2  # the command line lacks a --secret or --ssh the build requires
-        compiled.attachments = bound.attachments
+        for k, c in enumerate(every):  # each platform's compile declares the same secrets and agents
+            bound = bind(c.attachments, given)
+            if k == 0:
+                for text in bound.warnings:
+                    print(f"hlb: warning: {text}", file=err)
+                if bound.errors and not args.tree:  # --tree shows them as not given
+                    print(render_all(bound.errors, color=color), file=err)
+                    return 2  # the command line lacks a --secret or --ssh the build requires
+            c.attachments = bound.attachments
+        stamp = uuid.uuid4().hex  # the copies of persisted caches run every time
         try:
-            plan = compiled.plan(
-                platform,
-                cache_from=cache_from.entries,
-                cache_to=cache_to.entries,
-                persist_caches=args.persist_caches,
-                persist_stamp=uuid.uuid4().hex,  # the copies of persisted caches run every time
-            )
+            plans = [
+                (
+                    p,
+                    c.plan(
+                        p,
+                        cache_from=cache_from.entries,
+                        cache_to=cache_to.entries,
+                        persist_caches=args.persist_caches,
+                        persist_stamp=stamp,
+                        outputs=outputs,
+                        ignore_cache=args.no_cache,
+                        pull=args.pull,
+                    ),
+                )
+                for p, c in zip(platforms, every, strict=True)
+            ]
+            plan = merge_platforms(plans) if len(plans) > 1 else plans[0][1]
         except PlanError as e:
             for problem in e.problems:
                 print(f"hlb: error: {problem}", file=err)
@@ -293,7 +381,8 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(render_plan(plan, daemons=daemons))
             return 0
         assert address is not None
-        recorder = None if args.file == "-" else record.Recorder(source, names, platform)
+        # `hlb explain` knows one platform's graphs: a multi-platform run is not recorded
+        recorder = None if args.file == "-" or len(platforms) > 1 else record.Recorder(source, names, platform)
         early = pusher.results() if pusher is not None else []
         return _build(compiled, plan, color, fleet or address, progress_mode, recorder, args.metadata_file, early)
     finally:
@@ -336,8 +425,13 @@ def _build(
             code = outcome.code
         finally:
             progress.close()  # the final frame (tty), then the summaries it held back
+        if isinstance(progress, QuietProgress):
+            if code:
+                progress.show_held()  # quiet is quiet until something fails
+            else:
+                _print_image_ids(plan, outcome.responses)
         if code == 0 and recorder is not None:
-            _record(recorder)
+            _record(recorder, quiet=isinstance(progress, QuietProgress))
     timeline.mark("build finished")
     if code == 0:
         code = _write_metadata(metadata_file, plan, outcome.results, compile_pushes)
@@ -376,7 +470,18 @@ def _unreachable(e: Unreachable) -> None:
     )
 
 
-def _record(recorder: record.Recorder) -> None:
+def _print_image_ids(plan: Plan, responses: dict[int, dict[str, str]]) -> None:
+    """``--progress quiet``'s one output, as buildx's: the ID of each image exported (its config digest, else
+    its manifest's or index's digest), a line each, on stdout."""
+    for s in plan.solves:
+        response = responses.get(s.index, {})
+        if any(x.type in IMAGE_EXPORTERS for x in s.exporters):
+            digest = response.get("containerimage.config.digest") or response.get("containerimage.digest", "")
+            if digest:
+                print(digest)
+
+
+def _record(recorder: record.Recorder, quiet: bool = False) -> None:
     """Keep the run for `hlb explain`; name the first step that ran again when an earlier run is known."""
     run = recorder.finish()
     timeline.mark("run record made")
@@ -385,7 +490,7 @@ def _record(recorder: record.Recorder) -> None:
     if warning:
         print(f"hlb: warning: {warning}", file=sys.stderr)
     step = rerun_step(run)
-    if previous is None or step is None:
+    if previous is None or step is None or quiet:
         return
     rel = os.path.relpath(run.project)
     command = "hlb explain" + ("" if rel == "build.hlb" else f" {rel}")

@@ -19,7 +19,7 @@ from hlb.progress.plain import PlainPrinter
 from hlb.progress.rawjson import RawJSONWriter
 from hlb.progress.tracker import Tracker
 
-MODES = ("auto", "tty", "plain", "rawjson")
+MODES = ("auto", "tty", "plain", "rawjson", "quiet")
 
 
 class SolveProgress(Protocol):
@@ -129,4 +129,49 @@ def open_progress(
         return RawJSONProgress(out, json_out or sys.stdout)
     if mode == "plain":
         return PlainProgress(out)
+    if mode == "quiet":
+        return QuietProgress(out)
     raise ValueError(f"unknown progress mode {mode!r}")
+
+
+class QuietPrinter:
+    """One solve under ``--progress quiet``: nothing is printed, the tracker still serves failure reports."""
+
+    def __init__(self) -> None:
+        self.tracker = Tracker()
+
+    def handle(self, batch: StatusBatch) -> None:
+        for ev in batch.vertexes:
+            self.tracker.apply_vertex(ev)
+        for lg in batch.logs:
+            self.tracker.apply_log(lg)
+
+    def close(self) -> None:
+        pass
+
+
+class QuietProgress:
+    """buildx's ``--progress quiet``: no progress and no summaries; what the run prints is held back, and
+    shown (on ``out``) only by :meth:`show_held`, which ``hlb run`` calls when the build failed."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.lock = threading.Lock()
+        self.held: list[str] = []
+
+    def solve(self, prefix: str = "") -> QuietPrinter:
+        return QuietPrinter()
+
+    def print(self, text: str) -> None:
+        with self.lock:
+            self.held.append(text)
+
+    def show_held(self) -> None:
+        with self.lock:
+            for text in self.held:
+                self.out.write(text + "\n")
+            self.held.clear()
+            self.out.flush()
+
+    def close(self) -> None:
+        pass
