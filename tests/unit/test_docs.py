@@ -140,3 +140,33 @@ def test_readme_examples_check_and_format_unchanged(text: str, tmp_path: Path) -
     assert not [str(d) for d in diags if d.is_error]
     module = parse_module(source).module
     assert module is not None and format_module(module) == text
+
+
+def every_flag() -> list[tuple[str, tuple[str, ...]]]:
+    """(command, option strings) of every flag of every command and subcommand of the argument parser."""
+    import argparse
+
+    from hlb.cli.main import COMMANDS, build_parser
+
+    flags: list[tuple[str, tuple[str, ...]]] = []
+
+    def walk(p: argparse.ArgumentParser, name: str) -> None:
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for sub, child in a.choices.items():
+                    if child is not p:
+                        walk(child, f"{name} {sub}".strip())
+            elif a.option_strings and not isinstance(a, argparse._HelpAction):
+                flags.append((name, tuple(a.option_strings)))
+
+    for command in dict.fromkeys(COMMANDS):
+        walk(build_parser(command), "")
+    return list(dict.fromkeys(flags))  # the top-level flags (--version) once
+
+
+@pytest.mark.parametrize(("command", "options"), every_flag(), ids=lambda v: v if isinstance(v, str) else "/".join(v))
+def test_the_command_line_chapter_lists_every_flag(command: str, options: tuple[str, ...]) -> None:
+    text = (ROOT / "docs" / "language.md").read_text()
+    chapter = text[text.index("## The command line") :]
+    chapter = chapter[: chapter.index("\n## ", 5)]
+    assert any(re.search(re.escape(o) + r"(?![\w-])", chapter) for o in options), f"`hlb {command}` {options}"
