@@ -170,3 +170,34 @@ def test_the_command_line_chapter_lists_every_flag(command: str, options: tuple[
     chapter = text[text.index("## The command line") :]
     chapter = chapter[: chapter.index("\n## ", 5)]
     assert any(re.search(re.escape(o) + r"(?![\w-])", chapter) for o in options), f"`hlb {command}` {options}"
+
+
+def readme_command_lines() -> list[str]:
+    """Every `hlb ...` command of the README's shell examples, without its comment, pipe or variable assignments."""
+    import shlex
+
+    lines = []
+    for m in FENCE.finditer((ROOT / "README.md").read_text()):
+        if m.group(1) != "sh":
+            continue
+        for line in m.group(3).splitlines():
+            words = shlex.split(line.split(" # ")[0].split(" | ")[0].replace("source <(", "").strip().rstrip(")"))
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+                words.pop(0)
+            if words[:1] == ["hlb"]:
+                lines.append(shlex.join(words))
+    return lines
+
+
+@pytest.mark.parametrize("line", readme_command_lines())
+def test_the_readme_commands_parse(line: str) -> None:
+    import shlex
+
+    from hlb.cli.main import build_parser
+
+    argv = shlex.split(line)[1:]
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
+    try:
+        parser.parse_args(argv)
+    except SystemExit as e:
+        assert e.code == 0, line  # --version and --help exit 0
