@@ -11,6 +11,9 @@ exports nothing, as hlb does.
 
 Needs the engine (scripts/engine up) and prints the median of N runs each and
 the ratio hlb / buildx; results are also written to bench/results/.
+``--floor`` also times ``python -c "import grpc; from hlb._proto import control_pb2"``: the
+start-up any Python BuildKit client pays before it sends a byte (add the daemon's own part of a no-op
+solve, from ``--timeline``, for the least such a client can take).
 ``--timeline`` also runs hlb N more times with ``HLB_DEBUG=1`` and prints the
 median time (since the process started) of each phase it marks, and the exit.
 """
@@ -108,6 +111,12 @@ def main() -> int:
         "compare several (e.g. two commits), every one interleaved with buildx",
     )
     parser.add_argument("--timeline", action="store_true", help="also print hlb's phases (HLB_DEBUG=1)")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time a Python process that only imports grpc and the Control API's messages and exits (the first "
+        "hlb's interpreter): what any Python client pays before its first byte to the daemon",
+    )
     args = parser.parse_args()
     env = engine_env()
     prefix = Path(env.get("HLB_ENGINE_PREFIX", "/var/lib/hlb-engine/prefix"))
@@ -125,6 +134,9 @@ def main() -> int:
         names = ["hlb"] if len(hlbs) == 1 else [f"hlb{i + 1}" for i in range(len(hlbs))]
         commands = {name: [exe, "run", "build.hlb"] for name, exe in zip(names, hlbs, strict=True)}
         commands["buildx"] = ["docker", "buildx", "build", "--progress=plain", "--output", "type=cacheonly", str(ctx)]
+        if args.floor:
+            python = str(Path(hlbs[0]).parent / "python")
+            commands["floor"] = [python, "-c", "import grpc; from hlb._proto import control_pb2"]
         for cmd in commands.values():  # warm the caches
             timed(cmd, env, work)
         samples: dict[str, list[float]] = {name: [] for name in commands}
@@ -141,7 +153,8 @@ def main() -> int:
         print(f"  {name} = {exe}")
     for k, v in samples.items():
         print(f"  {k:7s} {med[k] * 1000:7.1f} {min(v) * 1000:7.1f} {max(v) * 1000:7.1f}")
-    for name in names:
+    for name in [*names, *(["floor"] if args.floor else [])]:
+        ratio[name] = med[name] / med["buildx"]
         print(f"  ratio {name}/buildx: {ratio[name]:.2f}")
     save("warm_noop", {"samples": samples, "median": med, "ratio": ratio})
     return 0

@@ -19,6 +19,7 @@ from hlb.compiler.plan import Plan, build_plan
 from hlb.compiler.target_args import ArgValue, Requested
 from hlb.diagnostics import Diagnostic, HlbError
 from hlb.llb import Platform
+from hlb.output_options import Output
 from hlb.resolver import ImageResolver, ManifestResolver, Pusher, Services
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast
@@ -66,10 +67,14 @@ class Compiled:
         *,
         persist_caches: bool = False,
         persist_stamp: str = "",
+        outputs: Sequence[Output] = (),
+        ignore_cache: bool = False,
+        pull: bool = False,
         **caches: Sequence[CacheEntry],
     ) -> Plan:
         """The solves that building the targets takes (see :mod:`hlb.compiler.plan`); ``persist_caches`` pushes
-        the persisted cache mounts after the build (``hlb run --persist-caches``)."""
+        the persisted cache mounts after the build (``hlb run --persist-caches``); ``outputs`` are ``-o`` values
+        (:mod:`hlb.output_options`), ``ignore_cache`` is ``--no-cache``, ``pull`` is ``--pull``."""
         return build_plan(
             self.targets,
             self.attachments,
@@ -77,6 +82,9 @@ class Compiled:
             notices=self.notices,
             persist_caches=persist_caches,
             persist_stamp=persist_stamp,
+            outputs=outputs,
+            ignore_cache=ignore_cache,
+            pull=pull,
             **caches,
         )
 

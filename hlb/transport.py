@@ -88,6 +88,9 @@ def tls_context(tls: TLSConfig, what: str) -> ssl.SSLContext:
             if path is not None:
                 open(path, "rb").close()  # names the file that is missing (ssl's own errors do not)
         ctx = ssl.create_default_context(cafile=tls.ca)
+        if tls.skip_verify:  # a docker context's SkipTLSVerify
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
         if tls.cert and tls.key:
             ctx.load_cert_chain(tls.cert, tls.key)
     except (OSError, ssl.SSLError) as e:
@@ -107,11 +110,13 @@ def probe(address: Address, timeout: float = 5.0) -> None:
 
 @dataclass(frozen=True, slots=True)
 class DockerHost:
-    """Where the Docker engine API listens: ``unix:///path`` or ``tcp://host:port`` (TLS if given)."""
+    """Where the Docker engine API listens: ``unix:///path`` or ``tcp://host:port`` (TLS if given), or
+    what reaches it (``dial``: a helper process such as ``ssh HOST docker system dial-stdio``)."""
 
     url: str
     label: str = ""  # how messages name it: "the Docker engine at ... (from DOCKER_HOST)"
     tls: TLSConfig | None = None
+    dial: Callable[[], socket.socket] | None = field(default=None, compare=False)  # a helper's (ssh://)
 
     @classmethod
     def of(cls, address: Address) -> DockerHost:
@@ -122,6 +127,8 @@ class DockerHost:
         return self.label or f"the Docker engine at {self.url}"
 
     def connect(self, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
+        if self.dial is not None:
+            return self.dial()
         parts = urlsplit(self.url)
         if parts.scheme == "unix":
             return dial_unix(self.url.partition("://")[2], self.what, timeout)

@@ -188,6 +188,7 @@ class LocalDir:
     include_patterns: tuple[str, ...] = ()
     exclude_patterns: tuple[str, ...] = ()
     follow_paths: tuple[str, ...] = ()
+    ignore_file: str = ""  # the .hlbignore or .dockerignore whose patterns lead exclude_patterns
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +210,41 @@ class SSHSocket:
     paths: tuple[str, ...] = ()
 
 
-Attachment: TypeAlias = LocalDir | SecretFile | SSHSocket
+@dataclass(frozen=True, slots=True)
+class InputUse:
+    """Where a build uses a secret or ssh id that the command line gives, and whether it must be given."""
+
+    span: Span
+    required: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SecretInput:
+    """A secret the build names by id (``secretMount``), given by ``hlb run --secret id=ID,...``.
+
+    ``uses`` are its mounts, in the order compiled. ``source`` is None until the
+    command line's flags are bound (:func:`hlb.compiler.attachments.bind`):
+    then ``("file", path)`` or ``("env", VARIABLE)``, read only when the daemon
+    asks for it, so the value is never in the plan, the LLB or a log.
+    """
+
+    id: str
+    uses: tuple[InputUse, ...] = ()
+    source: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SSHInput:
+    """An ssh id the build names (``ssh with id("ID")``), given by ``hlb run --ssh ID=PATH``.
+
+    Binding the flags turns it into the :class:`SSHSocket` the session serves.
+    """
+
+    id: str
+    uses: tuple[InputUse, ...] = ()
+
+
+Attachment: TypeAlias = LocalDir | SecretFile | SSHSocket | SecretInput | SSHInput
 
 
 # -- side solves -------------------------------------------------------------------------

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from hlb.address import Address
+from hlb.build.fleet import Fleet
 from hlb.build.record import Recorder
-from hlb.build.runner import Runner
+from hlb.build.runner import Runner, SolveResult
 from hlb.compiler.plan import Plan, Solve
 from hlb.progress.display import PlainProgress, Progress
 from hlb.solver.client import BuildkitClient
@@ -27,18 +28,20 @@ class Outcome:
 
     code: int
     responses: dict[int, dict[str, str]] = field(default_factory=dict)  # solve index -> exporter response
+    results: dict[int, SolveResult] = field(default_factory=dict)  # solve index -> what it did
 
 
 def execute(
     plan: Plan,
-    client: BuildkitClient,
+    client: BuildkitClient | Fleet,
     source: SourceFile,
     *,
     progress: Progress | None = None,
     color: bool = False,
     recorder: Recorder | None = None,
 ) -> Outcome:
-    """Run ``plan`` on ``client``'s daemon; Ctrl-C cancels every solve in flight before it propagates.
+    """Run ``plan`` on ``client``'s daemon (a fleet's: each solve on its target's); Ctrl-C cancels every
+    solve in flight before it propagates.
     ``recorder`` notes each finished solve for `hlb explain` (:mod:`hlb.build.record`)."""
     if plan.root is None:
         return Outcome(0)
@@ -48,7 +51,8 @@ def execute(
     except KeyboardInterrupt:
         client.cancel()  # solves still running on other threads: the daemon stops their builds
         raise
-    return Outcome(code, {s.index: response for s, response in runner.responses.items()})
+    results = {s.index: r for s, r in runner.results.items()}
+    return Outcome(code, {s.index: response for s, response in runner.responses.items()}, results)
 
 
 def build(plan: Plan, source: SourceFile, address: Address, *, out: TextIO | None = None) -> Outcome:
@@ -61,4 +65,4 @@ def build(plan: Plan, source: SourceFile, address: Address, *, out: TextIO | Non
             progress.close()
 
 
-__all__ = ["Outcome", "Solve", "build", "execute"]
+__all__ = ["Fleet", "Outcome", "Solve", "build", "execute"]

@@ -19,7 +19,7 @@ from hlb.session.filesync import FileSync
 from hlb.session.secrets import SecretFiles
 from hlb.session.sshforward import SSHForward
 from hlb.solver import export
-from hlb.values import LocalDir, SecretFile, SSHSocket
+from hlb.values import LocalDir, SecretFile, SecretInput, SSHSocket
 
 
 def attachables_for(solve: Solve, caches: export.Caches) -> list[Attachable]:
@@ -56,8 +56,15 @@ def auth_for(solve: Solve) -> list[Attachable]:
 
 
 def secrets_for(solve: Solve) -> list[Attachable]:
-    """The solve's `secret` files, by id (other ids, like git's GIT_AUTH_TOKEN lookups, are not found)."""
-    return [SecretFiles({a.id: a.path for a in solve.attachments if isinstance(a, SecretFile)})]
+    """The solve's `secret` files and the `--secret`s its `secretMount`s use, by id (other ids, like git's
+    GIT_AUTH_TOKEN lookups, and a `secretMount` no flag gives, are not found)."""
+    files = {a.id: a.path for a in solve.attachments if isinstance(a, SecretFile)}
+    env: dict[str, str] = {}
+    for a in solve.attachments:
+        if isinstance(a, SecretInput) and a.source is not None:
+            kind, where = a.source
+            (env if kind == "env" else files)[a.id] = where
+    return [SecretFiles(files, env)]
 
 
 def ssh_for(solve: Solve) -> list[Attachable]:

@@ -18,7 +18,9 @@ from dataclasses import dataclass, replace
 from hlb import cache_options
 from hlb.address import Address
 from hlb.build.attachments import attachables_for, caches_of
+from hlb.build.fleet import Fleet
 from hlb.build.record import Recorder
+from hlb.compiler.attachments import Inputs, bind
 from hlb.compiler.plan import Node as PlanNode
 from hlb.compiler.plan import Solve, solve_for_effect
 from hlb.diagnostics import Diagnostic, Label, render_all
@@ -30,7 +32,7 @@ from hlb.progress.tracker import Tracker
 from hlb.resolver import EffectFailed, ResolveError
 from hlb.solver import export
 from hlb.solver.client import BuildkitClient, Cancelled, SolveOptions
-from hlb.solver.errors import SolveError, SolveFailure
+from hlb.solver.errors import SolveError, SolveFailure, explain
 from hlb.solver.registry import RegistryClient
 from hlb.source import SourceFile, Span
 from hlb.transport import TransportError
@@ -76,9 +78,16 @@ class CompilePusher:
         platform: Platform,
         cache_from: Sequence[CacheEntry] = (),
         targets: Sequence[str] = (),
+        inputs: Inputs | None = None,
+        ignore_cache: bool = False,
+        pull: bool = False,
     ) -> None:
         self.address = address
-        self.platform = platform
+        self.inputs = inputs or Inputs()  # --secret/--ssh: a push run while compiling is served them too
+        self.platform = platform  # the platform being compiled (hlb run sets it before each)
+        self.several = False  # several platforms are compiled: a push bound while compiling is refused
+        self.ignore_cache = ignore_cache  # --no-cache
+        self.pull = pull  # --pull
         self.targets = tuple(targets)  # the requested targets: --cache-from is imported per target
         self.cache_from = tuple(cache_from)  # --cache-from: these pushes import it too
         self.source = source
@@ -89,7 +98,27 @@ class CompilePusher:
 
     def push(self, effect: Effect, attachments: Mapping[str, Attachment]) -> str:
         """Run the push ``effect`` now (with the cache imports it needs) and return its digest."""
-        solve = solve_for_effect(effect, attachments, self.platform, self.cache_from, self.targets)
+        if self.several:
+            print(
+                f"hlb: error: {effect.span}: `{effect.title}` binds the digest of one image while compiling; with "
+                "several --platform each platform would push its own image to that name: build one platform, or "
+                "push a multi-platform image with -o type=image,name=REF,push=true",
+                file=sys.stderr,
+            )
+            raise EffectFailed(2)
+        bound = bind(attachments, self.inputs, warn_unused=False)  # the run warns once, after compiling
+        if bound.errors:
+            print(render_all(bound.errors, color=self.color), file=sys.stderr)
+            raise EffectFailed(2)
+        solve = solve_for_effect(
+            effect,
+            bound.attachments,
+            self.platform,
+            self.cache_from,
+            self.targets,
+            ignore_cache=self.ignore_cache,
+            pull=self.pull,
+        )
         if self._runner is None:
             try:
                 self._client = BuildkitClient(self.address)
@@ -100,8 +129,15 @@ class CompilePusher:
             self._runner = Runner(self._client, self.source, self.color, many=False, progress=progress)
         code = self._runner.solve(solve)
         if code:
+            show_held = getattr(self._runner.progress, "show_held", None)
+            if show_held is not None:  # --progress quiet: the failure is shown after all
+                show_held()
             raise EffectFailed(code)
         return export.pushed_digest(self._runner.responses[solve], solve.title)
+
+    def results(self) -> list[tuple[Solve, SolveResult]]:
+        """The pushes run so far, each with what it did (`hlb run --metadata-file` lists them)."""
+        return list(self._runner.results.items()) if self._runner is not None else []
 
     def close(self) -> None:
         if self._runner is not None:
@@ -111,11 +147,12 @@ class CompilePusher:
 
 
 class Runner:
-    """Runs a plan: sequential groups in order, parallel groups on threads; stops at the first failure."""
+    """Runs a plan: sequential groups in order, parallel groups on threads; stops at the first failure.
+    On a :class:`~hlb.build.fleet.Fleet`, each solve runs on its target's daemon (its summary names it)."""
 
     def __init__(
         self,
-        client: BuildkitClient,
+        client: BuildkitClient | Fleet,
         source: SourceFile,
         color: bool,
         many: bool,
@@ -130,6 +167,7 @@ class Runner:
         self.many = many
         self.lock = threading.Lock()
         self.responses: dict[Solve, dict[str, str]] = {}  # each finished solve's exporter response
+        self.results: dict[Solve, SolveResult] = {}  # what each finished solve did (`hlb run --metadata-file`)
         self.failed: dict[str, Solve] = {}  # failing vertex digest -> the first solve that reported it
 
     def node(self, node: PlanNode) -> int:
@@ -155,9 +193,17 @@ class Runner:
     def solve(self, s: Solve) -> int:
         printer = self.progress.solve(str(s.index) if self.many else "")
         start = time.monotonic()
+        fleet = isinstance(self.client, Fleet)
+        try:
+            client = self.client.client_for(s) if isinstance(self.client, Fleet) else self.client
+        except TransportError as e:
+            printer.close()
+            with self.lock:
+                self.progress.print(f"hlb: error: {s.title}: {e}")
+            return 1
         try:
             # Which exporters the daemon runs (dockerLoad is `moby` on the engine) and the caches as sent.
-            exports = export.plan_exports(s.exporters, self.client.address)
+            exports = export.plan_exports(s.exporters, client.address)
             caches = caches_of(s)
         except (ValueError, OSError) as e:
             printer.close()
@@ -172,15 +218,16 @@ class Runner:
         )
         try:
             attachables = attachables_for(s, caches)
-            session = self.client.open_session(attachables)
+            session = client.open_session(attachables)
             try:
                 result = export.solve(
-                    self.client,
+                    client,
                     s.definition,
                     session=session,
                     options=options,
                     image_config=s.image_config,
                     on_status=printer.handle,
+                    platforms=[(p.platform, p.definition, p.image_config) for p in s.platforms],
                 )
                 notes = [*s.notes, *export.finish_caches(caches, result.exporter_response)]
             finally:
@@ -221,7 +268,13 @@ class Runner:
         with self.lock:
             session_id = session.id if session is not None else ""
             outcomes = cache_outcomes(s, printer.tracker, caches, session_id)
-            self.progress.print(solve_summary(s, printer.tracker, result.exporter_response, took, outcomes))
+            total, cached = step_counts(s.definitions, printer.tracker)
+            self.results[s] = SolveResult(dict(result.exporter_response), tuple(outcomes), total, cached, took)
+            text = solve_summary(s, printer.tracker, result.exporter_response, took, outcomes)
+            if fleet:  # which daemon of several built it, under the first line
+                head, _, rest = text.partition("\n")
+                text = "\n".join(x for x in (head, f"  daemon: {client.address.url}", rest) if x)
+            self.progress.print(text)
             if pushed:
                 self.progress.print(pushed)
             for note in notes:
@@ -271,11 +324,33 @@ def lost_daemon_diagnostic(e: TransportError, s: Solve, source: SourceFile, trac
     return failure_diagnostic(failure, s, source, tracker)
 
 
-def summary(definition: Definition, tracker: Tracker) -> str:
-    """``3 of 3 steps cached, 1 source resolved``: what the cache saved this run."""
-    kinds = definition.op_kinds
-    steps = {d for d, k in kinds.items() if k != "source"}
-    total, cached = tracker.summary(steps)
+@dataclass(frozen=True, slots=True)
+class SolveResult:
+    """What a finished solve did: the daemon's exporter response, each cache import's and export's outcome,
+    its steps (exec and file ops that ran or were cached) and how many were cached, and how long it took."""
+
+    response: dict[str, str]
+    caches: tuple[CacheOutcome, ...]
+    steps: int
+    cached: int
+    seconds: float
+
+
+def step_counts(definition: Definition | Sequence[Definition], tracker: Tracker) -> tuple[int, int]:
+    """(steps, cached steps) of a solve: its exec and file ops that ran or were cached (sources are not steps),
+    over every platform's graph."""
+    kinds: dict[str, str] = {}
+    for d in [definition] if isinstance(definition, Definition) else definition:
+        kinds.update(d.op_kinds)
+    return tracker.summary({d for d, k in kinds.items() if k != "source"})
+
+
+def summary(definition: Definition | Sequence[Definition], tracker: Tracker) -> str:
+    """``3 of 3 steps cached, 1 source resolved``: what the cache saved this run (over every platform's graph)."""
+    kinds: dict[str, str] = {}
+    for d in [definition] if isinstance(definition, Definition) else definition:
+        kinds.update(d.op_kinds)
+    total, cached = step_counts(definition, tracker)
     sources = sum(1 for d, k in kinds.items() if k == "source" and d in tracker.vertices)
     text = f"{cached} of {total} steps cached"
     if sources:
@@ -295,7 +370,8 @@ def solve_summary(
           cache to type=registry,ref=r/cache,mode=max: exported
     """
     label = s.title.removeprefix("target ") if s.kind == "target" else s.title
-    lines = [f"hlb: {label}: {summary(s.definition, tracker)} in {took:.2f}s"]
+    platforms = f" for {', '.join(str(p.platform) for p in s.platforms)}" if s.platforms else ""
+    lines = [f"hlb: {label}: {summary(s.definitions, tracker)}{platforms} in {took:.2f}s"]
     outcomes = list(caches) if caches is not None else cache_outcomes(s, tracker)
     lines += [f"  cache from {o}" for o in outcomes if o.direction == cache_options.IMPORT]
     digest = response.get("containerimage.digest", "")
@@ -419,6 +495,7 @@ def _exported(x: Exporter, digest: str) -> str:
     if x.type in ("moby", "docker") and not x.dest:
         return f"loaded {pinned} into docker"
     where = x.dest or x.attrs.get("dest", "")
+    where = "stdout" if where == "-" else where
     return f"exported {x.type}" + (f" to {where}" if where else "") + (f" ({digest})" if digest else "")
 
 
@@ -431,7 +508,9 @@ def failure_diagnostic(failure: SolveFailure, target: Solve, source: SourceFile,
         tail = v.lines[-FAIL_LOG_LINES:]
         notes.append(f"last {len(tail)} lines of `{v.name}`:\n" + "\n".join(tail))
     primary = spans[0] if spans else target.span  # an export's failure: the call that asked for it
-    d = cat.build_failed(primary, failure.message, notes)
+    op = _op_of(target.definition, failure.vertex)
+    message, hint = explain(failure.message, op)
+    d = cat.build_failed(primary, message, notes, hint)
     if len(spans) > 1:
         where = (
             f"in target `{target.title.removeprefix('target ')}`" if target.kind == "target" else f"in `{target.title}`"
@@ -441,8 +520,22 @@ def failure_diagnostic(failure: SolveFailure, target: Solve, source: SourceFile,
     return d
 
 
+def _op_of(definition: Definition, digest: str | None) -> bytes | None:
+    """The marshalled op of ``definition`` whose digest is ``digest`` (the failing vertex), if it is one of its."""
+    if not digest:
+        return None
+    return next((op for op, d in zip(definition.ops, definition.digests(), strict=True) if d == digest), None)
+
+
 def _spans_for(failure: SolveFailure, target: Solve, source: SourceFile) -> list[Span]:
-    src = target.definition.source
+    src = next(
+        (
+            d.source
+            for d in target.definitions
+            if d.source is not None and failure.vertex and failure.vertex in d.source.locations
+        ),
+        target.definition.source,
+    )
     spans: list[Span] = []
     if src is not None and failure.vertex and failure.vertex in src.locations:
         files: dict[int, SourceFile] = {}

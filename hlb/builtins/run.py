@@ -261,7 +261,7 @@ def _shim_readonly_mountpoints(call: Call, items: list[RunMount | RunSecret]) ->
         if isinstance(item, RunMount):
             targets.append((item.mount.target, mounts.index(item)))
         else:
-            targets.extend((s.target, None) for s in item.mounts)
+            targets.extend((s.target, None) for s in item.mounts if not s.env)  # an env secret is no file
     made: set[tuple[str, str]] = set()  # (read-only mount point, directory created in its input)
     for i in range(len(targets) - 1, -1, -1):
         target, own = targets[i]

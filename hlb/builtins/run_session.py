@@ -1,7 +1,8 @@
 """Options of ``run`` that reach the machine running hlb through the session.
 
-``ssh`` (an SSH agent), ``forward`` (a local socket) and ``secret`` (local
-files), with their own options. Relative local paths are relative to the
+``ssh`` (an SSH agent), ``forward`` (a local socket), ``secret`` (local
+files) and ``secretMount`` (a secret the command line gives, as Dockerfile's
+``RUN --mount=type=secret``), with their own options. Relative local paths are relative to the
 module's directory. Each lowering records what the session must serve with
 ``call.ctx.attach``; the LLB names it by an id and never holds file contents.
 
@@ -25,13 +26,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from hlb.builtins.call import Call, Patterns, patterns_of
-from hlb.builtins.owner import Owned, declare_owner_options, owner_of
-from hlb.builtins.registry import builtin
+from hlb.builtins.owner import Owned, Owner, declare_owner_options, owner_of
+from hlb.builtins.registry import builtin, flag
 from hlb.diagnostics import catalog as cat
 from hlb.llb.exec import SecretMount, SSHMount
 from hlb.llb.state import join_dir
 from hlb.source import client_path
-from hlb.values import SecretFile, SSHSocket
+from hlb.values import InputUse, SecretFile, SecretInput, SSHInput, SSHSocket
 
 # -- option values -------------------------------------------------------------------
 
@@ -48,6 +49,21 @@ class RunSSH:
     """One SSH socket mount of a ``run`` (from ``ssh`` or ``forward``)."""
 
     mount: SSHMount
+
+
+@dataclass(frozen=True, slots=True)
+class SecretId:
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SecretEnv:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SSHId:
+    id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +107,14 @@ FORWARDED = Owned(
 SECRET = Owned(
     "the mounted secret files", 0o400, "readable by its owner only", 'secret "./token" "/run/secrets/token"', 0o440
 )
+SECRET_MOUNT = Owned(
+    "the secret file",
+    0o400,
+    "readable by its owner only",
+    'secretMount "/run/secrets/token"',
+    0o440,
+    note="A secret given with `env` is no file and takes none of them.",
+)
 
 
 def derived_id(key: str) -> str:
@@ -104,16 +128,30 @@ def derived_id(key: str) -> str:
 def ssh(call: Call) -> RunSSH:
     """Give this `run` an SSH agent socket served by the machine running hlb.
 
-    The agent behind `$SSH_AUTH_SOCK` is forwarded unless `localPaths` names
-    other sockets or keys. The socket is mounted at `/run/buildkit/ssh_agent.N`
-    (mode 0o600) unless `target` says otherwise; the first socket of a `run`
-    is its `SSH_AUTH_SOCK`.
+    The agent of `$SSH_AUTH_SOCK` is forwarded unless `localPaths` names sockets
+    or keys, or `id` takes what `hlb run --ssh ID=PATH` gives (`--ssh default=PATH`
+    replaces `$SSH_AUTH_SOCK`). It is mounted at `/run/buildkit/ssh_agent.N` (mode
+    0o600) unless `target` says otherwise; the first is the `run`'s `SSH_AUTH_SOCK`.
 
     Example: `run "git clone git@github.com:acme/private.git" with ssh`
     """
     paths = sorted({p for lp in call.options.of(LocalPaths) for p in lp.paths}, key=lambda p: p[1])
-    sock_id = derived_id("\x00".join(key for _, key in paths)) if paths else "default"
-    call.ctx.attach(SSHSocket(sock_id, tuple(abs_path for abs_path, _ in paths)))
+    named = call.options.last(SSHId)
+    if named is not None and named.id != "default":
+        if paths:
+            call.fail(
+                cat.invalid_value(
+                    call.span,
+                    f"the ssh id `{named.id}` is given by `hlb run --ssh {named.id}=PATH`, so `localPaths` cannot "
+                    "serve it too",
+                    hint="drop `localPaths`, or drop `id` to serve the paths under an id of their own",
+                )
+            )
+        sock_id = named.id
+        call.ctx.attach(SSHInput(sock_id, (InputUse(call.span),)))
+    else:
+        sock_id = derived_id("\x00".join(key for _, key in paths)) if paths else "default"
+        call.ctx.attach(SSHSocket(sock_id, tuple(abs_path for abs_path, _ in paths)))
     target = call.options.last(SocketTarget)
     uid, gid, mode = owner_of(call.options, SSH_SOCKET.default_mode)
     return RunSSH(SSHMount(sock_id, target.path if target else "", uid=uid, gid=gid, mode=mode))
@@ -197,6 +235,59 @@ def secret(call: Call, local_path_: str, mount_point_: str) -> RunSecret:
         dest = posixpath.join(target, rel) if rel else target
         mounts.append(SecretMount(dest, secret_id, uid=uid, gid=gid, mode=mode))
     return RunSecret(tuple(mounts))
+
+
+SECRET_REQUIRED = flag(
+    "option::secretMount required()",
+    """Fail the build when the command line gives no such secret.
+
+    Without it a secret that no `hlb run --secret id=ID,...` gives is not
+    mounted (hlb warns), as Dockerfile's `--mount=type=secret` without `required`.
+
+    Example: `secretMount "/run/secrets/token" with required`
+    """,
+)
+
+
+@builtin("option::run secretMount(string mountPoint)")
+def secret_mount(call: Call, mount_point_: str) -> RunSecret:
+    """Mount the secret that `hlb run --secret id=ID,...` gives as a file at `mountPoint`.
+
+    As Dockerfile's `RUN --mount=type=secret`: the id is the mount point's base
+    name unless `id` names it; a tmpfs file (0o400, root's) never in the image,
+    the cache or the LLB. A secret no flag gives is not mounted (hlb warns) unless
+    it is `required`; `env` gives it as an environment variable instead.
+
+    Example: `run "cat /run/secrets/token" with secretMount("/run/secrets/token")`
+    """
+    target = mount_point(call, mount_point_, 0)
+    opts = call.options
+    named = opts.last(SecretId)
+    secret_id = named.id if named is not None else posixpath.basename(target)
+    if not secret_id:
+        call.fail(
+            cat.invalid_value(
+                call.arg_span(0),
+                f"the mount point `{target}` has no base name to be the secret's id",
+                hint='add `id "NAME"`',
+            )
+        )
+    required = SECRET_REQUIRED.given(opts)
+    call.ctx.attach(SecretInput(secret_id, (InputUse(call.span, required),)))
+    env = opts.last(SecretEnv)
+    if env is not None:
+        if opts.has(Owner):
+            call.fail(
+                cat.invalid_value(
+                    call.span,
+                    f"the secret `{secret_id}` is the environment variable `{env.name}`, which has no `uid`, `gid` or "
+                    "`mode`",
+                    hint="drop them, or drop `env` to mount the secret as a file",
+                )
+            )
+        return RunSecret((SecretMount(env.name, secret_id, optional=not required, env=True),))
+    uid, gid, mode = owner_of(opts, SECRET_MOUNT.default_mode)
+    return RunSecret((SecretMount(target, secret_id, uid=uid, gid=gid, mode=mode, optional=not required),))
 
 
 # -- local files and patterns ---------------------------------------------------------
@@ -302,6 +393,31 @@ def ssh_local_paths(call: Call, *paths: str) -> LocalPaths:
     return LocalPaths(tuple(resolved))
 
 
+@builtin("option::ssh id(string sshid)")
+def ssh_id(call: Call, sshid: str) -> SSHId:
+    """Serve the socket or keys that `hlb run --ssh ID=PATH` gives under this id.
+
+    A build that uses an id the command line does not give fails before it
+    starts, naming the flag; `default` is the plain `ssh` (`$SSH_AUTH_SOCK`).
+
+    Example: `ssh with id("deploy")`
+    """
+    _check_id(call, sshid, "ssh")
+    return SSHId(sshid)
+
+
+def _check_id(call: Call, value: str, what: str) -> None:
+    """An id the command line can name: not empty, no `,` or `=` (buildx's flags split on them)."""
+    if not value or any(c in value for c in ",=\n"):
+        call.fail(
+            cat.invalid_value(
+                call.arg_span(0),
+                f"`{value}` cannot be a {what} id" if value else f"empty {what} id",
+                hint=f"name it so that `--{what} id=NAME` can give it: no `,`, `=` or newline",
+            )
+        )
+
+
 declare_owner_options("ssh", SSH_SOCKET)
 
 # -- option::forward ------------------------------------------------------------------
@@ -311,6 +427,37 @@ declare_owner_options("forward", FORWARDED)
 # -- option::secret -------------------------------------------------------------------
 
 declare_owner_options("secret", SECRET)
+
+# -- option::secretMount --------------------------------------------------------------
+
+
+@builtin("option::secretMount id(string secretid)")
+def secret_mount_id(call: Call, secretid: str) -> SecretId:
+    """Mount the secret that `hlb run --secret id=ID,...` gives with this id.
+
+    Without it the id is the mount point's base name.
+
+    Example: `secretMount "/root/.npmrc" with id("npmrc")`
+    """
+    _check_id(call, secretid, "secret")
+    return SecretId(secretid)
+
+
+@builtin("option::secretMount env(string name)")
+def secret_mount_env(call: Call, name: str) -> SecretEnv:
+    """Give the secret to the command as the environment variable `name` instead of a file.
+
+    The variable is set for this `run` only and is not in the image's
+    environment or the LLB (BuildKit's `secretenv`).
+
+    Example: `secretMount "/run/secrets/token" with env("TOKEN")`
+    """
+    if not name or "=" in name or "\x00" in name:
+        call.fail(cat.invalid_value(call.arg_span(0), f"`{name}` cannot be an environment variable name"))
+    return SecretEnv(name)
+
+
+declare_owner_options("secretMount", SECRET_MOUNT)
 
 
 @builtin("option::secret includePatterns(variadic string pattern)")

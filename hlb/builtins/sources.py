@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from hlb import ignorefile
 from hlb.builtins.call import Call, Patterns, image_ref, patterns_of, platform_args
 from hlb.builtins.registry import builtin, flag
 from hlb.diagnostics import catalog as cat
@@ -31,7 +32,7 @@ from hlb.llb.source import git as git_source
 from hlb.llb.source import http as http_source
 from hlb.llb.source import local as local_source
 from hlb.resolver import BUILTIN_FRONTENDS, ResolveError
-from hlb.source import Span, client_path, module_key
+from hlb.source import SourceFile, Span, client_path, module_key
 from hlb.values import FsValue, LocalDir, SSHSocket
 
 # -- option values -------------------------------------------------------------------
@@ -360,9 +361,15 @@ def local(call: Call, path: str) -> FsValue:
         )
     includes, excludes = patterns_of(call.options, last=True)
     directory = absolute
+    ignored: ignorefile.IgnoreFile | None = None
     if not os.path.isdir(absolute):
         directory, base = os.path.split(absolute)
         includes, excludes = (base,), ()
+    else:
+        ignored = _ignore_file(call, absolute)
+        if ignored is not None:
+            # The file's patterns first: the option's come later, so they decide where both match.
+            excludes = (*ignored.patterns, *excludes)
     # The id names the directory as the program wrote it (module, path, patterns), never by
     # where it lies on disk: digests stay the same between runs and between checkouts. The module is
     # named relative to the working directory, so `build.hlb`, `./build.hlb` and its absolute path
@@ -378,8 +385,37 @@ def local(call: Call, path: str) -> FsValue:
         shared_key_hint=unique,
         constraints=call.constraints(f"local {key_path}"),
     )
-    call.ctx.attach(LocalDir(name=name, path=directory, include_patterns=includes, exclude_patterns=excludes))
+    applied = ignored.path if ignored is not None else ""
+    call.ctx.attach(
+        LocalDir(name=name, path=directory, include_patterns=includes, exclude_patterns=excludes, ignore_file=applied)
+    )
     return FsValue(State(op.output()))
+
+
+def _ignore_file(call: Call, directory: str) -> ignorefile.IgnoreFile | None:
+    """The directory's `.hlbignore` or `.dockerignore`; a pattern the matcher would refuse is a diagnostic there."""
+    try:
+        found = ignorefile.read(directory)
+    except OSError as e:
+        where = ignorefile.find(directory) or directory
+        call.fail(cat.invalid_value(call.arg_span(0), f"cannot read {where}: {e.strerror or e}"))
+    if found is None:
+        return None
+    for pattern, line in zip(found.patterns, found.lines, strict=True):
+        problem = ignorefile.problem(pattern)
+        if problem is not None:
+            source = SourceFile(found.path, found.text)
+            start = source.offset(line, 1)
+            text = source.text[start:].split("\n", 1)[0]
+            span = Span(source, start, start + max(1, len(text)))
+            call.fail(
+                cat.invalid_value(
+                    span,
+                    f"`{text.strip()}` in {found.name}: {problem}",
+                    hint=f"read by `local` at {call.span}; fix or remove the line",
+                )
+            )
+    return found
 
 
 @builtin("option::local includePatterns(variadic string pattern)")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,6 +42,9 @@ REMOTE_SCHEMES = ("git", "git+https", "git+ssh")
 # How many modules an import chain may hold (the root module included): each is checked
 # while the module importing it is, so the chain is bounded as the nesting of blocks is.
 MAX_IMPORT_DEPTH = 32
+
+_LEADING_ZERO = re.compile(r"0[0-9]+")  # `0755`: the lexer reads it as a name, as openllb/hlb's does
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -251,6 +255,7 @@ class _Checker(NodeVisitor[None]):
         self.checked = CheckedModule(module, {})
         self.broken: set[str] = set()  # declarations with errors: calls to them are not checked
         self._params_in_scope: set[str] = set()
+        self._interpolating = 0  # > 0 while checking the expression of a string's `${...}`
 
     def error(self, d: Diagnostic) -> None:
         self.diagnostics.append(d)
@@ -593,10 +598,28 @@ class _Checker(NodeVisitor[None]):
         ok = _statement_kind_ok if statement else _kind_ok
         if not callee.noop and callee.unresolved is None and not any(ok(e, callee.type) for e in expected):
             where = ident.selector.span if ident.selector else ident.span
-            self.error(cat.type_mismatch(where, str(callee.type), _names(expected), self._options_hint(expected)))
+            hint = self._options_hint(expected)
+            targets = self._option_targets(name, callee) if ident.selector is None else []
+            if targets and not any(e.is_option for e in expected):
+                # An option written as a statement of a block (`createDestPath` under its `copy`).
+                written = node.span.text.strip()
+                hint = cat.option_as_statement_hint(
+                    written if "\n" not in written and len(written) <= 40 else name, name, targets
+                )
+            elif targets and hint:
+                hint = f"`{name}` is an option of {cat.all_of_code(targets)}; {hint}"
+            self.error(cat.type_mismatch(where, str(callee.type), _names(expected), hint))
             return None
         self.checked.callees[node.span] = callee
         return callee
+
+    def _option_targets(self, name: str, callee: Callee) -> list[str]:
+        """The calls ``name`` is an option of, when it is an option (a builtin's or an option function)."""
+        if callee.builtin is not None:
+            found = [b.type.target for b in self.builtins.get(name, ()) if b.type.is_option and b.type.target]
+            return list(dict.fromkeys(t for t in found if t))
+        t = callee.type
+        return [t.target] if t.is_option and t.target else []
 
     def _callee_of(self, sym: Symbol, ident: ast.IdentExpr, module: CheckedModule | None = None) -> Callee | None:
         if isinstance(sym, Import):
@@ -679,11 +702,16 @@ class _Checker(NodeVisitor[None]):
         if frame is not None:
             candidates += list(frame.params)
         candidates += [b.name for b in all_builtins() if not expected or any(same_kind(e, b.type) for e in expected)]
+        if _LEADING_ZERO.fullmatch(name):
+            self.error(cat.leading_zero(span, name))  # lexed as a name: hlb has no `0755` octal
+            return
         hint_target = closest(name, candidates)
         d = cat.undefined_name(span, name, hint_target)
         options = self._options_hint(expected)
         if hint_target is None and options:
             d = replace(d, hint=options)
+        if self._interpolating and _SHELL_NAME.fullmatch(name):
+            d = replace(d, hint=cat.shell_variable_hint(name, hint_target))
         self.error(d)
 
     def _options_hint(self, expected: Sequence[Type]) -> str | None:
@@ -787,7 +815,11 @@ class _Checker(NodeVisitor[None]):
         if part.expr is None:
             self.error(cat.invalid_value(part.span, "empty interpolation", hint="write `${name}`"))
             return
-        self.visit(part.expr, SCALARS, frame, False, False)
+        self._interpolating += 1
+        try:
+            self.visit(part.expr, SCALARS, frame, False, False)
+        finally:
+            self._interpolating -= 1
 
     def _func_lit(
         self, lit: ast.FuncLit, expected: Sequence[Type], frame: _Frame, closure: bool, in_with: bool = False

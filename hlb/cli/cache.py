@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hlb import api
-from hlb.address import AddressError
+from hlb.address import AddressError, unreachable_hint
 from hlb.cache_admin import (
     CacheAdmin,
     CacheRecord,
@@ -181,13 +181,14 @@ def run_prune(args: argparse.Namespace) -> int:
 
 def _with_daemon(args: argparse.Namespace, work: Callable[[CacheAdmin], int]) -> int:
     try:
-        admin = api.cache_admin(address_of(args))
+        address = address_of(args)
+        admin = api.cache_admin(address)
     except AddressError as e:
         print(f"hlb: error: {e}", file=sys.stderr)
         return 2
     except TransportError as e:
         print(f"hlb: error: {e}", file=sys.stderr)
-        print("  hint: start an engine (scripts/engine up), or set DOCKER_HOST or BUILDKIT_HOST", file=sys.stderr)
+        print(f"  hint: {unreachable_hint(address)}", file=sys.stderr)
         return 1
     with admin:
         try:

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from hlb.checker.cache import check_diagnostics
-from hlb.cli.common import add_files_command, cannot_read, hlb_files, print_diagnostics, read_source
+from hlb.cli.common import DiagnosticOutput, add_files_command, cannot_read, hlb_files, read_source
 from hlb.diagnostics import Diagnostic
 
 
@@ -26,10 +26,12 @@ def check(args: argparse.Namespace) -> int:
     failed = bool(missing)
     for path in missing:
         cannot_read(path, FileNotFoundError(2, "no such file or directory"))
+    out = DiagnosticOutput(getattr(args, "format", "text"))
     for path in files:
         diagnostics, ok = check_file(path)
-        print_diagnostics(diagnostics)
+        out.add(diagnostics)
         failed = failed or not ok
+    out.close()
     return 1 if failed else 0
 
 

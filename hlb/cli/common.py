@@ -6,6 +6,7 @@ Kept free of hlb.llb (and so of the generated protobufs): `hlb format` imports n
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -13,10 +14,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hlb.diagnostics import Diagnostic, render_all
-from hlb.source import SourceFile
+from hlb.diagnostics import Diagnostic, Severity, render_all
+from hlb.source import SourceFile, Span
 
 STDIN = "-"
+FORMATS = ("text", "json", "github")  # how `hlb check` and `hlb lint` print diagnostics
 
 
 def add_files_command(
@@ -25,6 +27,13 @@ def add_files_command(
     """The parser of a command over modules (``hlb check``, ``hlb lint``): ``files``, by default build.hlb."""
     p: argparse.ArgumentParser = commands.add_parser(name, help=help, description=description)
     p.add_argument("files", nargs="*", default=["build.hlb"], help="files or directories (default: build.hlb)")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text: diagnostics with the source line and a caret on stderr (default); json: one JSON array of "
+        "them on stdout; github: GitHub Actions workflow commands (annotations) on stdout",
+    )
     p.set_defaults(func=func)
     return p
 
@@ -55,10 +64,99 @@ def use_color() -> bool:
     return sys.stderr.isatty() and not os.environ.get("NO_COLOR")
 
 
-def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
+def print_diagnostics(diagnostics: Iterable[Diagnostic], format: str = "text") -> None:
+    """Print ``diagnostics`` as ``format`` (one of :data:`FORMATS`); ``json`` prints one array, so a command that
+    reports several files collects them in a :class:`DiagnosticOutput` instead."""
     diagnostics = list(diagnostics)
-    if diagnostics:
+    if format == "json":
+        sys.stdout.write(json.dumps([diagnostic_json(d) for d in diagnostics], indent=2) + "\n")
+    elif format == "github":
+        sys.stdout.write("".join(github_command(d) + "\n" for d in diagnostics))
+    elif diagnostics:
         print(render_all(diagnostics, color=use_color()), file=sys.stderr)
+
+
+class DiagnosticOutput:
+    """The diagnostics of a command over several files: text and github print as they come, json as one array
+    when closed (``[]`` when there is none, so a script can always parse stdout)."""
+
+    def __init__(self, format: str) -> None:
+        self.format = format
+        self.held: list[Diagnostic] = []
+
+    def add(self, diagnostics: Iterable[Diagnostic]) -> None:
+        if self.format == "json":
+            self.held.extend(diagnostics)
+        else:
+            print_diagnostics(diagnostics, self.format)
+
+    def close(self) -> None:
+        if self.format == "json":
+            print_diagnostics(self.held, "json")
+            self.held = []
+
+
+def _where(span: Span) -> dict[str, Any]:
+    begin, last = span.begin, span.finish
+    return {
+        "file": span.file.name,
+        "line": begin.line,
+        "col": begin.column,
+        "end_line": last.line,
+        "end_col": last.column,
+    }
+
+
+def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
+    """One diagnostic for ``--format json``: where (1-based; ``end_line``/``end_col`` are the span's last
+    character), ``severity`` (error, warning, note), ``code`` (``E0201``), ``kind`` (``undefined-name``), the
+    message, ``label`` (what the caret says, often ""), ``hints`` (the hint, then the notes) and ``labels``
+    (the other spans it points at, each with its message)."""
+    hints = ([d.hint] if d.hint else []) + list(d.notes)
+    labels = [{**_where(lab.span), "message": lab.message} for lab in d.secondary]
+    return {
+        **_where(d.span),
+        "severity": d.severity.value,
+        "code": d.code.id,
+        "kind": d.code.slug,
+        "message": d.message,
+        "label": d.primary.message,
+        "hints": hints,
+        "labels": labels,
+    }
+
+
+_GITHUB_COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "notice"}
+
+
+def github_data(text: str) -> str:
+    """A workflow command's message as GitHub reads it: ``%``, CR and LF escaped."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def github_property(text: str) -> str:
+    """A workflow command's property value: the message's escapes, and ``:`` and ``,`` too."""
+    return github_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_command(d: Diagnostic) -> str:
+    """``::error file=F,line=L,col=C,endLine=..,endColumn=..,title=KIND::message``: a GitHub Actions annotation
+    (a file named by an absolute path under the working directory is made relative, as the checkout is)."""
+    w = _where(d.span)
+    name = w["file"]
+    if os.path.isabs(name) and not os.path.relpath(name).startswith(".."):
+        name = os.path.relpath(name)
+    props = {
+        "file": name,
+        "line": w["line"],
+        "col": w["col"],
+        "endLine": w["end_line"],
+        "endColumn": w["end_col"],
+        "title": f"{d.code.slug} ({d.code.id})",
+    }
+    text = d.message + "".join(f"\nhint: {h}" for h in ([d.hint] if d.hint else []) + list(d.notes))
+    shown = ",".join(f"{k}={github_property(str(v))}" for k, v in props.items())
+    return f"::{_GITHUB_COMMANDS[d.severity]} {shown}::{github_data(text)}"
 
 
 def cannot_read(path: str, e: OSError) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -30,6 +31,7 @@ def run_format(args: argparse.Namespace) -> int:
     for path in missing:
         cannot_read(path, FileNotFoundError(2, "no such file or directory"))
     status = 1 if missing else 0
+    color = not args.write and not args.check and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     for path in files:
         try:
             source = read_source(path)
@@ -53,5 +55,18 @@ def run_format(args: argparse.Namespace) -> int:
                 cannot_write(path, e)
                 status = 1
         else:
-            sys.stdout.write(source.styled(text))
+            sys.stdout.write(source.styled(_colored(text) if color else text))
     return status
+
+
+def _colored(text: str) -> str:
+    """``text`` with ANSI colours from the hlb Pygments lexer, for a terminal. Pygments' own terminal formatter, not
+    rich's Syntax, which crops lines at the terminal's width: the text stays as printed, character for character.
+    Imported here only: a pipe or a file gets the plain text without loading Pygments."""
+    from pygments import highlight
+    from pygments.formatters import TerminalFormatter
+
+    from hlb.highlight import HlbLexer
+
+    colored: str = highlight(text, HlbLexer(stripnl=False), TerminalFormatter())
+    return colored

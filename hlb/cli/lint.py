@@ -16,11 +16,11 @@ from hlb.checker.check import ModuleLoader, check_module
 from hlb.checker.lint import Finding, apply, lint
 from hlb.cli.common import (
     STDIN,
+    DiagnosticOutput,
     add_files_command,
     cannot_read,
     cannot_write,
     hlb_files,
-    print_diagnostics,
     read_source,
     rewrite,
 )
@@ -49,12 +49,14 @@ def run_lint(args: argparse.Namespace) -> int:
         cannot_read(path, FileNotFoundError(2, "no such file or directory"))
     status = 1 if missing else 0
     shown: set[tuple[str, str, int, str]] = set()  # a finding in an imported module is shown once
+    out = DiagnosticOutput(getattr(args, "format", "text"))
     for path in files:
-        status = max(status, _lint_file(path, args.fix and path != STDIN, shown))
+        status = max(status, _lint_file(path, args.fix and path != STDIN, shown, out))
+    out.close()
     return status
 
 
-def _lint_file(path: str, fix: bool, shown: set[tuple[str, str, int, str]]) -> int:
+def _lint_file(path: str, fix: bool, shown: set[tuple[str, str, int, str]], out: DiagnosticOutput) -> int:
     findings, errors, source = _findings(path)
     if errors is None or source is None:
         return 1
@@ -69,7 +71,7 @@ def _lint_file(path: str, fix: bool, shown: set[tuple[str, str, int, str]]) -> i
         findings, errors, source = _findings(path)
         if errors is None:
             return 1
-    print_diagnostics([*errors, *(d for d in (f.diagnostic for f in findings) if _first(d, shown))])
+    out.add([*errors, *(d for d in (f.diagnostic for f in findings) if _first(d, shown))])
     if any(f.fix for f in findings) and not fix:
         print(f"hlb: run `hlb lint --fix {path}` to fix what can be fixed mechanically", file=sys.stderr)
     return 1 if errors or findings else 0

@@ -27,6 +27,9 @@ COMMANDS = {
     "fmt": "hlb.cli.fmt",
     "cache": "hlb.cli.cache",
     "langserver": "hlb.cli.langserver",
+    "targets": "hlb.cli.targets",
+    "init": "hlb.cli.init",
+    "completion": "hlb.cli.completion",
 }
 
 
@@ -72,9 +75,10 @@ def exit_now(status: int) -> NoReturn:
     ~40 ms after ``hlb run``, a tenth of a warm no-op build). What that teardown would still do for the user is
     done first: the other non-daemon threads are waited for, the ``atexit`` functions run, stdout and stderr
     are flushed. Every file hlb writes is closed by then (``with`` blocks, atomic renames)."""
-    for t in threading.enumerate():
-        if t is not threading.current_thread() and not t.daemon:
-            t.join()
+    # What the interpreter's finalization does first, in its order: threading's own exit hooks (they wake a
+    # thread pool's idle workers, which would otherwise wait for work forever) and the non-daemon threads
+    # joined (threading._shutdown), then the atexit functions.
+    threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

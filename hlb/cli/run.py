@@ -6,27 +6,32 @@ import argparse
 import os
 import sys
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from hlb import cache_options
-from hlb.address import Address, AddressError, TLSConfig, resolve
+from hlb import cache_options, output_options
+from hlb.address import Address, AddressError, TLSConfig, resolve, several, unreachable_hint
 from hlb.api import Compiled
-from hlb.build import execute, record
-from hlb.build.runner import CompilePusher, CompileStatus
+from hlb.build import execute, metadata, record
+from hlb.build.fleet import Fleet, Unreachable
+from hlb.build.runner import CompilePusher, CompileStatus, SolveResult
+from hlb.cli import inputs
 from hlb.cli.common import add_module_argument, source_of
-from hlb.cli.target_args import add_arg_flag, command_line, platform_flag
-from hlb.compiler.plan import Plan, PlanError
+from hlb.cli.target_args import add_arg_flag, command_line, platforms_flag
+from hlb.compiler.attachments import bind
+from hlb.compiler.plan import Plan, PlanError, Solve, merge_platforms
 from hlb.compiler.plan import render as render_plan
 from hlb.diagnostics import HlbError, render_all
 from hlb.explain import rerun_step, show
 from hlb.progress import timeline
-from hlb.progress.display import MODES, choose_mode, open_progress
+from hlb.progress.display import MODES, QuietProgress, choose_mode, open_progress
 from hlb.resolver import EffectFailed
 from hlb.solver import compile_services
 from hlb.solver.client import BuildkitClient
-from hlb.solver.gateway import GatewayResolver
+from hlb.solver.gateway import GatewayResolver, ResolveMode
 from hlb.solver.registry import RegistryClient
 from hlb.transport import TransportError
+from hlb.values import IMAGE_EXPORTERS
 
 
 def add_parser(commands: Any) -> None:
@@ -36,6 +41,14 @@ def add_parser(commands: Any) -> None:
         description="Compile the targets of an .hlb file to LLB and build them on BuildKit.",
     )
     add_module_argument(p)
+    p.set_defaults(file=None)  # to tell a FILE given from none (then -f, else build.hlb)
+    p.add_argument(
+        "-f",
+        "--file",
+        dest="file_option",
+        metavar="FILE",
+        help="the .hlb module, as buildx's -f (the same as the FILE argument; give one of the two)",
+    )
     p.add_argument(
         "-t",
         "--target",
@@ -49,7 +62,34 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="do not run `localRun` commands on this machine while compiling: a `localRun` is then an error",
     )
-    p.add_argument("--platform", help="default platform for images, os/arch[/variant] (default: linux/<host arch>)")
+    p.add_argument(
+        "--platform",
+        action="append",
+        metavar="PLATFORMS",
+        help="platform(s) to build, os/arch[/variant]; a comma list or repeated builds each one, and an image "
+        "output becomes a multi-platform image; local is this machine's (default: linux/<host arch>)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        action="append",
+        default=[],
+        metavar="OUTPUT",
+        help="export each target's result, as buildx writes it: DIR (type=local,dest=DIR) | - (a tar on stdout) | "
+        "type=local,dest=DIR | type=tar,dest=FILE|- | type=image,name=REF,push=true | type=registry,name=REF | "
+        "type=docker[,name=REF][,dest=FILE] | type=oci,dest=FILE; several targets: {target} in dest/name "
+        "(repeatable)",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run every step again (each op ignores the cache); BuildKit also empties the cache mounts of those steps",
+    )
+    p.add_argument(
+        "--pull",
+        action="store_true",
+        help="resolve every image again in its registry instead of using a copy the daemon has",
+    )
     p.add_argument(
         "--tree",
         action="store_true",
@@ -73,6 +113,22 @@ def add_parser(commands: Any) -> None:
         "type=local,dest=DIR | type=inline | type=gha | type=s3,... (repeatable; checked before building)",
     )
     p.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="SECRET",
+        help="a secret for the `secretMount`s with its id, as buildx takes it: id=ID,src=FILE | id=ID,env=VARIABLE "
+        "| id=ID (the variable ID if set, else the file ID); also type=file|env (repeatable)",
+    )
+    p.add_argument(
+        "--ssh",
+        action="append",
+        default=[],
+        metavar="SSH",
+        help="an ssh agent for `ssh with id(ID)`, as buildx takes it: default|ID[=SOCKET|KEY[,KEY]] (no path: "
+        "$SSH_AUTH_SOCK; default serves a plain `ssh`) (repeatable)",
+    )
+    p.add_argument(
         "--persist-caches",
         action="store_true",
         help="after the build succeeds, push every cache mount written with `persist REF` to its REF "
@@ -80,11 +136,19 @@ def add_parser(commands: Any) -> None:
     )
     add_address_flags(p)
     p.add_argument(
+        "--metadata-file",
+        metavar="FILE",
+        help="after a successful build, write what it made as JSON, as buildx does: per target, the image's "
+        "containerimage.digest and image.name, and under hlb.solves each solve's exporter response, cache "
+        "imports and exports, steps cached and duration",
+    )
+    p.add_argument(
         "--progress",
         choices=MODES,
         default="auto",
         help="progress output, as buildx has it: auto (tty on a terminal, else plain; BUILDKIT_PROGRESS "
-        "overrides), tty, plain or rawjson (one JSON status message a line) (default: auto)",
+        "overrides), tty, plain, rawjson (one JSON status message a line) or quiet (nothing but errors; the "
+        "image ID of each exported image on stdout) (default: auto)",
     )
     p.add_argument(
         "--debug",
@@ -98,9 +162,18 @@ def add_address_flags(p: argparse.ArgumentParser) -> None:
     """``--addr`` and buildctl's TLS flags."""
     p.add_argument(
         "--addr",
+        action="append",
         metavar="ADDRESS",
-        help="the BuildKit daemon: unix://PATH, tcp://HOST:PORT, docker-container://NAME, or docker:// for the "
-        "Docker engine (default: $BUILDKIT_HOST, else the Docker engine at $DOCKER_HOST or the default socket)",
+        help="the BuildKit daemon: unix://PATH, tcp://HOST:PORT, docker-container://NAME, "
+        "kube-pod://POD?namespace=NS&context=CTX, ssh://USER@HOST[:PORT] or docker:// for a Docker engine "
+        "(default: $BUILDKIT_HOST, else the Docker engine the docker CLI uses: --context, $DOCKER_HOST, "
+        "$DOCKER_CONTEXT, the current docker context, the default socket); repeatable or comma-separated for "
+        "several daemons: `hlb run` builds each target on one of them",
+    )
+    p.add_argument(
+        "--context",
+        metavar="NAME",
+        help="build on the Docker engine of this docker context, as `docker --context NAME` (`docker context ls`)",
     )
     p.add_argument("--tlscacert", metavar="FILE", help="CA certificate to verify a tcp:// daemon with")
     p.add_argument("--tlscert", metavar="FILE", help="client certificate for a tcp:// daemon (with --tlskey)")
@@ -109,10 +182,27 @@ def add_address_flags(p: argparse.ArgumentParser) -> None:
 
 
 def address_of(args: argparse.Namespace) -> Address:
-    """The daemon the flags and the environment name; raises AddressError."""
+    """The daemon the flags and the environment name; raises AddressError (also for several)."""
+    addresses = addresses_of(args)
+    if len(addresses) > 1:
+        names = ", ".join(a.url for a in addresses)
+        raise AddressError(f"`hlb {args.command}` works on one daemon; {addresses[0].source} names {len(addresses)}: "
+                           f"{names} (give one with --addr)")  # fmt: skip
+    return addresses[0]
+
+
+def addresses_of(args: argparse.Namespace) -> list[Address]:
+    """The daemons the flags and the environment name: one, or a fleet (several --addr, or commas in
+    --addr or BUILDKIT_HOST); raises AddressError."""
     files = (args.tlscacert, args.tlscert, args.tlskey, args.tlsservername)
     tls = TLSConfig(*files) if any(files) else None
-    return resolve(args.addr, tls=tls)
+    if args.context is None:
+        fleet = several(args.addr or (), tls=tls)
+        if fleet:
+            return fleet
+    elif args.addr and len(args.addr) > 1:
+        raise AddressError(f"conflicting options: --context {args.context} and --addr: give one of them")
+    return [resolve(args.addr[0] if args.addr else None, tls=tls, context=args.context)]
 
 
 def targets_flag(values: list[str] | None) -> list[str] | None:
@@ -136,17 +226,39 @@ def run(args: argparse.Namespace) -> int:
         timeline.TIMELINE.enable()
     timeline.mark("arguments parsed")
     color = err.isatty() and not os.environ.get("NO_COLOR")
-    platform = platform_flag(args.platform)
-    if platform is None:
+    platforms = platforms_flag(args.platform)
+    if platforms is None:
         return 2
+    platform = platforms[0]
+    if args.file is not None and args.file_option is not None:
+        print(f"hlb: error: the module is given twice ({args.file} and -f {args.file_option}): give one", file=err)
+        return 2
+    args.file = args.file_option or args.file or "build.hlb"
     names = targets_flag(args.target)
     if names is None:
+        return 2
+    try:
+        outputs = output_options.parse_all(args.output, names)
+    except output_options.OutputFlagError as e:
+        print(f"hlb: error: {e}", file=err)
+        return 2
+    if any(o.to_stdout for o in outputs) and sys.stdout.isatty():
+        print(
+            "hlb: error: -o: a tar is not written to a terminal; redirect stdout (-o - > out.tar) or give dest=FILE",
+            file=err,
+        )
         return 2
     try:
         progress_mode = choose_mode(getattr(args, "progress", "auto"), err)
     except ValueError as e:
         print(f"hlb: error: {e}", file=err)
         return 2
+    if args.metadata_file is not None:
+        why = "--metadata-file: --tree builds nothing, so there is no result to write" if args.tree else None
+        why = why or metadata.check_path(args.metadata_file)
+        if why:
+            print(f"hlb: error: {why}", file=err)
+            return 2
     source = source_of(args.file)
     if source is None:
         return 1
@@ -158,31 +270,60 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for warning in (*cache_from.warnings, *cache_to.warnings):
         print(f"hlb: warning: {warning}", file=err)
+    try:
+        given = inputs.parse(args.secret, args.ssh)
+    except inputs.FlagError as e:
+        print(f"hlb: error: {e}", file=err)
+        return 2
     cmdline = command_line("run", names, args.arg)
     if cmdline.diagnostics:
         print(render_all(cmdline.diagnostics, color=color), file=err)
         return 2  # a malformed or repeated --arg: a usage error
     try:
-        address = None if args.tree else address_of(args)
+        addresses = addresses_of(args) if not args.tree else several(args.addr or ())
     except AddressError as e:
         print(f"hlb: error: {e}", file=err)
         return 2
+    fleet = Fleet(addresses) if len(addresses) > 1 else None
+    # Compiling (image configs, pushes whose digest is bound) goes to the first target's daemon.
+    address = fleet.place(names[0]) if fleet is not None else (addresses[0] if not args.tree else None)
     compile_status = CompileStatus(progress_mode)
-    resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle)
+    mode: ResolveMode | None = "pull" if args.pull else None
+    resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle, resolve_mode=mode)
     pusher = None
     if address is not None:
-        pusher = CompilePusher(address, source, color, progress_mode, platform, cache_from.entries, names)
+        pusher = CompilePusher(
+            address,
+            source,
+            color,
+            progress_mode,
+            platform,
+            cache_from.entries,
+            names,
+            given,
+            ignore_cache=args.no_cache,
+            pull=args.pull,
+        )
     try:
         failed: HlbError | EffectFailed | None = None
+        every: list[Compiled] = []
         try:
             timeline.mark("compile")
-            compiled = cmdline.compile(
-                source,
-                names,
-                platform,
-                local_run=not args.no_local_run,
-                services=compile_services(resolver, RegistryClient(), pusher.push if pusher is not None else None),
-            )
+            for p in platforms:  # each platform compiles on its own (its images, their configs)
+                if pusher is not None:
+                    pusher.platform = p
+                    pusher.several = len(platforms) > 1
+                every.append(
+                    cmdline.compile(
+                        source,
+                        names,
+                        p,
+                        local_run=not args.no_local_run,
+                        services=compile_services(
+                            resolver, RegistryClient(), pusher.push if pusher is not None else None
+                        ),
+                    )
+                )
         except (HlbError, EffectFailed) as e:
             failed = e
         finally:
@@ -198,16 +339,37 @@ def run(args: argparse.Namespace) -> int:
         if failed is not None:
             print(render_all(failed.diagnostics, color=color), file=err)
             return 1
+        compiled = every[0]
         if compiled.warnings:
             print(render_all(compiled.warnings, color=color), file=err)
+        for k, c in enumerate(every):  # each platform's compile declares the same secrets and agents
+            bound = bind(c.attachments, given)
+            if k == 0:
+                for text in bound.warnings:
+                    print(f"hlb: warning: {text}", file=err)
+                if bound.errors and not args.tree:  # --tree shows them as not given
+                    print(render_all(bound.errors, color=color), file=err)
+                    return 2  # the command line lacks a --secret or --ssh the build requires
+            c.attachments = bound.attachments
+        stamp = uuid.uuid4().hex  # the copies of persisted caches run every time
         try:
-            plan = compiled.plan(
-                platform,
-                cache_from=cache_from.entries,
-                cache_to=cache_to.entries,
-                persist_caches=args.persist_caches,
-                persist_stamp=uuid.uuid4().hex,  # the copies of persisted caches run every time
-            )
+            plans = [
+                (
+                    p,
+                    c.plan(
+                        p,
+                        cache_from=cache_from.entries,
+                        cache_to=cache_to.entries,
+                        persist_caches=args.persist_caches,
+                        persist_stamp=stamp,
+                        outputs=outputs,
+                        ignore_cache=args.no_cache,
+                        pull=args.pull,
+                    ),
+                )
+                for p, c in zip(platforms, every, strict=True)
+            ]
+            plan = merge_platforms(plans) if len(plans) > 1 else plans[0][1]
         except PlanError as e:
             for problem in e.problems:
                 print(f"hlb: error: {problem}", file=err)
@@ -215,11 +377,14 @@ def run(args: argparse.Namespace) -> int:
         for warning in plan.warnings:
             print(f"hlb: warning: {warning}", file=err)
         if args.tree:
-            sys.stdout.write(render_plan(plan))
+            daemons = {s: fleet.address_for(s).url for s in plan.solves} if fleet is not None else None
+            sys.stdout.write(render_plan(plan, daemons=daemons))
             return 0
         assert address is not None
-        recorder = None if args.file == "-" else record.Recorder(source, names, platform)
-        return _build(compiled, plan, color, address, progress_mode, recorder)
+        # `hlb explain` knows one platform's graphs: a multi-platform run is not recorded
+        recorder = None if args.file == "-" or len(platforms) > 1 else record.Recorder(source, names, platform)
+        early = pusher.results() if pusher is not None else []
+        return _build(compiled, plan, color, fleet or address, progress_mode, recorder, args.metadata_file, early)
     finally:
         if resolver is not None:
             resolver.close()
@@ -229,37 +394,94 @@ def _build(
     compiled: Compiled,
     plan: Plan,
     color: bool,
-    address: Address,
+    address: Address | Fleet,
     progress_mode: str = "plain",
     recorder: record.Recorder | None = None,
+    metadata_file: str | None = None,
+    compile_pushes: Sequence[tuple[Solve, SolveResult]] = (),
 ) -> int:
     err = sys.stderr
     for t in compiled.targets:
         if t.request is None or (t.fs is not None and t.definition.empty and not t.fs.effects):
             print(f"hlb: {t.name}: the result is an empty filesystem (scratch); nothing to build", file=err)
     if plan.root is None:
-        return 0
+        return _write_metadata(metadata_file, plan, {}, compile_pushes)
     try:
-        client = BuildkitClient(address)
+        client = _connect_fleet(address, plan) if isinstance(address, Fleet) else BuildkitClient(address)
+    except Unreachable as e:
+        _unreachable(e)
+        return 1
     except TransportError as e:
+        assert isinstance(address, Address)  # a fleet's daemons fail as Unreachable
         print(f"hlb: error: {e}", file=err)
-        print("  hint: start an engine (scripts/engine up), or set DOCKER_HOST or BUILDKIT_HOST", file=err)
+        print(f"  hint: {unreachable_hint(address)}", file=err)
         return 1
     progress = open_progress(progress_mode, err)
     with client:
         try:
             if recorder is not None:
-                recorder.start(client, plan)
-            code = execute(plan, client, compiled.source, progress=progress, color=color, recorder=recorder).code
+                recorder.start(client if isinstance(client, BuildkitClient) else client.first(), plan)
+            outcome = execute(plan, client, compiled.source, progress=progress, color=color, recorder=recorder)
+            code = outcome.code
         finally:
             progress.close()  # the final frame (tty), then the summaries it held back
+        if isinstance(progress, QuietProgress):
+            if code:
+                progress.show_held()  # quiet is quiet until something fails
+            else:
+                _print_image_ids(plan, outcome.responses)
         if code == 0 and recorder is not None:
-            _record(recorder)
+            _record(recorder, quiet=isinstance(progress, QuietProgress))
     timeline.mark("build finished")
+    if code == 0:
+        code = _write_metadata(metadata_file, plan, outcome.results, compile_pushes)
     return code
 
 
-def _record(recorder: record.Recorder) -> None:
+def _write_metadata(
+    path: str | None, plan: Plan, results: dict[int, SolveResult], early: Sequence[tuple[Solve, SolveResult]]
+) -> int:
+    """``--metadata-file``: written after a successful build only, as buildx does; 1 when it cannot be."""
+    if path is None:
+        return 0
+    try:
+        metadata.write(path, metadata.document(plan, results, early))
+    except OSError as e:
+        print(f"hlb: error: --metadata-file: cannot write {path}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _connect_fleet(fleet: Fleet, plan: Plan) -> Fleet:
+    """``fleet`` connected to every daemon a solve of ``plan`` is placed on; raises :class:`Unreachable`."""
+    fleet.connect(plan.solves)
+    return fleet
+
+
+def _unreachable(e: Unreachable) -> None:
+    for _, reason, targets in e.failures:
+        which = ", ".join(targets)
+        print(f"hlb: error: {reason}", file=sys.stderr)
+        print(f"  the target{'s' if len(targets) > 1 else ''} placed on it: {which}", file=sys.stderr)
+    print(
+        "  hint: a target is never moved to another daemon, where its cache mounts and build cache are cold: "
+        "start the daemon, or leave it out of --addr/BUILDKIT_HOST (which moves only its targets)",
+        file=sys.stderr,
+    )
+
+
+def _print_image_ids(plan: Plan, responses: dict[int, dict[str, str]]) -> None:
+    """``--progress quiet``'s one output, as buildx's: the ID of each image exported (its config digest, else
+    its manifest's or index's digest), a line each, on stdout."""
+    for s in plan.solves:
+        response = responses.get(s.index, {})
+        if any(x.type in IMAGE_EXPORTERS for x in s.exporters):
+            digest = response.get("containerimage.config.digest") or response.get("containerimage.digest", "")
+            if digest:
+                print(digest)
+
+
+def _record(recorder: record.Recorder, quiet: bool = False) -> None:
     """Keep the run for `hlb explain`; name the first step that ran again when an earlier run is known."""
     run = recorder.finish()
     timeline.mark("run record made")
@@ -268,7 +490,7 @@ def _record(recorder: record.Recorder) -> None:
     if warning:
         print(f"hlb: warning: {warning}", file=sys.stderr)
     step = rerun_step(run)
-    if previous is None or step is None:
+    if previous is None or step is None or quiet:
         return
     rel = os.path.relpath(run.project)
     command = "hlb explain" + ("" if rel == "build.hlb" else f" {rel}")

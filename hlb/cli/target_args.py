@@ -82,3 +82,23 @@ def platform_flag(value: str | None) -> Platform | None:
     except ValueError as e:
         print(f"hlb: error: --platform: {e}", file=sys.stderr)
         return None
+
+
+def platforms_flag(values: Sequence[str] | None) -> list[Platform] | None:
+    """``hlb run --platform`` as buildx reads it: repeatable, each value a comma list (``linux/amd64,linux/arm64``),
+    ``local`` for this machine's platform; each platform once, in order (this machine's when not given).
+    None once the usage error is printed."""
+    if not values:
+        return [default_platform()]
+    out: list[Platform] = []
+    for value in values:
+        for part in value.split(",") if value.strip() else [value]:
+            try:
+                p = default_platform() if part.strip() == "local" else Platform.parse_flag(part)
+            except ValueError as e:
+                where = f" (in {value!r})" if part != value else ""
+                print(f"hlb: error: --platform: {e}{where}", file=sys.stderr)
+                return None
+            if p not in out:
+                out.append(p)
+    return out

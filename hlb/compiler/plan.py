@@ -29,6 +29,16 @@ solves its evaluation started (pushes, loads, downloads, cache sections):
   the solves that run the step say that the cache is not pushed. Two caches
   pushed to one ref are a warning (the last push wins).
 
+* ``outputs`` (``hlb run -o``) are exporters of each target's own solve (kept even
+  when a side solve builds the same graph), ``{target}`` replaced by its name;
+* ``ignore_cache`` (``--no-cache``) marks every op of every graph ignore-cache
+  (never a persisted cache's copy: that would empty the cache it copies), and
+  warns that BuildKit empties those steps' cache mounts; ``pull`` (``--pull``)
+  makes every image source ``image.resolvemode=pull``;
+* several platforms (``--platform a,b``) are one plan per platform, merged by
+  :func:`merge_platforms` into solves that build every platform's graph as one
+  multi-platform result.
+
 ``render`` prints the plan for ``hlb run --tree``.
 """
 
@@ -46,6 +56,7 @@ from hlb.llb import Definition, Platform, digest_of
 from hlb.llb.needs import needs_of
 from hlb.llb.reference import parse as parse_ref
 from hlb.oci_config import oci_config
+from hlb.output_options import Output
 from hlb.persist import PersistEffect, copy_out
 from hlb.source import Span
 from hlb.values import (
@@ -60,7 +71,9 @@ from hlb.values import (
     Notice,
     Request,
     SecretFile,
+    SecretInput,
     Single,
+    SSHInput,
     SSHSocket,
     group,
 )
@@ -83,6 +96,15 @@ class Solve:
     notes: tuple[str, ...] = ()  # what the user should know about this solve (--tree and the summary show it)
     origins: dict[str, str] = field(default_factory=dict)  # 'cache_imports ENTRY' -> who asked for it
     import_groups: dict[object, set[str]] = field(default_factory=dict)  # import's key -> the --cache-froms it serves
+    target: str = ""  # the requested target whose evaluation started it (places it on a fleet: hlb.build.fleet)
+    # Several --platform: the graph of each platform (the first is ``definition``), built as one
+    # multi-platform result (an image index when an image is exported)
+    platforms: tuple[PlatformPart, ...] = ()
+
+    @property
+    def definitions(self) -> list[Definition]:
+        """Every graph this solve builds (one per platform)."""
+        return [p.definition for p in self.platforms] if self.platforms else [self.definition]
 
     @property
     def head(self) -> str | None:
@@ -110,6 +132,15 @@ class Solve:
             setattr(self, which, tuple(have))
 
 
+@dataclass(frozen=True, eq=False)
+class PlatformPart:
+    """One platform of a multi-platform solve: its graph and its image config."""
+
+    platform: Platform
+    definition: Definition
+    image_config: bytes | None = None
+
+
 Node = Solve | Group[Solve]  # the plan as a tree: solves in parallel and sequential groups
 
 
@@ -118,6 +149,7 @@ class Plan:
     root: Node | None
     solves: list[Solve] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. two exports that overwrite each other
+    targets: dict[str, tuple[Solve, ...]] = field(default_factory=dict)  # each requested target -> its solves
 
 
 class PlanError(ValueError):
@@ -143,18 +175,23 @@ def build_plan(
     notices: Sequence[Notice] = (),
     persist_caches: bool = False,
     persist_stamp: str = "",
+    outputs: Sequence[Output] = (),
+    ignore_cache: bool = False,
+    pull: bool = False,
 ) -> Plan:
-    """The plan for ``targets``; ``cache_from``/``cache_to`` are ``hlb run``'s flags (see the module docs).
+    """The plan for ``targets``; ``cache_from``/``cache_to``/``outputs`` are ``hlb run``'s flags (see the
+    module docs); ``ignore_cache`` (``--no-cache``) and ``pull`` (``--pull``) change how every graph is marshalled.
 
     Each of ``notices`` becomes a note of every solve whose graph has its step. ``persist_caches``
     (``--persist-caches``) pushes the persisted cache mounts after the build; ``persist_stamp`` (a value
     that differs every run) makes their copies run.
     Raises :class:`PlanError` when a requested cache entry cannot be attached to any solve.
     """
-    builder = _Builder(attachments, platform, tuple(cache_from), tuple(cache_to))
+    builder = _Builder(attachments, platform, tuple(cache_from), tuple(cache_to), outputs=tuple(outputs))
+    builder.marshal_options = {"ignore_cache": ignore_cache, "pull": pull}
+    solves_of: dict[str, tuple[Solve, ...]] = {}
     for t in targets:
-        if t.request is not None:
-            builder.request(t.request)
+        solves_of[t.name] = tuple(dict.fromkeys(builder.request(t.request))) if t.request is not None else ()
     pushes = builder.persist(persist_caches, persist_stamp)
     warnings = builder.attach_caches()
     for s in builder.solves:
@@ -162,7 +199,63 @@ def build_plan(
         s.notes = tuple(dict.fromkeys((*s.notes, *texts)))
     for s, text in builder.later_notes:
         s.notes = tuple(dict.fromkeys((*s.notes, text)))
-    return Plan(builder.tree(), builder.solves, [*pushes, *warnings])
+    emptied: list[str] = []
+    for s in builder.solves:
+        s.notes = (*s.notes, *_flag_notes(s, ignore_cache, pull))
+        if ignore_cache and s.kind != "persist" and not s.definition.empty:
+            emptied += [i for i in needs_of(s.definition).cache_ids if i not in emptied]
+    if emptied:
+        warnings.append(
+            f"--no-cache empties the cache mounts of the steps it reruns ({', '.join(emptied)}): BuildKit detaches "
+            "every cache mount of an ignore-cache step before the build, so those steps start with an empty cache"
+        )
+    return Plan(builder.tree(), builder.solves, [*pushes, *warnings], solves_of)
+
+
+def _flag_notes(s: Solve, ignore_cache: bool, pull: bool) -> list[str]:
+    """What --no-cache and --pull change in a solve (``hlb run --tree`` and the summary show it)."""
+    notes = []
+    if ignore_cache and s.kind != "persist" and not s.definition.empty:
+        notes.append("--no-cache: every step runs again (each op is marked ignore-cache)")
+        ids = needs_of(s.definition).cache_ids
+        if ids:
+            notes.append(f"--no-cache: these cache mounts start empty: {', '.join(ids)}")
+    if pull and not s.definition.empty:
+        images = needs_of(s.definition).images
+        if images:
+            notes.append(f"--pull: images are resolved again in the registry ({', '.join(images)})")
+    return notes
+
+
+def merge_platforms(plans: Sequence[tuple[Platform, Plan]]) -> Plan:
+    """One plan that builds every platform: the plans of one set of targets compiled for each platform (the
+    first is the base), each solve paired with the same solve of the others and built as one multi-platform
+    result (an image index when it exports an image; a directory or tar per platform for local and tar).
+    Raises :class:`PlanError` when the plans differ in shape (a solve one platform has and another has not)."""
+    (_, first), rest = plans[0], plans[1:]
+    problems = []
+    for platform, other in rest:
+        if [_shape(s) for s in other.solves] != [_shape(s) for s in first.solves]:
+            problems.append(
+                f"--platform {platform}: the build has other solves than for {plans[0][0]} "
+                "(a push or export that depends on the platform); build the platforms one at a time"
+            )
+    if problems:
+        raise PlanError(problems)
+    for k, s in enumerate(first.solves):
+        twins = [(p, plan.solves[k]) for p, plan in plans]
+        s.platforms = tuple(PlatformPart(p, t.definition, t.image_config) for p, t in twins)
+        s.attachments = tuple(dict.fromkeys(a for _, t in twins for a in t.attachments))
+        s.entitlements = tuple(dict.fromkeys(e for _, t in twins for e in t.entitlements))
+        s.notes = tuple(dict.fromkeys(n for _, t in twins for n in t.notes))
+    warnings = list(dict.fromkeys(w for _, plan in plans for w in plan.warnings))
+    return Plan(first.root, first.solves, warnings)
+
+
+def _shape(s: Solve) -> tuple[object, ...]:
+    exporters = tuple((x.type, tuple(sorted(x.attrs.items())), x.dest) for x in s.exporters)
+    caches = tuple(str(c) for c in (*s.cache_imports, *s.cache_exports))
+    return (s.kind, s.title, exporters, caches)
 
 
 def solve_for_effect(
@@ -171,15 +264,21 @@ def solve_for_effect(
     platform: Platform,
     cache_from: Sequence[CacheEntry] = (),
     targets: Sequence[str] = (),
+    *,
+    ignore_cache: bool = False,
+    pull: bool = False,
 ) -> Solve:
     """The solve of one side solve on its own (a push run while compiling), with the cache imports it needs;
     ``targets`` are the requested targets' names (a ``--cache-from`` is imported per target as in the plan)."""
     builder = _Builder(attachments, platform, tuple(cache_from), (), tuple(targets))
+    builder.marshal_options = {"ignore_cache": ignore_cache, "pull": pull}
     for e in _effects(effect.fs):
         if not isinstance(e, PersistEffect):  # caches are pushed after the build, never while compiling
             builder.effect(e)
     solve = builder.effect(effect)
     builder.attach_caches()
+    for s in builder.solves:
+        s.target = targets[0] if targets else ""
     return solve
 
 
@@ -200,8 +299,12 @@ class _Builder:
         cache_from: tuple[CacheEntry, ...],
         cache_to: tuple[CacheEntry, ...],
         target_names: tuple[str, ...] = (),
+        outputs: tuple[Output, ...] = (),
     ) -> None:
         self.platform = platform
+        self.outputs = outputs  # -o: what each target's own solve exports
+        self.marshal_options: dict[str, bool] = {}
+        self.problems: list[str] = []
         self.target_names = target_names  # when there are no requested targets of its own (solve_for_effect)
         self.cache_from = cache_from
         self.cache_to = cache_to
@@ -213,8 +316,8 @@ class _Builder:
         self.persisted: list[PersistEffect] = []  # the persisted cache mounts of the requested targets
         self.later_notes: list[tuple[Solve, str]] = []  # notes after the notices of the steps (see build_plan)
         self.locals = {a.name: a for a in attachments.values() if isinstance(a, LocalDir)}
-        self.secrets = {a.id: a for a in attachments.values() if isinstance(a, SecretFile)}
-        self.ssh = {a.id: a for a in attachments.values() if isinstance(a, SSHSocket)}
+        self.secrets = {a.id: a for a in attachments.values() if isinstance(a, (SecretFile, SecretInput))}
+        self.ssh = {a.id: a for a in attachments.values() if isinstance(a, (SSHSocket, SSHInput))}
 
     def request(self, r: Request) -> list[Solve]:
         """Add the solves of ``r``; returns them (a sequential group orders its members' solves)."""
@@ -236,15 +339,22 @@ class _Builder:
         effects = _effects(r.fs)
         self.persisted += [e for e in effects if isinstance(e, PersistEffect) and e not in self.persisted]
         solves = [self.effect(e) for e in effects if not isinstance(e, PersistEffect)]
-        definition = r.fs.state.marshal(r.fs.state.platform or self.platform)
+        definition = self.marshal(r.fs)
         own = None
+        name = _unique_names([*(t.name for t in self.targets), r.name])[-1]
+        outputs = tuple(o.for_target(name) for o in self.outputs)
         if not definition.empty:
             # A side solve that builds the same graph does the work; the target's own solve is then
-            # needed only to export its cache (concurrently with that side solve's export).
+            # needed only to export its cache (concurrently with that side solve's export) or its -o outputs.
             rebuilt = any(s.definition.ops[-1:] == definition.ops[-1:] for s in solves)
-            if not rebuilt or any(c.type != "inline" for c in self.cache_to):
-                own = self.solve("target", f"target {r.name}", r.span, r.fs, definition, (), (), ())
+            if not rebuilt or outputs or any(c.type != "inline" for c in self.cache_to):
+                own = self.solve("target", f"target {r.name}", r.span, r.fs, definition, outputs, (), ())
                 solves.append(own)
+        elif outputs:
+            texts = ", ".join(o.text for o in self.outputs)
+            self.problems.append(f"-o {texts}: target {r.name} is an empty filesystem (scratch); nothing to export")
+        for s in solves:
+            s.target = s.target or r.name  # a side solve shared by targets goes with the first
         self.targets.append(_Target(r.name, own, solves))
         return solves
 
@@ -272,8 +382,11 @@ class _Builder:
                         self.later_notes.append((s, text))
                 continue
             fs = copy_out(e, stamp)
-            definition = fs.state.marshal(fs.state.platform or self.platform)
+            # never ignore-cache: that would detach the very cache mount it copies (--pull still applies)
+            pull = self.marshal_options.get("pull", False)
+            definition = fs.state.marshal(fs.state.platform or self.platform, pull=pull)
             s = self.solve(e.kind, e.title, e.span, fs, definition, e.exporters, (), ())
+            s.target = next((o.target for o in others if e.step in o.definition.op_kinds), "")  # where it ran
             s.notes = (
                 f"{where} is copied (sharing locked) and pushed to {e.ref} after every other solve succeeded "
                 "(--persist-caches); the copy runs every time, and the last push to the ref wins",
@@ -293,7 +406,7 @@ class _Builder:
 
     def attach_caches(self) -> list[str]:
         """Give every solve the cache entries it needs (see the module docs); returns the plan's warnings."""
-        problems: list[str] = []
+        problems: list[str] = list(self.problems)
         # The cacheContext sections a solve's graph contains (nested ones too): import their caches.
         sections = [s for s in self.solves if s.kind == "cacheContext"]
         for s in self.solves:
@@ -383,9 +496,12 @@ class _Builder:
         ]
         return group(False, stages)
 
+    def marshal(self, fs: FsValue) -> Definition:
+        return fs.state.marshal(fs.state.platform or self.platform, **self.marshal_options)
+
     def effect(self, e: Effect) -> Solve:
         """The side solve ``e`` (the same solve for an identical side solve reached from another target)."""
-        definition = e.fs.state.marshal(e.fs.state.platform or self.platform)
+        definition = self.marshal(e.fs)
         key = (
             e.kind,
             definition.head,
@@ -569,46 +685,63 @@ def _effects(fs: FsValue) -> list[Effect]:
 # -- rendering ---------------------------------------------------------------------------
 
 
-def render(plan: Plan, *, cwd: str | None = None) -> str:
-    """The plan as a tree, with each solve's exports, cache imports and exports and attachments."""
+def render(plan: Plan, *, cwd: str | None = None, daemons: Mapping[Solve, str] | None = None) -> str:
+    """The plan as a tree, with each solve's exports, cache imports and exports and attachments, and
+    the daemon each is placed on (``daemons``, with several ``--addr``)."""
     if plan.root is None:
         return "nothing to solve\n"
     lines: list[str] = []
-    _render(plan.root, "", "", lines, cwd or os.getcwd(), plan)
+    _render(plan.root, "", "", lines, cwd or os.getcwd(), plan, daemons or {})
     return "\n".join(lines) + "\n"
 
 
-def _render(node: Node, first: str, rest: str, out: list[str], cwd: str, plan: Plan) -> None:
+def _render(
+    node: Node, first: str, rest: str, out: list[str], cwd: str, plan: Plan, daemons: Mapping[Solve, str]
+) -> None:
     if isinstance(node, Group):
         out.append(first + ("parallel" if node.parallel else "sequential"))
         for i, child in enumerate(node.children):
             last = i == len(node.children) - 1
-            _render(child, rest + ("└── " if last else "├── "), rest + ("    " if last else "│   "), out, cwd, plan)
+            more = rest + ("    " if last else "│   ")
+            _render(child, rest + ("└── " if last else "├── "), more, out, cwd, plan, daemons)
         return
     s = node
     where = f"{_shown(s.span.file.name, cwd)}:{s.span.begin.line}:{s.span.begin.column}"
     head = (s.head or "scratch").removeprefix("sha256:")[:12]
     out.append(f"{first}solve {s.index}: {s.title}  ({where}, {len(s.definition.ops) - 1} ops, {head})")
+    if s in daemons:
+        out.append(f"{rest}    daemon: {daemons[s]}")
     for line in solve_details(s, cwd, plan.solves):
         out.append(f"{rest}    {line}")
 
 
 def solve_details(s: Solve, cwd: str, solves: Sequence[Solve] = ()) -> list[str]:
     lines = []
+    if s.platforms:
+        lines.append("platforms: " + ", ".join(str(p.platform) for p in s.platforms))
     for x in s.exporters:
         attrs = ",".join(f"{k}={v}" for k, v in x.attrs.items())
-        dest = f" -> {_shown(x.dest, cwd)}" if x.dest else ""
-        lines.append(f"export: type={x.type}{',' + attrs if attrs else ''}{dest}")
+        dest = f" -> {'stdout' if x.dest == '-' else _shown(x.dest, cwd)}" if x.dest else ""
+        origin = "  (from -o)" if s.kind == "target" else ""
+        lines.append(f"export: type={x.type}{',' + attrs if attrs else ''}{dest}{origin}")
     lines += [f"cache import: {c}{_origin(s, 'cache_imports', c)}" for c in s.cache_imports]
     lines += [f"cache export: {c}{_origin(s, 'cache_exports', c)}" for c in s.cache_exports]
     for a in s.attachments:
         match a:
             case LocalDir():
-                lines.append(f"local: {_shown(a.path, cwd)} as {a.name}")
+                ignored = ""
+                if a.ignore_file:
+                    ignored = f" (applies {_shown(a.ignore_file, cwd)})"
+                lines.append(f"local: {_shown(a.path, cwd)} as {a.name}{ignored}")
             case SecretFile():
                 lines.append(f"secret: {a.id}")
+            case SecretInput():
+                given = f"{a.source[0]} {_shown(a.source[1], cwd)}" if a.source else "not given"
+                lines.append(f"secret: {a.id} (--secret: {given})")
             case SSHSocket():
                 lines.append(f"ssh: {a.id}")
+            case SSHInput():
+                lines.append(f"ssh: {a.id} (--ssh: not given)")
     if s.entitlements:
         lines.append("entitlements: " + ", ".join(s.entitlements))
     twins = [o for o in solves if o is not s and o.result == s.result and s.result is not None]

@@ -54,6 +54,7 @@ _KINDS = (
     ("E0502", "target-not-found", "`hlb run -t X` where X is not defined"),
     ("E0503", "invalid-target", "a target that cannot be built as given"),
     ("E0504", "invalid-argument", "a target argument (`--arg`) that is malformed, repeated, unknown or ill-typed"),
+    ("E0505", "missing-input", "a secret or ssh id the build needs that no `--secret`/`--ssh` flag of `hlb run` gives"),
     # E09xx: the build itself
     ("E0901", "build-failed", "a step failed on the BuildKit daemon"),
 )
@@ -201,6 +202,33 @@ def invalid_number(span: Span, text: str, base_name: str) -> Diagnostic:
 def undefined_name(span: Span, name: str, suggestion: str | None = None) -> Diagnostic:
     hint = _did_you_mean(suggestion)
     return _diag("undefined-name", span, f"`{name}` is undefined or not in scope", hint=hint)
+
+
+def shell_variable_hint(name: str, suggestion: str | None) -> str:
+    """The hint of an undefined name inside a string's ``${...}``: most often the shell's variable."""
+    escape = f"to pass `${{{name}}}` to the shell, write `\\${{{name}}}` (hlb interpolates `${{...}}` in strings)"
+    return f"did you mean `{suggestion}`? Or, {escape}" if suggestion else escape
+
+
+def leading_zero(span: Span, name: str) -> Diagnostic:
+    """``0755``: a decimal with a leading zero, which hlb reads as a name (it has no C-style octal)."""
+    digits = name.lstrip("0") or "0"
+    if all(c in "01234567" for c in digits):
+        hint = f"write `0o{digits}` for octal (a file mode) or `{digits}` for decimal"
+    else:
+        hint = f"write `{digits}`; octal is written `0o...`"
+    return _diag("invalid-number", span, f"`{name}` is not a number: a leading 0 does not make it octal", hint=hint)
+
+
+def option_as_statement_hint(written: str, name: str, targets: Sequence[str]) -> str:
+    """The hint of an option (``written``, a call of ``name``) written as a statement, not in its call's ``with``."""
+    example = f"`{targets[0]} ... with option {{ {written} }}`"
+    return f"`{name}` is an option of {all_of_code(targets)}: write it inside `with option {{ ... }}` ({example})"
+
+
+def all_of_code(items: Sequence[str]) -> str:
+    """`a`, `b` and `c`."""
+    return _all_of([f"`{i}`" for i in items])
 
 
 def unknown_type(span: Span, name: str) -> Diagnostic:
@@ -481,8 +509,19 @@ def ill_typed_argument(span: Span, value: str, param: str, target: str, decl: Sp
     )
 
 
-def build_failed(span: Span, message: str, notes: Sequence[str] = ()) -> Diagnostic:
-    return _diag("build-failed", span, message, notes=notes)
+def missing_input(span: Span, what: str, flags: Sequence[str], others: Sequence[Span] = ()) -> Diagnostic:
+    """A required ``what`` (the secret `tok`) used at ``span`` (and ``others``) that none of ``flags`` gives."""
+    return _diag(
+        "missing-input",
+        span,
+        f"{what} is not given on the command line",
+        hint="pass " + " or ".join(f"`{f}`" for f in flags) + " to `hlb run`",
+        secondary=[Label(s, "also used here") for s in others],
+    )
+
+
+def build_failed(span: Span, message: str, notes: Sequence[str] = (), hint: str | None = None) -> Diagnostic:
+    return _diag("build-failed", span, message, notes=notes, hint=hint)
 
 
 def _all_of(items: Sequence[str]) -> str:

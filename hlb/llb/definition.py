@@ -147,8 +147,10 @@ class RawVertex(Protocol):
 class Marshaller:
     """One marshal pass; vertices are memoised by identity."""
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Platform, *, ignore_cache: bool = False, pull: bool = False) -> None:
         self.platform = platform
+        self.ignore_cache = ignore_cache  # Go's Marshal(llb.IgnoreCache): every op ignores the cache
+        self.pull = pull  # every image source as Go's llb.Image(ref, llb.ResolveModeForcePull)
         self._done: dict[int, str] = {}  # id(vertex) -> digest
         self._keep: list[Vertex] = []  # keep vertices alive while ids are in use
         self.defs: list[bytes] = []
@@ -200,6 +202,7 @@ class Marshaller:
         self._keep.append(v)
         meta = self.metadata.setdefault(dgst, _Meta())
         meta.merge(v.constraints, caps)
+        meta.ignore_cache = meta.ignore_cache or self.ignore_cache
         if raw is not None and raw.raw_metadata is not None:
             meta.raw = raw.raw_metadata
         self.locations.setdefault(dgst, []).extend(v.constraints.locations)
@@ -252,11 +255,12 @@ class _Meta:
         return md
 
 
-def marshal(out: Output | None, platform: Platform) -> Definition:
-    """Marshal the graph ending at ``out`` (None = scratch, an empty Definition)."""
+def marshal(out: Output | None, platform: Platform, *, ignore_cache: bool = False, pull: bool = False) -> Definition:
+    """Marshal the graph ending at ``out`` (None = scratch, an empty Definition); ``ignore_cache`` marks every
+    op to ignore the cache (``hlb run --no-cache``), ``pull`` resolves every image again (``--pull``)."""
     if out is None:
         return Definition()
-    m = Marshaller(platform)
+    m = Marshaller(platform, ignore_cache=ignore_cache, pull=pull)
     m.add(out.vertex)
     head = m.input_pb(out)
     terminal = pb.Op()

@@ -3,7 +3,8 @@
 As Go marshals them: the mounts sorted by target (the rootfs first), outputs
 numbered in that order over the writable bind mounts, each distinct input
 once; then the secret mounts and the SSH socket mounts in the order they were
-added, with no input (``-1``) and output 0, which the daemon ignores.
+added, with no input (``-1``) and output 0, which the daemon ignores. Secrets
+exposed as environment variables go to ``secretenv``, in the order added.
 """
 
 from __future__ import annotations
@@ -65,11 +66,16 @@ class ServedFile:
 
 @dataclass(frozen=True, slots=True)
 class SecretMount(ServedFile):
-    """A secret served by the client, mounted as a file at ``target`` (Go's ``AddSecret``)."""
+    """A secret served by the client, mounted as a file at ``target`` (Go's ``AddSecret``).
+
+    With ``env`` (Go's ``SecretAsEnv``) it is the environment variable ``target``
+    instead: an ``ExecOp.secretenv`` entry, which has no owner or mode.
+    """
 
     target: str
     id: str
     mode: int = field(default=0o400, kw_only=True)
+    env: bool = field(default=False, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +188,13 @@ class ExecOp:
                 out_index += 1
             exe.mounts.append(_mount_pb(mount, input_index, output_index))
         if self.secrets:
-            caps.add("exec.mount.secret")
+            caps.add("exec.mount.secret")  # as Go: also when every secret is an environment variable
+        if any(s.env for s in self.secrets):
+            caps.add("exec.secretenv")
         for s in self.secrets:
+            if s.env:
+                exe.secretenv.append(pb.SecretEnv(ID=s.id, name=s.target, optional=s.optional))
+                continue
             opt = pb.SecretOpt(ID=s.id, uid=s.uid, gid=s.gid, mode=s.mode, optional=s.optional)
             exe.mounts.append(pb.Mount(input=-1, dest=s.target, mountType=pb.MountType.SECRET, secretOpt=opt))
         if self.ssh:

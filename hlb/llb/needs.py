@@ -21,6 +21,8 @@ class Needs:
     secret_ids: list[str] = field(default_factory=list)
     ssh_ids: list[str] = field(default_factory=list)
     entitlements: list[str] = field(default_factory=list)
+    cache_ids: list[str] = field(default_factory=list)  # each cache mount's id (its target when it has none)
+    images: list[str] = field(default_factory=list)  # the ref of each docker-image:// source
 
 
 def needs_of(definition: Definition) -> Needs:
@@ -34,6 +36,8 @@ def needs_of(definition: Definition) -> Needs:
         op = pb.Op()
         op.ParseFromString(data)
         kind = op.WhichOneof("op")
+        if kind == "source" and op.source.identifier.startswith("docker-image://"):
+            add(out.images, op.source.identifier.removeprefix("docker-image://"))
         if kind == "source" and op.source.identifier.startswith(LOCAL_SCHEME):
             add(out.local_names, op.source.identifier[len(LOCAL_SCHEME) :])
         elif kind == "source" and "git.mountsshsock" in op.source.attrs:
@@ -48,4 +52,8 @@ def needs_of(definition: Definition) -> Needs:
                     add(out.secret_ids, m.secretOpt.ID)
                 elif m.mountType == pb.MountType.SSH:
                     add(out.ssh_ids, m.SSHOpt.ID or "default")
+                elif m.mountType == pb.MountType.CACHE:
+                    add(out.cache_ids, m.cacheOpt.ID or m.dest)
+            for e in op.exec.secretenv:
+                add(out.secret_ids, e.ID)
     return out

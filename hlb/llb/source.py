@@ -44,10 +44,14 @@ class SourceOp:
         return Output(self, 0)
 
     def to_pb(self, m: Marshaller) -> tuple[pb.Op, set[str]]:
-        op = pb.Op(source=pb.SourceOp(identifier=self.identifier, attrs=dict(self.attrs)))
+        attrs, caps = dict(self.attrs), set(self.caps)
+        if m.pull and self.identifier.startswith("docker-image://"):  # hlb run --pull
+            attrs["image.resolvemode"] = "pull"
+            caps.add("source.image.resolvemode")
+        op = pb.Op(source=pb.SourceOp(identifier=self.identifier, attrs=attrs))
         if self.identifier.startswith(_PLATFORM_SPECIFIC):
             op.platform.CopyFrom(m.platform_pb(self.constraints))
-        return op, set(self.caps)
+        return op, caps
 
 
 # -- docker-image:// ------------------------------------------------------------------

@@ -81,8 +81,8 @@ class State:
         op = ExecOp(meta, (root, *o.mounts), constraints, secrets=o.secrets, ssh=ssh)
         return ExecState(self, op)
 
-    def marshal(self, platform: Platform) -> Definition:
-        return marshal(self.output, self.platform or platform)
+    def marshal(self, platform: Platform, *, ignore_cache: bool = False, pull: bool = False) -> Definition:
+        return marshal(self.output, self.platform or platform, ignore_cache=ignore_cache, pull=pull)
 
 
 @dataclass(frozen=True, slots=True)

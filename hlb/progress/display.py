@@ -9,6 +9,7 @@ turns colours off. The tty display (and so rich) is imported only when used.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Protocol, TextIO
@@ -18,7 +19,7 @@ from hlb.progress.plain import PlainPrinter
 from hlb.progress.rawjson import RawJSONWriter
 from hlb.progress.tracker import Tracker
 
-MODES = ("auto", "tty", "plain", "rawjson")
+MODES = ("auto", "tty", "plain", "rawjson", "quiet")
 
 
 class SolveProgress(Protocol):
@@ -91,14 +92,16 @@ class PlainProgress:
 
 
 class RawJSONProgress:
-    """buildx's rawjson: each status message of every solve as one JSON line."""
+    """buildx's rawjson: each status message of every solve as one JSON line on ``json_out``; everything else
+    (summaries, errors) as text on ``out``, so the JSON stream stays pure."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, json_out: TextIO | None = None) -> None:
         self.out = out
+        self.json_out = json_out or out
         self.lock = threading.Lock()
 
     def solve(self, prefix: str = "") -> RawJSONWriter:
-        return RawJSONWriter(self.out, prefix, self.lock)
+        return RawJSONWriter(self.json_out, prefix, self.lock)
 
     def print(self, text: str) -> None:
         with self.lock:
@@ -109,8 +112,11 @@ class RawJSONProgress:
         pass
 
 
-def open_progress(mode: str, out: TextIO, env: Mapping[str, str] | None = None) -> Progress:
-    """The display for a mode from :func:`choose_mode`."""
+def open_progress(
+    mode: str, out: TextIO, env: Mapping[str, str] | None = None, json_out: TextIO | None = None
+) -> Progress:
+    """The display for a mode from :func:`choose_mode`, on ``out``; ``rawjson`` writes its JSON lines to
+    ``json_out`` (standard output by default: a pure JSON stream for scripts) and its text to ``out``."""
     env = os.environ if env is None else env
     if mode == "tty":
         from rich.console import Console
@@ -120,7 +126,52 @@ def open_progress(mode: str, out: TextIO, env: Mapping[str, str] | None = None) 
         console = Console(file=out, no_color=bool(env.get("NO_COLOR")), highlight=False, soft_wrap=False)
         return TtyDisplay(console)
     if mode == "rawjson":
-        return RawJSONProgress(out)
+        return RawJSONProgress(out, json_out or sys.stdout)
     if mode == "plain":
         return PlainProgress(out)
+    if mode == "quiet":
+        return QuietProgress(out)
     raise ValueError(f"unknown progress mode {mode!r}")
+
+
+class QuietPrinter:
+    """One solve under ``--progress quiet``: nothing is printed, the tracker still serves failure reports."""
+
+    def __init__(self) -> None:
+        self.tracker = Tracker()
+
+    def handle(self, batch: StatusBatch) -> None:
+        for ev in batch.vertexes:
+            self.tracker.apply_vertex(ev)
+        for lg in batch.logs:
+            self.tracker.apply_log(lg)
+
+    def close(self) -> None:
+        pass
+
+
+class QuietProgress:
+    """buildx's ``--progress quiet``: no progress and no summaries; what the run prints is held back, and
+    shown (on ``out``) only by :meth:`show_held`, which ``hlb run`` calls when the build failed."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.lock = threading.Lock()
+        self.held: list[str] = []
+
+    def solve(self, prefix: str = "") -> QuietPrinter:
+        return QuietPrinter()
+
+    def print(self, text: str) -> None:
+        with self.lock:
+            self.held.append(text)
+
+    def show_held(self) -> None:
+        with self.lock:
+            for text in self.held:
+                self.out.write(text + "\n")
+            self.held.clear()
+            self.out.flush()
+
+    def close(self) -> None:
+        pass

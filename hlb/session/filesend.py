@@ -25,6 +25,7 @@ import contextlib
 import errno
 import os
 import stat as st
+import sys
 import tempfile
 import threading
 import time
@@ -137,7 +138,30 @@ class DirTarget:
 Target = FileTarget | DirTarget
 
 
+class StdoutSink:
+    """This process's stdout (``hlb run -o -``): written through as it comes; an abort leaves what was written."""
+
+    def __init__(self) -> None:
+        self._out = sys.stdout.buffer
+
+    def write(self, data: bytes) -> None:
+        self._out.write(data)
+
+    def commit(self) -> None:
+        self._out.flush()
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._out.flush()
+
+
+STDOUT = "-"
+
+
 def file_target(path: str) -> FileTarget:
+    """The file ``path``, or stdout for ``-``."""
+    if path == STDOUT:
+        return FileTarget(lambda _md: StdoutSink(), "stdout")
     return FileTarget(lambda _md: FileSink(path), path)
 
 

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from hlb import ignorefile
+
 
 class PatternError(ValueError):
     """A pattern the matcher cannot compile (the daemon reports it as the build's error)."""
@@ -159,7 +161,8 @@ class PatternMatcher:
                 if len(p) == 1:
                     raise PatternError('illegal exclusion pattern: "!"')
                 p = p[1:]
-            _check_brackets(p)
+            if (problem := ignorefile.problem(p)) is not None:
+                raise PatternError(f"invalid pattern {p!r}: {problem}")
             out.append(Pattern(p, exclusion))
         return cls(out)
 
@@ -192,26 +195,3 @@ class PatternMatcher:
             if hit:
                 matched = not pattern.exclusion
         return matched, tuple(info)
-
-
-def _check_brackets(p: str) -> None:
-    """The syntax errors Go's ``filepath.Match`` reports: an unclosed or empty ``[...]``, a lone ``\\``."""
-    i, n = 0, len(p)
-    while i < n:
-        ch = p[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "[":
-            j = i + 1
-            if j < n and p[j] == "^":
-                j += 1
-            start = j
-            while j < n and (p[j] != "]" or j == start):
-                if p[j] == "\\":
-                    j += 1
-                j += 1
-            if j >= n:
-                raise PatternError(f"invalid pattern {p!r}: unclosed [")
-            i = j
-        i += 1

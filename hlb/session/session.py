@@ -34,6 +34,11 @@ MAX_MESSAGE = 16 * 1024 * 1024
 GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE),
     ("grpc.max_send_message_length", MAX_MESSAGE),
+    # A failed solve's status travels in trailers that hold the whole error (the step's command line, the stack
+    # of causes): 35 KB for a `run` of a 35 KB command line. grpcio refuses trailers over 16 KB by default, and the
+    # error was lost ("Stream removed"); BuildKit's Go client accepts them (grpc-go has no such limit by default).
+    ("grpc.max_metadata_size", MAX_MESSAGE),
+    ("grpc.absolute_max_metadata_size", MAX_MESSAGE),
 ]
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 

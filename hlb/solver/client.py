@@ -18,7 +18,7 @@ from hlb.progress.timeline import mark
 from hlb.session import Attachable, Session, new_id
 from hlb.session.grpc_transport import ControlSessionPipe
 from hlb.session.session import GRPC_OPTIONS
-from hlb.solver.connhelper import ContainerDialer, check_container
+from hlb.solver.connhelper import HelperDialer, check_container, check_kube_pod, check_ssh
 from hlb.solver.errors import SolveError, SolveFailure, decode, step_paths
 from hlb.transport import DockerHost, Relay, TransportError, Upgraded, dial_tcp, probe
 from hlb.values import CacheEntry  # one type for a cache entry, from the plan to the wire
@@ -72,7 +72,7 @@ class BuildkitClient:
         self.address = address
         self.docker: DockerHost | None = None
         self._relay: Relay | None = None
-        self._dialer: ContainerDialer | None = None
+        self._dialer: HelperDialer | None = None
         self._lock = threading.Lock()
         self._active: set[Any] = set()  # Solve futures in flight
         self._cancelled = threading.Event()
@@ -84,17 +84,23 @@ class BuildkitClient:
     def _connect(self, address: Address) -> grpc.Channel:
         """A channel to the daemon; fails fast, naming the address, when nothing listens there."""
         if address.kind == "docker":
-            docker = self.docker = DockerHost.of(address)
-            docker.connect(timeout=5.0).close()
+            if address.scheme == "ssh":  # the engine's API over `ssh HOST docker system dial-stdio`
+                self._dialer = HelperDialer(address)
+                check_ssh(self._dialer)
+                docker = self.docker = DockerHost(address.url, address.describe(), dial=self._dialer.socket)
+            else:
+                docker = self.docker = DockerHost.of(address)
+                docker.connect(timeout=5.0).close()
             self._relay = Relay(lambda: docker.upgrade("/grpc"), "grpc")
             return grpc.insecure_channel(self._relay.address, options=GRPC_OPTIONS)
         scheme = address.scheme
         if scheme == "unix":
             probe(address)
             return grpc.insecure_channel(f"unix:{address.socket_path}", options=GRPC_OPTIONS)
-        if scheme == "docker-container":
-            check_container(address)
-            self._dialer = ContainerDialer(address)
+        if scheme in ("docker-container", "kube-pod"):
+            self._dialer = HelperDialer(address)
+            check = check_container if scheme == "docker-container" else check_kube_pod
+            check(address, self._dialer.argv[0])
             self._relay = Relay(self._dialer, "dial-stdio")
             return grpc.insecure_channel(self._relay.address, options=GRPC_OPTIONS)
         if scheme != "tcp":

@@ -8,6 +8,7 @@ with type URLs like ``github.com/moby/buildkit/errdefs.Vertex+json``.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from hlb._proto import ops_pb2 as pb
 from hlb._proto import status_pb2
 
 _DETAILS_KEY = "grpc-status-details-bin"
@@ -35,6 +37,81 @@ def step_paths(message: str) -> str:
     ``open /var/lib/docker/.../cachemounts/buildkit123/src/a: no such file`` becomes ``open /src/a: ...``.
     """
     return _DAEMON_ROOTS.sub(lambda m: "" if m.end() < len(message) and message[m.end()] == "/" else "/", message)
+
+
+_COPY_DEST = re.compile(r"failed to stat (?P<dest>/\S*): lstat (?P<dir>/\S*): no such file or directory")
+_NO_SUCH = re.compile(r"(?P<verb>open|mkdir|lstat|stat) (?P<path>/\S*): no such file or directory")
+
+
+_TOO_MANY_LAYERS = "mount options is too long"  # the snapshotter's overlay lowerdir list exceeds a page
+
+
+def explain(message: str, op: bytes | None) -> tuple[str, str | None]:
+    """``message`` (paths already as the step sees them) with the path told as the build wrote it, and a hint.
+
+    ``op`` is the failing op as marshalled (None when unknown). A file op that fails on a missing directory
+    gets the option or the ``mkdir`` that creates it; a path an exec op read through a mount's
+    ``sourcePath`` is told as that mount's.
+    """
+    if op is None:
+        return message, None
+    parsed = pb.Op()
+    try:
+        parsed.ParseFromString(op)
+    except DecodeError:
+        return message, None
+    kind = parsed.WhichOneof("op")
+    if kind == "file":
+        return message, _file_hint(message, parsed.file)
+    if kind == "exec":
+        if _TOO_MANY_LAYERS in message:
+            return message, (
+                "the step's filesystem has more layers than the kernel's overlay mount can take (every step before "
+                "it on this filesystem is one: a few hundred in a row reach the limit); join consecutive commands "
+                "into one `run` (`a && b`), or build independent parts apart and combine them with `merge`"
+            )
+        return _mount_path(message, parsed.exec)
+    return message, None
+
+
+def _file_hint(message: str, file: pb.FileOp) -> str | None:
+    copy = _COPY_DEST.search(message)
+    missing = _NO_SUCH.search(message)
+    for action in file.actions:
+        which = action.WhichOneof("action")
+        if which == "copy" and copy and not action.copy.createDestPath and _within(action.copy.dest, copy["dir"]):
+            d = copy["dir"]
+            return (
+                f"`{d}` does not exist where `copy` writes: add `createDestPath` to create it "
+                f'(`copy ... with createDestPath`), or `mkdir "{d}" 0o755 with createParents` before the copy'
+            )
+        if which == "mkfile" and missing and missing["verb"] == "open" and action.mkfile.path == missing["path"]:
+            d = posixpath.dirname(missing["path"])
+            return f'`{d}` does not exist: create it first, e.g. `mkdir "{d}" 0o755 with createParents`'
+        mkdir = which == "mkdir" and missing and missing["verb"] == "mkdir" and not action.mkdir.makeParents
+        if mkdir and missing and action.mkdir.path == missing["path"]:
+            d = posixpath.dirname(missing["path"])
+            return f"`{d}` does not exist: add `createParents` (`mkdir ... with createParents`) to create it too"
+    return None
+
+
+def _mount_path(message: str, exec_op: pb.ExecOp) -> tuple[str, str | None]:
+    missing = _NO_SUCH.search(message)
+    if missing is None:
+        return message, None
+    path = missing["path"]
+    for m in exec_op.mounts:
+        if m.dest == "/" or m.mountType != pb.MountType.BIND or not m.selector:
+            continue
+        if posixpath.normpath("/" + m.selector.lstrip("/")) == path:
+            told = f"{missing['verb']} {path} (the sourcePath of the mount at {m.dest})"
+            hint = f"the filesystem mounted at `{m.dest}` has no `{path}`: check the mount's `sourcePath`"
+            return message[: missing.start()] + told + message[missing.end("path") :], hint
+    return message, None
+
+
+def _within(path: str, directory: str) -> bool:
+    return path.startswith(directory.rstrip("/") + "/")
 
 
 @dataclass(frozen=True, slots=True)

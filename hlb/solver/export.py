@@ -22,6 +22,13 @@ config (env, workdir, user, entrypoint...), the Control API has no field for
 it with a Definition, so the solve is a gateway-mode build: ``Control.Solve``
 with the exporters and no definition, ``LLBBridge.Solve`` of the definition,
 then ``LLBBridge.Return`` of its ref with metadata ``containerimage.config``.
+
+A multi-platform solve (``hlb run --platform linux/amd64,linux/arm64``) is a
+gateway-mode build too, as an LLB frontend does it: each platform's definition
+is solved, and ``Return`` hands back a result with one ref per platform
+(``refs``), the platforms in ``refs.platforms`` and each platform's config in
+``containerimage.config/<platform>``. The ``image`` exporter makes an index of
+it; ``local`` and ``tar`` write a directory per platform.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import http.client
 import json
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +45,7 @@ import grpc
 
 from hlb._proto import gateway_pb2, status_pb2
 from hlb.address import DEFAULT_DOCKER_HOST, Address
-from hlb.llb import Definition
+from hlb.llb import Definition, Platform
 from hlb.session import Attachable, Session
 from hlb.session.content import ContentStore, tag_descriptor, tagged_digest
 from hlb.session.filesend import DirTarget, FileSend, FileTarget, Target, file_target
@@ -48,6 +56,7 @@ from hlb.transport import DockerHost, TransportError
 from hlb.values import IMAGE_EXPORTERS, Exporter
 
 IMAGE_CONFIG_KEY = "containerimage.config"
+PLATFORMS_KEY = "refs.platforms"  # BuildKit's exptypes.ExporterPlatformsKey
 DIGEST_KEY = "containerimage.digest"
 CACHE_MANIFEST_KEY = "cache.manifest"
 
@@ -249,34 +258,71 @@ def solve(
     options: SolveOptions,
     image_config: bytes | None = None,
     on_status: StatusHandler | None = None,
+    platforms: Sequence[tuple[Platform, Definition, bytes | None]] = (),
 ) -> SolveResult:
-    """One solve; a gateway-mode build when ``image_config`` must reach an image exporter."""
-    if image_config is None or not any(x.type in IMAGE_EXPORTERS for x in options.exporters):
+    """One solve; a gateway-mode build when ``image_config`` must reach an image exporter, or when
+    ``platforms`` (platform, definition, image config) make one multi-platform result."""
+    image = any(x.type in IMAGE_EXPORTERS for x in options.exporters)
+    if not platforms and (image_config is None or not image):
         return client.solve(definition, session=session, on_status=on_status, options=options)
-    frontend = _ConfigFrontend(client, definition, image_config, options.cache_imports)
+    parts: list[tuple[Platform | None, Definition, bytes | None]] = [*platforms] or [(None, definition, image_config)]
+    frontend = _ConfigFrontend(client, parts, options.cache_imports, image)
     return client.solve(None, session=session, on_status=on_status, options=options, frontend=frontend)
 
 
+def platforms_metadata(platforms: Sequence[Platform]) -> bytes:
+    """``refs.platforms``: BuildKit's ``exptypes.Platforms`` as JSON (Go field names, an OCI platform each)."""
+    entries = []
+    for p in platforms:
+        oci = {"architecture": p.architecture, "os": p.os, **({"variant": p.variant} if p.variant else {})}
+        entries.append({"ID": str(p), "Platform": oci})
+    return json.dumps({"Platforms": entries}, separators=(",", ":")).encode()
+
+
 class _ConfigFrontend:
-    """Drives a gateway-mode build: solve the definition, return its ref with the image config."""
+    """Drives a gateway-mode build: solve the definition (one per platform), return the ref (or one ref per
+    platform) with the image config."""
 
     def __init__(
-        self, client: BuildkitClient, definition: Definition, config: bytes, cache_imports: Sequence[CacheEntry]
+        self,
+        client: BuildkitClient,
+        parts: Sequence[tuple[Platform | None, Definition, bytes | None]],
+        cache_imports: Sequence[CacheEntry],
+        image: bool = True,
     ) -> None:
         self.client = client
-        self.definition = definition
-        self.config = config
+        self.parts = parts  # (None, definition, config) for a single-platform solve
         self.cache_imports = cache_imports
+        self.image = image  # an image exporter takes the result: it needs each platform's config
+
+    @property
+    def definition(self) -> Definition:
+        """The (first platform's) graph."""
+        return self.parts[0][1]
+
+    @property
+    def config(self) -> bytes | None:
+        """The (first platform's) image config."""
+        return self.parts[0][2]
 
     def __call__(self, ref: str, register_timeout: float = 5.0) -> None:
         bridge = Bridge(self.client.channel, ref, register_timeout)
-        req = gateway_pb2.SolveRequest(
-            Definition=self.definition.to_pb(), allowResultReturn=True, allowResultArrayRef=True
-        )
-        for c in self.cache_imports:  # sub-solves do not inherit Control's cache imports
-            req.CacheImports.add(Type=c.type, Attrs=dict(c.attrs))
+
+        def one(definition: Definition) -> gateway_pb2.SolveResponse:
+            req = gateway_pb2.SolveRequest(
+                Definition=definition.to_pb(), allowResultReturn=True, allowResultArrayRef=True
+            )
+            for c in self.cache_imports:  # sub-solves do not inherit Control's cache imports
+                req.CacheImports.add(Type=c.type, Attrs=dict(c.attrs))
+            resp: gateway_pb2.SolveResponse = bridge.call("Solve", req)
+            return resp
+
         try:
-            resp = bridge.call("Solve", req)
+            if len(self.parts) == 1:
+                responses = [one(self.parts[0][1])]
+            else:  # the platforms build at once, as buildx builds them
+                with ThreadPoolExecutor(max_workers=len(self.parts)) as pool:
+                    responses = list(pool.map(one, [d for _, d, _ in self.parts]))
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.UNAVAILABLE:
                 what = self.client.address.describe()
@@ -287,8 +333,20 @@ class _ConfigFrontend:
             # so Control.Solve fails with it and the history records it.
             self._return(bridge, gateway_pb2.ReturnRequest(error=_status_of(e)))
             return
-        result = gateway_pb2.Result(metadata={IMAGE_CONFIG_KEY: self.config})
-        result.ref.id = _ref_id(resp)
+        result = gateway_pb2.Result()
+        if len(self.parts) == 1 and self.parts[0][0] is None:
+            config = self.parts[0][2]
+            if config is not None:
+                result.metadata[IMAGE_CONFIG_KEY] = config
+            result.ref.id = _ref_id(responses[0])
+        else:
+            platforms = [p for p, _, _ in self.parts if p is not None]
+            result.refs.SetInParent()
+            for (platform, _, config), resp in zip(self.parts, responses, strict=True):
+                result.refs.refs[str(platform)].id = _ref_id(resp)
+                if config is not None and self.image:
+                    result.metadata[f"{IMAGE_CONFIG_KEY}/{platform}"] = config
+            result.metadata[PLATFORMS_KEY] = platforms_metadata(platforms)
         self._return(bridge, gateway_pb2.ReturnRequest(result=result))
 
     def _return(self, bridge: Bridge, req: gateway_pb2.ReturnRequest) -> None:

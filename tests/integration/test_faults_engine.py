@@ -277,6 +277,26 @@ def test_unreachable_daemons_are_one_paragraph(engine: Engine, tmp_path: Path) -
         assert took < 10, took
 
 
+def test_a_failure_whose_error_is_longer_than_16_kb_names_its_step(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    # The daemon's status trailer holds the whole error; grpcio's default 16 KB limit on received metadata used
+    # to drop it ("Stream removed (received metadata size exceeds hard limit ...)", pointed at the function).
+    # A 1,000-step graph met it the same way: the kernel's "mount options is too long" at step ~430 was lost.
+    long = "x" * 20_000
+    f = build_file(tmp_path, f'fs default() {{\n\timage "busybox:latest"\n\trun "false {nonce} {long}"\n}}\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "hlb", "run", "--progress", "plain", str(f)],
+        env=engine.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Stream removed" not in done.stderr and "metadata size" not in done.stderr
+    assert f'build.hlb:3:2: error: process "/bin/sh -c false {nonce} {long}" did not complete successfully' in (
+        done.stderr
+    )
+
+
 # -- Ctrl-C ---------------------------------------------------------------------------------------
 
 

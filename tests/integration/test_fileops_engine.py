@@ -203,3 +203,51 @@ def test_a_failing_file_op_names_the_path_as_the_build_sees_it(engine: Engine, t
     assert done.returncode == 1, done.stderr
     assert f"build.hlb:3:2: error: open /missing-{nonce}/a.txt: no such file or directory" in done.stderr
     assert "/var/lib/" not in done.stderr and "cachemounts" not in done.stderr and "snapshots" not in done.stderr
+
+
+def failing(engine: Engine, tmp_path: Path, target: str) -> str:
+    done = engine.hlb("run", "--progress", "plain", "-t", target, str(tmp_path / "build.hlb"))
+    assert done.returncode == 1, done.stderr
+    assert "/var/lib/" not in done.stderr and "cachemounts" not in done.stderr and "snapshots" not in done.stderr
+    return done.stderr
+
+
+def test_a_missing_directory_gets_the_option_that_creates_it(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    """Issue 14 item 6: the daemon's error, as the step sees its paths, and the hint that fixes it."""
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "a.txt").write_text(nonce)
+    (tmp_path / "build.hlb").write_text(
+        f'fs copied() {{\n\timage "busybox:latest"\n\tcopy local("ctx") "a.txt" "/nope-{nonce}/deeper/a.txt"\n}}\n'
+        f'fs made() {{\n\tscratch\n\tmkdir "/missing-{nonce}/dir" 0o755\n}}\n'
+        "fs mounted() {\n"
+        '\timage "busybox:latest"\n'
+        f'\trun "ls /m # {nonce}" with option {{\n'
+        f'\t\tmount image("busybox:latest") "/m" with sourcePath("/nonexist-{nonce}/deep")\n'
+        "\t}\n"
+        "}\n"
+    )
+    err = failing(engine, tmp_path, "copied")
+    assert f"build.hlb:3:2: error: failed to stat /nope-{nonce}/deeper/a.txt: lstat /nope-{nonce}/deeper: " in err
+    assert f"hint: `/nope-{nonce}/deeper` does not exist where `copy` writes: add `createDestPath`" in err
+
+    err = failing(engine, tmp_path, "made")
+    assert f"build.hlb:7:2: error: mkdir /missing-{nonce}/dir: no such file or directory" in err
+    assert f"hint: `/missing-{nonce}` does not exist: add `createParents`" in err
+
+    err = failing(engine, tmp_path, "mounted")
+    assert f"open /nonexist-{nonce}/deep (the sourcePath of the mount at /m): no such file or directory" in err
+    assert (
+        f"hint: the filesystem mounted at `/m` has no `/nonexist-{nonce}/deep`: check the mount's `sourcePath`" in err
+    )
+
+
+def test_mkfile_in_a_missing_directory_gets_the_mkdir_that_creates_it(
+    engine: Engine, tmp_path: Path, nonce: str
+) -> None:
+    (tmp_path / "build.hlb").write_text(f'fs default() {{\n\tscratch\n\tmkfile "/gone-{nonce}/f" 0o644 "x"\n}}\n')
+    err = failing(engine, tmp_path, "default")
+    assert f"build.hlb:3:2: error: open /gone-{nonce}/f: no such file or directory" in err
+    assert (
+        f'hint: `/gone-{nonce}` does not exist: create it first, e.g. `mkdir "/gone-{nonce}" 0o755 with createParents`'
+        in err
+    )

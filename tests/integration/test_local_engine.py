@@ -83,3 +83,33 @@ def test_unchanged_context_is_cached_and_a_change_rebuilds(engine: Engine, tmp_p
     changed = engine.hlb("run", str(build))
     assert changed.returncode == 0, changed.stderr
     assert re.search(rf"^#\d+ (\d+\.\d+ )?second-{nonce}$", changed.stderr, re.M), changed.stderr
+
+
+def test_dockerignore_keeps_files_from_the_daemon_and_hlbignore_wins(
+    engine: Engine, tmp_path: Path, nonce: str
+) -> None:
+    """Issue 14 item 3: what `.dockerignore` lists is never sent; `.hlbignore` replaces it; `!` re-includes."""
+    files = {"a.log": "log", "secret.env": f"token-{nonce}", "keep.log": "kept", "main.go": nonce, "sub/b.log": "b"}
+    context(tmp_path / "docker", files | {".dockerignore": "# not for the daemon\n**/*.log\nsecret.env\n!keep.log\n"})
+    context(tmp_path / "both", files | {".dockerignore": "main.go\n", ".hlbignore": "secret.env\n"})
+    build = tmp_path / "build.hlb"
+    build.write_text(
+        'fs docker() {\n\tlocal "docker"\n\tdownload "out/docker"\n}\n'
+        'fs both() {\n\tlocal "both"\n\tdownload "out/both"\n}\n'
+    )
+    tree = engine.hlb("run", "--tree", "-t", "docker,both", str(build))
+    assert tree.returncode == 0, tree.stderr
+    assert f"(applies {tmp_path}/docker/.dockerignore)" in tree.stdout
+    assert f"(applies {tmp_path}/both/.hlbignore)" in tree.stdout
+
+    r = engine.hlb("run", "-t", "docker,both", str(build))
+    assert r.returncode == 0, r.stderr
+
+    def sent(name: str) -> list[str]:
+        root = tmp_path / "out" / name
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+    # The local source is downloaded as the daemon received it: exactly what the session sent.
+    assert sent("docker") == [".dockerignore", "keep.log", "main.go", "sub"]
+    assert sent("both") == [".dockerignore", ".hlbignore", "a.log", "keep.log", "main.go", "sub", "sub/b.log"]
+    assert f"token-{nonce}" not in r.stderr

@@ -27,8 +27,9 @@ def build_file(tmp_path: Path, nonce: str) -> Path:
     return build
 
 
-def json_lines(stderr: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+def json_lines(stdout: str) -> list[dict[str, Any]]:
+    """rawjson's messages: every line of stdout (the summaries and errors are on stderr)."""
+    return [json.loads(line) for line in stdout.splitlines()]
 
 
 def test_rawjson_then_plain_shows_the_step_and_then_cached(engine: Engine, tmp_path: Path, nonce: str) -> None:
@@ -36,7 +37,7 @@ def test_rawjson_then_plain_shows_the_step_and_then_cached(engine: Engine, tmp_p
     step = f"/bin/sh -c 'echo out-{nonce}; echo err-{nonce} >&2'"
     first = engine.hlb("run", "--progress=rawjson", str(build))
     assert first.returncode == 0, first.stderr
-    messages = json_lines(first.stderr)
+    messages = json_lines(first.stdout)
     assert messages, first.stderr
     vertexes = [v for m in messages for v in m.get("vertexes", [])]
     ours = [v for v in vertexes if v.get("name") == step]
@@ -55,7 +56,7 @@ def test_rawjson_then_plain_shows_the_step_and_then_cached(engine: Engine, tmp_p
     assert "hlb: default: 1 of 1 steps cached, 1 source resolved in" in second.stderr
 
     again = engine.hlb("run", "--progress=rawjson", str(build))
-    cached = [v for m in json_lines(again.stderr) for v in m.get("vertexes", []) if v.get("name") == step]
+    cached = [v for m in json_lines(again.stdout) for v in m.get("vertexes", []) if v.get("name") == step]
     assert any(v.get("cached") for v in cached), again.stderr
 
 
@@ -70,7 +71,7 @@ def test_rawjson_of_several_solves_prefixes_vertex_names(engine: Engine, tmp_pat
         [sys.executable, "-m", "hlb", "run", "-t", "a,b", str(build)], env=env, capture_output=True, text=True
     )
     assert r.returncode == 0, r.stderr
-    names = {v.get("name") for m in json_lines(r.stderr) for v in m.get("vertexes", [])}
+    names = {v.get("name") for m in json_lines(r.stdout) for v in m.get("vertexes", [])}
     assert f"[1] /bin/sh -c 'echo a-{nonce}'" in names and f"[2] /bin/sh -c 'echo b-{nonce}'" in names, names
 
 

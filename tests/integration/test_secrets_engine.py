@@ -373,3 +373,165 @@ def test_a_malformed_docker_config_warns_and_builds(engine: Engine, tmp_path: Pa
     result = Engine({**engine.env, "DOCKER_CONFIG": str(config)}).hlb("run", str(build))
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("hlb: warning: cannot read the docker config") == 1, result.stderr
+
+
+# -- hlb run --secret / --ssh (issue 14 item 2) ------------------------------------------------
+
+
+def test_secret_flags_from_a_file_and_from_env_reach_secret_mounts_and_nowhere_else(
+    engine: Engine, tmp_path: Path, nonce: str
+) -> None:
+    file_value = f"file-s3cr3t-{nonce}-{os.urandom(8).hex()}"
+    env_value = f"env-s3cr3t-{nonce}-{os.urandom(8).hex()}"
+    (tmp_path / "tok.txt").write_text(file_value)
+    script = (
+        "sha256sum /run/secrets/tok > /file.sha; stat -c %u:%g:%a /s > /owner; "
+        "printf %s $TOKEN | sha256sum > /env.sha; test ! -e /x/envtok && echo no-file > /envfile; echo NONCE"
+    )
+    text = f"""
+fs default() {{
+	image "busybox:latest"
+	run "{script}" with option {{
+		secretMount "/run/secrets/tok"
+		secretMount "/x/envtok" with option {{
+			required
+			env "TOKEN"
+		}}
+		secretMount "/s" with option {{
+			id "tok"
+			uid 1000
+			gid 1000
+			mode 0o440
+		}}
+		network "none"
+	}}
+	download "out"
+	downloadTarball "out.tar"
+}}
+"""
+    build = write(tmp_path, text.replace("NONCE", nonce))
+    env = {**engine.env, "HLB_TEST_TOKEN": env_value}
+    flags = ["--secret", "id=tok,src=tok.txt", "--secret", "id=envtok,env=HLB_TEST_TOKEN"]
+    result = Engine(env).hlb("run", "--progress", "plain", *flags, str(build), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr, result.stderr
+    out = tmp_path / "out"
+    assert (out / "file.sha").read_text().split()[0] == hashlib.sha256(file_value.encode()).hexdigest()
+    assert (out / "env.sha").read_text().split()[0] == hashlib.sha256(env_value.encode()).hexdigest()
+    assert (out / "owner").read_text().strip() == "1000:1000:440"
+    assert (out / "envfile").read_text().strip() == "no-file"  # the env form mounts no file
+    seen = [result.stdout + result.stderr]
+
+    # Not in the rawjson progress either (the step runs again: a new nonce).
+    build.write_text(text.replace("NONCE", nonce + "-raw"))
+    raw = Engine(env).hlb("run", "--progress", "rawjson", *flags, str(build), cwd=tmp_path)
+    assert raw.returncode == 0, raw.stderr
+    assert '"vertexes"' in raw.stdout + raw.stderr
+    seen.append(raw.stdout + raw.stderr)
+
+    # Nor in the LLB, the plan or the exported image (a directory and a tarball).
+    for args in (("compile", "--format", "json"), ("run", "--tree", *flags)):
+        r = Engine(env).hlb(*args, str(build), cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        seen.append(r.stdout + r.stderr)
+    binary = subprocess.run(
+        [sys.executable, "-m", "hlb", "compile", "--format", "binary", str(build)], env=env, capture_output=True
+    )
+    assert binary.returncode == 0 and b"/run/secrets/tok" in binary.stdout
+    exported = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file() and not p.is_symlink())
+    exported += (tmp_path / "out.tar").read_bytes() + binary.stdout
+    for value in (file_value, env_value):
+        assert not any(value in text for text in seen), value
+        assert value.encode() not in exported, value
+
+
+def test_a_missing_required_secret_fails_before_building_and_an_optional_one_is_absent(
+    engine: Engine, tmp_path: Path, nonce: str
+) -> None:
+    build = write(
+        tmp_path,
+        f"""
+fs default() {{
+	image "busybox:latest"
+	run "test ! -e /run/secrets/opt && echo absent-{nonce}" with secretMount("/run/secrets/opt")
+	run "cat /run/secrets/must" with option {{
+		secretMount "/run/secrets/must" with required
+	}}
+}}
+""",
+    )
+    env = {**engine.env, "NO_COLOR": "1"}
+    missing = Engine(env).hlb("run", "--progress", "plain", str(build), cwd=tmp_path)
+    assert missing.returncode == 2, missing.stderr
+    assert "build.hlb:6:3: error: the secret `must` is not given on the command line [missing-input]" in missing.stderr
+    assert "hint: pass `--secret id=must,src=FILE` or `--secret id=must,env=VARIABLE` to `hlb run`" in missing.stderr
+    assert f"absent-{nonce}" not in missing.stderr  # nothing was built
+    assert "Traceback" not in missing.stderr
+
+    (tmp_path / "must").write_text("m")
+    ok = Engine(env).hlb("run", "--progress", "plain", "--secret", "id=must,src=must", str(build), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert f"absent-{nonce}" in ok.stderr  # the optional secret no flag gives is not mounted...
+    said = "the secret `opt` is not given (pass `--secret id=opt,src=FILE`), so it is not mounted"
+    assert "build.hlb:4:" in ok.stderr and said in ok.stderr  # ...and hlb says so
+
+
+def test_ssh_flags_serve_the_default_agent_an_id_and_key_files(
+    engine: Engine, tmp_path: Path, short_dir: Path, uxcat_url: str, nonce: str
+) -> None:
+    """`--ssh default` with a real ssh-agent (one key) for a plain `ssh`; `--ssh deploy=KEY,KEY` for `ssh with id`."""
+    sock = str(short_dir / "agent.sock")
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        env = {**engine.env, "SSH_AUTH_SOCK": sock, "NO_COLOR": "1"}
+        subprocess.run(["ssh-add", "-q", str(keygen(short_dir / "id"))], env=env, check=True)
+        k1, k2 = keygen(short_dir / "k1"), keygen(short_dir / "k2")
+
+        def ask(sock: str) -> str:
+            return f"{REQUEST_IDENTITIES} | /tools/uxcat {sock} | {SHOW_ANSWER}"
+
+        build = write(
+            tmp_path,
+            f"""
+fs default() {{
+	image "busybox:latest"
+	run "{ask("/run/a.sock")}; {ask("/run/d.sock")}; echo {nonce}" with option {{
+		network "none"
+		{with_uxcat(uxcat_url)}
+		ssh with target("/run/a.sock")
+		ssh with option {{
+			id "deploy"
+			target "/run/d.sock"
+		}}
+	}}
+}}
+""",
+        )
+        missing = Engine(env).hlb("run", str(build))
+        assert missing.returncode == 2, missing.stderr
+        assert "the ssh id `deploy` is not given on the command line [missing-input]" in missing.stderr
+        assert "pass `--ssh deploy=SOCKET` or `--ssh deploy=KEY` to `hlb run`" in missing.stderr
+
+        result = Engine(env).hlb(
+            "run", "--progress", "plain", "--ssh", "default", "--ssh", f"deploy={k1},{k2}", str(build)
+        )
+        assert result.returncode == 0, result.stderr
+        assert "12 0 0 0 1" in result.stderr, result.stderr  # the agent's one key
+        assert "12 0 0 0 2" in result.stderr, result.stderr  # the two key files, through a private agent
+
+        # --ssh default=SOCKET replaces $SSH_AUTH_SOCK, which may then be unset; an unused --ssh is a warning.
+        build.write_text(build.read_text().replace(f"echo {nonce}", f"echo {nonce}-again"))
+        unset = {k: v for k, v in env.items() if k != "SSH_AUTH_SOCK"}
+        again = Engine(unset).hlb(
+            "run", "--progress", "plain", "--ssh", f"default={sock}", "--ssh", f"deploy={sock}", "--ssh", f"spare={k1}",
+            str(build),
+        )  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        assert again.stderr.count("12 0 0 0 1") == 2, again.stderr
+        assert 'hlb: warning: --ssh spare is not used: the targets built have no `ssh with id("spare")`' in again.stderr
+    finally:
+        agent.terminate()
+        agent.wait()

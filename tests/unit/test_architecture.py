@@ -33,6 +33,8 @@ FORBIDDEN = {
     "hlb.oci_config": ["hlb.builtins", "hlb.compiler", "hlb.solver", "hlb.cli"],
     # What compiling asks of a daemon and registries: interfaces only, implemented by hlb.solver (and by fakes).
     "hlb.resolver": BESIDE_VALUES,
+    # How an ignore file reads: read by `local` (the builtins) and by the file transfer's matcher (the session).
+    "hlb.ignorefile": BESIDE_VALUES,
     # The compiler evaluates; the plan turns its results into solves. The compiler never reaches for the plan.
     "hlb.compiler.compiler": ["hlb.compiler.plan"],
     # Fetching imported modules knows nothing of evaluation: the compiler hands it the import's value.
@@ -47,6 +49,8 @@ FORBIDDEN = {
     "hlb.api": ["hlb.cli"],
     # The language server checks and lints as `hlb lint` does, without a daemon: never the solver, sessions or plan.
     "hlb.lsp": ["hlb.solver", "hlb.session", "hlb.build", "hlb.compiler.plan", "hlb.progress", "hlb.cli", "hlb.api"],
+    # The Pygments lexer is loaded by Pygments' plugin lookup in any process: it reads no stage (no Lark, no grpc).
+    "hlb.highlight": [*BESIDE_VALUES, "hlb.llb", "hlb.progress", "hlb.diagnostics"],
 }
 # Modules that import hlb modules inside functions, and why that is not a cycle being hidden.
 LAZY_ALLOWED = {
@@ -57,6 +61,7 @@ LAZY_ALLOWED = {
     "hlb.checker.cache": "a hit answers `hlb check` from the cache; the parser and checker load on a miss only",
     "hlb.syntax.cache": "a hit answers `hlb format` from the cache; the parser (Lark) loads on a miss only",
     "hlb.cli.langserver": "pygls and the language server load only once pygls is known to be installed",
+    "hlb.cli.fmt": "the Pygments lexer loads only when `hlb format` prints to a terminal",
 }
 PROTO_USERS = ("hlb.llb", "hlb.solver", "hlb.session")
 

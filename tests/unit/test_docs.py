@@ -110,7 +110,14 @@ def module_for(example: str, b: Builtin) -> str:
     return f"{kind} example(fs src) {{\n\t{example}\n}}\n"
 
 
-RUN_SUBOPTIONS = ("option::mount", "option::cacheMount", "option::ssh", "option::forward", "option::secret")
+RUN_SUBOPTIONS = (
+    "option::mount",
+    "option::cacheMount",
+    "option::ssh",
+    "option::forward",
+    "option::secret",
+    "option::secretMount",
+)
 
 
 def test_every_builtin_appears_in_the_hand_written_chapters_or_its_reference() -> None:
@@ -133,3 +140,64 @@ def test_readme_examples_check_and_format_unchanged(text: str, tmp_path: Path) -
     assert not [str(d) for d in diags if d.is_error]
     module = parse_module(source).module
     assert module is not None and format_module(module) == text
+
+
+def every_flag() -> list[tuple[str, tuple[str, ...]]]:
+    """(command, option strings) of every flag of every command and subcommand of the argument parser."""
+    import argparse
+
+    from hlb.cli.main import COMMANDS, build_parser
+
+    flags: list[tuple[str, tuple[str, ...]]] = []
+
+    def walk(p: argparse.ArgumentParser, name: str) -> None:
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for sub, child in a.choices.items():
+                    if child is not p:
+                        walk(child, f"{name} {sub}".strip())
+            elif a.option_strings and not isinstance(a, argparse._HelpAction):
+                flags.append((name, tuple(a.option_strings)))
+
+    for command in dict.fromkeys(COMMANDS):
+        walk(build_parser(command), "")
+    return list(dict.fromkeys(flags))  # the top-level flags (--version) once
+
+
+@pytest.mark.parametrize(("command", "options"), every_flag(), ids=lambda v: v if isinstance(v, str) else "/".join(v))
+def test_the_command_line_chapter_lists_every_flag(command: str, options: tuple[str, ...]) -> None:
+    text = (ROOT / "docs" / "language.md").read_text()
+    chapter = text[text.index("## The command line") :]
+    chapter = chapter[: chapter.index("\n## ", 5)]
+    assert any(re.search(re.escape(o) + r"(?![\w-])", chapter) for o in options), f"`hlb {command}` {options}"
+
+
+def readme_command_lines() -> list[str]:
+    """Every `hlb ...` command of the README's shell examples, without its comment, pipe or variable assignments."""
+    import shlex
+
+    lines = []
+    for m in FENCE.finditer((ROOT / "README.md").read_text()):
+        if m.group(1) != "sh":
+            continue
+        for line in m.group(3).splitlines():
+            words = shlex.split(line.split(" # ")[0].split(" | ")[0].replace("source <(", "").strip().rstrip(")"))
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+                words.pop(0)
+            if words[:1] == ["hlb"]:
+                lines.append(shlex.join(words))
+    return lines
+
+
+@pytest.mark.parametrize("line", readme_command_lines())
+def test_the_readme_commands_parse(line: str) -> None:
+    import shlex
+
+    from hlb.cli.main import build_parser
+
+    argv = shlex.split(line)[1:]
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
+    try:
+        parser.parse_args(argv)
+    except SystemExit as e:
+        assert e.code == 0, line  # --version and --help exit 0

@@ -3,7 +3,8 @@
 ``tests/cases/errors/NNN-name.hlb`` (or ``NNN-name/build.hlb`` next to the modules it imports)
 starts with ``# expect: <slug> [<file>:]<line>:<col>``: the kind and primary position of the
 first error of parse + check. Positions count the ``# expect`` line itself; ``<file>`` (relative
-to the case directory) is given when the first error is in an imported module.
+to the case directory) is given when the first error is in an imported module. A second line
+``# hint: <text>`` says what that error's hint must contain.
 
 The expectations are openllb/hlb's verdicts (its parser and checker were run on every
 single-file case; multi-file cases were reasoned from its checker and module resolver), with
@@ -21,7 +22,9 @@ openllb/hlb reports in parentheses after the expectation, e.g.
 * ``with`` on a call that takes no options says so (openllb/hlb reports a type mismatch);
 * a syntax error points at the offending token (openllb/hlb, backtracking, sometimes points at
   the start of the list item or clause that failed, on the same line);
-* import cycles are reported (openllb/hlb resolves imports lazily, without a cycle check).
+* import cycles are reported (openllb/hlb resolves imports lazily, without a cycle check);
+* a decimal with a leading zero (``0755``, which both lex as a name) is ``invalid-number`` with the
+  hint ``0o755`` (openllb/hlb: ``undefined-name``).
 
 Where hlb disagrees with openllb/hlb otherwise, the case keeps openllb/hlb's expectation and is
 a strict xfail below with the reason; fixing the checker turns it into a pass.
@@ -78,6 +81,7 @@ class Expected:
     file: str | None
     line: int
     col: int
+    hint: str | None = None
 
 
 def main_file(case: Path) -> Path:
@@ -85,10 +89,11 @@ def main_file(case: Path) -> Path:
 
 
 def expectation(case: Path) -> Expected:
-    first = main_file(case).read_text(encoding="utf-8").splitlines()[0]
+    first, second = ([*main_file(case).read_text(encoding="utf-8").splitlines()[:2], ""])[:2]
     m = EXPECT.match(first)
     assert m, f"{case.name}: the first line must be `# expect: <slug> <line>:<col>`, not {first!r}"
-    return Expected(m["slug"], m["file"], int(m["line"]), int(m["col"]))
+    hint = second.removeprefix("# hint: ") if second.startswith("# hint: ") else None
+    return Expected(m["slug"], m["file"], int(m["line"]), int(m["col"]), hint)
 
 
 def diagnose(path: Path) -> list[Diagnostic]:
@@ -138,6 +143,8 @@ def test_error_program(case: Path) -> None:
     found = (first.code.slug, got_file, p.line, p.column)
     wanted = (want.slug, want.file or path.name, want.line, want.col)
     assert found == wanted, f"{case.name}: {first}"
+    if want.hint is not None:
+        assert want.hint in (first.hint or ""), f"{case.name}: {render(first)}"
     for d in errors:
         text = render(d)
         q = d.span.begin

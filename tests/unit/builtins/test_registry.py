@@ -131,6 +131,14 @@ OURS = [
     "option::cacheContext ignoreError()",
     "option::cacheContext backend(string backend)",
     "option::mount requireImage()",
+    "option::run secretMount(string mountPoint)",
+    "option::secretMount id(string secretid)",
+    "option::secretMount required()",
+    "option::secretMount env(string name)",
+    "option::secretMount uid(int id)",
+    "option::secretMount gid(int id)",
+    "option::secretMount mode(int filemode)",
+    "option::ssh id(string sshid)",
 ]
 
 
@@ -157,7 +165,13 @@ def test_options_with_one_name_for_several_builtins_are_one_overload_each() -> N
     def option_types(name: str) -> list[str]:
         return sorted(str(b.type) for b in table()[name])
 
-    assert option_types("uid") == ["option::cacheMount", "option::forward", "option::secret", "option::ssh"]
+    assert option_types("uid") == [
+        "option::cacheMount",
+        "option::forward",
+        "option::secret",
+        "option::secretMount",
+        "option::ssh",
+    ]
     assert option_types("chown") == ["option::copy", "option::mkdir", "option::mkfile"]
     assert option_types("createdTime") == ["option::copy", "option::mkdir", "option::mkfile"]
     assert option_types("platform") == ["option::image", "option::manifest"]

@@ -95,7 +95,13 @@ def test_the_documentation_lists_exactly_the_options_of_the_table() -> None:
 def test_uid_gid_and_mode_are_declared_alike_for_every_mount_that_takes_them() -> None:
     for name, param in (("uid", "id"), ("gid", "id"), ("mode", "filemode")):
         owners = sorted(str(b.type) for b in table()[name] if b.params[0].name == param)
-        assert owners == ["option::cacheMount", "option::forward", "option::secret", "option::ssh"], name
+        assert owners == [
+            "option::cacheMount",
+            "option::forward",
+            "option::secret",
+            "option::secretMount",
+            "option::ssh",
+        ], name
 
 
 @pytest.mark.parametrize("option", ["cacheMount", "ssh", "secret"])

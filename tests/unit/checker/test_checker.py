@@ -72,7 +72,12 @@ CASES = [
     (
         "octal needs 0o",
         'fs default() { mkdir "/a" 0755 }',
-        ("undefined-name", "1:27", "`0755` is undefined or not in scope", None),
+        (
+            "invalid-number",
+            "1:27",
+            "`0755` is not a number: a leading 0 does not make it octal",
+            "write `0o755` for octal (a file mode) or `755` for decimal",
+        ),
     ),
     (
         "fs option in the wrong block",
@@ -82,7 +87,7 @@ CASES = [
             "1:49",
             "cannot use fs as type option::run",
             "the options of `run` are `cacheMount`, `dir`, `env`, `forward`, `host`, `ignoreCache`, `mount`, "
-            "`network`, `readonlyRootfs`, `secret`, `security`, `shlex`, `ssh`, `user`",
+            "`network`, `readonlyRootfs`, `secret`, `secretMount`, `security`, `shlex`, `ssh`, `user`",
         ),
     ),
     (

@@ -77,7 +77,7 @@ def test_unreachable_engine_is_one_paragraph_not_a_traceback(
     code, _, err = run(["run", str(f)], capsys)
     assert code == 1
     assert f"cannot reach the Docker engine at unix://{tmp_path}/nothing.sock (from DOCKER_HOST)" in err
-    assert "hint: start an engine" in err
+    assert "hint: is the engine at DOCKER_HOST running? unset DOCKER_HOST to use the current docker context" in err
     assert "Traceback" not in err
 
 

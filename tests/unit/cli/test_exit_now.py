@@ -17,6 +17,9 @@ def late():
         f.write("written")
 
 threading.Thread(target=late).start()
+from concurrent.futures import ThreadPoolExecutor
+pool = ThreadPoolExecutor(2)  # never shut down: its idle worker must not keep the process alive
+pool.submit(time.sleep, 0.1).result()
 atexit.register(lambda: print("atexit ran", file=sys.stderr))
 sys.stdout.write("buffered " * 1000)  # not flushed when exit_now is called
 exit_now(3)
@@ -25,7 +28,7 @@ exit_now(3)
 
 def test_exit_now_waits_for_threads_runs_atexit_and_flushes(tmp_path: Path) -> None:
     out = tmp_path / "late"
-    done = subprocess.run([sys.executable, "-c", PROBE, str(out)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", PROBE, str(out)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 3
     assert out.read_text() == "written"
     assert done.stdout == "buffered " * 1000

@@ -50,6 +50,25 @@ MISTAKES = [
     ),
     ("shell-empty", '\tshell\n\trun "true"', "`shell` needs a command prefix"),
     ("ssh-missing-key", RUN + 'option { ssh with option { localPaths "nokey"; }; }', "no such socket or key `nokey`"),
+    ("secret-mount-root", RUN + 'secretMount("/")', "the mount point `/` has no base name to be the secret's id"),
+    ("secret-mount-empty-id", RUN + 'option { secretMount "/s" with id(""); }', "empty secret id"),
+    ("secret-mount-comma-id", RUN + 'option { secretMount "/s" with id("a,b"); }', "`a,b` cannot be a secret id"),
+    (
+        "secret-mount-env-name",
+        RUN + 'option { secretMount "/s" with env("A=B"); }',
+        "`A=B` cannot be an environment variable name",
+    ),
+    (
+        "secret-mount-env-owner",
+        RUN + 'option { secretMount "/s" with option { env "TOKEN"; mode 0o440; }; }',
+        "the secret `s` is the environment variable `TOKEN`, which has no `uid`, `gid` or `mode`",
+    ),
+    ("ssh-empty-id", RUN + 'option { ssh with id(""); }', "empty ssh id"),
+    (
+        "ssh-id-and-paths",
+        RUN + 'option { ssh with option { id "deploy"; localPaths "."; }; }',
+        "the ssh id `deploy` is given by `hlb run --ssh deploy=PATH`, so `localPaths` cannot serve it too",
+    ),
 ]
 
 

@@ -57,6 +57,25 @@ def test_secrets_are_served_by_id_and_read_at_request_time(tmp_path: Path) -> No
         assert "larger than 500 KiB" in str(e.value.details()) and "xxx" not in str(e.value.details())
 
 
+def test_an_environment_variable_is_served_by_id_and_read_at_request_time(tmp_path: Path) -> None:
+    environ = {"TOKV": "from-env"}
+    with (
+        Session([SecretFiles({}, {"tok": "TOKV", "unset": "NOPE"}, environ)]) as s,
+        grpc.insecure_channel(f"unix:{s.path}") as ch,
+    ):
+        stub = secrets_pb2_grpc.SecretsStub(ch)
+        assert stub.GetSecret(secrets_pb2.GetSecretRequest(ID="tok"), timeout=10).data == b"from-env"
+        environ["TOKV"] = "changed"
+        assert stub.GetSecret(secrets_pb2.GetSecretRequest(ID="tok"), timeout=10).data == b"changed"
+        with pytest.raises(grpc.RpcError) as e:
+            stub.GetSecret(secrets_pb2.GetSecretRequest(ID="unset"), timeout=10)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND and "NOPE is not set" in str(e.value.details())
+        environ["TOKV"] = "y" * (MAX_SECRET_SIZE + 1)
+        with pytest.raises(grpc.RpcError) as e:
+            stub.GetSecret(secrets_pb2.GetSecretRequest(ID="tok"), timeout=10)
+        assert "larger than 500 KiB" in str(e.value.details()) and "yyy" not in str(e.value.details())
+
+
 # -- ssh-agent forwarding -------------------------------------------------------------
 
 

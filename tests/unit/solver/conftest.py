@@ -24,3 +24,11 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
              "-days", "1", "-out", "cert.pem", cwd=d)  # fmt: skip
     _openssl("pkey", "-in", "key.pem", "-aes256", "-passout", "pass:secret", "-out", "encrypted-key.pem", cwd=d)
     return d
+
+
+@pytest.fixture(autouse=True)
+def _no_docker_cli_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The address tests never read this machine's ~/.docker (its current docker context would change them)."""
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+    for name in ("DOCKER_CONFIG", "DOCKER_CONTEXT"):
+        monkeypatch.delenv(name, raising=False)

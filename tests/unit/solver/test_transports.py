@@ -23,10 +23,19 @@ import grpc
 import pytest
 
 from hlb._proto import control_pb2, control_pb2_grpc, health_pb2, health_pb2_grpc
-from hlb.address import AddressError, TLSConfig, resolve
+from hlb.address import AddressError, KubePod, SSHHost, TLSConfig, resolve, several, split_addresses
 from hlb.session import Session
 from hlb.solver.client import BuildkitClient
-from hlb.solver.connhelper import ContainerDialer, check_container, container_argv
+from hlb.solver.connhelper import (
+    ContainerDialer,
+    HelperDialer,
+    check_container,
+    check_kube_pod,
+    check_ssh,
+    container_argv,
+    kube_pod_argv,
+    ssh_argv,
+)
 from hlb.transport import DockerHost, Relay, TransportError, probe
 
 # -- addresses ------------------------------------------------------------------------------
@@ -40,25 +49,37 @@ VALID = [
     ("docker://", "docker", "unix:///d.sock"),  # the engine DOCKER_HOST names
     ("docker://unix:///other.sock", "docker", "unix:///other.sock"),
     ("docker://tcp://127.0.0.1:2375", "docker", "tcp://127.0.0.1:2375"),
+    ("kube-pod://buildkitd-0", "buildkit", "kube-pod://buildkitd-0"),
+    ("kube-pod://bk-0.x?namespace=ci&context=arn:aws:eks:eu:1:cluster/a", "buildkit", None),
+    ("ssh://me@build-1.example.com:2222", "docker", "ssh://me@build-1.example.com:2222"),  # the engine there
+    ("ssh://[::1]/run/docker.sock", "docker", "ssh://[::1]/run/docker.sock"),
 ]
 
 
 @pytest.mark.parametrize(("flag", "kind", "url"), VALID, ids=[v[0] for v in VALID])
 def test_addresses(flag: str, kind: str, url: str) -> None:
     address = resolve(flag, env={"DOCKER_HOST": "unix:///d.sock"})
-    assert (address.kind, address.url, address.source.split()[0]) == (kind, url, "--addr")
+    assert (address.kind, address.url, address.source.split()[0]) == (kind, url or flag, "--addr")
 
 
 def test_address_parts() -> None:
     assert resolve("unix://rel/b.sock", env={}).socket_path == "rel/b.sock"
     assert resolve("tcp://example.com:1234", env={}).host_port == ("example.com", 1234)
     assert resolve("docker-container://b0?context=remote", env={}).container == ("b0", "remote")
+    pod = resolve("kube-pod://bk-0?context=prod&namespace=ci&container=buildkitd", env={}).kube_pod
+    assert (pod.pod, pod.namespace, pod.context, pod.container) == ("bk-0", "ci", "prod", "buildkitd")
+    assert resolve("kube-pod://bk-0", env={}).kube_pod == KubePod("bk-0")
+    assert resolve("ssh://me@h:2222/var/run/docker.sock", env={}).ssh == SSHHost(
+        "me", "h", 2222, "/var/run/docker.sock"
+    )
+    assert resolve("ssh://h", env={}).ssh == SSHHost(None, "h")
+    assert resolve("ssh://me@h", env={}).describe() == "the Docker engine at ssh://me@h (from --addr)"
     assert resolve(env={"DOCKER_HOST": "tcp://h"}).host_port == ("h", 2375)
     assert resolve(env={"BUILDKIT_HOST": "tcp://h:1"}).describe() == "BuildKit at tcp://h:1 (from BUILDKIT_HOST)"
 
 
 ERRORS = [
-    ("ssh://me@host", {}, None, "unsupported address scheme `ssh://` in ssh://me@host (from --addr)"),
+    ("npipe:////./pipe/b", {}, None, "unsupported address scheme `npipe://` in npipe:////./pipe/b (from --addr)"),
     ("/run/buildkitd.sock", {}, None, "'/run/buildkitd.sock' is not an address"),
     ("unix://", {}, None, "names no socket path"),
     ("tcp://host", {}, None, "names no port (tcp://HOST:PORT)"),
@@ -70,7 +91,25 @@ ERRORS = [
     ("tcp://h:1", {}, TLSConfig(server_name="h"), "--tlsservername needs --tlscacert"),
     ("tcp://h:1", {}, TLSConfig(cert="c.pem"), "--tlscert and --tlskey go together"),
     (None, {"DOCKER_HOST": "unix:///d.sock"}, TLSConfig(ca="ca.pem"), "the --tls* flags need a tcp://"),
-    (None, {"BUILDKIT_HOST": "kube-pod://p"}, None, "`kube-pod://` in kube-pod://p (from BUILDKIT_HOST)"),
+    ("kube-pod://", {}, None, "--addr 'kube-pod://' names no pod (kube-pod://POD?namespace=NS&context=CTX"),
+    ("kube-pod://BuildKit-0", {}, None, "'BuildKit-0' is not a pod name (lower-case letters, digits, '-' and '.')"),
+    ("kube-pod://bk-0/x", {}, None, "a kube-pod address has no path"),
+    ("kube-pod://bk-0?ns=ci", {}, None, "unknown parameter 'ns' (kube-pod://POD?namespace=NS&context=CTX"),
+    ("kube-pod://bk-0?namespace=ci&namespace=qa", {}, None, "namespace is given 2 times"),
+    ("kube-pod://bk-0?namespace=", {}, None, "namespace is empty"),
+    ("kube-pod://bk-0?namespace=CI", {}, None, "'CI' is not a namespace name"),
+    ("kube-pod://bk-0?container=a_b", {}, None, "'a_b' is not a container name"),
+    ("kube-pod://bk-0?context=--kubeconfig=x", {}, None, "a context name cannot start with '-'"),
+    ("kube-pod://bk-0", {}, TLSConfig(ca="ca.pem"), "the --tls* flags apply to tcp:// addresses"),
+    (None, {"BUILDKIT_HOST": "kube-pod://p_0"}, None, "BUILDKIT_HOST 'kube-pod://p_0': 'p_0' is not a pod name"),
+    ("ssh://me:secret@h", {}, None, "--addr: an ssh:// address cannot hold a password; use an ssh key or agent"),
+    ("ssh://h?x=1", {}, None, "an ssh:// address takes no ?query or #fragment"),
+    ("ssh://h:x", {}, None, "'ssh://h:x': the port is not a number from 1 to 65535"),
+    ("ssh://h:0", {}, None, "port 0 is not an ssh port"),
+    ("ssh://me@", {}, None, "'ssh://me@' names no host (ssh://USER@HOST[:PORT])"),
+    ("ssh://-oProxyCommand=sh", {}, None, "a host cannot start with '-'"),
+    ("ssh://-F@h", {}, None, "a user cannot start with '-'"),
+    ("ssh://h", {}, TLSConfig(ca="ca.pem"), "the --tls* flags apply to tcp:// addresses"),
 ]
 
 
@@ -79,6 +118,62 @@ def test_address_errors(flag: str | None, env: dict[str, str], tls: TLSConfig | 
     with pytest.raises(AddressError) as e:
         resolve(flag, env=env, tls=tls)
     assert message in str(e.value)
+
+
+# -- several daemons ----------------------------------------------------------------------------
+
+FLEETS = [
+    (["tcp://a:1,tcp://b:2"], {}, ["tcp://a:1", "tcp://b:2"]),
+    (
+        ["tcp://a:1", "kube-pod://bk-1?namespace=ci, ssh://me@c"],
+        {},
+        ["tcp://a:1", "kube-pod://bk-1?namespace=ci", "ssh://me@c"],
+    ),
+    (
+        ["unix:///run/a,b.sock,unix:///run/c.sock"],
+        {},
+        ["unix:///run/a,b.sock", "unix:///run/c.sock"],
+    ),  # a comma in a path
+    ([], {"BUILDKIT_HOST": "tcp://a:1,tcp://b:2"}, ["tcp://a:1", "tcp://b:2"]),
+    (["tcp://c:3,tcp://d:4"], {"BUILDKIT_HOST": "tcp://a:1,tcp://b:2"}, ["tcp://c:3", "tcp://d:4"]),  # --addr wins
+    (["tcp://a:1"], {"BUILDKIT_HOST": "tcp://a:1,tcp://b:2"}, []),  # one daemon: resolve() finds it
+    ([], {"BUILDKIT_HOST": "unix:///run/a,b.sock"}, []),
+    ([], {}, []),
+]
+
+
+@pytest.mark.parametrize(("flags", "env", "urls"), FLEETS)
+def test_several_addresses_make_a_fleet(flags: list[str], env: dict[str, str], urls: list[str]) -> None:
+    fleet = several(flags, env)
+    assert [a.url for a in fleet] == urls
+    assert all(a.source == ("--addr" if flags else "BUILDKIT_HOST") for a in fleet)
+
+
+FLEET_ERRORS = [
+    (["tcp://a:1,"], {}, "--addr 'tcp://a:1,' has an empty address: give one or more, comma-separated"),
+    ([",tcp://a:1"], {}, "has an empty address"),
+    (["tcp://a:1,,tcp://b:2"], {}, "has an empty address"),
+    (["tcp://a:1", ""], {}, "--addr '' has an empty address"),
+    (["tcp://a:1", "tcp://a:1"], {}, "--addr names tcp://a:1 twice: give each daemon once"),
+    (["tcp://a:1,tcp://b"], {}, "--addr 'tcp://b' names no port"),
+    (["tcp://a:1,kube-pod://Bad"], {}, "'Bad' is not a pod name"),
+    ([], {"BUILDKIT_HOST": "tcp://a:1,tcp://a:1"}, "BUILDKIT_HOST names tcp://a:1 twice"),
+]
+
+
+@pytest.mark.parametrize(("flags", "env", "message"), FLEET_ERRORS, ids=[e[2][:40] for e in FLEET_ERRORS])
+def test_bad_fleets(flags: list[str], env: dict[str, str], message: str) -> None:
+    with pytest.raises(AddressError) as e:
+        several(flags, env)
+    assert message in str(e.value)
+
+
+def test_split_addresses_keeps_the_order() -> None:
+    assert split_addresses(["ssh://b", "tcp://a:1,docker-container://c"], "--addr") == [
+        "ssh://b",
+        "tcp://a:1",
+        "docker-container://c",
+    ]
 
 
 def test_tls_for_tcp_and_docker_tls_verify(certs: Path) -> None:
@@ -225,6 +320,77 @@ def test_docker_container_that_does_not_exist(fake_docker: tuple[str, Path, Sess
         check_container(resolve("docker-container://nosuch", env={}), exe)
     assert str(e.value).startswith("cannot reach BuildKit at docker-container://nosuch (from --addr): ")
     assert str(e.value).endswith("exited with 1: Error response from daemon: No such container: nosuch")
+
+
+# -- kube-pod:// and ssh:// through stand-ins for kubectl and ssh ----------------------------------
+
+
+def test_kube_pod_and_ssh_command_lines() -> None:
+    pod = resolve("kube-pod://bk-0?namespace=ci&context=prod&container=buildkitd", env={})
+    assert kube_pod_argv(pod) == [
+        "kubectl", "--context", "prod", "exec", "-i", "-n", "ci", "bk-0", "-c", "buildkitd", "--", "buildctl",
+        "dial-stdio",
+    ]  # fmt: skip
+    assert kube_pod_argv(resolve("kube-pod://bk-0", env={})) == [
+        "kubectl",
+        "exec",
+        "-i",
+        "bk-0",
+        "--",
+        "buildctl",
+        "dial-stdio",
+    ]
+    assert ssh_argv(resolve("ssh://me@h:2222", env={})) == [
+        "ssh", "-o", "ConnectTimeout=30", "-l", "me", "-p", "2222", "--", "h", "docker", "system", "dial-stdio",
+    ]  # fmt: skip
+    assert ssh_argv(resolve("ssh://h/run/user/1000/docker.sock", env={})) == [
+        "ssh", "-o", "ConnectTimeout=30", "--", "h", "docker", "--host", "unix:///run/user/1000/docker.sock",
+        "system", "dial-stdio",
+    ]  # fmt: skip
+
+
+FAILING = """#!/bin/sh
+echo "$0 $*" >> "{log}"
+echo "{said}" >&2
+exit {code}
+"""
+
+
+def _failing(tmp_path: Path, name: str, said: str, code: int) -> str:
+    exe = tmp_path / name
+    exe.write_text(FAILING.format(log=tmp_path / "argv.log", said=said, code=code))
+    exe.chmod(0o755)
+    return str(exe)
+
+
+def test_an_ssh_host_that_cannot_be_reached_is_named_with_what_ssh_said(tmp_path: Path) -> None:
+    said = "ssh: connect to host build-1 port 2222: Connection refused"
+    exe = _failing(tmp_path, "ssh", said, 255)
+    dialer = HelperDialer(resolve("ssh://me@build-1:2222", env={}), exe)
+    with pytest.raises(TransportError) as e:
+        check_ssh(dialer, timeout=10)
+    assert str(e.value) == (
+        f"cannot reach the Docker engine at ssh://me@build-1:2222 (from --addr): `{exe} -o ConnectTimeout=30 -l me "
+        f"-p 2222 -- build-1 docker system dial-stdio`: exited with 255: {said}"
+    )
+
+
+def test_a_pod_that_cannot_be_reached_is_named_with_what_kubectl_said(tmp_path: Path) -> None:
+    said = "Error from server (NotFound): pods 'bk-9' not found"
+    exe = _failing(tmp_path, "kubectl", said, 1)
+    with pytest.raises(TransportError) as e:
+        check_kube_pod(resolve("kube-pod://bk-9?namespace=ci", env={}), exe)
+    assert str(e.value).startswith("cannot reach BuildKit at kube-pod://bk-9?namespace=ci (from --addr): ")
+    assert str(e.value).endswith(f"exited with 1: {said}")
+    assert (tmp_path / "argv.log").read_text() == f"{exe} exec -n ci bk-9 -- buildctl --version\n"
+
+
+def test_a_missing_helper_program_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    for url, program in (("ssh://h", "ssh"), ("kube-pod://p", "kubectl"), ("docker-container://c", "docker")):
+        with pytest.raises(TransportError) as e:
+            BuildkitClient(resolve(url, env={}))
+        assert str(e.value).endswith(f"(from --addr): the {program} command is not on PATH")
 
 
 # -- Control.Session framing against a loopback daemon ---------------------------------------

@@ -1,0 +1,202 @@
+"""`hlb run`'s buildx flags (issue 14 item 2): -o/--output, -f/--file, --platform lists, --progress quiet,
+--no-cache, --pull. Each good value is read as buildx reads it; each bad one is a usage error (exit 2, one line
+naming the flag); `hlb run --tree` shows what each changes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import Run
+
+from hlb import output_options
+from hlb.output_options import OutputFlagError
+from hlb.values import Exporter
+
+SOURCE = """fs default() {
+  image "busybox:latest"
+  run "echo hi" with option {
+    cacheMount "/root/.cache" with option { id "cache-a" }
+  }
+}
+
+fs other() {
+  scratch
+  mkfile "/a" 0o644 "x"
+}
+"""
+
+
+@pytest.fixture
+def module(tmp_path: Path) -> str:
+    f = tmp_path / "build.hlb"
+    f.write_text(SOURCE)
+    return str(f)
+
+
+# -- -o/--output: parsing ------------------------------------------------------------------------
+
+GOOD = [
+    ("out", Exporter("local", {}, os.path.abspath("out"))),
+    ("-", Exporter("tar", {}, "-")),
+    ("type=local,dest=d", Exporter("local", {}, os.path.abspath("d"))),
+    ("type=tar", Exporter("tar", {}, "-")),
+    ("type=tar,dest=-", Exporter("tar", {}, "-")),
+    ("type=tar,dest=x.tar", Exporter("tar", {}, os.path.abspath("x.tar"))),
+    ("type=image,name=r/app:1,push=true", Exporter("image", {"name": "r/app:1", "push": "true"})),
+    ("TYPE=image,Name=r/app:1,push=1", Exporter("image", {"name": "r/app:1", "push": "true"})),
+    ("type=registry,name=r/app", Exporter("image", {"name": "r/app", "push": "true", "unpack": "false"})),
+    ("type=docker", Exporter("docker", {})),
+    ("type=docker,name=app:1", Exporter("docker", {"name": "app:1"})),
+    ("type=docker,name=app:1,dest=i.tar", Exporter("docker", {"name": "app:1"}, os.path.abspath("i.tar"))),
+    ("type=oci,dest=i.tar", Exporter("oci", {}, os.path.abspath("i.tar"))),
+    (
+        "type=image,name=r/a,push=true,compression=zstd",
+        Exporter("image", {"name": "r/a", "push": "true", "compression": "zstd"}),
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), GOOD, ids=[t for t, _ in GOOD])
+def test_outputs_are_read_as_buildx_reads_them(text: str, expected: Exporter) -> None:
+    assert output_options.parse(text).exporter == expected
+
+
+BAD = [
+    ("", "is empty"),
+    ("type=", "`type=` is empty"),
+    ("dest=out", "no type="),
+    ("type=zip,dest=x", "unknown output type `zip`"),
+    ("type=local", "a local output needs dest=DIR"),
+    ("type=local,dest=-", "writes a directory, not stdout"),
+    ("type=oci", "needs dest=FILE"),
+    ("type=image", "needs name=REF"),
+    ("type=image,name=r/a", "add push=true"),
+    ("type=image,name=r/a,push=false", "add push=true"),
+    ("type=image,name=r/a,push=maybe", "`push=maybe` is not a boolean"),
+    ("type=image,name=Not A Ref,push=true", "is not an image reference"),
+    ("type=local,dest=a,dest=b", "`dest` is given twice"),
+    ("type=local,dest", "`dest` is not key=value"),
+    ("type=oci,dest=x,tar=false", "tar=false"),
+]
+
+
+@pytest.mark.parametrize(("text", "reason"), BAD, ids=[t or "empty" for t, _ in BAD])
+def test_a_bad_output_is_an_error_naming_the_flag(text: str, reason: str) -> None:
+    with pytest.raises(OutputFlagError) as e:
+        output_options.parse(text)
+    assert str(e.value).startswith("-o/--output") and reason in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize(("text", "reason"), BAD[:6], ids=[t or "empty" for t, _ in BAD[:6]])
+def test_a_bad_output_on_the_command_line_is_a_usage_error(text: str, reason: str, module: str, hlb: Run) -> None:
+    code, out, err = hlb(["run", "--tree", "-o", text, module])
+    assert (code, out) == (2, ""), err
+    assert err.startswith("hlb: error: -o/--output") and reason in err and err.count("\n") == 1, err
+
+
+def test_two_targets_need_a_placeholder_in_each_output(module: str, hlb: Run, tmp_path: Path) -> None:
+    code, out, err = hlb(["run", "--tree", "-t", "default,other", "-o", str(tmp_path / "out"), module])
+    assert (code, out) == (2, ""), err
+    assert "2 targets would write one place; put {target} in its dest" in err
+    code, out, err = hlb(["run", "--tree", "-t", "default,other", "-o", str(tmp_path / "out-{target}"), module])
+    assert code == 0, err
+    assert "out-default  (from -o)" in out and "out-other  (from -o)" in out
+
+
+def test_only_one_output_goes_to_stdout(module: str, hlb: Run) -> None:
+    code, _, err = hlb(["run", "--tree", "-o", "-", "-o", "type=tar", module])
+    assert code == 2 and "only one output can go to stdout" in err
+
+
+def test_the_tree_shows_each_output_and_the_cache_export_beside_it(module: str, hlb: Run) -> None:
+    argv = ["run", "--tree", "-o", "type=image,name=127.0.0.1:5000/app:1,push=true", "-o", "-"]
+    code, out, err = hlb([*argv, "--cache-to", "type=registry,ref=127.0.0.1:5000/app:cache", module])
+    assert code == 0, err
+    assert "export: type=image,name=127.0.0.1:5000/app:1,push=true  (from -o)" in out
+    assert "export: type=tar -> stdout  (from -o)" in out
+    assert "cache export: type=registry,ref=127.0.0.1:5000/app:cache  (from --cache-to)" in out
+
+
+def test_an_output_of_an_empty_target_is_an_error(module: str, hlb: Run, tmp_path: Path) -> None:
+    f = tmp_path / "empty.hlb"
+    f.write_text("fs default() {\n  scratch\n}\n")
+    code, _, err = hlb(["run", "--tree", "-o", str(tmp_path / "out"), str(f)])
+    assert code == 2 and "target default is an empty filesystem (scratch); nothing to export" in err, err
+
+
+# -- -f/--file -----------------------------------------------------------------------------------
+
+
+def test_file_flag_names_the_module(module: str, hlb: Run) -> None:
+    code, out, err = hlb(["run", "--tree", "-f", module])
+    assert code == 0, err
+    assert out.startswith("solve 1: target default")
+    code, out2, _ = hlb(["run", "--tree", "--file", module])
+    assert (code, out2) == (0, out)
+
+
+def test_file_flag_and_a_file_argument_together_are_a_usage_error(module: str, hlb: Run) -> None:
+    code, out, err = hlb(["run", "--tree", "-f", module, module])
+    assert (code, out) == (2, "")
+    assert err == f"hlb: error: the module is given twice ({module} and -f {module}): give one\n"
+
+
+# -- --platform ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--platform", "linux/amd64,linux/arm64"],
+        ["--platform", "linux/amd64", "--platform", "linux/arm64"],
+        ["--platform", "linux/amd64, linux/aarch64", "--platform", "linux/amd64"],
+    ],
+)
+def test_a_platform_list_builds_every_platform_in_one_solve(flags: list[str], module: str, hlb: Run) -> None:
+    code, out, err = hlb(["run", "--tree", *flags, "-o", "type=image,name=127.0.0.1:5000/app,push=true", module])
+    assert code == 0, err
+    assert out.count("solve ") == 1
+    assert "    platforms: linux/amd64, linux/arm64\n" in out
+
+
+def test_one_platform_shows_no_platform_list(module: str, hlb: Run) -> None:
+    code, out, err = hlb(["run", "--tree", "--platform", "linux/arm64", module])
+    assert code == 0, err
+    assert "platforms:" not in out
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("linux/amd64,linux/amd46", "unknown architecture 'amd46'"),
+        ("linux/amd64,,linux/arm64", "an empty platform"),
+        ("linux/amd64,linux", "'linux' is not a platform"),
+    ],
+)
+def test_a_bad_platform_in_a_list_is_a_usage_error(value: str, reason: str, module: str, hlb: Run) -> None:
+    code, out, err = hlb(["run", "--tree", "--platform", value, module])
+    assert (code, out) == (2, ""), err
+    assert err.startswith("hlb: error: --platform: ") and reason in err and f"(in {value!r})" in err, err
+
+
+# -- --progress quiet, --no-cache, --pull ---------------------------------------------------------
+
+
+def test_quiet_is_a_progress_mode(module: str, hlb: Run) -> None:
+    code, _, err = hlb(["run", "--tree", "--progress", "quiet", module])
+    assert code == 0, err
+    code, _, err = hlb(["run", "--tree", "--progress", "silent", module])
+    assert code == 2 and "--progress" in err and "quiet" in err
+
+
+def test_the_tree_says_what_no_cache_and_pull_change(module: str, hlb: Run) -> None:
+    code, out, err = hlb(["run", "--tree", module])
+    assert code == 0 and "--no-cache" not in out + err and "--pull" not in out
+    code, out, err = hlb(["run", "--tree", "--no-cache", "--pull", module])
+    assert code == 0, err
+    assert "note: --no-cache: every step runs again (each op is marked ignore-cache)" in out
+    assert "note: --no-cache: these cache mounts start empty: cache-a" in out
+    assert "note: --pull: images are resolved again in the registry (docker.io/library/busybox:latest)" in out
+    assert "hlb: warning: --no-cache empties the cache mounts of the steps it reruns (cache-a)" in err
