@@ -14,6 +14,7 @@ for those answers, while its syntax error is what is published.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from pathlib import Path
 from hlb.builtins.registry import documentation, table
 from hlb.builtins.spec import Builtin
 from hlb.checker.check import Bind, Callee, CheckedModule, CheckResult, Import, ModuleLoader, check_module
-from hlb.checker.lint import Edit, Finding, lint
+from hlb.checker.lint import Finding, lint
 from hlb.compiler.cache_mounts import cache_uses
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
@@ -35,6 +36,8 @@ from hlb.syntax.parser import ParseResult, parse_module
 from hlb.syntax.printer import format_module
 from hlb.syntax.visitor import find_all
 
+MAX_WORKSPACE_FILES = 2000
+_SKIPPED_DIRS = frozenset({"node_modules", "venv", "__pycache__"})
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 KEYWORDS = frozenset({"import", "export", "from", "with", "as", "binds", "variadic", "true", "false"})
 
@@ -97,6 +100,7 @@ class Project:
         self.good: dict[str, Analysis] = {}  # absolute path -> its last check that parsed
         self.modules: dict[Path, _Cached] = {}
         self._disk: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, digest)
+        self.roots: list[str] = []  # the workspace folders, searched by references and rename
 
     # -- documents -------------------------------------------------------------------
 
@@ -214,14 +218,41 @@ class Project:
             yield m
             stack += [i.module for i in m.imports.values() if i.module is not None]
 
+    def workspace_modules(self) -> Iterator[CheckedModule]:
+        """The checked modules of the ``.hlb`` files under the workspace folders that are not open (hidden
+        directories, ``node_modules`` and virtualenvs skipped; at most :data:`MAX_WORKSPACE_FILES`), each
+        checked once and kept while the files its check read are unchanged."""
+        loader = _Loader(self)
+        count = 0
+        for root in self.roots:
+            for top, dirs, files in os.walk(root):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_DIRS)
+                for f in sorted(files):
+                    if not f.endswith(".hlb"):
+                        continue
+                    count += 1
+                    if count > MAX_WORKSPACE_FILES:
+                        return
+                    path = os.path.normpath(os.path.join(top, f))
+                    if path in self.docs:
+                        continue
+                    at = Span(SourceFile(path, ""), 0, 0)
+                    m = loader.load(Path(path), at, path)
+                    if m is not None:
+                        yield m
+
     def references(self, t: Target, include_declaration: bool = True) -> list[Span]:
-        """Where ``t``'s declaration is named in the open documents and the modules they import."""
+        """Where ``t``'s declaration is named: in the open documents, the modules they import and the modules
+        of the workspace folders."""
         key = t.key
         if key is None:
             return []
         out: list[Span] = []
-        for m in self.modules_in_view():
-            out += _uses_in(m, key)
+        done: set[str] = set()
+        for m in itertools.chain(self.modules_in_view(), self.workspace_modules()):
+            if m.module.file.name not in done:
+                done.add(m.module.file.name)
+                out += _uses_in(m, key)
         if include_declaration and t.decl is not None:
             out.append(t.decl)
         unique = {(s.file.name, s.start, s.end): s for s in out}
@@ -408,8 +439,8 @@ def _call_use(
     return out
 
 
-def rename_edits(project: Project, t: Target, new: str) -> dict[str, list[Edit]]:
-    """The edits (per file) that rename ``t`` to ``new``; ValueError says why it cannot be."""
+def rename_edits(project: Project, t: Target, new: str) -> dict[str, list[Span]]:
+    """The spans (per file) to replace with ``new`` to rename ``t``; ValueError says why it cannot be."""
     if t.builtin is not None:
         raise ValueError(f"`{t.span.text}` is a builtin")
     if not IDENT.match(new) or new in KEYWORDS:
@@ -427,9 +458,9 @@ def rename_edits(project: Project, t: Target, new: str) -> dict[str, list[Edit]]
     spans = project.references(t)
     if t.param is not None and t.owner is not None:
         spans = [s for s in spans if _inside(t.owner.span, s.start) and s.file.name == d.file.name]
-    out: dict[str, list[Edit]] = {}
+    out: dict[str, list[Span]] = {}
     for s in spans:
-        out.setdefault(s.file.name, []).append(Edit(s.start, s.end, new))
+        out.setdefault(s.file.name, []).append(s)
     return out
 
 

@@ -112,6 +112,12 @@ class HlbServer(LanguageServer):
             data={"id": d.code.id},
         )
 
+    def refresh_roots(self) -> None:
+        """The workspace folders (as they are now: a client may add and remove folders) for references and rename."""
+        folders = [f.uri for f in self.workspace.folders.values()] or [self.workspace.root_uri or ""]
+        paths = (self.path(u) for u in folders if u.startswith("file:"))
+        self.project.roots = [p for p in paths if os.path.isdir(p)]
+
     def publish(self, path: str, complete: bool = True) -> None:
         """Check ``path`` and publish its diagnostics; without ``complete``, the cache-mount findings follow
         once the typing pauses (:data:`SETTLE` seconds without a change)."""
@@ -243,6 +249,7 @@ def references(ls: HlbServer, params: lsp.ReferenceParams) -> list[lsp.Location]
     t = ls.project.target(path, ls.offset(path, params.position))
     if t is None:
         return []
+    ls.refresh_roots()
     return [ls.location(s) for s in ls.project.references(t, params.context.include_declaration)]
 
 
@@ -263,29 +270,19 @@ def rename(ls: HlbServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit | None:
         return None
     if ls.project.analyses[path] is not ls.project.good.get(path):
         raise _RenameError("the module does not parse: fix its syntax first")
+    ls.refresh_roots()
     try:
         edits = rename_edits(ls.project, t, params.new_name)
     except ValueError as e:
         raise _RenameError(str(e)) from None
-    changes: dict[str, list[lsp.TextEdit]] = {}
-    for file, file_edits in edits.items():
-        source = _source_of(ls, file)
-        changes[ls.uri(file)] = [lsp.TextEdit(ls.edit_range(source, e), e.text) for e in file_edits]
+    changes = {
+        ls.uri(file): [lsp.TextEdit(ls.range(s), params.new_name) for s in spans] for file, spans in edits.items()
+    }
     return lsp.WorkspaceEdit(changes=changes)
 
 
 class _RenameError(Exception):
     """Reported to the client as the request's error."""
-
-
-def _source_of(ls: HlbServer, file: str) -> SourceFile:
-    a = ls.project.good.get(file)
-    if a is not None:
-        return a.source
-    for m in ls.project.modules_in_view():
-        if m.module.file.name == file:
-            return m.module.file
-    return SourceFile(file, "")
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)

@@ -39,6 +39,7 @@ fs shout() {
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("lsp")
     (d / "lib.hlb").write_text(LIB)
+    (d / "on_disk.hlb").write_text('import lib from "./lib.hlb"\n\nfs default() {\n\tlib.greet "disk"\n}\n')
     return d
 
 
@@ -179,6 +180,7 @@ def test_references_across_modules(client: Client, workdir: Path) -> None:
     # The declaration, `export greet` and the call in lib.hlb; the calls here; and those of the other open documents.
     assert {(lib, 0, 7), (lib, 5, 3), (lib, 11, 1), (path.as_uri(), 3, 5), (path.as_uri(), 4, 5)} <= got
     assert ((workdir / "def.hlb").as_uri(), 3, 5) in got
+    assert ((workdir / "on_disk.hlb").as_uri(), 3, 5) in got  # a module of the workspace nobody opened
     assert all(uri.startswith(workdir.as_uri() + "/") for uri, _, _ in got)
 
 
@@ -192,6 +194,17 @@ def test_rename_a_function_across_its_module_and_importers(client: Client, workd
         client.request("textDocument/rename", {**client.at(path, 5, 4), "newName": "image"})
     with pytest.raises(LspError, match="already declared"):
         client.request("textDocument/rename", {**client.at(path, 5, 4), "newName": "default"})
+
+
+def test_rename_an_exported_function_renames_its_calls_in_importers(client: Client, workdir: Path) -> None:
+    path = workdir / "rename_imported.hlb"
+    text = 'import lib from "./lib.hlb"\n\nfs default() {\n\tlib.greet "x"\n}\n'
+    client.open(path, text)
+    changes = client.request("textDocument/rename", {**client.at(path, 3, 6), "newName": "welcome"})["changes"]
+    assert apply(text, changes[path.as_uri()]) == text.replace("greet", "welcome")
+    assert apply(LIB, changes[(workdir / "lib.hlb").as_uri()]) == LIB.replace("greet", "welcome")
+    on_disk = (workdir / "on_disk.hlb").read_text()
+    assert apply(on_disk, changes[(workdir / "on_disk.hlb").as_uri()]) == on_disk.replace("greet", "welcome")
 
 
 def test_formatting_equals_hlb_format(client: Client, workdir: Path) -> None:
