@@ -6,8 +6,7 @@ import argparse
 from typing import Any
 
 from hlb.checker.cache import check_diagnostics
-from hlb.cli.common import DiagnosticOutput, add_files_command, cannot_read, hlb_files, read_source
-from hlb.diagnostics import Diagnostic
+from hlb.cli.common import DiagnosticOutput, add_files_command, hlb_files, read_source
 
 
 def add_parser(commands: Any) -> None:
@@ -24,24 +23,18 @@ def add_parser(commands: Any) -> None:
 def check(args: argparse.Namespace) -> int:
     files, missing = hlb_files(args.files)
     failed = bool(missing)
-    for path in missing:
-        cannot_read(path, FileNotFoundError(2, "no such file or directory"))
     out = DiagnosticOutput(getattr(args, "format", "text"))
+    for path in missing:
+        out.unreadable(path, FileNotFoundError(2, "no such file or directory"))
     for path in files:
-        diagnostics, ok = check_file(path)
+        try:
+            source = read_source(path)
+        except OSError as e:
+            out.unreadable(path, e)
+            failed = True
+            continue
+        diagnostics = check_diagnostics(source)
         out.add(diagnostics)
-        failed = failed or not ok
+        failed = failed or any(d.is_error for d in diagnostics)
     out.close()
     return 1 if failed else 0
-
-
-def check_file(path: str) -> tuple[list[Diagnostic], bool]:
-    """Every diagnostic for one file (imports included), and whether it has no errors; from hlb's cache
-    when neither the file nor its imports changed since they were last checked."""
-    try:
-        source = read_source(path)
-    except OSError as e:
-        cannot_read(path, e)
-        return [], False
-    diagnostics = check_diagnostics(source)
-    return diagnostics, not any(d.is_error for d in diagnostics)

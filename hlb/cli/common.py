@@ -82,17 +82,32 @@ class DiagnosticOutput:
 
     def __init__(self, format: str) -> None:
         self.format = format
-        self.held: list[Diagnostic] = []
+        self.held: list[dict[str, Any]] = []
 
     def add(self, diagnostics: Iterable[Diagnostic]) -> None:
         if self.format == "json":
-            self.held.extend(diagnostics)
+            self.held.extend(diagnostic_json(d) for d in diagnostics)
         else:
             print_diagnostics(diagnostics, self.format)
 
+    def unreadable(self, path: str, e: OSError) -> None:
+        """A file named on the command line that cannot be read: an error in every format (in json an entry
+        of kind ``cannot-read`` without a position, so ``[]`` always means every file was checked and clean)."""
+        message = f"cannot read {path}: {e.strerror or e}"
+        if self.format == "json":
+            where = {"file": path, "line": None, "col": None, "end_line": None, "end_col": None}
+            self.held.append(
+                {**where, "severity": "error", "code": None, "kind": "cannot-read", "message": message}
+                | {"label": "", "hints": [], "labels": []}
+            )
+        elif self.format == "github":
+            sys.stdout.write(f"::error file={github_property(path)},title=cannot-read::{github_data(message)}\n")
+        else:
+            cannot_read(path, e)
+
     def close(self) -> None:
         if self.format == "json":
-            print_diagnostics(self.held, "json")
+            sys.stdout.write(json.dumps(self.held, indent=2) + "\n")
             self.held = []
 
 

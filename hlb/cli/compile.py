@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from hlb.address import AddressError, resolve
+from hlb.address import AddressError, resolve, several
 from hlb.cli.common import add_module_argument, print_diagnostics, source_of
 from hlb.cli.target_args import add_arg_flag, command_line, platform_flag
 from hlb.diagnostics import HlbError
@@ -43,6 +43,13 @@ def add_parser(commands: Any) -> None:
 
 
 def compile_command(args: argparse.Namespace) -> int:
+    if args.platform is not None and len([p for p in args.platform.split(",") if p.strip()]) > 1:
+        print(
+            f"hlb: error: --platform {args.platform}: `hlb compile` prints the LLB of one platform: give one "
+            "(`hlb run --platform` takes a list and builds them all)",
+            file=sys.stderr,
+        )
+        return 2
     platform = platform_flag(args.platform)
     if platform is None:
         return 2
@@ -58,6 +65,10 @@ def compile_command(args: argparse.Namespace) -> int:
         print_diagnostics(cmdline.diagnostics)
         return 2  # a malformed or repeated --arg: a usage error
     try:
+        fleet = several(())
+        if fleet:
+            names = ", ".join(a.url for a in fleet)
+            raise AddressError(f"`hlb compile` works on one daemon; BUILDKIT_HOST names {len(fleet)}: {names}")
         address = resolve()
     except AddressError as e:  # BUILDKIT_HOST or DOCKER_HOST names no address hlb can use
         print(f"hlb: error: {e}", file=sys.stderr)

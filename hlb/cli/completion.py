@@ -16,6 +16,7 @@ from typing import Any
 import shtab
 
 from hlb.cli.main import build_parser
+from hlb.syntax import store
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -83,8 +84,21 @@ def add_parser(commands: Any) -> None:
 
 
 def run_completion(args: argparse.Namespace) -> int:
-    sys.stdout.write(script(args.shell))
+    sys.stdout.write(cached_script(args.shell))
     return 0
+
+
+def cached_script(shell: str) -> str:
+    """:func:`script`, from hlb's per-user cache (keyed by hlb's code, :mod:`hlb.syntax.store`) after the first
+    time: `source <(hlb completion bash)` runs in every new shell, and generating the script imports every
+    command's module (grpc, the solver: half a second), which a shell's start-up should not pay."""
+    key = store.make_key("completion", shell, shtab.__version__)
+    hit = store.load(key)
+    if isinstance(hit, str):
+        return hit
+    text = script(shell)
+    store.store(key, text)
+    return text
 
 
 def script(shell: str) -> str:
@@ -94,7 +108,7 @@ def script(shell: str) -> str:
     for action in _actions(parser):
         if action.dest == "target" and action.option_strings:
             action.complete = _TARGETS  # type: ignore[attr-defined]
-        elif action.dest in ("file", "files"):
+        elif action.dest in ("file", "files", "file_option"):  # file_option: `hlb run -f/--file`
             action.complete = hlb_files  # type: ignore[attr-defined]
     text: str = shtab.complete(parser, shell=shell)
     return text if text.endswith("\n") else text + "\n"

@@ -18,7 +18,6 @@ from hlb.cli.common import (
     STDIN,
     DiagnosticOutput,
     add_files_command,
-    cannot_read,
     cannot_write,
     hlb_files,
     read_source,
@@ -45,11 +44,11 @@ def add_parser(commands: Any) -> None:
 
 def run_lint(args: argparse.Namespace) -> int:
     files, missing = hlb_files(args.files)
+    out = DiagnosticOutput(getattr(args, "format", "text"))
     for path in missing:
-        cannot_read(path, FileNotFoundError(2, "no such file or directory"))
+        out.unreadable(path, FileNotFoundError(2, "no such file or directory"))
     status = 1 if missing else 0
     shown: set[tuple[str, str, int, str]] = set()  # a finding in an imported module is shown once
-    out = DiagnosticOutput(getattr(args, "format", "text"))
     for path in files:
         status = max(status, _lint_file(path, args.fix and path != STDIN, shown, out))
     out.close()
@@ -57,7 +56,7 @@ def run_lint(args: argparse.Namespace) -> int:
 
 
 def _lint_file(path: str, fix: bool, shown: set[tuple[str, str, int, str]], out: DiagnosticOutput) -> int:
-    findings, errors, source = _findings(path)
+    findings, errors, source = _findings(path, out)
     if errors is None or source is None:
         return 1
     if fix and any(f.fix for f in findings):
@@ -68,7 +67,7 @@ def _lint_file(path: str, fix: bool, shown: set[tuple[str, str, int, str]], out:
             return 1
         fixed = sum(1 for f in findings if f.fix)
         print(f"hlb: {path}: fixed {fixed} finding{'s' if fixed != 1 else ''}", file=sys.stderr)
-        findings, errors, source = _findings(path)
+        findings, errors, source = _findings(path, out)
         if errors is None:
             return 1
     out.add([*errors, *(d for d in (f.diagnostic for f in findings) if _first(d, shown))])
@@ -77,12 +76,12 @@ def _lint_file(path: str, fix: bool, shown: set[tuple[str, str, int, str]], out:
     return 1 if errors or findings else 0
 
 
-def _findings(path: str) -> tuple[list[Finding], list[Any] | None, SourceFile | None]:
-    """(findings, errors, source); errors is None when the file cannot be read."""
+def _findings(path: str, out: DiagnosticOutput) -> tuple[list[Finding], list[Any] | None, SourceFile | None]:
+    """(findings, errors, source); errors is None when the file cannot be read (``out`` reports it)."""
     try:
         source = read_source(path)
     except OSError as e:
-        cannot_read(path, e)
+        out.unreadable(path, e)
         return [], None, None
     parsed = parse_cached(source)
     if parsed.module is None:

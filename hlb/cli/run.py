@@ -233,6 +233,10 @@ def run(args: argparse.Namespace) -> int:
     if args.file is not None and args.file_option is not None:
         print(f"hlb: error: the module is given twice ({args.file} and -f {args.file_option}): give one", file=err)
         return 2
+    for given_file, flag in ((args.file, "the module"), (args.file_option, "-f")):
+        if given_file is not None and not given_file.strip():
+            print(f"hlb: error: {flag} is empty: name a .hlb file (default: build.hlb), or - for stdin", file=err)
+            return 2
     args.file = args.file_option or args.file or "build.hlb"
     names = targets_flag(args.target)
     if names is None:
@@ -252,6 +256,14 @@ def run(args: argparse.Namespace) -> int:
         progress_mode = choose_mode(getattr(args, "progress", "auto"), err)
     except ValueError as e:
         print(f"hlb: error: {e}", file=err)
+        return 2
+    if progress_mode in ("rawjson", "quiet") and any(o.to_stdout for o in outputs) and not args.tree:
+        what = "its JSON lines" if progress_mode == "rawjson" else "the image IDs"
+        print(
+            f"hlb: error: -o - writes the tar to stdout, where --progress {progress_mode} writes {what}: "
+            "give the tar a file (-o type=tar,dest=FILE) or use --progress plain",
+            file=err,
+        )
         return 2
     if args.metadata_file is not None:
         why = "--metadata-file: --tree builds nothing, so there is no result to write" if args.tree else None
@@ -280,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
         print(render_all(cmdline.diagnostics, color=color), file=err)
         return 2  # a malformed or repeated --arg: a usage error
     try:
-        addresses = addresses_of(args) if not args.tree else several(args.addr or ())
+        addresses = addresses_of(args)  # --tree too: it shows the daemons the build would use (it dials none)
     except AddressError as e:
         print(f"hlb: error: {e}", file=err)
         return 2
