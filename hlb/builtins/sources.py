@@ -386,8 +386,16 @@ def local(call: Call, path: str) -> FsValue:
         constraints=call.constraints(f"local {key_path}"),
     )
     applied = ignored.path if ignored is not None else ""
+    from_file = ignored.patterns if ignored is not None else ()
     call.ctx.attach(
-        LocalDir(name=name, path=directory, include_patterns=includes, exclude_patterns=excludes, ignore_file=applied)
+        LocalDir(
+            name=name,
+            path=directory,
+            include_patterns=includes,
+            exclude_patterns=excludes,
+            ignore_file=applied,
+            ignore_patterns=from_file,
+        )
     )
     return FsValue(State(op.output()))
 
