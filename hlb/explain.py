@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hlb.build.record import IMAGE, LOCAL, Op, Run
-from hlb.source import SourceFile
+from hlb.source import SourceFile, shown_path
 from hlb.syntax import ast
 from hlb.syntax.parser import parse_module
 from hlb.syntax.visitor import walk
@@ -53,7 +53,7 @@ class Cause:
         text = self.text.replace("{at}", show(self.at, cwd))
         for key in FILE_KEYS:  # files named in the text (an ignore file), relative to the working directory
             if isinstance(self.detail.get(key), str):
-                text = text.replace("{" + key + "}", show_path(self.detail[key], cwd))
+                text = text.replace("{" + key + "}", shown_path(self.detail[key], cwd))
         if self.about is not None:
             text = f"`{self.about.what}` ({show(self.about.at, cwd)}) changed: {text}"
         return text
@@ -112,15 +112,6 @@ class Explanation:
             for op, c in self.also
         ]
         return {"planned": self.planned, "step": step, "causes": causes, "also": also, "message": self.render(cwd)}
-
-
-def show_path(path: str, cwd: str | None = None) -> str:
-    """An absolute path as the user would write it from ``cwd`` (unchanged when it is outside ``cwd``)."""
-    if os.path.isabs(path):
-        rel = os.path.relpath(path, cwd or os.getcwd())
-        if not rel.startswith(".."):
-            return rel
-    return path
 
 
 def show(at: str, cwd: str | None = None, *, column: bool = False) -> str:
