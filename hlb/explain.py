@@ -20,6 +20,7 @@ it was pruned or evicted, or this is another daemon.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 from collections.abc import Mapping, Sequence
@@ -27,19 +28,22 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hlb.build.record import IMAGE, LOCAL, Op, Run
-from hlb.source import SourceFile
+from hlb.source import SourceFile, shown_path
 from hlb.syntax import ast
 from hlb.syntax.parser import parse_module
 from hlb.syntax.visitor import walk
 
 SHOW_FILES = 5  # changed files named per local; the rest are counted
 SHOW_ALSO = 5  # changes behind later steps, named after the first step's
+SHOW_PATTERNS = 5  # patterns named per change; the rest are counted
+FILE_KEYS = ("ignore_file", "ignore_file_before")  # a cause's detail keys naming a file its text shows
 MODE_DIR = 1 << 31
 
 
 @dataclass(frozen=True)
 class Cause:
-    kind: str  # local, image, command, env, dir, user, mounts, source, file, options, new, ignore-cache, pruned
+    kind: str  # local, image, command, env, dir, user, mounts, source, ignore-file, patterns, file, options, new,
+    # ignore-cache, pruned
     text: str  # in .hlb terms, to follow "runs again because"
     at: str = ""  # the .hlb location it is about (file:line:col), if any
     detail: Mapping[str, Any] = field(default_factory=dict)
@@ -47,6 +51,9 @@ class Cause:
 
     def render(self, cwd: str | None = None) -> str:
         text = self.text.replace("{at}", show(self.at, cwd))
+        for key in FILE_KEYS:  # files named in the text (an ignore file), relative to the working directory
+            if isinstance(self.detail.get(key), str):
+                text = text.replace("{" + key + "}", shown_path(self.detail[key], cwd))
         if self.about is not None:
             text = f"`{self.about.what}` ({show(self.about.at, cwd)}) changed: {text}"
         return text
@@ -269,7 +276,7 @@ class _Diff:
             if dirty_inputs:
                 return []
             return [Cause("new", f"`{op.what}` ({{at}}) is a new step: the run before had nothing at that line", op.at)]
-        causes = fact_causes(match, op, self.new)
+        causes = fact_causes(match, op, self.new, self.old)
         if not causes and not dirty_inputs and _inputs_moved(match, op):
             causes = [Cause("options", "its inputs changed", op.at)]
         if not causes and not dirty_inputs:
@@ -308,8 +315,9 @@ def _short(digest: str) -> str:
     return f"{algo}:{hexd[:12]}" if hexd else digest
 
 
-def fact_causes(before: Op, now: Op, run: Run | None = None) -> list[Cause]:
-    """How ``now``'s own cache key differs from ``before``'s (the op at the same `.hlb` line before)."""
+def fact_causes(before: Op, now: Op, run: Run | None = None, old: Run | None = None) -> list[Cause]:
+    """How ``now``'s own cache key differs from ``before``'s (the op at the same `.hlb` line before); ``run`` and
+    ``old`` are the runs of ``now`` and ``before``."""
     b, n = before.facts, now.facts
     out: list[Cause] = []
     if now.kind == "exec":
@@ -347,12 +355,7 @@ def fact_causes(before: Op, now: Op, run: Run | None = None) -> list[Cause]:
                 text = f"the image `{ni.removeprefix(IMAGE).split('@')[0]}` now resolves to a new digest"
                 out.append(Cause("image", text, now.at, {"before": bi, "now": ni}))
             elif bi.startswith(LOCAL) and ni.startswith(LOCAL):
-                text = (
-                    "it is another directory to the daemon: its id (the module's path from the working directory, "
-                    "the path as written, its include and exclude patterns) changed; run hlb from the same "
-                    "directory each time"
-                )
-                out.append(Cause("source", text, now.at, {"before": bi, "now": ni}))
+                out += local_id_causes(before, now, run, old)
             else:
                 out.append(Cause("source", f"it was `{before.what}`", now.at, {"before": bi, "now": ni}))
         elif b.get("attrs") != n.get("attrs"):
@@ -365,6 +368,85 @@ def fact_causes(before: Op, now: Op, run: Run | None = None) -> list[Cause]:
     if not out and b.get("platform") != n.get("platform"):
         out.append(Cause("options", "its platform changed", now.at))
     return out
+
+
+def local_id_causes(before: Op, now: Op, run: Run | None, old: Run | None) -> list[Cause]:
+    """Why a `local`'s id changed: its ignore file (which one applies, its patterns), the patterns of its
+    options, else its path or the module's (another directory to the daemon)."""
+    bi, ni = before.source, now.source
+    ids = {"before": bi, "now": ni}
+    bp = old.local_patterns.get(bi.removeprefix(LOCAL)) if old is not None else None
+    np = run.local_patterns.get(ni.removeprefix(LOCAL)) if run is not None else None
+    out: list[Cause] = []
+    if bp is not None and np is not None:
+        bfile, nfile = str(bp.get("ignore_file", "")), str(np.get("ignore_file", ""))
+        change = _pattern_change(bp.get("ignore", []), np.get("ignore", []))
+        if bfile != nfile or change:
+            detail: dict[str, Any] = {**ids, "ignore_file": nfile or bfile, "ignore_file_before": bfile}
+            if bfile == nfile:
+                text = "{ignore_file} was edited"
+            elif not bfile:
+                text = "{ignore_file} now applies (there was no ignore file)"
+            elif not nfile:
+                text = "{ignore_file} no longer applies (it is gone)"
+            else:
+                text = "{ignore_file} applies instead of {ignore_file_before}"
+                if os.path.basename(nfile) == ".hlbignore":
+                    text += " (a .hlbignore wins over a .dockerignore)"
+            if change:
+                text += ": " + change
+            out.append(Cause("ignore-file", text, now.at, detail))
+        for key, option in (("include", "includePatterns"), ("exclude", "excludePatterns"), ("follow", "followPaths")):
+            change = _pattern_change(bp.get(key, []), np.get(key, []))
+            if change:
+                out.append(Cause("patterns", f"its `{option}` option changed: {change}", now.at, {**ids}))
+        if out:
+            return out
+        text = (
+            "it is another directory to the daemon: its id (the module's path from the working directory, "
+            "the path as written) changed; run hlb from the same directory each time"
+        )
+        return [Cause("source", text, now.at, ids)]
+    # A run recorded without its patterns: those the daemon receives (an ignore file's and the options' together).
+    ba, na = before.facts.get("attrs", {}), now.facts.get("attrs", {})
+    for attr, what in (("local.includepattern", "include"), ("local.excludepatterns", "exclude")):
+        change = _pattern_change(_json_list(ba.get(attr)), _json_list(na.get(attr)))
+        if change:
+            text = f"its {what} patterns (of its options and its .dockerignore or .hlbignore) changed: {change}"
+            out.append(Cause("patterns", text, now.at, ids))
+    if out:
+        return out
+    text = (
+        "it is another directory to the daemon: its id (the module's path from the working directory, "
+        "the path as written, its include and exclude patterns) changed; run hlb from the same "
+        "directory each time"
+    )
+    return [Cause("source", text, now.at, ids)]
+
+
+def _json_list(value: Any) -> list[str]:
+    try:
+        items = json.loads(value) if isinstance(value, str) else []
+    except ValueError:
+        return []
+    return [str(i) for i in items] if isinstance(items, list) else []
+
+
+def _pattern_change(before: Sequence[str], now: Sequence[str]) -> str:
+    """``added `c.txt`; removed `b.txt``` between two lists of patterns (their order matters too), else ""."""
+    if list(before) == list(now):
+        return ""
+    added = [p for p in now if p not in before]
+    removed = [p for p in before if p not in now]
+    parts = [f"{word} {_some(ps)}" for word, ps in (("added", added), ("removed", removed)) if ps]
+    return "; ".join(parts) or "its patterns are in another order (a later one decides where two match)"
+
+
+def _some(patterns: Sequence[str]) -> str:
+    shown = ", ".join(f"`{p}`" for p in patterns[:SHOW_PATTERNS])
+    if len(patterns) > SHOW_PATTERNS:
+        shown += f" and {len(patterns) - SHOW_PATTERNS} more"
+    return shown
 
 
 def _command(args: Sequence[Any]) -> str:

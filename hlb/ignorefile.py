@@ -84,6 +84,17 @@ def _clean(path: str) -> str:
     return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
 
 
+def problems(found: IgnoreFile) -> list[tuple[int, str, str]]:
+    """The lines of ``found`` the pattern matcher would refuse: (line number, the line as written, why)."""
+    out = []
+    lines = found.text.split("\n")
+    for pattern, number in zip(found.patterns, found.lines, strict=True):
+        why = problem(pattern)
+        if why is not None:
+            out.append((number, lines[number - 1].removesuffix("\r"), why))
+    return out
+
+
 def problem(pattern: str) -> str | None:
     """Why the pattern matcher refuses ``pattern``, or None: a bare ``!``, or a ``[`` never closed.
 

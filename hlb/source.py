@@ -168,6 +168,16 @@ def module_key(file: SourceFile) -> str:
     return os.path.relpath(os.path.abspath(file.name))
 
 
+def shown_path(path: str, cwd: str | None = None) -> str:
+    """How diagnostics name a file of the machine running hlb: relative to the working directory (``cwd``) when
+    it lies inside it, else as given."""
+    if os.path.isabs(path):
+        rel = os.path.relpath(path, cwd or os.getcwd())
+        if not rel.startswith(".."):
+            return rel
+    return path
+
+
 def client_path(written: str, base: str) -> str:
     """A path of the machine running hlb as a program writes it, made absolute and normal: ``~`` and
     ``~user`` start at a home directory, and a relative path is relative to ``base`` (the directory of

@@ -189,6 +189,7 @@ class LocalDir:
     exclude_patterns: tuple[str, ...] = ()
     follow_paths: tuple[str, ...] = ()
     ignore_file: str = ""  # the .hlbignore or .dockerignore whose patterns lead exclude_patterns
+    ignore_patterns: tuple[str, ...] = ()  # that file's patterns (the first ones of exclude_patterns)
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,6 +89,7 @@ class Run:
     locals: dict[str, dict[str, Any]] = field(default_factory=dict)  # local name -> summary (session.summary)
     images: dict[str, str] = field(default_factory=dict)  # unpinned image identifier -> digest it resolved to
     sources: dict[str, str] = field(default_factory=dict)  # .hlb file -> sha256 of its text when compiled
+    local_patterns: dict[str, dict[str, Any]] = field(default_factory=dict)  # local name -> local_patterns()
     truncated: int = 0  # ops not kept (beyond MAX_OPS)
     planned: bool = False  # compiled now, not built (`hlb explain --plan`)
 
@@ -327,6 +328,20 @@ def _describe(kind: str, facts: Mapping[str, Any], meta: Mapping[str, Any]) -> s
     return name or ident or kind
 
 
+def local_patterns(local: LocalDir) -> dict[str, Any]:
+    """What a `local`'s id is made of besides its path, as `hlb explain` names it: the ignore file that applied
+    and its patterns, apart from the patterns of the `local`'s options (empty ones left out)."""
+    own = len(local.ignore_patterns)
+    out = {
+        "ignore_file": local.ignore_file,
+        "ignore": list(local.ignore_patterns),
+        "include": list(local.include_patterns),
+        "exclude": list(local.exclude_patterns[own:]),
+        "follow": list(local.follow_paths),
+    }
+    return {k: v for k, v in out.items() if v}
+
+
 def image_platform(op: Op) -> Platform | None:
     p = op.facts.get("platform") or {}
     if not p.get("OS") or not p.get("Architecture"):
@@ -413,6 +428,9 @@ class Recorder:
                 v = tracker.vertices.get(dgst)
                 if v is not None and (v.cached or v.done or v.error):
                     self.ran[dgst] = self.ran.get(dgst, False) or not v.cached
+            for local in solve.attachments:
+                if isinstance(local, LocalDir):
+                    self.run.local_patterns[local.name] = local_patterns(local)
             for a in attachables:
                 if isinstance(a, FileSync):
                     for name, summary in a.summaries.items():
@@ -457,6 +475,8 @@ def planned_run(
     names = {o.source.removeprefix(LOCAL) for o in run.ops if o.source.startswith(LOCAL)}
     for s in plan.solves:
         for a in s.attachments:
+            if isinstance(a, LocalDir) and a.name in names:
+                run.local_patterns.setdefault(a.name, local_patterns(a))
             if isinstance(a, LocalDir) and a.name in names and a.name not in run.locals:
                 try:
                     run.locals[a.name] = summarize(a).to_json()

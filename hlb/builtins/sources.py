@@ -32,7 +32,7 @@ from hlb.llb.source import git as git_source
 from hlb.llb.source import http as http_source
 from hlb.llb.source import local as local_source
 from hlb.resolver import BUILTIN_FRONTENDS, ResolveError
-from hlb.source import SourceFile, Span, client_path, module_key
+from hlb.source import SourceFile, Span, client_path, module_key, shown_path
 from hlb.values import FsValue, LocalDir, SSHSocket
 
 # -- option values -------------------------------------------------------------------
@@ -386,8 +386,16 @@ def local(call: Call, path: str) -> FsValue:
         constraints=call.constraints(f"local {key_path}"),
     )
     applied = ignored.path if ignored is not None else ""
+    from_file = ignored.patterns if ignored is not None else ()
     call.ctx.attach(
-        LocalDir(name=name, path=directory, include_patterns=includes, exclude_patterns=excludes, ignore_file=applied)
+        LocalDir(
+            name=name,
+            path=directory,
+            include_patterns=includes,
+            exclude_patterns=excludes,
+            ignore_file=applied,
+            ignore_patterns=from_file,
+        )
     )
     return FsValue(State(op.output()))
 
@@ -397,24 +405,22 @@ def _ignore_file(call: Call, directory: str) -> ignorefile.IgnoreFile | None:
     try:
         found = ignorefile.read(directory)
     except OSError as e:
-        where = ignorefile.find(directory) or directory
+        where = shown_path(ignorefile.find(directory) or directory)
         call.fail(cat.invalid_value(call.arg_span(0), f"cannot read {where}: {e.strerror or e}"))
     if found is None:
         return None
-    for pattern, line in zip(found.patterns, found.lines, strict=True):
-        problem = ignorefile.problem(pattern)
-        if problem is not None:
-            source = SourceFile(found.path, found.text)
-            start = source.offset(line, 1)
-            text = source.text[start:].split("\n", 1)[0]
-            span = Span(source, start, start + max(1, len(text)))
-            call.fail(
-                cat.invalid_value(
-                    span,
-                    f"`{text.strip()}` in {found.name}: {problem}",
-                    hint=f"read by `local` at {call.span}; fix or remove the line",
-                )
+    for line, _, problem in ignorefile.problems(found):
+        source = SourceFile(shown_path(found.path), found.text)  # named as other diagnostics name files
+        start = source.offset(line, 1)
+        text = source.text[start:].split("\n", 1)[0]
+        span = Span(source, start, start + max(1, len(text)))
+        call.fail(
+            cat.invalid_value(
+                span,
+                f"`{text.strip()}` in {found.name}: {problem}",
+                hint=f"read by `local` at {call.span}; fix or remove the line",
             )
+        )
     return found
 
 

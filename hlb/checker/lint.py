@@ -5,6 +5,8 @@
 * unused imports (fixed by deleting the declaration) and unused functions that
   cannot be targets (``string``, ``int``, ``bool`` and option functions that
   nothing calls or exports; ``fs`` and ``pipeline`` functions are targets);
+* a line of a `local` directory's ``.hlbignore``/``.dockerignore`` that the pattern matcher refuses (``[abc``),
+  for each `local` whose path is a literal: the checker evaluates nothing, but these files are known;
 * cache mounts that do not mean what they look like. These are judged on the
   compiled mounts (:class:`CacheUse`, which :mod:`hlb.compiler.cache_mounts`
   collects from every ``fs`` function without parameters of the module and of
@@ -19,14 +21,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from hlb import ignorefile
 from hlb.checker.check import CheckedModule, declared_or_none
-from hlb.diagnostics import Diagnostic
+from hlb.diagnostics import Diagnostic, Label
 from hlb.diagnostics import catalog as cat
-from hlb.source import Span
+from hlb.source import SourceFile, Span, client_path, module_dir, shown_path
 from hlb.syntax import ast
+from hlb.syntax.visitor import walk
 from hlb.types import Kind
 
 
@@ -72,6 +77,7 @@ def lint(
         if d.code is cat.DEPRECATED and d.primary.span.file is file
     ]
     findings += _unused(checked)
+    findings += ignore_file_findings(checked)
     findings += cache_findings(cache_uses)
     return sorted(findings, key=lambda f: (f.diagnostic.primary.span.file is not file, _where(f)))
 
@@ -144,6 +150,50 @@ def _delete_line(text: str, span: Span) -> Edit:
     if text[start : span.start].strip() or text[span.end : end].strip():
         return Edit(span.start, span.end, "")
     return Edit(start, end, "")
+
+
+# -- ignore files ------------------------------------------------------------------
+
+
+def ignore_file_findings(checked: CheckedModule) -> list[Finding]:
+    """The lines of a `local` directory's `.hlbignore`/`.dockerignore` that `hlb run` would refuse, for each
+    `local` whose path is a literal (the checker evaluates nothing; these paths are known without it). Each is
+    reported at the path's string, once per directory, with the line in the ignore file as a secondary label."""
+    findings: list[Finding] = []
+    base = module_dir(checked.module.file)
+    done: set[str] = set()
+    for node in walk(checked.module):
+        if not isinstance(node, (ast.CallStmt, ast.CallExpr)) or not node.args:
+            continue
+        callee = checked.callees.get(node.span)
+        written = _literal(node.args[0])
+        if callee is None or callee.builtin is None or callee.builtin.name != "local" or written is None:
+            continue
+        directory = client_path(written or ".", base)
+        if directory in done or not os.path.isdir(directory):
+            continue
+        done.add(directory)
+        try:
+            found = ignorefile.read(directory)
+        except OSError:
+            continue  # `hlb run` says why it cannot be read
+        if found is None:
+            continue
+        source = SourceFile(shown_path(found.path), found.text)
+        for line, text, why in ignorefile.problems(found):
+            start = source.offset(line, 1)
+            where = Label(Span(source, start, start + max(1, len(text))), "this line")
+            hint = "`hlb run` refuses it: fix or remove the line"
+            d = cat.invalid_value(node.args[0].span, f"`{text.strip()}` in {source.name}: {why}", hint)
+            findings.append(Finding(replace(d, secondary=(where,))))
+    return findings
+
+
+def _literal(expr: ast.Expr) -> str | None:
+    """The text of a string without interpolations, else None."""
+    if isinstance(expr, ast.StringLit) and expr.heredoc is None and all(isinstance(p, str) for p in expr.parts):
+        return "".join(str(p) for p in expr.parts)
+    return None
 
 
 # -- cache mounts ------------------------------------------------------------------

@@ -115,3 +115,35 @@ def test_a_changed_image_digest(engine: Engine, nonce: str, tmp_path: Path) -> N
         f'`run "cat /v > /copy"` (build.hlb:3) runs again because the image `{ref}` (build.hlb:2) now resolves '
         "to a new digest: sha256:"
     ), text
+
+
+def test_an_edited_dockerignore(engine: Engine, nonce: str, tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a.txt").write_text(f"{nonce}\n")
+    (ctx / "b.txt").write_text("b\n")
+    (ctx / "c.txt").write_text("c\n")
+    (ctx / ".dockerignore").write_text("*.log\n")
+    (tmp_path / "build.hlb").write_text(
+        "fs default() {\n"
+        '\timage "busybox:latest"\n'
+        '\trun "ls /ctx" with option {\n'
+        '\t\tmount fs { local "ctx" with option { excludePatterns "b.txt"; }; } "/ctx"\n'
+        "\t}\n"
+        "}\n"
+    )
+    built(engine, tmp_path)
+    with (ctx / ".dockerignore").open("a") as f:
+        f.write("c.txt\n")
+    step = '`run "ls /ctx"` (build.hlb:3)'
+    cause = '`local "ctx"` (build.hlb:4) changed: ctx/.dockerignore was edited: added `c.txt`'
+    assert explained(engine, tmp_path, "--plan") == f"{step} would run again because {cause}\n"
+    second = built(engine, tmp_path)
+    assert f"hlb: first step not cached: {step}; `hlb explain` says why" in second
+    assert explained(engine, tmp_path) == f"{step} runs again because {cause}\n"
+    # A .hlbignore beside it wins: named as the file that now applies, with the patterns that differ.
+    (ctx / ".hlbignore").write_text("*.log\n")
+    assert explained(engine, tmp_path, "--plan") == (
+        f'{step} would run again because `local "ctx"` (build.hlb:4) changed: ctx/.hlbignore applies instead of '
+        "ctx/.dockerignore (a .hlbignore wins over a .dockerignore): removed `c.txt`\n"
+    )

@@ -318,3 +318,96 @@ def test_the_recorder_reads_the_plans_ops_once_beside_the_build(project: Path, m
     other.solved(changed, Tracker(), [])
     assert other.finish().ops == real([changed.definition])[0]
     assert len(calls) == 3
+
+
+CTX = """\
+fs default() {
+	image "busybox:latest"
+	run "cat /ctx/a.txt" with option {
+		mount fs { local "ctx"{opts}; } "/ctx"
+	}
+}
+"""
+
+
+def ctx_module(opts: str = "") -> str:
+    return CTX.replace("{opts}", opts)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Path:
+    (tmp_path / "ctx").mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (tmp_path / "ctx" / name).write_text(name + "\n")
+    return tmp_path
+
+
+STEP = '`run "cat /ctx/a.txt"` (build.hlb:3) runs again because `local "ctx"` (build.hlb:4) changed: '
+
+
+def test_an_edited_dockerignore_is_named_with_its_patterns(ctx: Path) -> None:
+    (ctx / "ctx" / ".dockerignore").write_text("b.txt\n")
+    old = run_of(ctx, ctx_module(' with option { excludePatterns "a.log" }'))
+    (ctx / "ctx" / ".dockerignore").write_text("# more\nc.txt\n")
+    new = run_of(ctx, ctx_module(' with option { excludePatterns "a.log" }'))
+    result = explain(old, new)
+    assert result.render(str(ctx)) == STEP + "ctx/.dockerignore was edited: added `c.txt`; removed `b.txt`"
+    assert [c.kind for c in result.causes] == ["ignore-file"]
+    assert result.to_json(str(ctx))["causes"][0]["text"].endswith(
+        "ctx/.dockerignore was edited: added `c.txt`; removed `b.txt`"
+    )
+    assert "run hlb from the same directory" not in result.render(str(ctx))
+
+
+def test_a_dockerignore_added_or_replaced_by_a_hlbignore_is_named(ctx: Path) -> None:
+    old = run_of(ctx, ctx_module())
+    (ctx / "ctx" / ".dockerignore").write_text("b.txt\n")
+    middle = run_of(ctx, ctx_module())
+    assert explain(old, middle).render(str(ctx)) == (
+        STEP + "ctx/.dockerignore now applies (there was no ignore file): added `b.txt`"
+    )
+    (ctx / "ctx" / ".hlbignore").write_text("b.txt\nc.txt\n")
+    new = run_of(ctx, ctx_module())
+    assert explain(middle, new).render(str(ctx)) == STEP + (
+        "ctx/.hlbignore applies instead of ctx/.dockerignore (a .hlbignore wins over a .dockerignore): added `c.txt`"
+    )
+    (ctx / "ctx" / ".hlbignore").unlink()
+    (ctx / "ctx" / ".dockerignore").unlink()
+    last = run_of(ctx, ctx_module())
+    assert explain(new, last).render(str(ctx)) == (
+        STEP + "ctx/.hlbignore no longer applies (it is gone): removed `b.txt`, `c.txt`"
+    )
+
+
+def test_a_changed_pattern_option_is_named_with_its_patterns(ctx: Path) -> None:
+    (ctx / "ctx" / ".dockerignore").write_text("b.txt\n")
+    old = run_of(ctx, ctx_module(' with option { excludePatterns "c.txt" }'))
+    new = run_of(ctx, ctx_module(' with option { excludePatterns "c.txt" "*.log"; includePatterns "*.txt" }'))
+    result = explain(old, new)
+    assert result.render(str(ctx)) == (
+        '`run "cat /ctx/a.txt"` (build.hlb:3) runs again because:\n'
+        '  - `local "ctx"` (build.hlb:4) changed: its `includePatterns` option changed: added `*.txt`\n'
+        '  - `local "ctx"` (build.hlb:4) changed: its `excludePatterns` option changed: added `*.log`'
+    )
+
+
+def test_a_run_recorded_without_patterns_names_the_daemons_patterns(ctx: Path) -> None:
+    (ctx / "ctx" / ".dockerignore").write_text("b.txt\n")
+    old = run_of(ctx, ctx_module())
+    (ctx / "ctx" / ".dockerignore").write_text("b.txt\nc.txt\n")
+    new = run_of(ctx, ctx_module())
+    old.local_patterns = {}  # a record written before hlb kept them
+    assert explain(old, new).render(str(ctx)) == STEP + (
+        "its exclude patterns (of its options and its .dockerignore or .hlbignore) changed: added `c.txt`"
+    )
+
+
+def test_local_patterns_survive_the_record(ctx: Path, tmp_path: Path) -> None:
+    (ctx / "ctx" / ".hlbignore").write_text("b.txt\n")
+    run = run_of(ctx, ctx_module(' with option { excludePatterns "c.txt" }'))
+    assert list(run.local_patterns.values()) == [
+        {"ignore_file": str(ctx / "ctx" / ".hlbignore"), "ignore": ["b.txt"], "exclude": ["c.txt"]}
+    ]
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    record.save(run, env)
+    assert record.load(run.project, run.key, env)[0][0].local_patterns == run.local_patterns
