@@ -241,3 +241,17 @@ def test_a_fleet_over_ssh_and_kube_pod(engine: Engine, fresh_engine: PrivateEngi
         assert {t: summaries(r.stderr)[t][1] for t in targets} == dict(zip(targets, fleet, strict=True))
     assert holders({"ssh": shared, "kube": fresh}, f"echo fleet-{nonce}-{targets[0]} ") == {"ssh"}
     assert holders({"ssh": shared, "kube": fresh}, f"echo fleet-{nonce}-{targets[1]} ") == {"kube"}
+
+
+def test_an_ssh_docker_host_is_the_engine_over_ssh(engine: Engine, nonce: str, tmp_path: Path) -> None:
+    """DOCKER_HOST=ssh://... (as the docker CLI takes it), alone and through a bare `--addr docker://`."""
+    env, log = fakes(tmp_path, engine, {"build-2.example.com": engine.env["DOCKER_HOST"]}, {})
+    over_ssh = Engine(env.env | {"DOCKER_HOST": "ssh://ci@build-2.example.com"})
+    build = project(tmp_path, nonce, ["default"])
+    for addr in ([], ["--addr", "docker://"]):
+        r = over_ssh.hlb("run", "--progress", "plain", *addr, str(build))
+        assert r.returncode == 0, r.stderr
+    assert holders({"shared": engine.env["DOCKER_HOST"]}, f"echo fleet-{nonce}-default ") == {"shared"}
+    assert set(log.read_text().splitlines()) == {
+        "ssh -o ConnectTimeout=30 -l ci -- build-2.example.com docker system dial-stdio"
+    }
