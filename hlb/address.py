@@ -439,9 +439,17 @@ def context_tls(name: str, directory: str, skip_verify: bool) -> TLSConfig | Non
     return tls
 
 
-def unreachable_hint(address: Address) -> str:
-    """What to try when nothing answers at ``address``: for someone who installed hlb with pip, too."""
-    other = "`docker context ls` lists the engines; choose one with --context NAME, or pass --addr ADDRESS"
+def unreachable_hint(address: Address, load: bool = False) -> str:
+    """What to try when nothing answers at ``address``: for someone who installed hlb with pip, too.
+    ``load``: the engine an image is loaded into from a BuildKit daemon elsewhere (``--addr`` stays)."""
+    if load:
+        other = (
+            "the image goes to the Docker engine `docker` uses: point DOCKER_HOST or DOCKER_CONTEXT (or "
+            "`docker context use NAME`) at a running one, or write the image to a file (-o type=docker,dest=FILE) "
+            "or push it (-o type=image,name=REF,push=true)"
+        )
+    else:
+        other = "`docker context ls` lists the engines; choose one with --context NAME, or pass --addr ADDRESS"
     if address.scheme == "ssh":
         ssh = address.ssh
         login = f"{ssh.user}@{ssh.host}" if ssh.user else ssh.host
@@ -459,6 +467,8 @@ def unreachable_hint(address: Address) -> str:
         return f"is that engine running (start Docker Desktop, `colima start`, ...)? {other}"
     if "DOCKER_HOST" in address.source:
         return f"is the engine at DOCKER_HOST running? unset DOCKER_HOST to use the current docker context; {other}"
+    if load:
+        return f"start Docker (Docker Engine, Docker Desktop, colima...); {other}"
     return (
         "start Docker (Docker Engine 23 or later, or Docker Desktop), or choose another engine: --context NAME "
         "(`docker context ls` lists them), DOCKER_HOST, or --addr ADDRESS for a BuildKit daemon; in a checkout "

@@ -311,3 +311,11 @@ def test_an_unreachable_ssh_engine_hints_at_ssh_not_docker_desktop(config: Path)
     assert "`ssh -p 2222 ci@build-1`" in hint and "`ssh -p 2222 ci@build-1 docker version`" in hint
     for a in (resolve(env=env_of(config, DOCKER_HOST="ssh://b")), resolve("ssh://b", env={})):
         assert "`ssh b docker version`" in unreachable_hint(a), a
+
+
+def test_the_hint_for_an_image_load_target_offers_no_flag_that_conflicts_with_addr() -> None:
+    """The daemon is an --addr elsewhere: --context or another --addr would not choose where the image goes."""
+    for source in ("the default Docker socket", "DOCKER_HOST", "docker context `c`, set by DOCKER_CONTEXT"):
+        hint = unreachable_hint(Address("docker", "unix:///d.sock", source), load=True)
+        assert "--context" not in hint and "--addr" not in hint and "scripts/engine" not in hint, hint
+        assert "DOCKER_CONTEXT" in hint and "type=docker,dest=FILE" in hint, hint
