@@ -527,7 +527,9 @@ def failure_diagnostic(failure: SolveFailure, target: Solve, source: SourceFile,
         notes.append(f"last {len(tail)} lines of `{v.name}`:\n" + "\n".join(tail))
     primary = spans[0] if spans else target.span  # an export's failure: the call that asked for it
     op = _op_of(target.definition, failure.vertex)
-    message, hint = explain(failure.message, op)
+    message, hint = explain(
+        failure.message, op, dict(zip(target.definition.digests(), target.definition.ops, strict=True))
+    )
     d = cat.build_failed(primary, message, notes, hint)
     if len(spans) > 1:
         where = (
