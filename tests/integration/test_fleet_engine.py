@@ -311,3 +311,26 @@ def test_a_load_from_a_kube_pod_goes_to_the_current_docker_context(
     ), r.stderr
     assert lines[-1].startswith("  hint: is that engine running") and "DOCKER_CONTEXT" in lines[-1], r.stderr
     assert "steps cached" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_load_from_a_kube_pod_goes_to_an_ssh_docker_host(
+    engine: Engine, fresh_engine: PrivateEngine, nonce: str, tmp_path: Path
+) -> None:
+    """DOCKER_HOST=ssh://...: the tarball streams through `ssh HOST docker system dial-stdio`."""
+    shared = engine.env["DOCKER_HOST"]
+    fake, log = fakes(tmp_path, engine, {"build-3": shared}, {"bk-0": fresh_engine.docker_host})
+    env = Engine(fake.env | {"DOCKER_HOST": "ssh://ci@build-3"})
+    build = project(tmp_path, nonce, ["default"])
+    ref = f"hlb-it/ssh-load:{nonce}"
+    docker = _docker(engine)
+    try:
+        r = env.hlb(
+            "run", "--progress", "plain", "--addr", "kube-pod://bk-0", "-o", f"type=docker,name={ref}", str(build)
+        )
+        assert r.returncode == 0, r.stderr
+        assert " into the Docker engine at ssh://ci@build-3\n" in r.stderr, r.stderr
+        inspect = subprocess.run([docker, "image", "inspect", ref], env=engine.env, capture_output=True)
+        assert inspect.returncode == 0, inspect.stderr
+    finally:
+        subprocess.run([docker, "image", "rm", ref], env=engine.env, capture_output=True)
+    assert "ssh -o ConnectTimeout=30 -l ci -- build-3 docker system dial-stdio" in log.read_text().splitlines()
