@@ -257,7 +257,16 @@ def several(
         return []
     if len(urls) < 2:
         return []
-    return [parse(url, source, env, tls) for url in urls]
+    fleet: list[Address] = []
+    spelled: dict[str, str] = {}  # resolved URL -> how the flag spelled it first
+    for url in urls:
+        address = parse(url, source, env, tls)
+        first = spelled.setdefault(address.url, url)
+        if first != url:  # `docker://` and `docker://$DOCKER_HOST`, say: one daemon, two fleet members
+            raise AddressError(f"{source} names the same daemon twice: {first} and {url} are both "
+                               f"{address.url}; give each daemon once")  # fmt: skip
+        fleet.append(address)
+    return fleet
 
 
 _NEXT_ADDRESS = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://)")
@@ -278,8 +287,11 @@ def split_addresses(values: Sequence[str], source: str) -> list[str]:
 
 
 def docker(url: str, source: str, env: Mapping[str, str]) -> Address:
-    """A Docker engine at ``unix://PATH`` or ``tcp://HOST:PORT`` (TLS from DOCKER_TLS_VERIFY/DOCKER_CERT_PATH)."""
+    """A Docker engine at ``unix://PATH``, ``tcp://HOST:PORT`` (TLS from DOCKER_TLS_VERIFY/DOCKER_CERT_PATH) or
+    ``ssh://[USER@]HOST[:PORT]`` (through ``docker system dial-stdio`` there, as the docker CLI does)."""
     scheme = _split(url, source).scheme
+    if scheme == "ssh":
+        return _ssh(url, source, None)
     if scheme == "unix":
         _need(bool(url.partition("://")[2]), f"{source} {url!r} names no socket path")
         return Address("docker", url, source)
@@ -291,7 +303,7 @@ def docker(url: str, source: str, env: Mapping[str, str]) -> Address:
             ca, cert, key = (os.path.join(certs, f) for f in ("ca.pem", "cert.pem", "key.pem"))
             tls = TLSConfig(ca, cert, key)
         return Address("docker", url, source, tls)
-    raise AddressError(f"unsupported Docker engine address {url} (from {source}): use unix:// or tcp://")
+    raise AddressError(f"unsupported Docker engine address {url} (from {source}): use unix://, tcp:// or ssh://")
 
 
 # -- the Docker engine the docker CLI would use: its contexts ----------------------------------
@@ -409,7 +421,7 @@ def context_endpoint(name: str, why: str, env: Mapping[str, str], prefix: str = 
         return Address("docker", host, source, context_tls(name, tls_dir, bool(skip)))
     if scheme == "ssh":
         return parse(host, source, env)  # a transport of its own
-    raise AddressError(f"unsupported Docker engine address {host} (from {source}): use unix:// or tcp://")
+    raise AddressError(f"unsupported Docker engine address {host} (from {source}): use unix://, tcp:// or ssh://")
 
 
 def context_tls(name: str, directory: str, skip_verify: bool) -> TLSConfig | None:
@@ -427,9 +439,25 @@ def context_tls(name: str, directory: str, skip_verify: bool) -> TLSConfig | Non
     return tls
 
 
-def unreachable_hint(address: Address) -> str:
-    """What to try when nothing answers at ``address``: for someone who installed hlb with pip, too."""
-    other = "`docker context ls` lists the engines; choose one with --context NAME, or pass --addr ADDRESS"
+def unreachable_hint(address: Address, load: bool = False) -> str:
+    """What to try when nothing answers at ``address``: for someone who installed hlb with pip, too.
+    ``load``: the engine an image is loaded into from a BuildKit daemon elsewhere (``--addr`` stays)."""
+    if load:
+        other = (
+            "the image goes to the Docker engine `docker` uses: point DOCKER_HOST or DOCKER_CONTEXT (or "
+            "`docker context use NAME`) at a running one, or write the image to a file (-o type=docker,dest=FILE) "
+            "or push it (-o type=image,name=REF,push=true)"
+        )
+    else:
+        other = "`docker context ls` lists the engines; choose one with --context NAME, or pass --addr ADDRESS"
+    if address.scheme == "ssh":
+        ssh = address.ssh
+        login = f"{ssh.user}@{ssh.host}" if ssh.user else ssh.host
+        port = f" -p {ssh.port}" if ssh.port else ""
+        return (
+            f"check that `ssh{port} {login}` logs in without a prompt (a key in ssh-agent or ~/.ssh/config) and "
+            f"that the Docker engine runs there for that user (`ssh{port} {login} docker version`); {other}"
+        )
     if address.kind == "buildkit":
         return (
             f"is buildkitd running there? check {address.source}, or leave out --addr and BUILDKIT_HOST to build "
@@ -439,6 +467,8 @@ def unreachable_hint(address: Address) -> str:
         return f"is that engine running (start Docker Desktop, `colima start`, ...)? {other}"
     if "DOCKER_HOST" in address.source:
         return f"is the engine at DOCKER_HOST running? unset DOCKER_HOST to use the current docker context; {other}"
+    if load:
+        return f"start Docker (Docker Engine, Docker Desktop, colima...); {other}"
     return (
         "start Docker (Docker Engine 23 or later, or Docker Desktop), or choose another engine: --context NAME "
         "(`docker context ls` lists them), DOCKER_HOST, or --addr ADDRESS for a BuildKit daemon; in a checkout "

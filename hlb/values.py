@@ -204,11 +204,13 @@ class SecretFile:
 class SSHSocket:
     """An SSH agent (or a forwarded socket) served to the daemon as ssh id ``id``.
 
-    ``paths`` are agent sockets or private keys; empty means ``$SSH_AUTH_SOCK``.
+    ``paths`` are agent sockets or private keys; empty means ``$SSH_AUTH_SOCK``. ``given``: the paths come
+    from ``hlb run --ssh`` (else from ``localPaths``, ``forward`` or nothing), for ``--tree``.
     """
 
     id: str
     paths: tuple[str, ...] = ()
+    given: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,11 +22,12 @@ from hlb.solver import export
 from hlb.values import LocalDir, SecretFile, SecretInput, SSHSocket
 
 
-def attachables_for(solve: Solve, caches: export.Caches) -> list[Attachable]:
-    """The services of ``solve``'s session; ``caches`` are its cache entries as prepared for the solve."""
+def attachables_for(solve: Solve, caches: export.Caches, exports: export.Exports) -> list[Attachable]:
+    """The services of ``solve``'s session; ``caches`` and ``exports`` are its cache entries and exporters as
+    prepared for the solve's daemon."""
     return [
         *filesync_for(solve),
-        *filesend_for(solve),
+        *exports.filesend(),  # `download*` output, and dockerLoad's tarball from a standalone daemon
         *caches.attachables(),  # the content store local cache imports and exports go through
         *auth_for(solve),
         *secrets_for(solve),
@@ -38,11 +39,6 @@ def filesync_for(solve: Solve) -> list[Attachable]:
     """FileSync.DiffCopy serving the solve's `local` directories (and no other)."""
     dirs = [a for a in solve.attachments if isinstance(a, LocalDir)]
     return [FileSync(dirs)] if dirs else []
-
-
-def filesend_for(solve: Solve) -> list[Attachable]:
-    """FileSend.DiffCopy receiving `download*` exporter output (and `dockerLoad` from a standalone daemon)."""
-    return export.filesend(solve.exporters)
 
 
 def caches_of(solve: Solve) -> export.Caches:

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from hlb import cache_options
-from hlb.address import Address
+from hlb.address import Address, unreachable_hint
 from hlb.build.attachments import attachables_for, caches_of
 from hlb.build.fleet import Fleet
 from hlb.build.record import Recorder
@@ -210,6 +210,16 @@ class Runner:
             with self.lock:
                 self.progress.print(f"hlb: error: {s.title}: {e}")
             return 1
+        if exports.load is not None:  # a standalone daemon's image load goes to the engine `docker` uses
+            try:
+                export.check_load_engine(exports.load)
+            except TransportError as e:
+                printer.close()
+                what = f"loading {', '.join(n for n in exports.loads if n) or 'the image'}"
+                with self.lock:
+                    self.progress.print(f"hlb: error: {s.title}: {what}: {e}")
+                    self.progress.print(f"  hint: {unreachable_hint(exports.load, load=True)}")
+                return 1
         options = SolveOptions(
             cache_imports=caches.imports,
             cache_exports=caches.exports,
@@ -217,7 +227,7 @@ class Runner:
             entitlements=list(s.entitlements),
         )
         try:
-            attachables = attachables_for(s, caches)
+            attachables = attachables_for(s, caches, exports)
             session = client.open_session(attachables)
             try:
                 result = export.solve(
@@ -270,7 +280,8 @@ class Runner:
             outcomes = cache_outcomes(s, printer.tracker, caches, session_id)
             total, cached = step_counts(s.definitions, printer.tracker)
             self.results[s] = SolveResult(dict(result.exporter_response), tuple(outcomes), total, cached, took)
-            text = solve_summary(s, printer.tracker, result.exporter_response, took, outcomes)
+            loaded_into = exports.load.url if exports.load is not None else ""
+            text = solve_summary(s, printer.tracker, result.exporter_response, took, outcomes, loaded_into)
             if fleet:  # which daemon of several built it, under the first line
                 head, _, rest = text.partition("\n")
                 text = "\n".join(x for x in (head, f"  daemon: {client.address.url}", rest) if x)
@@ -359,7 +370,12 @@ def summary(definition: Definition | Sequence[Definition], tracker: Tracker) -> 
 
 
 def solve_summary(
-    s: Solve, tracker: Tracker, response: Mapping[str, str], took: float, caches: Sequence[CacheOutcome] | None = None
+    s: Solve,
+    tracker: Tracker,
+    response: Mapping[str, str],
+    took: float,
+    caches: Sequence[CacheOutcome] | None = None,
+    loaded_into: str = "",
 ) -> str:
     """What a solve did, buildx-like and compact: a first line of cache hits and time, then one
     line per cache import, export and cache export, saying what really happened to each cache::
@@ -368,6 +384,8 @@ def solve_summary(
           cache from type=registry,ref=r/cache: imported
           pushed r/app:1@sha256:...
           cache to type=registry,ref=r/cache,mode=max: exported
+
+    ``loaded_into``: the engine a standalone daemon's image load went to (not the daemon itself).
     """
     label = s.title.removeprefix("target ") if s.kind == "target" else s.title
     platforms = f" for {', '.join(str(p.platform) for p in s.platforms)}" if s.platforms else ""
@@ -376,7 +394,7 @@ def solve_summary(
     lines += [f"  cache from {o}" for o in outcomes if o.direction == cache_options.IMPORT]
     digest = response.get("containerimage.digest", "")
     for x in s.exporters:
-        lines.append("  " + _exported(x, digest))
+        lines.append("  " + _exported(x, digest, loaded_into))
     lines += [f"  cache to {o}" for o in outcomes if o.direction == cache_options.EXPORT]
     misses = _missed_groups(s, [o for o in outcomes if o.direction == cache_options.IMPORT])
     if misses:
@@ -487,13 +505,13 @@ def cache_outcomes(
     return out
 
 
-def _exported(x: Exporter, digest: str) -> str:
+def _exported(x: Exporter, digest: str, loaded_into: str = "") -> str:
     name = x.attrs.get("name", "")
     pinned = f"{name}@{digest}" if name and digest else name or digest
     if x.type == "image":
         return f"pushed {pinned}" if x.attrs.get("push") == "true" else f"image {pinned}"
     if x.type in ("moby", "docker") and not x.dest:
-        return f"loaded {pinned} into docker"
+        return f"loaded {pinned} into " + (f"the Docker engine at {loaded_into}" if loaded_into else "docker")
     where = x.dest or x.attrs.get("dest", "")
     where = "stdout" if where == "-" else where
     return f"exported {x.type}" + (f" to {where}" if where else "") + (f" ({digest})" if digest else "")
@@ -509,7 +527,9 @@ def failure_diagnostic(failure: SolveFailure, target: Solve, source: SourceFile,
         notes.append(f"last {len(tail)} lines of `{v.name}`:\n" + "\n".join(tail))
     primary = spans[0] if spans else target.span  # an export's failure: the call that asked for it
     op = _op_of(target.definition, failure.vertex)
-    message, hint = explain(failure.message, op)
+    message, hint = explain(
+        failure.message, op, dict(zip(target.definition.digests(), target.definition.ops, strict=True))
+    )
     d = cat.build_failed(primary, message, notes, hint)
     if len(spans) > 1:
         where = (

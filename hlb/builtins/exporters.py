@@ -83,8 +83,10 @@ STARGZ = flag(
 def docker_load(call: Call, ref: str) -> FsValue:
     """Load the filesystem as an image named `ref` into the local Docker engine.
 
-    Needs a Docker API (`DOCKER_HOST` or the default socket); the image is then
-    available to `docker run`.
+    Built on the Docker engine, the image goes into that engine; built on another
+    BuildKit daemon (`--addr kube-pod://...`), into the engine `docker` uses
+    (`DOCKER_HOST`, `DOCKER_CONTEXT`, the current docker context, the default
+    socket). The image is then available to `docker run`.
 
     Example: `dockerLoad "app:dev"`
     """

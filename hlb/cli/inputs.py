@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import stat
 from collections.abc import Mapping, Sequence
@@ -135,6 +136,9 @@ def parse_ssh(value: str, env: Mapping[str, str]) -> tuple[str, tuple[str, ...]]
             sockets += 1
         elif stat.S_ISREG(st.st_mode):
             keys += 1
+            why = _not_a_private_key(path)
+            if why:
+                raise FlagError(f"{flag}: `{p}` {why}")
         else:
             raise FlagError(f"{flag}: `{p}` is neither an ssh agent socket nor a private key file")
         paths.append(path)
@@ -146,3 +150,25 @@ def parse_ssh(value: str, env: Mapping[str, str]) -> tuple[str, tuple[str, ...]]
             "give an agent socket instead"
         )
     return sid, tuple(paths)
+
+
+_PRIVATE_KEY = re.compile(rb"^-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----\s*$", re.M)  # OpenSSH, RSA, EC, PKCS#8
+_PUBLIC_KEY = re.compile(rb"^\s*(?:ssh-|ecdsa-|sk-)[a-z0-9@.-]+ AAAA")
+_MAX_KEY = 64 * 1024  # a private key is a few KiB
+
+
+def _not_a_private_key(path: str) -> str:
+    """Why the file at ``path`` is no private key ssh-add takes (no PEM/OpenSSH header), or ``""``."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_MAX_KEY)
+    except OSError as e:
+        return f"cannot be read: {(e.strerror or str(e)).lower()}"
+    if _PRIVATE_KEY.search(head):
+        return ""
+    if _PUBLIC_KEY.match(head):
+        return "is a public key: give the private key (the file without .pub, e.g. ~/.ssh/id_ed25519)"
+    return (
+        "is not a private key (no -----BEGIN ... PRIVATE KEY----- line): give an ssh private key file such as "
+        "~/.ssh/id_ed25519, or an agent socket"
+    )

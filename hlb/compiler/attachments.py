@@ -4,7 +4,8 @@ ssh ids the command line gives (``hlb run --secret``/``--ssh``), bound to the us
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from hlb.builtins.call import CompileError
@@ -95,10 +96,10 @@ def bind(attachments: Mapping[str, Attachment], inputs: Inputs, *, warn_unused: 
                 paths = inputs.ssh.get(a.id)
                 if paths is None:
                     _missing(out, f"the ssh id `{a.id}`", (f"--ssh {a.id}=SOCKET", f"--ssh {a.id}=KEY"), a.uses, "")
-                out.attachments[key] = a if paths is None else SSHSocket(a.id, paths)
+                out.attachments[key] = a if paths is None else SSHSocket(a.id, paths, given=True)
             case SSHSocket(id="default", paths=()) if "default" in inputs.ssh:
                 used_ssh.add(a.id)
-                out.attachments[key] = SSHSocket(a.id, inputs.ssh["default"])
+                out.attachments[key] = SSHSocket(a.id, inputs.ssh["default"], given=True)
             case _:
                 out.attachments[key] = a
     if warn_unused:
@@ -123,3 +124,21 @@ def _missing(out: Bound, what: str, flags: Sequence[str], uses: Sequence[InputUs
     elif spans:
         where = ", ".join(str(s) for s in spans)
         out.warnings.append(f"{where}: {what} is not given (pass `{flags[0]}`), so it {otherwise}")
+
+
+def ssh_source(a: SSHSocket, shown: Callable[[str], str], env: Mapping[str, str] | None = None) -> str:
+    """Where an ssh id's agent, keys or socket come from, as ``--tree`` shows it (like a secret's
+    ``--secret: file tok.txt``): ``--ssh: socket S``, ``localPaths: K``, ``forward: URL``, or
+    ``$SSH_AUTH_SOCK: S`` (``not set``: the build would fail, so it says what to pass)."""
+    env = os.environ if env is None else env
+    paths = ", ".join(p if "://" in p else shown(p) for p in a.paths)
+    if a.given:
+        return f"--ssh: {paths}"
+    if len(a.paths) == 1 and a.paths[0].startswith(("unix://", "tcp://")):
+        return f"forward: {a.paths[0]}"
+    if a.paths:
+        return f"localPaths: {paths}"
+    sock = env.get("SSH_AUTH_SOCK", "")
+    if sock:
+        return f"$SSH_AUTH_SOCK: {sock}"
+    return f"not given: $SSH_AUTH_SOCK is not set; pass --ssh {a.id}=SOCKET|KEY"

@@ -51,6 +51,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hlb import cache_options
+from hlb.compiler.attachments import ssh_source
 from hlb.compiler.compiler import CompiledTarget
 from hlb.llb import Definition, Platform, digest_of
 from hlb.llb.needs import needs_of
@@ -739,7 +740,7 @@ def solve_details(s: Solve, cwd: str, solves: Sequence[Solve] = ()) -> list[str]
                 given = f"{a.source[0]} {_shown(a.source[1], cwd)}" if a.source else "not given"
                 lines.append(f"secret: {a.id} (--secret: {given})")
             case SSHSocket():
-                lines.append(f"ssh: {a.id}")
+                lines.append(f"ssh: {a.id} ({ssh_source(a, lambda p: _shown(p, cwd))})")
             case SSHInput():
                 lines.append(f"ssh: {a.id} (--ssh: not given)")
     if s.entitlements:

@@ -160,7 +160,11 @@ def parse_source(paths: Sequence[str], env: Mapping[str, str]) -> tuple[Target |
     if not paths:
         sock = env.get("SSH_AUTH_SOCK", "")
         if not sock:
-            raise SSHError("SSH_AUTH_SOCK is not set: start an ssh-agent, or name a socket or key with localPaths")
+            raise SSHError(
+                "SSH_AUTH_SOCK is not set: pass `hlb run --ssh default=SOCKET|KEY` (an agent socket or a private "
+                "key file), start an ssh-agent (`eval $(ssh-agent)`, `ssh-add`), or name a socket or key in the "
+                "build with localPaths"
+            )
         paths = (sock,)
     socket_path, keys = "", []
     for p in paths:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,9 @@ _EXIT_CODE = re.compile(r"exit code: (\d+)")
 _DAEMON_ROOTS = re.compile(
     r"/(?:[^\s:'\"]*/)?(?:"
     r"cachemounts/buildkit\d+"  # the engine's and containerd's temporary mounts of a snapshot
-    r"|snapshots/\d+/fs"  # containerd and buildkitd overlay snapshotters
+    r"|(?:buildkit|containerd)-mount\d+"  # a file op's temporary mount (DATA_ROOT/tmp/, /tmp/ of a buildkitd)
+    r"|snapshots/\d+/fs"  # containerd and buildkitd overlay snapshotters (runc-overlayfs/snapshots/snapshots/N/fs)
+    r"|(?:native|runc-native)/snapshots/snapshots/\d+"  # buildkitd's native snapshotter (no fs/ under it)
     r"|overlay2/[0-9a-f]{16,}/(?:merged|diff)"  # the Docker graph driver
     r")(?=/|[\s:'\"]|$)"
 )
@@ -41,17 +44,20 @@ def step_paths(message: str) -> str:
 
 _COPY_DEST = re.compile(r"failed to stat (?P<dest>/\S*): lstat (?P<dir>/\S*): no such file or directory")
 _NO_SUCH = re.compile(r"(?P<verb>open|mkdir|lstat|stat) (?P<path>/\S*): no such file or directory")
+# a copy source that is not there: its cache key (`"/src": not found`), or the walk of its parent
+_COPY_SRC = re.compile(r'"(?P<path>/[^"]*)": not found|failed to walk (?P<walk>/\S*): lstat ')
 
 
 _TOO_MANY_LAYERS = "mount options is too long"  # the snapshotter's overlay lowerdir list exceeds a page
 
 
-def explain(message: str, op: bytes | None) -> tuple[str, str | None]:
+def explain(message: str, op: bytes | None, ops: Mapping[str, bytes] | None = None) -> tuple[str, str | None]:
     """``message`` (paths already as the step sees them) with the path told as the build wrote it, and a hint.
 
-    ``op`` is the failing op as marshalled (None when unknown). A file op that fails on a missing directory
-    gets the option or the ``mkdir`` that creates it; a path an exec op read through a mount's
-    ``sourcePath`` is told as that mount's.
+    ``op`` is the failing op as marshalled (None when unknown); ``ops`` the graph's ops by digest, to name what
+    a file op copies from. A file op that fails on a missing directory gets the option or the ``mkdir`` that
+    creates it, a missing copy source names the filesystem it was looked for in; a path an exec op read
+    through a mount's ``sourcePath`` is told as that mount's.
     """
     if op is None:
         return message, None
@@ -62,7 +68,7 @@ def explain(message: str, op: bytes | None) -> tuple[str, str | None]:
         return message, None
     kind = parsed.WhichOneof("op")
     if kind == "file":
-        return message, _file_hint(message, parsed.file)
+        return message, _file_hint(message, parsed, ops or {})
     if kind == "exec":
         if _TOO_MANY_LAYERS in message:
             return message, (
@@ -74,9 +80,11 @@ def explain(message: str, op: bytes | None) -> tuple[str, str | None]:
     return message, None
 
 
-def _file_hint(message: str, file: pb.FileOp) -> str | None:
+def _file_hint(message: str, op: pb.Op, ops: Mapping[str, bytes]) -> str | None:
+    file = op.file
     copy = _COPY_DEST.search(message)
     missing = _NO_SUCH.search(message)
+    source = _COPY_SRC.search(message)
     for action in file.actions:
         which = action.WhichOneof("action")
         if which == "copy" and copy and not action.copy.createDestPath and _within(action.copy.dest, copy["dir"]):
@@ -85,6 +93,17 @@ def _file_hint(message: str, file: pb.FileOp) -> str | None:
                 f"`{d}` does not exist where `copy` writes: add `createDestPath` to create it "
                 f'(`copy ... with createDestPath`), or `mkdir "{d}" 0o755 with createParents` before the copy'
             )
+        if which == "copy" and not copy and (source or missing):
+            src = posixpath.normpath("/" + action.copy.src.lstrip("/"))
+            gone = source["path"] or source["walk"] if source else missing["path"] if missing else ""
+            if gone and (gone == src or _within(src, gone)):
+                what = _describe_input(op, action.secondaryInput, ops)
+                parent = "" if gone == src else f" (not even `{gone}`)"
+                return (
+                    f"`{src}` does not exist in the source of `copy`, {what}{parent}: check the path, which is read "
+                    "from the root of that filesystem; for a pattern, `copy ... with allowWildcard` (and "
+                    "`allowEmptyWildcard` to let it match nothing)"
+                )
         if which == "mkfile" and missing and missing["verb"] == "open" and action.mkfile.path == missing["path"]:
             d = posixpath.dirname(missing["path"])
             return f'`{d}` does not exist: create it first, e.g. `mkdir "{d}" 0o755 with createParents`'
@@ -93,6 +112,32 @@ def _file_hint(message: str, file: pb.FileOp) -> str | None:
             d = posixpath.dirname(missing["path"])
             return f"`{d}` does not exist: add `createParents` (`mkdir ... with createParents`) to create it too"
     return None
+
+
+def _describe_input(op: pb.Op, index: int, ops: Mapping[str, bytes]) -> str:
+    """What a file action reads from: ``image "REF"``, ``local "NAME"``, ``git "URL"``..., else the fs given."""
+    if 0 <= index < len(op.inputs):
+        raw = ops.get(op.inputs[index].digest)
+        if raw is not None:
+            source = pb.Op()
+            try:
+                source.ParseFromString(raw)
+            except DecodeError:
+                return "the fs given"
+            if source.WhichOneof("op") == "source":
+                identifier = source.source.identifier
+                scheme, _, rest = identifier.partition("://")
+                if scheme == "local":  # its name is a hash: the files sent are what can be missing
+                    return (
+                        "a `local` directory (as sent: a .dockerignore or .hlbignore there, or the `local`'s "
+                        "includePatterns/excludePatterns, may leave the file out)"
+                    )
+                if scheme in ("docker-image", "git"):
+                    return f'{"image" if scheme == "docker-image" else "git"} "{rest}"'
+                if scheme in ("http", "https"):
+                    return f'http "{identifier}"'
+            return "the fs given as its first argument"
+    return "the fs given as its first argument"
 
 
 def _mount_path(message: str, exec_op: pb.ExecOp) -> tuple[str, str | None]:

@@ -7,8 +7,11 @@ by exporter index (the daemon's ``buildkit-attachable-exporter-id``):
 
 * ``docker`` without a destination is "load into the Docker engine": on the
   engine that is its own ``moby`` exporter (the image lands in the engine's
-  store, named ``name``); on a standalone buildkitd it is the ``docker``
-  exporter whose tarball streams into the engine's ``POST /images/load``.
+  store, named ``name``); on a standalone buildkitd (``kube-pod://``,
+  ``tcp://``...) it is the ``docker`` exporter whose tarball streams into
+  ``POST /images/load`` of the engine the docker CLI would use
+  (:func:`hlb.address.docker_engine`: ``DOCKER_HOST``, ``DOCKER_CONTEXT``, the
+  current docker context), as buildx loads into the current context's engine.
 * ``docker``/``oci``/``tar`` with a destination stream one file there;
   ``local`` writes a directory tree.
 
@@ -44,12 +47,13 @@ from typing import Any
 import grpc
 
 from hlb._proto import gateway_pb2, status_pb2
-from hlb.address import DEFAULT_DOCKER_HOST, Address
+from hlb.address import Address, docker_engine
 from hlb.llb import Definition, Platform
 from hlb.session import Attachable, Session
 from hlb.session.content import ContentStore, tag_descriptor, tagged_digest
 from hlb.session.filesend import DirTarget, FileSend, FileTarget, Target, file_target
 from hlb.solver.client import BuildkitClient, CacheEntry, SolveOptions, SolveResult, StatusHandler
+from hlb.solver.connhelper import HelperDialer, check_ssh
 from hlb.solver.errors import SolveError, SolveFailure, decode
 from hlb.solver.gateway import Bridge, describe_rpc_error, unregistered
 from hlb.transport import DockerHost, TransportError
@@ -67,26 +71,37 @@ class Exports:
     targets: dict[int, Target]  # exporter index -> where FileSend writes its output
     image: bool  # an exporter produces an image (it should carry the image config)
     described: list[str]  # per exporter, for the summary: "pushed", "loaded", "wrote DIR"...
+    # the Docker engine a standalone daemon's image load streams into (None: no load, or the daemon is the engine)
+    load: Address | None = None
+    loads: list[str] = field(default_factory=list)  # the names of the images loaded there
 
-
-def filesend(outputs: Sequence[Exporter], env: Mapping[str, str] | None = None) -> list[Attachable]:
-    """The FileSend service a session needs for ``outputs`` (none when nothing comes back here)."""
-    targets = file_targets(outputs, env)
-    return [FileSend(targets)] if targets else []
+    def filesend(self) -> list[Attachable]:
+        """The FileSend service the session needs (none when nothing comes back here)."""
+        return [FileSend(self.targets)] if self.targets else []
 
 
 def plan_exports(outputs: Sequence[Exporter], address: Address, env: Mapping[str, str] | None = None) -> Exports:
-    """The exporters the daemon at ``address`` runs for ``outputs``, and the session's FileSend targets."""
+    """The exporters the daemon at ``address`` runs for ``outputs``, and the session's FileSend targets.
+
+    A load into Docker from a daemon that is not a Docker engine goes to :func:`load_engine` (raises
+    :class:`hlb.address.AddressError` when its docker context is broken)."""
     exporters: list[CacheEntry] = []
     described: list[str] = []
+    load: Address | None = None
+    loads: list[str] = []
     for out in outputs:
         attrs = {k: v for k, v in out.attrs.items() if k != "dest"}
         name = attrs.get("name", "")
         if out.type == "docker" and not out.dest:
             # On the engine, its own exporter stores the image; elsewhere the tarball goes to /images/load.
-            on_engine = address.kind == "docker"
-            exporters.append(CacheEntry("moby", {"name": name} if name else {}) if on_engine else out_entry(out))
-            described.append(f"loaded {name} into the Docker engine")
+            if address.kind == "docker":
+                exporters.append(CacheEntry("moby", {"name": name} if name else {}))
+                described.append(f"loaded {name} into the Docker engine")
+            else:
+                load = load or load_engine(env)
+                exporters.append(out_entry(out))
+                described.append(f"loaded {name} into the Docker engine at {load.url}")
+                loads.append(name)
         elif out.type in ("local", "tar", "oci", "docker"):
             if not out.dest:
                 raise ValueError(f"the {out.type} exporter needs a local destination")
@@ -96,20 +111,21 @@ def plan_exports(outputs: Sequence[Exporter], address: Address, env: Mapping[str
             exporters.append(out_entry(out))
             pushed = out.type == "image" and attrs.get("push") in ("true", "")
             described.append(f"pushed {name}" if pushed else f"exported {out.type}")
-    targets = file_targets(outputs, env)
-    return Exports(exporters, targets, any(x.type in IMAGE_EXPORTERS for x in exporters), described)
+    targets = file_targets(outputs, docker_host_of(load) if load is not None else None)
+    image = any(x.type in IMAGE_EXPORTERS for x in exporters)
+    return Exports(exporters, targets, image, described, load, loads)
 
 
 def out_entry(out: Exporter) -> CacheEntry:
     return CacheEntry(out.type, {k: v for k, v in out.attrs.items() if k != "dest"})
 
 
-def file_targets(outputs: Sequence[Exporter], env: Mapping[str, str] | None = None) -> dict[int, Target]:
-    """Exporter index -> where FileSend writes its output (the same for every backend).
+def file_targets(outputs: Sequence[Exporter], load: DockerHost | None = None) -> dict[int, Target]:
+    """Exporter index -> where FileSend writes its output.
 
-    A load into Docker (``docker`` without a destination) always gets a target
-    streaming into ``POST /images/load``: the engine's ``moby`` exporter never
-    calls FileSend, a standalone daemon's ``docker`` exporter does.
+    A load into Docker (``docker`` without a destination) gets a target streaming into ``POST /images/load``
+    of ``load`` when one is given (a standalone daemon's ``docker`` exporter calls FileSend); the engine's
+    own ``moby`` exporter never does.
     """
     targets: dict[int, Target] = {}
     for i, out in enumerate(outputs):
@@ -117,15 +133,35 @@ def file_targets(outputs: Sequence[Exporter], env: Mapping[str, str] | None = No
             targets[i] = DirTarget(out.dest)
         elif out.type in ("tar", "oci", "docker") and out.dest:
             targets[i] = file_target(out.dest)
-        elif out.type == "docker":
-            targets[i] = docker_load_target(docker_host(env))
+        elif out.type == "docker" and load is not None:
+            targets[i] = docker_load_target(load)
     return targets
 
 
+def load_engine(env: Mapping[str, str] | None = None) -> Address:
+    """The Docker engine an image is loaded into when the build's daemon is not one: the engine ``docker``
+    would use (``DOCKER_HOST``, ``DOCKER_CONTEXT``, the current docker context, the default socket)."""
+    return docker_engine(os.environ if env is None else env)
+
+
+def docker_host_of(address: Address) -> DockerHost:
+    """How to reach the Docker engine API at ``address`` (``ssh://``: a ``docker system dial-stdio`` each time)."""
+    if address.scheme == "ssh":
+        return DockerHost(address.url, address.describe(), dial=HelperDialer(address).socket)
+    return DockerHost.of(address)
+
+
 def docker_host(env: Mapping[str, str] | None = None) -> DockerHost:
-    """The Docker engine images are loaded into: ``DOCKER_HOST`` or the default socket."""
-    env = os.environ if env is None else env
-    return DockerHost(env.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST)
+    """The Docker engine images are loaded into (:func:`load_engine`)."""
+    return docker_host_of(load_engine(env))
+
+
+def check_load_engine(address: Address, timeout: float = 5.0) -> None:
+    """Fail fast, naming the engine and where its address came from, when it cannot take a load."""
+    if address.scheme == "ssh":
+        check_ssh(HelperDialer(address), timeout=40.0)
+    else:
+        DockerHost.of(address).connect(timeout=timeout).close()
 
 
 class DockerLoadSink:
@@ -154,7 +190,7 @@ class DockerLoadSink:
             self._sock.close()
         message = _docker_load_error(resp.status, body)
         if message:
-            raise OSError(f"the Docker engine at {self.host.url} refused the image: {message}")
+            raise OSError(f"{self.host.what} refused the image: {message}")
 
     def abort(self) -> None:
         self._sock.close()
@@ -178,7 +214,7 @@ def _docker_load_error(status: int, body: str) -> str:
 
 
 def docker_load_target(host: DockerHost) -> FileTarget:
-    return FileTarget(lambda _md: DockerLoadSink(host), f"the Docker engine at {host.url}")
+    return FileTarget(lambda _md: DockerLoadSink(host), host.what)
 
 
 # ---------------------------------------------------------------- caches

@@ -209,6 +209,7 @@ def failing(engine: Engine, tmp_path: Path, target: str) -> str:
     done = engine.hlb("run", "--progress", "plain", "-t", target, str(tmp_path / "build.hlb"))
     assert done.returncode == 1, done.stderr
     assert "/var/lib/" not in done.stderr and "cachemounts" not in done.stderr and "snapshots" not in done.stderr
+    assert "buildkit-mount" not in done.stderr
     return done.stderr
 
 
@@ -239,6 +240,24 @@ def test_a_missing_directory_gets_the_option_that_creates_it(engine: Engine, tmp
     assert (
         f"hint: the filesystem mounted at `/m` has no `/nonexist-{nonce}/deep`: check the mount's `sourcePath`" in err
     )
+
+
+def test_a_missing_copy_source_is_told_as_the_source_has_it(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    """Onto an image the daemon reads the source through a temporary mount (DATA_ROOT/tmp/buildkit-mountN),
+    onto scratch it fails computing the cache key: both say the path as the source has it, and what to check."""
+    (tmp_path / "build.hlb").write_text(
+        f'fs onto() {{\n\timage "busybox:latest"\n\tcopy image("busybox:latest") "/nonexist-{nonce}/x" "/y"\n}}\n'
+        f'fs fresh() {{\n\tscratch\n\tcopy image("busybox:latest") "/nonexist-{nonce}/x" "/y"\n}}\n'
+    )
+    hint = (
+        f'hint: `/nonexist-{nonce}/x` does not exist in the source of `copy`, image "docker.io/library/busybox:latest":'
+        " check the path"
+    )
+    err = failing(engine, tmp_path, "onto")
+    assert f"build.hlb:3:2: error: lstat /nonexist-{nonce}/x: no such file or directory" in err
+    assert "buildkit-mount" not in err and hint in err, err
+    err = failing(engine, tmp_path, "fresh")
+    assert f'"/nonexist-{nonce}/x": not found' in err and hint in err, err
 
 
 def test_mkfile_in_a_missing_directory_gets_the_mkdir_that_creates_it(

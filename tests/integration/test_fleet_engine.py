@@ -10,12 +10,15 @@ dial-stdio` does in a pod, splicing its stdio to the engine's BuildKit (`POST /g
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 from conftest import Engine, PrivateEngine
+from test_sources_engine import _docker
 
 from hlb.address import resolve
 from hlb.build.fleet import choose
@@ -241,3 +244,93 @@ def test_a_fleet_over_ssh_and_kube_pod(engine: Engine, fresh_engine: PrivateEngi
         assert {t: summaries(r.stderr)[t][1] for t in targets} == dict(zip(targets, fleet, strict=True))
     assert holders({"ssh": shared, "kube": fresh}, f"echo fleet-{nonce}-{targets[0]} ") == {"ssh"}
     assert holders({"ssh": shared, "kube": fresh}, f"echo fleet-{nonce}-{targets[1]} ") == {"kube"}
+
+
+def test_an_ssh_docker_host_is_the_engine_over_ssh(engine: Engine, nonce: str, tmp_path: Path) -> None:
+    """DOCKER_HOST=ssh://... (as the docker CLI takes it), alone and through a bare `--addr docker://`."""
+    env, log = fakes(tmp_path, engine, {"build-2.example.com": engine.env["DOCKER_HOST"]}, {})
+    over_ssh = Engine(env.env | {"DOCKER_HOST": "ssh://ci@build-2.example.com"})
+    build = project(tmp_path, nonce, ["default"])
+    for addr in ([], ["--addr", "docker://"]):
+        r = over_ssh.hlb("run", "--progress", "plain", *addr, str(build))
+        assert r.returncode == 0, r.stderr
+    assert holders({"shared": engine.env["DOCKER_HOST"]}, f"echo fleet-{nonce}-default ") == {"shared"}
+    assert set(log.read_text().splitlines()) == {
+        "ssh -o ConnectTimeout=30 -l ci -- build-2.example.com docker system dial-stdio"
+    }
+
+
+# -- an image loaded from a standalone BuildKit goes to the engine `docker` uses ----------------------
+
+
+def current_context(env: Engine, tmp_path: Path, host: str) -> tuple[Engine, str]:
+    """``env`` with DOCKER_HOST unset and a private DOCKER_CONFIG whose currentContext `rv` is ``host``."""
+    config = tmp_path / "docker-config"
+    meta = config / "contexts" / "meta" / hashlib.sha256(b"rv").hexdigest()
+    meta.mkdir(parents=True)
+    doc = {"Name": "rv", "Metadata": {}, "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": False}}}
+    (meta / "meta.json").write_text(json.dumps(doc))
+    (config / "config.json").write_text(json.dumps({"currentContext": "rv"}))
+    rest = {k: v for k, v in env.env.items() if k not in ("DOCKER_HOST", "DOCKER_CONTEXT")}
+    return Engine(rest | {"DOCKER_CONFIG": str(config)}), str(config / "config.json")
+
+
+def test_a_load_from_a_kube_pod_goes_to_the_current_docker_context(
+    engine: Engine, fresh_engine: PrivateEngine, nonce: str, tmp_path: Path
+) -> None:
+    shared = engine.env["DOCKER_HOST"]
+    with_pod, _ = fakes(tmp_path, engine, {}, {"bk-0": fresh_engine.docker_host})
+    env, config_json = current_context(with_pod, tmp_path, shared)
+    build = project(tmp_path, nonce, ["default"])
+    ref = f"hlb-it/ctx-load:{nonce}"
+    docker = _docker(engine)
+
+    def present(host: str) -> bool:
+        inspect = subprocess.run([docker, "image", "inspect", ref], env=engine.env | {"DOCKER_HOST": host},
+                                 capture_output=True)  # fmt: skip
+        return inspect.returncode == 0
+
+    try:
+        pod, out = ("--addr", "kube-pod://bk-0"), ("-o", f"type=docker,name={ref}")
+        r = env.hlb("run", "--progress", "plain", *pod, *out, str(build))
+        assert r.returncode == 0, r.stderr
+        assert f"  loaded {ref}@sha256:" in r.stderr and f" into the Docker engine at {shared}\n" in r.stderr, r.stderr
+        assert present(shared) and not present(fresh_engine.docker_host)  # built in the pod, loaded into `rv`
+    finally:
+        subprocess.run([docker, "image", "rm", ref], env=engine.env, capture_output=True)
+
+    # The context's engine is gone: one error naming it and where it came from, with the hint; nothing is built.
+    gone = f"unix://{tmp_path}/gone.sock"
+    dead, config_json = current_context(with_pod, tmp_path / "dead", gone)
+    r = dead.hlb("run", "--addr", "kube-pod://bk-0", "-o", f"type=docker,name={ref}", str(build))
+    assert r.returncode == 1
+    lines = [line for line in r.stderr.splitlines() if line]
+    assert lines[-2].startswith(
+        f"hlb: error: target default: loading {ref}: cannot reach the Docker engine at {gone} "
+        f"(from docker context `rv`, the currentContext of {config_json}): connecting to "
+    ), r.stderr
+    assert lines[-1].startswith("  hint: is that engine running") and "DOCKER_CONTEXT" in lines[-1], r.stderr
+    assert "steps cached" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_load_from_a_kube_pod_goes_to_an_ssh_docker_host(
+    engine: Engine, fresh_engine: PrivateEngine, nonce: str, tmp_path: Path
+) -> None:
+    """DOCKER_HOST=ssh://...: the tarball streams through `ssh HOST docker system dial-stdio`."""
+    shared = engine.env["DOCKER_HOST"]
+    fake, log = fakes(tmp_path, engine, {"build-3": shared}, {"bk-0": fresh_engine.docker_host})
+    env = Engine(fake.env | {"DOCKER_HOST": "ssh://ci@build-3"})
+    build = project(tmp_path, nonce, ["default"])
+    ref = f"hlb-it/ssh-load:{nonce}"
+    docker = _docker(engine)
+    try:
+        r = env.hlb(
+            "run", "--progress", "plain", "--addr", "kube-pod://bk-0", "-o", f"type=docker,name={ref}", str(build)
+        )
+        assert r.returncode == 0, r.stderr
+        assert " into the Docker engine at ssh://ci@build-3\n" in r.stderr, r.stderr
+        inspect = subprocess.run([docker, "image", "inspect", ref], env=engine.env, capture_output=True)
+        assert inspect.returncode == 0, inspect.stderr
+    finally:
+        subprocess.run([docker, "image", "rm", ref], env=engine.env, capture_output=True)
+    assert "ssh -o ConnectTimeout=30 -l ci -- build-3 docker system dial-stdio" in log.read_text().splitlines()

@@ -261,6 +261,7 @@ fs default() {{
         build.write_text(build.read_text().replace(f"echo {nonce}", f"echo {nonce}-unset"))  # not cached
         unset = Engine({k: v for k, v in engine.env.items() if k != "SSH_AUTH_SOCK"}).hlb("run", str(build))
         assert unset.returncode != 0 and "SSH_AUTH_SOCK is not set" in unset.stderr, unset.stderr
+        assert "pass `hlb run --ssh default=SOCKET|KEY`" in unset.stderr, unset.stderr
         assert "Traceback" not in unset.stderr
     finally:
         agent.terminate()

@@ -17,6 +17,7 @@ FLEET = ["tcp://buildkitd-0:1234", "tcp://buildkitd-1:1234", "tcp://buildkitd-2:
 @pytest.fixture
 def module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.delenv("BUILDKIT_HOST", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///d.sock")  # what a bare docker:// means
     f = tmp_path / "build.hlb"
     f.write_text(SOURCE)
     return str(f)
@@ -67,6 +68,11 @@ BAD = [
         "hlb: error: --addr 'tcp://a:1,' has an empty address: give one or more, comma-separated",
     ),
     (["--addr", "tcp://a:1", "--addr", "tcp://a:1"], "hlb: error: --addr names tcp://a:1 twice: give each daemon once"),
+    (
+        ["--addr", "docker://", "--addr", "docker://unix:///d.sock"],
+        "hlb: error: --addr names the same daemon twice: docker:// and docker://unix:///d.sock are both "
+        "unix:///d.sock; give each daemon once",
+    ),
     (["--addr", "tcp://a:1,tcp://b"], "hlb: error: --addr 'tcp://b' names no port (tcp://HOST:PORT)"),
     (["--addr", "kube-pod://Bk-0"], "hlb: error: --addr 'kube-pod://Bk-0': 'Bk-0' is not a pod name"),
     (["--addr", "kube-pod://bk-0?ns=ci"], "hlb: error: --addr 'kube-pod://bk-0?ns=ci': unknown parameter 'ns'"),

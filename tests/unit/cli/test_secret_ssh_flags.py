@@ -25,6 +25,10 @@ SOURCE = """fs default() {
 """
 
 
+# the shape of a private key (never used to sign: the checks read its header only)
+KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
 @pytest.fixture
 def module(tmp_path: Path) -> str:
     f = tmp_path / "build.hlb"
@@ -119,15 +123,17 @@ def test_ssh_takes_a_socket_or_keys_and_default_is_ssh_auth_sock(sock_dir: Path)
         assert parse_ssh("", {"SSH_AUTH_SOCK": sock}) == ("default", (sock,))
         assert parse_ssh(f"deploy={sock}", {}) == ("deploy", (sock,))
         assert parse_ssh(f"={sock}", {}) == ("default", (sock,))
-    (sock_dir / "k1").write_text("key")
-    (sock_dir / "k2").write_text("key")
+    (sock_dir / "k1").write_text(KEY)
+    (sock_dir / "k2").write_text(KEY)
     if shutil.which("ssh-agent") and shutil.which("ssh-add"):
         keys = (str(sock_dir / "k1"), str(sock_dir / "k2"))
         assert parse_ssh(f"deploy={keys[0]},{keys[1]}", {}) == ("deploy", keys)
 
 
 def test_bad_ssh_values_are_usage_errors(sock_dir: Path, module: str, hlb: Run) -> None:
-    (sock_dir / "key").write_text("key")
+    (sock_dir / "key").write_text(KEY)
+    (sock_dir / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (sock_dir / "id.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA me@host\n")
     with listening(sock_dir / "a.sock"), listening(sock_dir / "b.sock"):
         a, b, key = sock_dir / "a.sock", sock_dir / "b.sock", sock_dir / "key"
         bad = [
@@ -138,6 +144,8 @@ def test_bad_ssh_values_are_usage_errors(sock_dir: Path, module: str, hlb: Run) 
             ("x=", "an empty path; write --ssh x=SOCKET or --ssh x=KEY[,KEY]"),
             (f"x={a},", "an empty path"),
             (f"a,b={a}", "`a,b` is not an id"),
+            (f"x={sock_dir}/passwd", "is not a private key (no -----BEGIN ... PRIVATE KEY----- line)"),
+            (f"x={sock_dir}/id.pub", "is a public key: give the private key (the file without .pub"),
         ]
         for value, message in bad:
             code, out, err = hlb(["run", "--tree", "--ssh", value, module])
@@ -159,10 +167,33 @@ def test_ssh_default_without_an_agent_is_a_usage_error(module: str, hlb: Run, mo
 
 
 def test_keys_without_ssh_agent_on_path_are_a_usage_error(sock_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (sock_dir / "key").write_text("key")
+    (sock_dir / "key").write_text(KEY)
     monkeypatch.setenv("PATH", str(sock_dir))
     with pytest.raises(FlagError, match="needs ssh-agent and ssh-add"):
         parse_ssh(f"x={sock_dir / 'key'}", {})
+
+
+def test_tree_shows_where_each_ssh_id_comes_from(
+    sock_dir: Path, tmp_path: Path, hlb: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "build.hlb").write_text(
+        'fs default() {\n\timage "busybox"\n\trun "ssh-add -l" with ssh\n}\n'
+        'fs paths() {\n\timage "busybox"\n\trun "ssh-add -l" with option { ssh with localPaths("id"); }\n}\n'
+    )
+    (tmp_path / "id").write_text(KEY)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    code, out, err = hlb(["run", "--tree", "build.hlb"])
+    assert code == 0, err
+    assert "ssh: default (not given: $SSH_AUTH_SOCK is not set; pass --ssh default=SOCKET|KEY)" in out
+    with listening(sock_dir / "a.sock"):
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock_dir / "a.sock"))
+        code, out, err = hlb(["run", "--tree", "build.hlb"])
+        assert code == 0 and f"ssh: default ($SSH_AUTH_SOCK: {sock_dir / 'a.sock'})" in out, out + err
+        code, out, err = hlb(["run", "--tree", "--ssh", f"default={sock_dir / 'a.sock'}", "build.hlb"])
+        assert code == 0 and f"ssh: default (--ssh: {sock_dir / 'a.sock'})" in out, out + err
+    code, out, err = hlb(["run", "--tree", "-t", "paths", "build.hlb"])
+    assert code == 0 and "(localPaths: id)" in out, out + err
 
 
 # -- binding to the build --------------------------------------------------------------------------

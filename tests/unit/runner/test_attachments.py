@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from hlb.address import Address
 from hlb.api import compile_source
 from hlb.build import attachments
 from hlb.build.attachments import attachables_for, caches_of
@@ -14,10 +17,11 @@ from hlb.compiler.plan import Solve
 from hlb.llb import Platform
 from hlb.session.auth import DockerAuth
 from hlb.session.content import ContentStore
-from hlb.session.filesend import FileSend
+from hlb.session.filesend import FileSend, FileTarget
 from hlb.session.filesync import FileSync
 from hlb.session.secrets import SecretFiles
 from hlb.session.sshforward import SSHForward
+from hlb.solver import export
 from hlb.source import SourceFile
 from hlb.values import CacheEntry
 
@@ -42,8 +46,12 @@ def solves(text: str, targets: Sequence[str] = ("default",), **caches: Sequence[
     return {s.title: s for s in compiled.plan(AMD64, **caches).solves}
 
 
-def services(solve: Solve) -> list[object]:
-    return list(attachables_for(solve, caches_of(solve)))
+ENGINE = Address("docker", "unix:///engine.sock", "DOCKER_HOST")
+STANDALONE = Address("buildkit", "kube-pod://bk-0", "--addr")
+
+
+def services(solve: Solve, on: Address = ENGINE) -> list[object]:
+    return list(attachables_for(solve, caches_of(solve), export.plan_exports(solve.exporters, on)))
 
 
 def test_a_plain_solve_gets_registry_auth_and_an_empty_secret_store_only() -> None:
@@ -93,3 +101,41 @@ def test_an_unreadable_docker_config_is_one_warning_for_all_solves(
         services(solve)
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("hlb: warning:")]
     assert len(warnings) == 1 and "cannot read the docker config" in warnings[0]
+
+
+def context_rv(_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The current docker context `rv` (an engine at unix:///rv.sock), DOCKER_HOST unset."""
+    config = _project / "docker-config"
+    meta = config / "contexts" / "meta" / hashlib.sha256(b"rv").hexdigest()
+    meta.mkdir(parents=True)
+    doc = {"Name": "rv", "Endpoints": {"docker": {"Host": "unix:///rv.sock", "SkipTLSVerify": False}}}
+    (meta / "meta.json").write_text(json.dumps(doc))
+    (config / "config.json").write_text(json.dumps({"currentContext": "rv"}))
+    for name in ("DOCKER_HOST", "DOCKER_CONTEXT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_load_from_a_standalone_daemon_goes_to_the_current_docker_context(
+    _project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context_rv(_project, monkeypatch)
+    (solve,) = solves('fs default() {\n\timage "busybox"\n\tdockerLoad "x:1"\n}\n').values()
+    exports = export.plan_exports(solve.exporters, STANDALONE)
+    assert [e.type for e in exports.exporters] == ["docker"]
+    assert exports.load is not None and exports.load.url == "unix:///rv.sock"
+    assert exports.load.source.startswith("docker context `rv`, the currentContext of ")
+    assert exports.described == ["loaded docker.io/library/x:1 into the Docker engine at unix:///rv.sock"]
+    (sink,) = [x for x in services(solve, STANDALONE) if isinstance(x, FileSend)]
+    (target,) = sink.targets.values()
+    assert isinstance(target, FileTarget) and "unix:///rv.sock (from docker context `rv`" in target.describe
+
+
+def test_a_load_on_the_docker_engine_is_its_own_exporter_and_comes_back_nowhere(
+    _project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context_rv(_project, monkeypatch)
+    (solve,) = solves('fs default() {\n\timage "busybox"\n\tdockerLoad "x:1"\n}\n').values()
+    exports = export.plan_exports(solve.exporters, ENGINE)
+    assert [(e.type, dict(e.attrs)) for e in exports.exporters] == [("moby", {"name": "docker.io/library/x:1"})]
+    assert exports.load is None and exports.targets == {}
+    assert not [x for x in services(solve) if isinstance(x, FileSend)]

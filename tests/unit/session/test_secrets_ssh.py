@@ -139,7 +139,9 @@ def test_unknown_ids_and_an_unset_agent_are_errors(agent: str) -> None:
         assert e.value.code() == grpc.StatusCode.NOT_FOUND
         with pytest.raises(grpc.RpcError) as e:
             stub.CheckAgent(ssh_pb2.CheckAgentRequest(ID="default"), timeout=10)
-        assert "SSH_AUTH_SOCK is not set" in str(e.value.details())
+        assert str(e.value.details()).startswith(
+            "ssh default: SSH_AUTH_SOCK is not set: pass `hlb run --ssh default=SOCKET|KEY`"
+        )  # the flag first: the build names neither a socket nor a key
 
 
 def agents_serving(directory_prefix: str) -> list[int]:

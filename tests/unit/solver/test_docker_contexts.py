@@ -282,3 +282,40 @@ def test_skip_tls_verify_reaches_the_tls_context(certs: Path) -> None:
     assert (skipping.verify_mode, skipping.check_hostname) == (ssl.CERT_NONE, False)
     verifying = tls_context(TLSConfig(ca=str(certs / "ca.pem")), "the engine")
     assert (verifying.verify_mode, verifying.check_hostname) == (ssl.CERT_REQUIRED, True)
+
+
+# -- ssh:// Docker engines: DOCKER_HOST, docker://, a context -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flag", "source"),
+    [(None, "DOCKER_HOST"), ("docker://", "--addr docker://: DOCKER_HOST"), ("docker://ssh://ci@b:2222", "--addr")],
+)
+def test_an_ssh_docker_host_is_the_engine_over_ssh(config: Path, flag: str | None, source: str) -> None:
+    a = resolve(flag, env=env_of(config, DOCKER_HOST="ssh://ci@b:2222"))
+    assert (a.kind, a.url, a.source, a.scheme) == ("docker", "ssh://ci@b:2222", source, "ssh")
+    assert (a.ssh.user, a.ssh.host, a.ssh.port) == ("ci", "b", 2222)
+
+
+def test_an_ssh_docker_host_is_checked_like_addr_ssh(config: Path) -> None:
+    with pytest.raises(AddressError, match="DOCKER_HOST: an ssh:// address cannot hold a password"):
+        resolve(env=env_of(config, DOCKER_HOST="ssh://ci:pw@b"))
+    with pytest.raises(AddressError, match=r"use unix://, tcp:// or ssh://"):
+        resolve(env=env_of(config, DOCKER_HOST="npipe:////./pipe/docker_engine"))
+
+
+def test_an_unreachable_ssh_engine_hints_at_ssh_not_docker_desktop(config: Path) -> None:
+    write_context(config, "far", "ssh://ci@build-1:2222")
+    hint = unreachable_hint(resolve(env=env_of(config, DOCKER_CONTEXT="far")))
+    assert "colima" not in hint and "Docker Desktop" not in hint
+    assert "`ssh -p 2222 ci@build-1`" in hint and "`ssh -p 2222 ci@build-1 docker version`" in hint
+    for a in (resolve(env=env_of(config, DOCKER_HOST="ssh://b")), resolve("ssh://b", env={})):
+        assert "`ssh b docker version`" in unreachable_hint(a), a
+
+
+def test_the_hint_for_an_image_load_target_offers_no_flag_that_conflicts_with_addr() -> None:
+    """The daemon is an --addr elsewhere: --context or another --addr would not choose where the image goes."""
+    for source in ("the default Docker socket", "DOCKER_HOST", "docker context `c`, set by DOCKER_CONTEXT"):
+        hint = unreachable_hint(Address("docker", "unix:///d.sock", source), load=True)
+        assert "--context" not in hint and "--addr" not in hint and "scripts/engine" not in hint, hint
+        assert "DOCKER_CONTEXT" in hint and "type=docker,dest=FILE" in hint, hint

@@ -18,6 +18,16 @@ from hlb.solver.errors import explain, step_paths
         ),
         ("lstat /var/lib/buildkit/runc-overlayfs/snapshots/snapshots/123/fs/a/b: not found", "lstat /a/b: not found"),
         ("mkdir /var/lib/docker/overlay2/0123456789abcdef0123/merged: file exists", "mkdir /: file exists"),
+        # a file op's temporary mount of its source: the engine's data root, Docker's, a buildkitd's /tmp
+        (
+            "lstat /var/lib/hlb-engine/data/tmp/buildkit-mount1012947512/nonexist/x: no such file or directory",
+            "lstat /nonexist/x: no such file or directory",
+        ),
+        ("failed to walk /var/lib/docker/tmp/buildkit-mount595658546/d/n: lstat ", "failed to walk /d/n: lstat "),
+        ("lstat /tmp/buildkit-mount42/a: no such file or directory", "lstat /a: no such file or directory"),
+        ("open /tmp/containerd-mount77/etc/x: no such file", "open /etc/x: no such file"),
+        ("stat /var/lib/buildkit/runc-native/snapshots/snapshots/9/usr/x: nope", "stat /usr/x: nope"),
+        ("lstat /var/lib/docker/tmp/buildkit-mount1: no such file or directory", "lstat /: no such file or directory"),
         ('process "/bin/sh -c exit 3" did not complete successfully: exit code: 3', None),
     ],
 )
@@ -102,3 +112,55 @@ def test_other_failures_are_left_as_they_are() -> None:
     assert explain(exit_1, op.SerializeToString()) == (exit_1, None)
     assert explain(COPY_MISSING, None) == (COPY_MISSING, None)
     assert explain(COPY_MISSING, b"\xff\xff") == (COPY_MISSING, None)
+
+
+# -- a copy source that is not there: the filesystem it was looked for in, and what to check ------------------
+
+
+def copy_from(src: str, source_op: pb.Op | None) -> tuple[bytes, dict[str, bytes]]:
+    """A file op copying ``src`` from its input 0, ``source_op`` (the graph's ops by digest, for explain)."""
+    op = pb.Op()
+    ops: dict[str, bytes] = {}
+    if source_op is not None:
+        raw = source_op.SerializeToString()
+        ops["sha256:src"] = raw
+        op.inputs.add(digest="sha256:src", index=0)
+    op.file.actions.add(input=-1, secondaryInput=0, output=0, copy=pb.FileActionCopy(src=src, dest="/y"))
+    return op.SerializeToString(), ops
+
+
+def image_op(ref: str) -> pb.Op:
+    return pb.Op(source=pb.SourceOp(identifier=f"docker-image://{ref}"))
+
+
+NOT_FOUND = 'failed to compute cache key: failed to calculate checksum of ref a::b: "/nonexist/x": not found'
+LSTAT = "lstat /nonexist/x: no such file or directory"  # after step_paths
+WALK = "failed to compute cache key: failed to calculate checksum of ref a::b: failed to walk /d/n: lstat /d/n: no"
+
+
+@pytest.mark.parametrize("message", [NOT_FOUND, LSTAT])
+def test_a_missing_copy_source_names_the_image_it_was_looked_for_in(message: str) -> None:
+    op, ops = copy_from("nonexist/x", image_op("docker.io/library/busybox:latest"))
+    told, hint = explain(message, op, ops)
+    assert told == message
+    assert hint is not None and hint.startswith(
+        '`/nonexist/x` does not exist in the source of `copy`, image "docker.io/library/busybox:latest": check the path'
+    )
+    assert "allowWildcard" in hint and "allowEmptyWildcard" in hint and "allowNotFound" not in hint
+
+
+def test_a_missing_parent_of_a_copy_source_and_other_sources() -> None:
+    op, ops = copy_from("/d/n/x", pb.Op(source=pb.SourceOp(identifier="local://ctx")))
+    hint = explain(WALK, op, ops)[1]
+    assert hint is not None and hint.startswith("`/d/n/x` does not exist in the source of `copy`, a `local` directory")
+    assert "(not even `/d/n`)" in hint and ".dockerignore" in hint
+    op, ops = copy_from("/d/n/x", pb.Op(exec=pb.ExecOp()))
+    assert "the fs given as its first argument (not even `/d/n`)" in str(explain(WALK, op, ops)[1])
+    op, _ = copy_from("/nonexist/x", image_op("busybox"))
+    assert "the fs given as its first argument" in str(explain(LSTAT, op)[1])  # without the graph
+
+
+def test_no_source_hint_for_another_path() -> None:
+    op, ops = copy_from("/elsewhere/x", image_op("busybox"))
+    assert explain(NOT_FOUND, op, ops)[1] is None
+    assert explain(LSTAT, op, ops)[1] is None
