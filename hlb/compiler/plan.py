@@ -249,7 +249,7 @@ def merge_platforms(plans: Sequence[tuple[Platform, Plan]]) -> Plan:
         s.entitlements = tuple(dict.fromkeys(e for _, t in twins for e in t.entitlements))
         s.notes = tuple(dict.fromkeys(n for _, t in twins for n in t.notes))
     warnings = list(dict.fromkeys(w for _, plan in plans for w in plan.warnings))
-    return Plan(first.root, first.solves, warnings)
+    return Plan(first.root, first.solves, warnings, first.targets)  # the first's solves are the merged ones
 
 
 def _shape(s: Solve) -> tuple[object, ...]:

@@ -108,13 +108,26 @@ def test_image_push_and_registry_cache_export_together(
 def test_two_platforms_push_a_manifest_list(engine: Engine, tmp_path: Path, nonce: str) -> None:
     f = module(tmp_path, nonce)
     image = f"{REGISTRY}/outputs/multi:{nonce}"
+    meta = tmp_path / "m.json"
     r = engine.hlb(
-        "run", str(f), "-t", "files", "--platform", "linux/amd64,linux/arm64", "-o", f"type=registry,name={image}"
+        "run",
+        str(f),
+        "-t",
+        "files",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-o",
+        f"type=registry,name={image}",
+        "--metadata-file",
+        str(meta),
     )
     assert r.returncode == 0, r.stderr
     assert "for linux/amd64, linux/arm64" in r.stderr
     index, headers = registry_get(f"/v2/outputs/multi/manifests/{nonce}", INDEX_TYPES)
     assert f"pushed {image}@{headers['Docker-Content-Digest']}" in r.stderr
+    doc = json.loads(meta.read_text())  # the target's own object holds the index's digest
+    assert doc["files"]["containerimage.digest"] == headers["Docker-Content-Digest"], doc
+    assert "hlb.persisted" not in doc
     platforms = {
         (m["platform"]["os"], m["platform"]["architecture"]): m["digest"]  # type: ignore[index]
         for m in index["manifests"]  # type: ignore[attr-defined]

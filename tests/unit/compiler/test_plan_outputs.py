@@ -14,6 +14,8 @@ from syrupy.assertion import SnapshotAssertion
 
 from hlb import output_options
 from hlb.api import Compiled, compile_source
+from hlb.build import metadata
+from hlb.build.runner import SolveResult
 from hlb.compiler.plan import PlanError, merge_platforms
 from hlb.llb import Platform
 from hlb.llb.dump import to_json
@@ -70,6 +72,18 @@ def test_two_platforms_are_one_solve_with_a_graph_each() -> None:
     configs = [json.loads(p.image_config or b"") for p in s.platforms]
     assert [c["architecture"] for c in configs] == ["amd64", "arm64"]
     assert len(s.definitions) == 2
+
+
+def test_merged_platforms_keep_each_targets_solves() -> None:
+    # --metadata-file reads plan.targets: a merged plan without it filed the target's push under hlb.persisted
+    outs = output_options.parse_all(["type=image,name=r/app,push=true"], ["default"])
+    plans = [(p, compiled(p).plan(p, outputs=outs)) for p in (AMD64, ARM64)]
+    plan = merge_platforms(plans)
+    assert plan.targets == {"default": (plan.solves[0],)}
+    digest = "sha256:" + "a" * 64
+    result = SolveResult({"containerimage.digest": digest}, (), 1, 0, 0.1)
+    doc = metadata.document(plan, {plan.solves[0].index: result})
+    assert doc["default"]["containerimage.digest"] == digest and "hlb.persisted" not in doc
 
 
 def test_plans_of_another_shape_cannot_be_merged() -> None:
