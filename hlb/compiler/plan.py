@@ -33,7 +33,8 @@ solves its evaluation started (pushes, loads, downloads, cache sections):
   when a side solve builds the same graph), ``{target}`` replaced by its name;
 * ``ignore_cache`` (``--no-cache``) marks every op of every graph ignore-cache
   (never a persisted cache's copy: that would empty the cache it copies), and
-  warns that BuildKit empties those steps' cache mounts; ``pull`` (``--pull``)
+  warns that BuildKit empties those steps' cache mounts (not a persisted one whose
+  base is its image: BuildKit keeps what the daemon holds of it, and says so); ``pull`` (``--pull``)
   makes every image source ``image.resolvemode=pull``;
 * several platforms (``--platform a,b``) are one plan per platform, merged by
   :func:`merge_platforms` into solves that build every platform's graph as one
@@ -200,14 +201,23 @@ def build_plan(
     for s, text in builder.later_notes:
         s.notes = tuple(dict.fromkeys((*s.notes, text)))
     emptied: list[str] = []
+    seeded: list[str] = []
     for s in builder.solves:
         s.notes = (*s.notes, *_flag_notes(s, ignore_cache, pull))
         if ignore_cache and s.kind != "persist" and not s.definition.empty:
-            emptied += [i for i in needs_of(s.definition).cache_ids if i not in emptied]
+            plain, based = _cache_mounts(s.definition)
+            emptied += [i for i in plain if i not in emptied]
+            seeded += [i for i in based if i not in seeded]
     if emptied:
         warnings.append(
             f"--no-cache empties the cache mounts of the steps it reruns ({', '.join(emptied)}): BuildKit detaches "
             "every cache mount of an ignore-cache step before the build, so those steps start with an empty cache"
+        )
+    if seeded:
+        warnings.append(
+            f"--no-cache does not empty the persisted cache mounts of the steps it reruns ({', '.join(seeded)}): "
+            "BuildKit keeps a cache mount whose base is an image, so those steps see what the daemon's cache holds "
+            "(seeded from the persisted image only where the daemon has none); give it a new id to start afresh"
         )
     return Plan(builder.tree(), builder.solves, [*pushes, *warnings], solves_of)
 
@@ -217,14 +227,23 @@ def _flag_notes(s: Solve, ignore_cache: bool, pull: bool) -> list[str]:
     notes = []
     if ignore_cache and s.kind != "persist" and not s.definition.empty:
         notes.append("--no-cache: every step runs again (each op is marked ignore-cache)")
-        ids = needs_of(s.definition).cache_ids
-        if ids:
-            notes.append(f"--no-cache: these cache mounts start empty: {', '.join(ids)}")
+        plain, seeded = _cache_mounts(s.definition)
+        if plain:
+            notes.append(f"--no-cache: these cache mounts start empty: {', '.join(plain)}")
+        if seeded:
+            notes.append(f"--no-cache: these persisted cache mounts keep what the daemon holds: {', '.join(seeded)}")
     if pull and not s.definition.empty:
         images = needs_of(s.definition).images
         if images:
             notes.append(f"--pull: images are resolved again in the registry ({', '.join(images)})")
     return notes
+
+
+def _cache_mounts(d: Definition) -> tuple[list[str], list[str]]:
+    """The ids of a graph's cache mounts: those without a base (an ignore-cache step starts them empty) and
+    those with one (a persisted mount: BuildKit seeds it again from its image)."""
+    needs = needs_of(d)
+    return [i for i in needs.cache_ids if i not in needs.image_cache_ids], list(needs.image_cache_ids)
 
 
 def merge_platforms(plans: Sequence[tuple[Platform, Plan]]) -> Plan:

@@ -101,3 +101,28 @@ def test_refs_platforms_is_buildkits_exptypes_platforms() -> None:
             {"ID": "linux/arm/v7", "Platform": {"architecture": "arm", "os": "linux", "variant": "v7"}},
         ]
     }
+
+
+def test_no_cache_says_a_persisted_cache_mount_keeps_its_contents() -> None:
+    """BuildKit v0.13 detaches (empties) the cache mounts of an ignore-cache step, but not one whose base is an
+    image (a persisted mount seeded from its ref): measured, a --no-cache run sees the files of the runs before."""
+    from test_persisted_cache_mounts import REF, SEED, Registry
+    from test_persisted_cache_mounts import compiled as persisted
+
+    text = f"""fs install() {{
+	image "busybox:latest"
+	run "fetch" with option {{
+		cacheMount "/root/.npm" with option {{ id "npm"; persist "{REF}" }}
+		cacheMount "/tmp/c" with option {{ id "plain" }}
+	}}
+}}
+"""
+    plan = persisted(text, registry=Registry({REF: SEED})).plan(AMD64, ignore_cache=True)
+    [s] = plan.solves
+    assert "--no-cache: these cache mounts start empty: plain" in s.notes
+    assert "--no-cache: these persisted cache mounts keep what the daemon holds: npm" in s.notes
+    assert plan.warnings[0].startswith("--no-cache empties the cache mounts of the steps it reruns (plain)")
+    assert plan.warnings[1].startswith("--no-cache does not empty the persisted cache mounts of the steps it reruns")
+    # while the ref does not exist yet the mount has no base: it starts empty like any other
+    plan = persisted(text, registry=Registry()).plan(AMD64, ignore_cache=True)
+    assert "--no-cache: these cache mounts start empty: npm, plain" in plan.solves[0].notes
