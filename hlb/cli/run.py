@@ -83,7 +83,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument(
         "--no-cache",
         action="store_true",
-        help="run every step again (each op ignores the cache); BuildKit also empties the cache mounts of those steps",
+        help="run every step again (each op ignores the cache); BuildKit also empties its cache mounts (not persisted)",
     )
     p.add_argument(
         "--pull",
@@ -381,8 +381,12 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(render_plan(plan, daemons=daemons))
             return 0
         assert address is not None
-        # `hlb explain` knows one platform's graphs: a multi-platform run is not recorded
-        recorder = None if args.file == "-" or len(platforms) > 1 else record.Recorder(source, names, platform)
+        # `hlb explain` knows one platform's graphs: a multi-platform run is recorded as a marker only
+        recorder = (
+            None
+            if args.file == "-"
+            else record.Recorder(source, names, platform, platforms=platforms, no_cache=args.no_cache)
+        )
         early = pusher.results() if pusher is not None else []
         return _build(compiled, plan, color, fleet or address, progress_mode, recorder, args.metadata_file, early)
     finally:
@@ -490,7 +494,7 @@ def _record(recorder: record.Recorder, quiet: bool = False) -> None:
     if warning:
         print(f"hlb: warning: {warning}", file=sys.stderr)
     step = rerun_step(run)
-    if previous is None or step is None or quiet:
+    if not record.explainable(previous, run) or step is None or quiet:
         return
     rel = os.path.relpath(run.project)
     command = "hlb explain" + ("" if rel == "build.hlb" else f" {rel}")
