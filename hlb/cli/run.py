@@ -476,13 +476,14 @@ def _unreachable(e: Unreachable) -> None:
 
 def _print_image_ids(plan: Plan, responses: dict[int, dict[str, str]]) -> None:
     """``--progress quiet``'s one output, as buildx's: the ID of each image exported (its config digest, else
-    its manifest's or index's digest), a line each, on stdout."""
-    for s in plan.solves:
+    its manifest's or index's digest), a line each, on stdout: the targets' images (not a persisted cache's), once."""
+    ids: dict[str, None] = {}
+    for s in dict.fromkeys(s for solves in plan.targets.values() for s in solves if s.kind != "persist"):
         response = responses.get(s.index, {})
         if any(x.type in IMAGE_EXPORTERS for x in s.exporters):
-            digest = response.get("containerimage.config.digest") or response.get("containerimage.digest", "")
-            if digest:
-                print(digest)
+            ids.setdefault(response.get("containerimage.config.digest") or response.get("containerimage.digest", ""))
+    for digest in filter(None, ids):
+        print(digest)
 
 
 def _record(recorder: record.Recorder, quiet: bool = False) -> None:

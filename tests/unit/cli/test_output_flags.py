@@ -200,3 +200,42 @@ def test_the_tree_says_what_no_cache_and_pull_change(module: str, hlb: Run) -> N
     assert "note: --no-cache: these cache mounts start empty: cache-a" in out
     assert "note: --pull: images are resolved again in the registry (docker.io/library/busybox:latest)" in out
     assert "hlb: warning: --no-cache empties the cache mounts of the steps it reruns (cache-a)" in err
+
+
+def test_quiet_prints_each_targets_image_once_and_no_persisted_cache(capsys: pytest.CaptureFixture[str]) -> None:
+    """--progress quiet prints the build's image IDs: the .hlb's own dockerPush and `-o type=image` of one graph
+    are one image (one line), and the image a persisted cache mount is pushed as is not the build's result."""
+    from hlb.api import compile_source
+    from hlb.cli.run import _print_image_ids
+    from hlb.llb import Platform
+    from hlb.source import SourceFile
+
+    class Registry:  # the persisted cache's ref does not exist yet
+        def exists(self, ref: str) -> bool:
+            return False
+
+    text = """fs default() {
+  image "busybox:latest"
+  run "make" with option {
+    cacheMount "/c" with option { id "c"; persist "127.0.0.1:5000/cache/c:1" }
+  }
+  dockerPush "127.0.0.1:5000/app:1"
+}
+"""
+    amd64 = Platform("linux", "amd64")
+    compiled = compile_source(SourceFile("build.hlb", text), ["default"], amd64, manifests=Registry())  # type: ignore[arg-type]
+    outs = output_options.parse_all(["type=image,name=127.0.0.1:5000/app:2,push=true"], ["default"])
+    plan = compiled.plan(amd64, outputs=outs, persist_caches=True, persist_stamp="x")
+    assert sorted(s.kind for s in plan.solves) == ["dockerPush", "persist", "target"]
+    image, cache = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    responses = {
+        s.index: {"containerimage.config.digest": cache if s.kind == "persist" else image} for s in plan.solves
+    }
+    _print_image_ids(plan, responses)
+    assert capsys.readouterr().out == image + "\n"
+    # only the persisted cache is pushed (no image of the build's own): nothing is printed
+    plain = compile_source(SourceFile("build.hlb", text.replace('  dockerPush "127.0.0.1:5000/app:1"\n', "")),
+                           ["default"], amd64, manifests=Registry())  # type: ignore[arg-type]  # fmt: skip
+    plan = plain.plan(amd64, outputs=output_options.parse_all(["out"], ["default"]), persist_caches=True)
+    _print_image_ids(plan, {s.index: {"containerimage.config.digest": cache} for s in plan.solves})
+    assert capsys.readouterr().out == ""
