@@ -234,8 +234,8 @@ def test_quiet_prints_each_targets_image_once_and_no_persisted_cache(capsys: pyt
     _print_image_ids(plan, responses)
     assert capsys.readouterr().out == image + "\n"
     # only the persisted cache is pushed (no image of the build's own): nothing is printed
-    plain = compile_source(SourceFile("build.hlb", text.replace('  dockerPush "127.0.0.1:5000/app:1"\n', "")),
-                           ["default"], amd64, manifests=Registry())  # type: ignore[arg-type]  # fmt: skip
+    source = SourceFile("build.hlb", text.replace('  dockerPush "127.0.0.1:5000/app:1"\n', ""))
+    plain = compile_source(source, ["default"], amd64, manifests=Registry())  # type: ignore[arg-type]
     plan = plain.plan(amd64, outputs=output_options.parse_all(["out"], ["default"]), persist_caches=True)
     _print_image_ids(plan, {s.index: {"containerimage.config.digest": cache} for s in plan.solves})
     assert capsys.readouterr().out == ""
