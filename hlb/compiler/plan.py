@@ -20,7 +20,8 @@ solves its evaluation started (pushes, loads, downloads, cache sections):
   its own place (``-<target>`` added to its name, or ``{target}`` replaced), and a
   ``--cache-from`` imports the place itself and every target's part;
 * a requested cache import or export that no solve can make is a
-  :class:`PlanError`; two exports that would overwrite each other are warnings;
+  :class:`PlanError`; two exports that would overwrite each other are warnings
+  (caches, and the files and directories of ``-o`` and ``download``...);
 * a persisted cache mount (``cacheMount ... with persist "REF"``, a
   :class:`~hlb.persist.PersistEffect` on the value) is pushed only with
   ``persist_caches`` (``hlb run --persist-caches``): one side solve per cache and
@@ -57,7 +58,7 @@ from hlb.llb import Definition, Platform, digest_of
 from hlb.llb.needs import needs_of
 from hlb.llb.reference import parse as parse_ref
 from hlb.oci_config import oci_config
-from hlb.output_options import Output
+from hlb.output_options import STDOUT, Output, check_dest
 from hlb.persist import PersistEffect, copy_out
 from hlb.source import Span
 from hlb.values import (
@@ -362,6 +363,10 @@ class _Builder:
         own = None
         name = _unique_names([*(t.name for t in self.targets), r.name])[-1]
         outputs = tuple(o.for_target(name) for o in self.outputs)
+        for o, x in zip(self.outputs, outputs, strict=True):
+            why = check_dest(x) if o.per_target else None  # the others were checked when -o was read
+            if why:
+                self.problems.append(f"-o {o.text}: {why}")
         if not definition.empty:
             # A side solve that builds the same graph does the work; the target's own solve is then
             # needed only to export its cache (concurrently with that side solve's export) or its -o outputs.
@@ -659,7 +664,9 @@ def _tag_suffixed(ref: str, name: str) -> str:
 
 
 def _overwrites(solves: Sequence[Solve]) -> list[str]:
-    """Warnings for cache exports of different graphs that land in one place (the last writer wins)."""
+    """Warnings for exports of several solves to one local destination (``-o DIR`` and the build's own
+    ``download "DIR"``) and for cache exports of different graphs that land in one place (the last writer
+    wins)."""
     writers: dict[tuple[str, ...], list[Solve]] = {}
     places: dict[tuple[str, ...], str] = {}
     for s in solves:
@@ -668,6 +675,18 @@ def _overwrites(solves: Sequence[Solve]) -> list[str]:
                 writers.setdefault(_location(c), []).append(s)
                 places.setdefault(_location(c), _place_text(c))
     warnings = []
+    exports: dict[str, list[Solve]] = {}
+    for s in solves:
+        for x in s.exporters:
+            if x.dest and x.dest != STDOUT and s not in exports.setdefault(x.dest, []):
+                exports[x.dest].append(s)
+    for dest, ss in exports.items():
+        if len(ss) > 1:
+            titles = ", ".join(f"solve {s.index} ({s.title}{', -o' if s.kind == 'target' else ''})" for s in ss)
+            warnings.append(
+                f"exports of several solves go to one place, {dest}: {titles}; they write it at the same time, so "
+                "it ends up with a mix or the last one's files (give each its own destination)"
+            )
     for where, ss in writers.items():
         if len({s.result for s in ss}) > 1:
             place = places[where]

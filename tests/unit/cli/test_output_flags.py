@@ -105,6 +105,51 @@ def test_two_targets_need_a_placeholder_in_each_output(module: str, hlb: Run, tm
     assert "out-default  (from -o)" in out and "out-other  (from -o)" in out
 
 
+def test_a_destination_that_can_never_be_written_is_a_usage_error(module: str, hlb: Run, tmp_path: Path) -> None:
+    """Found before compiling, not after building with the daemon's rpc text (`cannot write /tmp: it is a
+    directory`, `File exists`)."""
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    cases = [
+        (f"type=oci,dest={tmp_path}/adir", f"{tmp_path}/adir is a directory; a oci output writes a file"),
+        (f"type=tar,dest={tmp_path}/adir", f"{tmp_path}/adir is a directory; a tar output writes a file"),
+        (f"{tmp_path}/afile", f"{tmp_path}/afile is a file; a local output writes a directory"),
+        (f"type=local,dest={tmp_path}/afile/sub", f"{tmp_path}/afile is a file, not a directory"),
+    ]
+    for text, reason in cases:
+        code, out, err = hlb(["run", "--tree", "-o", text, module])
+        assert (code, out) == (2, ""), err
+        assert err.startswith("hlb: error: -o/--output") and reason in err and err.count("\n") == 1, err
+    # with {target}, each target's own destination is checked when the plan is made
+    code, out, err = hlb(["run", "--tree", "-t", "default,other", "-o", f"{tmp_path}/{{target}}", module])
+    assert code == 0, err
+    (tmp_path / "other").write_text("x")
+    code, out, err = hlb(["run", "--tree", "-t", "default,other", "-o", f"{tmp_path}/{{target}}", module])
+    assert (code, out) == (2, ""), err
+    assert (
+        err == f"hlb: error: -o {tmp_path}/{{target}}: {tmp_path}/other is a file; a local output writes a directory"
+        " (give a directory, or type=tar,dest=FILE)\n"
+    )
+    # a new directory, and a new file in a new directory, are made
+    code, _, err = hlb(["run", "--tree", "-o", f"type=tar,dest={tmp_path}/new/x.tar", "-o", f"{tmp_path}/n/d", module])
+    assert code == 0, err
+
+
+def test_two_exports_to_one_place_are_found_before_building(module: str, hlb: Run, tmp_path: Path) -> None:
+    code, out, err = hlb(["run", "--tree", "-o", f"type=local,dest={tmp_path}/a", "-o", f"{tmp_path}/a", module])
+    assert (code, out) == (2, ""), err
+    assert f"write one place, {tmp_path}/a: give each its own dest" in err and err.count("\n") == 1, err
+    f = tmp_path / "dl.hlb"
+    f.write_text('fs default() {\n  scratch\n  mkfile "/a" 0o644 "x"\n  download "dl-out"\n}\n')
+    code, out, err = hlb(["run", "--tree", "-o", str(tmp_path / "dl-out"), str(f)])
+    assert code == 0, err
+    assert err == (
+        f"hlb: warning: exports of several solves go to one place, {tmp_path}/dl-out: solve 1 (download dl-out), "
+        "solve 2 (target default, -o); they write it at the same time, so it ends up with a mix or the last one's "
+        "files (give each its own destination)\n"
+    )
+
+
 def test_only_one_output_goes_to_stdout(module: str, hlb: Run) -> None:
     code, _, err = hlb(["run", "--tree", "-o", "-", "-o", "type=tar", module])
     assert code == 2 and "only one output can go to stdout" in err
