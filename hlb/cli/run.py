@@ -25,7 +25,7 @@ from hlb.diagnostics import HlbError, render_all
 from hlb.explain import rerun_step, show
 from hlb.progress import timeline
 from hlb.progress.display import MODES, QuietProgress, choose_mode, open_progress
-from hlb.resolver import EffectFailed
+from hlb.resolver import EffectFailed, LocalRuns
 from hlb.solver import compile_services
 from hlb.solver.client import BuildkitClient
 from hlb.solver.gateway import GatewayResolver, ResolveMode
@@ -309,6 +309,7 @@ def run(args: argparse.Namespace) -> int:
         every: list[Compiled] = []
         try:
             timeline.mark("compile")
+            local_runs = LocalRuns()  # each `localRun` runs once, its output used for every platform
             for p in platforms:  # each platform compiles on its own (its images, their configs)
                 if pusher is not None:
                     pusher.platform = p
@@ -320,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
                         p,
                         local_run=not args.no_local_run,
                         services=compile_services(
-                            resolver, RegistryClient(), pusher.push if pusher is not None else None
+                            resolver, RegistryClient(), pusher.push if pusher is not None else None, local_runs
                         ),
                     )
                 )

@@ -226,6 +226,42 @@ def test_a_bad_platform_in_a_list_is_a_usage_error(value: str, reason: str, modu
     assert err.startswith("hlb: error: --platform: ") and reason in err and f"(in {value!r})" in err, err
 
 
+def test_a_local_run_runs_once_for_every_platform(hlb: Run, tmp_path: Path) -> None:
+    """Each platform compiles on its own; a `localRun` runs once per `hlb run` and every platform takes its output
+    (its side effects happen once, and the platforms of one image carry one value)."""
+    f = tmp_path / "build.hlb"
+    f.write_text(
+        "fs default() {\n"
+        "  scratch\n"
+        '  mkfile "/stamp" 0o644 localRun("echo x >> count; date +%s%N")\n'
+        '  mkfile "/other" 0o644 localRun("echo y >> count; echo other")\n'
+        "}\n"
+    )
+    code, out, err = hlb(["run", "--tree", "--platform", "linux/amd64,linux/arm64,linux/arm/v7", str(f)])
+    assert code == 0, err
+    assert "platforms: linux/amd64, linux/arm64, linux/arm/v7" in out
+    assert (tmp_path / "count").read_text() == "x\ny\n"  # each command once, not once per platform
+    code, _, err = hlb(["run", "--tree", "--platform", "linux/amd64,linux/arm64", str(f)])
+    assert code == 0 and (tmp_path / "count").read_text() == "x\ny\nx\ny\n", err  # and again in the next run
+
+
+def test_the_platforms_share_one_local_run_output() -> None:
+    from hlb.api import compile_source
+    from hlb.llb import Platform
+    from hlb.resolver import LocalRuns, Services
+    from hlb.source import SourceFile
+
+    text = 'fs default() {\n  scratch\n  mkfile "/n" 0o644 localRun("date +%s%N")\n}\n'
+    shared = Services(local_runs=LocalRuns())
+    one, two = (
+        compile_source(SourceFile("build.hlb", text), ["default"], Platform("linux", arch), services=shared)
+        for arch in ("amd64", "arm64")
+    )
+    assert one.targets[0].definition.ops[-2] == two.targets[0].definition.ops[-2]  # the mkfile: one content
+    alone = compile_source(SourceFile("build.hlb", text), ["default"], Platform("linux", "amd64"))
+    assert alone.targets[0].definition.ops[-2] != one.targets[0].definition.ops[-2]  # no sharing: its own run
+
+
 # -- --progress quiet, --no-cache, --pull ---------------------------------------------------------
 
 
