@@ -197,11 +197,10 @@ def local_env(call: Call, key: str) -> str:
 def local_run(call: Call, command: str, *args: str) -> str:
     """Run a command on the machine running hlb and give its standard output.
 
-    One argument runs through `/bin/sh -c` (unless `shlex`), several are the
-    argv as given. It runs in the module's directory with hlb's environment;
-    trailing newlines are trimmed, and a non-zero exit fails unless
-    `ignoreError`. A build of several platforms (`--platform a,b`) runs each
-    command once and uses its output for every platform.
+    One argument runs through `/bin/sh -c` (unless `shlex`), several are the argv
+    as given, in the module's directory with hlb's environment, once per build
+    (every platform of `--platform a,b` gets that output); trailing newlines
+    are trimmed, and a non-zero exit fails unless `ignoreError`.
 
     Example: `localRun "git rev-parse --short HEAD"`
     """
