@@ -184,9 +184,9 @@ def build_plan(
     """The plan for ``targets``; ``cache_from``/``cache_to``/``outputs`` are ``hlb run``'s flags (see the
     module docs); ``ignore_cache`` (``--no-cache``) and ``pull`` (``--pull``) change how every graph is marshalled.
 
-    Each of ``notices`` becomes a note of every solve whose graph has its step. ``persist_caches``
-    (``--persist-caches``) pushes the persisted cache mounts after the build; ``persist_stamp`` (a value
-    that differs every run) makes their copies run.
+    Each of ``notices`` becomes a note of every solve whose graph has its step (a warning one: a warning of
+    the plan). ``persist_caches`` (``--persist-caches``) pushes the persisted cache mounts after the build;
+    ``persist_stamp`` (a value that differs every run) makes their copies run.
     Raises :class:`PlanError` when a requested cache entry cannot be attached to any solve.
     """
     builder = _Builder(attachments, platform, tuple(cache_from), tuple(cache_to), outputs=tuple(outputs))
@@ -197,7 +197,7 @@ def build_plan(
     pushes = builder.persist(persist_caches, persist_stamp)
     warnings = builder.attach_caches()
     for s in builder.solves:
-        texts = [n.text for n in notices if n.digest in s.definition.op_kinds]
+        texts = [n.text for n in notices if n.digest in s.definition.op_kinds and not n.warning]
         s.notes = tuple(dict.fromkeys((*s.notes, *texts)))
     for s, text in builder.later_notes:
         s.notes = tuple(dict.fromkeys((*s.notes, text)))
@@ -220,7 +220,8 @@ def build_plan(
             "BuildKit keeps a cache mount whose base is an image, so those steps see what the daemon's cache holds "
             "(seeded from the persisted image only where the daemon has none); give it a new id to start afresh"
         )
-    return Plan(builder.tree(), builder.solves, [*pushes, *warnings], solves_of)
+    warned = [n.text for n in notices if n.warning]  # compiled for these targets (--pull changes their digests)
+    return Plan(builder.tree(), builder.solves, list(dict.fromkeys([*warned, *pushes, *warnings])), solves_of)
 
 
 def _flag_notes(s: Solve, ignore_cache: bool, pull: bool) -> list[str]:

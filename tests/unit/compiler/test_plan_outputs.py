@@ -16,7 +16,7 @@ from hlb import output_options
 from hlb.api import Compiled, compile_source
 from hlb.build import metadata
 from hlb.build.runner import SolveResult
-from hlb.compiler.plan import PlanError, merge_platforms
+from hlb.compiler.plan import Plan, PlanError, merge_platforms
 from hlb.llb import Platform
 from hlb.llb.dump import to_json
 from hlb.solver.export import platforms_metadata
@@ -126,3 +126,29 @@ def test_no_cache_says_a_persisted_cache_mount_keeps_its_contents() -> None:
     # while the ref does not exist yet the mount has no base: it starts empty like any other
     plan = persisted(text, registry=Registry()).plan(AMD64, ignore_cache=True)
     assert "--no-cache: these cache mounts start empty: npm, plain" in plan.solves[0].notes
+
+
+def test_a_base_image_of_another_platform_is_a_warning() -> None:
+    """busybox of the engine's store is amd64 only: for linux/arm64 the daemon falls back to it, and the arm64 half
+    of the result holds x86_64 binaries. With `resolve` hlb has the config and says so."""
+    from hlb.resolver import ResolvedImage
+
+    class Daemon:  # has the amd64 image only, and gives it for every platform as the daemon's resolve does
+        def resolve(self, ref: str, platform: Platform) -> ResolvedImage:
+            config = {"os": "linux", "architecture": "amd64", "config": {"Env": ["PATH=/bin"]}}
+            return ResolvedImage("docker.io/library/busybox:latest", "sha256:" + "b" * 64, json.dumps(config).encode())
+
+    text = 'fs default() {\n  image "busybox:latest" with resolve\n  mkfile "/a" 0o644 "x"\n}\n'
+
+    def plan_for(p: Platform) -> Plan:
+        c = compile_source(SourceFile("build.hlb", text), ["default"], p, resolver=Daemon())  # type: ignore[arg-type]
+        return c.plan(p)
+
+    assert plan_for(AMD64).warnings == []
+    assert plan_for(ARM64).warnings == [
+        "build.hlb:2:3: image busybox:latest has no linux/arm64 variant; the daemon uses its linux/amd64 one for the "
+        "linux/arm64 build"
+    ]
+    merged = merge_platforms([(p, plan_for(p)) for p in (AMD64, ARM64)])
+    assert len(merged.warnings) == 1  # the merged plan keeps it
+    assert merged.solves[0].notes == ()  # a warning, not a note
