@@ -120,13 +120,16 @@ def declared_cache_mounts(source: SourceFile, platform: Platform | None = None) 
 
 def explain(path: str | Path, targets: Sequence[str] = ("default",)) -> Explanation | None:
     """Why the first step of the last recorded ``hlb run`` of ``path`` (with ``targets`` as ``-t`` gave them) ran
-    again, compared with the run before it (:mod:`hlb.explain`); None when fewer than two runs are recorded.
-    A record that cannot be read counts as none (``hlb explain`` prints its warning)."""
+    again, compared with the run before it (:mod:`hlb.explain`); None when fewer than two runs are recorded or
+    either of the last two built several platforms (recorded without graphs). A record that cannot be read
+    counts as none (``hlb explain`` prints its warning)."""
     from hlb.build import record  # run records import the solver (grpc): only when asked for
     from hlb.explain import explain as compare
 
     runs, _ = record.load(record.project_of(str(path)), record.key_of(targets))
-    return compare(runs[-2], runs[-1]) if len(runs) >= 2 else None
+    if len(runs) < 2 or any(r.several_platforms for r in runs[-2:]):
+        return None
+    return compare(runs[-2], runs[-1])
 
 
 def compile_source(

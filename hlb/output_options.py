@@ -7,7 +7,10 @@
   (without dest: loaded into the Docker engine), ``oci,dest=F``; other keys
   go to the exporter as they are (as buildx passes them);
 * with several targets each output needs ``{target}`` in its ``dest``/``name``
-  (as ``--cache-to`` has it): two targets never write one destination.
+  (as ``--cache-to`` has it): two targets never write one destination;
+* a destination that can never be written (a local output's that is a file, a
+  file output's that is a directory) and two outputs to one place are usage
+  errors before anything is compiled or built.
 
 The result is :class:`hlb.values.Exporter` values the plan attaches to each target's solve.
 """
@@ -130,11 +133,26 @@ def parse(text: str) -> Output:
 
 
 def parse_all(values: Iterable[str], targets: Sequence[str]) -> list[Output]:
-    """Every ``-o`` value for the requested ``targets``: one stdout at most, and with several targets each
-    output must name its target (``{target}``) so that two targets never write one place."""
+    """Every ``-o`` value for the requested ``targets``: one stdout at most, never two outputs to one place, each
+    destination one that can be written (:func:`check_dest`; one with ``{target}`` is checked per target when
+    the plan is made), and with several targets each output must name its target (``{target}``) so that two
+    targets never write one place."""
     outs = [parse(v) for v in values]
     if sum(o.to_stdout for o in outs) > 1:
         raise OutputFlagError(f"{FLAG}: only one output can go to stdout")
+    places: dict[str, Output] = {}
+    for o in outs:
+        dest = o.exporter.dest
+        if not dest or dest == STDOUT:
+            continue
+        if dest in places:
+            raise OutputFlagError(
+                f"{FLAG} {places[dest].text!r} and {o.text!r} write one place, {dest}: give each its own dest"
+            )
+        places[dest] = o
+        why = check_dest(o.exporter) if not o.per_target else None
+        if why:
+            raise OutputFlagError(f"{FLAG} {o.text!r}: {why}")
     if len(set(targets)) > 1:
         for o in outs:
             if not o.per_target:
@@ -146,6 +164,30 @@ def parse_all(values: Iterable[str], targets: Sequence[str]) -> list[Output]:
     return outs
 
 
+def check_dest(x: Exporter) -> str | None:
+    """Why the destination of ``x`` can never be written (checked before building), or None: a local output's
+    is a directory, every other's a file (a missing one, and its missing parents, are made)."""
+    if not x.dest or x.dest == STDOUT:
+        return None
+    if x.type == "local":
+        if os.path.lexists(x.dest) and not os.path.isdir(x.dest):
+            return f"{x.dest} is a file; a local output writes a directory (give a directory, or type=tar,dest=FILE)"
+        return _missing_parent(x.dest)
+    if os.path.isdir(x.dest):
+        return f"{x.dest} is a directory; a {x.type} output writes a file (e.g. dest={os.path.join(x.dest, 'out.tar')})"
+    return _missing_parent(x.dest)
+
+
+def _missing_parent(path: str) -> str | None:
+    """Why the parents of ``path`` cannot be made: one of them is a file."""
+    parent = os.path.dirname(path)
+    while parent and not os.path.lexists(parent):
+        parent = os.path.dirname(parent)
+    if parent and not os.path.isdir(parent):
+        return f"cannot write {path}: {parent} is a file, not a directory"
+    return None
+
+
 def _shapes() -> str:
     return (
         "e.g. -o out/, -o type=local,dest=DIR, -o type=tar,dest=F, -o type=image,name=REF,push=true, "
@@ -153,4 +195,4 @@ def _shapes() -> str:
     )
 
 
-__all__ = ["FLAG", "STDOUT", "TYPES", "Output", "OutputFlagError", "parse", "parse_all"]
+__all__ = ["FLAG", "STDOUT", "TYPES", "Output", "OutputFlagError", "check_dest", "parse", "parse_all"]

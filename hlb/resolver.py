@@ -10,9 +10,9 @@ needs it (``hlb run --tree`` has no daemon), never a guess.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from hlb.llb.definition import Definition
 from hlb.llb.platform import Platform
@@ -164,6 +164,26 @@ class ModuleReader(Protocol):
 Pusher: TypeAlias = Callable[[Effect, Mapping[str, Attachment]], str]
 
 
+T = TypeVar("T")
+
+
+class LocalRuns:
+    """The results of the ``localRun`` commands of one build. ``hlb run --platform a,b`` compiles once per
+    platform; with one ``LocalRuns`` shared by those compiles, each command (with its options, directory and
+    environment) runs once and every platform takes its output: its side effects happen once, and the platforms
+    of one image carry one value."""
+
+    def __init__(self) -> None:
+        self._results: dict[Hashable, Any] = {}
+
+    def once(self, key: Hashable, run: Callable[[], T]) -> T:
+        """The result of ``run()`` for ``key``: made by the first call (an exception is not kept)."""
+        if key not in self._results:
+            self._results[key] = run()
+        result: T = self._results[key]
+        return result
+
+
 @dataclass(frozen=True, slots=True)
 class Services:
     """What compiling may ask of the world outside, each None when there is none.
@@ -171,7 +191,8 @@ class Services:
     The daemon's parts: ``images`` (image configs), ``probe`` (whether it has an image, quietly),
     ``frontends`` (the ``frontend`` builtin) and ``modules`` (the ``module.hlb`` of an ``fs`` import);
     the registries': ``manifests`` and ``tags`` (whether a tag exists); ``push`` runs a push while
-    compiling (``dockerPush ... as digest``) and returns its digest.
+    compiling (``dockerPush ... as digest``) and returns its digest. ``local_runs`` keeps the output of each
+    ``localRun`` for the other compiles of one build (:class:`LocalRuns`; None: each compile runs its own).
     """
 
     images: ImageResolver | None = None
@@ -181,6 +202,7 @@ class Services:
     manifests: ManifestResolver | None = None
     tags: TagChecker | None = None
     push: Pusher | None = None
+    local_runs: LocalRuns | None = None
 
     @classmethod
     def of(

@@ -314,11 +314,13 @@ class Notice:
     """Something the user should know about one step, shown on every solve that builds it.
 
     ``digest`` is the step's op digest; ``--tree`` prints ``text`` as a ``note:``
-    line under each such solve and the run summary repeats it.
+    line under each such solve and the run summary repeats it. A ``warning`` is
+    one of the plan's warnings instead (``hlb: warning:`` before the build).
     """
 
     text: str
     digest: str
+    warning: bool = False
 
 
 # -- pipelines: trees of solves ------------------------------------------------------------

@@ -92,6 +92,8 @@ class Run:
     local_patterns: dict[str, dict[str, Any]] = field(default_factory=dict)  # local name -> local_patterns()
     truncated: int = 0  # ops not kept (beyond MAX_OPS)
     planned: bool = False  # compiled now, not built (`hlb explain --plan`)
+    no_cache: bool = False  # built with --no-cache: every step ran because it was told to
+    platforms: list[str] = field(default_factory=list)  # several (--platform a,b): a marker, no ops (see below)
 
     def to_json(self) -> dict[str, Any]:
         """The run as JSON values; shares its lists and dicts with the run (``asdict`` deep-copied every op's
@@ -115,6 +117,12 @@ class Run:
         if not all(isinstance(x, list) for x in (run.ran, run.cached)) or not isinstance(run.locals, dict):
             raise RecordError("a run is malformed")
         return run
+
+    @property
+    def several_platforms(self) -> bool:
+        """A run of several platforms: recorded without its graphs (``hlb explain`` compares one platform's
+        graphs), so that explain never takes the single-platform run before it for the latest."""
+        return len(self.platforms) > 1
 
     def op(self, digest: str) -> Op | None:
         return self._index().get(digest)
@@ -380,11 +388,38 @@ def source_hashes(definitions: Iterable[Definition]) -> dict[str, str]:
     return out
 
 
-class Recorder:
-    """Collects a run as its solves finish (:meth:`solved`, from the runner's threads); :meth:`finish` gives it."""
+def explainable(previous: Run | None, run: Run) -> bool:
+    """Whether ``hlb explain`` can say why a step of ``run`` ran again: a run is recorded before it, both are of
+    one platform, and ``run`` was not built with --no-cache (which reruns every step on purpose)."""
+    return previous is not None and not (previous.several_platforms or run.several_platforms or run.no_cache)
 
-    def __init__(self, source: SourceFile, targets: Sequence[str], platform: Platform) -> None:
-        self.run = Run(project_of(source.name), key_of(targets), time.time())
+
+def several_platforms_note(run: Run, which: str) -> str:
+    """What ``hlb explain`` says when ``run`` (``which``: "last", "one before the last") is a several-platform
+    marker."""
+    return (
+        f"the {which} run built several platforms ({', '.join(run.platforms)}); hlb explain compares "
+        "single-platform runs: run one platform (--platform PLATFORM, or none) to compare"
+    )
+
+
+class Recorder:
+    """Collects a run as its solves finish (:meth:`solved`, from the runner's threads); :meth:`finish` gives it.
+
+    With several ``platforms`` (``--platform a,b``) it records only that the run happened: ``hlb explain`` knows
+    one platform's graphs, and a marker keeps it from presenting the single-platform run before as the latest."""
+
+    def __init__(
+        self,
+        source: SourceFile,
+        targets: Sequence[str],
+        platform: Platform,
+        *,
+        platforms: Sequence[Platform] = (),
+        no_cache: bool = False,
+    ) -> None:
+        several = [str(p) for p in platforms] if len(platforms) > 1 else []
+        self.run = Run(project_of(source.name), key_of(targets), time.time(), no_cache=no_cache, platforms=several)
         self.platform = platform
         self.lock = threading.Lock()
         self.definitions: list[Definition] = []
@@ -396,6 +431,8 @@ class Recorder:
     def start(self, client: BuildkitClient, plan: Plan) -> None:
         """Beside the build, on a thread: read the plan's ops (:meth:`finish` reuses them when the run solved
         the plan as planned) and ask the daemon which digest each image without one resolves to."""
+        if self.run.several_platforms:
+            return
         definitions = [s.definition for s in plan.solves]
 
         def read_and_resolve() -> None:
@@ -419,7 +456,7 @@ class Recorder:
     def solved(self, solve: Solve, tracker: Tracker, attachables: Sequence[Attachable]) -> None:
         """A solve finished: note its graph, which of its steps ran, and the local directories it sent. The
         push of a persisted cache mount is left out: its copy runs every time by design (hlb.persist)."""
-        if solve.kind == "persist":
+        if solve.kind == "persist" or self.run.several_platforms:
             return
         definition = solve.definition
         with self.lock:
@@ -437,6 +474,8 @@ class Recorder:
                         self.run.locals[name] = summary.to_json()
 
     def finish(self) -> Run:
+        if self.run.several_platforms:
+            return self.run
         if self._resolving is not None:
             self._resolving.join(IMAGE_WAIT)
         with self.lock:

@@ -10,7 +10,7 @@ from hlb.diagnostics import catalog as cat
 from hlb.llb import Constraints, Platform, SourceLocation
 from hlb.llb.reference import Reference
 from hlb.llb.reference import parse as parse_ref
-from hlb.resolver import FrontendRunner, ImageResolver, ManifestResolver, Presence
+from hlb.resolver import FrontendRunner, ImageResolver, LocalRuns, ManifestResolver, Presence
 from hlb.source import Span
 from hlb.values import Attachment, Effect, FsValue, Notice, Options, Value
 
@@ -79,6 +79,11 @@ class CompileContext(Protocol):
     @property
     def local_run(self) -> bool:
         """Whether `localRun` may run commands (false with `--no-local-run`, and for `hlb lint`)."""
+        ...
+
+    @property
+    def local_runs(self) -> LocalRuns | None:
+        """The `localRun` outputs shared with the other compiles of this build (its other platforms), or None."""
         ...
 
     def locations(self, span: Span) -> tuple[SourceLocation, ...]:

@@ -8,13 +8,14 @@ from hlb.builtins.call import Call, image_ref
 from hlb.builtins.file_options import CREATE_PARENTS, owner_of, timestamp_of
 from hlb.builtins.registry import builtin
 from hlb.builtins.run import lower_run
-from hlb.builtins.sources import ImagePlatform, Resolve, apply_image_config, pinned_ref
+from hlb.builtins.sources import ImagePlatform, Resolve, apply_image_config, other_platform, pinned_ref
 from hlb.diagnostics import catalog as cat
 from hlb.llb import Mkdir, Mkfile, State
 from hlb.llb import image as image_source
+from hlb.llb.definition import marshal
 from hlb.llb.file import normalize_path
 from hlb.resolver import ResolveError
-from hlb.values import FsValue
+from hlb.values import FsValue, Notice
 
 NO_DAEMON = "compile with a reachable daemon (BUILDKIT_HOST or DOCKER_HOST), or drop `resolve`"
 
@@ -60,6 +61,11 @@ def image(call: Call, ref: str) -> FsValue:
         # A reference with a digest is already pinned; otherwise pin the digest it resolved to.
         pinned = parsed if parsed.digest else pinned_ref(resolved.ref or str(parsed), resolved.digest)
         op = image_source(str(pinned), constraints=constraints)
+        got = other_platform(resolved.config, platform)
+        if got is not None:  # a single-platform image: the daemon builds on it whatever platform is asked for
+            text = f"{call.span}: image {ref} has no {platform} variant; the daemon uses its {got} one for the "
+            text += f"{platform} build"
+            call.ctx.notice(Notice(text, marshal(op.output(), platform).head or "", warning=True))
         return apply_image_config(FsValue(State(op.output(), platform=platform)), resolved.config)
     except ResolveError as e:  # its message names the reference and the cause
         call.fail(cat.invalid_value(call.arg_span(0), str(e)))

@@ -103,6 +103,21 @@ def pinned_ref(ref: str, digest: str) -> Reference:
     return replace(parsed, digest=digest)
 
 
+def other_platform(config_json: bytes, wanted: Platform) -> Platform | None:
+    """The platform an image config is of when it is not ``wanted`` (the image has no variant for ``wanted`` and
+    the daemon falls back to the one it has), else None (also for a config that does not say)."""
+    try:
+        image = json.loads(config_json)
+        os_, arch, variant = (str(image.get(k) or "") for k in ("os", "architecture", "variant"))
+        got = Platform.parse(f"{os_}/{arch}/{variant}" if variant else f"{os_}/{arch}")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    same = (got.os, got.architecture) == (wanted.os, wanted.architecture)
+    if same and (not got.variant or not wanted.variant or got.variant == wanted.variant):
+        return None
+    return got
+
+
 def apply_image_config(fs: FsValue, config_json: bytes) -> FsValue:
     """Apply a resolved image config as openllb/hlb does and keep it for exports.
 

@@ -197,10 +197,10 @@ def local_env(call: Call, key: str) -> str:
 def local_run(call: Call, command: str, *args: str) -> str:
     """Run a command on the machine running hlb and give its standard output.
 
-    One argument runs through `/bin/sh -c` (unless `shlex`), several are the
-    argv as given. It runs in the module's directory with hlb's environment;
-    trailing newlines are trimmed, and a non-zero exit fails unless
-    `ignoreError`.
+    One argument runs through `/bin/sh -c` (unless `shlex`), several are the argv
+    as given, in the module's directory with hlb's environment, once per build
+    (every platform of `--platform a,b` gets that output); trailing newlines
+    are trimmed, and a non-zero exit fails unless `ignoreError`.
 
     Example: `localRun "git rev-parse --short HEAD"`
     """
@@ -215,13 +215,21 @@ def local_run(call: Call, command: str, *args: str) -> str:
     argv = _local_argv(call, command, args)
     only_stderr = LOCAL_RUN["onlyStderr"].given(call.options)
     merged = LOCAL_RUN["includeStderr"].given(call.options) and not only_stderr
-    try:
-        proc = _run_group(
+    cwd = call.module_dir
+
+    def run() -> subprocess.CompletedProcess[bytes]:
+        return _run_group(
             argv,
-            cwd=call.module_dir,
+            cwd=cwd,
             stdout=subprocess.DEVNULL if only_stderr else subprocess.PIPE,
             stderr=subprocess.STDOUT if merged else subprocess.PIPE,
         )
+
+    # one run per build: the compiles of its other platforms take this one's output (hlb.resolver.LocalRuns)
+    shared = call.ctx.local_runs
+    key = ("localRun", tuple(argv), cwd, only_stderr, merged, tuple(sorted(os.environ.items())))
+    try:
+        proc = shared.once(key, run) if shared is not None else run()
     except OSError as e:
         call.fail(cat.invalid_value(call.arg_span(0), f"`localRun` could not start `{argv[0]}`: {e.strerror or e}"))
     output = proc.stderr if only_stderr else proc.stdout

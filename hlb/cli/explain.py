@@ -66,6 +66,11 @@ def explain_command(args: argparse.Namespace) -> int:
     if not runs:
         print(f"hlb: error: no run of {args.file}{flag} is recorded: `hlb run{flag}` records each run", file=err)
         return 1
+    several = [r for r in (runs[-1:] if args.plan else runs[-2:]) if r.several_platforms]
+    if several:  # a run of several platforms is recorded as a marker, without its graphs
+        which = "last" if several[-1] is runs[-1] else "one before the last"
+        print(f"hlb: note: {record.several_platforms_note(several[-1], which)}", file=err)
+        return 1
     if args.plan:
         planned = _planned(args, names)
         if isinstance(planned, int):

@@ -25,7 +25,7 @@ from hlb.diagnostics import HlbError, render_all
 from hlb.explain import rerun_step, show
 from hlb.progress import timeline
 from hlb.progress.display import MODES, QuietProgress, choose_mode, open_progress
-from hlb.resolver import EffectFailed
+from hlb.resolver import EffectFailed, LocalRuns
 from hlb.solver import compile_services
 from hlb.solver.client import BuildkitClient
 from hlb.solver.gateway import GatewayResolver, ResolveMode
@@ -83,7 +83,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument(
         "--no-cache",
         action="store_true",
-        help="run every step again (each op ignores the cache); BuildKit also empties the cache mounts of those steps",
+        help="run every step again (each op ignores the cache); BuildKit also empties its cache mounts (not persisted)",
     )
     p.add_argument(
         "--pull",
@@ -321,6 +321,7 @@ def run(args: argparse.Namespace) -> int:
         every: list[Compiled] = []
         try:
             timeline.mark("compile")
+            local_runs = LocalRuns()  # each `localRun` runs once, its output used for every platform
             for p in platforms:  # each platform compiles on its own (its images, their configs)
                 if pusher is not None:
                     pusher.platform = p
@@ -332,7 +333,7 @@ def run(args: argparse.Namespace) -> int:
                         p,
                         local_run=not args.no_local_run,
                         services=compile_services(
-                            resolver, RegistryClient(), pusher.push if pusher is not None else None
+                            resolver, RegistryClient(), pusher.push if pusher is not None else None, local_runs
                         ),
                     )
                 )
@@ -393,8 +394,12 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(render_plan(plan, daemons=daemons))
             return 0
         assert address is not None
-        # `hlb explain` knows one platform's graphs: a multi-platform run is not recorded
-        recorder = None if args.file == "-" or len(platforms) > 1 else record.Recorder(source, names, platform)
+        # `hlb explain` knows one platform's graphs: a multi-platform run is recorded as a marker only
+        recorder = (
+            None
+            if args.file == "-"
+            else record.Recorder(source, names, platform, platforms=platforms, no_cache=args.no_cache)
+        )
         early = pusher.results() if pusher is not None else []
         return _build(compiled, plan, color, fleet or address, progress_mode, recorder, args.metadata_file, early)
     finally:
@@ -484,13 +489,14 @@ def _unreachable(e: Unreachable) -> None:
 
 def _print_image_ids(plan: Plan, responses: dict[int, dict[str, str]]) -> None:
     """``--progress quiet``'s one output, as buildx's: the ID of each image exported (its config digest, else
-    its manifest's or index's digest), a line each, on stdout."""
-    for s in plan.solves:
+    its manifest's or index's digest), a line each, on stdout: the targets' images (not a persisted cache's), once."""
+    ids: dict[str, None] = {}
+    for s in dict.fromkeys(s for solves in plan.targets.values() for s in solves if s.kind != "persist"):
         response = responses.get(s.index, {})
         if any(x.type in IMAGE_EXPORTERS for x in s.exporters):
-            digest = response.get("containerimage.config.digest") or response.get("containerimage.digest", "")
-            if digest:
-                print(digest)
+            ids.setdefault(response.get("containerimage.config.digest") or response.get("containerimage.digest", ""))
+    for digest in filter(None, ids):
+        print(digest)
 
 
 def _record(recorder: record.Recorder, quiet: bool = False) -> None:
@@ -502,7 +508,7 @@ def _record(recorder: record.Recorder, quiet: bool = False) -> None:
     if warning:
         print(f"hlb: warning: {warning}", file=sys.stderr)
     step = rerun_step(run)
-    if previous is None or step is None or quiet:
+    if not record.explainable(previous, run) or step is None or quiet:
         return
     rel = os.path.relpath(run.project)
     command = "hlb explain" + ("" if rel == "build.hlb" else f" {rel}")

@@ -33,7 +33,7 @@ from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
 from hlb.llb import Definition, Platform, Position, Range, SourceLocation, SourceMap
-from hlb.resolver import FrontendRunner, ImageResolver, ManifestResolver, Presence, Services, presence
+from hlb.resolver import FrontendRunner, ImageResolver, LocalRuns, ManifestResolver, Presence, Services, presence
 from hlb.source import SourceFile, Span, module_dir
 from hlb.syntax import ast
 from hlb.syntax.visitor import NodeVisitor
@@ -220,6 +220,10 @@ class _Compiler(NodeVisitor[Value]):
     @property
     def local_run(self) -> bool:
         return self._local_run
+
+    @property
+    def local_runs(self) -> LocalRuns | None:
+        return self.services.local_runs
 
     def attach(self, item: Attachment) -> None:
         record(self.attachments, item, self.calling or Span(self.checked.module.file, 0, 0))

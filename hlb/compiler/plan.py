@@ -20,7 +20,8 @@ solves its evaluation started (pushes, loads, downloads, cache sections):
   its own place (``-<target>`` added to its name, or ``{target}`` replaced), and a
   ``--cache-from`` imports the place itself and every target's part;
 * a requested cache import or export that no solve can make is a
-  :class:`PlanError`; two exports that would overwrite each other are warnings;
+  :class:`PlanError`; two exports that would overwrite each other are warnings
+  (caches, and the files and directories of ``-o`` and ``download``...);
 * a persisted cache mount (``cacheMount ... with persist "REF"``, a
   :class:`~hlb.persist.PersistEffect` on the value) is pushed only with
   ``persist_caches`` (``hlb run --persist-caches``): one side solve per cache and
@@ -33,7 +34,8 @@ solves its evaluation started (pushes, loads, downloads, cache sections):
   when a side solve builds the same graph), ``{target}`` replaced by its name;
 * ``ignore_cache`` (``--no-cache``) marks every op of every graph ignore-cache
   (never a persisted cache's copy: that would empty the cache it copies), and
-  warns that BuildKit empties those steps' cache mounts; ``pull`` (``--pull``)
+  warns that BuildKit empties those steps' cache mounts (not a persisted one whose
+  base is its image: BuildKit keeps what the daemon holds of it, and says so); ``pull`` (``--pull``)
   makes every image source ``image.resolvemode=pull``;
 * several platforms (``--platform a,b``) are one plan per platform, merged by
   :func:`merge_platforms` into solves that build every platform's graph as one
@@ -57,7 +59,7 @@ from hlb.llb import Definition, Platform, digest_of
 from hlb.llb.needs import needs_of
 from hlb.llb.reference import parse as parse_ref
 from hlb.oci_config import oci_config
-from hlb.output_options import Output
+from hlb.output_options import STDOUT, Output, check_dest
 from hlb.persist import PersistEffect, copy_out
 from hlb.source import Span
 from hlb.values import (
@@ -183,9 +185,9 @@ def build_plan(
     """The plan for ``targets``; ``cache_from``/``cache_to``/``outputs`` are ``hlb run``'s flags (see the
     module docs); ``ignore_cache`` (``--no-cache``) and ``pull`` (``--pull``) change how every graph is marshalled.
 
-    Each of ``notices`` becomes a note of every solve whose graph has its step. ``persist_caches``
-    (``--persist-caches``) pushes the persisted cache mounts after the build; ``persist_stamp`` (a value
-    that differs every run) makes their copies run.
+    Each of ``notices`` becomes a note of every solve whose graph has its step (a warning one: a warning of
+    the plan). ``persist_caches`` (``--persist-caches``) pushes the persisted cache mounts after the build;
+    ``persist_stamp`` (a value that differs every run) makes their copies run.
     Raises :class:`PlanError` when a requested cache entry cannot be attached to any solve.
     """
     builder = _Builder(attachments, platform, tuple(cache_from), tuple(cache_to), outputs=tuple(outputs))
@@ -196,21 +198,31 @@ def build_plan(
     pushes = builder.persist(persist_caches, persist_stamp)
     warnings = builder.attach_caches()
     for s in builder.solves:
-        texts = [n.text for n in notices if n.digest in s.definition.op_kinds]
+        texts = [n.text for n in notices if n.digest in s.definition.op_kinds and not n.warning]
         s.notes = tuple(dict.fromkeys((*s.notes, *texts)))
     for s, text in builder.later_notes:
         s.notes = tuple(dict.fromkeys((*s.notes, text)))
     emptied: list[str] = []
+    seeded: list[str] = []
     for s in builder.solves:
         s.notes = (*s.notes, *_flag_notes(s, ignore_cache, pull))
         if ignore_cache and s.kind != "persist" and not s.definition.empty:
-            emptied += [i for i in needs_of(s.definition).cache_ids if i not in emptied]
+            plain, based = _cache_mounts(s.definition)
+            emptied += [i for i in plain if i not in emptied]
+            seeded += [i for i in based if i not in seeded]
     if emptied:
         warnings.append(
             f"--no-cache empties the cache mounts of the steps it reruns ({', '.join(emptied)}): BuildKit detaches "
             "every cache mount of an ignore-cache step before the build, so those steps start with an empty cache"
         )
-    return Plan(builder.tree(), builder.solves, [*pushes, *warnings], solves_of)
+    if seeded:
+        warnings.append(
+            f"--no-cache does not empty the persisted cache mounts of the steps it reruns ({', '.join(seeded)}): "
+            "BuildKit keeps a cache mount whose base is an image, so those steps see what the daemon's cache holds "
+            "(seeded from the persisted image only where the daemon has none); give it a new id to start afresh"
+        )
+    warned = [n.text for n in notices if n.warning]  # compiled for these targets (--pull changes their digests)
+    return Plan(builder.tree(), builder.solves, list(dict.fromkeys([*warned, *pushes, *warnings])), solves_of)
 
 
 def _flag_notes(s: Solve, ignore_cache: bool, pull: bool) -> list[str]:
@@ -218,14 +230,23 @@ def _flag_notes(s: Solve, ignore_cache: bool, pull: bool) -> list[str]:
     notes = []
     if ignore_cache and s.kind != "persist" and not s.definition.empty:
         notes.append("--no-cache: every step runs again (each op is marked ignore-cache)")
-        ids = needs_of(s.definition).cache_ids
-        if ids:
-            notes.append(f"--no-cache: these cache mounts start empty: {', '.join(ids)}")
+        plain, seeded = _cache_mounts(s.definition)
+        if plain:
+            notes.append(f"--no-cache: these cache mounts start empty: {', '.join(plain)}")
+        if seeded:
+            notes.append(f"--no-cache: these persisted cache mounts keep what the daemon holds: {', '.join(seeded)}")
     if pull and not s.definition.empty:
         images = needs_of(s.definition).images
         if images:
             notes.append(f"--pull: images are resolved again in the registry ({', '.join(images)})")
     return notes
+
+
+def _cache_mounts(d: Definition) -> tuple[list[str], list[str]]:
+    """The ids of a graph's cache mounts: those without a base (an ignore-cache step starts them empty) and
+    those with one (a persisted mount: BuildKit seeds it again from its image)."""
+    needs = needs_of(d)
+    return [i for i in needs.cache_ids if i not in needs.image_cache_ids], list(needs.image_cache_ids)
 
 
 def merge_platforms(plans: Sequence[tuple[Platform, Plan]]) -> Plan:
@@ -250,7 +271,7 @@ def merge_platforms(plans: Sequence[tuple[Platform, Plan]]) -> Plan:
         s.entitlements = tuple(dict.fromkeys(e for _, t in twins for e in t.entitlements))
         s.notes = tuple(dict.fromkeys(n for _, t in twins for n in t.notes))
     warnings = list(dict.fromkeys(w for _, plan in plans for w in plan.warnings))
-    return Plan(first.root, first.solves, warnings)
+    return Plan(first.root, first.solves, warnings, first.targets)  # the first's solves are the merged ones
 
 
 def _shape(s: Solve) -> tuple[object, ...]:
@@ -344,6 +365,10 @@ class _Builder:
         own = None
         name = _unique_names([*(t.name for t in self.targets), r.name])[-1]
         outputs = tuple(o.for_target(name) for o in self.outputs)
+        for o, x in zip(self.outputs, outputs, strict=True):
+            why = check_dest(x) if o.per_target else None  # the others were checked when -o was read
+            if why:
+                self.problems.append(f"-o {o.text}: {why}")
         if not definition.empty:
             # A side solve that builds the same graph does the work; the target's own solve is then
             # needed only to export its cache (concurrently with that side solve's export) or its -o outputs.
@@ -641,7 +666,9 @@ def _tag_suffixed(ref: str, name: str) -> str:
 
 
 def _overwrites(solves: Sequence[Solve]) -> list[str]:
-    """Warnings for cache exports of different graphs that land in one place (the last writer wins)."""
+    """Warnings for exports of several solves to one local destination (``-o DIR`` and the build's own
+    ``download "DIR"``) and for cache exports of different graphs that land in one place (the last writer
+    wins)."""
     writers: dict[tuple[str, ...], list[Solve]] = {}
     places: dict[tuple[str, ...], str] = {}
     for s in solves:
@@ -650,6 +677,18 @@ def _overwrites(solves: Sequence[Solve]) -> list[str]:
                 writers.setdefault(_location(c), []).append(s)
                 places.setdefault(_location(c), _place_text(c))
     warnings = []
+    exports: dict[str, list[Solve]] = {}
+    for s in solves:
+        for x in s.exporters:
+            if x.dest and x.dest != STDOUT and s not in exports.setdefault(x.dest, []):
+                exports[x.dest].append(s)
+    for dest, ss in exports.items():
+        if len(ss) > 1:
+            titles = ", ".join(f"solve {s.index} ({s.title}{', -o' if s.kind == 'target' else ''})" for s in ss)
+            warnings.append(
+                f"exports of several solves go to one place, {dest}: {titles}; they write it at the same time, so "
+                "it ends up with a mix or the last one's files (give each its own destination)"
+            )
     for where, ss in writers.items():
         if len({s.result for s in ss}) > 1:
             place = places[where]

@@ -22,6 +22,7 @@ class Needs:
     ssh_ids: list[str] = field(default_factory=list)
     entitlements: list[str] = field(default_factory=list)
     cache_ids: list[str] = field(default_factory=list)  # each cache mount's id (its target when it has none)
+    image_cache_ids: list[str] = field(default_factory=list)  # those of cache_ids whose base is an image (persist)
     images: list[str] = field(default_factory=list)  # the ref of each docker-image:// source
 
 
@@ -32,9 +33,17 @@ def needs_of(definition: Definition) -> Needs:
         if item not in items:
             items.append(item)
 
+    ops = []
     for data in definition.ops[:-1]:  # the last op is the terminal one
         op = pb.Op()
         op.ParseFromString(data)
+        ops.append(op)
+    images = {  # the digests of the image sources (a cache mount's base that is one is a persisted cache)
+        d
+        for d, op in zip(definition.digests(), ops, strict=False)
+        if op.WhichOneof("op") == "source" and op.source.identifier.startswith("docker-image://")
+    }
+    for op in ops:
         kind = op.WhichOneof("op")
         if kind == "source" and op.source.identifier.startswith("docker-image://"):
             add(out.images, op.source.identifier.removeprefix("docker-image://"))
@@ -54,6 +63,8 @@ def needs_of(definition: Definition) -> Needs:
                     add(out.ssh_ids, m.SSHOpt.ID or "default")
                 elif m.mountType == pb.MountType.CACHE:
                     add(out.cache_ids, m.cacheOpt.ID or m.dest)
+                    if 0 <= m.input < len(op.inputs) and op.inputs[m.input].digest in images:
+                        add(out.image_cache_ids, m.cacheOpt.ID or m.dest)  # `persist REF` pinned by digest
             for e in op.exec.secretenv:
                 add(out.secret_ids, e.ID)
     return out

@@ -108,13 +108,26 @@ def test_image_push_and_registry_cache_export_together(
 def test_two_platforms_push_a_manifest_list(engine: Engine, tmp_path: Path, nonce: str) -> None:
     f = module(tmp_path, nonce)
     image = f"{REGISTRY}/outputs/multi:{nonce}"
+    meta = tmp_path / "m.json"
     r = engine.hlb(
-        "run", str(f), "-t", "files", "--platform", "linux/amd64,linux/arm64", "-o", f"type=registry,name={image}"
+        "run",
+        str(f),
+        "-t",
+        "files",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-o",
+        f"type=registry,name={image}",
+        "--metadata-file",
+        str(meta),
     )
     assert r.returncode == 0, r.stderr
     assert "for linux/amd64, linux/arm64" in r.stderr
     index, headers = registry_get(f"/v2/outputs/multi/manifests/{nonce}", INDEX_TYPES)
     assert f"pushed {image}@{headers['Docker-Content-Digest']}" in r.stderr
+    doc = json.loads(meta.read_text())  # the target's own object holds the index's digest
+    assert doc["files"]["containerimage.digest"] == headers["Docker-Content-Digest"], doc
+    assert "hlb.persisted" not in doc
     platforms = {
         (m["platform"]["os"], m["platform"]["architecture"]): m["digest"]  # type: ignore[index]
         for m in index["manifests"]  # type: ignore[attr-defined]
@@ -226,3 +239,50 @@ def test_a_digest_bound_while_compiling_is_refused_with_several_platforms(
     r = engine.hlb("run", str(f), "--platform", "linux/arm64", "-o", str(tmp_path / "d"))  # one platform: fine
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "d" / "d").read_text().startswith("sha256:")
+
+
+def test_a_base_image_without_the_platform_is_a_warning(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    """The engine's busybox is amd64 only: the daemon uses it for the arm64 half too. With `resolve` hlb has the
+    config, and warns exactly when the arm64 tree holds another machine's binaries."""
+    f = tmp_path / "resolve.hlb"
+    f.write_text(f'fs default() {{\n\timage "busybox:latest" with resolve\n\tmkfile "/n" 0o644 "{nonce}"\n}}\n')
+    r = engine.hlb("run", str(f), "--platform", "linux/amd64,linux/arm64", "-o", str(tmp_path / "d"))
+    assert r.returncode == 0, r.stderr
+    elf = (tmp_path / "d" / "linux_arm64" / "bin" / "busybox").read_bytes()[:20]
+    x86_64 = int.from_bytes(elf[18:20], "little") == 0x3E  # ELF e_machine: EM_X86_64
+    warning = (
+        f"hlb: warning: {f}:2:2: image busybox:latest has no linux/arm64 variant; the daemon uses its "
+        "linux/amd64 one for the linux/arm64 build"
+    )
+    assert x86_64 == (warning in r.stderr), r.stderr
+    assert x86_64  # this engine's busybox is amd64 only (if it gains arm64, the line above still checks hlb)
+
+
+def test_no_cache_keeps_a_persisted_cache_mount_as_it_says(engine: Engine, tmp_path: Path, nonce: str) -> None:
+    """BuildKit v0.13 empties the plain cache mounts of an ignore-cache step but not one whose base is its
+    persisted image: hlb says which is which, and the files show it."""
+    ref = f"{REGISTRY}/outputs/persisted:{nonce}"
+    f = tmp_path / "p.hlb"
+    f.write_text(
+        "fs default(string s) {\n"
+        '\timage "busybox:latest"\n'
+        f'\trun "echo {nonce} ${{s}}; ls /c > /listing; touch /c/$(date +%s%N)" with option {{\n'
+        '\t\tnetwork "none"\n'
+        f'\t\tcacheMount "/c" with option {{ id "kept-{nonce}"; persist "{ref}" }}\n'
+        "\t}\n"
+        "}\n"
+    )
+
+    def run(stamp: str, *flags: str) -> tuple[str, int]:
+        out = tmp_path / f"o-{stamp}"
+        r = engine.hlb("run", str(f), "--arg", f"s={stamp}", "-o", str(out), *flags)
+        assert r.returncode == 0, r.stderr
+        return r.stderr, len((out / "listing").read_text().split())
+
+    run("1", "--persist-caches")  # REF exists from now on: the mount has it as its base
+    err, before = run("2")
+    assert before == 1, err
+    err, seen = run("3", "--no-cache")
+    assert f"--no-cache does not empty the persisted cache mounts of the steps it reruns (kept-{nonce})" in err
+    assert "--no-cache empties" not in err
+    assert seen == before + 1  # the daemon's cache as the run before left it: neither emptied nor seeded again

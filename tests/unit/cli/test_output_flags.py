@@ -105,6 +105,51 @@ def test_two_targets_need_a_placeholder_in_each_output(module: str, hlb: Run, tm
     assert "out-default  (from -o)" in out and "out-other  (from -o)" in out
 
 
+def test_a_destination_that_can_never_be_written_is_a_usage_error(module: str, hlb: Run, tmp_path: Path) -> None:
+    """Found before compiling, not after building with the daemon's rpc text (`cannot write /tmp: it is a
+    directory`, `File exists`)."""
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    cases = [
+        (f"type=oci,dest={tmp_path}/adir", f"{tmp_path}/adir is a directory; a oci output writes a file"),
+        (f"type=tar,dest={tmp_path}/adir", f"{tmp_path}/adir is a directory; a tar output writes a file"),
+        (f"{tmp_path}/afile", f"{tmp_path}/afile is a file; a local output writes a directory"),
+        (f"type=local,dest={tmp_path}/afile/sub", f"{tmp_path}/afile is a file, not a directory"),
+    ]
+    for text, reason in cases:
+        code, out, err = hlb(["run", "--tree", "-o", text, module])
+        assert (code, out) == (2, ""), err
+        assert err.startswith("hlb: error: -o/--output") and reason in err and err.count("\n") == 1, err
+    # with {target}, each target's own destination is checked when the plan is made
+    code, out, err = hlb(["run", "--tree", "-t", "default,other", "-o", f"{tmp_path}/{{target}}", module])
+    assert code == 0, err
+    (tmp_path / "other").write_text("x")
+    code, out, err = hlb(["run", "--tree", "-t", "default,other", "-o", f"{tmp_path}/{{target}}", module])
+    assert (code, out) == (2, ""), err
+    assert (
+        err == f"hlb: error: -o {tmp_path}/{{target}}: {tmp_path}/other is a file; a local output writes a directory"
+        " (give a directory, or type=tar,dest=FILE)\n"
+    )
+    # a new directory, and a new file in a new directory, are made
+    code, _, err = hlb(["run", "--tree", "-o", f"type=tar,dest={tmp_path}/new/x.tar", "-o", f"{tmp_path}/n/d", module])
+    assert code == 0, err
+
+
+def test_two_exports_to_one_place_are_found_before_building(module: str, hlb: Run, tmp_path: Path) -> None:
+    code, out, err = hlb(["run", "--tree", "-o", f"type=local,dest={tmp_path}/a", "-o", f"{tmp_path}/a", module])
+    assert (code, out) == (2, ""), err
+    assert f"write one place, {tmp_path}/a: give each its own dest" in err and err.count("\n") == 1, err
+    f = tmp_path / "dl.hlb"
+    f.write_text('fs default() {\n  scratch\n  mkfile "/a" 0o644 "x"\n  download "dl-out"\n}\n')
+    code, out, err = hlb(["run", "--tree", "-o", str(tmp_path / "dl-out"), str(f)])
+    assert code == 0, err
+    assert err == (
+        f"hlb: warning: exports of several solves go to one place, {tmp_path}/dl-out: solve 1 (download dl-out), "
+        "solve 2 (target default, -o); they write it at the same time, so it ends up with a mix or the last one's "
+        "files (give each its own destination)\n"
+    )
+
+
 def test_only_one_output_goes_to_stdout(module: str, hlb: Run) -> None:
     code, _, err = hlb(["run", "--tree", "-o", "-", "-o", "type=tar", module])
     assert code == 2 and "only one output can go to stdout" in err
@@ -181,6 +226,42 @@ def test_a_bad_platform_in_a_list_is_a_usage_error(value: str, reason: str, modu
     assert err.startswith("hlb: error: --platform: ") and reason in err and f"(in {value!r})" in err, err
 
 
+def test_a_local_run_runs_once_for_every_platform(hlb: Run, tmp_path: Path) -> None:
+    """Each platform compiles on its own; a `localRun` runs once per `hlb run` and every platform takes its output
+    (its side effects happen once, and the platforms of one image carry one value)."""
+    f = tmp_path / "build.hlb"
+    f.write_text(
+        "fs default() {\n"
+        "  scratch\n"
+        '  mkfile "/stamp" 0o644 localRun("echo x >> count; date +%s%N")\n'
+        '  mkfile "/other" 0o644 localRun("echo y >> count; echo other")\n'
+        "}\n"
+    )
+    code, out, err = hlb(["run", "--tree", "--platform", "linux/amd64,linux/arm64,linux/arm/v7", str(f)])
+    assert code == 0, err
+    assert "platforms: linux/amd64, linux/arm64, linux/arm/v7" in out
+    assert (tmp_path / "count").read_text() == "x\ny\n"  # each command once, not once per platform
+    code, _, err = hlb(["run", "--tree", "--platform", "linux/amd64,linux/arm64", str(f)])
+    assert code == 0 and (tmp_path / "count").read_text() == "x\ny\nx\ny\n", err  # and again in the next run
+
+
+def test_the_platforms_share_one_local_run_output() -> None:
+    from hlb.api import compile_source
+    from hlb.llb import Platform
+    from hlb.resolver import LocalRuns, Services
+    from hlb.source import SourceFile
+
+    text = 'fs default() {\n  scratch\n  mkfile "/n" 0o644 localRun("date +%s%N")\n}\n'
+    shared = Services(local_runs=LocalRuns())
+    one, two = (
+        compile_source(SourceFile("build.hlb", text), ["default"], Platform("linux", arch), services=shared)
+        for arch in ("amd64", "arm64")
+    )
+    assert one.targets[0].definition.ops[-2] == two.targets[0].definition.ops[-2]  # the mkfile: one content
+    alone = compile_source(SourceFile("build.hlb", text), ["default"], Platform("linux", "amd64"))
+    assert alone.targets[0].definition.ops[-2] != one.targets[0].definition.ops[-2]  # no sharing: its own run
+
+
 # -- --progress quiet, --no-cache, --pull ---------------------------------------------------------
 
 
@@ -200,3 +281,42 @@ def test_the_tree_says_what_no_cache_and_pull_change(module: str, hlb: Run) -> N
     assert "note: --no-cache: these cache mounts start empty: cache-a" in out
     assert "note: --pull: images are resolved again in the registry (docker.io/library/busybox:latest)" in out
     assert "hlb: warning: --no-cache empties the cache mounts of the steps it reruns (cache-a)" in err
+
+
+def test_quiet_prints_each_targets_image_once_and_no_persisted_cache(capsys: pytest.CaptureFixture[str]) -> None:
+    """--progress quiet prints the build's image IDs: the .hlb's own dockerPush and `-o type=image` of one graph
+    are one image (one line), and the image a persisted cache mount is pushed as is not the build's result."""
+    from hlb.api import compile_source
+    from hlb.cli.run import _print_image_ids
+    from hlb.llb import Platform
+    from hlb.source import SourceFile
+
+    class Registry:  # the persisted cache's ref does not exist yet
+        def exists(self, ref: str) -> bool:
+            return False
+
+    text = """fs default() {
+  image "busybox:latest"
+  run "make" with option {
+    cacheMount "/c" with option { id "c"; persist "127.0.0.1:5000/cache/c:1" }
+  }
+  dockerPush "127.0.0.1:5000/app:1"
+}
+"""
+    amd64 = Platform("linux", "amd64")
+    compiled = compile_source(SourceFile("build.hlb", text), ["default"], amd64, manifests=Registry())  # type: ignore[arg-type]
+    outs = output_options.parse_all(["type=image,name=127.0.0.1:5000/app:2,push=true"], ["default"])
+    plan = compiled.plan(amd64, outputs=outs, persist_caches=True, persist_stamp="x")
+    assert sorted(s.kind for s in plan.solves) == ["dockerPush", "persist", "target"]
+    image, cache = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    responses = {
+        s.index: {"containerimage.config.digest": cache if s.kind == "persist" else image} for s in plan.solves
+    }
+    _print_image_ids(plan, responses)
+    assert capsys.readouterr().out == image + "\n"
+    # only the persisted cache is pushed (no image of the build's own): nothing is printed
+    source = SourceFile("build.hlb", text.replace('  dockerPush "127.0.0.1:5000/app:1"\n', ""))
+    plain = compile_source(source, ["default"], amd64, manifests=Registry())  # type: ignore[arg-type]
+    plan = plain.plan(amd64, outputs=output_options.parse_all(["out"], ["default"]), persist_caches=True)
+    _print_image_ids(plan, {s.index: {"containerimage.config.digest": cache} for s in plan.solves})
+    assert capsys.readouterr().out == ""

@@ -85,3 +85,62 @@ def test_plan_without_a_daemon_says_the_images_were_not_compared(
     (project / "build.hlb").write_text(module(cmd="make"))
     assert main(["explain", "--plan"]) == 0
     assert capsys.readouterr().out.startswith('`run "make"` (build.hlb:6) would run again because its command changed')
+
+
+def several_platforms_run(project: Path, *, no_cache: bool = False) -> record.Run:
+    """What `hlb run --platform linux/amd64,linux/arm64` records: a marker without its graphs."""
+    from hlb.llb import Platform
+    from hlb.source import SourceFile
+
+    source = SourceFile.read(project / "build.hlb")
+    platforms = [Platform("linux", "amd64"), Platform("linux", "arm64")]
+    recorder = record.Recorder(source, ["default"], platforms[0], platforms=platforms, no_cache=no_cache)
+    return recorder.finish()
+
+
+def test_a_run_of_several_platforms_is_never_taken_for_an_older_one(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record.save(run_of(project, module(cmd="make")))
+    record.save(run_of(project, module(cmd="make all"), ran=6))
+    record.save(several_platforms_run(project))  # the latest run: explain must not explain the two before it
+    assert main(["explain"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "hlb: note: the last run built several platforms (linux/amd64, linux/arm64); hlb explain compares "
+        "single-platform runs: run one platform (--platform PLATFORM, or none) to compare\n"
+    )
+    assert main(["explain", "--plan"]) == 1 and "the last run built several platforms" in capsys.readouterr().err
+    assert api.explain(project / "build.hlb") is None
+    record.save(run_of(project, module(cmd="make all"), ran=6))  # then one platform again: nothing to compare with
+    assert main(["explain"]) == 1
+    assert "the one before the last run built several platforms" in capsys.readouterr().err
+    assert api.explain(project / "build.hlb") is None
+
+
+def test_the_run_suggests_explain_only_when_explain_can_answer(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hlb.cli import run as run_cli
+
+    class Finished:  # a recorder whose run is done
+        def __init__(self, run: record.Run) -> None:
+            self.finish = lambda: run
+
+    def finished(run: record.Run) -> record.Recorder:
+        return Finished(run)  # type: ignore[return-value]
+
+    monkeypatch.chdir(project)
+    record.save(run_of(project, module(cmd="make")))
+    changed = run_of(project, module(cmd="make all"), ran=6)
+    run_cli._record(finished(changed))
+    assert 'first step not cached: `run "make all"` (build.hlb:6); `hlb explain` says why' in capsys.readouterr().err
+    no_cache = run_of(project, module(cmd="make all"), ran=1)
+    no_cache.no_cache = True  # --no-cache reruns every step because it was asked to: nothing to explain
+    run_cli._record(finished(no_cache))
+    assert capsys.readouterr().err == ""
+    run_cli._record(finished(several_platforms_run(project)))
+    assert capsys.readouterr().err == ""
+    run_cli._record(finished(run_of(project, module(cmd="make"), ran=6)))  # the run before is of several platforms
+    assert capsys.readouterr().err == ""
