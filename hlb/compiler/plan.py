@@ -480,7 +480,7 @@ class _Builder:
         if len(without) == len(self.targets):
             problems.append(
                 f"{CLI_TO} {requested}: inline cache travels in an exported image, and no target exports"
-                " one (dockerPush, dockerLoad); use type=registry or type=local"
+                " one (dockerPush, dockerLoad, or -o type=image|docker); use type=registry or type=local"
             )
         elif without:
             self.warnings.append(
