@@ -149,7 +149,7 @@ def test_inline_cache_goes_with_the_image_exports_or_is_an_error() -> None:
         plan_of('fs default() {\n\timage "busybox"\n\trun "make"\n}\n', ["default"], cache_to=[CacheEntry("inline")])
     assert e.value.problems == [
         "--cache-to type=inline: inline cache travels in an exported image, and no target exports one "
-        "(dockerPush, dockerLoad); use type=registry or type=local"
+        "(dockerPush, dockerLoad, or -o type=image|docker); use type=registry or type=local"
     ]
 
 
