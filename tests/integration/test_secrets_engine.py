@@ -8,6 +8,7 @@ stdout) and serve it to the daemon from a loopback http server.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -81,6 +82,21 @@ def with_uxcat(directory: str) -> str:
 
 
 # -- secrets ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def ssh_agent(short_dir: Path) -> Iterator[str]:
+    """A real ssh-agent of this test's own, listening on a socket in ``short_dir``; yields the socket's path."""
+    sock = str(short_dir / "agent.sock")
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield sock
+    finally:
+        agent.terminate()
+        agent.wait()
 
 
 def test_a_secret_is_seen_by_the_command_and_nowhere_else(engine: Engine, tmp_path: Path, nonce: str) -> None:
@@ -234,12 +250,7 @@ fs default() {{
 def test_ssh_forwards_the_agent_of_ssh_auth_sock(
     engine: Engine, tmp_path: Path, short_dir: Path, uxcat_url: str, nonce: str
 ) -> None:
-    sock = str(short_dir / "agent.sock")
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not os.path.exists(sock) and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with ssh_agent(short_dir) as sock:
         env = {**engine.env, "SSH_AUTH_SOCK": sock}
         subprocess.run(["ssh-add", "-q", str(keygen(short_dir / "id"))], env=env, check=True)
         build = write(
@@ -263,9 +274,6 @@ fs default() {{
         assert unset.returncode != 0 and "SSH_AUTH_SOCK is not set" in unset.stderr, unset.stderr
         assert "pass `hlb run --ssh default=SOCKET|KEY`" in unset.stderr, unset.stderr
         assert "Traceback" not in unset.stderr
-    finally:
-        agent.terminate()
-        agent.wait()
 
 
 # -- registry credentials ----------------------------------------------------------------
@@ -481,12 +489,7 @@ def test_ssh_flags_serve_the_default_agent_an_id_and_key_files(
     engine: Engine, tmp_path: Path, short_dir: Path, uxcat_url: str, nonce: str
 ) -> None:
     """`--ssh default` with a real ssh-agent (one key) for a plain `ssh`; `--ssh deploy=KEY,KEY` for `ssh with id`."""
-    sock = str(short_dir / "agent.sock")
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not os.path.exists(sock) and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with ssh_agent(short_dir) as sock:
         env = {**engine.env, "SSH_AUTH_SOCK": sock, "NO_COLOR": "1"}
         subprocess.run(["ssh-add", "-q", str(keygen(short_dir / "id"))], env=env, check=True)
         k1, k2 = keygen(short_dir / "k1"), keygen(short_dir / "k2")
@@ -533,6 +536,3 @@ fs default() {{
         assert again.returncode == 0, again.stderr
         assert again.stderr.count("12 0 0 0 1") == 2, again.stderr
         assert 'hlb: warning: --ssh spare is not used: the targets built have no `ssh with id("spare")`' in again.stderr
-    finally:
-        agent.terminate()
-        agent.wait()
