@@ -37,7 +37,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hlb import cache_options
+from hlb import cache_options, outfile
 from hlb.build.runner import CacheOutcome, SolveResult
 from hlb.compiler.plan import Plan, Solve
 from hlb.solver.export import DIGEST_KEY
@@ -98,14 +98,20 @@ def document(
 
 
 def write(path: str, doc: Mapping[str, Any]) -> None:
-    """Write ``doc`` as indented JSON to ``path`` atomically; OSError propagates (nothing is left behind)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".hlb-metadata-", suffix=".tmp")
+    """Write ``doc`` as indented JSON to ``path`` atomically, through a symlink, and in place when ``path`` is a
+    device or a pipe (:mod:`hlb.outfile`); OSError propagates (nothing is left behind)."""
+    target, in_place = outfile.destination(path)
+    text = json.dumps(doc, indent=2) + "\n"
+    if in_place:
+        with open(target, "w", encoding="utf-8") as f:
+            f.write(text)
+        return
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".hlb-metadata-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(doc, indent=2) + "\n")
+            f.write(text)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         os.unlink(tmp)
         raise
@@ -115,6 +121,8 @@ def check_path(path: str) -> str | None:
     """Why ``--metadata-file PATH`` can never be written (checked before building), or None."""
     if not path:
         return "--metadata-file: give a file name"
+    if path == "-":
+        return "--metadata-file -: give a file name (/dev/stdout writes the JSON to stdout)"
     if os.path.isdir(path):
         return f"--metadata-file {path}: is a directory"
     parent = os.path.dirname(os.path.abspath(path))

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from hlb import cache_options, output_options
+from hlb import cache_options, outfile, output_options
 from hlb.address import Address, AddressError, TLSConfig, resolve, several, unreachable_hint
 from hlb.api import Compiled
 from hlb.build import execute, metadata, record
@@ -268,6 +268,18 @@ def run(args: argparse.Namespace) -> int:
     if args.metadata_file is not None:
         why = "--metadata-file: --tree builds nothing, so there is no result to write" if args.tree else None
         why = why or metadata.check_path(args.metadata_file)
+        others = [
+            w
+            for w, used in (
+                ("-o -", any(o.to_stdout for o in outputs)),
+                (f"--progress {progress_mode}", progress_mode in ("rawjson", "quiet")),
+            )
+            if used
+        ]
+        if not why and others and outfile.is_stdout(args.metadata_file):
+            why = (
+                f"--metadata-file {args.metadata_file} is stdout, where {' and '.join(others)} writes too: give a file"
+            )
         if why:
             print(f"hlb: error: {why}", file=err)
             return 2

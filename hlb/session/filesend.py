@@ -35,6 +35,7 @@ from typing import IO, Protocol
 
 import grpc
 
+from hlb import outfile
 from hlb._proto import filesync_pb2, fsutil_stat_pb2, fsutil_wire_pb2
 
 SERVICE = "moby.filesync.v1.FileSend"
@@ -69,18 +70,23 @@ class Sink(Protocol):
 
 
 class FileSink:
-    """A file at ``path``, written as a temporary sibling and renamed into place on commit."""
+    """A file at ``path``, written as a temporary sibling and renamed into place on commit: through a symlink, and
+    in place when ``path`` is a device or a pipe (:mod:`hlb.outfile`: renaming would replace it)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        parent = os.path.dirname(os.path.abspath(path)) or "."
-        os.makedirs(parent, exist_ok=True)
+        os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
         if os.path.isdir(path):  # found now, not after the whole stream
             raise IsADirectoryError(errno.EISDIR, "it is a directory", path)
-        # the temporary's name stays short: the final name may already be NAME_MAX long
-        prefix = f".{os.path.basename(path)[:64]}."
-        fd, self._tmp = tempfile.mkstemp(prefix=prefix, suffix=".partial", dir=parent)
-        self._file: IO[bytes] | None = os.fdopen(fd, "wb")
+        self._target, in_place = outfile.destination(path)
+        self._tmp: str | None = None
+        if in_place:
+            self._file: IO[bytes] | None = open(self._target, "wb")  # noqa: SIM115 (closed by commit or abort)
+        else:
+            # the temporary's name stays short: the final name may already be NAME_MAX long
+            prefix = f".{os.path.basename(self._target)[:64]}."
+            fd, self._tmp = tempfile.mkstemp(prefix=prefix, suffix=".partial", dir=os.path.dirname(self._target))
+            self._file = os.fdopen(fd, "wb")
         self.size = 0
 
     def write(self, data: bytes) -> None:
@@ -93,19 +99,22 @@ class FileSink:
         f, self._file = self._file, None
         try:
             f.flush()
-            os.fsync(f.fileno())
-            os.fchmod(f.fileno(), 0o666 & ~_UMASK)
+            if self._tmp is not None:
+                os.fsync(f.fileno())
+                os.fchmod(f.fileno(), 0o666 & ~_UMASK)
         finally:
             f.close()
-        os.replace(self._tmp, self.path)
+        if self._tmp is not None:
+            os.replace(self._tmp, self._target)
 
     def abort(self) -> None:
         if self._file is not None:
             with contextlib.suppress(OSError):
                 self._file.close()
             self._file = None
-        with contextlib.suppress(OSError):
-            os.unlink(self._tmp)
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
 
 
 def _read_umask() -> int:

@@ -35,6 +35,7 @@ FORBIDDEN = {
     "hlb.resolver": BESIDE_VALUES,
     # How an ignore file reads: read by `local` (the builtins) and by the file transfer's matcher (the session).
     "hlb.ignorefile": BESIDE_VALUES,
+    "hlb.outfile": [*BESIDE_VALUES, "hlb.build", "hlb.values"],  # where a file the user named is written: stdlib only
     # The compiler evaluates; the plan turns its results into solves. The compiler never reaches for the plan.
     "hlb.compiler.compiler": ["hlb.compiler.plan"],
     # Fetching imported modules knows nothing of evaluation: the compiler hands it the import's value.

@@ -109,3 +109,15 @@ def test_a_second_completion_script_comes_from_the_cache_without_the_run_stack()
     assert second == first and "_shtab_hlb" in second
     assert loaded == "LOADED:", loaded
     assert "-f --file" in second  # hlb run's -f completes .hlb files like the module argument
+
+
+@pytest.mark.parametrize("flags", [["--progress", "rawjson"], ["-o", "-"], ["--progress", "quiet"]])
+def test_a_metadata_file_on_stdout_does_not_share_it(hlb: Run, module: str, flags: list[str]) -> None:
+    code, out, err = hlb(["run", *flags, "--metadata-file", "/dev/stdout", module])
+    assert code == 2 and out == "", err
+    assert "--metadata-file /dev/stdout is stdout, where" in err
+
+
+def test_a_metadata_file_named_dash_is_refused(hlb: Run, module: str) -> None:
+    code, _, err = hlb(["run", "--metadata-file", "-", module])
+    assert code == 2 and "--metadata-file -: give a file name (/dev/stdout" in err
