@@ -251,6 +251,7 @@ class _Checker(NodeVisitor[None]):
         self.module = module
         self.loader = loader
         self.builtins: Mapping[str, tuple[Builtin, ...]] = table()
+        self._suggestions: dict[tuple[object, ...], str | None] = {}  # _undefined: a misspelling -> its hint
         self.diagnostics: list[Diagnostic] = []
         self.checked = CheckedModule(module, {})
         self.broken: set[str] = set()  # declarations with errors: calls to them are not checked
@@ -705,7 +706,10 @@ class _Checker(NodeVisitor[None]):
         if _LEADING_ZERO.fullmatch(name):
             self.error(cat.leading_zero(span, name))  # lexed as a name: hlb has no `0755` octal
             return
-        hint_target = closest(name, candidates)
+        key = (name, tuple(expected), tuple(candidates))  # the same misspelling in many places is looked up once
+        if key not in self._suggestions:
+            self._suggestions[key] = closest(name, candidates)
+        hint_target = self._suggestions[key]
         d = cat.undefined_name(span, name, hint_target)
         options = self._options_hint(expected)
         if hint_target is None and options:

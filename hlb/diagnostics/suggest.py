@@ -20,13 +20,16 @@ def levenshtein(a: str, b: str) -> int:
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:
-    """The best candidate within distance 1 (names of length <= 3) or 2."""
+    """The best candidate within distance 1 (names of length <= 3) or 2; of several as good, the first in
+    sorted order. A candidate whose length differs by more than that cannot be within it and is not compared,
+    so a module of thousands of names costs one length test for most of them."""
     limit = 1 if len(name) <= 3 else 2
+    low = name.lower()
     best: tuple[int, str] | None = None
-    for cand in sorted(set(candidates)):
-        if cand == name:
+    for cand in set(candidates):
+        if cand == name or abs(len(cand) - len(name)) > limit:
             continue
-        d = levenshtein(name.lower(), cand.lower())
-        if d <= limit and (best is None or d < best[0]):
+        d = levenshtein(low, cand.lower())
+        if d <= limit and (best is None or (d, cand) < best):
             best = (d, cand)
     return best[1] if best else None

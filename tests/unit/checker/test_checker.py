@@ -250,3 +250,31 @@ def test_target_not_found_suggests_and_points_at_the_command_line() -> None:
         text.splitlines()[0] == '<command line>:1:12: error: target "biuld" is not defined in b.hlb [target-not-found]'
     )
     assert "^^^^^" in text and "did you mean `build`?" in text
+
+
+def test_a_misspelling_repeated_everywhere_is_suggested_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Renaming a helper that 200 functions call made 200 errors, each comparing the name with every symbol:
+    # quadratic (1,000 calls: 6 s). Each distinct misspelling is now looked up once.
+    from hlb.diagnostics import suggest
+
+    calls = 0
+    real = suggest.levenshtein
+
+    def counted(a: str, b: str) -> int:
+        nonlocal calls
+        calls += 1
+        return real(a, b)
+
+    monkeypatch.setattr(suggest, "levenshtein", counted)
+    funcs = "".join(f"fs f{i:03d}() {{\n\tbuidl\n}}\n" for i in range(200))
+    diags = check("fs build() {\n\tscratch\n}\n" + funcs)
+    assert sum(d.code.slug == "undefined-name" for d in diags) == 200
+    assert all("build" in (d.hint or "") for d in diags if d.code.slug == "undefined-name")
+    assert calls < 2 * 300, calls  # one pass over the ~200 functions and the builtins, not 200
+
+
+def test_suggestions_skip_names_whose_length_cannot_be_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hlb.diagnostics import suggest
+
+    monkeypatch.setattr(suggest, "levenshtein", lambda a, b: pytest.fail(f"compared {a} with {b}"))
+    assert suggest.closest("abcd", ["abcdefgh", "a"]) is None
