@@ -42,6 +42,17 @@ _GO_DURATION = re.compile(rf"(?:{_GO_DURATION_PART})+\Z")
 
 
 TARGET_PLACEHOLDER = "{target}"  # in a cache entry: the requested target's name (see hlb.compiler.plan)
+_PLACEHOLDER = re.compile(r"\{[A-Za-z_][\w-]*\}")
+
+
+def unknown_placeholder(values: Iterable[str]) -> str | None:
+    """A ``{name}`` in ``values`` that is not :data:`TARGET_PLACEHOLDER` (a misspelt ``{targt}`` would otherwise be
+    kept as written, in a path or a ref), or None."""
+    for v in values:
+        for m in _PLACEHOLDER.finditer(v):
+            if m.group(0) != TARGET_PLACEHOLDER:
+                return m.group(0)
+    return None
 
 
 class CacheFlagError(ValueError):
@@ -272,6 +283,12 @@ def parse_all(values: Iterable[str], direction: str, env: Mapping[str, str] | No
     for text in values:
         p = parse(text, direction, env)
         for e in p.entries:
+            odd = unknown_placeholder(e.attrs.values())
+            if odd:
+                flag = "--cache-to" if direction == EXPORT else "--cache-from"
+                raise CacheFlagError(
+                    f"{flag} {text!r}: unknown placeholder {odd}: the only one is {TARGET_PLACEHOLDER}"
+                )
             key = daemon_key(e)
             if key in seen:
                 if direction == EXPORT:

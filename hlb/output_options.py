@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from hlb.cache_options import TARGET_PLACEHOLDER
+from hlb.cache_options import TARGET_PLACEHOLDER, unknown_placeholder
 from hlb.llb.reference import parse as parse_ref
 from hlb.values import Exporter
 
@@ -138,6 +138,10 @@ def parse_all(values: Iterable[str], targets: Sequence[str]) -> list[Output]:
     the plan is made), and with several targets each output must name its target (``{target}``) so that two
     targets never write one place."""
     outs = [parse(v) for v in values]
+    for o in outs:
+        odd = unknown_placeholder([o.exporter.dest or "", *o.exporter.attrs.values()])
+        if odd:
+            raise OutputFlagError(f"{FLAG} {o.text!r}: unknown placeholder {odd}: the only one is {TARGET_PLACEHOLDER}")
     if sum(o.to_stdout for o in outs) > 1:
         raise OutputFlagError(f"{FLAG}: only one output can go to stdout")
     places: dict[str, Output] = {}

@@ -121,3 +121,18 @@ def test_a_metadata_file_on_stdout_does_not_share_it(hlb: Run, module: str, flag
 def test_a_metadata_file_named_dash_is_refused(hlb: Run, module: str) -> None:
     code, _, err = hlb(["run", "--metadata-file", "-", module])
     assert code == 2 and "--metadata-file -: give a file name (/dev/stdout" in err
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["-o", "type=local,dest=o/{targt}"],
+        ["-o", "type=tar,dest=out-{Target}.tar"],
+        ["--cache-to", "type=local,dest=c/{tagret}"],
+        ["--cache-from", "type=local,src=c/{name}"],
+    ],
+)
+def test_a_misspelt_placeholder_is_a_usage_error(hlb: Run, module: str, flags: list[str]) -> None:
+    # (in an image ref a brace is already refused as an invalid reference)
+    code, _, err = hlb(["run", "--tree", *flags, module])
+    assert code == 2 and "unknown placeholder {" in err and "the only one is {target}" in err
