@@ -218,8 +218,9 @@ def build_plan(
     if seeded:
         warnings.append(
             f"--no-cache does not empty the persisted cache mounts of the steps it reruns ({', '.join(seeded)}): "
-            "BuildKit keeps a cache mount whose base is an image, so those steps see what the daemon's cache holds "
-            "(seeded from the persisted image only where the daemon has none); give it a new id to start afresh"
+            "BuildKit does not detach a cache mount whose base is an image, so those steps see the daemon's copy, "
+            "or the persisted image again when the image is resolved anew (the daemon decides which); give the "
+            "mount a new id to start empty"
         )
     warned = [n.text for n in notices if n.warning]  # compiled for these targets (--pull changes their digests)
     return Plan(builder.tree(), builder.solves, list(dict.fromkeys([*warned, *pushes, *warnings])), solves_of)

@@ -285,4 +285,6 @@ def test_no_cache_keeps_a_persisted_cache_mount_as_it_says(engine: Engine, tmp_p
     err, seen = run("3", "--no-cache")
     assert f"--no-cache does not empty the persisted cache mounts of the steps it reruns (kept-{nonce})" in err
     assert "--no-cache empties" not in err
-    assert seen == before + 1  # the daemon's cache as the run before left it: neither emptied nor seeded again
+    # Not emptied: the daemon's copy as the run before left it (before + 1), or the persisted image again (its 1
+    # file) when the ignore-cache image source gets a new record (both happen on this engine, run to run).
+    assert seen in (before, before + 1), (seen, err)
