@@ -60,9 +60,16 @@ class _Loader(ModuleLoader):
         self.project = project
 
     def parse(self, source: SourceFile) -> ParseResult:
-        if source.name in self.project.docs:  # the editor's text: kept out of the per-user cache, which it
-            return parse_module(source)  # would fill with one entry per keystroke
-        return super().parse(source)
+        if source.name not in self.project.docs:
+            return super().parse(source)
+        # The editor's text: kept out of the per-user cache (it would fill it with one entry per keystroke), and
+        # parsed from its last parse as an import and the declarations the edit touched.
+        prev = self.project.imported.pop(source.name, None)
+        module = reparse(prev.module, source) if prev is not None and prev.module is not None else None
+        parsed = ParseResult(module) if module is not None else parse_module(source)
+        if parsed.module is not None and not parsed.diagnostics:
+            self.project.imported[source.name] = parsed
+        return parsed
 
     def stat(self, path: Path) -> None:
         if os.path.normpath(path.absolute()) not in self.project.docs:  # an open document need not be saved
@@ -108,6 +115,9 @@ class Project:
         self.analyses: dict[str, Analysis] = {}  # absolute path -> its last check
         self.good: dict[str, Analysis] = {}  # absolute path -> its last check that parsed
         self.modules: dict[Path, _Cached] = {}
+        # An open document's last parse as an imported module (its nodes move to its next parse: the checks of
+        # it are then replaced, as it changed).
+        self.imported: dict[str, ParseResult] = {}
         self._disk: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, digest)
         self.roots: list[str] = []  # the workspace folders, searched by references and rename
 
@@ -118,6 +128,7 @@ class Project:
 
     def close(self, path: str) -> None:
         self.docs.pop(path, None)
+        self.imported.pop(path, None)
         self.analyses.pop(path, None)
         self.good.pop(path, None)
 

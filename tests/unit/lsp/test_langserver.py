@@ -606,3 +606,32 @@ def test_a_request_that_does_not_deserialize_is_answered_with_invalid_params(
         client.request(method, params, timeout=10)
     assert e.value.error["code"] == -32602 and "should be in range" in e.value.error["message"]
     assert client.request("textDocument/hover", client.at(path, 1, 2))["range"] == rng(1, 1, 1, 8)  # still serving
+
+
+def test_edits_of_an_imported_open_module_move_what_its_importer_finds_there(client: Client, workdir: Path) -> None:
+    # The importer's check parses the edited module from its previous parse: the kept declarations move.
+    lib, main = workdir / "moved_lib.hlb", workdir / "moved_main.hlb"
+    lib.write_text(LIB)
+    client.open(lib, LIB)
+    text = 'import lib from "./moved_lib.hlb"\n\nfs default() {\n\tlib.greet "x"\n\tlib.shout\n}\n'
+    assert client.open(main, text) == []
+    for version, (edit, greet, shout) in enumerate(
+        [
+            ({"range": rng(2, 0, 2, 0), "text": "# more\n# lines\n"}, rng(7, 3, 7, 8), rng(12, 3, 12, 8)),
+            (
+                {"range": rng(11, 0, 11, 0), "text": "fs extra() {\n\tscratch\n}\n\n"},
+                rng(7, 3, 7, 8),
+                rng(16, 3, 16, 8),
+            ),
+            ({"range": rng(0, 0, 2, 0), "text": "export shout\n"}, None, rng(15, 3, 15, 8)),
+        ],
+        start=2,
+    ):
+        with client.cond:
+            count = client.published[main.as_uri()]
+        client.change(lib, version, [edit])
+        diags = client.wait_published(main.as_uri(), count + 1)
+        found = client.request("textDocument/definition", client.at(main, 3, 6))
+        assert (found and found["range"]) == greet  # None: no longer exported
+        assert client.request("textDocument/definition", client.at(main, 4, 6))["range"] == shout
+    assert [d["code"] for d in diags] == ["call-unexported"]  # greet is no longer exported
