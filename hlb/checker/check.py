@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hlb._gc import paused
 from hlb.builtins.registry import all_builtins, table
@@ -34,6 +35,9 @@ from hlb.syntax import ast
 from hlb.syntax.cache import parse_cached
 from hlb.syntax.visitor import NodeVisitor, find_all
 from hlb.types import BOOL, FS, INT, PIPELINE, STRING, Kind, Type, accepts, same_kind
+
+if TYPE_CHECKING:
+    from hlb.syntax.parser import ParseResult
 
 SCALARS = (STRING, INT, BOOL)
 NOOP_BUILTINS = ("breakpoint",)  # accepted anywhere with any arguments; does nothing outside a debugger
@@ -192,7 +196,7 @@ class ModuleLoader:
             self.done[key] = None
             return None
         self.seen[str(key)] = source_digest(source)
-        parsed = parse_cached(source)
+        parsed = self.parse(source)
         self.diagnostics.extend(d for d in parsed.diagnostics if d.is_error)
         if parsed.module is None:
             self.done[key] = None
@@ -205,6 +209,15 @@ class ModuleLoader:
         self.diagnostics.extend(d for d in result.diagnostics if d.is_error)
         self.done[key] = result.checked
         return result.checked
+
+    def parse(self, source: SourceFile) -> ParseResult:
+        """An imported module's parse: through the per-user cache (:func:`parse_cached`)."""
+        return parse_cached(source)
+
+    def stat(self, path: Path) -> None:
+        """Raise the OSError that says ``path`` is not there (a loader reading other sources than the disk,
+        such as the language server's open documents, overrides it)."""
+        path.stat()
 
     def enter(self, module: ast.Module) -> None:
         """Mark the root module as being checked, so a module importing it is a cycle."""
@@ -468,7 +481,7 @@ class _Checker(NodeVisitor[None]):
         path_text = uri.split("://", 1)[1] if scheme else uri
         path = Path(client_path(path_text, module_dir(self.module.file)))
         try:
-            path.stat()  # a missing file; what else cannot be read (a directory, a FIFO...) the loader says
+            self.loader.stat(path)  # a missing file; what else cannot be read (a directory, a FIFO...) the loader says
         except OSError as e:
             self.loader.seen.setdefault(os.path.normpath(path.absolute()), f"errno:{e.errno}")
             self.error(cat.import_not_found(expr.span, path_text, e))

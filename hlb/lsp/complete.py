@@ -45,6 +45,8 @@ class Context:
     block: Type | None  # the type of the innermost block (None at the top level)
     params: dict[str, str]  # the enclosing function's parameters: name -> type name
     statement: str  # the statement's text up to the cursor, nested blocks emptied
+    comment: bool = False  # the cursor is in a comment
+    string: bool = False  # the cursor is in a string
 
 
 def context(text: str, offset: int) -> Context:
@@ -54,16 +56,19 @@ def context(text: str, offset: int) -> Context:
     parens = 0
     i, n = 0, min(offset, len(text))
     out: list[str] = []  # the current statement, with nested blocks' bodies left out
+    comment = string = False
     while i < n:
         c = text[i]
         if c == "#":
             j = text.find("\n", i)
-            i = n if j < 0 or j > n else j
+            comment = j < 0 or j >= n  # the comment goes on to the cursor
+            i = n if comment else j
             continue
         if c == '"' or c == "`":
             j = i + 1
             while j < n and text[j] != c:
                 j += 2 if c == '"' and text[j] == "\\" else 1
+            string = j >= n  # not closed before the cursor
             out.append(text[i : min(j + 1, n)])
             i = j + 1
             continue
@@ -113,12 +118,14 @@ def context(text: str, offset: int) -> Context:
             continue
         lit = _LITERAL.search(header)
         block = Type.parse("pipeline" if lit and lit["type"] == "group" else lit["type"]) if lit else None
-    return Context(block, params, statement)
+    return Context(block, params, statement, comment, string)
 
 
 def complete(text: str, offset: int, checked: CheckedModule | None) -> list[Item]:
     """The completions at ``offset`` of ``text``; ``checked`` is the document's last check that parsed."""
     ctx = context(text, offset)
+    if ctx.comment or (ctx.string and ctx.block is None):
+        return []  # no names in a comment; at the top level a string is an import's path
     if ctx.block is None:
         return [Item(k, "keyword") for k in ("fs", "string", "int", "bool", "pipeline", "option", "import", "export")]
     s = ctx.statement

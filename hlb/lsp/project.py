@@ -59,6 +59,22 @@ class _Loader(ModuleLoader):
         super().__init__(read=project.read)
         self.project = project
 
+    def parse(self, source: SourceFile) -> ParseResult:
+        if source.name not in self.project.docs:
+            return super().parse(source)
+        # The editor's text: kept out of the per-user cache (it would fill it with one entry per keystroke), and
+        # parsed from its last parse as an import and the declarations the edit touched.
+        prev = self.project.imported.pop(source.name, None)
+        module = reparse(prev.module, source) if prev is not None and prev.module is not None else None
+        parsed = ParseResult(module) if module is not None else parse_module(source)
+        if parsed.module is not None and not parsed.diagnostics:
+            self.project.imported[source.name] = parsed
+        return parsed
+
+    def stat(self, path: Path) -> None:
+        if os.path.normpath(path.absolute()) not in self.project.docs:  # an open document need not be saved
+            super().stat(path)
+
     def load(self, path: Path, span: Span, shown: str, written: str | None = None) -> CheckedModule | None:
         key = Path(os.path.normpath(path.absolute()))
         if key in self.done or any(k == key for k, _ in self.active):
@@ -99,6 +115,9 @@ class Project:
         self.analyses: dict[str, Analysis] = {}  # absolute path -> its last check
         self.good: dict[str, Analysis] = {}  # absolute path -> its last check that parsed
         self.modules: dict[Path, _Cached] = {}
+        # An open document's last parse as an imported module (its nodes move to its next parse: the checks of
+        # it are then replaced, as it changed).
+        self.imported: dict[str, ParseResult] = {}
         self._disk: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, digest)
         self.roots: list[str] = []  # the workspace folders, searched by references and rename
 
@@ -109,8 +128,14 @@ class Project:
 
     def close(self, path: str) -> None:
         self.docs.pop(path, None)
+        self.imported.pop(path, None)
         self.analyses.pop(path, None)
         self.good.pop(path, None)
+
+    def forget(self, path: str) -> None:
+        """Drop what is known of the file ``path`` on disk (it changed): its digest and its module's check."""
+        self._disk.pop(path, None)
+        self.modules.pop(Path(path), None)
 
     def read(self, path: Path, _shown: str) -> SourceFile:
         """An imported module's source: the open document's text, else the file on disk (OSError propagates)."""
@@ -451,17 +476,50 @@ def rename_edits(project: Project, t: Target, new: str) -> dict[str, list[Span]]
     assert d is not None
     checked = next((m for m in project.modules_in_view() if m.module.file.name == d.file.name), None)
     if t.param is not None and t.owner is not None:
-        if any(p.name.name == new for p in (*t.owner.params, *(t.owner.effects or ()))):
+        if any(p.name.name == new for p in _params(t.owner)):
             raise ValueError(f"`{t.owner.name.name}` already has a parameter `{new}`")
+        if checked is not None and checked.lookup(new) is not None:
+            # The parameter would hide it in the body: a use of it there would name the parameter.
+            raise ValueError(
+                f"`{new}` is already declared in {os.path.basename(d.file.name)}: "
+                f"a parameter `{new}` would hide it in `{t.owner.name.name}`"
+            )
     elif checked is not None and checked.lookup(new) is not None:
         raise ValueError(f"`{new}` is already declared in {os.path.basename(d.file.name)}")
     spans = project.references(t)
     if t.param is not None and t.owner is not None:
         spans = [s for s in spans if _inside(t.owner.span, s.start) and s.file.name == d.file.name]
+    else:
+        # A use inside a function with a parameter of the new name would name the parameter once renamed.
+        modules = {
+            m.module.file.name: m.module
+            for m in itertools.chain(project.workspace_modules(), project.modules_in_view())
+        }
+        for s in spans:
+            if s.file.text[s.start - 1 : s.start] == ".":
+                continue  # `module.name`: no parameter hides it
+            module = modules.get(s.file.name)
+            owner = _enclosing(module, s.start) if module is not None else None
+            if owner is not None and any(p.name.name == new for p in _params(owner)):
+                raise ValueError(
+                    f"`{owner.name.name}` has a parameter `{new}`: the use of `{t.span.text}` in it "
+                    f"({os.path.basename(s.file.name)} line {s.begin.line}) would name the parameter"
+                )
     out: dict[str, list[Span]] = {}
     for s in spans:
         out.setdefault(s.file.name, []).append(s)
     return out
+
+
+def _params(f: ast.FuncDecl) -> tuple[ast.Field, ...]:
+    return (*f.params, *(f.effects or ()))
+
+
+def _enclosing(module: ast.Module, offset: int) -> ast.FuncDecl | None:
+    for decl in module.decls:
+        if isinstance(decl, ast.FuncDecl) and _inside(decl.span, offset):
+            return decl
+    return None
 
 
 def symbols(module: ast.Module) -> list[tuple[str, str, Span, Span]]:

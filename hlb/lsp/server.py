@@ -13,7 +13,9 @@ import sys
 from typing import Any
 
 from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 from pygls.uris import from_fs_path, to_fs_path
 
 from hlb import __version__
@@ -40,12 +42,46 @@ _KIND = {
     "keyword": lsp.CompletionItemKind.Keyword,
 }
 FIX_ALL = "source.fixAll.hlb"
+WATCH_ID = "hlb-watch-modules"
 SETTLE = 0.3  # seconds without a change before the cache-mount findings of the edited modules are looked for
+
+
+_ANSWERED = object()  # a request :class:`_Protocol` answered with an error as it read it
+
+
+class _Protocol(LanguageServerProtocol):
+    """pygls's protocol, but a request whose parameters do not deserialize (a negative position...) is answered
+    with the error (InvalidParams): pygls reports it to the user as a server error and drops the request, which
+    the client then waits on forever."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as e:
+            if not isinstance(data.get("method"), str) or not isinstance(data.get("id"), int | str):
+                raise  # a notification or a response: nobody waits for an answer
+            why = "; ".join(_leaves(e.__cause__)) if e.__cause__ is not None else ""
+            message = f"{e.message} for {data['method']}" + (f": {why}" if why else "")
+            self._send_response(data["id"], error=lsp.ResponseError(e.code, message))
+            return _ANSWERED
+
+    def handle_message(self, message: Any) -> None:
+        if message is not _ANSWERED:
+            super().handle_message(message)
+
+
+def _leaves(e: BaseException) -> list[str]:
+    """The messages of the innermost exceptions of ``e`` (cattrs groups the validation errors)."""
+    if isinstance(e, BaseExceptionGroup):
+        return [m for sub in e.exceptions for m in _leaves(sub)]
+    return [str(e)]
 
 
 class HlbServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("hlb", __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
+        super().__init__(
+            "hlb", __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental, protocol_cls=_Protocol
+        )
         self.project = Project()
         self.uris: dict[str, str] = {}  # path -> the client's uri of an open document
         self.pending: dict[str, asyncio.TimerHandle] = {}  # path -> its complete check once the typing pauses
@@ -197,6 +233,35 @@ def did_close(ls: HlbServer, params: lsp.DidCloseTextDocumentParams) -> None:
     ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[]))
     for other in ls.project.importers(path):  # they now read the file on disk
         ls.publish(other)
+
+
+@server.feature(lsp.INITIALIZED)
+def initialized(ls: HlbServer, params: lsp.InitializedParams) -> None:
+    # Ask to be told of changes to the modules on disk (the imported modules nobody opened), when the client
+    # lets a server choose what it watches.
+    caps = ls.client_capabilities.workspace
+    watch = caps.did_change_watched_files if caps is not None else None
+    if watch is not None and watch.dynamic_registration:
+        options = lsp.DidChangeWatchedFilesRegistrationOptions(
+            watchers=[lsp.FileSystemWatcher(glob_pattern="**/*.hlb")]
+        )
+        ls.client_register_capability(
+            lsp.RegistrationParams([lsp.Registration(WATCH_ID, lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES, options)])
+        )
+
+
+@server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def did_change_watched_files(ls: HlbServer, params: lsp.DidChangeWatchedFilesParams) -> None:
+    """Files changed on disk: re-check the open documents whose last check read one of them (an open
+    document's own text is the editor's, whatever its file holds)."""
+    paths = {ls.path(c.uri) for c in params.changes}
+    stale: set[str] = set()
+    for path in paths:
+        ls.project.forget(path)
+        stale.update(ls.project.importers(path))
+    for path in sorted(stale):
+        if path in ls.project.docs:
+            ls.publish(path)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)

@@ -38,6 +38,7 @@ class Client:
         self.published: dict[str, int] = {}  # uri -> how many times diagnostics were published
         self.cond = threading.Condition()
         self.messages: list[dict[str, Any]] = []
+        self.server_requests: list[dict[str, Any]] = []  # requests from the server (answered with null)
         self.capabilities: dict[str, Any] = {}
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -76,6 +77,9 @@ class Client:
             elif "method" in msg and "id" not in msg:
                 self.messages.append(msg)  # window/logMessage, window/showMessage...
             elif "method" in msg:
+                with self.cond:
+                    self.server_requests.append(msg)
+                    self.cond.notify_all()
                 self._send({"id": msg["id"], "result": None})
             elif "id" in msg:
                 self.inbox.put(msg)
@@ -169,6 +173,11 @@ class Client:
                     )
                 self.cond.wait(left)
             return self.diagnostics[uri]
+
+    def watched(self, changes: list[tuple[Path, int]]) -> None:
+        """workspace/didChangeWatchedFiles: (path, 1 created / 2 changed / 3 deleted)."""
+        events = [{"uri": p.as_uri(), "type": t} for p, t in changes]
+        self.notify("workspace/didChangeWatchedFiles", {"changes": events})
 
     def at(self, path: Path, line: int, character: int) -> dict[str, Any]:
         return {"textDocument": {"uri": path.as_uri()}, "position": {"line": line, "character": character}}

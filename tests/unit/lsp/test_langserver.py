@@ -412,3 +412,226 @@ def test_a_client_that_prefers_utf8_gets_utf8_positions(workdir: Path) -> None:
         assert hover["range"] == rng(1, 1, 1, 6)
     finally:
         assert c.shutdown() == 0
+
+
+def test_an_import_of_an_open_document_never_saved_is_read_from_the_editor(client: Client, workdir: Path) -> None:
+    lib, main = workdir / "newlib.hlb", workdir / "new_main.hlb"
+    assert client.open(lib, "export build\nfs build() {\n\tscratch\n}\n") == []
+    assert not lib.exists()
+    text = 'import lib from "./newlib.hlb"\n\nfs default() {\n\tlib.build\n}\n'
+    assert client.open(main, text) == []
+    assert client.request("textDocument/definition", client.at(main, 3, 6)) == {
+        "uri": lib.as_uri(),
+        "range": rng(1, 3, 1, 8),
+    }
+    client.change(main, 2, [{"range": rng(3, 10, 3, 10), "text": "\n\tlib."}])
+    members = [i["label"] for i in client.request("textDocument/completion", client.at(main, 4, 5))["items"]]
+    assert members == ["build"]
+    client.change(main, 3, [{"range": rng(3, 10, 4, 5), "text": ""}])
+    # Closed without being saved: the import is not found, as `hlb check` says.
+    with client.cond:
+        count = client.published[main.as_uri()]
+    client.notify("textDocument/didClose", {"textDocument": {"uri": lib.as_uri()}})
+    (d,) = client.wait_published(main.as_uri(), count + 1)
+    assert d["code"] == "import-not-found" and 'no such file "./newlib.hlb"' in d["message"]
+
+
+def test_a_change_on_disk_to_an_imported_module_nobody_opened_rechecks_its_importers(
+    client: Client, workdir: Path
+) -> None:
+    lib, main = workdir / "watched_lib.hlb", workdir / "watched_main.hlb"
+    lib.write_text(LIB)
+    assert client.open(main, 'import lib from "./watched_lib.hlb"\n\nfs default() {\n\tlib.greet "x"\n}\n') == []
+    with client.cond:
+        count = client.published[main.as_uri()]
+    lib.write_text(LIB.replace("export greet\n", ""))  # same size? no: shorter, but the mtime may not move
+    client.watched([(lib, 2)])
+    (d,) = client.wait_published(main.as_uri(), count + 1)
+    assert d["code"] == "call-unexported"
+    lib.unlink()
+    client.watched([(lib, 3)])
+    (d,) = client.wait_published(main.as_uri(), count + 2)
+    assert d["code"] == "import-not-found"
+    lib.write_text(LIB)
+    client.watched([(lib, 1)])
+    assert client.wait_published(main.as_uri(), count + 3) == []
+
+
+def test_a_change_on_disk_of_an_open_document_keeps_the_editors_text(client: Client, workdir: Path) -> None:
+    lib, main = workdir / "watched_open_lib.hlb", workdir / "watched_open_main.hlb"
+    lib.write_text(LIB)
+    client.open(lib, LIB)
+    assert client.open(main, 'import lib from "./watched_open_lib.hlb"\n\nfs default() {\n\tlib.greet "x"\n}\n') == []
+    with client.cond:
+        count = client.published[main.as_uri()]
+    lib.write_text("broken {")
+    client.watched([(lib, 2)])
+    assert client.wait_published(main.as_uri(), count + 1) == []  # the open document's text, not the file's
+
+
+def test_the_server_asks_to_watch_hlb_files_when_the_client_lets_it(workdir: Path) -> None:
+    c = Client(cwd=workdir)
+    try:
+        c.initialize(workdir, {"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": True}}})
+        c.request("textDocument/hover", c.at(workdir / "lib.hlb", 0, 0))  # after `initialized` was handled
+        with c.cond:
+            c.cond.wait_for(lambda: c.server_requests, timeout=10)
+            (req,) = c.server_requests
+        (reg,) = req["params"]["registrations"]
+        assert req["method"] == "client/registerCapability"
+        assert reg["method"] == "workspace/didChangeWatchedFiles"
+        assert reg["registerOptions"] == {"watchers": [{"globPattern": "**/*.hlb"}]}
+    finally:
+        assert c.shutdown() == 0
+    c = Client(cwd=workdir)
+    try:
+        c.initialize(workdir)
+        c.request("textDocument/hover", c.at(workdir / "lib.hlb", 0, 0))
+        assert c.server_requests == []  # a client that cannot be asked is not
+    finally:
+        assert c.shutdown() == 0
+
+
+SHADOWS = """\
+string tag() {
+\t"v1"
+}
+
+fs build(string name) {
+\timage "busybox"
+\trun "echo ${name} ${tag}"
+}
+
+fs use(fs base, string t) {
+\tbase
+\trun tag
+}
+"""
+
+
+def test_rename_that_would_change_what_a_name_refers_to_is_refused(client: Client, workdir: Path) -> None:
+    path = workdir / "shadows.hlb"
+    assert client.open(path, SHADOWS) == []
+    # The parameter `name` renamed `tag`: `${tag}` would then be the parameter.
+    with pytest.raises(LspError, match="would hide it in `build`"):
+        client.request("textDocument/rename", {**client.at(path, 4, 17), "newName": "tag"})
+    # The function `tag` renamed `t`: in `use`, `run tag` would become the parameter `t`.
+    with pytest.raises(LspError, match="`use` has a parameter `t`"):
+        client.request("textDocument/rename", {**client.at(path, 0, 8), "newName": "t"})
+    # What hides nothing is still renamed.
+    edit = client.request("textDocument/rename", {**client.at(path, 4, 17), "newName": "who"})
+    assert apply(SHADOWS, edit["changes"][path.as_uri()]) == SHADOWS.replace("name", "who")
+    edit = client.request("textDocument/rename", {**client.at(path, 0, 8), "newName": "version"})
+    assert apply(SHADOWS, edit["changes"][path.as_uri()]) == SHADOWS.replace("tag", "version")
+
+
+def test_rename_of_an_exported_function_to_a_parameter_name_of_an_importer_is_kept(
+    client: Client, workdir: Path
+) -> None:
+    # `lib.who` is no name a parameter `who` can hide.
+    path = workdir / "rename_qualified.hlb"
+    text = 'import lib from "./lib.hlb"\n\nfs default(string who) {\n\tlib.shout\n}\n'
+    client.open(path, text)
+    changes = client.request("textDocument/rename", {**client.at(path, 3, 6), "newName": "who"})["changes"]
+    assert apply(text, changes[path.as_uri()]) == text.replace("lib.shout", "lib.who")
+
+
+def test_typing_in_an_imported_open_module_stores_nothing_in_the_front_cache(
+    workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("HLB_NO_FRONT_CACHE", raising=False)
+    c = Client(cwd=workdir)
+    try:
+        c.initialize(workdir)
+        lib, main = workdir / "typed_lib.hlb", workdir / "typed_main.hlb"
+        lib.write_text(LIB)
+        c.open(main, 'import lib from "./typed_lib.hlb"\n\nfs default() {\n\tlib.greet "x"\n}\n')
+        c.open(lib, LIB)
+        front = tmp_path / "cache" / "hlb" / "front"
+        before = sorted(p.name for p in front.iterdir()) if front.exists() else []
+        for version in range(2, 22):
+            c.change(lib, version, [{"range": rng(7, 15, 7, 15), "text": "x"}])
+        assert c.wait_published(main.as_uri(), 22) == []  # re-checked after each edit (inside a string)
+        after = sorted(p.name for p in front.iterdir()) if front.exists() else []
+        assert after == before
+    finally:
+        assert c.shutdown() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "character"),
+    [
+        ("# a comment run\nfs default() {\n\tscratch\n}\n", 0, 15),
+        ("# a comment run\nfs default() {\n\tscratch\n}\n", 0, 4),
+        ('fs default() {\n\timage "alpine" # trailing\n}\n', 1, 26),
+        ('fs default() {\n\timage "alpine"\n\t# run \n}\n', 2, 7),
+        ('import lib from "./lib.hlb"\n\nfs default() {\n\tscratch\n}\n', 0, 19),
+        ('import lib from "./lib.hlb"\n\nfs default() {\n\tscratch\n}\n', 0, 17),
+    ],
+)
+def test_no_completion_in_a_comment_or_an_import_path(
+    client: Client, workdir: Path, text: str, line: int, character: int
+) -> None:
+    path = workdir / "complete_quiet.hlb"
+    client.open(path, text)
+    assert client.request("textDocument/completion", client.at(path, line, character))["items"] == []
+
+
+def test_completion_after_a_comment_or_an_import_path_still_offers(client: Client, workdir: Path) -> None:
+    path = workdir / "complete_after.hlb"
+    text = '# a comment\nimport lib from "./lib.hlb"\n\nfs default() {\n\timage "alpine" # x\n\t\n}\n'
+    client.open(path, text)
+    labels = {i["label"] for i in client.request("textDocument/completion", client.at(path, 5, 1))["items"]}
+    assert {"run", "lib"} <= labels
+    top = {i["label"] for i in client.request("textDocument/completion", client.at(path, 2, 0))["items"]}
+    assert {"fs", "import"} <= top
+
+
+@pytest.mark.parametrize(
+    ("method", "position"),
+    [
+        ("textDocument/hover", {"line": -1, "character": 0}),
+        ("textDocument/definition", {"line": 0, "character": -3}),
+        ("textDocument/completion", {"line": -1, "character": -1}),
+    ],
+)
+def test_a_request_that_does_not_deserialize_is_answered_with_invalid_params(
+    client: Client, workdir: Path, method: str, position: dict[str, int]
+) -> None:
+    path = workdir / "negative.hlb"
+    client.open(path, "fs default() {\n\tscratch\n}\n")
+    params = {"textDocument": {"uri": path.as_uri()}, "position": position}
+    with pytest.raises(LspError) as e:
+        client.request(method, params, timeout=10)
+    assert e.value.error["code"] == -32602 and "should be in range" in e.value.error["message"]
+    assert client.request("textDocument/hover", client.at(path, 1, 2))["range"] == rng(1, 1, 1, 8)  # still serving
+
+
+def test_edits_of_an_imported_open_module_move_what_its_importer_finds_there(client: Client, workdir: Path) -> None:
+    # The importer's check parses the edited module from its previous parse: the kept declarations move.
+    lib, main = workdir / "moved_lib.hlb", workdir / "moved_main.hlb"
+    lib.write_text(LIB)
+    client.open(lib, LIB)
+    text = 'import lib from "./moved_lib.hlb"\n\nfs default() {\n\tlib.greet "x"\n\tlib.shout\n}\n'
+    assert client.open(main, text) == []
+    for version, (edit, greet, shout) in enumerate(
+        [
+            ({"range": rng(2, 0, 2, 0), "text": "# more\n# lines\n"}, rng(7, 3, 7, 8), rng(12, 3, 12, 8)),
+            (
+                {"range": rng(11, 0, 11, 0), "text": "fs extra() {\n\tscratch\n}\n\n"},
+                rng(7, 3, 7, 8),
+                rng(16, 3, 16, 8),
+            ),
+            ({"range": rng(0, 0, 2, 0), "text": "export shout\n"}, None, rng(15, 3, 15, 8)),
+        ],
+        start=2,
+    ):
+        with client.cond:
+            count = client.published[main.as_uri()]
+        client.change(lib, version, [edit])
+        diags = client.wait_published(main.as_uri(), count + 1)
+        found = client.request("textDocument/definition", client.at(main, 3, 6))
+        assert (found and found["range"]) == greet  # None: no longer exported
+        assert client.request("textDocument/definition", client.at(main, 4, 6))["range"] == shout
+    assert [d["code"] for d in diags] == ["call-unexported"]  # greet is no longer exported
