@@ -30,7 +30,7 @@ from hlb.cache_admin import (
     totals,
 )
 from hlb.cli.common import cannot_read, print_diagnostics, read_source
-from hlb.cli.run import add_address_flags, address_of
+from hlb.cli.daemon import add_address_flags, address_of
 from hlb.diagnostics import HlbError
 from hlb.transport import TransportError
 

@@ -12,8 +12,9 @@ import argparse
 import sys
 from typing import Any
 
-from hlb.address import AddressError, resolve, several
+from hlb.address import AddressError
 from hlb.cli.common import add_module_argument, print_diagnostics, source_of
+from hlb.cli.daemon import add_address_flags, address_of
 from hlb.cli.target_args import add_arg_flag, command_line, platform_flag
 from hlb.diagnostics import HlbError
 from hlb.llb.dump import to_json
@@ -39,6 +40,7 @@ def add_parser(commands: Any) -> None:
     )
     p.add_argument("--format", choices=("json", "binary"), default="json", help="output format (default: json)")
     p.add_argument("--platform", help="default platform for images, os/arch[/variant] (default: linux/<host arch>)")
+    add_address_flags(p)
     p.set_defaults(func=compile_command)
 
 
@@ -65,11 +67,7 @@ def compile_command(args: argparse.Namespace) -> int:
         print_diagnostics(cmdline.diagnostics)
         return 2  # a malformed or repeated --arg: a usage error
     try:
-        fleet = several(())
-        if fleet:
-            names = ", ".join(a.url for a in fleet)
-            raise AddressError(f"`hlb compile` works on one daemon; BUILDKIT_HOST names {len(fleet)}: {names}")
-        address = resolve()
+        address = address_of(args)  # one daemon (a fleet is refused), asked only if an image config is needed
     except AddressError as e:  # BUILDKIT_HOST or DOCKER_HOST names no address hlb can use
         print(f"hlb: error: {e}", file=sys.stderr)
         return 2

@@ -16,7 +16,8 @@ from typing import Any
 from hlb.address import AddressError
 from hlb.build import record
 from hlb.cli.common import add_module_argument, print_diagnostics, source_of
-from hlb.cli.run import add_address_flags, address_of, targets_flag
+from hlb.cli.daemon import add_address_flags, address_of
+from hlb.cli.run import targets_flag
 from hlb.cli.target_args import add_arg_flag, command_line, platform_flag
 from hlb.compiler.plan import PlanError
 from hlb.diagnostics import HlbError

@@ -136,3 +136,15 @@ def test_a_misspelt_placeholder_is_a_usage_error(hlb: Run, module: str, flags: l
     # (in an image ref a brace is already refused as an invalid reference)
     code, _, err = hlb(["run", "--tree", *flags, module])
     assert code == 2 and "unknown placeholder {" in err and "the only one is {target}" in err
+
+
+def test_compile_takes_the_daemon_flags_of_run(
+    hlb: Run, module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    code, out, err = hlb(["compile", "--context", "nosuch", module])
+    assert code == 2 and out == "" and "docker context `nosuch` (chosen by --context) does not exist" in err
+    code, _, err = hlb(["compile", "--addr", "tcp://a:1", "--addr", "tcp://b:1", module])
+    assert code == 2 and "`hlb compile` works on one daemon; --addr names 2" in err
+    code, out, _ = hlb(["compile", "--addr", "unix:///nothing-listens.sock", module])
+    assert code == 0 and '"ops"' in out  # no image config needed: the daemon is never dialled
