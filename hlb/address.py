@@ -36,7 +36,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import SplitResult, parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -112,7 +112,7 @@ class Address:
         """The user, host, port and Docker socket path of an ``ssh://`` address."""
         parts = urlsplit(self.url)
         host = parts.hostname or ""
-        return SSHHost(parts.username, host, parts.port, parts.path or None)
+        return SSHHost(parts.username, host, parts.port, unquote(parts.path) if parts.path not in ("", "/") else None)
 
     @property
     def container(self) -> tuple[str, str | None]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -56,7 +57,7 @@ def ssh_argv(address: Address, ssh: str = "ssh") -> list[str]:
         "--",
         h.host,
         "docker",
-        *(["--host", f"unix://{h.socket}"] if h.socket else []),
+        *(["--host", shlex.quote(f"unix://{h.socket}")] if h.socket else []),  # ssh runs it in the remote shell
         "system",
         "dial-stdio",
     ]

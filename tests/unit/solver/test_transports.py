@@ -347,6 +347,11 @@ def test_kube_pod_and_ssh_command_lines() -> None:
         "ssh", "-o", "ConnectTimeout=30", "--", "h", "docker", "--host", "unix:///run/user/1000/docker.sock",
         "system", "dial-stdio",
     ]  # fmt: skip
+    # A trailing slash names no socket; a socket path is quoted for the remote shell ssh runs it in.
+    assert ssh_argv(resolve("ssh://h/", env={})) == [
+        "ssh", "-o", "ConnectTimeout=30", "--", "h", "docker", "system", "dial-stdio",
+    ]  # fmt: skip
+    assert "'unix:///tmp/a b;x'" in ssh_argv(resolve("ssh://h/tmp/a%20b;x", env={}))
 
 
 FAILING = """#!/bin/sh
