@@ -347,21 +347,23 @@ class SolveResult:
     seconds: float
 
 
-def step_counts(definition: Definition | Sequence[Definition], tracker: Tracker) -> tuple[int, int]:
-    """(steps, cached steps) of a solve: its exec and file ops that ran or were cached (sources are not steps),
-    over every platform's graph."""
+def op_kinds(definitions: Sequence[Definition]) -> dict[str, str]:
+    """Every op of a solve's graphs (one per platform, :attr:`Solve.definitions`), by digest: its kind."""
     kinds: dict[str, str] = {}
-    for d in [definition] if isinstance(definition, Definition) else definition:
+    for d in definitions:
         kinds.update(d.op_kinds)
-    return tracker.summary({d for d, k in kinds.items() if k != "source"})
+    return kinds
 
 
-def summary(definition: Definition | Sequence[Definition], tracker: Tracker) -> str:
+def step_counts(definitions: Sequence[Definition], tracker: Tracker) -> tuple[int, int]:
+    """(steps, cached steps) of a solve: its exec and file ops that ran or were cached (sources are not steps)."""
+    return tracker.summary({d for d, k in op_kinds(definitions).items() if k != "source"})
+
+
+def summary(definitions: Sequence[Definition], tracker: Tracker) -> str:
     """``3 of 3 steps cached, 1 source resolved``: what the cache saved this run (over every platform's graph)."""
-    kinds: dict[str, str] = {}
-    for d in [definition] if isinstance(definition, Definition) else definition:
-        kinds.update(d.op_kinds)
-    total, cached = step_counts(definition, tracker)
+    kinds = op_kinds(definitions)
+    total, cached = tracker.summary({d for d, k in kinds.items() if k != "source"})
     sources = sum(1 for d, k in kinds.items() if k == "source" and d in tracker.vertices)
     text = f"{cached} of {total} steps cached"
     if sources:
