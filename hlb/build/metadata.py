@@ -33,13 +33,13 @@ import base64
 import binascii
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hlb import cache_options, outfile
+from hlb import cache_options
 from hlb.build.runner import CacheOutcome, SolveResult
 from hlb.compiler.plan import Plan, Solve
+from hlb.session.filesend import FileSink
 from hlb.solver.export import DIGEST_KEY
 
 
@@ -98,22 +98,15 @@ def document(
 
 
 def write(path: str, doc: Mapping[str, Any]) -> None:
-    """Write ``doc`` as indented JSON to ``path`` atomically, through a symlink, and in place when ``path`` is a
-    device or a pipe (:mod:`hlb.outfile`); OSError propagates (nothing is left behind)."""
-    target, in_place = outfile.destination(path)
-    text = json.dumps(doc, indent=2) + "\n"
-    if in_place:
-        with open(target, "w", encoding="utf-8") as f:
-            f.write(text)
-        return
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".hlb-metadata-", suffix=".tmp")
+    """Write ``doc`` as indented JSON to ``path`` as every file a user names is written (:class:`FileSink`:
+    atomically, through a symlink, in place into a device or a pipe); OSError propagates (nothing is left
+    behind)."""
+    sink = FileSink(path, mode=0o644)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        sink.write((json.dumps(doc, indent=2) + "\n").encode())
+        sink.commit()
     except BaseException:
-        os.unlink(tmp)
+        sink.abort()
         raise
 
 

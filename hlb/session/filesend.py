@@ -71,10 +71,12 @@ class Sink(Protocol):
 
 class FileSink:
     """A file at ``path``, written as a temporary sibling and renamed into place on commit: through a symlink, and
-    in place when ``path`` is a device or a pipe (:mod:`hlb.outfile`: renaming would replace it)."""
+    in place when ``path`` is a device or a pipe (:mod:`hlb.outfile`: renaming would replace it). A new file gets
+    ``mode``, by default what the umask leaves of 0o666."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, mode: int | None = None) -> None:
         self.path = path
+        self._mode = 0o666 & ~_UMASK if mode is None else mode
         os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
         if os.path.isdir(path):  # found now, not after the whole stream
             raise IsADirectoryError(errno.EISDIR, "it is a directory", path)
@@ -101,7 +103,7 @@ class FileSink:
             f.flush()
             if self._tmp is not None:
                 os.fsync(f.fileno())
-                os.fchmod(f.fileno(), 0o666 & ~_UMASK)
+                os.fchmod(f.fileno(), self._mode)
         finally:
             f.close()
         if self._tmp is not None:
