@@ -222,14 +222,8 @@ def run(args: argparse.Namespace) -> int:
     if args.metadata_file is not None:
         why = "--metadata-file: --tree builds nothing, so there is no result to write" if args.tree else None
         why = why or metadata.check_path(args.metadata_file)
-        others = [
-            w
-            for w, used in (
-                ("-o -", any(o.to_stdout for o in outputs)),
-                (f"--progress {progress_mode}", progress_mode in ("rawjson", "quiet")),
-            )
-            if used
-        ]
+        others = ["-o -"] if any(o.to_stdout for o in outputs) else []
+        others += [f"--progress {progress_mode}"] if progress_mode in ("rawjson", "quiet") else []
         if not why and others and outfile.is_stdout(args.metadata_file):
             why = (
                 f"--metadata-file {args.metadata_file} is stdout, where {' and '.join(others)} writes too: give a file"
