@@ -257,8 +257,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"hlb: error: {e}", file=err)
         return 2
     fleet = Fleet(addresses) if len(addresses) > 1 else None
-    # Compiling (image configs, pushes whose digest is bound) goes to the first target's daemon.
-    address = fleet.place(names[0]) if fleet is not None else (addresses[0] if not args.tree else None)
+    # Compiling (image configs, pushes whose digest is bound) goes to the first target's daemon; `--tree` asks
+    # no daemon, of one or of several (it builds and pushes nothing).
+    address = None if args.tree else fleet.place(names[0]) if fleet is not None else addresses[0]
     compile_status = CompileStatus(progress_mode)
     mode: ResolveMode | None = "pull" if args.pull else None
     resolver = None if address is None else GatewayResolver(address, on_status=compile_status.handle, resolve_mode=mode)

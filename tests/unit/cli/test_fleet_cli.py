@@ -117,3 +117,17 @@ def test_commands_of_one_daemon_refuse_a_fleet(command: list[str], module: str, 
         f"hlb: error: `hlb {command[0]}` works on one daemon; --addr names 2: {FLEET[0]}, {FLEET[1]} "
         "(give one with --addr)\n"
     )
+
+
+def test_run_tree_with_a_fleet_builds_nothing_while_compiling(tmp_path: Path, hlb: Run) -> None:
+    # A push whose digest is bound runs while compiling; `--tree` never runs it, with one daemon or several
+    # (with a fleet it used to be built and pushed on the first target's daemon).
+    f = tmp_path / "push.hlb"
+    f.write_text(
+        'fs b() {\n\tscratch\n\tmkfile "/f" 0o644 "x"\n\tdockerPush "127.0.0.1:5000/t/b:v1" as bdigest\n}\n\n'
+        'fs c() {\n\tscratch\n\tmkfile "/d" 0o644 bdigest\n}\n'
+    )
+    for addr in (FLEET[0], ",".join(FLEET)):
+        code, out, err = hlb(["run", "--tree", "-t", "c", "--addr", addr, str(f)])
+        assert code == 1 and out == "", err
+        assert "binding the digest of a push (`as digest`) without a daemon is not supported yet" in err
