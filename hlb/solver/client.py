@@ -18,7 +18,7 @@ from hlb.progress.timeline import mark
 from hlb.session import Attachable, Session, new_id
 from hlb.session.grpc_transport import ControlSessionPipe
 from hlb.session.session import GRPC_OPTIONS
-from hlb.solver.connhelper import HelperDialer, check_container, check_kube_pod, check_ssh
+from hlb.solver.connhelper import HelperDialer, check_container, check_docker_api, check_kube_pod, docker_api
 from hlb.solver.errors import SolveError, SolveFailure, decode, step_paths
 from hlb.transport import DockerHost, Relay, TransportError, Upgraded, dial_tcp, probe
 from hlb.values import CacheEntry  # one type for a cache entry, from the plan to the wire
@@ -84,13 +84,9 @@ class BuildkitClient:
     def _connect(self, address: Address) -> grpc.Channel:
         """A channel to the daemon; fails fast, naming the address, when nothing listens there."""
         if address.kind == "docker":
-            if address.scheme == "ssh":  # the engine's API over `ssh HOST docker system dial-stdio`
-                self._dialer = HelperDialer(address)
-                check_ssh(self._dialer)
-                docker = self.docker = DockerHost(address.url, address.describe(), dial=self._dialer.socket)
-            else:
-                docker = self.docker = DockerHost.of(address)
-                docker.connect(timeout=5.0).close()
+            docker, self._dialer = docker_api(address)  # ssh://: the engine's API over `ssh HOST docker ...`
+            check_docker_api(docker, self._dialer)
+            self.docker = docker
             self._relay = Relay(lambda: docker.upgrade("/grpc"), "grpc")
             return grpc.insecure_channel(self._relay.address, options=GRPC_OPTIONS)
         scheme = address.scheme

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from hlb.address import Address
-from hlb.transport import TransportError, Upgraded
+from hlb.transport import DockerHost, TransportError, Upgraded
 
 _KEEP_STDERR = 4096
 
@@ -224,3 +224,21 @@ _HELPERS: dict[str, tuple[str, Callable[[Address, str], list[str]]]] = {
     "kube-pod": ("kubectl", kube_pod_argv),
     "ssh": ("ssh", ssh_argv),
 }
+
+
+def docker_api(address: Address) -> tuple[DockerHost, HelperDialer | None]:
+    """The API of the Docker engine at a Docker address, and for ``ssh://`` the helper that dials it (``ssh HOST
+    docker system dial-stdio`` per connection; its reason explains a failure); nothing is dialled yet."""
+    if address.scheme == "ssh":
+        dialer = HelperDialer(address)
+        return DockerHost(address.url, address.describe(), dial=dialer.socket), dialer
+    return DockerHost.of(address), None
+
+
+def check_docker_api(host: DockerHost, dialer: HelperDialer | None) -> None:
+    """Fail fast, naming the engine and where its address came from, when it does not answer: over ssh a
+    ``GET /_ping`` (:func:`check_ssh`), else a connection to its socket."""
+    if dialer is not None:
+        check_ssh(dialer)
+    else:
+        host.connect(timeout=5.0).close()

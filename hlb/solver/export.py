@@ -53,7 +53,7 @@ from hlb.session import Attachable, Session
 from hlb.session.content import ContentStore, tag_descriptor, tagged_digest
 from hlb.session.filesend import DirTarget, FileSend, FileTarget, Target, file_target
 from hlb.solver.client import BuildkitClient, CacheEntry, SolveOptions, SolveResult, StatusHandler
-from hlb.solver.connhelper import HelperDialer, check_ssh
+from hlb.solver.connhelper import check_docker_api, docker_api
 from hlb.solver.errors import SolveError, SolveFailure, decode
 from hlb.solver.gateway import Bridge, describe_rpc_error, unregistered
 from hlb.transport import DockerHost, TransportError
@@ -146,9 +146,7 @@ def load_engine(env: Mapping[str, str] | None = None) -> Address:
 
 def docker_host_of(address: Address) -> DockerHost:
     """How to reach the Docker engine API at ``address`` (``ssh://``: a ``docker system dial-stdio`` each time)."""
-    if address.scheme == "ssh":
-        return DockerHost(address.url, address.describe(), dial=HelperDialer(address).socket)
-    return DockerHost.of(address)
+    return docker_api(address)[0]
 
 
 def docker_host(env: Mapping[str, str] | None = None) -> DockerHost:
@@ -156,12 +154,9 @@ def docker_host(env: Mapping[str, str] | None = None) -> DockerHost:
     return docker_host_of(load_engine(env))
 
 
-def check_load_engine(address: Address, timeout: float = 5.0) -> None:
+def check_load_engine(address: Address) -> None:
     """Fail fast, naming the engine and where its address came from, when it cannot take a load."""
-    if address.scheme == "ssh":
-        check_ssh(HelperDialer(address), timeout=40.0)
-    else:
-        DockerHost.of(address).connect(timeout=timeout).close()
+    check_docker_api(*docker_api(address))
 
 
 class DockerLoadSink:
