@@ -14,7 +14,8 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from hlb import __version__
+from hlb import __version__, dataclass_code
+from hlb.cachedir import user_cache_dir
 
 # Each command's module, imported only when that command runs: `hlb check` must not pay for grpc.
 COMMANDS = {
@@ -66,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command in ``argv`` and return its exit status; without ``argv`` (the ``hlb`` command itself),
     run ``sys.argv``'s and end the process with :func:`exit_now`."""
     if argv is None:
+        # before any command's module creates its dataclasses; a file per command, each holding what it creates
+        command = _command_of(sys.argv[1:])
+        dataclass_code.install(user_cache_dir(), command if command in COMMANDS else "hlb")
         exit_now(dispatch(sys.argv[1:]))
     return dispatch(argv)
 
@@ -89,9 +93,14 @@ def exit_now(status: int) -> NoReturn:
     os._exit(status)
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (its first word that is not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def dispatch(argv: Sequence[str]) -> int:
     argv = list(argv)
-    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import hlb
+from hlb.cachedir import user_cache_dir as user_cache_dir  # the parser keeps Lark's tables there
 from hlb.source import SourceFile
 
 MAGIC = b"hlb-front-cache 1\n"
@@ -35,20 +36,6 @@ MAX_BYTES = 64 << 20
 PRUNE_EVERY = 64  # stores between two looks at the whole directory (each a stat of every entry)
 _STORES = itertools.count()
 _DISABLE = "HLB_NO_FRONT_CACHE"  # set (to anything non-empty) to bypass the cache
-
-
-def user_cache_dir() -> Path | None:
-    """``$XDG_CACHE_HOME/hlb`` or ``~/.cache/hlb``, created private (never world-writable /tmp); None when
-    it cannot be, or is not the user's."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    d = Path(base) / "hlb"
-    try:
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if d.stat().st_uid != os.getuid():
-            return None
-    except OSError:
-        return None
-    return d
 
 
 def _dir() -> Path | None:
