@@ -30,7 +30,7 @@ from typing import Any
 from hlb.build.record import IMAGE, LOCAL, Op, Run
 from hlb.source import SourceFile, shown_path
 from hlb.syntax import ast
-from hlb.syntax.parser import parse_module
+from hlb.syntax.cache import parse_cached
 from hlb.syntax.visitor import walk
 
 SHOW_FILES = 5  # changed files named per local; the rest are counted
@@ -532,7 +532,7 @@ def env_location(at: str, key: str, value: str | None, run: Run | None) -> str:
     recorded = run.sources.get(path)
     if recorded and hashlib.sha256(text.encode("utf-8")).hexdigest()[:16] != recorded:
         return ""  # the file changed since that run: its lines may have moved
-    result = parse_module(SourceFile(path, text))
+    result = parse_cached(SourceFile(path, text))
     if result.module is None:
         return ""
     calls = []

@@ -37,7 +37,7 @@ from hlb.syntax.visitor import NodeVisitor, find_all
 from hlb.types import BOOL, FS, INT, PIPELINE, STRING, Kind, Type, accepts, same_kind
 
 if TYPE_CHECKING:
-    from hlb.syntax.parser import ParseResult
+    from hlb.syntax.result import ParseResult
 
 SCALARS = (STRING, INT, BOOL)
 NOOP_BUILTINS = ("breakpoint",)  # accepted anywhere with any arguments; does nothing outside a debugger

@@ -21,7 +21,7 @@ from hlb.llb.source import git as git_source
 from hlb.resolver import ModuleReader, ResolveError
 from hlb.source import SourceFile, Span, client_path, module_dir
 from hlb.syntax import ast
-from hlb.syntax.parser import parse_module
+from hlb.syntax.cache import parse_cached
 from hlb.values import FsValue, Value
 
 GIT_MODULE_SCHEMES = {"git": "git://", "git+https": "https://", "git+ssh": "ssh://"}
@@ -132,7 +132,7 @@ class FetchedModules:
 
 def _check(source: SourceFile) -> CheckedModule:
     """``source`` parsed and checked; its errors (the warnings are left out) raise."""
-    parsed = parse_module(source)
+    parsed = parse_cached(source)
     errors = [d for d in parsed.diagnostics if d.is_error]
     if parsed.module is not None and not errors:
         result = check_module(parsed.module, ModuleLoader())

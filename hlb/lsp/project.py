@@ -32,8 +32,9 @@ from hlb.llb import default_platform
 from hlb.lsp.incremental import reparse
 from hlb.source import SourceFile, Span, source_digest
 from hlb.syntax import ast
-from hlb.syntax.parser import ParseResult, parse_module
+from hlb.syntax.parser import parse_module
 from hlb.syntax.printer import format_module
+from hlb.syntax.result import ParseResult
 from hlb.syntax.visitor import find_all
 
 MAX_WORKSPACE_FILES = 2000

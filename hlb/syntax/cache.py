@@ -10,24 +10,20 @@ printer on a miss only, so ``hlb format --check`` of an unchanged file never loa
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from hlb.diagnostics import Diagnostic
 from hlb.source import SourceFile
+from hlb.syntax.result import ParseResult
 from hlb.syntax.store import load, make_key, store
-
-if TYPE_CHECKING:
-    from hlb.syntax.parser import ParseResult
 
 
 def parse_cached(source: SourceFile) -> ParseResult:
     """:func:`~hlb.syntax.parser.parse_module`, from the cache when this text was parsed before under this name."""
-    from hlb.syntax.parser import ParseResult, parse_module  # loaded by a miss only
-
     key = make_key("parse", source.name, source.original)
     hit = load(key, source)
     if isinstance(hit, ParseResult) and (hit.module is None or hit.module.file is source):
         return hit
+    from hlb.syntax.parser import parse_module  # loaded by a miss only
+
     result = parse_module(source)
     store(key, result, source)
     return result

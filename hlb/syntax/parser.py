@@ -6,7 +6,6 @@ import dataclasses
 import functools
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, cast
@@ -25,6 +24,7 @@ from hlb.diagnostics import catalog as cat
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast
 from hlb.syntax.lexer import LarkAdapter, LexError, Scanner
+from hlb.syntax.result import ParseResult
 from hlb.syntax.store import user_cache_dir
 from hlb.syntax.transformer import ToAst
 
@@ -63,16 +63,6 @@ _TOKEN_NAMES = {
     "STRAY_DOT": "`.`",
 }
 _ORDER = list(dict.fromkeys(_TOKEN_NAMES.values()))
-
-
-@dataclass
-class ParseResult:
-    module: ast.Module | None
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.module is not None and not any(d.is_error for d in self.diagnostics)
 
 
 @functools.cache

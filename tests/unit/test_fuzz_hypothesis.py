@@ -48,7 +48,8 @@ from hlb.compiler.compiler import compile_targets
 from hlb.diagnostics import Diagnostic, HlbError, render_all
 from hlb.llb import Platform
 from hlb.source import SourceFile
-from hlb.syntax.parser import ParseResult, parse_module
+from hlb.syntax.parser import parse_module
+from hlb.syntax.result import ParseResult
 from hlb.types import Kind
 
 try:

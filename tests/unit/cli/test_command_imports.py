@@ -79,3 +79,14 @@ def test_no_local_run_refuses_local_run_and_lint_never_runs_it(tmp_path: Path) -
             assert done.returncode == 1 and "build.hlb:3:10: error: `localRun` would run a command" in done.stderr
     done = subprocess.run([sys.executable, "-m", "hlb", "compile", str(build)], capture_output=True, cwd=tmp_path)
     assert done.returncode == 0 and marker.exists()
+
+
+def test_a_run_of_unchanged_modules_does_not_load_the_parser(tmp_path: Path) -> None:
+    # The module and the local module it imports are parsed once; the next compile (`--tree` asks no daemon)
+    # reads both from the front cache and never loads Lark.
+    (tmp_path / "lib.hlb").write_text('export base\n\nfs base() {\n\tscratch\n\tmkfile "/a" 0o644 "x"\n}\n')
+    build = tmp_path / "build.hlb"
+    build.write_text('import lib from "lib.hlb"\n\nfs default() {\n\tlib.base\n\tmkdir "/b" 0o755\n}\n')
+    parser = {"lark", "hlb.syntax.parser"}
+    assert parser <= loaded("run", "--tree", str(build))
+    assert loaded("run", "--tree", str(build)).isdisjoint(parser)
