@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Start-up of the commands that never talk to a daemon: `hlb check` and `hlb format --check` of a
 5-line module, whole process (interpreter start, imports, Lark table load, parse, check), against the floor
-issue 13 sets: a bare interpreter that imports lark (`python -c "import lark"`).
+issue 13 sets: a bare interpreter that imports lark (`python -c "import lark"`). Each is timed on a module
+unchanged since the last run (answered from the front cache) and on one edited before every run (a comment
+line changed: a cache miss, as after a keystroke in an editor).
 
     .venv/bin/python bench/startup.py [--runs N] [--hlb PATH [--hlb PATH ...]]
 
@@ -41,8 +43,13 @@ fs default() {
 """
 
 
+EDITED = "edited.hlb"
+
+
 def timed(cmd: list[str], cwd: Path) -> float:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if EDITED in cmd:  # a text no run saw before: the front cache misses
+        (cwd / EDITED).write_text(f"# edit {time.time_ns()}\n{MODULE}")
     start = time.perf_counter()
     p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
@@ -62,6 +69,7 @@ def main() -> int:
         work = Path(tmp)
         (work / "small.hlb").write_text(MODULE)
         assert len(MODULE.splitlines()) == 5
+        (work / EDITED).write_text(MODULE)
         commands = {
             "python -c pass": [python, "-c", "pass"],
             "python -c 'import lark' (floor)": [python, "-c", "import lark"],
@@ -71,6 +79,8 @@ def main() -> int:
             tag = f" [{i + 1}]" if len(installs) > 1 else ""
             commands[f"hlb check{tag}"] = [hlb, "check", "small.hlb"]
             commands[f"hlb format --check{tag}"] = [hlb, "format", "--check", "small.hlb"]
+            commands[f"hlb check, edited{tag}"] = [hlb, "check", EDITED]
+            commands[f"hlb format --check, edited{tag}"] = [hlb, "format", "--check", EDITED]
         for cmd in commands.values():  # warm-up: page cache, Lark's table cache
             timed(cmd, work)
         samples: dict[str, list[float]] = {k: [] for k in commands}
@@ -82,7 +92,7 @@ def main() -> int:
     for i, hlb in enumerate(installs):
         print(f"  [{i + 1}] {hlb}")
     for k, v in samples.items():
-        print(f"  {k:34s} {med[k] * 1000:7.1f} {min(v) * 1000:7.1f} {max(v) * 1000:7.1f}")
+        print(f"  {k:42s} {med[k] * 1000:7.1f} {min(v) * 1000:7.1f} {max(v) * 1000:7.1f}")
     floor = med["python -c 'import lark' (floor)"]
     for k in med:
         if k.startswith("hlb "):
