@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from hlb import cache_options
 from hlb.builtins.call import Call, image_ref
 from hlb.builtins.registry import builtin, flag
-from hlb.builtins.spec import Choice
+from hlb.builtins.spec import Enumerated
 from hlb.diagnostics import catalog as cat
 from hlb.llb.source import SourceOp
 from hlb.source import client_path
 from hlb.values import CacheEntry, Effect, Exporter, FsValue
 
-MODES = Choice("cache export mode", {"min": "min", "max": "max"})
-BACKENDS = Choice("cache backend", {"registry": "registry", "local": "local", "inline": "inline"})
+MODES = Enumerated("cache export mode", {"min": "min", "max": "max"})
+BACKENDS = Enumerated("cache backend", {"registry": "registry", "local": "local", "inline": "inline"})
 IMAGE_SCHEME = "docker-image://"
 
 

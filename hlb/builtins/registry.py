@@ -1,4 +1,9 @@
-"""The one table of builtins, read by the checker, the compiler and the docs."""
+"""The one table of builtins, read by the compiler, the docs and the language server.
+
+The checker reads their signatures from :mod:`hlb.builtins.signatures` (generated from this table by
+``scripts/gen_signatures.py``), which imports no lowering; :func:`declaration` gives the compiler the
+declared builtin of a signature the checker resolved a call to.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from hlb.builtins.call import Call, Flag
-from hlb.builtins.spec import Builtin, Registry, parse_signature
+from hlb.builtins.signatures import SIGNATURES
+from hlb.builtins.spec import Builtin, Registry, Signature, parse_signature
 
 _registry = Registry()
 builtin = _registry.decorator
@@ -42,6 +48,32 @@ def all_builtins() -> list[Builtin]:
     return [b for overloads in table().values() for b in overloads]
 
 
+def _key(b: Signature) -> tuple[object, ...]:
+    return b.name, b.type, b.params, b.effects
+
+
+@functools.cache
+def _declarations() -> dict[int, tuple[Signature, Builtin]]:
+    """The declaration of each signature of :mod:`hlb.builtins.signatures`, by the signature's identity (a
+    dict keyed by the signature would hash all its fields at every call); the entry keeps the signature, so
+    its id is never another's."""
+    declared = {_key(b): b for b in all_builtins()}
+    generated = {_key(s) for s in SIGNATURES}
+    stale = [s.signature() for s in SIGNATURES if _key(s) not in declared]
+    stale += [b.signature() for k, b in declared.items() if k not in generated]
+    if stale:
+        raise RuntimeError(f"hlb/builtins/signatures.py is stale ({', '.join(stale)}): run scripts/gen_signatures.py")
+    return {id(s): (s, declared[_key(s)]) for s in SIGNATURES}
+
+
+def declaration(b: Signature) -> Builtin:
+    """The declared builtin (documentation, lowering) whose signature is ``b``, one of
+    :data:`hlb.builtins.signatures.SIGNATURES` (what the checker resolves calls to) or a declaration."""
+    if isinstance(b, Builtin):
+        return b
+    return _declarations()[id(b)][1]
+
+
 def flag(signature: str, doc: str) -> Flag:
     """Declare an option without arguments (``option::copy unpack()``); its lowering gives the returned Flag,
     which the lowering of what it applies to asks with ``FLAG.given(call.options)``."""
@@ -62,17 +94,18 @@ def flags(option: str, docs: Mapping[str, str]) -> Mapping[str, Flag]:
     return MappingProxyType({name: flag(f"{option} {name}()", doc) for name, doc in docs.items()})
 
 
-def options_of(b: Builtin) -> tuple[str, ...]:
+def options_of(b: Signature) -> tuple[str, ...]:
     """The names of the options ``b`` takes (``with``), in declaration order."""
     table()
     return _registry.options_of(b)
 
 
-def documentation(b: Builtin) -> str:
+def documentation(b: Signature) -> str:
     """``b``'s documentation with the list of its options, derived from the table, before the example."""
+    doc = declaration(b).doc
     options = options_of(b)
     if not options:
-        return b.doc
-    *text, example = b.doc.split("\n\n")
+        return doc
+    *text, example = doc.split("\n\n")
     listed = ", ".join(f"`{o}`" for o in options)
     return "\n\n".join([*text, f"Options: {listed}.", example])

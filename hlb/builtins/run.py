@@ -19,7 +19,7 @@ from hlb.builtins.owner import Owned, Owner, declare_owner_options, owner_of
 from hlb.builtins.registry import builtin, flag
 from hlb.builtins.run_session import RunSecret, RunSSH, mount_point
 from hlb.builtins.sources import pinned_ref
-from hlb.builtins.spec import Choice
+from hlb.builtins.spec import Enumerated
 from hlb.diagnostics import catalog as cat
 from hlb.llb import (
     CacheSharing,
@@ -46,9 +46,9 @@ from hlb.resolver import Presence, ResolveError
 from hlb.source import Span
 from hlb.values import Effect, FsValue, Notice
 
-SHARING = Choice("sharing mode", {m.name.lower(): m for m in CacheSharing})
-NETWORK = Choice("network mode", {"unset": NetMode.SANDBOX, "host": NetMode.HOST, "none": NetMode.NONE})
-SECURITY = Choice("security mode", {"sandbox": SecurityMode.SANDBOX, "insecure": SecurityMode.INSECURE})
+SHARING = Enumerated("sharing mode", {m.name.lower(): m for m in CacheSharing})
+NETWORK = Enumerated("network mode", {"unset": NetMode.SANDBOX, "host": NetMode.HOST, "none": NetMode.NONE})
+SECURITY = Enumerated("security mode", {"sandbox": SecurityMode.SANDBOX, "insecure": SecurityMode.INSECURE})
 
 CACHE_DIR = Owned(
     "the cache directory",

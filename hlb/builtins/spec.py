@@ -6,8 +6,11 @@ Each builtin is a function decorated with its HLB signature::
     def image(call: Call, ref: str) -> FsValue:
         '''Docs shown by `hlb doc`, the generated reference and the language server.'''
 
-The checker reads the signature, the compiler calls the function, and
-``scripts/gen_docs.py`` renders the docstring. Overloads are builtins with the
+The compiler calls the function and ``scripts/gen_docs.py`` renders the docstring. The checker reads
+the signature (a :class:`Signature`: what a :class:`Builtin` is less its documentation and lowering)
+from :mod:`hlb.builtins.signatures`, which ``scripts/gen_signatures.py`` writes from the declarations:
+reading the declarations imports every lowering and, through them, the compiler's half (``hlb.llb``,
+protobuf, ``hlb.values``), which ``hlb check`` does not need. Overloads are builtins with the
 same name and different return types (``env`` is both ``fs`` and ``option::run``).
 """
 
@@ -17,7 +20,7 @@ import functools
 import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -36,12 +39,11 @@ _SIGNATURE = re.compile(
 
 
 @dataclass(frozen=True, slots=True)
-class Choice:
-    """An enum-like string parameter: each accepted value maps to what the lowering receives.
+class Enumerated:
+    """An enum-like string parameter, as a declaration gives it: each accepted value maps to what the
+    lowering receives (converted, or reported at the argument, before it runs).
 
-    ``label`` names the parameter in messages (``sharing mode``). The checker
-    rejects a constant outside ``values``; the lowering gets the mapped value,
-    converted (or reported at the argument) before it runs.
+    ``label`` names the parameter in messages (``sharing mode``).
     """
 
     label: str
@@ -50,6 +52,19 @@ class Choice:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self.values)
+
+    @property
+    def choice(self) -> Choice:
+        return Choice(self.label, self.names)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """What a signature says of an enum-like string parameter: its label in messages and the values
+    accepted; the checker rejects a constant outside ``names``."""
+
+    label: str
+    names: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +83,13 @@ class Param:
 
 
 @dataclass(frozen=True, slots=True)
-class Builtin:
+class Signature:
+    """What the checker reads of a builtin: its name, the kind of value a call produces, its parameters
+    and what it binds (``binds (...)``)."""
+
     name: str
     type: Type  # the kind of value a call produces
     params: tuple[Param, ...]
-    doc: str
-    lower: Lowering  # the arguments of a choice parameter arrive converted
     effects: tuple[Param, ...] = ()
 
     @property
@@ -92,6 +108,22 @@ class Builtin:
         return s
 
 
+@dataclass(frozen=True, slots=True)
+class Builtin(Signature):
+    """A declared builtin: its signature, documentation and lowering."""
+
+    doc: str = field(kw_only=True)
+    lower: Lowering = field(kw_only=True)  # the arguments of a choice parameter arrive converted
+
+
+def by_name(builtins: Iterable[Signature]) -> Mapping[str, tuple[Signature, ...]]:
+    """``builtins`` by name, each name mapped to its overloads in the order given. Read-only."""
+    out: dict[str, list[Signature]] = {}
+    for b in builtins:
+        out.setdefault(b.name, []).append(b)
+    return MappingProxyType({k: tuple(v) for k, v in out.items()})
+
+
 def parse_signature(text: str) -> tuple[Type, str, tuple[Param, ...], tuple[Param, ...]]:
     m = _SIGNATURE.match(text)
     if not m:
@@ -100,6 +132,16 @@ def parse_signature(text: str) -> tuple[Type, str, tuple[Param, ...], tuple[Para
     if ret is None:
         raise ValueError(f"unknown type in {text!r}")
     return ret, m["name"], _params(m["params"], text), _params(m["effects"] or "", text)
+
+
+def signature_of(text: str, choices: Mapping[str, Choice]) -> Signature:
+    """The signature written ``text``, its parameters named in ``choices`` taking those values only."""
+    ret, name, params, effects = parse_signature(text)
+    unknown = set(choices) - {p.name for p in params if not p.variadic}
+    if unknown:
+        raise ValueError(f"choices for unknown parameters {sorted(unknown)} in {text!r}")
+    params = tuple(Param(p.name, p.type, p.variadic, choices[p.name]) if p.name in choices else p for p in params)
+    return Signature(name, ret, params, effects)
 
 
 def _params(text: str, sig: str) -> tuple[Param, ...]:
@@ -143,7 +185,7 @@ class Registry:
         return MappingProxyType({k: tuple(v) for k, v in self._by_name.items()})
 
     def decorator(
-        self, signature: str, *, choices: Mapping[str, Choice] | None = None
+        self, signature: str, *, choices: Mapping[str, Enumerated] | None = None
     ) -> Callable[[Lowering], Builtin]:
         """``@builtin("fs image(string ref)")`` over the lowering; its docstring is the documentation."""
 
@@ -153,30 +195,29 @@ class Registry:
         return wrap
 
     def declare(
-        self, signature: str, doc: str, lower: Lowering, *, choices: Mapping[str, Choice] | None = None
+        self, signature: str, doc: str, lower: Lowering, *, choices: Mapping[str, Enumerated] | None = None
     ) -> Builtin:
         """Declare a builtin: its signature, documentation and lowering."""
-        ret, name, params, effects = parse_signature(signature)
+        choices = dict(choices or {})
+        sig = signature_of(signature, {k: c.choice for k, c in choices.items()})
         doc = inspect.cleandoc(doc)
         if not doc:
             raise ValueError(f"builtin {signature!r} has no documentation")
-        choices = dict(choices or {})
-        unknown = set(choices) - {p.name for p in params if not p.variadic}
-        if unknown:
-            raise ValueError(f"choices for unknown parameters {sorted(unknown)} in {signature!r}")
-        params = tuple(replace(p, choice=choices.get(p.name)) for p in params)
-        b = Builtin(name, ret, params, doc, _converting(lower, params) if choices else lower, effects)
+        converted = [(i, choices[p.name]) for i, p in enumerate(sig.params) if p.name in choices]
+        if converted:
+            lower = _converting(lower, converted)
+        b = Builtin(sig.name, sig.type, sig.params, sig.effects, doc=doc, lower=lower)
         self.register(b)
         return b
 
-    def options_of(self, b: Builtin) -> tuple[str, ...]:
+    def options_of(self, b: Signature) -> tuple[str, ...]:
         """The names of the options ``b`` takes with ``with``, in declaration order."""
         return tuple(dict.fromkeys(o.name for o in self._declared if o.type == b.option_type))
 
 
-def _converting(lower: Lowering, params: tuple[Param, ...]) -> Lowering:
-    """``lower`` given each choice argument as its mapped value; a value outside the choice is a diagnostic."""
-    chosen = [(i, p.choice) for i, p in enumerate(params) if p.choice is not None]
+def _converting(lower: Lowering, chosen: list[tuple[int, Enumerated]]) -> Lowering:
+    """``lower`` given each choice argument (the parameters ``chosen`` by index) as its mapped value; a
+    value outside the choice is a diagnostic."""
 
     @functools.wraps(lower)
     def convert(call: Call, *args: Any) -> Any:
@@ -192,11 +233,11 @@ def _converting(lower: Lowering, params: tuple[Param, ...]) -> Lowering:
 
 
 def lookup(
-    table: Mapping[str, tuple[Builtin, ...]],
+    table: Mapping[str, tuple[Signature, ...]],
     name: str,
     expected: Iterable[Type],
     first_arg: Callable[[Type], bool] | None = None,
-) -> Builtin | None:
+) -> Signature | None:
     """Pick the overload of ``name`` whose type is expected.
 
     Overloads of the same type are told apart by their first parameter:
@@ -217,5 +258,5 @@ def lookup(
     return overloads[0] if overloads else None
 
 
-def _param_types(b: Builtin) -> tuple[Type, ...]:
+def _param_types(b: Signature) -> tuple[Type, ...]:
     return tuple(p.type for p in b.params)

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hlb._gc import paused
-from hlb.builtins.registry import all_builtins, table
-from hlb.builtins.spec import Builtin, lookup
+from hlb.builtins.signatures import SIGNATURES, TABLE
+from hlb.builtins.spec import Signature, lookup
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.diagnostics.suggest import closest
@@ -89,7 +89,7 @@ class Callee:
     only fetched at build time (fs and git imports).
     """
 
-    builtin: Builtin | None = None
+    builtin: Signature | None = None
     func: ast.FuncDecl | None = None
     param: ast.Field | None = None
     bind: Bind | None = None
@@ -263,7 +263,7 @@ class _Checker(NodeVisitor[None]):
     def __init__(self, module: ast.Module, loader: ModuleLoader) -> None:
         self.module = module
         self.loader = loader
-        self.builtins: Mapping[str, tuple[Builtin, ...]] = table()
+        self.builtins: Mapping[str, tuple[Signature, ...]] = TABLE
         self._suggestions: dict[tuple[object, ...], str | None] = {}  # _undefined: a misspelling -> its hint
         self.diagnostics: list[Diagnostic] = []
         self.checked = CheckedModule(module, {})
@@ -715,7 +715,7 @@ class _Checker(NodeVisitor[None]):
         candidates = self.checked.symbols()
         if frame is not None:
             candidates += list(frame.params)
-        candidates += [b.name for b in all_builtins() if not expected or any(same_kind(e, b.type) for e in expected)]
+        candidates += [b.name for b in SIGNATURES if not expected or any(same_kind(e, b.type) for e in expected)]
         if _LEADING_ZERO.fullmatch(name):
             self.error(cat.leading_zero(span, name))  # lexed as a name: hlb has no `0755` octal
             return
@@ -757,7 +757,7 @@ class _Checker(NodeVisitor[None]):
             if choice is None or not isinstance(arg, ast.StringLit) or not arg.is_constant:
                 continue
             value = arg.value
-            if value not in choice.values:
+            if value not in choice.names:
                 self.error(cat.invalid_choice(arg.span, choice.label, value, choice.names))
 
     def _params_of(self, callee: Callee) -> tuple[Sequence[tuple[str, Type, bool]], str, Callable[[], str]]:
@@ -869,7 +869,7 @@ class _Binds(NodeVisitor[None]):
     A block is visited with its type and whether its binds have a closure (argument literals have
     none; their `with` blocks do, the function's)."""
 
-    def __init__(self, builtins: Mapping[str, tuple[Builtin, ...]], decl: ast.FuncDecl) -> None:
+    def __init__(self, builtins: Mapping[str, tuple[Signature, ...]], decl: ast.FuncDecl) -> None:
         self.builtins = builtins
         self.decl = decl
         self.found: list[Bind] = []
@@ -889,7 +889,7 @@ class _Binds(NodeVisitor[None]):
             if isinstance(arg, ast.FuncLit) and (lit := declared_or_none(arg.type)) is not None:
                 self.visit(arg.body, lit, False)
 
-    def _names(self, stmt: ast.CallStmt, b: Builtin | None) -> list[Bind]:
+    def _names(self, stmt: ast.CallStmt, b: Signature | None) -> list[Bind]:
         bind, decl = stmt.bind, self.decl
         assert bind is not None
         effects = {e.name: e.type for e in b.effects} if b is not None else {}
@@ -912,10 +912,10 @@ def _shown(path: Path) -> str:
 # Type.parse, once per distinct name (a module names the same few types on every line); a Type is immutable.
 _parse_type = functools.lru_cache(maxsize=1024)(Type.parse)
 
-_PARAMS: dict[int, tuple[Builtin, tuple[tuple[str, Type, bool], ...]]] = {}
+_PARAMS: dict[int, tuple[Signature, tuple[tuple[str, Type, bool], ...]]] = {}
 
 
-def _builtin_params(b: Builtin) -> tuple[tuple[str, Type, bool], ...]:
+def _builtin_params(b: Signature) -> tuple[tuple[str, Type, bool], ...]:
     """(name, type, variadic) of each of a builtin's parameters, by the builtin's identity (hashing one
     would hash all its fields); the entry keeps the builtin, so its id is never another's."""
     entry = _PARAMS.get(id(b))
@@ -927,7 +927,7 @@ def _builtin_params(b: Builtin) -> tuple[tuple[str, Type, bool], ...]:
 @functools.cache
 def _options_of(opt: Type) -> tuple[str, ...]:
     """The names of the builtins of type ``opt`` (the options a call accepts), sorted; the table never changes."""
-    return tuple(sorted({b.name for b in all_builtins() if b.type == opt}))
+    return tuple(sorted({b.name for b in SIGNATURES if b.type == opt}))
 
 
 def _names(types: Sequence[Type]) -> list[str]:

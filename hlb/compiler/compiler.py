@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hlb.builtins.call import Call, CompileError
+from hlb.builtins.registry import declaration
 from hlb.builtins.spec import Builtin
 from hlb.checker.check import Bind, Callee, CheckedModule, declared
 from hlb.compiler.attachments import record
@@ -387,8 +388,8 @@ class _Compiler(NodeVisitor[Value]):
                 if callee.bind is not None:
                     return _carry(current, self.call_bind(callee.bind, module, values, current, node.span))
                 return self.call_func(func, module, values, current, node.span)
-            b = callee.builtin
-            assert b is not None
+            assert callee.builtin is not None
+            b = declaration(callee.builtin)  # the checker resolved the call to a signature
             bargs = self.builtin_args(b, args, frame)
             binds = self.active.get(node.span, frozenset())
             declared = self.declared_binds(frame.module, node)

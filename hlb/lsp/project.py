@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hlb.builtins.registry import documentation, table
-from hlb.builtins.spec import Builtin
+from hlb.builtins.spec import Signature
 from hlb.checker.check import Bind, Callee, CheckedModule, CheckResult, Import, ModuleLoader, check_module
 from hlb.checker.lint import Finding, lint
 from hlb.compiler.cache_mounts import cache_uses
@@ -290,7 +290,7 @@ class Target:
     """A name at the cursor: its span, and what it names."""
 
     span: Span
-    builtin: Builtin | None = None
+    builtin: Signature | None = None
     func: ast.FuncDecl | None = None
     param: ast.Field | None = None
     bind: Bind | None = None

@@ -1,8 +1,10 @@
-"""Each command imports only what it needs: the commands that never talk to a daemon never load grpc, and
-`hlb format` (which neither checks nor compiles) never loads the LLB package and its generated protobufs."""
+"""Each command imports only what it needs: the commands that never talk to a daemon never load grpc,
+`hlb format` (which neither checks nor compiles) never loads the LLB package and its generated protobufs, and
+`hlb check` reads the builtins' signatures without their lowerings (nor the LLB package and protobufs)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +18,18 @@ from hlb.cli.main import main
 code = main(sys.argv[1:])
 WATCHED = (
     "grpc", "asyncio", "hlb.solver", "hlb.session", "hlb.build", "hlb.compiler", "rich", "google.protobuf", "hlb.llb",
-    "hlb.checker.check", "hlb.syntax.parser", "lark",
+    "hlb.checker.check", "hlb.syntax.parser", "lark", "hlb._proto", "hlb.values", "hlb.resolver", "hlb.persist",
+    "hlb.builtins.registry", "hlb.builtins.call", "hlb.builtins.run",
 )
 print("LOADED:" + ",".join(m for m in WATCHED if m in sys.modules))
 raise SystemExit(code)
 """
 
 
-def loaded(*argv: str) -> set[str]:
-    """The watched modules that ``hlb ARGV`` imported (it must succeed)."""
-    done = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, cwd=ROOT)
+def loaded(*argv: str, cache: Path | None = None) -> set[str]:
+    """The watched modules that ``hlb ARGV`` imported (it must succeed), with ``cache`` as XDG_CACHE_HOME."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)} if cache is not None else None
+    done = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, cwd=ROOT, env=env)
     assert done.returncode == 0, done.stderr
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith("LOADED:"), done.stdout
@@ -38,9 +42,15 @@ def test_commands_without_a_daemon_do_not_load_grpc(command: list[str]) -> None:
     assert got.isdisjoint({"grpc", "asyncio", "hlb.solver", "hlb.session", "hlb.build", "rich"}), got
 
 
-def test_check_does_not_load_the_compiler() -> None:
-    # hlb.llb still loads (the builtins are declared beside their lowerings), the plan and the compiler do not.
-    assert "hlb.compiler" not in loaded("check", str(ROOT / "examples" / "hello.hlb"))
+def test_a_check_that_misses_the_cache_loads_neither_the_compiler_nor_the_lowerings(tmp_path: Path) -> None:
+    # An empty cache: the module is parsed and checked. The checker reads the builtins' generated
+    # signatures (hlb/builtins/signatures.py), not their declarations, which import every lowering and with
+    # them the LLB package, the generated protobufs, the values and the resolver.
+    got = loaded("check", str(ROOT / "examples" / "hello.hlb"), cache=tmp_path)
+    assert {"lark", "hlb.syntax.parser", "hlb.checker.check"} <= got, got
+    lowering = {"hlb.compiler", "hlb.llb", "google.protobuf", "hlb._proto", "hlb.values", "hlb.resolver"}
+    lowering |= {"hlb.persist", "hlb.builtins.registry", "hlb.builtins.call", "hlb.builtins.run"}
+    assert got.isdisjoint(lowering), got & lowering
 
 
 @pytest.mark.parametrize("command", [["format", "--check"], ["fmt", "--check"], ["format"]])
