@@ -63,6 +63,11 @@ LAZY_ALLOWED = {
     "hlb.syntax.cache": "a hit answers `hlb format` from the cache; the parser (Lark) loads on a miss only",
     "hlb.cli.langserver": "pygls and the language server load only once pygls is known to be installed",
     "hlb.cli.fmt": "the Pygments lexer loads only when `hlb format` prints to a terminal",
+    # `hlb run` imports a session service only when its plan needs it (a plan without `local` never loads filesync)
+    "hlb.build.attachments": "the `local` transfer and the SSH forwarding load only for a solve that has one",
+    "hlb.build.record": "the `local` transfer loads only where a solve or a plan has a `local` directory",
+    "hlb.build.metadata": "the file writer (hlb.session.filesend) loads only when --metadata-file is given",
+    "hlb.solver.export": "the file transfer and content store load only for an output or cache that comes back here",
 }
 PROTO_USERS = ("hlb.llb", "hlb.solver", "hlb.session")
 
