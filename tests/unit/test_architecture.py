@@ -58,7 +58,7 @@ LAZY_ALLOWED = {
     "hlb": "the package's facade loads hlb.api on first use, so `import hlb` stays cheap",
     "hlb.api": "build(), cache_admin() and explain() load the solver, sessions and grpc only when called",
     "hlb.cli.main": "each command's module is imported only when that command runs (importlib)",
-    "hlb.progress.display": "rich (~70 ms) is imported only by the tty display",
+    "hlb.progress.display": "rich (~70 ms) is imported only by the tty display, the rawjson writer by rawjson",
     "hlb.checker.cache": "a hit answers `hlb check` from the cache; the parser and checker load on a miss only",
     "hlb.syntax.cache": "a hit answers `hlb format` from the cache; the parser (Lark) loads on a miss only",
     "hlb.cli.langserver": "pygls and the language server load only once pygls is known to be installed",

@@ -28,6 +28,7 @@ ONLY_WHEN_NEEDED = {
     "http.client",  # a registry request (the compile's `manifest`...), an image load into an engine
     "urllib.request",
     "email",
+    "hlb.progress.rawjson",  # --progress rawjson
 }
 
 # The warm no-op module of bench/warm_noop.py: an image, a step, a step with a cache mount.
