@@ -4,7 +4,10 @@ Each solve of the plan (:class:`hlb.compiler.plan.Solve`) lists the local
 directories, secrets and SSH agents its own graph refers to, and the exporters
 whose output comes back to this machine. :func:`attachables_for` turns them
 into the :class:`hlb.session.Attachable` services its session serves, one
-function per kind of service.
+function per kind of service. The services every solve gets (registry
+credentials, secrets) are imported here; the `local` transfer and the SSH
+forwarding are imported by the function that makes them, when a solve has one:
+a plan without `local` or `ssh` never loads them.
 """
 
 from __future__ import annotations
@@ -15,9 +18,7 @@ import threading
 from hlb.compiler.plan import Solve
 from hlb.session import Attachable
 from hlb.session.auth import DockerAuth, load_config
-from hlb.session.filesync import FileSync
 from hlb.session.secrets import SecretFiles
-from hlb.session.sshforward import SSHForward
 from hlb.solver import export
 from hlb.values import LocalDir, SecretFile, SecretInput, SSHSocket
 
@@ -38,7 +39,11 @@ def attachables_for(solve: Solve, caches: export.Caches, exports: export.Exports
 def filesync_for(solve: Solve) -> list[Attachable]:
     """FileSync.DiffCopy serving the solve's `local` directories (and no other)."""
     dirs = [a for a in solve.attachments if isinstance(a, LocalDir)]
-    return [FileSync(dirs)] if dirs else []
+    if not dirs:
+        return []
+    from hlb.session.filesync import FileSync
+
+    return [FileSync(dirs)]
 
 
 def caches_of(solve: Solve) -> export.Caches:
@@ -66,7 +71,11 @@ def secrets_for(solve: Solve) -> list[Attachable]:
 def ssh_for(solve: Solve) -> list[Attachable]:
     """The solve's SSH agents and forwarded sockets (a private ssh-agent for keys starts on first use)."""
     sockets = {a.id: a.paths for a in solve.attachments if isinstance(a, SSHSocket)}
-    return [SSHForward(sockets)] if sockets else []
+    if not sockets:
+        return []
+    from hlb.session.sshforward import SSHForward
+
+    return [SSHForward(sockets)]
 
 
 _warned: set[str] = set()

@@ -39,7 +39,6 @@ from typing import Any
 from hlb import cache_options
 from hlb.build.runner import CacheOutcome, SolveResult
 from hlb.compiler.plan import Plan, Solve
-from hlb.session.filesend import FileSink
 from hlb.solver.export import DIGEST_KEY
 
 
@@ -100,7 +99,9 @@ def document(
 def write(path: str, doc: Mapping[str, Any]) -> None:
     """Write ``doc`` as indented JSON to ``path`` as every file a user names is written (:class:`FileSink`:
     atomically, through a symlink, in place into a device or a pipe); OSError propagates (nothing is left
-    behind)."""
+    behind). The file transfer's module is imported here, by a run given ``--metadata-file`` only."""
+    from hlb.session.filesend import FileSink
+
     sink = FileSink(path, mode=0o644)
     try:
         sink.write((json.dumps(doc, indent=2) + "\n").encode())

@@ -14,6 +14,9 @@ BuildKit v0.13 cannot say why a step missed its cache, so hlb keeps its own reco
 Records live in ``$XDG_CACHE_HOME/hlb/runs/<hash of the project path>/<targets>.json`` (else
 ``~/.cache``), written atomically and kept under :data:`MAX_BYTES`; a record that cannot be read
 is ignored with a warning.
+
+The `local` transfer (:mod:`hlb.session.filesync`) is imported where a solve or a plan has a `local`
+directory: a run without one never loads it.
 """
 
 from __future__ import annotations
@@ -36,8 +39,6 @@ from hlb.llb.dump import to_json_obj
 from hlb.progress.tracker import Tracker
 from hlb.resolver import ResolveError
 from hlb.session import Attachable
-from hlb.session.filesync import FileSync, summarize
-from hlb.session.fswalk import WalkError
 from hlb.solver.client import BuildkitClient
 from hlb.solver.gateway import GatewayError, GatewayResolver
 from hlb.source import SourceFile
@@ -465,13 +466,16 @@ class Recorder:
                 v = tracker.vertices.get(dgst)
                 if v is not None and (v.cached or v.done or v.error):
                     self.ran[dgst] = self.ran.get(dgst, False) or not v.cached
-            for local in solve.attachments:
-                if isinstance(local, LocalDir):
-                    self.run.local_patterns[local.name] = local_patterns(local)
-            for a in attachables:
-                if isinstance(a, FileSync):
-                    for name, summary in a.summaries.items():
-                        self.run.locals[name] = summary.to_json()
+            dirs = [a for a in solve.attachments if isinstance(a, LocalDir)]
+            for local in dirs:
+                self.run.local_patterns[local.name] = local_patterns(local)
+            if dirs:  # then the solve's session served them (hlb.build.attachments)
+                from hlb.session.filesync import FileSync
+
+                for a in attachables:
+                    if isinstance(a, FileSync):
+                        for name, summary in a.summaries.items():
+                            self.run.locals[name] = summary.to_json()
 
     def finish(self) -> Run:
         if self.run.several_platforms:
@@ -517,6 +521,9 @@ def planned_run(
             if isinstance(a, LocalDir) and a.name in names:
                 run.local_patterns.setdefault(a.name, local_patterns(a))
             if isinstance(a, LocalDir) and a.name in names and a.name not in run.locals:
+                from hlb.session.filesync import summarize
+                from hlb.session.fswalk import WalkError
+
                 try:
                     run.locals[a.name] = summarize(a).to_json()
                 except (OSError, WalkError) as e:

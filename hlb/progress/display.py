@@ -3,7 +3,7 @@
 As with buildx, ``auto`` (the default) takes ``BUILDKIT_PROGRESS`` when it is
 set, else becomes ``tty`` on a terminal (TERM not ``dumb``) and ``plain``
 elsewhere; ``tty`` on something that is not a terminal is an error; NO_COLOR
-turns colours off. The tty display (and so rich) is imported only when used.
+turns colours off. The tty display (and so rich) and the rawjson writer are imported only when used.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import os
 import sys
 import threading
 from collections.abc import Mapping
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from hlb.progress.events import StatusBatch
 from hlb.progress.plain import PlainPrinter
-from hlb.progress.rawjson import RawJSONWriter
 from hlb.progress.tracker import Tracker
+
+if TYPE_CHECKING:
+    from hlb.progress.rawjson import RawJSONWriter
 
 MODES = ("auto", "tty", "plain", "rawjson", "quiet")
 
@@ -101,6 +103,8 @@ class RawJSONProgress:
         self.lock = threading.Lock()
 
     def solve(self, prefix: str = "") -> RawJSONWriter:
+        from hlb.progress.rawjson import RawJSONWriter
+
         return RawJSONWriter(self.json_out, prefix, self.lock)
 
     def print(self, text: str) -> None:

@@ -32,17 +32,20 @@ is solved, and ``Return`` hands back a result with one ref per platform
 (``refs``), the platforms in ``refs.platforms`` and each platform's config in
 ``containerimage.config/<platform>``. The ``image`` exporter makes an index of
 it; ``local`` and ``tar`` write a directory per platform.
+
+The file transfer (:mod:`hlb.session.filesend`), the content store (:mod:`hlb.session.content`) and the HTTP
+client of an image load are imported by the functions that use them: a solve whose output stays on the daemon
+and that has no ``type=local`` cache (a warm no-op ``hlb run``) never loads them.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -50,14 +53,15 @@ from hlb._proto import gateway_pb2, status_pb2
 from hlb.address import Address, docker_engine
 from hlb.llb import Definition, Platform
 from hlb.session import Attachable, Session
-from hlb.session.content import ContentStore, tag_descriptor, tagged_digest
-from hlb.session.filesend import DirTarget, FileSend, FileTarget, Target, file_target
 from hlb.solver.client import BuildkitClient, CacheEntry, SolveOptions, SolveResult, StatusHandler
 from hlb.solver.connhelper import check_docker_api, docker_api
 from hlb.solver.errors import SolveError, SolveFailure, decode
 from hlb.solver.gateway import Bridge, describe_rpc_error, unregistered
 from hlb.transport import DockerHost, TransportError
 from hlb.values import IMAGE_EXPORTERS, Exporter
+
+if TYPE_CHECKING:
+    from hlb.session.filesend import FileTarget, Target
 
 IMAGE_CONFIG_KEY = "containerimage.config"
 PLATFORMS_KEY = "refs.platforms"  # BuildKit's exptypes.ExporterPlatformsKey
@@ -77,7 +81,11 @@ class Exports:
 
     def filesend(self) -> list[Attachable]:
         """The FileSend service the session needs (none when nothing comes back here)."""
-        return [FileSend(self.targets)] if self.targets else []
+        if not self.targets:
+            return []
+        from hlb.session.filesend import FileSend
+
+        return [FileSend(self.targets)]
 
 
 def plan_exports(outputs: Sequence[Exporter], address: Address, env: Mapping[str, str] | None = None) -> Exports:
@@ -128,6 +136,10 @@ def file_targets(outputs: Sequence[Exporter], load: DockerHost | None = None) ->
     own ``moby`` exporter never does.
     """
     targets: dict[int, Target] = {}
+    if not any(out.dest or (out.type == "docker" and load is not None) for out in outputs):
+        return targets  # nothing comes back here
+    from hlb.session.filesend import DirTarget, file_target
+
     for i, out in enumerate(outputs):
         if out.type == "local" and out.dest:
             targets[i] = DirTarget(out.dest)
@@ -176,6 +188,8 @@ class DockerLoadSink:
             self._sock.sendall(b"%x\r\n" % len(data) + data + b"\r\n")
 
     def commit(self) -> None:
+        import http.client
+
         try:
             self._sock.sendall(b"0\r\n\r\n")
             resp = http.client.HTTPResponse(self._sock)
@@ -209,6 +223,8 @@ def _docker_load_error(status: int, body: str) -> str:
 
 
 def docker_load_target(host: DockerHost) -> FileTarget:
+    from hlb.session.filesend import FileTarget
+
     return FileTarget(lambda _md: DockerLoadSink(host), host.what)
 
 
@@ -225,7 +241,11 @@ class Caches:
     skipped: dict[int, tuple[bool, str]] = field(default_factory=dict)
 
     def attachables(self) -> list[Attachable]:
-        return [ContentStore(self.stores)] if self.stores else []
+        if not self.stores:
+            return []
+        from hlb.session.content import ContentStore
+
+        return [ContentStore(self.stores)]
 
 
 def plan_caches(imports: Sequence[CacheEntry], exports: Sequence[CacheEntry]) -> Caches:
@@ -247,6 +267,8 @@ def plan_caches(imports: Sequence[CacheEntry], exports: Sequence[CacheEntry]) ->
             if not src:
                 raise ValueError("a type=local cache import needs src=DIR")
             if not attrs.get("digest"):
+                from hlb.session.content import tagged_digest
+
                 tag = attrs.get("tag") or "latest"
                 try:
                     digest = tagged_digest(src, tag) if os.path.isdir(src) else None
@@ -272,6 +294,8 @@ def finish_caches(caches: Caches, exporter_response: Mapping[str, str]) -> list[
         return []
     if not desc_json:
         return [f"the daemon exported no cache manifest for {', '.join(caches.tags)}"]
+    from hlb.session.content import tag_descriptor
+
     desc = json.loads(desc_json)
     for dest, tag in caches.tags.items():
         tag_descriptor(dest, tag, desc)

@@ -29,24 +29,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import ipaddress
 import json
 import re
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from email.message import Message
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hlb.llb.platform import Platform, normalize_arch
 from hlb.llb.reference import Reference
 from hlb.llb.reference import parse as parse_ref
 from hlb.resolver import ResolvedManifest, ResolveError
 from hlb.session.auth import CredentialError, Credentials, load_config, lookup
+
+if TYPE_CHECKING:
+    from email.message import Message
+    from urllib.request import OpenerDirector
 
 TIMEOUT = 30.0  # seconds for each request (connecting and each read)
 MAX_DOCUMENT = 8 << 20  # bytes: a manifest, index or config larger than this is refused
@@ -196,8 +196,7 @@ class RegistryClient:
         self._lock = threading.Lock()
         self._authorization: dict[tuple[str, str], str] = {}  # (host, scope) -> Authorization header
         self._answers: dict[tuple[str, Platform], ResolvedManifest] = {}
-        self._direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
-        self._proxied = urllib.request.build_opener()
+        self._openers: tuple[OpenerDirector, OpenerDirector] | None = None  # (direct, proxied): on the first request
 
     def manifest(self, ref: str, platform: Platform) -> ResolvedManifest:
         try:
@@ -349,12 +348,23 @@ class RegistryClient:
         where: str = "",
         method: str | None = None,
     ) -> _Response:
+        # The HTTP client (http.client, urllib.request, email: ~10 ms) loads with the first request: a compile
+        # that asks no registry (most do not) never loads it.
+        import http.client
+        import urllib.error
+        import urllib.request
+
         req = urllib.request.Request(url, data=data, headers={"User-Agent": "hlb", **headers}, method=method)
         if authorization:
             # Not sent on along redirects: blob storage behind a redirect has its own signed URLs.
             req.add_unredirected_header("Authorization", authorization)
         host = urllib.parse.urlsplit(url).netloc
-        opener = self._direct if is_loopback(host) else self._proxied
+        with self._lock:
+            if self._openers is None:
+                direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+                self._openers = (direct, urllib.request.build_opener())
+            direct, proxied = self._openers
+        opener = direct if is_loopback(host) else proxied
         where = where or f"the registry at {repo.base}"
         try:
             with opener.open(req, timeout=self.timeout) as r:

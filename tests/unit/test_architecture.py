@@ -58,11 +58,16 @@ LAZY_ALLOWED = {
     "hlb": "the package's facade loads hlb.api on first use, so `import hlb` stays cheap",
     "hlb.api": "build(), cache_admin() and explain() load the solver, sessions and grpc only when called",
     "hlb.cli.main": "each command's module is imported only when that command runs (importlib)",
-    "hlb.progress.display": "rich (~70 ms) is imported only by the tty display",
+    "hlb.progress.display": "rich (~70 ms) is imported only by the tty display, the rawjson writer by rawjson",
     "hlb.checker.cache": "a hit answers `hlb check` from the cache; the parser and checker load on a miss only",
     "hlb.syntax.cache": "a hit answers `hlb format` from the cache; the parser (Lark) loads on a miss only",
     "hlb.cli.langserver": "pygls and the language server load only once pygls is known to be installed",
     "hlb.cli.fmt": "the Pygments lexer loads only when `hlb format` prints to a terminal",
+    # `hlb run` imports a session service only when its plan needs it (a plan without `local` never loads filesync)
+    "hlb.build.attachments": "the `local` transfer and the SSH forwarding load only for a solve that has one",
+    "hlb.build.record": "the `local` transfer loads only where a solve or a plan has a `local` directory",
+    "hlb.build.metadata": "the file writer (hlb.session.filesend) loads only when --metadata-file is given",
+    "hlb.solver.export": "the file transfer and content store load only for an output or cache that comes back here",
 }
 PROTO_USERS = ("hlb.llb", "hlb.solver", "hlb.session")
 
