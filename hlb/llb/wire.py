@@ -26,7 +26,7 @@ per level).
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor as FD
@@ -122,11 +122,10 @@ def _is_repeated(fd: FD) -> bool:
     return bool(fd.is_repeated)
 
 
-def _is_map(fd: FD) -> bool:
-    if fd.type != FD.TYPE_MESSAGE or not _is_repeated(fd):
-        return False
-    assert fd.message_type is not None
-    return bool(fd.message_type.GetOptions().map_entry)
+def _is_map(fd: FD, value: Any) -> bool:
+    # A map field's value is a map container (both protobuf implementations register theirs as Mappings);
+    # asking the descriptor (`message_type.GetOptions().map_entry`) would import descriptor_pb2 (~2 ms).
+    return fd.type == FD.TYPE_MESSAGE and isinstance(value, Mapping)
 
 
 def _in_real_oneof(fd: FD) -> bool:
@@ -139,7 +138,7 @@ def _message(msg: Message, out: Writer) -> None:
     regular = [(fd, v) for fd, v in fields if not _in_real_oneof(fd)]
     oneofs = [(fd, v) for fd, v in fields if _in_real_oneof(fd)]
     for fd, value in regular + oneofs:
-        if _is_map(fd):
+        if _is_map(fd, value):
             _map(fd, value, out)
         elif _is_repeated(fd):
             _repeated(fd, value, out)
