@@ -6,7 +6,6 @@ Kept free of hlb.llb (and so of the generated protobufs): `hlb format` imports n
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -69,7 +68,7 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic], format: str = "text") -
     reports several files collects them in a :class:`DiagnosticOutput` instead."""
     diagnostics = list(diagnostics)
     if format == "json":
-        sys.stdout.write(json.dumps([diagnostic_json(d) for d in diagnostics], indent=2) + "\n")
+        sys.stdout.write(_json([diagnostic_json(d) for d in diagnostics]))
     elif format == "github":
         sys.stdout.write("".join(github_command(d) + "\n" for d in diagnostics))
     elif diagnostics:
@@ -107,7 +106,7 @@ class DiagnosticOutput:
 
     def close(self) -> None:
         if self.format == "json":
-            sys.stdout.write(json.dumps(self.held, indent=2) + "\n")
+            sys.stdout.write(_json(self.held))
             self.held = []
 
 
@@ -230,3 +229,9 @@ def replace_file(path: str, text: str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _json(value: object) -> str:
+    import json  # only for --format json
+
+    return json.dumps(value, indent=2) + "\n"
