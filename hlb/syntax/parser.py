@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from lark import Lark, Token, Tree
 from lark import __version__ as lark_version
@@ -26,7 +26,7 @@ from hlb.source import SourceFile, Span
 from hlb.syntax import ast
 from hlb.syntax.lexer import LarkAdapter, LexError, Scanner
 from hlb.syntax.store import user_cache_dir
-from hlb.syntax.transformer import ToAst
+from hlb.syntax.transformer import LarkCallbacks, ToAst
 
 # Human names for terminals, used in "expected ..." hints.
 _TOKEN_NAMES = {
@@ -101,7 +101,7 @@ def parse_module(source: SourceFile) -> ParseResult:
 
 
 def _parse_module(source: SourceFile) -> ParseResult:
-    scanner = Scanner(source, lean=True)
+    scanner = Scanner(source)
     to_ast = ToAst(source)
     try:
         try:
@@ -139,7 +139,7 @@ def _parse(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
     """
     lark = _parser()
     frontend = lark.parser
-    callbacks = lark._parse_tree_builder.create_callback(to_ast)  # type: ignore[no-untyped-call]
+    callbacks = lark._parse_tree_builder.create_callback(LarkCallbacks(to_ast))  # type: ignore[no-untyped-call]
     lalr = _Parser(frontend.parser._parse_table, callbacks)
     tokens = frontend._make_lexer_thread(scanner)
     assert isinstance(tokens, LexerThread)
@@ -206,15 +206,6 @@ def _table() -> tuple[dict[int, dict[str, int | str | _Reduce]], int, int]:
     return states, table.start_states["start"], table.end_states["start"]
 
 
-class _EndToken:
-    """The end of the input, as the driver's last token."""
-
-    type = "$END"
-
-
-_END = _EndToken()
-
-
 def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
     """What :func:`_parse` computes, with the LALR loop and Lark's child filtering inlined (Lark's
     ``feed_token`` is a method call, a ``try`` and an attribute walk per token, and each reduction goes
@@ -229,10 +220,11 @@ def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
     values: list[Any] = []
     push_state, push_value = stack.append, values.append
 
-    for tok in itertools.chain(scanner.tokens(), (cast(Any, _END),)):
-        kind = tok.type
+    end_of_input = ("$END", len(scanner.text), len(scanner.text))
+    for tok in itertools.chain(scanner.scan(), (end_of_input,)):
+        kind = tok[0]
         while True:
-            action = states[stack[-1]].get(kind)
+            action: Any = states[stack[-1]].get(kind)
             if action.__class__ is int:
                 push_state(action)
                 push_value(tok)
@@ -246,7 +238,7 @@ def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
             if action is None:
                 raise _Rejected
             # the reduction, inlined: it runs about twice per token
-            size, origin, include, single, method = cast(_Reduce, action)
+            size, origin, include, single, method = action  # a _Reduce (no typing.cast: a call per reduction)
             if size:
                 children = values[-size:]
                 del stack[-size:], values[-size:]
@@ -340,7 +332,7 @@ def parse_decls(
     lines and comments around them, with spans in ``source``: for the language server, which parses again
     only the declarations an edit touched. None when the run does not parse on its own (the caller then
     parses the whole module, which reports why)."""
-    scanner = Scanner(source, lean=True)
+    scanner = Scanner(source)
     scanner.text = source.text[:end]
     scanner.pos = start
     to_ast = ToAst(source)
