@@ -151,10 +151,14 @@ class _Rejected(Exception):
     """The fast driver met a token its state has no action for."""
 
 
-# A reduction: (values popped, the rule's name, which of them it keeps, whether a single kept value is the
-# result, the ToAst method that makes the result or None for a list that the parent rule inlines).
-_Include = tuple[tuple[int, bool], ...] | None  # (index, inline it) for each value kept; None: all, as they are
-_Reduce = tuple[int, str, _Include, bool, str | None]
+# A reduction: (values popped, the rule's name, which of them it keeps, the ToAst method that makes the result
+# from the kept values, or None for a list that the parent rule inlines). What it keeps: None, all of them as they
+# are; else (index, inline it) for each value kept, or _APPEND / _EXTEND for the two shapes of a repetition,
+# ((0, True), (1, False)) and ((0, True), (1, True)), which the driver makes without a loop.
+_APPEND = ((0, True), (1, False))
+_EXTEND = ((0, True), (1, True))
+_Include = tuple[tuple[int, bool], ...] | None
+_Reduce = tuple[int, str, _Include, Callable[[ToAst, list[Any]], Any] | None]
 
 
 @functools.cache
@@ -180,9 +184,9 @@ def _table() -> tuple[dict[int, dict[str, int | str | _Reduce]], int, int]:
         single = isinstance(cb, ExpandSingleChild)
         if single:
             cb = cb.node_builder
-        method: str | None
+        method: Callable[[ToAst, list[Any]], Any] | None
         if getattr(cb, "__self__", None) is probe:
-            method = cb.__name__
+            method = getattr(ToAst, cb.__name__)
         else:
             # Lark's default: a Tree named after the rule, which only `_rules` (inlined by their parent) and
             # `?rules` with a single child (passed on) may produce here.
@@ -198,7 +202,14 @@ def _table() -> tuple[dict[int, dict[str, int | str | _Reduce]], int, int]:
         ):
             reductions[rule] = str(rule.origin.name)  # the child is the value: a goto, nothing to build
         else:
-            reductions[rule] = (size, str(rule.origin.name), include, single, method)
+            # A `?rule` alternative that keeps several values (Lark makes it a Tree unless it keeps one): the
+            # grammar has none, and the driver below does not make them.
+            assert not single, f"{rule}: a ?rule alternative of several values"
+            if include == _APPEND:
+                include = _APPEND
+            elif include == _EXTEND:
+                include = _EXTEND
+            reductions[rule] = (size, str(rule.origin.name), include, method)
     table = lark.parser.parser._parse_table
     states: dict[int, dict[str, int | str | _Reduce]] = {}
     for state, actions in table.states.items():
@@ -213,12 +224,12 @@ def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
     methods on the same children, the same order of lexing and reducing (a token is pulled once the
     previous one is shifted), so a lexical error surfaces at the same token; a syntax error raises
     :class:`_Rejected` and the caller lets Lark's driver report it."""
-    states: dict[int, dict[str, Any]]
-    states, start, end = _table()
-    methods: dict[str | None, Callable[[list[Any]], Any]] = {}
+    table, start, end = _table()
+    states: dict[int, dict[str, Any]] = table  # the loop tells the actions apart by class
     stack = [start]
     values: list[Any] = []
     push_state, push_value = stack.append, values.append
+    append, extend = _APPEND, _EXTEND
 
     end_of_input = ("$END", len(scanner.text), len(scanner.text))
     for tok in itertools.chain(scanner.scan(), (end_of_input,)):
@@ -229,43 +240,51 @@ def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
                 push_state(action)
                 push_value(tok)
                 break
-            if action.__class__ is str:
-                stack[-1] = states[stack[-2]][action]  # type: ignore[assignment]
-                if stack[-1] == end and kind == "$END":
+            if action.__class__ is str:  # a rule that passes its one value on: only the state changes
+                stack[-1] = states[stack[-2]][action]
+                if kind == "$END" and stack[-1] == end:
                     decls: list[ast.Decl] = values[-1]
                     return decls
                 continue
             if action is None:
                 raise _Rejected
             # the reduction, inlined: it runs about twice per token
-            size, origin, include, single, method = action  # a _Reduce (no typing.cast: a call per reduction)
-            if size:
-                children = values[-size:]
-                del stack[-size:], values[-size:]
+            size, origin, include, method = action  # a _Reduce
+            if size == 1:  # the value is replaced in place, and the state by the goto from the one below
+                if include is None:
+                    kept = [values[-1]]
+                elif not include:
+                    kept = []
+                else:
+                    kept = [values[-1]] if include[0][1] is False else values[-1]
+                values[-1] = kept if method is None else method(to_ast, kept)
+                stack[-1] = states[stack[-2]][origin]
             else:
-                children = []
-            if include is None:
-                kept = children
-            else:
-                kept = []
-                for i, inline in include:
-                    if not inline:
-                        kept.append(children[i])
-                    elif kept:
-                        kept += children[i]
-                    else:
-                        kept = children[i]
-            if single and len(kept) == 1:
-                push_value(kept[0])
-            elif method is None:
-                push_value(kept)
-            else:
-                fn = methods.get(method)
-                if fn is None:
-                    fn = methods[method] = getattr(to_ast, method)
-                push_value(fn(kept))
-            push_state(states[stack[-1]][origin])  # type: ignore[arg-type]
-            if stack[-1] == end and kind == "$END":
+                if size:
+                    children = values[-size:]
+                    del stack[-size:], values[-size:]
+                else:
+                    children = []
+                if include is None:
+                    kept = children
+                elif include is append:
+                    kept = children[0]
+                    kept.append(children[1])
+                elif include is extend:
+                    kept = children[0]
+                    kept += children[1]
+                else:
+                    kept = []
+                    for i, inline in include:
+                        if not inline:
+                            kept.append(children[i])
+                        elif kept:
+                            kept += children[i]
+                        else:
+                            kept = children[i]
+                push_value(kept if method is None else method(to_ast, kept))
+                push_state(states[stack[-1]][origin])
+            if kind == "$END" and stack[-1] == end:
                 result: list[ast.Decl] = values[-1]
                 return result
     raise _Rejected  # the input ended and the start rule was never reduced
