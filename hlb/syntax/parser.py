@@ -225,7 +225,11 @@ def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
     previous one is shifted), so a lexical error surfaces at the same token; a syntax error raises
     :class:`_Rejected` and the caller lets Lark's driver report it."""
     table, start, end = _table()
-    states: dict[int, dict[str, Any]] = table  # the loop tells the actions apart by class
+    # States are numbered 0..n-1 (Lark's IntParseTable): a list is indexed faster than a dict is looked up.
+    by_number: dict[int, dict[str, Any]] = table  # the loop tells the actions apart by class
+    states: list[dict[str, Any]] | dict[int, dict[str, Any]] = by_number
+    if by_number.keys() == set(range(len(by_number))):
+        states = [by_number[i] for i in range(len(by_number))]
     stack = [start]
     values: list[Any] = []
     push_state, push_value = stack.append, values.append
@@ -236,54 +240,51 @@ def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
         kind = tok[0]
         while True:
             action: Any = states[stack[-1]].get(kind)
-            if action.__class__ is int:
+            cls = action.__class__
+            if cls is tuple:  # a reduction, inlined: it runs about twice per token
+                size, origin, include, method = action  # a _Reduce
+                if size == 1:  # the value is replaced in place, and the state by the goto from the one below
+                    if include is None:
+                        kept = [values[-1]]
+                    elif not include:
+                        kept = []
+                    else:
+                        kept = [values[-1]] if include[0][1] is False else values[-1]
+                    values[-1] = kept if method is None else method(to_ast, kept)
+                    stack[-1] = states[stack[-2]][origin]
+                else:
+                    if size:
+                        children = values[-size:]
+                        del stack[-size:], values[-size:]
+                    else:
+                        children = []
+                    if include is None:
+                        kept = children
+                    elif include is append:
+                        kept = children[0]
+                        kept.append(children[1])
+                    elif include is extend:
+                        kept = children[0]
+                        kept += children[1]
+                    else:
+                        kept = []
+                        for i, inline in include:
+                            if not inline:
+                                kept.append(children[i])
+                            elif kept:
+                                kept += children[i]
+                            else:
+                                kept = children[i]
+                    push_value(kept if method is None else method(to_ast, kept))
+                    push_state(states[stack[-1]][origin])
+            elif cls is int:
                 push_state(action)
                 push_value(tok)
                 break
-            if action.__class__ is str:  # a rule that passes its one value on: only the state changes
+            elif cls is str:  # a rule that passes its one value on: only the state changes
                 stack[-1] = states[stack[-2]][action]
-                if kind == "$END" and stack[-1] == end:
-                    decls: list[ast.Decl] = values[-1]
-                    return decls
-                continue
-            if action is None:
-                raise _Rejected
-            # the reduction, inlined: it runs about twice per token
-            size, origin, include, method = action  # a _Reduce
-            if size == 1:  # the value is replaced in place, and the state by the goto from the one below
-                if include is None:
-                    kept = [values[-1]]
-                elif not include:
-                    kept = []
-                else:
-                    kept = [values[-1]] if include[0][1] is False else values[-1]
-                values[-1] = kept if method is None else method(to_ast, kept)
-                stack[-1] = states[stack[-2]][origin]
             else:
-                if size:
-                    children = values[-size:]
-                    del stack[-size:], values[-size:]
-                else:
-                    children = []
-                if include is None:
-                    kept = children
-                elif include is append:
-                    kept = children[0]
-                    kept.append(children[1])
-                elif include is extend:
-                    kept = children[0]
-                    kept += children[1]
-                else:
-                    kept = []
-                    for i, inline in include:
-                        if not inline:
-                            kept.append(children[i])
-                        elif kept:
-                            kept += children[i]
-                        else:
-                            kept = children[i]
-                push_value(kept if method is None else method(to_ast, kept))
-                push_state(states[stack[-1]][origin])
+                raise _Rejected
             if kind == "$END" and stack[-1] == end:
                 result: list[ast.Decl] = values[-1]
                 return result
