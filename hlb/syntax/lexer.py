@@ -45,6 +45,12 @@ _WORD = re.compile("|".join(f"(?P<{kind}>{rx.pattern})" for kind, rx in _ROOT), 
 _NAME = _ROOT[-1][1]
 _SPACE = re.compile(r"[\r\t ]+")
 _COMMENT = re.compile(r"#[^\n]*")
+# Root mode's next token after any blanks, in one match: the group that matched says which kind it starts.
+# A string without interpolation is matched whole (group _T_STRING: its text, _STR_RUN's tokens), else its quote.
+_ROOT_TOKEN = re.compile(
+    r'[\r\t ]*+(?:([\w:]++)|(\n)|([{}(),;.])|"((?:[^"$\\]++|\$(?!\{)|\\[^\n])*+)"|(")|(#[^\n]*+)|(`)|(<<))', re.ASCII
+)
+_T_WORD, _T_NL, _T_PUNCT, _T_STRING, _T_QUOTE, _T_COMMENT, _T_RAW, _T_HEREDOC = range(1, 9)
 _HEREDOC = re.compile(r"<<[-~]?(?:(\w+)\b|`(\w+)`)", re.ASCII)
 # Go's RE2 `\s` is [\t\n\f\r ] (no \v), spelled out so Python agrees.
 # A heredoc's body is a sequence of fragments, each tried in openllb/hlb's order at the end of the last: the
@@ -143,7 +149,7 @@ class Scanner:
         text, n = self.text, len(self.text)
         stack = self.stack
         pos = self.pos
-        space, name_rx, str_run = _SPACE.match, _NAME.match, _STR_RUN.match
+        root, space, str_run = _ROOT_TOKEN.match, _SPACE.match, _STR_RUN.match
         word_kinds = _WORD_KINDS
         while pos < n:
             top = stack[-1][0] if stack else None
@@ -170,62 +176,65 @@ class Scanner:
                 pos = tok[2]
                 yield tok
                 continue
-            ch = text[pos]
-            if ch in " \t\r":
-                pos = space(text, pos).end()  # type: ignore[union-attr]
-                continue
-            if ch == "\n":
-                pos += 1
-                if top != "LPAR":  # newlines separate items inside (...): not tokens there
-                    yield "_NL", pos - 1, pos
-                continue
-            m = name_rx(text, pos)
-            if m is not None:
-                word = m.group()
-                end = m.end()
-                kind = word_kinds.get(word, "NAME")
-                if ":" in word or "0" <= ch <= "9" or (end < n and text[end] == "."):
-                    for tok in self._word(pos):  # a tuple: one token, or three for `module.name`
+            m = root(text, pos)
+            if m is None:  # blanks up to the end, or a character no token starts with
+                pos = space(text, pos).end() if text[pos] in " \t\r" else pos  # type: ignore[union-attr]
+                if pos == n:
+                    break
+                raise self._fail(cat.unexpected_character(self._span(pos, pos + 1), text[pos]))
+            group = m.lastindex
+            end = m.end()
+            if group == _T_WORD:
+                word = m.group(1)
+                start = end - len(word)
+                if ":" in word or "0" <= word[0] <= "9" or (end < n and text[end] == "."):
+                    for tok in self._word(start):  # a tuple: one token, or three for `module.name`
                         pos = tok[2]
                         yield tok
                     continue
-                start, pos = pos, end
-                yield kind, start, end
-                continue
-            if ch == "#":
-                m = _COMMENT.match(text, pos)
-                assert m
-                self.comments.append(Comment(self._span(pos, m.end()), m.group()[1:]))
-                pos = m.end()
-                continue
-            punct = _PUNCT.get(ch)
-            if punct is not None:
-                start = pos
-                pos += 1
+                pos = end
+                yield word_kinds.get(word, "NAME"), start, end
+            elif group == _T_NL:
+                pos = end
+                if top != "LPAR":  # newlines separate items inside (...): not tokens there
+                    yield "_NL", end - 1, end
+            elif group == _T_PUNCT:
+                start = end - 1
+                pos = end
+                punct = _PUNCT[text[start]]
                 if punct == "LBRACE" or punct == "LPAR":
-                    self._open(punct, start, pos)
+                    self._open(punct, start, end)
                 elif punct == "RBRACE" or punct == "RPAR":
                     punct = self._close(start)
-                yield punct, start, pos
-                continue
-            if ch == '"':
-                self._open("STRING", pos, pos + 1)
-                pos += 1
-                yield "DQUOTE", pos - 1, pos
-                continue
-            if ch == "`":
-                tok = self._raw_string(pos)
+                yield punct, start, end
+            elif group == _T_STRING and len(stack) < MAX_NESTING:  # what _T_QUOTE and string mode would make
+                pos = end
+                start = m.start(_T_STRING)
+                yield "DQUOTE", start - 1, start
+                if start < end - 1:
+                    yield "STR_CHARS", start, end - 1
+                yield "DQUOTE_END", end - 1, end
+            elif group == _T_STRING or group == _T_QUOTE:  # a string that goes on in string mode
+                quote = m.start(group) - 1 if group == _T_STRING else end - 1  # _T_STRING: past the nesting limit
+                self._open("STRING", quote, quote + 1)
+                pos = quote + 1
+                yield "DQUOTE", quote, pos
+            elif group == _T_COMMENT:
+                start = m.start(_T_COMMENT)
+                self.comments.append(Comment(self._span(start, end), text[start + 1 : end]))
+                pos = end
+            elif group == _T_RAW:
+                tok = self._raw_string(end - 1)
                 pos = tok[2]
                 yield tok
-                continue
-            if text.startswith("<<", pos):
-                m = _HEREDOC.match(text, pos)
-                if m:
-                    tok = self._heredoc_start(m)
-                    pos = tok[2]
-                    yield tok
-                    continue
-            raise self._fail(cat.unexpected_character(self._span(pos, pos + 1), ch))
+            else:  # `<<`
+                start = end - 2
+                m = _HEREDOC.match(text, start)
+                if m is None:
+                    raise self._fail(cat.unexpected_character(self._span(start, start + 1), "<"))
+                tok = self._heredoc_start(m)
+                pos = tok[2]
+                yield tok
         yield self._eof()
 
     def _close(self, start: int) -> str:
