@@ -134,9 +134,19 @@ class Scanner:
     # -- root mode ---------------------------------------------------------
 
     def tokens(self) -> Iterator[Token]:
-        """:meth:`scan`'s tokens as Lark Tokens (the final newline's text is ``"\\n"``)."""
+        """:meth:`scan`'s tokens as Lark Tokens (the final newline's text is ``"\\n"``).
+
+        A STRING, a whole string without interpolation, is given as the three tokens that string mode makes
+        of it (DQUOTE, STR_CHARS unless it is empty, DQUOTE_END): Lark's driver reports syntax errors, and
+        reports them at the tokens it always has."""
         text = self.text
         for kind, start, end in self.scan():
+            if kind == "STRING":
+                yield _new_token("DQUOTE", '"', start, None, None, None, None, start + 1)
+                if end - start > 2:
+                    yield _new_token("STR_CHARS", text[start + 1 : end - 1], start + 1, None, None, None, None, end - 1)
+                yield _new_token("DQUOTE_END", '"', end - 1, None, None, None, None, end)
+                continue
             yield _new_token(kind, "\n" if kind == "_NL" else text[start:end], start, None, None, None, None, end)
 
     def scan(self) -> Iterator[Tok]:
@@ -207,14 +217,10 @@ class Scanner:
                 elif punct == "RBRACE" or punct == "RPAR":
                     punct = self._close(start)
                 yield punct, start, end
-            elif group == _T_STRING and len(stack) < MAX_NESTING:  # what _T_QUOTE and string mode would make
+            elif group == _T_STRING and len(stack) < MAX_NESTING:  # one token: see :meth:`tokens`
+                yield "STRING", m.start(_T_STRING) - 1, end
                 pos = end
-                start = m.start(_T_STRING)
-                yield "DQUOTE", start - 1, start
-                if start < end - 1:
-                    yield "STR_CHARS", start, end - 1
-                yield "DQUOTE_END", end - 1, end
-            elif group == _T_STRING or group == _T_QUOTE:  # a string that goes on in string mode
+            elif group in (_T_STRING, _T_QUOTE):  # a string that goes on in string mode
                 quote = m.start(group) - 1 if group == _T_STRING else end - 1  # _T_STRING: past the nesting limit
                 self._open("STRING", quote, quote + 1)
                 pos = quote + 1

@@ -44,6 +44,7 @@ _TOKEN_NAMES = {
     "BOOL": "boolean",
     "RAW_STRING": "string",
     "DQUOTE": "string",
+    "STRING": "string",
     "HEREDOC_START": "string",
     "RAW_HEREDOC_START": "string",
     "HD_CHARS": "heredoc text",
@@ -317,7 +318,7 @@ def _describe(tok: Token) -> str:
         return f"integer `{tok}`"
     if kind == "BOOL":
         return f"boolean `{tok}`"
-    if kind in ("DQUOTE", "RAW_STRING", "HEREDOC_START", "RAW_HEREDOC_START"):
+    if kind in ("STRING", "DQUOTE", "RAW_STRING", "HEREDOC_START", "RAW_HEREDOC_START"):
         return "string"
     return _TOKEN_NAMES.get(kind, f"`{tok}`")
 

@@ -214,10 +214,19 @@ class ToAst:
         _IDENT_NAME(node, self._shared.setdefault(text, text))
         return node
 
-    def ident_expr(self, children: list[ast.Ident]) -> ast.IdentExpr:
-        name = children[0]
+    def ident_expr(self, children: list[Tok]) -> ast.IdentExpr:
+        """An identifier that is an expression: the name and the expression share one span."""
+        _, start, end = children[0]
+        span = _new(Span)
+        _SPAN_FILE(span, self.source)
+        _SPAN_START(span, start)
+        _SPAN_END(span, end)
+        text = self.text[start:end]
+        name = _new(ast.Ident)
+        _NODE_SPAN(name, span)
+        _IDENT_NAME(name, self._shared.setdefault(text, text))
         node = _new(ast.IdentExpr)
-        _NODE_SPAN(node, name.span)  # the same extent: one Span for both
+        _NODE_SPAN(node, span)
         _IDENT_EXPR_NAME(node, name)
         _IDENT_EXPR_SELECTOR(node, None)
         return node
@@ -228,25 +237,35 @@ class ToAst:
     # -- literals ------------------------------------------------------------
 
     def string(self, children: list[Any]) -> ast.StringLit:
+        if len(children) == 3 and children[1].__class__ is tuple:  # one run of text
+            return self._string(children[0][1], children[2][2], children[1][1], children[1][2])
+        span = self._new_span(children[0][1], children[-1][2])
+        return ast.StringLit(span, _parts(children[1:-1], self._str_text, self._share))
+
+    def whole_string(self, children: list[Tok]) -> ast.StringLit:
+        """A string without interpolation, one token from its opening quote to its closing one."""
+        _, start, end = children[0]
+        if end - start == 2:
+            return ast.StringLit(self._new_span(start, end), ())
+        return self._string(start, end, start + 1, end - 1)
+
+    def _string(self, start: int, end: int, text_start: int, text_end: int) -> ast.StringLit:
+        """The string from ``start`` to ``end`` whose text, one run of it, is from ``text_start`` to ``text_end``."""
         span = _new(Span)
         _SPAN_FILE(span, self.source)
-        _SPAN_START(span, children[0][1])
-        _SPAN_END(span, children[-1][2])
-        shared = self._shared
+        _SPAN_START(span, start)
+        _SPAN_END(span, end)
+        text = self.text[text_start:text_end]
+        if "\\" in text:
+            text = self._str_text(("STR_CHARS", text_start, text_end))
         parts: tuple[str | ast.Interpolation, ...]
-        if len(children) == 3 and children[1].__class__ is tuple:  # one run of text: what most strings are
-            _, start, end = children[1]
-            text = self.text[start:end]
-            if "\\" in text:
-                text = self._str_text(children[1])
-            if len(text) <= _SHORT:
-                text = shared.setdefault(text, text)
-                parts = (text,)
-                parts = shared.setdefault(parts, parts)
-            else:
-                parts = (text,)
+        if len(text) <= _SHORT:
+            shared = self._shared
+            text = shared.setdefault(text, text)
+            parts = (text,)
+            parts = shared.setdefault(parts, parts)
         else:
-            parts = _parts(children[1:-1], self._str_text, self._share)
+            parts = (text,)
         node = _new(ast.StringLit)
         _NODE_SPAN(node, span)
         _STRING_PARTS(node, parts)
