@@ -132,11 +132,13 @@ def _parse(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
 
     Lark would build a parse tree (a Tree per rule, every token kept) and then the AST from it; its
     parse tree builder makes the callbacks from ``to_ast`` instead (the same child filtering and inlining
-    of ``_rules``), so each rule becomes AST as it is reduced and each token is freed after its rule: the
-    peak is the AST and the parser's stack, not the AST plus the tree. Errors are Lark's own (the same
-    ``UnexpectedToken`` and interactive parser for the expected tokens). The parser is made per parse (the
-    callbacks belong to this module's ``ToAst``) from Lark 1.x's parts: ``_parse_tree_builder``, the LALR
-    table and driver ``_Parser``, and the frontend's lexer thread; every parse test goes through them.
+    of ``_rules``; :class:`LarkCallbacks` gives the methods its Tokens as the fast driver's tuples, and
+    :meth:`Scanner.tokens` gives it a whole ``STRING`` as its three tokens), so each rule becomes AST as it
+    is reduced and each token is freed after its rule: the peak is the AST and the parser's stack, not the
+    AST plus the tree. Errors are Lark's own (the same ``UnexpectedToken`` and interactive parser for the
+    expected tokens). The parser is made per parse (the callbacks belong to this module's ``ToAst``) from
+    Lark 1.x's parts: ``_parse_tree_builder``, the LALR table and driver ``_Parser``, and the frontend's
+    lexer thread; every parse test goes through them.
     """
     lark = _parser()
     frontend = lark.parser
