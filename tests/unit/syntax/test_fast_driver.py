@@ -90,3 +90,22 @@ def test_nodes_are_what_their_classes_construct(path: Path) -> None:
         rebuilt = type(node)(**fields)
         assert rebuilt == node and hash(rebuilt) == hash(node)
         assert shape(pickle.loads(pickle.dumps(node))) == shape(rebuilt)
+
+
+def test_a_string_without_interpolation_is_one_token_for_the_fast_driver_only() -> None:
+    text = 'fs a() {\n  image "x\\ty"; mkdir "" 0o755; env "${"z"}"\n}\n'
+    source = SourceFile("m.hlb", text)
+    fast = [(kind, text[s:e]) for kind, s, e in Scanner(source).scan()]
+    assert ("STRING", '"x\\ty"') in fast and ("STRING", '""') in fast and ("STRING", '"z"') in fast
+    lark = [(t.type, str(t)) for t in Scanner(source).tokens()]
+    assert "STRING" not in {kind for kind, _ in lark}
+    assert lark[7:10] == [("DQUOTE", '"'), ("STR_CHARS", "x\\ty"), ("DQUOTE_END", '"')]
+    assert lark[12:14] == [("DQUOTE", '"'), ("DQUOTE_END", '"')]  # an empty string has no text token
+
+
+def test_a_syntax_error_at_a_whole_string_is_reported_at_its_opening_quote() -> None:
+    result = parse_module(SourceFile("m.hlb", 'fs a() {\n  "x" "yz"\n}\n'))
+    assert result.module is None and [d.code.slug for d in result.diagnostics] == ["syntax"]
+    span = result.diagnostics[0].span
+    assert (span.start, span.end) == (15, 16)  # the quote of "yz", as string mode's DQUOTE token had it
+    assert "string" in result.diagnostics[0].message
