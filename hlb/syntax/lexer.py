@@ -45,6 +45,12 @@ _WORD = re.compile("|".join(f"(?P<{kind}>{rx.pattern})" for kind, rx in _ROOT), 
 _NAME = _ROOT[-1][1]
 _SPACE = re.compile(r"[\r\t ]+")
 _COMMENT = re.compile(r"#[^\n]*")
+# Root mode's next token after any blanks, in one match: the group that matched says which kind it starts.
+# A string without interpolation is matched whole (group _T_STRING: its text, _STR_RUN's tokens), else its quote.
+_ROOT_TOKEN = re.compile(
+    r'[\r\t ]*+(?:([\w:]++)|(\n)|([{}(),;.])|"((?:[^"$\\]++|\$(?!\{)|\\[^\n])*+)"|(")|(#[^\n]*+)|(`)|(<<))', re.ASCII
+)
+_T_WORD, _T_NL, _T_PUNCT, _T_STRING, _T_QUOTE, _T_COMMENT, _T_RAW, _T_HEREDOC = range(1, 9)
 _HEREDOC = re.compile(r"<<[-~]?(?:(\w+)\b|`(\w+)`)", re.ASCII)
 # Go's RE2 `\s` is [\t\n\f\r ] (no \v), spelled out so Python agrees.
 # A heredoc's body is a sequence of fragments, each tried in openllb/hlb's order at the end of the last: the
@@ -77,7 +83,14 @@ _OPENED = {"LBRACE": "block", "LPAR": "list", "INTERP": "interpolation", "STRING
 
 # Lark's Token constructor without its deprecated-keyword shim (a call and a dict per token).
 _new_token: Callable[..., Token] = Token._future_new
-_str_new = str.__new__
+
+# A token of the fast driver (hlb/syntax/parser.py): its type and offsets; its text is ``text[start:end]``.
+Tok = tuple[str, int, int]
+
+# A word with neither a colon nor a leading digit is a keyword, a boolean, a soft keyword or a name as a whole
+# (the ordered rules of _ROOT agree on it); the others go through _WORD.
+_WORD_KINDS = {**KEYWORDS, **SOFT_KEYWORDS, "true": "BOOL", "false": "BOOL"}
+_SELECTOR_KINDS = ("NAME", "FROM", "BINDS", "VARIADIC")  # the kinds a `module.name` selector may start with
 
 
 class LexError(Exception):
@@ -87,14 +100,13 @@ class LexError(Exception):
 
 
 class Scanner:
-    """Turns one source file into Lark tokens."""
+    """Turns one source file into tokens: :meth:`scan`'s (type, start, end) for hlb/syntax/parser.py's own
+    driver, :meth:`tokens`' Lark Tokens for Lark's, which reports syntax errors."""
 
-    def __init__(self, source: SourceFile, *, lean: bool = False) -> None:
+    def __init__(self, source: SourceFile) -> None:
         self.source = source
-        if lean:
-            self._tok = self._tok_lean  # type: ignore[method-assign]
         self.text = source.text
-        self.pos = 0
+        self.pos = 0  # where scanning starts
         self.stack: list[tuple[str, int]] = []  # (opener kind, offset)
         self.heredocs: list[tuple[re.Pattern[str], re.Pattern[str]]] = []  # open heredocs: (terminator, text run)
         self.comments: list[Comment] = []
@@ -103,19 +115,6 @@ class Scanner:
 
     def _span(self, start: int, end: int) -> Span:
         return Span(self.source, start, end)
-
-    def _tok(self, type_: str, start: int, end: int, value: str | None = None) -> Token:
-        # Only offsets are carried: spans compute lines and columns when a diagnostic needs them.
-        value = self.text[start:end] if value is None else value
-        return _new_token(type_, value, start, None, None, None, None, end)
-
-    def _tok_lean(self, type_: str, start: int, end: int, value: str | None = None) -> Token:
-        """A Token with only what the AST reads (type, value, offsets): for hlb/syntax/parser.py's own driver;
-        Lark's, which reports syntax errors, reads the other fields and gets :meth:`_tok`'s."""
-        value = self.text[start:end] if value is None else value
-        tok: Token = _str_new(Token, value)
-        tok.type, tok.value, tok.start_pos, tok.end_pos = type_, value, start, end
-        return tok
 
     def _fail(self, diagnostic: Diagnostic) -> LexError:
         return LexError(diagnostic)
@@ -132,106 +131,154 @@ class Scanner:
             )
         self.stack.append((kind, start))
 
-    def _top(self) -> str | None:
-        return self.stack[-1][0] if self.stack else None
-
     # -- root mode ---------------------------------------------------------
 
     def tokens(self) -> Iterator[Token]:
+        """:meth:`scan`'s tokens as Lark Tokens (the final newline's text is ``"\\n"``).
+
+        A STRING, a whole string without interpolation, is given as the three tokens that string mode makes
+        of it (DQUOTE, STR_CHARS unless it is empty, DQUOTE_END): Lark's driver reports syntax errors, and
+        reports them at the tokens it always has."""
+        text = self.text
+        for kind, start, end in self.scan():
+            if kind == "STRING":
+                yield _new_token("DQUOTE", '"', start, None, None, None, None, start + 1)
+                if end - start > 2:
+                    yield _new_token("STR_CHARS", text[start + 1 : end - 1], start + 1, None, None, None, None, end - 1)
+                yield _new_token("DQUOTE_END", '"', end - 1, None, None, None, None, end)
+                continue
+            yield _new_token(kind, "\n" if kind == "_NL" else text[start:end], start, None, None, None, None, end)
+
+    def scan(self) -> Iterator[Tok]:
+        """The tokens as (type, start, end), from :attr:`pos` to the end of :attr:`text`.
+
+        The common tokens are made in this loop (a method call per token cost as much as the token).
+        """
         if self.source.invalid is not None:  # source is UTF-8: a file that is not is rejected whole
             raise self._fail(cat.invalid_utf8(self._span(self.source.invalid, self.source.invalid + 1)))
         text, n = self.text, len(self.text)
         stack = self.stack
-        while self.pos < n:
+        pos = self.pos
+        root, space, str_run = _ROOT_TOKEN.match, _SPACE.match, _STR_RUN.match
+        word_kinds = _WORD_KINDS
+        while pos < n:
             top = stack[-1][0] if stack else None
             if top == "STRING":
-                yield self._string_body()
+                start = pos
+                ch = text[pos]
+                if ch == '"':
+                    stack.pop()
+                    pos += 1
+                    yield "DQUOTE_END", start, pos
+                elif ch == "$" and text.startswith("${", pos):
+                    self._open("INTERP", pos, pos + 2)
+                    pos += 2
+                    yield "INTERP_START", start, pos
+                else:
+                    m = str_run(text, pos)
+                    if m is None:  # a backslash before a newline or the end of the file
+                        raise self._fail(cat.invalid_escape(self._span(pos, min(pos + 2, n)), "\\<newline>"))
+                    pos = m.end()
+                    yield "STR_CHARS", start, pos
                 continue
             if top == "HEREDOC":
-                yield self._heredoc_body()
+                tok = self._heredoc_body(pos)
+                pos = tok[2]
+                yield tok
                 continue
-            ch = text[self.pos]
-            if ch in " \t\r":
-                m = _SPACE.match(text, self.pos)
-                assert m
-                self.pos = m.end()
-                continue
-            if ch == "#":
-                m = _COMMENT.match(text, self.pos)
-                assert m
-                self.comments.append(Comment(self._span(m.start(), m.end()), m.group()[1:]))
-                self.pos = m.end()
-                continue
-            if ch == "\n" and top == "LPAR":
-                self.pos += 1  # newlines separate items inside (...): not tokens there
-                continue
-            kind = _PUNCT.get(ch)
-            if kind is not None:
-                yield self._punct(kind)
-                continue
-            if ch == '"':
-                self._open("STRING", self.pos, self.pos + 1)
-                yield self._tok("DQUOTE", self.pos, self.pos + 1)
-                self.pos += 1
-                continue
-            if ch == "`":
-                yield self._raw_string()
-                continue
-            if text.startswith("<<", self.pos):
-                m = _HEREDOC.match(text, self.pos)
-                if m:
-                    yield self._heredoc_start(m)
+            m = root(text, pos)
+            if m is None:  # blanks up to the end, or a character no token starts with
+                pos = space(text, pos).end() if text[pos] in " \t\r" else pos  # type: ignore[union-attr]
+                if pos == n:
+                    break
+                raise self._fail(cat.unexpected_character(self._span(pos, pos + 1), text[pos]))
+            group = m.lastindex
+            end = m.end()
+            if group == _T_WORD:
+                word = m.group(1)
+                start = end - len(word)
+                if ":" in word or "0" <= word[0] <= "9" or (end < n and text[end] == "."):
+                    for tok in self._word(start):  # a tuple: one token, or three for `module.name`
+                        pos = tok[2]
+                        yield tok
                     continue
-            yield from self._word()  # a tuple: one token, or three for `module.name`
-        yield from self._eof()
+                pos = end
+                yield word_kinds.get(word, "NAME"), start, end
+            elif group == _T_NL:
+                pos = end
+                if top != "LPAR":  # newlines separate items inside (...): not tokens there
+                    yield "_NL", end - 1, end
+            elif group == _T_PUNCT:
+                start = end - 1
+                pos = end
+                punct = _PUNCT[text[start]]
+                if punct == "LBRACE" or punct == "LPAR":
+                    self._open(punct, start, end)
+                elif punct == "RBRACE" or punct == "RPAR":
+                    punct = self._close(start)
+                yield punct, start, end
+            elif group == _T_STRING and len(stack) < MAX_NESTING:  # one token: see :meth:`tokens`
+                yield "STRING", m.start(_T_STRING) - 1, end
+                pos = end
+            elif group in (_T_STRING, _T_QUOTE):  # a string that goes on in string mode
+                quote = m.start(group) - 1 if group == _T_STRING else end - 1  # _T_STRING: past the nesting limit
+                self._open("STRING", quote, quote + 1)
+                pos = quote + 1
+                yield "DQUOTE", quote, pos
+            elif group == _T_COMMENT:
+                start = m.start(_T_COMMENT)
+                self.comments.append(Comment(self._span(start, end), text[start + 1 : end]))
+                pos = end
+            elif group == _T_RAW:
+                tok = self._raw_string(end - 1)
+                pos = tok[2]
+                yield tok
+            else:  # `<<`
+                start = end - 2
+                m = _HEREDOC.match(text, start)
+                if m is None:
+                    raise self._fail(cat.unexpected_character(self._span(start, start + 1), "<"))
+                tok = self._heredoc_start(m)
+                pos = tok[2]
+                yield tok
+        yield self._eof()
 
-    def _punct(self, kind: str) -> Token:
-        start = self.pos
-        self.pos += 1
-        if kind in ("LBRACE", "LPAR"):
-            self._open(kind, start, start + 1)
-        elif kind in ("RBRACE", "RPAR"):
-            return self._close(kind, start)
-        return self._tok(kind, start, start + 1)
-
-    def _close(self, kind: str, start: int) -> Token:
-        top = self._top()
+    def _close(self, start: int) -> str:
+        """The kind of the token that closes the innermost construct at ``start``, a `}` or a `)`."""
+        stack = self.stack
+        top = stack[-1][0] if stack else None
         if top is None or _CLOSERS[top] != self.text[start]:
             span = self._span(start, start + 1)
             found = f"`{self.text[start]}`"
             if top is None:
                 raise self._fail(cat.unbalanced(span, found))
             raise self._fail(cat.syntax_error(span, found, [f"`{_CLOSERS[top]}`"]))
-        self.stack.pop()
+        stack.pop()
         if top == "INTERP":
-            return self._tok("INTERP_END", start, start + 1)
-        return self._tok(kind, start, start + 1)
+            return "INTERP_END"
+        return "RBRACE" if top == "LBRACE" else "RPAR"
 
-    def _word(self) -> tuple[Token, ...]:
+    def _word(self, pos: int) -> tuple[Tok, ...]:
+        """The word at ``pos`` by participle's ordered rules: one token, or three for `module.name`."""
         text = self.text
-        m = _WORD.match(text, self.pos)
-        if m is not None:
-            kind = m.lastgroup
-            assert kind is not None
-            start, end = m.start(), m.end()
-            word = m.group()
-            if kind == "KEYWORD":
-                kind = KEYWORDS[word]
-            elif kind == "NAME":
-                kind = SOFT_KEYWORDS.get(word, "NAME")
-            self.pos = end
-            tok = self._tok(kind, start, end)
-            if kind in ("NAME", "FROM", "BINDS", "VARIADIC") and text.startswith(".", end):
-                m2 = _NAME.match(text, end + 1)
-                if m2:  # selector: module.name
-                    self.pos = m2.end()
-                    return tok, self._tok("DOT", end, end + 1), self._tok("NAME", m2.start(), m2.end())
-            return (tok,)
-        ch = text[self.pos]
-        raise self._fail(cat.unexpected_character(self._span(self.pos, self.pos + 1), ch))
+        m = _WORD.match(text, pos)
+        if m is None:  # pragma: no cover - the caller has matched _NAME there, and _WORD ends with it
+            raise self._fail(cat.unexpected_character(self._span(pos, pos + 1), text[pos]))
+        kind = m.lastgroup
+        assert kind is not None
+        start, end = m.start(), m.end()
+        word = m.group()
+        if kind == "KEYWORD":
+            kind = KEYWORDS[word]
+        elif kind == "NAME":
+            kind = SOFT_KEYWORDS.get(word, "NAME")
+        if kind in _SELECTOR_KINDS and text.startswith(".", end):
+            m2 = _NAME.match(text, end + 1)
+            if m2:  # selector: module.name
+                return (kind, start, end), ("DOT", end, end + 1), ("NAME", m2.start(), m2.end())
+        return ((kind, start, end),)
 
-    def _raw_string(self) -> Token:
-        start = self.pos
+    def _raw_string(self, start: int) -> Tok:
         end = self.text.find("`", start + 1)
         if end < 0:
             raise self._fail(cat.unterminated(self._span(start, start + 1), "raw string", "add a closing `"))
@@ -239,32 +286,11 @@ class Scanner:
             raise self._fail(
                 cat.syntax_error(self._span(start, end + 1), "empty raw string", ['a double-quoted string ""'])
             )
-        self.pos = end + 1
-        return self._tok("RAW_STRING", start, end + 1)
-
-    # -- string mode -------------------------------------------------------
-
-    def _string_body(self) -> Token:
-        """The next token inside a string (the caller has checked there is more text)."""
-        text, pos = self.text, self.pos
-        ch = text[pos]
-        if ch == '"':
-            self.stack.pop()
-            self.pos = pos + 1
-            return self._tok("DQUOTE_END", pos, pos + 1)
-        if text.startswith("${", pos):
-            self._open("INTERP", pos, pos + 2)
-            self.pos = pos + 2
-            return self._tok("INTERP_START", pos, pos + 2)
-        m = _STR_RUN.match(text, pos)
-        if m is None:  # a backslash before a newline or the end of the file
-            raise self._fail(cat.invalid_escape(self._span(pos, min(pos + 2, len(text))), "\\<newline>"))
-        self.pos = m.end()
-        return self._tok("STR_CHARS", pos, m.end())
+        return ("RAW_STRING", start, end + 1)
 
     # -- heredoc mode --------------------------------------------------------
 
-    def _heredoc_start(self, m: re.Match[str]) -> Token:
+    def _heredoc_start(self, m: re.Match[str]) -> Tok:
         tag = m.group(1) or m.group(2)
         raw = m.group(2) is not None
         self._open("HEREDOC", m.start(), m.end())
@@ -272,32 +298,28 @@ class Scanner:
         fragment = _HD_RAW_FRAGMENT if raw else _HD_FRAGMENT
         run = re.compile(rf"(?:(?!{terminator})(?:{fragment}))++", re.ASCII)
         self.heredocs.append((re.compile(terminator, re.ASCII), run))
-        self.pos = m.end()
-        return self._tok("RAW_HEREDOC_START" if raw else "HEREDOC_START", m.start(), m.end())
+        return ("RAW_HEREDOC_START" if raw else "HEREDOC_START", m.start(), m.end())
 
-    def _heredoc_body(self) -> Token:
+    def _heredoc_body(self, pos: int) -> Tok:
         """The terminator, a `${`, or the run of text fragments up to one of them.
 
         The terminator is the tag as a whole word wherever a fragment starts, even mid-line.
         """
-        text, pos = self.text, self.pos
+        text = self.text
         end, run = self.heredocs[-1]
         m = end.match(text, pos)
         if m:
             self.stack.pop()
             self.heredocs.pop()
-            self.pos = m.end()
-            return self._tok("HEREDOC_END", pos, m.end())
+            return ("HEREDOC_END", pos, m.end())
         m = run.match(text, pos)
         if m is None:  # only `${` starts no text fragment (a raw heredoc has no interpolation)
             assert text.startswith("${", pos)
             self._open("INTERP", pos, pos + 2)
-            self.pos = pos + 2
-            return self._tok("INTERP_START", pos, pos + 2)
-        self.pos = m.end()
-        return self._tok("HD_CHARS", pos, m.end())
+            return ("INTERP_START", pos, pos + 2)
+        return ("HD_CHARS", pos, m.end())
 
-    def _eof(self) -> Iterator[Token]:
+    def _eof(self) -> Tok:
         if self.stack:
             kind, offset = self.stack[-1]
             hint = f"add a closing `{_CLOSERS[kind]}`"
@@ -306,7 +328,7 @@ class Scanner:
             raise self._fail(cat.unterminated(self._span(offset, offset + 1), _OPENED[kind], hint))
         # A final newline terminates the last statement, as openllb/hlb's lexer appends one.
         end = len(self.text)
-        yield self._tok("_NL", end, end, "\n")
+        return ("_NL", end, end)
 
 
 class LarkAdapter(LarkLexer):

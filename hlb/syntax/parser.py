@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from lark import Lark, Token, Tree
 from lark import __version__ as lark_version
@@ -26,7 +26,7 @@ from hlb.syntax import ast
 from hlb.syntax.lexer import LarkAdapter, LexError, Scanner
 from hlb.syntax.result import ParseResult
 from hlb.syntax.store import user_cache_dir
-from hlb.syntax.transformer import ToAst
+from hlb.syntax.transformer import LarkCallbacks, ToAst
 
 # Human names for terminals, used in "expected ..." hints.
 _TOKEN_NAMES = {
@@ -44,6 +44,7 @@ _TOKEN_NAMES = {
     "BOOL": "boolean",
     "RAW_STRING": "string",
     "DQUOTE": "string",
+    "STRING": "string",
     "HEREDOC_START": "string",
     "RAW_HEREDOC_START": "string",
     "HD_CHARS": "heredoc text",
@@ -91,7 +92,7 @@ def parse_module(source: SourceFile) -> ParseResult:
 
 
 def _parse_module(source: SourceFile) -> ParseResult:
-    scanner = Scanner(source, lean=True)
+    scanner = Scanner(source)
     to_ast = ToAst(source)
     try:
         try:
@@ -121,15 +122,17 @@ def _parse(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
 
     Lark would build a parse tree (a Tree per rule, every token kept) and then the AST from it; its
     parse tree builder makes the callbacks from ``to_ast`` instead (the same child filtering and inlining
-    of ``_rules``), so each rule becomes AST as it is reduced and each token is freed after its rule: the
-    peak is the AST and the parser's stack, not the AST plus the tree. Errors are Lark's own (the same
-    ``UnexpectedToken`` and interactive parser for the expected tokens). The parser is made per parse (the
-    callbacks belong to this module's ``ToAst``) from Lark 1.x's parts: ``_parse_tree_builder``, the LALR
-    table and driver ``_Parser``, and the frontend's lexer thread; every parse test goes through them.
+    of ``_rules``; :class:`LarkCallbacks` gives the methods its Tokens as the fast driver's tuples, and
+    :meth:`Scanner.tokens` gives it a whole ``STRING`` as its three tokens), so each rule becomes AST as it
+    is reduced and each token is freed after its rule: the peak is the AST and the parser's stack, not the
+    AST plus the tree. Errors are Lark's own (the same ``UnexpectedToken`` and interactive parser for the
+    expected tokens). The parser is made per parse (the callbacks belong to this module's ``ToAst``) from
+    Lark 1.x's parts: ``_parse_tree_builder``, the LALR table and driver ``_Parser``, and the frontend's
+    lexer thread; every parse test goes through them.
     """
     lark = _parser()
     frontend = lark.parser
-    callbacks = lark._parse_tree_builder.create_callback(to_ast)  # type: ignore[no-untyped-call]
+    callbacks = lark._parse_tree_builder.create_callback(LarkCallbacks(to_ast))  # type: ignore[no-untyped-call]
     lalr = _Parser(frontend.parser._parse_table, callbacks)
     tokens = frontend._make_lexer_thread(scanner)
     assert isinstance(tokens, LexerThread)
@@ -141,10 +144,14 @@ class _Rejected(Exception):
     """The fast driver met a token its state has no action for."""
 
 
-# A reduction: (values popped, the rule's name, which of them it keeps, whether a single kept value is the
-# result, the ToAst method that makes the result or None for a list that the parent rule inlines).
-_Include = tuple[tuple[int, bool], ...] | None  # (index, inline it) for each value kept; None: all, as they are
-_Reduce = tuple[int, str, _Include, bool, str | None]
+# A reduction: (values popped, the rule's name, which of them it keeps, the ToAst method that makes the result
+# from the kept values, or None for a list that the parent rule inlines). What it keeps: None, all of them as they
+# are; else (index, inline it) for each value kept, or _APPEND / _EXTEND for the two shapes of a repetition,
+# ((0, True), (1, False)) and ((0, True), (1, True)), which the driver makes without a loop.
+_APPEND = ((0, True), (1, False))
+_EXTEND = ((0, True), (1, True))
+_Include = tuple[tuple[int, bool], ...] | None
+_Reduce = tuple[int, str, _Include, Callable[[ToAst, list[Any]], Any] | None]
 
 
 @functools.cache
@@ -170,9 +177,9 @@ def _table() -> tuple[dict[int, dict[str, int | str | _Reduce]], int, int]:
         single = isinstance(cb, ExpandSingleChild)
         if single:
             cb = cb.node_builder
-        method: str | None
+        method: Callable[[ToAst, list[Any]], Any] | None
         if getattr(cb, "__self__", None) is probe:
-            method = cb.__name__
+            method = getattr(ToAst, cb.__name__)
         else:
             # Lark's default: a Tree named after the rule, which only `_rules` (inlined by their parent) and
             # `?rules` with a single child (passed on) may produce here.
@@ -188,21 +195,19 @@ def _table() -> tuple[dict[int, dict[str, int | str | _Reduce]], int, int]:
         ):
             reductions[rule] = str(rule.origin.name)  # the child is the value: a goto, nothing to build
         else:
-            reductions[rule] = (size, str(rule.origin.name), include, single, method)
+            # A `?rule` alternative that keeps several values (Lark makes it a Tree unless it keeps one): the
+            # grammar has none, and the driver below does not make them.
+            assert not single, f"{rule}: a ?rule alternative of several values"
+            if include == _APPEND:
+                include = _APPEND
+            elif include == _EXTEND:
+                include = _EXTEND
+            reductions[rule] = (size, str(rule.origin.name), include, method)
     table = lark.parser.parser._parse_table
     states: dict[int, dict[str, int | str | _Reduce]] = {}
     for state, actions in table.states.items():
         states[state] = {t: int(arg) if action is Shift else reductions[arg] for t, (action, arg) in actions.items()}
     return states, table.start_states["start"], table.end_states["start"]
-
-
-class _EndToken:
-    """The end of the input, as the driver's last token."""
-
-    type = "$END"
-
-
-_END = _EndToken()
 
 
 def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
@@ -212,58 +217,68 @@ def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
     methods on the same children, the same order of lexing and reducing (a token is pulled once the
     previous one is shifted), so a lexical error surfaces at the same token; a syntax error raises
     :class:`_Rejected` and the caller lets Lark's driver report it."""
-    states: dict[int, dict[str, Any]]
-    states, start, end = _table()
-    methods: dict[str | None, Callable[[list[Any]], Any]] = {}
+    table, start, end = _table()
+    # States are numbered 0..n-1 (Lark's IntParseTable): a list is indexed faster than a dict is looked up.
+    by_number: dict[int, dict[str, Any]] = table  # the loop tells the actions apart by class
+    states: list[dict[str, Any]] | dict[int, dict[str, Any]] = by_number
+    if by_number.keys() == set(range(len(by_number))):
+        states = [by_number[i] for i in range(len(by_number))]
     stack = [start]
     values: list[Any] = []
     push_state, push_value = stack.append, values.append
+    append, extend = _APPEND, _EXTEND
 
-    for tok in itertools.chain(scanner.tokens(), (cast(Any, _END),)):
-        kind = tok.type
+    end_of_input = ("$END", len(scanner.text), len(scanner.text))
+    for tok in itertools.chain(scanner.scan(), (end_of_input,)):
+        kind = tok[0]
         while True:
-            action = states[stack[-1]].get(kind)
-            if action.__class__ is int:
+            action: Any = states[stack[-1]].get(kind)
+            cls = action.__class__
+            if cls is tuple:  # a reduction, inlined: it runs about twice per token
+                size, origin, include, method = action  # a _Reduce
+                if size == 1:  # the value is replaced in place, and the state by the goto from the one below
+                    if include is None:
+                        kept = [values[-1]]
+                    elif not include:
+                        kept = []
+                    else:
+                        kept = [values[-1]] if include[0][1] is False else values[-1]
+                    values[-1] = kept if method is None else method(to_ast, kept)
+                    stack[-1] = states[stack[-2]][origin]
+                else:
+                    if size:
+                        children = values[-size:]
+                        del stack[-size:], values[-size:]
+                    else:
+                        children = []
+                    if include is None:
+                        kept = children
+                    elif include is append:
+                        kept = children[0]
+                        kept.append(children[1])
+                    elif include is extend:
+                        kept = children[0]
+                        kept += children[1]
+                    else:
+                        kept = []
+                        for i, inline in include:
+                            if not inline:
+                                kept.append(children[i])
+                            elif kept:
+                                kept += children[i]
+                            else:
+                                kept = children[i]
+                    push_value(kept if method is None else method(to_ast, kept))
+                    push_state(states[stack[-1]][origin])
+            elif cls is int:
                 push_state(action)
                 push_value(tok)
                 break
-            if action.__class__ is str:
-                stack[-1] = states[stack[-2]][action]  # type: ignore[assignment]
-                if stack[-1] == end and kind == "$END":
-                    decls: list[ast.Decl] = values[-1]
-                    return decls
-                continue
-            if action is None:
+            elif cls is str:  # a rule that passes its one value on: only the state changes
+                stack[-1] = states[stack[-2]][action]
+            else:
                 raise _Rejected
-            # the reduction, inlined: it runs about twice per token
-            size, origin, include, single, method = cast(_Reduce, action)
-            if size:
-                children = values[-size:]
-                del stack[-size:], values[-size:]
-            else:
-                children = []
-            if include is None:
-                kept = children
-            else:
-                kept = []
-                for i, inline in include:
-                    if not inline:
-                        kept.append(children[i])
-                    elif kept:
-                        kept += children[i]
-                    else:
-                        kept = children[i]
-            if single and len(kept) == 1:
-                push_value(kept[0])
-            elif method is None:
-                push_value(kept)
-            else:
-                fn = methods.get(method)
-                if fn is None:
-                    fn = methods[method] = getattr(to_ast, method)
-                push_value(fn(kept))
-            push_state(states[stack[-1]][origin])  # type: ignore[arg-type]
-            if stack[-1] == end and kind == "$END":
+            if kind == "$END" and stack[-1] == end:
                 result: list[ast.Decl] = values[-1]
                 return result
     raise _Rejected  # the input ended and the start rule was never reduced
@@ -295,7 +310,7 @@ def _describe(tok: Token) -> str:
         return f"integer `{tok}`"
     if kind == "BOOL":
         return f"boolean `{tok}`"
-    if kind in ("DQUOTE", "RAW_STRING", "HEREDOC_START", "RAW_HEREDOC_START"):
+    if kind in ("STRING", "DQUOTE", "RAW_STRING", "HEREDOC_START", "RAW_HEREDOC_START"):
         return "string"
     return _TOKEN_NAMES.get(kind, f"`{tok}`")
 
@@ -330,7 +345,7 @@ def parse_decls(
     lines and comments around them, with spans in ``source``: for the language server, which parses again
     only the declarations an edit touched. None when the run does not parse on its own (the caller then
     parses the whole module, which reports why)."""
-    scanner = Scanner(source, lean=True)
+    scanner = Scanner(source)
     scanner.text = source.text[:end]
     scanner.pos = start
     to_ast = ToAst(source)

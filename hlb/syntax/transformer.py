@@ -22,6 +22,7 @@ from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.source import SourceFile, Span
 from hlb.syntax import ast
+from hlb.syntax.lexer import Tok
 
 _ESCAPES = {
     "a": "\a",
@@ -50,12 +51,44 @@ class _Part:
         self.end_pos = end_pos
 
 
+# A token is the fast driver's (type, start, end) (hlb/syntax/lexer.py `Tok`); Lark's driver passes its Tokens
+# through :class:`LarkCallbacks`, which turns them into the same. Nodes and _Parts are never tuples.
+
+
 def _start(x: Any) -> int:
-    return cast(int, x.start_pos if isinstance(x, (Token, _Part)) else x.span.start)
+    c = x.__class__
+    start: int = x[1] if c is tuple else x.start_pos if c is _Part else x.span.start
+    return start
 
 
 def _end(x: Any) -> int:
-    return cast(int, x.end_pos if isinstance(x, (Token, _Part)) else x.span.end)
+    c = x.__class__
+    end: int = x[2] if c is tuple else x.end_pos if c is _Part else x.span.end
+    return end
+
+
+def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """The store of one slot of a frozen slotted dataclass, past the ``__setattr__`` that refuses it (as the
+    dataclass's own ``__init__`` does with ``object.__setattr__``)."""
+    for c in cls.__mro__:
+        slot = c.__dict__.get(name)
+        if slot is not None:
+            return cast(Callable[[Any, Any], None], slot.__set__)
+    raise AttributeError(f"{cls.__name__}.{name}")
+
+
+# The AST nodes made most often are built as ``_new(cls)`` plus a store per slot, every slot set: a frozen
+# dataclass's ``__init__`` is a Python call plus an ``object.__setattr__`` call per field, ~1.7x the time. Only
+# these constructors' results are seen, and they are the same objects (tests/unit/syntax compares them with the
+# classes' own constructors over every .hlb file of the repository).
+_new = object.__new__
+_SPAN_FILE, _SPAN_START, _SPAN_END = (_setter(Span, n) for n in ("file", "start", "end"))
+_NODE_SPAN = _setter(ast.Node, "span")
+_IDENT_NAME = _setter(ast.Ident, "name")
+_IDENT_EXPR_NAME, _IDENT_EXPR_SELECTOR = _setter(ast.IdentExpr, "name"), _setter(ast.IdentExpr, "selector")
+_STRING_PARTS, _STRING_RAW, _STRING_HEREDOC = (_setter(ast.StringLit, n) for n in ("parts", "raw", "heredoc"))
+_CALL_FUNC, _CALL_ARGS, _CALL_WITH, _CALL_BIND = (_setter(ast.CallStmt, n) for n in ("func", "args", "with_", "bind"))
+_CALL_EXPR_FUNC, _CALL_EXPR_ARGS, _CALL_EXPR_PARENS = (_setter(ast.CallExpr, n) for n in ("func", "args", "parens"))
 
 
 # In a string's text: an escape (the lexer leaves no other backslash in it).
@@ -93,7 +126,7 @@ _SHORT = 64  # texts up to this length are shared between equal literals
 
 
 def _parts(
-    children: list[Any], text: Callable[[Token], str], share: Callable[[Any], Any]
+    children: list[Any], text: Callable[[Tok], str], share: Callable[[Any], Any]
 ) -> tuple[str | ast.Interpolation, ...]:
     """A string's parts: interpolations, and the text between them decoded by ``text`` and joined
     (a short text shared with ``share``)."""
@@ -119,14 +152,10 @@ def _joined(run: list[str], share: Callable[[Any], Any]) -> str:
     return cast(str, share(s)) if len(s) <= _SHORT else s
 
 
-def _mode(opener: Token) -> str:
+def _mode(opener: str) -> str:
     """``<<EOM`` -> "", ``<<-EOM`` -> "-", ``<<~`EOM` `` -> "~"."""
-    c = str(opener)[2:3]
+    c = opener[2:3]
     return c if c in "-~" and c else ""
-
-
-def _is_tok(x: object, type_: str) -> bool:
-    return isinstance(x, Token) and x.type == type_
 
 
 class ToAst:
@@ -137,6 +166,7 @@ class ToAst:
 
     def __init__(self, source: SourceFile) -> None:
         self.source = source
+        self.text = source.text
         self.diagnostics: list[Diagnostic] = []
         # One object for each distinct identifier, short text and integer value of the module: the same
         # names, paths and modes recur on every line, and each copy costs 30-60 bytes.
@@ -146,20 +176,60 @@ class ToAst:
         return self._shared.setdefault(value, value)
 
     def _span(self, children: list[Any]) -> Span:
-        return Span(self.source, _start(children[0]), _end(children[-1]))
+        return self._new_span(_start(children[0]), _end(children[-1]))
+
+    def _new_span(self, start: int, end: int) -> Span:
+        span = _new(Span)
+        _SPAN_FILE(span, self.source)
+        _SPAN_START(span, start)
+        _SPAN_END(span, end)
+        return span
+
+    def _text(self, tok: Tok) -> str:
+        return self.text[tok[1] : tok[2]]
 
     # -- names ---------------------------------------------------------------
 
-    def name(self, children: list[Token]) -> ast.Ident:
-        tok = children[0]
-        return ast.Ident(Span(self.source, tok.start_pos, tok.end_pos), self._share(tok.value))  # type: ignore[arg-type]
+    def name(self, children: list[Tok]) -> ast.Ident:
+        _, start, end = children[0]
+        span = _new(Span)
+        _SPAN_FILE(span, self.source)
+        _SPAN_START(span, start)
+        _SPAN_END(span, end)
+        text = self.text[start:end]
+        node = _new(ast.Ident)
+        _NODE_SPAN(node, span)
+        _IDENT_NAME(node, self._shared.setdefault(text, text))
+        return node
 
-    def type_name(self, children: list[Token]) -> ast.TypeRef:
-        tok = children[0]
-        return ast.TypeRef(Span(self.source, tok.start_pos, tok.end_pos), self._share(tok.value))  # type: ignore[arg-type]
+    def type_name(self, children: list[Tok]) -> ast.TypeRef:
+        _, start, end = children[0]
+        span = _new(Span)
+        _SPAN_FILE(span, self.source)
+        _SPAN_START(span, start)
+        _SPAN_END(span, end)
+        text = self.text[start:end]
+        node = _new(ast.TypeRef)
+        _NODE_SPAN(node, span)
+        _IDENT_NAME(node, self._shared.setdefault(text, text))
+        return node
 
-    def ident_expr(self, children: list[ast.Ident]) -> ast.IdentExpr:
-        return ast.IdentExpr(children[0].span, children[0])  # the same extent: one Span for both
+    def ident_expr(self, children: list[Tok]) -> ast.IdentExpr:
+        """An identifier that is an expression: the name and the expression share one span."""
+        _, start, end = children[0]
+        span = _new(Span)
+        _SPAN_FILE(span, self.source)
+        _SPAN_START(span, start)
+        _SPAN_END(span, end)
+        text = self.text[start:end]
+        name = _new(ast.Ident)
+        _NODE_SPAN(name, span)
+        _IDENT_NAME(name, self._shared.setdefault(text, text))
+        node = _new(ast.IdentExpr)
+        _NODE_SPAN(node, span)
+        _IDENT_EXPR_NAME(node, name)
+        _IDENT_EXPR_SELECTOR(node, None)
+        return node
 
     def selector(self, children: list[Any]) -> ast.IdentExpr:
         return ast.IdentExpr(self._span(children), children[0], children[2])
@@ -167,15 +237,48 @@ class ToAst:
     # -- literals ------------------------------------------------------------
 
     def string(self, children: list[Any]) -> ast.StringLit:
-        return ast.StringLit(self._span(children), _parts(children[1:-1], self._str_text, self._share))
+        if len(children) == 3 and children[1].__class__ is tuple:  # one run of text
+            return self._string(children[0][1], children[2][2], children[1][1], children[1][2])
+        span = self._new_span(children[0][1], children[-1][2])
+        return ast.StringLit(span, _parts(children[1:-1], self._str_text, self._share))
 
-    def _str_text(self, tok: Token) -> str:
+    def whole_string(self, children: list[Tok]) -> ast.StringLit:
+        """A string without interpolation, one token from its opening quote to its closing one."""
+        _, start, end = children[0]
+        if end - start == 2:
+            return ast.StringLit(self._new_span(start, end), ())
+        return self._string(start, end, start + 1, end - 1)
+
+    def _string(self, start: int, end: int, text_start: int, text_end: int) -> ast.StringLit:
+        """The string from ``start`` to ``end`` whose text, one run of it, is from ``text_start`` to ``text_end``."""
+        span = _new(Span)
+        _SPAN_FILE(span, self.source)
+        _SPAN_START(span, start)
+        _SPAN_END(span, end)
+        text = self.text[text_start:text_end]
+        if "\\" in text:
+            text = self._str_text(("STR_CHARS", text_start, text_end))
+        parts: tuple[str | ast.Interpolation, ...]
+        if len(text) <= _SHORT:
+            shared = self._shared
+            text = shared.setdefault(text, text)
+            parts = (text,)
+            parts = shared.setdefault(parts, parts)
+        else:
+            parts = (text,)
+        node = _new(ast.StringLit)
+        _NODE_SPAN(node, span)
+        _STRING_PARTS(node, parts)
+        _STRING_RAW(node, False)
+        _STRING_HEREDOC(node, None)
+        return node
+
+    def _str_text(self, tok: Tok) -> str:
         """A string's text with its escapes decoded; an invalid one is kept as written and reported."""
-        text: str = tok.value  # the lexer's slice of the source (a Token is a second copy)
+        _, start, end = tok
+        text = self.text[start:end]
         if "\\" not in text:
             return text
-        start = tok.start_pos
-        assert start is not None
 
         def escapes(offset: int) -> Callable[[re.Match[str]], str]:
             def escape(m: re.Match[str]) -> str:
@@ -192,34 +295,34 @@ class ToAst:
 
     def interpolation(self, children: list[Any]) -> ast.Interpolation:
         expr = children[1] if len(children) == 3 else None
-        return ast.Interpolation(self._span(children), expr)
+        return ast.Interpolation(self._new_span(children[0][1], children[-1][2]), expr)
 
     def heredoc(self, children: list[Any]) -> ast.StringLit:
-        def text(tok: Token) -> str:
+        def text(tok: Tok) -> str:
             # In heredocs only `\$` is an escape; other backslash pairs stay as written.
-            s: str = tok.value
+            s = self._text(tok)
             return _decode(s, _HD_FRAGMENTS, lambda _: r"\1\2", _HD_CUT) if "\\$" in s else s
 
         parts = _parts(children[1:-1], text, self._share)
-        return ast.StringLit(self._span(children), parts, heredoc=_mode(children[0]))
+        return ast.StringLit(self._span(children), parts, heredoc=_mode(self._text(children[0])))
 
-    def raw_heredoc(self, children: list[Token]) -> ast.StringLit:
-        text = "".join(c.value for c in children[1:-1])
-        return ast.StringLit(self._span(children), (text,), raw=True, heredoc=_mode(children[0]))
+    def raw_heredoc(self, children: list[Tok]) -> ast.StringLit:
+        text = "".join(self._text(c) for c in children[1:-1])
+        return ast.StringLit(self._span(children), (text,), raw=True, heredoc=_mode(self._text(children[0])))
 
-    def raw_string(self, children: list[Token]) -> ast.StringLit:
-        return ast.StringLit(self._span(children), (children[0].value[1:-1],), raw=True)
+    def raw_string(self, children: list[Tok]) -> ast.StringLit:
+        return ast.StringLit(self._span(children), (self._text(children[0])[1:-1],), raw=True)
 
-    def decimal(self, children: list[Token]) -> ast.IntLit:
-        text: str = children[0].value
+    def decimal(self, children: list[Tok]) -> ast.IntLit:
+        text = self._text(children[0])
         return self._int(children, text, 10, text, "decimal")
 
-    def numeric(self, children: list[Token]) -> ast.IntLit:
-        text: str = children[0].value
+    def numeric(self, children: list[Tok]) -> ast.IntLit:
+        text = self._text(children[0])
         base, base_name = _BASES[text[1].lower()]
         return self._int(children, text, base, text[2:], base_name)
 
-    def _int(self, children: list[Token], text: str, base: int, digits: str, base_name: str) -> ast.IntLit:
+    def _int(self, children: list[Tok], text: str, base: int, digits: str, base_name: str) -> ast.IntLit:
         span = self._span(children)
         try:
             value = int(digits, base)
@@ -231,47 +334,64 @@ class ToAst:
             value = 0
         return ast.IntLit(span, self._share(value), base)
 
-    def bool_lit(self, children: list[Token]) -> ast.BoolLit:
-        return ast.BoolLit(self._span(children), children[0].value == "true")
+    def bool_lit(self, children: list[Tok]) -> ast.BoolLit:
+        return ast.BoolLit(self._span(children), self._text(children[0]) == "true")
 
     # -- expressions ---------------------------------------------------------
 
     def call_expr(self, children: list[Any]) -> ast.CallExpr:
-        return ast.CallExpr(children[0].span, children[0])
+        func = children[0]
+        node = _new(ast.CallExpr)
+        _NODE_SPAN(node, func.span)
+        _CALL_EXPR_FUNC(node, func)
+        _CALL_EXPR_ARGS(node, ())
+        _CALL_EXPR_PARENS(node, False)
+        return node
 
     def call_paren(self, children: list[Any]) -> ast.CallExpr:
-        args = tuple(c for c in children[1:] if not isinstance(c, Token))
+        args = tuple([c for c in children[1:] if c.__class__ is not tuple])
         return ast.CallExpr(self._span(children), children[0], args, parens=True)
 
     def func_lit(self, children: list[Any]) -> ast.FuncLit:
-        return ast.FuncLit(self._span(children), children[0], children[1])
+        return ast.FuncLit(self._new_span(children[0].span.start, children[1].span.end), children[0], children[1])
 
     # -- statements ----------------------------------------------------------
 
     def block(self, children: list[Any]) -> ast.Block:
-        stmts = tuple(c for c in children if not isinstance(c, Token))
-        return ast.Block(self._span(children), stmts)
+        stmts = tuple([c for c in children if c.__class__ is not tuple])
+        return ast.Block(self._new_span(children[0][1], children[-1][2]), stmts)
 
     def call_stmt(self, children: list[Any]) -> ast.CallStmt:
-        func, *rest = children
+        func = children[0]
         with_: ast.Expr | None = None
         bind: ast.BindClause | None = None
-        args: list[ast.Expr] = []
-        for c in rest:
-            if isinstance(c, _Part):
-                with_ = c.value
-            elif isinstance(c, ast.BindClause):
-                bind = c
-            else:
-                args.append(c)
-        span = func.span if len(children) == 1 else self._span(children)
-        return ast.CallStmt(span, func, tuple(args), with_, bind)
+        if len(children) == 1:
+            span = func.span
+            args: tuple[ast.Expr, ...] = ()
+        else:
+            span = self._new_span(func.span.start, _end(children[-1]))
+            exprs: list[ast.Expr] = []
+            for c in children[1:]:
+                if c.__class__ is _Part:
+                    with_ = c.value
+                elif c.__class__ is ast.BindClause:
+                    bind = c
+                else:
+                    exprs.append(c)
+            args = tuple(exprs)
+        node = _new(ast.CallStmt)
+        _NODE_SPAN(node, span)
+        _CALL_FUNC(node, func)
+        _CALL_ARGS(node, args)
+        _CALL_WITH(node, with_)
+        _CALL_BIND(node, bind)
+        return node
 
     def expr_stmt(self, children: list[Any]) -> ast.ExprStmt:
         return ast.ExprStmt(children[0].span, children[0])
 
     def with_clause(self, children: list[Any]) -> _Part:
-        return _Part(children[1], _start(children[0]), _end(children[1]))
+        return _Part(children[1], children[0][1], children[1].span.end)
 
     def bind_clause(self, children: list[Any]) -> ast.BindClause:
         return ast.BindClause(self._span(children))
@@ -289,16 +409,16 @@ class ToAst:
     # -- declarations --------------------------------------------------------
 
     def field(self, children: list[Any]) -> ast.Field:
-        variadic = _is_tok(children[0], "VARIADIC")
+        variadic = children[0].__class__ is tuple  # the VARIADIC token: the rule's only one
         type_, name = children[-2], children[-1]
         return ast.Field(self._span(children), type_, name, variadic)
 
     def params(self, children: list[Any]) -> _Part:
-        fields = tuple(c for c in children if isinstance(c, ast.Field))
-        return _Part(fields, _start(children[0]), _end(children[-1]))
+        fields = tuple([c for c in children if c.__class__ is ast.Field])
+        return _Part(fields, children[0][1], children[-1][2])
 
     def effects(self, children: list[Any]) -> _Part:
-        return _Part(children[1].value, _start(children[0]), _end(children[1]))
+        return _Part(children[1].value, children[0][1], children[1].end_pos)
 
     def func_decl(self, children: list[Any]) -> ast.FuncDecl:
         type_, name, params, *rest = children
@@ -321,4 +441,20 @@ class ToAst:
         return ast.ExportDecl(self._span(children), children[1])
 
     def start(self, children: list[Any]) -> list[ast.Decl]:
-        return [c for c in children if not isinstance(c, Token)]
+        return [c for c in children if c.__class__ is not tuple]
+
+
+class LarkCallbacks:
+    """A :class:`ToAst`'s methods for Lark's driver, whose tokens are Lark Tokens: each method is given them as
+    the fast driver's (type, start, end), so both drivers build with the same methods."""
+
+    def __init__(self, to_ast: ToAst) -> None:
+        self._to_ast = to_ast
+
+    def __getattr__(self, name: str) -> Callable[[list[Any]], Any]:
+        method = getattr(self._to_ast, name)  # an AttributeError for a rule without one: Lark's default
+
+        def call(children: list[Any]) -> Any:
+            return method([(c.type, c.start_pos, c.end_pos) if isinstance(c, Token) else c for c in children])
+
+        return call

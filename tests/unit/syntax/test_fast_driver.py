@@ -3,6 +3,8 @@ callbacks builds, and leaves syntax errors to Lark's driver."""
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ def _both(text: str) -> tuple[object, object]:
     out = []
     for drive in (parser._parse, parser._parse_fast):
         to_ast = ToAst(source)
-        scanner = Scanner(source, lean=drive is parser._parse_fast)
+        scanner = Scanner(source)
         try:
             decls = drive(scanner, to_ast)
         except LexError as e:
@@ -60,3 +62,50 @@ def test_without_lark_table_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         parser._parser.cache_clear()
         parser._table.cache_clear()
+
+
+def _nodes(node: object) -> list[object]:
+    """Every AST node and Span under ``node``."""
+    out: list[object] = []
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, tuple | list):
+            todo.extend(n)
+        elif dataclasses.is_dataclass(n) and not isinstance(n, SourceFile):
+            out.append(n)
+            todo.extend(getattr(n, f.name) for f in dataclasses.fields(n))
+    return out
+
+
+@pytest.mark.parametrize("path", HLB_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_nodes_are_what_their_classes_construct(path: Path) -> None:
+    """The transformer builds its most common nodes and spans slot by slot (hlb/syntax/transformer.py `_new`):
+    each must equal, hash and pickle as the class's own constructor's node from the same fields."""
+    parsed = parse_module(SourceFile(str(path), path.read_text(encoding="utf-8", errors="surrogateescape")))
+    if parsed.module is None:
+        return
+    for node in _nodes(parsed.module.decls):
+        fields = {f.name: getattr(node, f.name) for f in dataclasses.fields(node)}  # type: ignore[arg-type]
+        rebuilt = type(node)(**fields)
+        assert rebuilt == node and hash(rebuilt) == hash(node)
+        assert shape(pickle.loads(pickle.dumps(node))) == shape(rebuilt)
+
+
+def test_a_string_without_interpolation_is_one_token_for_the_fast_driver_only() -> None:
+    text = 'fs a() {\n  image "x\\ty"; mkdir "" 0o755; env "${"z"}"\n}\n'
+    source = SourceFile("m.hlb", text)
+    fast = [(kind, text[s:e]) for kind, s, e in Scanner(source).scan()]
+    assert ("STRING", '"x\\ty"') in fast and ("STRING", '""') in fast and ("STRING", '"z"') in fast
+    lark = [(t.type, str(t)) for t in Scanner(source).tokens()]
+    assert "STRING" not in {kind for kind, _ in lark}
+    assert lark[7:10] == [("DQUOTE", '"'), ("STR_CHARS", "x\\ty"), ("DQUOTE_END", '"')]
+    assert lark[12:14] == [("DQUOTE", '"'), ("DQUOTE_END", '"')]  # an empty string has no text token
+
+
+def test_a_syntax_error_at_a_whole_string_is_reported_at_its_opening_quote() -> None:
+    result = parse_module(SourceFile("m.hlb", 'fs a() {\n  "x" "yz"\n}\n'))
+    assert result.module is None and [d.code.slug for d in result.diagnostics] == ["syntax"]
+    span = result.diagnostics[0].span
+    assert (span.start, span.end) == (15, 16)  # the quote of "yz", as string mode's DQUOTE token had it
+    assert "string" in result.diagnostics[0].message
