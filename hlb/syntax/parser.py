@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import itertools
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +68,10 @@ _ORDER = list(dict.fromkeys(_TOKEN_NAMES.values()))
 
 @functools.cache
 def _parser() -> Lark:
-    grammar = resources.files("hlb.syntax").joinpath("hlb.lark").read_text(encoding="utf-8")
+    # Beside this file (importlib.resources would import zipfile, ~2 ms, for a package that is never zipped)
+    grammar = Path(__file__).with_name("hlb.lark").read_text(encoding="utf-8")
     options = {"parser": "lalr", "lexer": LarkAdapter}
-    cache = _cache_file()
+    cache = _cache_file(grammar)
     if cache is not None:
         try:
             # Lark pickles the LALR tables and checks a hash of grammar and options on load.
@@ -80,10 +81,12 @@ def _parser() -> Lark:
     return Lark(grammar, **options)
 
 
-def _cache_file() -> Path | None:
-    """A per-user, private place for Lark's table cache."""
+def _cache_file(grammar: str) -> Path | None:
+    """A per-user, private place for Lark's table cache: a file per Lark version and grammar, so two installs
+    of hlb with different grammars do not rebuild the tables (~30 ms) each time the other one ran."""
     d = user_cache_dir()
-    return d / f"grammar-lark{lark_version}.cache" if d is not None else None
+    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
+    return d / f"grammar-lark{lark_version}-{digest}.cache" if d is not None else None
 
 
 def parse_module(source: SourceFile) -> ParseResult:

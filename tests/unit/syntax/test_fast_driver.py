@@ -52,7 +52,7 @@ def test_without_lark_table_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """On a machine's first run Lark computes its tables (states named by item sets, not numbers)."""
     text = 'import u from "./u.hlb"\nfs default() {\n  image "a" with option { platform "linux/amd64"; }\n  u.x\n}\n'
     cached = parse_module(SourceFile("m.hlb", text))
-    monkeypatch.setattr(parser, "_cache_file", lambda: None)
+    monkeypatch.setattr(parser, "_cache_file", lambda grammar: None)
     parser._parser.cache_clear()
     parser._table.cache_clear()
     try:
