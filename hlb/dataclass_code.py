@@ -56,7 +56,11 @@ class CodeCache:
     def _read(self) -> dict[str, CodeType]:
         assert self.path is not None
         try:
-            data = self.path.read_bytes()
+            with open(self.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                if st.st_uid != os.getuid() or st.st_mode & 0o022:
+                    return {}  # code someone else could have written is never run
+                data = f.read()
         except OSError:
             return {}
         head = MAGIC + _interpreter()
@@ -89,6 +93,8 @@ class CodeCache:
             locals = frame.f_locals if locals is None else locals
         if type(source) is str:
             source = self.code(source)
+        elif not isinstance(source, CodeType):  # compiled as the builtin would, without this module's __future__
+            source = compile(source, "<string>", "exec", dont_inherit=True)
         builtins.exec(source, globals, locals, **kwargs)
 
     def save(self) -> None:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
-from hlb import __version__, dataclass_code
+from hlb import __version__, _gc, dataclass_code
 from hlb.cachedir import user_cache_dir
 
 # Each command's module, imported only when that command runs: `hlb check` must not pay for grpc.
@@ -69,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # before any command's module creates its dataclasses; a file per command, each holding what it creates
         command = _command_of(sys.argv[1:])
         dataclass_code.install(user_cache_dir(), command if command in COMMANDS else "hlb")
+        if command != "langserver":  # a process that ends soon: see promote_after_pauses
+            _gc.promote_after_pauses()
         exit_now(dispatch(sys.argv[1:]))
     return dispatch(argv)
 

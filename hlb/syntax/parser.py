@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -74,11 +75,27 @@ def _parser() -> Lark:
     cache = _cache_file(grammar)
     if cache is not None:
         try:
+            built = not cache.exists()
             # Lark pickles the LALR tables and checks a hash of grammar and options on load.
-            return Lark(grammar, cache=str(cache), **options)
+            parser = Lark(grammar, cache=str(cache), **options)
+            if built:
+                _prune_tables(cache)
+            return parser
         except OSError:
             pass
     return Lark(grammar, **options)
+
+
+def _prune_tables(kept: Path, most: int = 4) -> None:
+    """Remove all but the ``most`` newest table caches beside ``kept`` (other grammars and Lark versions)."""
+    others = []
+    for p in kept.parent.glob("grammar-lark*.cache"):
+        with contextlib.suppress(OSError):
+            others.append((p.stat().st_mtime_ns, p))
+    for _, p in sorted(others, reverse=True)[most:]:
+        if p != kept:
+            with contextlib.suppress(OSError):
+                p.unlink()
 
 
 def _cache_file(grammar: str) -> Path | None:

@@ -184,3 +184,19 @@ def test_only_the_hlb_command_installs_it(tmp_path: Path) -> None:
     off = {**env, "XDG_CACHE_HOME": str(tmp_path / "off"), "HLB_NO_CODE_CACHE": "1"}
     subprocess.run(command, env=off, check=True, capture_output=True)
     assert not list((tmp_path / "off" / "hlb").glob("dataclass-code-*"))
+
+
+def test_a_file_others_could_write_is_not_run(tmp_path: Path) -> None:
+    path = tmp_path / "codes.bin"
+    cache = CodeCache(path)
+    cache.code("z = 3")
+    cache.save()
+    assert CodeCache(path).codes.keys() == {"z = 3"}
+    path.chmod(0o666)
+    assert CodeCache(path).codes == {}
+
+
+def test_bytes_compile_without_this_modules_future_imports(tmp_path: Path) -> None:
+    namespace: dict[str, object] = {}
+    with pytest.raises(NameError):  # evaluated annotations, as the builtin exec called from dataclasses does
+        CodeCache(None).exec(b"def f(x: undefined_name): pass", namespace, namespace)

@@ -4,6 +4,7 @@ callbacks builds, and leaves syntax errors to Lark's driver."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
 from pathlib import Path
 
@@ -109,3 +110,21 @@ def test_a_syntax_error_at_a_whole_string_is_reported_at_its_opening_quote() -> 
     span = result.diagnostics[0].span
     assert (span.start, span.end) == (15, 16)  # the quote of "yz", as string mode's DQUOTE token had it
     assert "string" in result.diagnostics[0].message
+
+
+def test_old_table_caches_are_pruned_when_the_tables_are_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    d = tmp_path / "hlb"
+    d.mkdir(mode=0o700)
+    for i in range(6):  # other grammars' and Lark versions' tables, oldest first
+        old = d / f"grammar-lark0.{i}.cache"
+        old.write_bytes(b"x")
+        os.utime(old, ns=(i * 10**9, i * 10**9))
+    parser._parser.cache_clear()
+    try:
+        parser._parser()
+    finally:
+        parser._parser.cache_clear()
+    left = sorted(p.name for p in d.glob("grammar-lark*.cache"))
+    assert len(left) == 4 and "grammar-lark0.5.cache" in left and "grammar-lark0.0.cache" not in left
+    assert any(name.startswith(f"grammar-lark{parser.lark_version}-") for name in left)
