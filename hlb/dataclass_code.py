@@ -17,7 +17,9 @@ A Python whose ``dataclasses`` does not call ``exec`` this way only finds nothin
 The file is ``MAGIC``, a line naming the interpreter (its version, bytecode tag and optimization level;
 another one's file is ignored), then a ``marshal`` of text -> code. It is written at exit when a text was
 compiled, to a temporary file renamed over the old one; a torn, foreign or corrupt file counts as empty.
-It holds at most :data:`MAX_ENTRIES` texts: past that it is rewritten with only the texts this process used.
+A process that compiled something keeps what the file held unless that is more than half again what the process
+used; then it writes only what it used, so texts of classes hlb no longer has (after an upgrade) do not make every
+later start read them.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from types import CodeType
 from typing import Any
 
 MAGIC = b"hlb-dataclass-code 1\n"
-MAX_ENTRIES = 4096
 _DISABLE = "HLB_NO_CODE_CACHE"  # set (to anything non-empty) to compile every class's code as Python does
 
 
@@ -102,7 +103,7 @@ class CodeCache:
         if self.path is None or not self.compiled:
             return
         codes = self.codes
-        if len(codes) > MAX_ENTRIES:
+        if len(codes) > len(self.used) * 3 // 2:
             codes = {text: codes[text] for text in self.used}
         import tempfile  # only a process that compiled something writes (~2 ms of imports)
 

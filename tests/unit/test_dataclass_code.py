@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from hlb import dataclass_code
 from hlb.dataclass_code import MAGIC, CodeCache
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,18 +148,22 @@ def test_exec_without_namespaces_uses_the_callers(tmp_path: Path) -> None:
     assert seen == [(__name__, tmp_path)] * 2
 
 
-def test_a_full_file_keeps_only_what_this_process_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_of_mostly_unused_texts_keeps_only_what_this_process_used(tmp_path: Path) -> None:
     path = tmp_path / "codes.bin"
     cache = CodeCache(path)
     for i in range(5):
         cache.code(f"v = {i}")
     cache.save()
-    monkeypatch.setattr(dataclass_code, "MAX_ENTRIES", 3)
-    later = CodeCache(path)
+    later = CodeCache(path)  # uses 2 of the 6 texts: the 4 others are dropped
     later.code("v = 1")
     later.code("w = 2")
     later.save()
     assert CodeCache(path).codes.keys() == {"v = 1", "w = 2"}
+    again = CodeCache(path)  # uses 2 of 3: the other is kept (another command's path may need it)
+    again.code("v = 1")
+    again.code("x = 3")
+    again.save()
+    assert CodeCache(path).codes.keys() == {"v = 1", "w = 2", "x = 3"}
 
 
 def test_only_the_hlb_command_installs_it(tmp_path: Path) -> None:
