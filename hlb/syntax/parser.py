@@ -128,11 +128,11 @@ def _canonical(value: object) -> _Table | None:
 
 
 def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:
-    """What :func:`_parse` computes, with the LALR loop and Lark's child filtering inlined (Lark's
-    ``feed_token`` is a method call, a ``try`` and an attribute walk per token, and each reduction goes
-    through filter objects and builds a ``Tree`` for each inlined rule). The same table, the same ``ToAst``
-    methods on the same children, the same order of lexing and reducing (a token is pulled once the
-    previous one is shifted), so a lexical error surfaces at the same token; a syntax error raises
+    """What Lark's driver (hlb/syntax/lark_driver.py `parse`) computes, with the LALR loop and Lark's child
+    filtering inlined (Lark's ``feed_token`` is a method call, a ``try`` and an attribute walk per token, and
+    each reduction goes through filter objects and builds a ``Tree`` for each inlined rule). The same table,
+    the same ``ToAst`` methods on the same children, the same order of lexing and reducing (a token is pulled
+    once the previous one is shifted), so a lexical error surfaces at the same token; a syntax error raises
     :class:`_Rejected` and the caller lets Lark's driver report it."""
     table, start, end = _table()
     # States are numbered 0..n-1 (Lark's IntParseTable): a list is indexed faster than a dict is looked up.
