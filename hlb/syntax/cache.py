@@ -4,8 +4,9 @@
 :func:`parse_cached` is :func:`~hlb.syntax.parser.parse_module` through the cache: the module's AST and
 diagnostics, complete (comments included, for the formatter), with spans that point at the caller's
 :class:`~hlb.source.SourceFile`. :func:`format_cached` is ``hlb format``'s answer for a module: its
-formatted text, or the diagnostics that stop it being formatted. Both import the parser (Lark) and the
-printer on a miss only, so ``hlb format --check`` of an unchanged file never loads them.
+formatted text, or the diagnostics that stop it being formatted. Both import the parser and the
+printer on a miss only, so ``hlb format --check`` of an unchanged file never loads them (the parser imports
+Lark only to build its table the first time, or to report a syntax error).
 """
 
 from __future__ import annotations

@@ -19,11 +19,10 @@ Lexical errors raise :class:`LexError` carrying a diagnostic.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Iterator
-
-from lark import Token
-from lark.lexer import Lexer as LarkLexer
+from collections.abc import Iterator
+from pathlib import Path
 
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
@@ -81,9 +80,6 @@ _CLOSERS = {"LBRACE": "}", "LPAR": ")", "INTERP": "}", "STRING": '"', "HEREDOC":
 _OPENED = {"LBRACE": "block", "LPAR": "list", "INTERP": "interpolation", "STRING": "string", "HEREDOC": "heredoc"}
 
 
-# Lark's Token constructor without its deprecated-keyword shim (a call and a dict per token).
-_new_token: Callable[..., Token] = Token._future_new
-
 # A token of the fast driver (hlb/syntax/parser.py): its type and offsets; its text is ``text[start:end]``.
 Tok = tuple[str, int, int]
 
@@ -91,6 +87,14 @@ Tok = tuple[str, int, int]
 # (the ordered rules of _ROOT agree on it); the others go through _WORD.
 _WORD_KINDS = {**KEYWORDS, **SOFT_KEYWORDS, "true": "BOOL", "false": "BOOL"}
 _SELECTOR_KINDS = ("NAME", "FROM", "BINDS", "VARIADIC")  # the kinds a `module.name` selector may start with
+
+
+@functools.cache
+def grammar() -> str:
+    """The grammar's text (``hlb.lark``, whose terminals this module produces): Lark's input, and part of the
+    key of the LALR table kept in the front cache."""
+    # Beside this file (importlib.resources would import zipfile, ~2 ms, for a package that is never zipped)
+    return Path(__file__).with_name("hlb.lark").read_text(encoding="utf-8")
 
 
 class LexError(Exception):
@@ -101,7 +105,8 @@ class LexError(Exception):
 
 class Scanner:
     """Turns one source file into tokens: :meth:`scan`'s (type, start, end) for hlb/syntax/parser.py's own
-    driver, :meth:`tokens`' Lark Tokens for Lark's, which reports syntax errors."""
+    driver (hlb/syntax/lark_driver.py `lark_tokens` makes them Lark Tokens for Lark's, which reports syntax
+    errors)."""
 
     def __init__(self, source: SourceFile) -> None:
         self.source = source
@@ -132,22 +137,6 @@ class Scanner:
         self.stack.append((kind, start))
 
     # -- root mode ---------------------------------------------------------
-
-    def tokens(self) -> Iterator[Token]:
-        """:meth:`scan`'s tokens as Lark Tokens (the final newline's text is ``"\\n"``).
-
-        A STRING, a whole string without interpolation, is given as the three tokens that string mode makes
-        of it (DQUOTE, STR_CHARS unless it is empty, DQUOTE_END): Lark's driver reports syntax errors, and
-        reports them at the tokens it always has."""
-        text = self.text
-        for kind, start, end in self.scan():
-            if kind == "STRING":
-                yield _new_token("DQUOTE", '"', start, None, None, None, None, start + 1)
-                if end - start > 2:
-                    yield _new_token("STR_CHARS", text[start + 1 : end - 1], start + 1, None, None, None, None, end - 1)
-                yield _new_token("DQUOTE_END", '"', end - 1, None, None, None, None, end)
-                continue
-            yield _new_token(kind, "\n" if kind == "_NL" else text[start:end], start, None, None, None, None, end)
 
     def scan(self) -> Iterator[Tok]:
         """The tokens as (type, start, end), from :attr:`pos` to the end of :attr:`text`.
@@ -329,13 +318,3 @@ class Scanner:
         # A final newline terminates the last statement, as openllb/hlb's lexer appends one.
         end = len(self.text)
         return ("_NL", end, end)
-
-
-class LarkAdapter(LarkLexer):
-    """Lets Lark drive a :class:`Scanner`. The parser passes the scanner as the text."""
-
-    def __init__(self, lexer_conf: object) -> None:
-        pass
-
-    def lex(self, scanner: Scanner) -> Iterator[Token]:  # type: ignore[override]
-        yield from scanner.tokens()

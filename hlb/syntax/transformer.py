@@ -16,8 +16,6 @@ import re
 from collections.abc import Callable
 from typing import Any, cast
 
-from lark import Token
-
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
 from hlb.source import SourceFile, Span
@@ -52,7 +50,7 @@ class _Part:
 
 
 # A token is the fast driver's (type, start, end) (hlb/syntax/lexer.py `Tok`); Lark's driver passes its Tokens
-# through :class:`LarkCallbacks`, which turns them into the same. Nodes and _Parts are never tuples.
+# through hlb/syntax/lark_driver.py `LarkCallbacks`, which turns them into the same. Nodes and _Parts are never tuples.
 
 
 def _start(x: Any) -> int:
@@ -442,19 +440,3 @@ class ToAst:
 
     def start(self, children: list[Any]) -> list[ast.Decl]:
         return [c for c in children if c.__class__ is not tuple]
-
-
-class LarkCallbacks:
-    """A :class:`ToAst`'s methods for Lark's driver, whose tokens are Lark Tokens: each method is given them as
-    the fast driver's (type, start, end), so both drivers build with the same methods."""
-
-    def __init__(self, to_ast: ToAst) -> None:
-        self._to_ast = to_ast
-
-    def __getattr__(self, name: str) -> Callable[[list[Any]], Any]:
-        method = getattr(self._to_ast, name)  # an AttributeError for a rule without one: Lark's default
-
-        def call(children: list[Any]) -> Any:
-            return method([(c.type, c.start_pos, c.end_pos) if isinstance(c, Token) else c for c in children])
-
-        return call

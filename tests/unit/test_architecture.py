@@ -61,6 +61,7 @@ LAZY_ALLOWED = {
     "hlb.progress.display": "rich (~70 ms) is imported only by the tty display, the rawjson writer by rawjson",
     "hlb.checker.cache": "a hit answers `hlb check` from the cache; the parser and checker load on a miss only",
     "hlb.syntax.cache": "a hit answers `hlb format` from the cache; the parser (Lark) loads on a miss only",
+    "hlb.syntax.parser": "Lark (hlb.syntax.lark_driver) loads only to build the LALR table or report a syntax error",
     "hlb.cli.langserver": "pygls and the language server load only once pygls is known to be installed",
     "hlb.cli.fmt": "the Pygments lexer loads only when `hlb format` prints to a terminal",
     # `hlb run` imports a session service only when its plan needs it (a plan without `local` never loads filesync)
