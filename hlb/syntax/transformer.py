@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from hlb.diagnostics import Diagnostic
 from hlb.diagnostics import catalog as cat
@@ -83,6 +83,7 @@ _new = object.__new__
 _SPAN_FILE, _SPAN_START, _SPAN_END = (_setter(Span, n) for n in ("file", "start", "end"))
 _NODE_SPAN = _setter(ast.Node, "span")
 _IDENT_NAME = _setter(ast.Ident, "name")
+_Named = TypeVar("_Named", bound=ast.Ident)  # an Ident, or a TypeRef (an Ident in the place of a type)
 _IDENT_EXPR_NAME, _IDENT_EXPR_SELECTOR = _setter(ast.IdentExpr, "name"), _setter(ast.IdentExpr, "selector")
 _STRING_PARTS, _STRING_RAW, _STRING_HEREDOC = (_setter(ast.StringLit, n) for n in ("parts", "raw", "heredoc"))
 _CALL_FUNC, _CALL_ARGS, _CALL_WITH, _CALL_BIND = (_setter(ast.CallStmt, n) for n in ("func", "args", "with_", "bind"))
@@ -188,29 +189,24 @@ class ToAst:
 
     # -- names ---------------------------------------------------------------
 
-    def name(self, children: list[Tok]) -> ast.Ident:
-        _, start, end = children[0]
+    def _named(self, cls: type[_Named], tok: Tok) -> _Named:
+        """An :class:`ast.Ident` or :class:`ast.TypeRef` (the same slots) of the token's text."""
+        _, start, end = tok
         span = _new(Span)
         _SPAN_FILE(span, self.source)
         _SPAN_START(span, start)
         _SPAN_END(span, end)
         text = self.text[start:end]
-        node = _new(ast.Ident)
+        node = _new(cls)
         _NODE_SPAN(node, span)
         _IDENT_NAME(node, self._shared.setdefault(text, text))
         return node
 
+    def name(self, children: list[Tok]) -> ast.Ident:
+        return self._named(ast.Ident, children[0])
+
     def type_name(self, children: list[Tok]) -> ast.TypeRef:
-        _, start, end = children[0]
-        span = _new(Span)
-        _SPAN_FILE(span, self.source)
-        _SPAN_START(span, start)
-        _SPAN_END(span, end)
-        text = self.text[start:end]
-        node = _new(ast.TypeRef)
-        _NODE_SPAN(node, span)
-        _IDENT_NAME(node, self._shared.setdefault(text, text))
-        return node
+        return self._named(ast.TypeRef, children[0])
 
     def ident_expr(self, children: list[Tok]) -> ast.IdentExpr:
         """An identifier that is an expression: the name and the expression share one span."""
