@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -147,10 +148,12 @@ def _prune_tables(kept: Path, most: int = 4) -> None:
 
 
 def _cache_file(grammar: str) -> Path | None:
-    """A per-user, private place for Lark's table cache: a file per Lark version and grammar, so two installs
-    of hlb with different grammars do not rebuild the tables (~30 ms) each time the other one ran."""
+    """A per-user, private place for Lark's table cache: a file per Lark version, grammar, lexer class and
+    Python version (what Lark's own check of the file hashes), so two installs of hlb that differ in any of
+    them do not rebuild the tables (~30 ms) each time the other one ran."""
     d = user_cache_dir()
-    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
+    lexer = f"{LarkAdapter.__module__}.{LarkAdapter.__qualname__}"
+    digest = hashlib.sha256(f"{grammar}\0{lexer}\0{sys.version_info[:2]}".encode()).hexdigest()[:16]
     return d / f"grammar-lark{lark_version}-{digest}.cache" if d is not None else None
 
 

@@ -89,42 +89,67 @@ def _table() -> _Table:
 
 
 def _canonical(value: object) -> _Table | None:
-    """``value`` as :func:`_table` returns it, or None when it is not a table. The driver tells the two shapes
-    of a repetition by identity (``include is _APPEND``), which a pickle does not keep, and terminal and rule
-    names are interned, so its dict lookups compare them by identity too."""
-    if not (isinstance(value, tuple) and len(value) == 3 and isinstance(value[0], dict)):
+    """``value`` as :func:`_table` returns it, or None when it is not a table of this driver's shape (a stored
+    entry is then built again, never used). The driver tells the two shapes of a repetition by identity
+    (``include is _APPEND``), which a pickle does not keep, and terminal and rule names are interned, so its
+    dict lookups compare them by identity too."""
+    try:
+        return _checked(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _checked(value: object) -> _Table | None:
+    if not (isinstance(value, tuple) and len(value) == 3 and isinstance(value[0], dict) and value[0]):
         return None
     states, start, end = value
-    if not (isinstance(start, int) and isinstance(end, int)):
+    if not (type(start) is int and type(end) is int and start in states and end in states):
         return None
     intern = sys.intern
     seen: dict[int, int | str | _Reduce] = {}  # by id: the table shares each reduction among its states
     out: dict[int, dict[str, int | str | _Reduce]] = {}
     for state, actions in states.items():
-        if not (isinstance(state, int) and isinstance(actions, dict)):
+        if not (type(state) is int and isinstance(actions, dict)):
             return None
         row: dict[str, int | str | _Reduce] = {}
         for t, action in actions.items():
-            if not isinstance(t, str):
+            if type(t) is not str:
                 return None
             cls = action.__class__
             if cls is tuple:
                 made = seen.get(id(action))
                 if made is None:
-                    size, origin, include, method = action
-                    if include == _APPEND:
-                        include = _APPEND
-                    elif include == _EXTEND:
-                        include = _EXTEND
-                    made = seen[id(action)] = (size, intern(origin), include, method)
+                    reduction = _reduction(action)
+                    if reduction is None:
+                        return None
+                    made = seen[id(action)] = reduction
                 action = made
             elif cls is str:
                 action = intern(action)
-            elif cls is not int:
+            elif cls is not int or action not in states:
                 return None
             row[intern(t)] = action
         out[state] = row
     return out, start, end
+
+
+def _reduction(action: tuple[Any, ...]) -> _Reduce | None:
+    """A stored reduction, checked: its size, its rule's name, which children it keeps, and the ``ToAst``
+    function that builds its node (a function of that class, nothing else)."""
+    size, origin, include, method = action
+    if type(size) is not int or size < 0 or type(origin) is not str:
+        return None
+    if include is not None and not all(
+        type(pair) is tuple and len(pair) == 2 and type(pair[0]) is int and type(pair[1]) is bool for pair in include
+    ):
+        return None
+    if method is not None and getattr(ToAst, getattr(method, "__name__", ""), None) is not method:
+        return None
+    if include == _APPEND:
+        include = _APPEND
+    elif include == _EXTEND:
+        include = _EXTEND
+    return size, sys.intern(origin), include, method
 
 
 def _parse_fast(scanner: Scanner, to_ast: ToAst) -> list[ast.Decl]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib
 import importlib.util
 import io
 import itertools
@@ -116,10 +117,28 @@ class _Unpickler(pickle.Unpickler):
         return self._source
 
     def find_class(self, module: str, name: str) -> Any:
-        # An entry holds hlb's own objects and builtin containers, nothing else.
-        if module.split(".", 1)[0] not in ("hlb", "builtins", "pathlib", "collections"):
+        # An entry holds hlb's own objects (the parser's table: functions of ToAst, named `ToAst.name`), paths
+        # and containers, nothing else: no other builtin, and no dotted name that walks out of a class of hlb's
+        # (`hlb.syntax.store` `os.getcwd` reaches os through this module's import).
+        top = module.split(".", 1)[0]
+        if top == "builtins":
+            allowed = name in _BUILTINS
+        elif top in ("hlb", "pathlib", "collections"):
+            allowed = "." not in name or (top == "hlb" and _own_class(module, name.split(".", 1)[0]))
+        else:
+            allowed = False
+        if not allowed:
             raise pickle.UnpicklingError(f"foreign class {module}.{name}")
         return super().find_class(module, name)
+
+
+_BUILTINS = frozenset({"set", "frozenset", "complex", "bytearray", "range", "slice"})
+
+
+def _own_class(module: str, name: str) -> bool:
+    """Whether ``module.name`` is a class defined in ``module``."""
+    found = getattr(importlib.import_module(module), name, None)
+    return isinstance(found, type) and found.__module__ == module
 
 
 def load(key: bytes, source: SourceFile | None = None) -> Any | None:

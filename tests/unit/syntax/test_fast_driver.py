@@ -176,7 +176,20 @@ def _fresh_table() -> object:
 def test_a_stored_table_that_is_not_a_table_is_built_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     key = store.make_key("lalr-table", grammar())
-    for junk in ("junk", ({0: {"NAME": 1.5}}, 0, 1), ({0: {1: 1}}, 0, 1)):
+    junks = [
+        "junk",
+        ({0: {"NAME": 1.5}}, 0, 1),
+        ({0: {1: 1}}, 0, 1),
+        ({}, 0, 1),  # no states
+        ({0: {}}, 0, 1),  # an end state that is not one
+        ({0: {"NAME": 7}}, 0, 0),  # a shift to a state that is not one
+        ({0: {"NAME": (1, "x", None)}}, 0, 0),  # a reduction of the wrong length
+        ({0: {"NAME": (1, 2, None, None)}}, 0, 0),  # a rule name that is not a string
+        ({0: {"NAME": (-1, "x", None, None)}}, 0, 0),
+        ({0: {"NAME": (1, "x", ((0, 1),), None)}}, 0, 0),  # a kept child that is not (int, bool)
+        ({0: {"NAME": (1, "x", None, print)}}, 0, 0),  # a function that is not ToAst's
+    ]
+    for junk in junks:
         store.store(key, junk)
         parser._table.cache_clear()
         lark_driver._parser.cache_clear()  # Lark's tables from this cache directory, as _fresh_table's

@@ -205,6 +205,21 @@ def test_a_pickle_of_something_else_is_refused(front: Path, calls: Calls) -> Non
     assert calls.parses == 1
 
 
+@pytest.mark.parametrize(
+    "module, name",
+    [("hlb.syntax.store", "os.getcwd"), ("builtins", "eval"), ("builtins", "getattr"), ("hlb.syntax", "store.os")],
+)
+def test_a_name_that_walks_out_of_hlb_is_refused(module: str, name: str, front: Path) -> None:
+    """A pickle may name `module` `a.b`: only a class of hlb's own and its attributes (the parser's table names
+    `ToAst.name`), never a module hlb imported, nor a builtin function."""
+    key = store.make_key("test", module, name)
+    payload = b"\x80\x04" + pickle.dumps(module)[2:-1] + pickle.dumps(name)[2:-1] + b"\x93."  # STACK_GLOBAL
+    assert pickle.loads(payload) is not None  # what an unrestricted unpickler would give
+    front.mkdir(parents=True, exist_ok=True)
+    (front / key.hex()).write_bytes(store.MAGIC + key + hashlib.sha256(payload).digest() + payload)
+    assert store.load(key) is None
+
+
 def test_concurrent_writers_never_leave_a_torn_entry(front: Path) -> None:
     key = store.make_key("test", "concurrent")
     values = [bytes([i]) * (1 << 20) for i in range(4)]
