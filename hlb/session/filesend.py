@@ -564,6 +564,9 @@ class TreeReceiver:
                 parent, name = self._parent(rel)
                 try:
                     fd = os.open(name, _O_DIR, dir_fd=parent)
+                except OSError as e:  # a symlink or a file now: never followed, refused as _parent refuses it
+                    replaced = f"refusing {_show(rel)}: it was replaced during the transfer ({e.strerror})"
+                    raise TransferError(replaced) from None
                 finally:
                     os.close(parent)
                 try:

@@ -360,6 +360,42 @@ def test_a_hostile_tree_never_writes_outside_its_destination(tmp_path: Path, cas
     assert partial == []
 
 
+def test_a_directory_swapped_for_a_symlink_before_the_end_is_refused_not_followed(tmp_path: Path) -> None:
+    """The directory is replaced after its last entry, before the end: the last pass (its mode and mtime) refuses
+    it as the walk does (an invalid transfer, not an internal error), and changes nothing outside."""
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o700)
+    dest = tmp_path / "dist"
+
+    def requests() -> Iterator[bytes]:
+        p = Packet(type=Packet.PACKET_STAT)
+        p.stat.CopyFrom(st_("a", MODE_DIR | 0o755))
+        yield p.SerializeToString()
+        for _ in range(3000):
+            if (dest / "a").is_dir():
+                break
+            time.sleep(0.01)
+        os.rename(dest / "a", tmp_path / "moved")
+        os.symlink(outside, dest / "a")
+        yield Packet(type=Packet.PACKET_STAT).SerializeToString()  # the end of the listing
+        done.wait(10)
+
+    done = threading.Event()
+    with (
+        Session([FileSend({0: DirTarget(str(dest))})]) as s,
+        grpc.insecure_channel(f"unix:{s.path}") as ch,
+        pytest.raises(grpc.RpcError) as err,
+    ):
+        try:
+            for _ in ch.stream_stream(METHOD)(requests(), timeout=20):
+                pass
+        finally:
+            done.set()
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert "was replaced during the transfer" in (err.value.details() or "")
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o700
+
+
 def test_a_directory_swapped_for_a_symlink_on_disk_during_the_transfer_is_not_followed(tmp_path: Path) -> None:
     """Another process replaces a directory the transfer created by a symlink before its child arrives."""
     outside = tmp_path / "outside"
