@@ -360,46 +360,11 @@ def test_a_hostile_tree_never_writes_outside_its_destination(tmp_path: Path, cas
     assert partial == []
 
 
-def test_a_directory_swapped_for_a_symlink_before_the_end_is_refused_not_followed(tmp_path: Path) -> None:
-    """The directory is replaced after its last entry, before the end: the last pass (its mode and mtime) refuses
-    it as the walk does (an invalid transfer, not an internal error), and changes nothing outside."""
+def _swap_then(tmp_path: Path, rest: list[fsutil_stat_pb2.Stat | None]) -> tuple[grpc.RpcError, list[Packet]]:
+    """A transfer of directory `a` into tmp_path/dist that another process replaces, once the receiver made it,
+    by a symlink to tmp_path/outside; then the STATs ``rest`` (None: the end of the listing). The error the
+    transfer ends with, and the packets the receiver sent."""
     outside = tmp_path / "outside"
-    outside.mkdir(mode=0o700)
-    dest = tmp_path / "dist"
-
-    def requests() -> Iterator[bytes]:
-        p = Packet(type=Packet.PACKET_STAT)
-        p.stat.CopyFrom(st_("a", MODE_DIR | 0o755))
-        yield p.SerializeToString()
-        for _ in range(3000):
-            if (dest / "a").is_dir():
-                break
-            time.sleep(0.01)
-        os.rename(dest / "a", tmp_path / "moved")
-        os.symlink(outside, dest / "a")
-        yield Packet(type=Packet.PACKET_STAT).SerializeToString()  # the end of the listing
-        done.wait(10)
-
-    done = threading.Event()
-    with (
-        Session([FileSend({0: DirTarget(str(dest))})]) as s,
-        grpc.insecure_channel(f"unix:{s.path}") as ch,
-        pytest.raises(grpc.RpcError) as err,
-    ):
-        try:
-            for _ in ch.stream_stream(METHOD)(requests(), timeout=20):
-                pass
-        finally:
-            done.set()
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
-    assert "was replaced during the transfer" in (err.value.details() or "")
-    assert stat.S_IMODE(outside.stat().st_mode) == 0o700
-
-
-def test_a_directory_swapped_for_a_symlink_on_disk_during_the_transfer_is_not_followed(tmp_path: Path) -> None:
-    """Another process replaces a directory the transfer created by a symlink before its child arrives."""
-    outside = tmp_path / "outside"
-    outside.mkdir()
     dest = tmp_path / "dist"
 
     def packet(s: fsutil_stat_pb2.Stat | None) -> bytes:
@@ -416,11 +381,11 @@ def test_a_directory_swapped_for_a_symlink_on_disk_during_the_transfer_is_not_fo
             time.sleep(0.01)
         os.rename(dest / "a", tmp_path / "moved")
         os.symlink(outside, dest / "a")
-        yield packet(st_("a/escape", 0o644, size=1))
-        yield packet(None)
+        yield from map(packet, rest)
         done.wait(10)  # the receiver answers (REQ or an error) meanwhile
 
     done = threading.Event()
+    sent: list[Packet] = []
     with (
         Session([FileSend({0: DirTarget(str(dest))})]) as s,
         grpc.insecure_channel(f"unix:{s.path}") as ch,
@@ -428,12 +393,31 @@ def test_a_directory_swapped_for_a_symlink_on_disk_during_the_transfer_is_not_fo
     ):
         try:
             for raw in ch.stream_stream(METHOD)(requests(), timeout=20):
-                p = Packet.FromString(raw)
-                assert p.type != Packet.PACKET_REQ, "the file below the swapped directory was requested"
+                sent.append(Packet.FromString(raw))
         finally:
             done.set()
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "refusing 'a/escape': directory 'a' was replaced during the transfer" in (err.value.details() or "")
+    return err.value, sent
+
+
+def test_a_directory_swapped_for_a_symlink_before_the_end_is_refused_not_followed(tmp_path: Path) -> None:
+    """The directory is replaced after its last entry, before the end: the last pass (its mode and mtime) refuses
+    it as the walk does (an invalid transfer, not an internal error), and changes nothing outside."""
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o700)
+    err, _ = _swap_then(tmp_path, [None])
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
+    assert "was replaced during the transfer" in (err.details() or "")
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o700
+
+
+def test_a_directory_swapped_for_a_symlink_on_disk_during_the_transfer_is_not_followed(tmp_path: Path) -> None:
+    """Another process replaces a directory the transfer created by a symlink before its child arrives."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    err, sent = _swap_then(tmp_path, [st_("a/escape", 0o644, size=1), None])
+    assert all(p.type != Packet.PACKET_REQ for p in sent), "the file below the swapped directory was requested"
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "refusing 'a/escape': directory 'a' was replaced during the transfer" in (err.details() or "")
     assert os.listdir(outside) == []
 
 
