@@ -35,6 +35,8 @@ from pathlib import Path
 from types import CodeType
 from typing import Any
 
+from hlb.cachedir import replace_atomically
+
 MAGIC = b"hlb-dataclass-code 1\n"
 _DISABLE = "HLB_NO_CODE_CACHE"  # set (to anything non-empty) to compile every class's code as Python does
 
@@ -105,18 +107,8 @@ class CodeCache:
         codes = self.codes
         if len(codes) > len(self.used) * 3 // 2:
             codes = {text: codes[text] for text in self.used}
-        import tempfile  # only a process that compiled something writes (~2 ms of imports)
-
         with contextlib.suppress(OSError):
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".dataclass-code.")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(MAGIC + _interpreter() + marshal.dumps(codes))
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            replace_atomically(self.path, (MAGIC, _interpreter(), marshal.dumps(codes)), ".dataclass-code.")
 
 
 def install(cache_dir: Path | None, name: str) -> CodeCache | None:

@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from hlb.cachedir import replace_atomically
 from hlb.compiler.plan import Plan, Solve
 from hlb.llb import Definition, Platform
 from hlb.llb.dump import to_json_obj
@@ -188,14 +188,7 @@ def save(run: Run, env: Mapping[str, str] | None = None) -> tuple[Run | None, st
     path = record_path(run.project, run.key, env)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".run-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        replace_atomically(path, (text.encode("utf-8"),), ".run-", ".tmp")
     except OSError as e:
         warning = f"cannot write the run record {path}: {e.strerror or e} (`hlb explain` will not know this run)"
     return previous, warning

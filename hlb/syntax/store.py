@@ -24,11 +24,11 @@ import itertools
 import os
 import pickle
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import hlb
+from hlb.cachedir import replace_atomically
 from hlb.cachedir import user_cache_dir as user_cache_dir  # the parser keeps Lark's tables there
 from hlb.source import SourceFile
 
@@ -181,15 +181,7 @@ def store(key: bytes, value: Any, source: SourceFile | None = None) -> None:
         return
     payload = buf.getvalue()
     try:
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(MAGIC + key + hashlib.sha256(payload).digest())
-                f.write(payload)
-            os.replace(tmp, d / key.hex())
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        replace_atomically(d / key.hex(), (MAGIC + key + hashlib.sha256(payload).digest(), payload), ".tmp-")
     except OSError:
         return
     if next(_STORES) % PRUNE_EVERY == 0:  # a process's first store, then one in PRUNE_EVERY, scans the directory
